@@ -1,0 +1,806 @@
+"""The engine: interprets a :class:`~qaflow.spec.MachineSpec` against a store.
+
+``fire`` checks a command (trigger allowed in the state, role, payload, time, guards),
+computes its effects into one :class:`~qaflow.records.Step` and hands the step to the store,
+which commits it in one transaction. ``tick`` turns due deadlines into breach commands
+through the same path. Replaying a workflow's events through the same code reproduces its
+snapshot (invariant I2); :meth:`Engine.verify` checks that and the hash chain.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import attrs
+
+from qaflow.calendar import ensure_aware
+from qaflow.clock import Clock, SystemClock
+from qaflow.errors import (
+    ConcurrencyError,
+    GuardFailed,
+    IntegrityError,
+    PermissionDenied,
+    PolicyError,
+    TransitionNotAllowed,
+    ValidationError,
+)
+from qaflow.records import (
+    GENESIS_HASH,
+    SYSTEM,
+    Actor,
+    Deadline,
+    Event,
+    Notification,
+    Step,
+    Task,
+    WorkflowSnapshot,
+    canonical_json,
+    event_hash,
+)
+from qaflow.spec import (
+    DEADLINE_MISSED,
+    AddTask,
+    CloseDeadline,
+    Context,
+    DeadlineRule,
+    Derived,
+    Effect,
+    ExtendDeadline,
+    MachineSpec,
+    Notify,
+    OpenDeadline,
+    TransitionSpec,
+    Update,
+    resolve_duration,
+)
+from qaflow.store import Store
+
+__all__ = ["Directory", "Engine"]
+
+log = logging.getLogger(__name__)
+
+_BREACH_FIELDS = frozenset({"deadline", "deadline_id"})
+
+
+class Directory(Protocol):
+    """Who holds which role: supplied by the host system (principle 7)."""
+
+    def has_role(self, person_id: str, role: str) -> bool: ...
+
+
+class Engine:
+    """Runs workflows of the registered machine specs against one store and clock."""
+
+    def __init__(
+        self,
+        store: Store,
+        specs: Iterable[MachineSpec] = (),
+        *,
+        clock: Clock | None = None,
+        directory: Directory | None = None,
+    ) -> None:
+        self.store = store
+        self.clock: Clock = clock or SystemClock()
+        self.directory = directory
+        self._specs: dict[tuple[str, str, str], MachineSpec] = {}
+        self._latest: dict[str, MachineSpec] = {}
+        for spec in specs:
+            self.register(spec)
+
+    def register(self, spec: MachineSpec) -> MachineSpec:
+        """Make ``spec`` available; the last one registered under a name starts new workflows."""
+        self._specs[spec.key] = spec
+        self._latest[spec.name] = spec
+        return spec
+
+    def spec(self, name: str) -> MachineSpec:
+        """The spec new workflows of machine ``name`` start under."""
+        try:
+            return self._latest[name]
+        except KeyError:
+            raise PolicyError(
+                f"no machine {name!r} is registered; registered: "
+                + (", ".join(map(repr, sorted(self._latest))) or "none")
+            ) from None
+
+    def spec_for(self, snapshot: WorkflowSnapshot) -> MachineSpec:
+        """The spec a workflow is pinned to (principle 8)."""
+        try:
+            return self._specs[(snapshot.machine, snapshot.policy, snapshot.policy_version)]
+        except KeyError:
+            raise PolicyError(
+                f"workflow {snapshot.workflow_id!r} is pinned to machine {snapshot.machine!r} "
+                f"under policy {snapshot.policy!r} version {snapshot.policy_version!r}, "
+                "which is not registered"
+            ) from None
+
+    # --- commands -------------------------------------------------------------------------
+
+    def start(
+        self,
+        machine: str | MachineSpec,
+        workflow_id: str,
+        trigger: str,
+        actor: Actor,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        idempotency_key: str | None = None,
+    ) -> Step:
+        """Create workflow ``workflow_id`` by firing ``trigger`` from the initial state.
+
+        Writes the workflow's first event; raises :class:`ConcurrencyError` if it exists.
+        """
+        spec = machine if isinstance(machine, MachineSpec) else self.spec(machine)
+        if spec.key not in self._specs:
+            self.register(spec)
+        if not isinstance(workflow_id, str) or not workflow_id:
+            raise ValidationError(field="workflow_id", value=workflow_id, expected="non-empty text")
+        if idempotency_key is not None:
+            found = self._resend(workflow_id, trigger, idempotency_key)
+            if found is not None:
+                return found
+        blank = WorkflowSnapshot(
+            workflow_id=workflow_id,
+            machine=spec.name,
+            policy=spec.policy,
+            policy_version=spec.policy_version,
+            state=spec.initial,
+        )
+        step = self._compute(spec, blank, trigger, actor, payload, at, idempotency_key)
+        self.store.commit(step, expected_version=0)
+        log.info("started workflow %s in state %s", workflow_id, step.snapshot.state)
+        return step
+
+    def fire(
+        self,
+        workflow_id: str,
+        trigger: str,
+        actor: Actor,
+        payload: Mapping[str, Any] | None = None,
+        *,
+        at: datetime | None = None,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+    ) -> Step:
+        """Fire ``trigger`` on a workflow as ``actor``; commit and return the step.
+
+        Raises a :class:`~qaflow.errors.QAFlowError` subclass, having written nothing, when
+        the command is refused. With ``expected_version`` the write happens only if the
+        workflow is still at that version; a resent ``idempotency_key`` returns the first
+        result without writing.
+        """
+        if idempotency_key is not None:
+            found = self._resend(workflow_id, trigger, idempotency_key)
+            if found is not None:
+                return found
+        snapshot = self.store.load(workflow_id)
+        if expected_version is not None and expected_version != snapshot.version:
+            raise ConcurrencyError(
+                workflow_id=workflow_id,
+                expected_version=expected_version,
+                actual_version=snapshot.version,
+            )
+        spec = self.spec_for(snapshot)
+        step = self._compute(spec, snapshot, trigger, actor, payload, at, idempotency_key)
+        self.store.commit(step, expected_version=snapshot.version)
+        log.debug(
+            "workflow %s: %s %s -> %s (v%d)",
+            workflow_id,
+            trigger,
+            step.event.source,
+            step.event.dest,
+            step.snapshot.version,
+        )
+        return step
+
+    def tick(self, now: datetime | None = None) -> list[Step]:
+        """Fire every deadline due by ``now``; return the steps written.
+
+        Idempotent: a deadline is closed by the step that breaches it, so a second tick at
+        the same time writes nothing. Safe to run from several processes: a breach another
+        process already wrote is skipped.
+        """
+        now = ensure_aware(now or self.clock.now(), "now").astimezone(UTC)
+        steps: list[Step] = []
+        for deadline in self.store.due_deadlines(now):
+            try:
+                snapshot = self.store.load(deadline.workflow_id)
+                if all(d.id != deadline.id for d in snapshot.deadlines):
+                    continue
+                step = self._breach_step(snapshot, deadline, now)
+                self.store.commit(step, expected_version=snapshot.version)
+            except ConcurrencyError:
+                log.info("deadline %s already handled by another writer", deadline.id)
+                continue
+            steps.append(step)
+        return steps
+
+    def _breach_step(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:
+        spec = self.spec_for(snapshot)
+        at = max(deadline.due_at, snapshot.updated_at or deadline.due_at)
+        payload = {"deadline": deadline.name, "deadline_id": deadline.id}
+        key = f"breach:{deadline.id}"
+        if deadline.breach_trigger:
+            try:
+                return self._compute(
+                    spec, snapshot, deadline.breach_trigger, SYSTEM, payload, at, key
+                )
+            except (TransitionNotAllowed, GuardFailed):
+                log.info(
+                    "workflow %s: breach trigger %s not possible in state %s; recording miss",
+                    snapshot.workflow_id,
+                    deadline.breach_trigger,
+                    snapshot.state,
+                )
+        return self._compute(spec, snapshot, DEADLINE_MISSED, SYSTEM, payload, at, key)
+
+    def _resend(self, workflow_id: str, trigger: str, key: str) -> Step | None:
+        event = self.store.find_idempotent(workflow_id, key)
+        if event is None:
+            return None
+        if event.trigger != trigger:
+            raise ConcurrencyError(
+                workflow_id=workflow_id,
+                expected_version=None,
+                actual_version=self.store.load(workflow_id).version,
+                detail=f"idempotency key was first used for {event.trigger!r}, not {trigger!r}",
+            )
+        return self.replay_steps(workflow_id, upto=event.seq)[-1]
+
+    # --- queries --------------------------------------------------------------------------
+
+    def get(self, workflow_id: str) -> WorkflowSnapshot:
+        """The workflow's current snapshot (raises :class:`UnknownWorkflow`)."""
+        return self.store.load(workflow_id)
+
+    def allowed_triggers(self, workflow_id: str) -> tuple[str, ...]:
+        """Triggers the machine's structure allows now (roles and guards not checked)."""
+        snapshot = self.store.load(workflow_id)
+        return self.spec_for(snapshot).allowed_triggers(snapshot.state)
+
+    def history(self, workflow_id: str) -> list[Event]:
+        """Every event of the workflow, in order."""
+        return self.store.events(workflow_id)
+
+    def replay_steps(self, workflow_id: str, *, upto: int | None = None) -> list[Step]:
+        """Recompute the workflow's steps from its stored events alone."""
+        events = self.store.events(workflow_id)
+        if not events:
+            self.store.load(workflow_id)
+        head = self.store.load(workflow_id)
+        blank = WorkflowSnapshot(
+            workflow_id=workflow_id,
+            machine=head.machine,
+            policy=head.policy,
+            policy_version=head.policy_version,
+            state=self.spec_for(head).initial,
+        )
+        return self.replay_events(blank, events if upto is None else events[:upto])
+
+    def replay_events(self, blank: WorkflowSnapshot, events: Iterable[Event]) -> list[Step]:
+        """Apply ``events`` to ``blank`` without re-checking them; return each step."""
+        spec = self.spec_for(blank)
+        snapshot = blank
+        steps: list[Step] = []
+        for event in events:
+            step = self._compute(
+                spec,
+                snapshot,
+                event.trigger,
+                event.actor,
+                event.payload,
+                event.at,
+                event.idempotency_key,
+                check=False,
+            )
+            steps.append(step)
+            snapshot = step.snapshot
+        return steps
+
+    def replay(self, workflow_id: str) -> WorkflowSnapshot:
+        """The snapshot rebuilt from the event log (equal to the stored one: invariant I2)."""
+        steps = self.replay_steps(workflow_id)
+        return steps[-1].snapshot
+
+    def verify(self, workflow_id: str | None = None) -> int:
+        """Check hash chains and replays; return how many workflows passed.
+
+        Raises :class:`IntegrityError` naming the first workflow and event that fails.
+        """
+        ids = [workflow_id] if workflow_id is not None else list(self.store.workflow_ids())
+        for wid in ids:
+            events = self.store.events(wid)
+            prev = GENESIS_HASH
+            for n, event in enumerate(events, start=1):
+                if event.seq != n:
+                    raise IntegrityError(
+                        workflow_id=wid, seq=event.seq, problem=f"expected seq {n}"
+                    )
+                if event.prev_hash != prev or event_hash(event) != event.hash:
+                    raise IntegrityError(
+                        workflow_id=wid, seq=event.seq, problem="hash chain broken"
+                    )
+                prev = event.hash
+            stored = self.store.load(wid)
+            if not events:
+                raise IntegrityError(workflow_id=wid, seq=None, problem="no events")
+            replayed = self.replay_steps(wid)[-1].snapshot
+            if replayed != stored or replayed.data != stored.data:
+                raise IntegrityError(
+                    workflow_id=wid,
+                    seq=len(events),
+                    problem="replaying the events does not reproduce the snapshot",
+                )
+            if sorted(d.id for d in replayed.deadlines) != sorted(
+                d.id for d in self.store.open_deadlines(wid)
+            ):
+                raise IntegrityError(
+                    workflow_id=wid,
+                    seq=len(events),
+                    problem="open deadline rows differ from the replayed snapshot",
+                )
+        return len(ids)
+
+    # --- the interpreter ------------------------------------------------------------------
+
+    def _compute(
+        self,
+        spec: MachineSpec,
+        snapshot: WorkflowSnapshot,
+        trigger: str,
+        actor: Actor,
+        payload: Mapping[str, Any] | None,
+        at: datetime | None,
+        idempotency_key: str | None,
+        *,
+        check: bool = True,
+    ) -> Step:
+        wid = snapshot.workflow_id
+        payload = dict(payload) if payload else {}
+        state = snapshot.state
+        seq = snapshot.version + 1
+        if check:
+            if not isinstance(actor, Actor):
+                raise ValidationError(field="actor", value=actor, expected="an Actor")
+            at = ensure_aware(self.clock.now() if at is None else at).astimezone(UTC)
+            if snapshot.updated_at is not None and at < snapshot.updated_at:
+                raise ValidationError(
+                    field="at",
+                    value=at.isoformat(),
+                    expected=f"not earlier than the last event ({snapshot.updated_at.isoformat()})",
+                )
+        else:
+            assert at is not None
+        if trigger == DEADLINE_MISSED:
+            transition = None
+            if check:
+                self._check_missed(spec, snapshot, actor, payload)
+            dest = state
+        else:
+            candidates = spec.candidates(state, trigger)
+            if not candidates:
+                raise TransitionNotAllowed(
+                    workflow_id=wid,
+                    state=state,
+                    trigger=trigger,
+                    allowed=spec.allowed_triggers(state),
+                )
+            transition = candidates[0]
+            if check:
+                transition = self._choose(
+                    spec, snapshot, candidates, trigger, actor, payload, at, seq
+                )
+            elif len(candidates) > 1:
+                transition = self._first_passing(
+                    spec, snapshot, candidates, actor, payload, at, seq
+                )
+            dest = transition.dest_from(state)
+        ctx = Context(
+            spec, snapshot, trigger, state, dest, actor, at, payload, dict(snapshot.data), seq
+        )
+        return self._effects(spec, ctx, transition, idempotency_key)
+
+    def _check_missed(
+        self, spec: MachineSpec, snapshot: WorkflowSnapshot, actor: Actor, payload: dict[str, Any]
+    ) -> None:
+        if spec.state(snapshot.state).terminal:
+            raise TransitionNotAllowed(
+                workflow_id=snapshot.workflow_id,
+                state=snapshot.state,
+                trigger=DEADLINE_MISSED,
+                allowed=(),
+            )
+        if actor != SYSTEM:
+            raise PermissionDenied(
+                workflow_id=snapshot.workflow_id,
+                trigger=DEADLINE_MISSED,
+                actor_id=actor.id,
+                role=actor.role,
+                allowed_roles=(SYSTEM.role,),
+            )
+        if all(d.id != payload.get("deadline_id") for d in snapshot.deadlines):
+            raise ValidationError(
+                field="deadline_id",
+                value=payload.get("deadline_id"),
+                expected="the id of an open deadline of this workflow",
+            )
+
+    def _choose(
+        self,
+        spec: MachineSpec,
+        snapshot: WorkflowSnapshot,
+        candidates: tuple[TransitionSpec, ...],
+        trigger: str,
+        actor: Actor,
+        payload: dict[str, Any],
+        at: datetime,
+        seq: int,
+    ) -> TransitionSpec:
+        wid = snapshot.workflow_id
+        breach = actor == SYSTEM and trigger in spec.breach_triggers
+        first = candidates[0]
+        if not breach:
+            roles = frozenset().union(*(t.roles for t in candidates))
+            if actor.role not in roles:
+                raise PermissionDenied(
+                    workflow_id=wid,
+                    trigger=trigger,
+                    actor_id=actor.id,
+                    role=actor.role,
+                    allowed_roles=roles,
+                )
+            if self.directory is not None and not self.directory.has_role(actor.id, actor.role):
+                raise PermissionDenied(
+                    workflow_id=wid,
+                    trigger=trigger,
+                    actor_id=actor.id,
+                    role=actor.role,
+                    allowed_roles=roles,
+                    reason=f"the directory does not list them as {actor.role!r}",
+                )
+        failures: list[GuardFailed] = []
+        for t in candidates:
+            if not breach and actor.role not in t.roles:
+                continue
+            if not breach and t.actor_key is not None:
+                holder = snapshot.data.get(t.actor_key)
+                if holder != actor.id:
+                    raise PermissionDenied(
+                        workflow_id=wid,
+                        trigger=trigger,
+                        actor_id=actor.id,
+                        role=actor.role,
+                        allowed_roles=t.roles,
+                        reason=f"only the person recorded as {t.actor_key!r} may",
+                    )
+            self._check_payload(spec, t, payload, breach)
+            dest = t.dest_from(snapshot.state)
+            ctx = Context(
+                spec,
+                snapshot,
+                trigger,
+                snapshot.state,
+                dest,
+                actor,
+                at,
+                payload,
+                snapshot.data,
+                seq,
+            )
+            failed = next((g for g in t.guards if not g.check(ctx)), None)
+            if failed is None:
+                return t
+            failures.append(
+                GuardFailed(
+                    workflow_id=wid,
+                    trigger=trigger,
+                    condition=failed.condition,
+                    clause=failed.clause,
+                )
+            )
+        if len(failures) == 1:
+            raise failures[0]
+        if failures:
+            raise GuardFailed(
+                workflow_id=wid,
+                trigger=trigger,
+                condition=" or ".join(f.condition for f in failures),
+                clause=first.clause,
+            )
+        raise PermissionDenied(  # pragma: no cover - roles union already checked
+            workflow_id=wid,
+            trigger=trigger,
+            actor_id=actor.id,
+            role=actor.role,
+            allowed_roles=first.roles,
+        )
+
+    def _first_passing(
+        self,
+        spec: MachineSpec,
+        snapshot: WorkflowSnapshot,
+        candidates: tuple[TransitionSpec, ...],
+        actor: Actor,
+        payload: dict[str, Any],
+        at: datetime,
+        seq: int,
+    ) -> TransitionSpec:
+        for t in candidates:
+            ctx = Context(
+                spec,
+                snapshot,
+                t.trigger,
+                snapshot.state,
+                t.dest_from(snapshot.state),
+                actor,
+                at,
+                payload,
+                snapshot.data,
+                seq,
+            )
+            if all(g.check(ctx) for g in t.guards):
+                return t
+        raise IntegrityError(
+            workflow_id=snapshot.workflow_id,
+            seq=seq,
+            problem=f"no transition for replayed {candidates[0].trigger!r} passes its guards",
+        )
+
+    @staticmethod
+    def _check_payload(
+        spec: MachineSpec, t: TransitionSpec, payload: dict[str, Any], breach: bool
+    ) -> None:
+        fields = spec.fields_of(t)
+        for name, value in payload.items():
+            field = fields.get(name)
+            if field is None:
+                if breach and name in _BREACH_FIELDS:
+                    continue
+                raise ValidationError(
+                    field=name,
+                    value=value,
+                    expected=f"a field {t.trigger!r} accepts: "
+                    + (", ".join(map(repr, fields)) or "none"),
+                )
+            field.check(value)
+        for name, field in fields.items():
+            if field.required and name not in payload:
+                raise ValidationError(field=name, value=None, expected=f"given ({field.kind})")
+        try:
+            canonical_json(payload)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                field="payload", value=payload, expected="JSON-compatible values"
+            ) from None
+
+    def _effects(
+        self,
+        spec: MachineSpec,
+        ctx: Context,
+        transition: TransitionSpec | None,
+        idempotency_key: str | None,
+    ) -> Step:
+        snapshot = ctx.snapshot
+        wid = snapshot.workflow_id
+        at = ctx.at
+        out = _Outputs(wid, ctx.seq, at)
+        open_now = {d.id: d for d in snapshot.deadlines}
+        breach_id = ctx.payload.get("deadline_id") if ctx.actor == SYSTEM else None
+        if breach_id in open_now:
+            out.breached.append(breach_id)
+            del open_now[breach_id]
+            if transition is None:
+                missed = snapshot_deadline(snapshot, breach_id)
+                for role in missed.notify:
+                    out.notify(ctx, role, f"deadline {missed.name!r} missed", missed.clause)
+        dest_state = spec.state(ctx.dest)
+        leaving = transition is not None and transition.leaves(ctx.source)
+        if leaving:
+            for did, d in list(open_now.items()):
+                if d.state == ctx.source:
+                    out.closed.append(did)
+                    del open_now[did]
+        if transition is not None:
+            self._run(transition.effects, ctx, out, open_now)
+        if leaving:
+            for rule in dest_state.deadlines:
+                self._open(rule, ctx, out, open_now, ctx.dest)
+            self._run(dest_state.on_enter, ctx, out, open_now)
+        if dest_state.terminal:
+            for did in list(open_now):
+                out.closed.append(did)
+                del open_now[did]
+        event = Event(
+            workflow_id=wid,
+            seq=ctx.seq,
+            trigger=ctx.trigger,
+            source=ctx.source,
+            dest=ctx.dest,
+            actor=ctx.actor,
+            at=at,
+            payload=dict(ctx.payload),
+            prev_hash=snapshot.last_hash,
+            idempotency_key=idempotency_key,
+        )
+        event = attrs.evolve(event, hash=event_hash(event))
+        new = WorkflowSnapshot(
+            workflow_id=wid,
+            machine=snapshot.machine,
+            policy=snapshot.policy,
+            policy_version=snapshot.policy_version,
+            state=ctx.dest,
+            data=ctx.data,
+            version=ctx.seq,
+            created_at=snapshot.created_at or at,
+            updated_at=at,
+            last_hash=event.hash,
+            deadlines=tuple(open_now.values()),
+        )
+        return Step(
+            event=event,
+            snapshot=new,
+            opened=tuple(out.opened),
+            closed=tuple(out.closed),
+            breached=tuple(out.breached),
+            notifications=tuple(out.notifications),
+            tasks=tuple(out.tasks),
+        )
+
+    def _run(
+        self, effects: Iterable[Effect], ctx: Context, out: _Outputs, open_now: dict[str, Deadline]
+    ) -> None:
+        for effect in effects:
+            if isinstance(effect, Update):
+                ctx.data.update(effect.fn(ctx))
+            elif isinstance(effect, Notify):
+                for role in effect.roles:
+                    out.notify(ctx, role, effect.reason, effect.clause)
+            elif isinstance(effect, AddTask):
+                due = effect.within.after(ctx.at, ctx.calendar) if effect.within else None
+                owner = ctx.data.get(f"{effect.owner_role}_id")
+                out.tasks.append(
+                    Task(
+                        id=f"{ctx.workflow_id}:{ctx.seq}:t{len(out.tasks) + 1}",
+                        workflow_id=ctx.workflow_id,
+                        seq=ctx.seq,
+                        kind=effect.kind,
+                        owner_role=effect.owner_role,
+                        owner_id=owner if isinstance(owner, str) else None,
+                        due_at=due,
+                        clause=effect.clause,
+                        created_at=ctx.at,
+                    )
+                )
+            elif isinstance(effect, OpenDeadline):
+                self._open(effect.rule, ctx, out, open_now, None)
+            elif isinstance(effect, CloseDeadline):
+                for did, d in list(open_now.items()):
+                    if d.name == effect.name:
+                        out.closed.append(did)
+                        del open_now[did]
+            elif isinstance(effect, ExtendDeadline):
+                for did, d in list(open_now.items()):
+                    if d.name == effect.name:
+                        out.closed.append(did)
+                        del open_now[did]
+                        by = resolve_duration(effect.by, ctx)
+                        due = by.after(d.due_at, ctx.calendar)
+                        self._add_deadline(
+                            ctx,
+                            out,
+                            open_now,
+                            d.name,
+                            d.state,
+                            due,
+                            f"{d.rule} + {by}",
+                            d.breach_trigger,
+                            d.clause,
+                            d.notify,
+                        )
+            elif isinstance(effect, Derived):
+                self._run(effect.fn(ctx), ctx, out, open_now)
+            else:  # pragma: no cover - the Effect union is closed
+                raise PolicyError(f"unknown effect {effect!r}")
+
+    def _open(
+        self,
+        rule: DeadlineRule,
+        ctx: Context,
+        out: _Outputs,
+        open_now: dict[str, Deadline],
+        state: str | None,
+    ) -> None:
+        duration = resolve_duration(rule.duration, ctx)
+        start = ctx.at
+        if rule.from_key is not None:
+            raw = ctx.data.get(rule.from_key)
+            if isinstance(raw, str):
+                start = datetime.fromisoformat(raw)
+        due = duration.after(start, ctx.calendar)
+        for did, d in list(open_now.items()):
+            if d.name == rule.name and d.state == state:
+                out.closed.append(did)
+                del open_now[did]
+        self._add_deadline(
+            ctx,
+            out,
+            open_now,
+            rule.name,
+            state,
+            due,
+            str(duration),
+            rule.breach_trigger,
+            rule.clause,
+            rule.notify,
+        )
+
+    @staticmethod
+    def _add_deadline(
+        ctx: Context,
+        out: _Outputs,
+        open_now: dict[str, Deadline],
+        name: str,
+        state: str | None,
+        due: datetime,
+        rule: str,
+        breach_trigger: str | None,
+        clause: str | None,
+        notify: tuple[str, ...],
+    ) -> None:
+        deadline = Deadline(
+            id=f"{ctx.workflow_id}:{ctx.seq}:{name}",
+            workflow_id=ctx.workflow_id,
+            name=name,
+            state=state,
+            opened_at=ctx.at,
+            due_at=max(due, ctx.at),
+            rule=rule,
+            breach_trigger=breach_trigger,
+            clause=clause,
+            notify=notify,
+            opened_seq=ctx.seq,
+        )
+        out.opened.append(deadline)
+        open_now[deadline.id] = deadline
+
+
+def snapshot_deadline(snapshot: WorkflowSnapshot, deadline_id: str) -> Deadline:
+    for d in snapshot.deadlines:
+        if d.id == deadline_id:
+            return d
+    raise KeyError(deadline_id)
+
+
+class _Outputs:
+    """The rows one command produces, gathered while its effects run."""
+
+    __slots__ = ("at", "breached", "closed", "notifications", "opened", "seq", "tasks", "wid")
+
+    def __init__(self, wid: str, seq: int, at: datetime) -> None:
+        self.wid = wid
+        self.seq = seq
+        self.at = at
+        self.opened: list[Deadline] = []
+        self.closed: list[str] = []
+        self.breached: list[str] = []
+        self.notifications: list[Notification] = []
+        self.tasks: list[Task] = []
+
+    def notify(self, ctx: Context, role: str, reason: str, clause: str | None) -> None:
+        rid = ctx.data.get(f"{role}_id")
+        self.notifications.append(
+            Notification(
+                id=f"{self.wid}:{self.seq}:n{len(self.notifications) + 1}",
+                workflow_id=self.wid,
+                seq=self.seq,
+                recipient_role=role,
+                recipient_id=rid if isinstance(rid, str) else None,
+                reason=reason,
+                clause=clause,
+                created_at=self.at,
+            )
+        )

@@ -1,0 +1,219 @@
+"""The records qaflow stores and returns, and their JSON form.
+
+Every record is a frozen attrs class. :data:`converter` turns each one into JSON-ready
+primitives and back (invariant I11); datetimes travel as UTC ISO 8601 strings and a naive
+datetime is refused on the way in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import cattrs
+
+from qaflow.calendar import ensure_aware
+from qaflow.errors import ValidationError
+
+__all__ = [
+    "GENESIS_HASH",
+    "SYSTEM",
+    "Actor",
+    "Deadline",
+    "Event",
+    "Notification",
+    "Step",
+    "Task",
+    "WorkflowSnapshot",
+    "canonical_json",
+    "converter",
+    "event_hash",
+    "from_json",
+    "to_json",
+]
+
+GENESIS_HASH = "0" * 64
+
+JSON = Any
+
+
+def _aware_utc(value: datetime) -> datetime:
+    return ensure_aware(value).astimezone(UTC)
+
+
+@attrs.frozen
+class Actor:
+    """Who fires a command: an opaque person id and the role they act in."""
+
+    id: str = attrs.field(validator=attrs.validators.instance_of(str))
+    role: str = attrs.field(validator=attrs.validators.instance_of(str))
+
+
+SYSTEM = Actor("qaflow", "system")
+"""The actor of commands qaflow fires itself (deadline breaches from ``tick``)."""
+
+
+@attrs.frozen
+class Event:
+    """One accepted command, the unit of the append-only log.
+
+    ``hash`` is SHA-256 over the canonical JSON of every other field, chained through
+    ``prev_hash`` to the workflow's previous event (invariant I14).
+    """
+
+    workflow_id: str
+    seq: int
+    trigger: str
+    source: str
+    dest: str
+    actor: Actor
+    at: datetime = attrs.field(converter=_aware_utc)
+    payload: dict[str, JSON] = attrs.field(factory=dict, hash=False)
+    prev_hash: str = GENESIS_HASH
+    hash: str = ""
+    idempotency_key: str | None = None
+
+
+@attrs.frozen
+class Deadline:
+    """A durable timer: opened by a state or transition, closed by leaving it or by ``tick``.
+
+    ``state`` is the state it belongs to, or ``None`` for a deadline on the whole workflow.
+    """
+
+    id: str
+    workflow_id: str
+    name: str
+    state: str | None
+    opened_at: datetime = attrs.field(converter=_aware_utc)
+    due_at: datetime = attrs.field(converter=_aware_utc)
+    rule: str
+    breach_trigger: str | None = None
+    clause: str | None = None
+    notify: tuple[str, ...] = ()
+    opened_seq: int = 0
+
+
+@attrs.frozen
+class Notification:
+    """An outbox row: who must be told what about which workflow, and under which clause."""
+
+    id: str
+    workflow_id: str
+    seq: int
+    recipient_role: str
+    recipient_id: str | None
+    reason: str
+    clause: str | None
+    created_at: datetime = attrs.field(converter=_aware_utc)
+
+
+@attrs.frozen
+class Task:
+    """Work someone must do by a time (e.g. the 24 h tasks after an Inadequate grade)."""
+
+    id: str
+    workflow_id: str
+    seq: int
+    kind: str
+    owner_role: str
+    owner_id: str | None
+    due_at: datetime | None
+    clause: str | None
+    created_at: datetime = attrs.field(converter=_aware_utc)
+
+
+@attrs.frozen
+class WorkflowSnapshot:
+    """The current state of one workflow: a cache of replaying its events.
+
+    ``version`` equals the number of events (invariant I1); ``deadlines`` are the open ones.
+    """
+
+    workflow_id: str
+    machine: str
+    policy: str
+    policy_version: str
+    state: str
+    data: dict[str, JSON] = attrs.field(factory=dict, hash=False)
+    version: int = 0
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    last_hash: str = GENESIS_HASH
+    deadlines: tuple[Deadline, ...] = ()
+
+
+@attrs.frozen
+class Step:
+    """Everything one command changes, committed in one transaction."""
+
+    event: Event
+    snapshot: WorkflowSnapshot
+    opened: tuple[Deadline, ...] = ()
+    closed: tuple[str, ...] = ()
+    breached: tuple[str, ...] = ()
+    notifications: tuple[Notification, ...] = ()
+    tasks: tuple[Task, ...] = ()
+
+
+def _structure_datetime(value: object, _: type) -> datetime:
+    if isinstance(value, datetime):
+        return _aware_utc(value)
+    if not isinstance(value, str):
+        raise ValidationError(field="datetime", value=value, expected="an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(
+            field="datetime", value=value, expected="an ISO 8601 string"
+        ) from None
+    return _aware_utc(parsed)
+
+
+def _make_converter() -> cattrs.Converter:
+    conv = cattrs.Converter()
+    conv.register_unstructure_hook(datetime, lambda d: _aware_utc(d).isoformat())
+    conv.register_structure_hook(datetime, _structure_datetime)
+    return conv
+
+
+converter = _make_converter()
+"""The cattrs converter for every qaflow record (datetimes as UTC ISO 8601)."""
+
+
+def to_json(record: object) -> str:
+    """A record as JSON text."""
+    return json.dumps(converter.unstructure(record), sort_keys=True)
+
+
+def from_json(text: str, cls: type[Any]) -> Any:
+    """A record of type ``cls`` from :func:`to_json` text."""
+    return converter.structure(json.loads(text), cls)
+
+
+def canonical_json(value: JSON) -> str:
+    """Deterministic JSON: sorted keys, no spaces, UTF-8 kept (the hashing form)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def event_hash(event: Event) -> str:
+    """SHA-256 of the canonical JSON of every field of ``event`` except ``hash``."""
+    body = canonical_json(
+        [
+            event.workflow_id,
+            event.seq,
+            event.trigger,
+            event.source,
+            event.dest,
+            event.actor.id,
+            event.actor.role,
+            event.at.isoformat(),
+            event.payload,
+            event.prev_hash,
+            event.idempotency_key,
+        ]
+    )
+    return hashlib.sha256(body.encode()).hexdigest()

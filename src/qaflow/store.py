@@ -1,0 +1,786 @@
+"""Where steps are committed: an embedded SQLite store and an in-memory one.
+
+Both implement :class:`Store` and pass one contract test suite. A commit writes a step's
+event, snapshot, deadlines, notifications and tasks all at once or not at all, and only if
+the workflow is still at the version the step was computed from (optimistic concurrency,
+invariant I12). Only this module imports ``sqlite3`` and ``sqlite-utils``.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import sqlite_utils
+
+from qaflow.calendar import ensure_aware
+from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
+from qaflow.records import (
+    Actor,
+    Deadline,
+    Event,
+    Notification,
+    Step,
+    Task,
+    WorkflowSnapshot,
+    converter,
+)
+
+__all__ = ["MemoryStore", "SQLiteStore", "Store"]
+
+SCHEMA_VERSION = 1
+
+
+class Store(Protocol):
+    """What the engine, ``tick``, reports and the outbox need of a store."""
+
+    def load(self, workflow_id: str) -> WorkflowSnapshot: ...
+
+    def commit(self, step: Step, *, expected_version: int) -> None: ...
+
+    def find_idempotent(self, workflow_id: str, key: str) -> Event | None: ...
+
+    def events(self, workflow_id: str) -> list[Event]: ...
+
+    def workflow_ids(self, machine: str | None = None) -> Iterator[str]: ...
+
+    def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]: ...
+
+    def due_deadlines(self, now: datetime) -> list[Deadline]: ...
+
+    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]: ...
+
+    def pending_notifications(self, limit: int | None = None) -> list[Notification]: ...
+
+    def mark_sent(self, ids: Iterable[str], at: datetime) -> int: ...
+
+    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]: ...
+
+    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int: ...
+
+
+def _stale(workflow_id: str, expected: int, actual: int, detail: str = "") -> ConcurrencyError:
+    return ConcurrencyError(
+        workflow_id=workflow_id, expected_version=expected, actual_version=actual, detail=detail
+    )
+
+
+class MemoryStore:
+    """An in-process store for simulation and tests: same contract, no durability."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, WorkflowSnapshot] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._keys: dict[tuple[str, str], int] = {}
+        self._deadlines: dict[str, Deadline] = {}
+        self._open: set[str] = set()
+        self._heap: list[tuple[datetime, str]] = []
+        self._notifications: dict[str, Notification] = {}
+        self._unsent: dict[str, None] = {}
+        self._tasks: dict[str, Task] = {}
+        self._done: dict[str, datetime] = {}
+
+    def load(self, workflow_id: str) -> WorkflowSnapshot:
+        try:
+            return self._snapshots[workflow_id]
+        except KeyError:
+            raise UnknownWorkflow(workflow_id=workflow_id) from None
+
+    def commit(self, step: Step, *, expected_version: int) -> None:
+        event = step.event
+        wid = event.workflow_id
+        current = self._snapshots.get(wid)
+        actual = current.version if current is not None else 0
+        if actual != expected_version or event.seq != expected_version + 1:
+            raise _stale(wid, expected_version, actual)
+        key = event.idempotency_key
+        if key is not None and (wid, key) in self._keys:
+            raise _stale(wid, expected_version, actual, "idempotency key already used")
+        # Nothing below can fail: the commit is all or nothing.
+        self._snapshots[wid] = step.snapshot
+        self._events.setdefault(wid, []).append(event)
+        if key is not None:
+            self._keys[(wid, key)] = event.seq
+        for did in (*step.closed, *step.breached):
+            self._open.discard(did)
+        for d in step.opened:
+            self._deadlines[d.id] = d
+            self._open.add(d.id)
+            heapq.heappush(self._heap, (d.due_at, d.id))
+        for n in step.notifications:
+            self._notifications[n.id] = n
+            self._unsent[n.id] = None
+        for t in step.tasks:
+            self._tasks[t.id] = t
+
+    def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
+        seq = self._keys.get((workflow_id, key))
+        return None if seq is None else self._events[workflow_id][seq - 1]
+
+    def events(self, workflow_id: str) -> list[Event]:
+        if workflow_id not in self._snapshots:
+            raise UnknownWorkflow(workflow_id=workflow_id)
+        return list(self._events[workflow_id])
+
+    def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
+        for wid, snap in list(self._snapshots.items()):
+            if machine is None or snap.machine == machine:
+                yield wid
+
+    def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
+        for snap in list(self._snapshots.values()):
+            if machine is None or snap.machine == machine:
+                yield snap
+
+    def due_deadlines(self, now: datetime) -> list[Deadline]:
+        now = ensure_aware(now, "now")
+        heap = self._heap
+        while heap and heap[0][1] not in self._open:
+            heapq.heappop(heap)
+        if not heap or heap[0][0] > now:
+            return []
+        due: list[Deadline] = []
+        taken: list[tuple[datetime, str]] = []
+        while heap and heap[0][0] <= now:
+            item = heapq.heappop(heap)
+            if item[1] in self._open:
+                taken.append(item)
+                due.append(self._deadlines[item[1]])
+        for item in taken:
+            heapq.heappush(heap, item)
+        return due
+
+    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
+        found = [self._deadlines[d] for d in self._open]
+        if workflow_id is not None:
+            found = [d for d in found if d.workflow_id == workflow_id]
+        return sorted(found, key=lambda d: (d.due_at, d.id))
+
+    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
+        ids = list(self._unsent)[:limit] if limit is not None else list(self._unsent)
+        return [self._notifications[i] for i in ids]
+
+    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
+        return [
+            n
+            for n in self._notifications.values()
+            if workflow_id is None or n.workflow_id == workflow_id
+        ]
+
+    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
+        ensure_aware(at, "at")
+        count = 0
+        for i in ids:
+            if i in self._unsent:
+                del self._unsent[i]
+                count += 1
+        return count
+
+    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
+        return [
+            t
+            for t in self._tasks.values()
+            if (workflow_id is None or t.workflow_id == workflow_id)
+            and not (open_only and t.id in self._done)
+        ]
+
+    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
+        at = ensure_aware(at, "at")
+        count = 0
+        for i in ids:
+            if i in self._tasks and i not in self._done:
+                self._done[i] = at
+                count += 1
+        return count
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for tests that check a refused command wrote nothing)."""
+        return {
+            "workflows": len(self._snapshots),
+            "events": sum(len(e) for e in self._events.values()),
+            "deadlines": len(self._deadlines),
+            "open_deadlines": len(self._open),
+            "notifications": len(self._notifications),
+            "tasks": len(self._tasks),
+        }
+
+
+def _ts(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def _dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class SQLiteStore:
+    """The embedded durable store: one SQLite file in WAL mode.
+
+    ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
+    ``"NORMAL"`` under WAL survives a crash of the process but may lose the last commits on
+    power loss, for several times the write rate. Open one store per thread or process;
+    several may share the file.
+    """
+
+    def __init__(
+        self,
+        path: str | Path = "qaflow.db",
+        *,
+        synchronous: Literal["FULL", "NORMAL"] = "FULL",
+        timeout: float = 30.0,
+    ) -> None:
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValidationError(
+                field="synchronous", value=synchronous, expected="'FULL' or 'NORMAL'"
+            )
+        self.path = str(path)
+        self.conn = sqlite3.connect(
+            self.path, isolation_level=None, timeout=timeout, check_same_thread=False
+        )
+        self.conn.execute("PRAGMA journal_mode=WAL")
+        self.conn.execute(f"PRAGMA synchronous={synchronous}")
+        self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        self.db = sqlite_utils.Database(self.conn)
+        self._create_schema()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> SQLiteStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _table(self, name: str) -> sqlite_utils.db.Table:
+        return self.db.table(name)
+
+    def _create_schema(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self._table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            self._table("workflows").create(
+                {
+                    "workflow_id": str,
+                    "machine": str,
+                    "policy": str,
+                    "policy_version": str,
+                    "state": str,
+                    "version": int,
+                    "created_at": str,
+                    "updated_at": str,
+                    "last_hash": str,
+                    "data": str,
+                    "deadlines": str,
+                },
+                pk="workflow_id",
+                not_null={"machine", "state", "version"},
+                if_not_exists=True,
+            )
+            self._table("events").create(
+                {
+                    "workflow_id": str,
+                    "seq": int,
+                    "trigger": str,
+                    "source": str,
+                    "dest": str,
+                    "actor_id": str,
+                    "actor_role": str,
+                    "at": str,
+                    "payload": str,
+                    "prev_hash": str,
+                    "hash": str,
+                    "idempotency_key": str,
+                },
+                pk=("workflow_id", "seq"),
+                if_not_exists=True,
+            )
+            self._table("deadlines").create(
+                {
+                    "id": str,
+                    "workflow_id": str,
+                    "name": str,
+                    "state": str,
+                    "opened_at": str,
+                    "due_at": str,
+                    "rule": str,
+                    "breach_trigger": str,
+                    "clause": str,
+                    "notify": str,
+                    "opened_seq": int,
+                    "status": str,
+                    "closed_at": str,
+                    "closed_seq": int,
+                },
+                pk="id",
+                if_not_exists=True,
+            )
+            self._table("notifications").create(
+                {
+                    "id": str,
+                    "workflow_id": str,
+                    "seq": int,
+                    "recipient_role": str,
+                    "recipient_id": str,
+                    "reason": str,
+                    "clause": str,
+                    "created_at": str,
+                    "sent_at": str,
+                },
+                pk="id",
+                if_not_exists=True,
+            )
+            self._table("tasks").create(
+                {
+                    "id": str,
+                    "workflow_id": str,
+                    "seq": int,
+                    "kind": str,
+                    "owner_role": str,
+                    "owner_id": str,
+                    "due_at": str,
+                    "clause": str,
+                    "created_at": str,
+                    "done_at": str,
+                },
+                pk="id",
+                if_not_exists=True,
+            )
+            self._table("events").create_index(
+                ["workflow_id", "idempotency_key"],
+                unique=True,
+                if_not_exists=True,
+                index_name="events_idempotency",
+            )
+            self._table("deadlines").create_index(["status", "due_at"], if_not_exists=True)
+            self._table("deadlines").create_index(["workflow_id", "status"], if_not_exists=True)
+            self._table("notifications").create_index(["sent_at", "id"], if_not_exists=True)
+            self._table("tasks").create_index(["workflow_id"], if_not_exists=True)
+            self._table("workflows").create_index(["machine", "state"], if_not_exists=True)
+            self._table("meta").insert(
+                {"key": "schema_version", "value": str(SCHEMA_VERSION)}, ignore=True
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def _snapshot(self, row: tuple[Any, ...]) -> WorkflowSnapshot:
+        (
+            wid,
+            machine,
+            policy,
+            pver,
+            state,
+            version,
+            created,
+            updated,
+            last_hash,
+            data,
+            deadlines,
+        ) = row
+        return WorkflowSnapshot(
+            workflow_id=wid,
+            machine=machine,
+            policy=policy,
+            policy_version=pver,
+            state=state,
+            data=json.loads(data),
+            version=version,
+            created_at=_dt(created),
+            updated_at=_dt(updated),
+            last_hash=last_hash,
+            deadlines=tuple(converter.structure(json.loads(deadlines), list[Deadline])),
+        )
+
+    _SNAP_COLS = (
+        "workflow_id, machine, policy, policy_version, state, version, created_at, "
+        "updated_at, last_hash, data, deadlines"
+    )
+
+    def load(self, workflow_id: str) -> WorkflowSnapshot:
+        row = self.conn.execute(
+            f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
+        ).fetchone()
+        if row is None:
+            raise UnknownWorkflow(workflow_id=workflow_id)
+        return self._snapshot(row)
+
+    def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
+        sql = f"SELECT {self._SNAP_COLS} FROM workflows"
+        args: tuple[str, ...] = ()
+        if machine is not None:
+            sql += " WHERE machine = ?"
+            args = (machine,)
+        for row in self.conn.execute(sql + " ORDER BY workflow_id", args).fetchall():
+            yield self._snapshot(row)
+
+    def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
+        sql = "SELECT workflow_id FROM workflows"
+        args: tuple[str, ...] = ()
+        if machine is not None:
+            sql += " WHERE machine = ?"
+            args = (machine,)
+        for (wid,) in self.conn.execute(sql + " ORDER BY workflow_id", args).fetchall():
+            yield wid
+
+    @staticmethod
+    def _event(row: tuple[Any, ...]) -> Event:
+        (wid, seq, trigger, source, dest, actor_id, role, at, payload, prev_hash, hash_, key) = row
+        return Event(
+            workflow_id=wid,
+            seq=seq,
+            trigger=trigger,
+            source=source,
+            dest=dest,
+            actor=Actor(actor_id, role),
+            at=_dt(at),
+            payload=json.loads(payload),
+            prev_hash=prev_hash,
+            hash=hash_,
+            idempotency_key=key,
+        )
+
+    _EVENT_COLS = (
+        "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, "
+        "prev_hash, hash, idempotency_key"
+    )
+
+    def events(self, workflow_id: str) -> list[Event]:
+        rows = self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? ORDER BY seq",
+            (workflow_id,),
+        ).fetchall()
+        if not rows:
+            self.load(workflow_id)
+        return [self._event(r) for r in rows]
+
+    def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
+        row = self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND idempotency_key = ?",
+            (workflow_id, key),
+        ).fetchone()
+        return None if row is None else self._event(row)
+
+    _DEADLINE_COLS = (
+        "id, workflow_id, name, state, opened_at, due_at, rule, breach_trigger, "
+        "clause, notify, opened_seq"
+    )
+
+    @staticmethod
+    def _deadline(row: tuple[Any, ...]) -> Deadline:
+        did, wid, name, state, opened, due, rule, breach, clause, notify, seq = row
+        return Deadline(
+            id=did,
+            workflow_id=wid,
+            name=name,
+            state=state,
+            opened_at=_dt(opened),
+            due_at=_dt(due),
+            rule=rule,
+            breach_trigger=breach,
+            clause=clause,
+            notify=tuple(json.loads(notify)),
+            opened_seq=seq,
+        )
+
+    def due_deadlines(self, now: datetime) -> list[Deadline]:
+        rows = self.conn.execute(
+            f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= ? "
+            "ORDER BY due_at, id",
+            (_ts(ensure_aware(now, "now")),),
+        ).fetchall()
+        return [self._deadline(r) for r in rows]
+
+    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
+        sql = f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open'"
+        args: tuple[str, ...] = ()
+        if workflow_id is not None:
+            sql += " AND workflow_id = ?"
+            args = (workflow_id,)
+        rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
+        return [self._deadline(r) for r in rows]
+
+    _NOTE_COLS = "id, workflow_id, seq, recipient_role, recipient_id, reason, clause, created_at"
+
+    @staticmethod
+    def _notification(row: tuple[Any, ...]) -> Notification:
+        nid, wid, seq, role, rid, reason, clause, created = row
+        return Notification(
+            id=nid,
+            workflow_id=wid,
+            seq=seq,
+            recipient_role=role,
+            recipient_id=rid,
+            reason=reason,
+            clause=clause,
+            created_at=_dt(created),
+        )
+
+    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
+        sql = (
+            f"SELECT {self._NOTE_COLS} FROM notifications WHERE sent_at IS NULL "
+            "ORDER BY created_at, id"
+        )
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._notification(r) for r in self.conn.execute(sql).fetchall()]
+
+    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
+        sql = f"SELECT {self._NOTE_COLS} FROM notifications"
+        args: tuple[str, ...] = ()
+        if workflow_id is not None:
+            sql += " WHERE workflow_id = ?"
+            args = (workflow_id,)
+        return [
+            self._notification(r)
+            for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
+        ]
+
+    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
+        """Mark outbox rows delivered (writes). Returns how many were pending."""
+        stamp = _ts(ensure_aware(at, "at"))
+        with self._transaction():
+            cur = self.conn.executemany(
+                "UPDATE notifications SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
+                [(stamp, i) for i in ids],
+            )
+            return cur.rowcount
+
+    _TASK_COLS = "id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, created_at"
+
+    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
+        sql = f"SELECT {self._TASK_COLS} FROM tasks WHERE 1=1"
+        args: list[str] = []
+        if workflow_id is not None:
+            sql += " AND workflow_id = ?"
+            args.append(workflow_id)
+        if open_only:
+            sql += " AND done_at IS NULL"
+        out = []
+        for tid, wid, seq, kind, role, owner, due, clause, created in self.conn.execute(
+            sql + " ORDER BY created_at, id", args
+        ).fetchall():
+            out.append(
+                Task(
+                    id=tid,
+                    workflow_id=wid,
+                    seq=seq,
+                    kind=kind,
+                    owner_role=role,
+                    owner_id=owner,
+                    due_at=_dt(due) if due else None,
+                    clause=clause,
+                    created_at=_dt(created),
+                )
+            )
+        return out
+
+    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
+        """Mark tasks done (writes). Returns how many were open."""
+        stamp = _ts(ensure_aware(at, "at"))
+        with self._transaction():
+            cur = self.conn.executemany(
+                "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL",
+                [(stamp, i) for i in ids],
+            )
+            return cur.rowcount
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for tests that check a refused command wrote nothing)."""
+        out = {
+            t: self.db[t].count
+            for t in ("workflows", "events", "deadlines", "notifications", "tasks")
+        }
+        out["open_deadlines"] = self.conn.execute(
+            "SELECT count(*) FROM deadlines WHERE status = 'open'"
+        ).fetchone()[0]
+        return out
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, sorted: the store's whole content, for comparisons."""
+        return {
+            t: sorted(self.conn.execute(f"SELECT * FROM [{t}]").fetchall(), key=repr)
+            for t in ("workflows", "events", "deadlines", "notifications", "tasks")
+        }
+
+    # --- the write path -------------------------------------------------------------------
+
+    def _transaction(self) -> _Tx:
+        return _Tx(self.conn)
+
+    def commit(self, step: Step, *, expected_version: int) -> None:
+        """Write ``step`` in one transaction if the workflow is at ``expected_version``."""
+        event = step.event
+        snap = step.snapshot
+        wid = event.workflow_id
+        execute = self.conn.execute
+        data = json.dumps(snap.data, sort_keys=True)
+        deadlines = json.dumps(converter.unstructure(list(snap.deadlines)))
+        with self._transaction():
+            if expected_version == 0:
+                try:
+                    execute(
+                        "INSERT INTO workflows (workflow_id, machine, policy, policy_version, "
+                        "state, version, created_at, updated_at, last_hash, data, deadlines) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            wid,
+                            snap.machine,
+                            snap.policy,
+                            snap.policy_version,
+                            snap.state,
+                            snap.version,
+                            _ts(snap.created_at or event.at),
+                            _ts(event.at),
+                            snap.last_hash,
+                            data,
+                            deadlines,
+                        ),
+                    )
+                except sqlite3.IntegrityError:
+                    raise _stale(
+                        wid, 0, self._version(wid), "the workflow already exists"
+                    ) from None
+            else:
+                cur = execute(
+                    "UPDATE workflows SET state = ?, version = ?, updated_at = ?, last_hash = ?, "
+                    "data = ?, deadlines = ? WHERE workflow_id = ? AND version = ?",
+                    (
+                        snap.state,
+                        snap.version,
+                        _ts(event.at),
+                        snap.last_hash,
+                        data,
+                        deadlines,
+                        wid,
+                        expected_version,
+                    ),
+                )
+                if cur.rowcount != 1:
+                    raise _stale(wid, expected_version, self._version(wid))
+            try:
+                execute(
+                    f"INSERT INTO events ({self._EVENT_COLS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        wid,
+                        event.seq,
+                        event.trigger,
+                        event.source,
+                        event.dest,
+                        event.actor.id,
+                        event.actor.role,
+                        _ts(event.at),
+                        json.dumps(event.payload, sort_keys=True),
+                        event.prev_hash,
+                        event.hash,
+                        event.idempotency_key,
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise _stale(
+                    wid, expected_version, self._version(wid), "idempotency key already used"
+                ) from None
+            if step.opened:
+                self.conn.executemany(
+                    "INSERT INTO deadlines (id, workflow_id, name, state, opened_at, due_at, rule, "
+                    "breach_trigger, clause, notify, opened_seq, status) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+                    [
+                        (
+                            d.id,
+                            d.workflow_id,
+                            d.name,
+                            d.state,
+                            _ts(d.opened_at),
+                            _ts(d.due_at),
+                            d.rule,
+                            d.breach_trigger,
+                            d.clause,
+                            json.dumps(list(d.notify)),
+                            d.opened_seq,
+                        )
+                        for d in step.opened
+                    ],
+                )
+            closing = [("closed", i) for i in step.closed] + [
+                ("breached", i) for i in step.breached
+            ]
+            if closing:
+                stamp = _ts(event.at)
+                self.conn.executemany(
+                    "UPDATE deadlines SET status = ?, closed_at = ?, closed_seq = ? "
+                    "WHERE id = ? AND status = 'open'",
+                    [(status, stamp, event.seq, i) for status, i in closing],
+                )
+            if step.notifications:
+                self.conn.executemany(
+                    f"INSERT INTO notifications ({self._NOTE_COLS}) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            n.id,
+                            n.workflow_id,
+                            n.seq,
+                            n.recipient_role,
+                            n.recipient_id,
+                            n.reason,
+                            n.clause,
+                            _ts(n.created_at),
+                        )
+                        for n in step.notifications
+                    ],
+                )
+            if step.tasks:
+                self.conn.executemany(
+                    f"INSERT INTO tasks ({self._TASK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            t.id,
+                            t.workflow_id,
+                            t.seq,
+                            t.kind,
+                            t.owner_role,
+                            t.owner_id,
+                            _ts(t.due_at) if t.due_at else None,
+                            t.clause,
+                            _ts(t.created_at),
+                        )
+                        for t in step.tasks
+                    ],
+                )
+
+    def _version(self, workflow_id: str) -> int:
+        row = self.conn.execute(
+            "SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,)
+        ).fetchone()
+        return 0 if row is None else int(row[0])
+
+
+class _Tx:
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if exc_type is None:
+            self.conn.execute("COMMIT")
+        else:
+            self.conn.execute("ROLLBACK")

@@ -1,0 +1,173 @@
+"""Conformance checks and hypothesis strategies for any qaflow machine or policy.
+
+The project's own tests use exactly these, and a council that writes its own policy runs the
+same checks on it. Each ``check_*`` function raises ``AssertionError`` naming the invariant
+of DESIGN.md it enforces (I1, I2, ...) and the workflow that breaks it.
+
+Importing this module needs ``hypothesis`` (the ``test`` extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hypothesis import strategies as st
+
+from qaflow.calendar import LONDON
+from qaflow.engine import Engine
+from qaflow.errors import IntegrityError
+from qaflow.records import Event, WorkflowSnapshot, converter
+from qaflow.store import MemoryStore, SQLiteStore, Store
+
+__all__ = [
+    "aware_datetimes",
+    "check_deadlines",
+    "check_integrity_detects_tampering",
+    "check_record_round_trip",
+    "check_replay",
+    "check_sequence",
+    "check_terminal_absorbing",
+    "check_tick",
+    "check_workflow",
+    "store_content",
+]
+
+
+def aware_datetimes(
+    min_year: int = 2020, max_year: int = 2030
+) -> st.SearchStrategy[datetime]:
+    """Aware UTC datetimes (to the second) in a year range."""
+    return st.datetimes(
+        min_value=datetime(min_year, 1, 1), max_value=datetime(max_year, 12, 31, 23, 59, 59),
+    ).map(lambda d: d.replace(microsecond=0, tzinfo=UTC))
+
+
+def store_content(store: Store) -> Any:
+    """Everything a store holds, comparable with ``==`` (for I3: a refusal writes nothing)."""
+    if isinstance(store, SQLiteStore):
+        return store.dump()
+    if isinstance(store, MemoryStore):
+        return (
+            {w: store.load(w) for w in store.workflow_ids()},
+            {w: tuple(store.events(w)) for w in store.workflow_ids()},
+            tuple(store.open_deadlines()),
+            tuple(store.notifications()),
+            tuple(store.tasks()),
+            store.counts(),
+        )
+    raise TypeError(f"no content view for {type(store).__name__}")
+
+
+def check_sequence(engine: Engine, workflow_id: str) -> None:
+    """I1: sequence numbers are 1..n with no gap and the snapshot's version is n."""
+    events = engine.history(workflow_id)
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(1, len(events) + 1)), f"I1 {workflow_id}: seqs {seqs}"
+    version = engine.get(workflow_id).version
+    assert version == len(events), f"I1 {workflow_id}: version {version} != {len(events)} events"
+
+
+def check_replay(engine: Engine, workflow_id: str) -> None:
+    """I2: replaying the stored events reproduces the snapshot (state, data, deadlines)."""
+    stored = engine.get(workflow_id)
+    replayed = engine.replay(workflow_id)
+    assert replayed == stored and replayed.data == stored.data, (
+        f"I2 {workflow_id}: replay gives {replayed.state!r} v{replayed.version}, "
+        f"stored {stored.state!r} v{stored.version}"
+    )
+
+
+def _wd_rule(rule: str) -> bool:
+    return all(part.strip().endswith("WD") for part in rule.split("+"))
+
+
+def check_deadlines(engine: Engine, workflow_id: str) -> None:
+    """I6: open deadlines belong to the current state or the workflow, never end before they
+    were opened, and a working-day deadline ends on a working day."""
+    snap = engine.get(workflow_id)
+    spec = engine.spec_for(snap)
+    rows = {d.id: d for d in engine.store.open_deadlines(workflow_id)}
+    assert set(rows) == {d.id for d in snap.deadlines}, f"I6 {workflow_id}: rows differ"
+    for d in snap.deadlines:
+        assert d.state is None or d.state == snap.state, (
+            f"I6 {workflow_id}: deadline {d.name!r} of state {d.state!r} open in {snap.state!r}"
+        )
+        assert d.due_at >= d.opened_at, f"I6 {workflow_id}: {d.name!r} due before opened"
+        if _wd_rule(d.rule):
+            local = d.due_at.astimezone(LONDON).date()
+            assert spec.calendar.is_working_day(local), (
+                f"I6 {workflow_id}: WD deadline {d.name!r} ends on {local}, not a working day"
+            )
+    if spec.state(snap.state).terminal:
+        assert not snap.deadlines, f"I6 {workflow_id}: terminal state with open deadlines"
+
+
+def check_terminal_absorbing(engine: Engine, workflow_id: str, before: WorkflowSnapshot) -> None:
+    """I4: a workflow that was in a terminal state has not moved."""
+    spec = engine.spec_for(before)
+    if spec.state(before.state).terminal:
+        assert engine.get(workflow_id) == before, f"I4 {workflow_id}: left terminal state"
+
+
+def check_tick(engine: Engine, now: datetime) -> None:
+    """I7: after ``tick(now)`` nothing due by ``now`` is open and a second tick writes nothing."""
+    engine.tick(now)
+    due = engine.store.due_deadlines(now)
+    assert not due, f"I7: still open after tick: {[d.id for d in due]}"
+    assert engine.tick(now) == [], "I7: a second tick wrote steps"
+
+
+def check_record_round_trip(record: object) -> None:
+    """I11: a record survives cattrs unstructure, JSON and structure unchanged."""
+    import json
+
+    data = json.loads(json.dumps(converter.unstructure(record)))
+    back = converter.structure(data, type(record))
+    assert back == record, f"I11: {type(record).__name__} changed in a JSON round trip"
+
+
+def check_integrity_detects_tampering(engine: Engine, events: Iterable[Event]) -> None:
+    """I14 helper: ``verify`` must refuse each altered copy of ``events`` (checked in memory)."""
+    events = list(events)
+    for i, event in enumerate(events):
+        for tampered in (
+            _evolve(event, trigger=event.trigger + "_x"),
+            _evolve(event, at=event.at + timedelta(seconds=1)),
+            _evolve(event, payload={**event.payload, "tampered": True}),
+        ):
+            copy = [*events[:i], tampered, *events[i + 1 :]]
+            assert _chain_breaks(copy), f"I14: altering event {event.seq} went unnoticed"
+        if len(events) > 1:
+            assert _chain_breaks(events[:i] + events[i + 1 :]), (
+                f"I14: deleting event {event.seq} went unnoticed"
+            )
+
+
+def _evolve(event: Event, **changes: Any) -> Event:
+    import attrs
+
+    return attrs.evolve(event, **changes)
+
+
+def _chain_breaks(events: list[Event]) -> bool:
+    from qaflow.records import GENESIS_HASH, event_hash
+
+    prev = GENESIS_HASH
+    for n, e in enumerate(events, start=1):
+        if e.seq != n or e.prev_hash != prev or event_hash(e) != e.hash:
+            return True
+        prev = e.hash
+    return False
+
+
+def check_workflow(engine: Engine, workflow_id: str) -> None:
+    """I1, I2, I6 and I14 for one workflow."""
+    check_sequence(engine, workflow_id)
+    check_replay(engine, workflow_id)
+    check_deadlines(engine, workflow_id)
+    try:
+        engine.verify(workflow_id)
+    except IntegrityError as error:  # pragma: no cover - reported as an assertion
+        raise AssertionError(f"I14 {workflow_id}: {error}") from error

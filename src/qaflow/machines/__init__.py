@@ -1,0 +1,1 @@
+"""Machine builders: functions that turn a policy into a declarative MachineSpec."""

@@ -1,0 +1,25 @@
+"""What every council policy has: a name and version that workflows pin, and its calendar."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import attrs
+
+from qaflow.calendar import WorkingCalendar, default_calendar
+
+__all__ = ["Policy"]
+
+
+@attrs.frozen
+class Policy:
+    """A council's identity for pinning (principle 8) and its own closure days (NAT-CAL-01)."""
+
+    name: str
+    version: str
+    closure_days: frozenset[date] = attrs.field(default=frozenset(), converter=frozenset)
+
+    @property
+    def calendar(self) -> WorkingCalendar:
+        """England bank holidays plus this council's closure days (shared, cached)."""
+        return default_calendar(self.closure_days)

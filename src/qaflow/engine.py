@@ -63,6 +63,7 @@ __all__ = ["Directory", "Engine"]
 log = logging.getLogger(__name__)
 
 _BREACH_FIELDS = frozenset({"deadline", "deadline_id"})
+_MAX_TICK_ROUNDS = 10_000
 
 
 class Directory(Protocol):
@@ -206,17 +207,26 @@ class Engine:
         """
         now = ensure_aware(now or self.clock.now(), "now").astimezone(UTC)
         steps: list[Step] = []
-        for deadline in self.store.due_deadlines(now):
-            try:
-                snapshot = self.store.load(deadline.workflow_id)
-                if all(d.id != deadline.id for d in snapshot.deadlines):
+        # A breach may open a deadline that is itself already due: go round until none is.
+        for _ in range(_MAX_TICK_ROUNDS):
+            due = self.store.due_deadlines(now)
+            if not due:
+                break
+            written = 0
+            for deadline in due:
+                try:
+                    snapshot = self.store.load(deadline.workflow_id)
+                    if all(d.id != deadline.id for d in snapshot.deadlines):
+                        continue
+                    step = self._breach_step(snapshot, deadline, now)
+                    self.store.commit(step, expected_version=snapshot.version)
+                except ConcurrencyError:
+                    log.info("deadline %s already handled by another writer", deadline.id)
                     continue
-                step = self._breach_step(snapshot, deadline, now)
-                self.store.commit(step, expected_version=snapshot.version)
-            except ConcurrencyError:
-                log.info("deadline %s already handled by another writer", deadline.id)
-                continue
-            steps.append(step)
+                steps.append(step)
+                written += 1
+            if not written:
+                break
         return steps
 
     def _breach_step(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:

@@ -9,7 +9,6 @@ Importing this module needs ``hypothesis`` (the ``test`` extra).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,12 +34,11 @@ __all__ = [
 ]
 
 
-def aware_datetimes(
-    min_year: int = 2020, max_year: int = 2030
-) -> st.SearchStrategy[datetime]:
+def aware_datetimes(min_year: int = 2020, max_year: int = 2030) -> st.SearchStrategy[datetime]:
     """Aware UTC datetimes (to the second) in a year range."""
     return st.datetimes(
-        min_value=datetime(min_year, 1, 1), max_value=datetime(max_year, 12, 31, 23, 59, 59),
+        min_value=datetime(min_year, 1, 1),
+        max_value=datetime(max_year, 12, 31, 23, 59, 59),
     ).map(lambda d: d.replace(microsecond=0, tzinfo=UTC))
 
 
@@ -128,9 +126,18 @@ def check_record_round_trip(record: object) -> None:
     assert back == record, f"I11: {type(record).__name__} changed in a JSON round trip"
 
 
-def check_integrity_detects_tampering(engine: Engine, events: Iterable[Event]) -> None:
-    """I14 helper: ``verify`` must refuse each altered copy of ``events`` (checked in memory)."""
-    events = list(events)
+def check_integrity_detects_tampering(engine: Engine, workflow_id: str) -> None:
+    """I14: changing or deleting any event of the workflow breaks its chain or its head.
+
+    Checked on copies in memory, with the same rules :meth:`Engine.verify` applies: each
+    event's hash, the chain of ``prev_hash``, and the snapshot's ``last_hash`` and version.
+    """
+    events = engine.history(workflow_id)
+    head = engine.get(workflow_id)
+
+    def breaks(copy: list[Event]) -> bool:
+        return _chain_breaks(copy, head.last_hash, head.version)
+
     for i, event in enumerate(events):
         for tampered in (
             _evolve(event, trigger=event.trigger + "_x"),
@@ -138,9 +145,9 @@ def check_integrity_detects_tampering(engine: Engine, events: Iterable[Event]) -
             _evolve(event, payload={**event.payload, "tampered": True}),
         ):
             copy = [*events[:i], tampered, *events[i + 1 :]]
-            assert _chain_breaks(copy), f"I14: altering event {event.seq} went unnoticed"
-        if len(events) > 1:
-            assert _chain_breaks(events[:i] + events[i + 1 :]), (
+            assert breaks(copy), f"I14: altering event {event.seq} went unnoticed"
+        if events:
+            assert breaks(events[:i] + events[i + 1 :]), (
                 f"I14: deleting event {event.seq} went unnoticed"
             )
 
@@ -151,7 +158,7 @@ def _evolve(event: Event, **changes: Any) -> Event:
     return attrs.evolve(event, **changes)
 
 
-def _chain_breaks(events: list[Event]) -> bool:
+def _chain_breaks(events: list[Event], last_hash: str, version: int) -> bool:
     from qaflow.records import GENESIS_HASH, event_hash
 
     prev = GENESIS_HASH
@@ -159,7 +166,7 @@ def _chain_breaks(events: list[Event]) -> bool:
         if e.seq != n or e.prev_hash != prev or event_hash(e) != e.hash:
             return True
         prev = e.hash
-    return False
+    return prev != last_hash or len(events) != version
 
 
 def check_workflow(engine: Engine, workflow_id: str) -> None:

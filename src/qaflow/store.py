@@ -97,7 +97,8 @@ class MemoryStore:
         current = self._snapshots.get(wid)
         actual = current.version if current is not None else 0
         if actual != expected_version or event.seq != expected_version + 1:
-            raise _stale(wid, expected_version, actual)
+            detail = "the workflow already exists" if expected_version == 0 and actual else ""
+            raise _stale(wid, expected_version, actual, detail)
         key = event.idempotency_key
         if key is not None and (wid, key) in self._keys:
             raise _stale(wid, expected_version, actual, "idempotency key already used")

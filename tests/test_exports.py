@@ -1,0 +1,62 @@
+"""The public surface: ``__all__`` is sorted, complete and importable."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+import qaflow
+
+MODULES = [
+    "qaflow",
+    "qaflow.calendar",
+    "qaflow.clock",
+    "qaflow.engine",
+    "qaflow.errors",
+    "qaflow.records",
+    "qaflow.spec",
+    "qaflow.store",
+    "qaflow.testing",
+]
+
+
+def _isort_key(name: str) -> tuple[int, str]:
+    """Constants, then classes, then functions: the order ruff's RUF022 keeps."""
+    return (0 if name.isupper() else 1 if name[0].isupper() else 2, name)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_all_is_sorted_and_importable(name: str) -> None:
+    module = importlib.import_module(name)
+    exported = list(module.__all__)
+    assert exported == sorted(exported, key=_isort_key), f"{name}.__all__ is not sorted"
+    for attr in exported:
+        assert hasattr(module, attr), f"{name}.__all__ names missing {attr!r}"
+
+
+def test_every_public_name_of_the_package_is_exported() -> None:
+    public = {n for n in vars(qaflow) if not n.startswith("_") and n[0].isupper()}
+    modules = {
+        "calendar",
+        "clock",
+        "engine",
+        "errors",
+        "records",
+        "spec",
+        "store",
+        "policies",
+        "machines",
+        "testing",
+    }
+    assert public - modules <= set(qaflow.__all__)
+
+
+def test_every_error_derives_from_qaflow_error_and_a_builtin() -> None:
+    from qaflow import errors
+
+    for name in errors.__all__:
+        cls = getattr(errors, name)
+        assert issubclass(cls, qaflow.QAFlowError)
+        if cls is not qaflow.QAFlowError:
+            assert len(cls.__mro__) > 3, f"{name} should also be a suitable builtin"

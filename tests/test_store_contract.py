@@ -1,0 +1,121 @@
+"""One contract for every store: what the engine, tick and the outbox rely on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from qaflow import (
+    Actor,
+    ConcurrencyError,
+    Engine,
+    ManualClock,
+    MemoryStore,
+    SQLiteStore,
+    UnknownWorkflow,
+    ValidationError,
+)
+from qaflow.testing import store_content
+from review_machine import review_spec
+
+T0 = datetime(2025, 6, 2, 9, tzinfo=UTC)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    s = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
+    yield s
+    if isinstance(s, SQLiteStore):
+        s.close()
+
+
+def _engine(store: Any) -> Engine:
+    return Engine(store, [review_spec()], clock=ManualClock(T0))
+
+
+def _start(engine: Engine, wid: str, at: datetime = T0) -> None:
+    engine.start(
+        "example.review", wid, "submit", Actor("P-1", "worker"), {"document_ref": "D"}, at=at
+    )
+
+
+def test_load_unknown_raises(store: Any) -> None:
+    with pytest.raises(UnknownWorkflow, match="no workflow with id 'nope'"):
+        store.load("nope")
+    with pytest.raises(UnknownWorkflow):
+        store.events("nope")
+
+
+def test_snapshot_round_trips_through_the_store(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "A")
+    assert store.load("A") == engine.replay("A")
+    assert list(store.workflow_ids()) == ["A"]
+    assert [s.workflow_id for s in store.snapshots("example.review")] == ["A"]
+    assert list(store.snapshots("other")) == []
+
+
+def test_commit_at_stale_version_writes_nothing(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "A")
+    step = engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "x"})
+    before = store_content(store)
+    with pytest.raises(ConcurrencyError, match="is at version 2, not 1"):
+        store.commit(attrs.evolve(step), expected_version=1)
+    assert store_content(store) == before
+
+
+def test_due_deadlines_in_due_order_and_only_open(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "A", T0)
+    _start(engine, "B", T0 - timedelta(days=3))
+    later = T0 + timedelta(days=30)
+    assert [d.workflow_id for d in store.due_deadlines(later)] == ["B", "A"]
+    assert store.due_deadlines(T0) == []
+    engine.fire("B", "approve", Actor("M-1", "manager"), {"score": 7})
+    assert [d.workflow_id for d in store.due_deadlines(later)] == ["A"]
+    assert [d.workflow_id for d in store.open_deadlines()] == ["A"]
+    assert store.open_deadlines("B") == []
+
+
+def test_outbox_pending_then_sent_once(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "A")
+    _start(engine, "B")
+    pending = store.pending_notifications()
+    assert [n.workflow_id for n in pending] == ["A", "B"]
+    assert store.pending_notifications(limit=1) == pending[:1]
+    assert store.mark_sent([pending[0].id], T0) == 1
+    assert store.mark_sent([pending[0].id], T0) == 0
+    assert store.pending_notifications() == pending[1:]
+    with pytest.raises(ValidationError):
+        store.mark_sent([pending[1].id], datetime(2025, 1, 1))
+
+
+def test_due_deadlines_refuses_naive_time(store: Any) -> None:
+    with pytest.raises(ValidationError, match="'now' must be a timezone-aware datetime"):
+        store.due_deadlines(datetime(2025, 1, 1))
+
+
+def test_sqlite_store_reopens_with_everything(tmp_path: Path) -> None:
+    path = tmp_path / "re.db"
+    with SQLiteStore(path) as first:
+        engine = _engine(first)
+        _start(engine, "A")
+        content = first.dump()
+    with SQLiteStore(path) as second:
+        assert second.dump() == content
+        assert _engine(second).verify() == 1
+
+
+def test_sqlite_durability_option_is_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="'synchronous' must be 'FULL' or 'NORMAL'"):
+        SQLiteStore(tmp_path / "x.db", synchronous="OFF")  # type: ignore[arg-type]
+    with SQLiteStore(tmp_path / "n.db", synchronous="NORMAL") as store:
+        assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
+        assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -14,8 +14,6 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import attrs
-
 from qaflow.calendar import ensure_aware
 from qaflow.clock import Clock, SystemClock
 from qaflow.errors import (
@@ -37,8 +35,8 @@ from qaflow.records import (
     Step,
     Task,
     WorkflowSnapshot,
-    canonical_json,
     event_hash,
+    hash_fields,
 )
 from qaflow.spec import (
     DEADLINE_MISSED,
@@ -580,12 +578,6 @@ class Engine:
         for name, field in fields.items():
             if field.required and name not in payload:
                 raise ValidationError(field=name, value=None, expected=f"given ({field.kind})")
-        try:
-            canonical_json(payload)
-        except (TypeError, ValueError):
-            raise ValidationError(
-                field="payload", value=payload, expected="JSON-compatible values"
-            ) from None
 
     def _effects(
         self,
@@ -624,6 +616,24 @@ class Engine:
             for did in list(open_now):
                 out.closed.append(did)
                 del open_now[did]
+        payload = dict(ctx.payload)
+        try:
+            digest = hash_fields(
+                wid,
+                ctx.seq,
+                ctx.trigger,
+                ctx.source,
+                ctx.dest,
+                ctx.actor,
+                at,
+                payload,
+                snapshot.last_hash,
+                idempotency_key,
+            )
+        except (TypeError, ValueError):
+            raise ValidationError(
+                field="payload", value=payload, expected="JSON-compatible values"
+            ) from None
         event = Event(
             workflow_id=wid,
             seq=ctx.seq,
@@ -632,11 +642,11 @@ class Engine:
             dest=ctx.dest,
             actor=ctx.actor,
             at=at,
-            payload=dict(ctx.payload),
+            payload=payload,
             prev_hash=snapshot.last_hash,
+            hash=digest,
             idempotency_key=idempotency_key,
         )
-        event = attrs.evolve(event, hash=event_hash(event))
         new = WorkflowSnapshot(
             workflow_id=wid,
             machine=snapshot.machine,

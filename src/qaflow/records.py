@@ -41,6 +41,8 @@ JSON = Any
 
 
 def _aware_utc(value: datetime) -> datetime:
+    if getattr(value, "tzinfo", None) is UTC:
+        return value
     return ensure_aware(value).astimezone(UTC)
 
 
@@ -201,19 +203,54 @@ def canonical_json(value: JSON) -> str:
 
 def event_hash(event: Event) -> str:
     """SHA-256 of the canonical JSON of every field of ``event`` except ``hash``."""
-    body = canonical_json(
+    return hash_fields(
+        event.workflow_id,
+        event.seq,
+        event.trigger,
+        event.source,
+        event.dest,
+        event.actor,
+        event.at,
+        event.payload,
+        event.prev_hash,
+        event.idempotency_key,
+    )
+
+
+def hash_fields(
+    workflow_id: str,
+    seq: int,
+    trigger: str,
+    source: str,
+    dest: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, JSON],
+    prev_hash: str,
+    idempotency_key: str | None,
+) -> str:
+    """The hash an event with these fields carries (so it is built once, hash included).
+
+    Raises ``TypeError`` or ``ValueError`` if the payload is not JSON-compatible.
+    """
+    body = _HASH_ENCODER.encode(
         [
-            event.workflow_id,
-            event.seq,
-            event.trigger,
-            event.source,
-            event.dest,
-            event.actor.id,
-            event.actor.role,
-            event.at.isoformat(),
-            event.payload,
-            event.prev_hash,
-            event.idempotency_key,
+            workflow_id,
+            seq,
+            trigger,
+            source,
+            dest,
+            actor.id,
+            actor.role,
+            at.isoformat(),
+            payload,
+            prev_hash,
+            idempotency_key,
         ]
     )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+_HASH_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)

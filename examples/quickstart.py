@@ -1,6 +1,6 @@
 """Run the example review procedure on an embedded SQLite file and print what happened.
 
-    python examples/quickstart.py [path/to/qaflow.db]
+python examples/quickstart.py [path/to/qaflow.db]
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ def main(path: str = "qaflow-quickstart.db") -> None:
     engine.fire("R-1", "approve", Actor("S-001", "service_manager"), {"score": 8})
 
     for event in engine.history("R-1"):
-        print(f"  {event.seq}. {event.at:%Y-%m-%d %H:%M} {event.trigger}: "
-              f"{event.source} -> {event.dest} by {event.actor.role}")
+        print(
+            f"  {event.seq}. {event.at:%Y-%m-%d %H:%M} {event.trigger}: "
+            f"{event.source} -> {event.dest} by {event.actor.role}"
+        )
     print(f"outbox: {len(store.pending_notifications())} notifications pending")
     print(f"verified {engine.verify()} workflow(s); database at {Path(path).resolve()}")
     store.close()

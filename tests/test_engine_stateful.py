@@ -8,7 +8,6 @@ DESIGN.md are checked on every workflow.
 from __future__ import annotations
 
 import contextlib
-
 from datetime import UTC, datetime, timedelta
 from typing import Any
 

@@ -452,7 +452,11 @@ class Engine:
         breach = actor == SYSTEM and trigger in spec.breach_triggers
         first = candidates[0]
         if not breach:
-            roles = frozenset().union(*(t.roles for t in candidates))
+            roles = (
+                first.roles
+                if len(candidates) == 1
+                else frozenset().union(*(t.roles for t in candidates))
+            )
             if actor.role not in roles:
                 raise PermissionDenied(
                     workflow_id=wid,
@@ -470,7 +474,7 @@ class Engine:
                     allowed_roles=roles,
                     reason=f"the directory does not list them as {actor.role!r}",
                 )
-        failures: list[GuardFailed] = []
+        failures: list[tuple[int, GuardFailed]] = []
         for t in candidates:
             if not breach and actor.role not in t.roles:
                 continue
@@ -486,6 +490,8 @@ class Engine:
                         reason=f"only the person recorded as {t.actor_key!r} may",
                     )
             self._check_payload(spec, t, payload, breach)
+            if not t.guards:
+                return t
             dest = t.dest_from(snapshot.state)
             ctx = Context(
                 spec,
@@ -499,24 +505,31 @@ class Engine:
                 snapshot.data,
                 seq,
             )
-            failed = next((g for g in t.guards if not g.check(ctx)), None)
+            failed = next(((n, g) for n, g in enumerate(t.guards) if not g.check(ctx)), None)
             if failed is None:
                 return t
+            passed, guard = failed
             failures.append(
-                GuardFailed(
-                    workflow_id=wid,
-                    trigger=trigger,
-                    condition=failed.condition,
-                    clause=failed.clause,
+                (
+                    passed,
+                    GuardFailed(
+                        workflow_id=wid,
+                        trigger=trigger,
+                        condition=guard.condition,
+                        clause=guard.clause,
+                    ),
                 )
             )
-        if len(failures) == 1:
-            raise failures[0]
         if failures:
+            # Report the candidates that got furthest: their unmet condition is the news.
+            furthest = max(n for n, _ in failures)
+            best = list({f.condition: f for n, f in failures if n == furthest}.values())
+            if len(best) == 1:
+                raise best[0]
             raise GuardFailed(
                 workflow_id=wid,
                 trigger=trigger,
-                condition=" or ".join(f.condition for f in failures),
+                condition=" or ".join(f.condition for f in best),
                 clause=first.clause,
             )
         raise PermissionDenied(  # pragma: no cover - roles union already checked
@@ -589,6 +602,13 @@ class Engine:
         snapshot = ctx.snapshot
         wid = snapshot.workflow_id
         at = ctx.at
+        if (
+            transition is not None
+            and transition.dest is None
+            and not transition.effects
+            and "deadline_id" not in ctx.payload
+        ):
+            return self._bare_step(ctx, idempotency_key)
         out = _Outputs(wid, ctx.seq, at)
         open_now = {d.id: d for d in snapshot.deadlines}
         breach_id = ctx.payload.get("deadline_id") if ctx.actor == SYSTEM else None
@@ -616,37 +636,7 @@ class Engine:
             for did in list(open_now):
                 out.closed.append(did)
                 del open_now[did]
-        payload = dict(ctx.payload)
-        try:
-            digest = hash_fields(
-                wid,
-                ctx.seq,
-                ctx.trigger,
-                ctx.source,
-                ctx.dest,
-                ctx.actor,
-                at,
-                payload,
-                snapshot.last_hash,
-                idempotency_key,
-            )
-        except (TypeError, ValueError):
-            raise ValidationError(
-                field="payload", value=payload, expected="JSON-compatible values"
-            ) from None
-        event = Event(
-            workflow_id=wid,
-            seq=ctx.seq,
-            trigger=ctx.trigger,
-            source=ctx.source,
-            dest=ctx.dest,
-            actor=ctx.actor,
-            at=at,
-            payload=payload,
-            prev_hash=snapshot.last_hash,
-            hash=digest,
-            idempotency_key=idempotency_key,
-        )
+        event = self._event(ctx, idempotency_key)
         new = WorkflowSnapshot(
             workflow_id=wid,
             machine=snapshot.machine,
@@ -668,6 +658,63 @@ class Engine:
             breached=tuple(out.breached),
             notifications=tuple(out.notifications),
             tasks=tuple(out.tasks),
+        )
+
+    def _bare_step(self, ctx: Context, idempotency_key: str | None) -> Step:
+        """The step of an internal transition without effects: only the event is new."""
+        snapshot = ctx.snapshot
+        event = self._event(ctx, idempotency_key)
+        new = WorkflowSnapshot(
+            snapshot.workflow_id,
+            snapshot.machine,
+            snapshot.policy,
+            snapshot.policy_version,
+            ctx.dest,
+            ctx.data,
+            ctx.seq,
+            snapshot.created_at or ctx.at,
+            ctx.at,
+            event.hash,
+            snapshot.deadlines,
+        )
+        return Step(event=event, snapshot=new)
+
+    @staticmethod
+    def _event(ctx: Context, idempotency_key: str | None) -> Event:
+        """The event of a command, its hash chained to the workflow's last one."""
+        snapshot = ctx.snapshot
+        wid = snapshot.workflow_id
+        at = ctx.at
+        payload = dict(ctx.payload)
+        try:
+            digest = hash_fields(
+                wid,
+                ctx.seq,
+                ctx.trigger,
+                ctx.source,
+                ctx.dest,
+                ctx.actor,
+                at,
+                payload,
+                snapshot.last_hash,
+                idempotency_key,
+            )
+        except (TypeError, ValueError):
+            raise ValidationError(
+                field="payload", value=payload, expected="JSON-compatible values"
+            ) from None
+        return Event(
+            workflow_id=wid,
+            seq=ctx.seq,
+            trigger=ctx.trigger,
+            source=ctx.source,
+            dest=ctx.dest,
+            actor=ctx.actor,
+            at=at,
+            payload=payload,
+            prev_hash=snapshot.last_hash,
+            hash=digest,
+            idempotency_key=idempotency_key,
         )
 
     def _run(
@@ -696,7 +743,8 @@ class Engine:
                     )
                 )
             elif isinstance(effect, OpenDeadline):
-                self._open(effect.rule, ctx, out, open_now, None)
+                scope = ctx.dest if effect.scope == "state" else None
+                self._open(effect.rule, ctx, out, open_now, scope)
             elif isinstance(effect, CloseDeadline):
                 for did, d in list(open_now.items()):
                     if d.name == effect.name:

@@ -224,9 +224,15 @@ class AddTask:
 
 @attrs.frozen
 class OpenDeadline:
-    """Open a workflow-wide deadline (one that no state change closes)."""
+    """Open a deadline from a transition.
+
+    ``scope="workflow"`` (the default) opens one that no state change closes;
+    ``scope="state"`` ties it to the destination state, closed when the workflow leaves it
+    (e.g. a fresh response deadline granted after the first was breached).
+    """
 
     rule: DeadlineRule
+    scope: Literal["workflow", "state"] = "workflow"
 
 
 @attrs.frozen

@@ -34,6 +34,7 @@ from qaflow.records import (
 __all__ = ["MemoryStore", "SQLiteStore", "Store"]
 
 SCHEMA_VERSION = 1
+_RECENT_MAX = 1024
 
 
 class Store(Protocol):
@@ -247,6 +248,9 @@ class SQLiteStore:
         self.conn.execute(f"PRAGMA synchronous={synchronous}")
         self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self.db = sqlite_utils.Database(self.conn)
+        # The snapshots this store last wrote, with their deadlines' JSON: a load that finds
+        # the row still at that version skips decoding (any other writer bumps the version).
+        self._recent: dict[str, tuple[WorkflowSnapshot, str]] = {}
         self._create_schema()
 
     def __repr__(self) -> str:
@@ -410,6 +414,13 @@ class SQLiteStore:
     )
 
     def load(self, workflow_id: str) -> WorkflowSnapshot:
+        recent = self._recent.get(workflow_id)
+        if recent is not None:
+            row = self.conn.execute(
+                "SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,)
+            ).fetchone()
+            if row is not None and row[0] == recent[0].version:
+                return recent[0]
         row = self.conn.execute(
             f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
         ).fetchone()
@@ -627,7 +638,11 @@ class SQLiteStore:
         wid = event.workflow_id
         execute = self.conn.execute
         data = json.dumps(snap.data, sort_keys=True)
-        deadlines = json.dumps(converter.unstructure(list(snap.deadlines)))
+        recent = self._recent.pop(wid, None)
+        if recent is not None and recent[0].deadlines == snap.deadlines:
+            deadlines = recent[1]
+        else:
+            deadlines = json.dumps(converter.unstructure(list(snap.deadlines)))
         with self._transaction():
             if expected_version == 0:
                 try:
@@ -761,6 +776,9 @@ class SQLiteStore:
                         for t in step.tasks
                     ],
                 )
+        if len(self._recent) >= _RECENT_MAX:
+            del self._recent[next(iter(self._recent))]
+        self._recent[wid] = (snap, deadlines)
 
     def _version(self, workflow_id: str) -> int:
         row = self.conn.execute(

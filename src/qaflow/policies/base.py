@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 import attrs
@@ -11,13 +12,17 @@ from qaflow.calendar import WorkingCalendar, default_calendar
 __all__ = ["Policy"]
 
 
+def _dates(days: Iterable[date]) -> frozenset[date]:
+    return frozenset(days)
+
+
 @attrs.frozen
 class Policy:
     """A council's identity for pinning (principle 8) and its own closure days (NAT-CAL-01)."""
 
     name: str
     version: str
-    closure_days: frozenset[date] = attrs.field(default=frozenset(), converter=frozenset)
+    closure_days: frozenset[date] = attrs.field(default=frozenset(), converter=_dates)
 
     @property
     def calendar(self) -> WorkingCalendar:

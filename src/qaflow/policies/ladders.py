@@ -39,7 +39,7 @@ silently drop a rule).
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from pathlib import Path
@@ -52,11 +52,6 @@ from cattrs.v import format_exception
 from qaflow.calendar import Duration
 from qaflow.errors import PolicyError, ValidationError
 from qaflow.policies.base import Policy
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 reads TOML with the tomli backport
-    import tomli as tomllib
 
 __all__ = [
     "IRO_MAX_TOTAL_RESPONSE",
@@ -671,7 +666,7 @@ def loads_ladders(text: str, *, source: str = "<string>") -> LadderFile:
     )
     # Policy converts closure_days with ``frozenset``, which the attrs mypy plugin types as
     # an unbound ``Iterable[_T_co]``; the value is a tuple of dates.
-    policy = Policy(table.name, table.version, table.closure_days)  # type: ignore[arg-type]
+    policy = Policy(table.name, table.version, table.closure_days)
     return LadderFile(policy, ladders)
 
 

@@ -11,9 +11,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from review_machine import review_spec  # noqa: E402
-
-from qaflow import Actor, Engine, ManualClock, QAFlowError, SQLiteStore  # noqa: E402
+from qaflow import Actor, Engine, ManualClock, QAFlowError, SQLiteStore
+from review_machine import review_spec
 
 
 def main(path: str = "qaflow-quickstart.db") -> None:

@@ -125,7 +125,7 @@ _GRADE_LABELS: Final[Mapping[Grade, str]] = MappingProxyType(
 )
 
 
-class Judgement(str, enum.Enum):
+class Judgement(enum.StrEnum):
     """The three-level judgement of a Strengthening Families audit field (BK-AUD-01)."""
 
     EXCEEDS_GOOD = "exceeds_good"

@@ -1,0 +1,49 @@
+"""Every machine qaflow ships, built from every shipped policy: what the CLI and the demo run.
+
+A host system registers its own specs with :meth:`qaflow.Engine.register`; this module only
+gathers the shipped ones so that a database written by the demo can be ticked, verified and
+reported on by the command line.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from qaflow.errors import PolicyError
+from qaflow.spec import MachineSpec
+
+__all__ = ["shipped_spec", "shipped_specs"]
+
+
+@lru_cache(maxsize=1)
+def shipped_specs() -> tuple[MachineSpec, ...]:
+    """The shipped machine specs, sorted by name (built once, then cached)."""
+    from qaflow.machines.escalation import escalation_machine
+    from qaflow.policies import bexley
+
+    specs = [escalation_machine(ladder, bexley.POLICY) for ladder in bexley.ESCALATION_LADDERS]
+    specs.extend(_audit_specs())
+    return tuple(sorted(specs, key=lambda s: (s.name, s.policy)))
+
+
+def _audit_specs() -> list[MachineSpec]:
+    from qaflow.machines import audit, moderation
+
+    return [*audit.shipped_specs(), *moderation.shipped_specs()]
+
+
+def shipped_spec(name: str, policy: str | None = None) -> MachineSpec:
+    """The shipped spec called ``name`` (``policy`` chooses where two councils share a name).
+
+    Raises :class:`PolicyError` listing what is shipped when there is no single match.
+    """
+    found = [s for s in shipped_specs() if s.name == name and policy in (None, s.policy)]
+    if len(found) == 1:
+        return found[0]
+    names = ", ".join(f"{s.name!r} ({s.policy})" for s in shipped_specs())
+    if found:
+        raise PolicyError(
+            f"machine {name!r} is shipped for several policies; choose one of "
+            + ", ".join(repr(s.policy) for s in found)
+        )
+    raise PolicyError(f"no shipped machine {name!r}; shipped: {names}")

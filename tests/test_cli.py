@@ -1,0 +1,110 @@
+"""The ``qaflow`` command line: each command over a real SQLite file, errors as one line."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qaflow import Actor, Engine, ManualClock, SQLiteStore
+from qaflow.cli import main
+from qaflow.policies import bexley
+from qaflow.registry import shipped_spec, shipped_specs
+
+FIRO = "escalation.bexley_firo"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = tmp_path / "cli.db"
+    with SQLiteStore(path) as store:
+        engine = Engine(
+            store, shipped_specs(), clock=ManualClock(datetime(2025, 12, 19, 10, tzinfo=UTC))
+        )
+        engine.start(
+            FIRO,
+            "ESC-1",
+            "raise",
+            Actor("FIRO-1", "firo"),
+            {"subject_id": "CARER-1", "reason": bexley.FIRO_LADDER.reasons[0], "to": "stage_1"},
+        )
+    return str(path)
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(main, list(args))
+    return result.exit_code, result.output
+
+
+def test_history_lists_events_without_payloads(db: str) -> None:
+    code, out = run("history", "ESC-1", "--db", db)
+    assert code == 0 and "raise" in out and "stage_1" in out and "CARER-1" not in out
+    code, out = run("history", "ESC-1", "--db", db, "--json")
+    assert code == 0 and '"trigger": "raise"' in out
+
+
+def test_tick_fires_due_deadlines_once(db: str) -> None:
+    code, out = run("tick", "--db", db, "--now", "2025-12-31T09:00:00+00:00")
+    assert code == 0 and "response_overdue" in out and "1 deadline breach(es) fired" in out
+    code, out = run("tick", "--db", db, "--now", "2025-12-31T09:00:00+00:00")
+    assert code == 0 and "0 deadline breach(es) fired" in out
+
+
+def test_verify_and_outbox(db: str) -> None:
+    code, out = run("verify", "--db", db)
+    assert code == 0 and "verified 1 workflow(s)" in out
+    code, out = run("outbox", "--db", db)
+    assert code == 0 and "BX-ESC-FIRO" in out
+
+
+def test_verify_fails_with_one_line_on_tampering(db: str) -> None:
+    with SQLiteStore(db) as store:
+        store.conn.execute("UPDATE events SET actor_id = 'FIRO-9' WHERE seq = 1")
+    code, out = run("verify", "--db", db)
+    assert code == 1
+    assert out.strip().splitlines() == [
+        "Error: IntegrityError: workflow 'ESC-1' fails verification at event 1: hash chain broken"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("history", "NOPE"), "UnknownWorkflow: no workflow with id 'NOPE'"),
+        (("tick", "--now", "2025-12-31T09:00:00"), "'--now' must be an ISO 8601 datetime"),
+        (("diagram", "audit"), "machine 'audit' is shipped for several policies"),
+        (("policy", "show", "nowhere"), "'NAME' must be one of"),
+    ],
+)
+def test_errors_are_one_clear_line(db: str, args: tuple[str, ...], message: str) -> None:
+    extra = ("--db", db) if args[0] in ("history", "tick") else ()
+    code, out = run(*args, *extra)
+    assert code == 1 and message in out and len(out.strip().splitlines()) == 1
+
+
+def test_missing_database_is_refused(tmp_path: Path) -> None:
+    code, out = run("verify", "--db", str(tmp_path / "none.db"))
+    assert code == 1 and "'--db' must be an existing qaflow database" in out
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_diagram_lists_and_draws_every_state() -> None:
+    code, out = run("diagram")
+    assert code == 0 and FIRO in out
+    code, out = run("diagram", "audit", "--policy", "buckinghamshire")
+    assert code == 0 and out.startswith("---")
+    for state in shipped_spec("audit", "buckinghamshire").state_names:
+        assert state in out
+
+
+def test_policy_show_and_docs(tmp_path: Path) -> None:
+    code, out = run("policy", "show", "bexley")
+    assert code == 0 and "BX-ESC-FIRO-02" in out
+    tests_dir = Path(__file__).parent
+    code, out = run("policy", "docs", "--out", str(tmp_path), "--tests", str(tests_dir))
+    assert code == 0 and "bexley.md" in out
+    page = (tmp_path / "bexley.md").read_text()
+    assert "### BX-ESC-FIRO-02" in page and "test_BX_ESC_FIRO_02_stage_deadlines" in page
+    assert "```mermaid" in page

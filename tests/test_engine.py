@@ -396,3 +396,33 @@ def test_allowed_triggers_and_history(engine: Engine) -> None:
     engine.fire("R1", "comment", MANAGER, {"text": "x"})
     assert [e.trigger for e in engine.history("R1")] == ["submit", "comment"]
     assert engine.replay("R1") == engine.get("R1")
+
+
+def test_migration_is_an_explicit_recorded_event_and_replays(engine: Engine) -> None:
+    """Principle 8: changing policy mid-flight is an explicit, recorded migration."""
+    _submitted(engine)
+    v1 = engine.spec("example.review")
+    v2 = MachineSpec(
+        v1.name, v1.policy, "2", v1.initial, review_spec("2 WD").states, v1.transitions
+    )
+    with pytest.raises(ValidationError, match=r"Engine\.migrate changes policy"):
+        engine.fire("R1", "policy_migrated", MANAGER, {"to_version": "2"})
+    before = store_content(engine.store)
+    with pytest.raises(ValidationError, match="'reason' must be non-empty text"):
+        engine.migrate("R1", v2, MANAGER, reason=" ")
+    assert store_content(engine.store) == before
+    step = engine.migrate("R1", v2, MANAGER, reason="council changed its review timescale")
+    assert step.event.trigger == "policy_migrated" and step.event.dest == "submitted"
+    assert step.event.payload["from_version"] == "1"
+    assert (step.snapshot.policy_version, step.snapshot.state) == ("2", "submitted")
+    assert step.snapshot.deadlines == engine.get("R1").deadlines  # carried over
+    engine.fire("R1", "send_back", MANAGER, {"reason": "r"})
+    submitted = engine.fire("R1", "submit", WORKER, {"document_ref": "D"})
+    assert submitted.opened[0].rule == "2 WD"  # the new policy governs from here
+    check_workflow(engine, "R1")
+    with pytest.raises(ValidationError, match="other than the workflow's own"):
+        engine.migrate("R1", v2, MANAGER, reason="again")
+    engine.fire("R1", "approve", MANAGER, {"score": 9})
+    with pytest.raises(TransitionNotAllowed):
+        engine.migrate("R1", v1, MANAGER, reason="too late")
+    check_workflow(engine, "R1")

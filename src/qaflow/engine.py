@@ -14,6 +14,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+import attrs
+
 from qaflow.calendar import ensure_aware
 from qaflow.clock import Clock, SystemClock
 from qaflow.errors import (
@@ -40,6 +42,7 @@ from qaflow.records import (
 )
 from qaflow.spec import (
     DEADLINE_MISSED,
+    POLICY_MIGRATED,
     AddTask,
     CloseDeadline,
     Context,
@@ -172,6 +175,12 @@ class Engine:
         workflow is still at that version; a resent ``idempotency_key`` returns the first
         result without writing.
         """
+        if trigger == POLICY_MIGRATED:
+            raise ValidationError(
+                field="trigger",
+                value=trigger,
+                expected="a trigger of the machine (Engine.migrate changes policy)",
+            )
         if idempotency_key is not None:
             found = self._resend(workflow_id, trigger, idempotency_key)
             if found is not None:
@@ -195,6 +204,85 @@ class Engine:
             step.snapshot.version,
         )
         return step
+
+    def migrate(
+        self,
+        workflow_id: str,
+        to: MachineSpec,
+        actor: Actor,
+        *,
+        reason: str,
+        at: datetime | None = None,
+        expected_version: int | None = None,
+    ) -> Step:
+        """Move a workflow to another version of its machine's policy (principle 8); writes.
+
+        The move is an event of its own (``policy_migrated``), so history shows when and why
+        the rules changed; the state, data and open deadlines carry over unchanged and the
+        new policy governs from the next command. The current state must exist in ``to``.
+        """
+        if to.key not in self._specs:
+            self.register(to)
+        snapshot = self.store.load(workflow_id)
+        payload = {
+            "from_policy": snapshot.policy,
+            "from_version": snapshot.policy_version,
+            "to_policy": to.policy,
+            "to_version": to.policy_version,
+            "reason": reason,
+        }
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValidationError(field="reason", value=reason, expected="non-empty text")
+        if expected_version is not None and expected_version != snapshot.version:
+            raise ConcurrencyError(
+                workflow_id=workflow_id,
+                expected_version=expected_version,
+                actual_version=snapshot.version,
+            )
+        spec = self.spec_for(snapshot)
+        step = self._compute(spec, snapshot, POLICY_MIGRATED, actor, payload, at, None)
+        self.store.commit(step, expected_version=snapshot.version)
+        log.info(
+            "workflow %s migrated from %s v%s to %s v%s",
+            workflow_id,
+            snapshot.policy,
+            snapshot.policy_version,
+            to.policy,
+            to.policy_version,
+        )
+        return step
+
+    def _migration_target(
+        self, snapshot: WorkflowSnapshot, payload: dict[str, Any], check: bool
+    ) -> MachineSpec:
+        key = (snapshot.machine, payload.get("to_policy"), payload.get("to_version"))
+        target = self._specs.get(key)  # type: ignore[arg-type]
+        if target is None:
+            raise PolicyError(
+                f"workflow {snapshot.workflow_id!r} cannot move to policy "
+                f"{key[1]!r} version {key[2]!r} of {snapshot.machine!r}: not registered"
+            )
+        if check:
+            current = self.spec_for(snapshot)
+            if current.state(snapshot.state).terminal:
+                raise TransitionNotAllowed(
+                    workflow_id=snapshot.workflow_id,
+                    state=snapshot.state,
+                    trigger=POLICY_MIGRATED,
+                    allowed=(),
+                )
+            if target.key == current.key:
+                raise ValidationError(
+                    field="to",
+                    value=target.policy_version,
+                    expected="a policy version other than the workflow's own",
+                )
+            if snapshot.state not in target.state_names:
+                raise PolicyError(
+                    f"workflow {snapshot.workflow_id!r} is in state {snapshot.state!r}, which "
+                    f"policy {target.policy!r} version {target.policy_version!r} does not have"
+                )
+        return target
 
     def tick(self, now: datetime | None = None) -> list[Step]:
         """Fire every deadline due by ``now``; return the steps written.
@@ -280,11 +368,16 @@ class Engine:
         if not events:
             self.store.load(workflow_id)
         head = self.store.load(workflow_id)
+        policy, version = head.policy, head.policy_version
+        first_move = next((e for e in events if e.trigger == POLICY_MIGRATED), None)
+        if first_move is not None:
+            policy = first_move.payload["from_policy"]
+            version = first_move.payload["from_version"]
         blank = WorkflowSnapshot(
             workflow_id=workflow_id,
             machine=head.machine,
-            policy=head.policy,
-            policy_version=head.policy_version,
+            policy=policy,
+            policy_version=version,
             state=self.spec_for(head).initial,
         )
         return self.replay_events(blank, events if upto is None else events[:upto])
@@ -307,6 +400,8 @@ class Engine:
             )
             steps.append(step)
             snapshot = step.snapshot
+            if event.trigger == POLICY_MIGRATED:
+                spec = self.spec_for(snapshot)
         return steps
 
     def replay(self, workflow_id: str) -> WorkflowSnapshot:
@@ -388,6 +483,16 @@ class Engine:
             if check:
                 self._check_missed(spec, snapshot, actor, payload)
             dest = state
+        elif trigger == POLICY_MIGRATED:
+            target = self._migration_target(snapshot, payload, check)
+            ctx = Context(
+                spec, snapshot, trigger, state, state, actor, at, payload, dict(snapshot.data), seq
+            )
+            step = self._effects(target, ctx, None, idempotency_key)
+            moved = attrs.evolve(
+                step.snapshot, policy=target.policy, policy_version=target.policy_version
+            )
+            return attrs.evolve(step, snapshot=moved)
         else:
             candidates = spec.candidates(state, trigger)
             if not candidates:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEADLINE_MISSED",
+    "POLICY_MIGRATED",
     "AddTask",
     "CloseDeadline",
     "Context",
@@ -45,6 +46,9 @@ __all__ = [
 
 DEADLINE_MISSED = "deadline_missed"
 """The built-in trigger ``tick`` records when a deadline without a breach trigger passes."""
+
+POLICY_MIGRATED = "policy_migrated"
+"""The built-in trigger :meth:`Engine.migrate` records when a workflow changes policy."""
 
 FieldKind = Literal["str", "int", "float", "bool", "choice", "list", "dict", "datetime", "any"]
 
@@ -331,8 +335,8 @@ class MachineSpec:
             raise PolicyError(f"machine {self.name!r}: initial state {self.initial!r} is terminal")
         table: dict[tuple[str, str], list[TransitionSpec]] = {}
         for t in self.transitions:
-            if t.trigger == DEADLINE_MISSED:
-                raise PolicyError(f"machine {self.name!r}: {DEADLINE_MISSED!r} is reserved")
+            if t.trigger in (DEADLINE_MISSED, POLICY_MIGRATED):
+                raise PolicyError(f"machine {self.name!r}: {t.trigger!r} is reserved")
             if not t.sources:
                 raise PolicyError(f"machine {self.name!r}: transition {t.trigger!r} has no source")
             unknown = [s for s in (*t.sources, t.dest) if s is not None and s not in states]

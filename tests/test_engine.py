@@ -426,3 +426,22 @@ def test_migration_is_an_explicit_recorded_event_and_replays(engine: Engine) -> 
     with pytest.raises(TransitionNotAllowed):
         engine.migrate("R1", v1, MANAGER, reason="too late")
     check_workflow(engine, "R1")
+
+
+def test_replay_chooses_between_same_trigger_transitions_by_role_as_live() -> None:
+    """Two transitions share state and trigger but differ by role: replay must take the one
+    the live command took (I2)."""
+    spec = MachineSpec(
+        name="example.split",
+        policy="example",
+        policy_version="1",
+        initial="new",
+        states=(StateSpec("new"), StateSpec("a", terminal=True), StateSpec("b", terminal=True)),
+        transitions=(
+            TransitionSpec("go", ("new",), "a", frozenset({"manager"})),
+            TransitionSpec("go", ("new",), "b", frozenset({"worker"})),
+        ),
+    )
+    engine = Engine(MemoryStore(), [spec], clock=ManualClock(T0))
+    assert engine.start(spec, "S1", "go", WORKER).snapshot.state == "b"
+    check_workflow(engine, "S1")

@@ -655,7 +655,10 @@ class Engine:
         at: datetime,
         seq: int,
     ) -> TransitionSpec:
+        breach = actor == SYSTEM and candidates[0].trigger in spec.breach_triggers
         for t in candidates:
+            if not breach and actor.role not in t.roles:
+                continue  # replay chooses as the live command did: roles first, then guards
             ctx = Context(
                 spec,
                 snapshot,

@@ -108,3 +108,30 @@ def test_policy_show_and_docs(tmp_path: Path) -> None:
     page = (tmp_path / "bexley.md").read_text()
     assert "### BX-ESC-FIRO-02" in page and "test_BX_ESC_FIRO_02_stage_deadlines" in page
     assert "```mermaid" in page
+
+
+def test_demo_end_to_end_through_the_entry_point(tmp_path: Path) -> None:
+    """``qaflow demo`` as a user runs it: a fresh process, a temporary folder."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "from qaflow.cli import main; main()", "demo", "--out", "d"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "verified" in done.stdout and "qa-report.html" in done.stdout
+    db = tmp_path / "d" / "qaflow-demo.db"
+    assert db.exists() and (tmp_path / "d" / "qa-report.html").exists()
+    code, out = run("verify", "--db", str(db))
+    assert code == 0
+    code, out = run(
+        "report", "--db", str(db), "--from", "2026-01-01", "--to", "2026-04-01", "--format", "json"
+    )
+    assert code == 0 and '"audits_allocated"' in out
+    code, out = run("tick", "--db", str(db), "--now", "2026-04-01T00:00:00+01:00")
+    assert code == 0

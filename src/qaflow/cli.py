@@ -85,6 +85,63 @@ def main() -> None:
 
 
 @main.command()
+@click.option("--out", default="qaflow-demo", show_default=True, help="Folder for its files.")
+@click.option("--months", type=click.IntRange(1, 24), default=3, show_default=True)
+@click.option("--seed", type=int, default=2026, show_default=True)
+@_fail_cleanly
+def demo(out: str, months: int, seed: int) -> None:
+    """Simulate a council's audit programme into SQLite, tick, and write the QA report.
+
+    Writes OUT/qaflow-demo.db (replacing an earlier demo) and the report as HTML, Markdown
+    and JSON; then the database can be explored with history, verify, tick and report.
+    """
+    from qaflow.demo import run_demo
+
+    with console.status(f"simulating {months} month(s) of audits, moderation and escalations"):
+        result = run_demo(out, months=months, seed=seed)
+    for line in result.lines():
+        console.print(line)
+
+
+@main.command()
+@DB_OPTION
+@click.option(
+    "--from",
+    "start",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="First day of the period (Europe/London).",
+)
+@click.option(
+    "--to",
+    "end",
+    required=True,
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Day after the last day of the period.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["md", "json", "html"]), default="md", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (else print).")
+@_fail_cleanly
+def report(db: str, start: datetime, end: datetime, fmt: str, out: str | None) -> None:
+    """Build the QA report for a period from the database (reads; writes only --out)."""
+    from qaflow import report as qa_report
+
+    with _engine(db) as engine:
+        built = qa_report.build_report(engine.store, start=start.date(), end=end.date())
+    render = {"md": qa_report.to_markdown, "json": qa_report.to_json, "html": qa_report.to_html}[
+        fmt
+    ]
+    text = render(built)
+    if out is None:
+        click.echo(text)
+    else:
+        Path(out).write_text(text, encoding="utf-8")
+        click.echo(f"wrote {out}")
+
+
+@main.command()
 @click.argument("machine", required=False)
 @click.option("--policy", help="The council policy, where several ship MACHINE.")
 @click.option("--show-missed", is_flag=True, help="Also draw the built-in deadline_missed loops.")

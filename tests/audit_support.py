@@ -10,10 +10,15 @@ from typing import Any
 from qaflow import Actor, Engine, ManualClock, MemoryStore, Step
 from qaflow.machines import audit as A
 from qaflow.machines import moderation as M
+from qaflow.policies import bexley, buckinghamshire
+from qaflow.policies.audits import AuditPolicy
 from qaflow.policies.forms import Grade, Question
 
-POLICIES = {"bexley": A.BEXLEY_AUDIT, "buckinghamshire": A.BUCKINGHAMSHIRE_AUDIT}
-MODERATION = {"bexley": M.BEXLEY_MODERATION, "buckinghamshire": M.BUCKINGHAMSHIRE_MODERATION}
+POLICIES = {"bexley": bexley.BEXLEY_AUDIT, "buckinghamshire": buckinghamshire.BUCKINGHAMSHIRE_AUDIT}
+MODERATION = {
+    "bexley": bexley.BEXLEY_MODERATION,
+    "buckinghamshire": buckinghamshire.BUCKINGHAMSHIRE_MODERATION,
+}
 
 BUSINESS = Actor("B-01", "business_support")
 AUDITOR = Actor("A-01", "auditor")
@@ -47,7 +52,7 @@ def valid_answer(question: Question, main: object = None) -> dict[str, Any]:
     return answer
 
 
-def stage_answers(policy: A.AuditPolicy, stage: str) -> dict[str, dict[str, Any]]:
+def stage_answers(policy: AuditPolicy, stage: str) -> dict[str, dict[str, Any]]:
     """Valid answers to every question of ``stage`` except the overall grading."""
     form = policy.form
     return {
@@ -57,7 +62,7 @@ def stage_answers(policy: A.AuditPolicy, stage: str) -> dict[str, dict[str, Any]
     }
 
 
-def grading_answer(policy: A.AuditPolicy, grade: Grade) -> dict[str, Any]:
+def grading_answer(policy: AuditPolicy, grade: Grade) -> dict[str, Any]:
     """An overall grading answer that the policy maps to ``grade``."""
     form = policy.form
     question = form.question(form.grading_question)
@@ -69,12 +74,12 @@ def grading_answer(policy: A.AuditPolicy, grade: Grade) -> dict[str, Any]:
     return valid_answer(question, judgement.value)
 
 
-def grades_of(policy: A.AuditPolicy) -> list[Grade]:
+def grades_of(policy: AuditPolicy) -> list[Grade]:
     """The grades the policy's form can give."""
     return [g for g in Grade if _can_give(policy, g)]
 
 
-def _can_give(policy: A.AuditPolicy, grade: Grade) -> bool:
+def _can_give(policy: AuditPolicy, grade: Grade) -> bool:
     try:
         grading_answer(policy, grade)
     except StopIteration:
@@ -96,7 +101,7 @@ def allocation(**changes: Any) -> dict[str, Any]:
     return {k: v for k, v in payload.items() if v is not None}
 
 
-def payload_for(policy: A.AuditPolicy, **changes: Any) -> dict[str, Any]:
+def payload_for(policy: AuditPolicy, **changes: Any) -> dict[str, Any]:
     """An allocation payload keeping only the id fields this policy's ``allocate`` accepts."""
     spec = A.audit_spec(policy)
     accepted = {f.name for f in spec.candidates(A.NEW, "allocate")[0].fields}
@@ -169,7 +174,7 @@ class Harness:
         return step
 
     def _enter(
-        self, policy: A.AuditPolicy, wid: str, state: str, grade: Grade, feedback: str
+        self, policy: AuditPolicy, wid: str, state: str, grade: Grade, feedback: str
     ) -> Step:
         data = self.engine.get(wid).data
         if state == A.SELF_ASSESSMENT_REQUESTED:

@@ -49,6 +49,7 @@ from qaflow.calendar import LONDON, Duration
 from qaflow.directory import InMemoryDirectory, Person, Service, Team
 from qaflow.machines import audit as A
 from qaflow.policies import bexley, buckinghamshire
+from qaflow.policies.audits import FeedbackRule, GradeRule, TaskRule, TimeLimit
 from qaflow.policies.base import Policy
 from qaflow.policies.forms import Grade, missing_answers
 from qaflow.testing import (
@@ -90,7 +91,7 @@ def test_all_is_sorted_and_importable() -> None:
 
 
 def test_bexley_machine_has_the_whole_lifecycle() -> None:
-    spec = A.audit_spec(A.BEXLEY_AUDIT)
+    spec = A.audit_spec(bexley.BEXLEY_AUDIT)
     assert spec.key == ("audit", "bexley", "1")
     assert spec.state_names == (
         A.NEW,
@@ -111,7 +112,7 @@ def test_bexley_machine_has_the_whole_lifecycle() -> None:
 def test_buckinghamshire_machine_leaves_out_what_its_policy_does_not_use() -> None:
     """BK's form has no self-assessment, no health check and no feedback section, and the
     seed sets no follow-up: those states are not built (a new council is data)."""
-    spec = A.audit_spec(A.BUCKINGHAMSHIRE_AUDIT)
+    spec = A.audit_spec(buckinghamshire.BUCKINGHAMSHIRE_AUDIT)
     assert spec.state_names == (
         A.NEW,
         A.ALLOCATED,
@@ -123,15 +124,15 @@ def test_buckinghamshire_machine_leaves_out_what_its_policy_does_not_use() -> No
         A.CANCELLED,
     )
     assert "escalate_safeguarding" in spec.triggers
-    assert "escalate_safeguarding" not in A.audit_spec(A.BEXLEY_AUDIT).triggers
+    assert "escalate_safeguarding" not in A.audit_spec(bexley.BEXLEY_AUDIT).triggers
 
 
 def test_a_new_council_is_a_new_policy_value_not_code() -> None:
     policy = attrs.evolve(
-        A.BEXLEY_AUDIT,
+        bexley.BEXLEY_AUDIT,
         policy=Policy("example-council", "2026.1"),
         feedback=None,
-        follow_up=A.TimeLimit(within="3 WD", notify=("auditor",), clause="EX-09"),
+        follow_up=TimeLimit(within="3 WD", notify=("auditor",), clause="EX-09"),
     )
     spec = A.audit_spec(policy)
     assert spec.key == ("audit", "example-council", "2026.1")
@@ -142,7 +143,7 @@ def test_a_new_council_is_a_new_policy_value_not_code() -> None:
 @pytest.mark.parametrize(
     "changes",
     [
-        {"feedback": A.FeedbackRule(questions=("nope",), clause="X")},
+        {"feedback": FeedbackRule(questions=("nope",), clause="X")},
         {"moderation_window": "5 WD"},
         {"moderation_window": "soon"},
         {"practice_week_action": "practice_observation", "practice_week_clause": None},
@@ -151,18 +152,18 @@ def test_a_new_council_is_a_new_policy_value_not_code() -> None:
 )
 def test_a_broken_policy_is_refused_when_built(changes: dict[str, Any]) -> None:
     with pytest.raises(PolicyError):
-        attrs.evolve(A.BEXLEY_AUDIT, **changes)
+        attrs.evolve(bexley.BEXLEY_AUDIT, **changes)
 
 
 def test_rule_data_is_validated() -> None:
     with pytest.raises(PolicyError):
-        A.TaskRule(kind="Bad Kind", owner_role="worker")
+        TaskRule(kind="Bad Kind", owner_role="worker")
     with pytest.raises(PolicyError):
-        A.TaskRule(kind="ok", owner_role="worker", within="tomorrow")
+        TaskRule(kind="ok", owner_role="worker", within="tomorrow")
     with pytest.raises(PolicyError):
-        A.GradeRule(grades=(), clause="X")
+        GradeRule(grades=(), clause="X")
     with pytest.raises(PolicyError):
-        A.GradeRule(grades={Grade.INADEQUATE}, notify=("worker",), clause="X")
+        GradeRule(grades={Grade.INADEQUATE}, notify=("worker",), clause="X")
 
 
 # --- BX-AUD-01 allocation ------------------------------------------------------------------
@@ -191,13 +192,15 @@ def test_BX_AUD_01_only_business_support_allocates(h: Harness) -> None:
         h,
         PermissionDenied,
         lambda: h.engine.start(
-            h.specs[BX], "AU-1", "allocate", AUDITOR, payload_for(A.BEXLEY_AUDIT)
+            h.specs[BX], "AU-1", "allocate", AUDITOR, payload_for(bexley.BEXLEY_AUDIT)
         ),
     )
 
 
-def test_allocation_payload_looks_every_role_up_in_the_directory(h: Harness) -> None:
-    directory = InMemoryDirectory(
+def _org() -> InMemoryDirectory:
+    """Two teams of one service, a second service with no team, and the organisation-wide
+    roles both councils notify."""
+    return InMemoryDirectory(
         [
             Person("W-01", {"worker"}, "T-01"),
             Person("A-01", {"auditor"}, "T-02"),
@@ -205,18 +208,23 @@ def test_allocation_payload_looks_every_role_up_in_the_directory(h: Harness) -> 
             Person("M-02", (), "T-02"),
             Person("S-01"),
             Person("H-01"),
+            Person("S-02"),
             Person("D-01", {"assistant_director"}),
+            Person("D-02", {"director_of_childrens_services"}),
             Person("Q-01", {"psqa"}),
         ],
         [Team("T-01", "SV-1", "M-01"), Team("T-02", "SV-1", "M-02")],
-        [Service("SV-1", "S-01", "H-01")],
+        [Service("SV-1", "S-01", "H-01"), Service("SV-2", "S-02", "H-01")],
     )
+
+
+def test_allocation_payload_looks_every_role_up_in_the_directory(h: Harness) -> None:
     payload = A.allocation_payload(
-        A.BEXLEY_AUDIT,
+        bexley.BEXLEY_AUDIT,
         child_id="C-01",
         worker_id="W-01",
         auditor_id="A-01",
-        directory=directory,
+        directory=_org(),
         allocated_at=START,
         practice_week=False,
     )
@@ -235,6 +243,59 @@ def test_allocation_payload_looks_every_role_up_in_the_directory(h: Harness) -> 
         "practice_week": False,
     }
     assert h.engine.start(h.specs[BX], "AU-1", "allocate", BUSINESS, payload).snapshot.version == 1
+
+
+def test_BK_AUD_04_allocation_payload_gives_only_the_ids_the_policy_takes(h: Harness) -> None:
+    """BK notifies no service manager, so the worker's chain gives no ``service_manager_id``
+    (``allocate`` would refuse it); the senior managers of BK-AUD-04 are looked up."""
+    payload = A.allocation_payload(
+        buckinghamshire.BUCKINGHAMSHIRE_AUDIT,
+        child_id="C-01",
+        worker_id="W-01",
+        auditor_id="A-01",
+        directory=_org(),
+        allocated_at=START,
+        practice_week=True,  # BK has no Practice Week rule: left out
+    )
+    assert payload == {
+        "child_id": "C-01",
+        "worker_id": "W-01",
+        "auditor_id": "A-01",
+        "team_id": "T-01",
+        "auditor_team_id": "T-02",
+        "team_manager_id": "M-01",
+        "head_of_service_id": "H-01",
+        "director_of_childrens_services_id": "D-02",
+        "allocated_at": START.isoformat(),
+    }
+    assert h.engine.start(h.specs[BK], "AU-1", "allocate", BUSINESS, payload).snapshot.version == 1
+
+
+def test_BX_AUD_01_an_auditor_without_a_team_stands_in_with_their_service(h: Harness) -> None:
+    """A service manager audits too (BX-AUD-13) but has no team of their own: the service
+    they manage is their ``auditor_team_id``, never "" (which ``allocate`` refuses)."""
+    payload = A.allocation_payload(
+        bexley.BEXLEY_AUDIT, child_id="C-01", worker_id="W-01", auditor_id="S-02", directory=_org()
+    )
+    assert (payload["team_id"], payload["auditor_team_id"]) == ("T-01", "SV-2")
+    step = h.engine.start(h.specs[BX], "AU-1", "allocate", BUSINESS, payload)
+    assert step.snapshot.data["auditor_team_id"] == "SV-2"
+
+
+def test_allocation_payload_refuses_an_auditor_with_neither_team_nor_service() -> None:
+    args: dict[str, Any] = {"child_id": "C-01", "worker_id": "W-01", "directory": _org()}
+    with pytest.raises(ValidationError) as info:
+        A.allocation_payload(bexley.BEXLEY_AUDIT, auditor_id="D-01", **args)
+    assert info.value.field == "auditor_team_id"
+    assert "'D-01'" in str(info.value)
+    with pytest.raises(ValidationError, match="'team_id'"):
+        A.allocation_payload(
+            bexley.BEXLEY_AUDIT, auditor_id="A-01", **{**args, "worker_id": "D-01"}
+        )
+    given = A.allocation_payload(
+        bexley.BEXLEY_AUDIT, auditor_id="D-01", auditor_team_id="DIRECTORATE", **args
+    )
+    assert given["auditor_team_id"] == "DIRECTORATE"
 
 
 def test_allocation_time_may_not_be_in_the_future(h: Harness) -> None:
@@ -274,7 +335,7 @@ def test_BX_AUD_03_self_assessment_needs_both_scales(h: Harness) -> None:
     assert error.field == "SA1.score"  # type: ignore[attr-defined]
     assert "0..10" in str(error)
     # The auditor does not answer the practitioner's self-assessment.
-    good = stage_answers(A.BEXLEY_AUDIT, "self_assessment")
+    good = stage_answers(bexley.BEXLEY_AUDIT, "self_assessment")
     refused(h, PermissionDenied, lambda: h.fire("AU-1", "answer", AUDITOR, {"answers": good}))
     h.fire("AU-1", "answer", WORKER, {"answers": {"SA1": good["SA1"]}})
     step = h.fire("AU-1", "submit_self_assessment", WORKER, {"answers": {"SA2": good["SA2"]}})
@@ -286,7 +347,7 @@ def test_BX_AUD_04_health_check_before_the_meeting(h: Harness) -> None:
     h.drive(BX, "AU-1", A.SELF_ASSESSMENT_DONE)
     error = refused(h, GuardFailed, lambda: h.fire("AU-1", "hold_meeting", AUDITOR))
     assert error.clause == "BX-AUD-04"  # type: ignore[attr-defined]
-    health = stage_answers(A.BEXLEY_AUDIT, "health_check")
+    health = stage_answers(bexley.BEXLEY_AUDIT, "health_check")
     refused(h, PermissionDenied, lambda: h.fire("AU-1", "answer", WORKER, {"answers": health}))
     h.fire("AU-1", "answer", AUDITOR, {"answers": health})
     assert h.fire("AU-1", "hold_meeting", AUDITOR).snapshot.state == A.AUDIT_MEETING
@@ -297,7 +358,7 @@ def test_BX_AUD_04_health_check_before_the_meeting(h: Harness) -> None:
 
 def test_BX_AUD_05_areas_of_practice_are_answered_in_the_meeting(h: Harness) -> None:
     h.drive(BX, "AU-1", A.ALLOCATED)
-    practice = stage_answers(A.BEXLEY_AUDIT, "meeting")
+    practice = stage_answers(bexley.BEXLEY_AUDIT, "meeting")
     error = refused(
         h, GuardFailed, lambda: h.fire("AU-1", "answer", AUDITOR, {"answers": practice})
     )
@@ -306,7 +367,7 @@ def test_BX_AUD_05_areas_of_practice_are_answered_in_the_meeting(h: Harness) -> 
     h2.drive(BX, "AU-2", A.AUDIT_MEETING)
     missing = {k: v for k, v in practice.items() if k != "Q19"}
     h2.fire("AU-2", "answer", AUDITOR, {"answers": missing})
-    answer = grading_answer(A.BEXLEY_AUDIT, Grade.GOOD)
+    answer = grading_answer(bexley.BEXLEY_AUDIT, Grade.GOOD)
     error = refused(h2, GuardFailed, lambda: h2.fire("AU-2", "grade", AUDITOR, {"answer": answer}))
     assert "missing: Q19" in str(error)
 
@@ -355,8 +416,8 @@ def test_a_bad_answer_names_the_field_and_range_and_writes_nothing(
 def test_BX_AUD_06_grading_maps_the_score_through_the_bands(score: int) -> None:
     h = Harness()
     h.drive(BX, "AU-1", A.AUDIT_MEETING)
-    answers = stage_answers(A.BEXLEY_AUDIT, "meeting")
-    answer = valid_answer(A.BEXLEY_AUDIT.form.question("overall"), score)
+    answers = stage_answers(bexley.BEXLEY_AUDIT, "meeting")
+    answer = valid_answer(bexley.BEXLEY_AUDIT.form.question("overall"), score)
     step = h.fire("AU-1", "grade", AUDITOR, {"answer": answer, "answers": answers})
     expected = bexley.GRADE_BANDS.grade_for(score)
     assert step.snapshot.data["grade"] == expected.name
@@ -366,8 +427,8 @@ def test_BX_AUD_06_grading_maps_the_score_through_the_bands(score: int) -> None:
 
 def test_BX_AUD_06_an_off_scale_grade_is_refused(h: Harness) -> None:
     h.drive(BX, "AU-1", A.AUDIT_MEETING)
-    answers = stage_answers(A.BEXLEY_AUDIT, "meeting")
-    bad = valid_answer(A.BEXLEY_AUDIT.form.question("overall"), 11)
+    answers = stage_answers(bexley.BEXLEY_AUDIT, "meeting")
+    bad = valid_answer(bexley.BEXLEY_AUDIT.form.question("overall"), 11)
     error = refused(
         h,
         ValidationError,
@@ -380,17 +441,19 @@ def test_BX_AUD_06_an_off_scale_grade_is_refused(h: Harness) -> None:
 def test_BK_AUD_01_every_field_judged_then_graded_by_judgement(judgement: str) -> None:
     h = Harness()
     h.drive(BK, "AU-1", A.AUDIT_MEETING)
-    question = A.BUCKINGHAMSHIRE_AUDIT.form.question("overall")
+    question = buckinghamshire.BUCKINGHAMSHIRE_AUDIT.form.question("overall")
     answer = valid_answer(question, judgement)
     error = refused(h, GuardFailed, lambda: h.fire("AU-1", "grade", AUDITOR, {"answer": answer}))
     assert error.clause == "BK-AUD-01"  # type: ignore[attr-defined]
     assert "involvement" in str(error)
-    fields = stage_answers(A.BUCKINGHAMSHIRE_AUDIT, "meeting")
+    fields = stage_answers(buckinghamshire.BUCKINGHAMSHIRE_AUDIT, "meeting")
     step = h.fire("AU-1", "grade", AUDITOR, {"answer": answer, "answers": fields})
     expected = buckinghamshire.JUDGEMENT_SCALE.grade_for(judgement)
     assert step.snapshot.data["grade"] == expected.name
     assert not missing_answers(
-        A.BUCKINGHAMSHIRE_AUDIT.form, step.snapshot.data["answers"], stages=("meeting", "grading")
+        buckinghamshire.BUCKINGHAMSHIRE_AUDIT.form,
+        step.snapshot.data["answers"],
+        stages=("meeting", "grading"),
     )
 
 
@@ -409,7 +472,7 @@ def test_BX_AUD_07_completion_refused_without_feedback_or_reason(h: Harness) -> 
     error = refused(h, GuardFailed, lambda: h.fire("AU-1", "complete", AUDITOR))
     assert error.clause == "BX-AUD-07"  # type: ignore[attr-defined]
     # Partial feedback is not family feedback.
-    partial = {"F1": valid_answer(A.BEXLEY_AUDIT.form.question("F1"))}
+    partial = {"F1": valid_answer(bexley.BEXLEY_AUDIT.form.question("F1"))}
     h.fire("AU-1", "answer", AUDITOR, {"answers": partial})
     refused(h, GuardFailed, lambda: h.fire("AU-1", "complete", AUDITOR))
     refused(h, ValidationError, lambda: h.fire("AU-1", "feedback_not_obtained", AUDITOR, {}))
@@ -597,7 +660,7 @@ def test_BK_AUD_05_below_good_tells_the_manager_to_take_corrective_action(h: Har
         ("corrective_action", "M-01", "BK-AUD-05")
     ]
     # BK never grades a case audit Inadequate, so BX-AUD-12's chain never runs there.
-    assert Grade.INADEQUATE not in grades_of(A.BUCKINGHAMSHIRE_AUDIT)
+    assert Grade.INADEQUATE not in grades_of(buckinghamshire.BUCKINGHAMSHIRE_AUDIT)
 
 
 # --- BK-AUD-02, -04 ---------------------------------------------------------------------
@@ -1115,7 +1178,7 @@ def test_BK_AUD_03_six_months_back_by_default_further_if_needed(h: Harness) -> N
     further = {"look_back_from": "2023-09-01T00:00:00+01:00", "reason": "earlier concerns"}
     step = h.fire("AU-1", "extend_lookback", AUDITOR, further)
     assert step.snapshot.data["look_back_from"] == "2023-08-31T23:00:00+00:00"
-    assert "extend_lookback" not in A.audit_spec(A.BEXLEY_AUDIT).triggers
+    assert "extend_lookback" not in A.audit_spec(bexley.BEXLEY_AUDIT).triggers
 
 
 def test_an_empty_answer_command_is_refused(h: Harness) -> None:
@@ -1127,4 +1190,5 @@ def test_an_empty_answer_command_is_refused(h: Harness) -> None:
 def test_shipped_specs_cover_both_councils() -> None:
     keys = [spec.key for spec in A.shipped_specs()]
     assert keys == [("audit", "bexley", "1"), ("audit", "buckinghamshire", "1")]
-    assert A.BEXLEY_POLICY is bexley.POLICY
+    assert bexley.BEXLEY_AUDIT.policy is bexley.POLICY
+    assert buckinghamshire.BUCKINGHAMSHIRE_AUDIT.policy is buckinghamshire.POLICY

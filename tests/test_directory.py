@@ -23,6 +23,7 @@ from qaflow.directory import (
     UnknownPerson,
 )
 from qaflow.machines import audit as A
+from qaflow.policies import bexley
 from qaflow.testing import check_record_round_trip, store_content
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "directory.json"
@@ -156,9 +157,9 @@ def test_the_engine_checks_roles_against_the_directory(org: InMemoryDirectory) -
     """Principle 7: the actor must hold the role they act in, per the directory."""
     store = MemoryStore()
     clock = ManualClock(datetime(2025, 3, 3, 9, tzinfo=UTC))
-    engine = Engine(store, [A.audit_spec(A.BEXLEY_AUDIT)], clock=clock, directory=org)
+    engine = Engine(store, [A.audit_spec(bexley.BEXLEY_AUDIT)], clock=clock, directory=org)
     payload = payload_for(
-        A.BEXLEY_AUDIT,
+        bexley.BEXLEY_AUDIT,
         worker_id="P-001",
         auditor_id="M-002",
         team_id="T-01",

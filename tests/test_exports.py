@@ -22,6 +22,7 @@ MODULES = [
     "qaflow.machines.escalation",
     "qaflow.machines.moderation",
     "qaflow.policies",
+    "qaflow.policies.audits",
     "qaflow.policies.base",
     "qaflow.policies.clauses",
     "qaflow.policies.forms",

@@ -37,7 +37,7 @@ from qaflow.allocation import AllocationImpossible
 from qaflow.directory import InMemoryDirectory
 from qaflow.machines import audit as A
 from qaflow.machines import moderation as M
-from qaflow.policies import bexley
+from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.forms import Grade
 from qaflow.testing import check_record_round_trip, check_tick, check_workflow, store_content
 
@@ -107,7 +107,7 @@ def test_BX_MOD_01_sample_is_every_inadequate_plus_a_seeded_share(h: Harness) ->
     for i, grade in enumerate(grades):
         done_audit(h, BX, f"AU-{i:02d}", grade)
     now = h.clock.now()
-    policy = M.BEXLEY_MODERATION
+    policy = bexley.BEXLEY_MODERATION
     sample = M.sample_audits(h.store.snapshots(), policy, now=now, seed=2025)
     assert {"AU-00", "AU-01"} <= set(sample)
     assert len(sample) == 2 + 2  # ceil(10% of 18)
@@ -123,15 +123,15 @@ def test_BX_MOD_01_only_audits_of_the_last_6_months_not_yet_moderated(h: Harness
     done_audit(h, BX, "AU-2", Grade.INADEQUATE)
     h.drive(BX, "AU-OPEN", A.GRADED, grade=Grade.INADEQUATE)  # not completed
     done_audit(h, BK, "AU-BK", Grade.REQUIRES_IMPROVEMENT)  # another council
-    M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-2", "MOD-1", PSQA)
+    M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-2", "MOD-1", PSQA)
     h.clock.advance(days=70)  # AU-OLD is now over 6 months old
     ids = [
         s.workflow_id
-        for s in M.eligible_audits(h.store.snapshots(), M.BEXLEY_MODERATION, now=h.clock.now())
+        for s in M.eligible_audits(h.store.snapshots(), bexley.BEXLEY_MODERATION, now=h.clock.now())
     ]
     assert ids == ["AU-1"]
     # The moderation itself refuses an audit completed outside the look-back.
-    payload = M.sample_payload(h.engine.get("AU-OLD"), M.BEXLEY_MODERATION)
+    payload = M.sample_payload(h.engine.get("AU-OLD"), bexley.BEXLEY_MODERATION)
     spec = h.mod_specs[BX]
     error = refused(h, GuardFailed, lambda: h.engine.start(spec, "MOD-9", "sample", PSQA, payload))
     assert error.clause == "BX-MOD-01"  # type: ignore[attr-defined]
@@ -139,7 +139,7 @@ def test_BX_MOD_01_only_audits_of_the_last_6_months_not_yet_moderated(h: Harness
 
 def test_BX_MOD_01_the_moderator_is_never_the_auditor(h: Harness) -> None:
     done_audit(h, BX, "AU-1")
-    M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
+    M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
     error = refused(
         h, GuardFailed, lambda: h.fire("MOD-1", "allocate", PSQA, {"moderator_id": AUDITOR.id})
     )
@@ -172,39 +172,45 @@ def test_BX_MOD_01_moderators_come_from_the_policys_roles() -> None:
     org = InMemoryDirectory.load_json(
         Path(__file__).resolve().parent.parent / "examples" / "directory.json"
     )
-    assert M.eligible_moderators(org, M.BEXLEY_MODERATION) == ("H-002", "R-001", "R-002", "S-001")
-    assert set(M.BEXLEY_MODERATION.moderator_roles) == set(bexley.MODERATOR_ROLES)
+    policy = bexley.BEXLEY_MODERATION
+    assert M.eligible_moderators(org, policy) == ("H-002", "R-001", "R-002", "S-001")
+    assert set(policy.moderator_roles) == set(bexley.MODERATOR_ROLES)
 
 
 def test_BK_MOD_01_a_sample_of_each_months_audits_at_least_one(h: Harness) -> None:
     for i in range(3):
         done_audit(h, BK, f"AU-{i}")
     now = h.clock.now()
-    sample = M.sample_audits(h.store.snapshots(), M.BUCKINGHAMSHIRE_MODERATION, now=now, seed=1)
+    sample = M.sample_audits(
+        h.store.snapshots(), buckinghamshire.BUCKINGHAMSHIRE_MODERATION, now=now, seed=1
+    )
     assert len(sample) == 1  # ceil(10% of 3) = 1, and at least one
     h.clock.advance(days=40)  # last month's audits are no longer this month's sample
     later = h.clock.now()
     assert (
-        M.sample_audits(h.store.snapshots(), M.BUCKINGHAMSHIRE_MODERATION, now=later, seed=1) == ()
+        M.sample_audits(
+            h.store.snapshots(), buckinghamshire.BUCKINGHAMSHIRE_MODERATION, now=later, seed=1
+        )
+        == ()
     )
 
 
 def test_open_moderation_marks_the_audit_and_is_idempotent(h: Harness) -> None:
     done_audit(h, BX, "AU-1")
-    first, second = M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
+    first, second = M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
     assert first.snapshot.state == M.SAMPLED
     assert second.snapshot.data["moderation_open"] is True
     content = store_content(h.store)
-    again = M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
+    again = M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
     assert (again[0].event, again[1].event) == (first.event, second.event)
     assert store_content(h.store) == content
 
 
 def test_an_audit_already_under_moderation_refuses_a_second_one(h: Harness) -> None:
     done_audit(h, BX, "AU-1")
-    M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
+    M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
     with pytest.raises(GuardFailed):
-        M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-1", "MOD-2", PSQA)
+        M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-1", "MOD-2", PSQA)
     assert h.engine.get("MOD-2").state == M.CANCELLED  # compensated, with the reason
     assert "refused" in h.engine.get("MOD-2").data["cancel_reason"]
 
@@ -212,10 +218,10 @@ def test_an_audit_already_under_moderation_refuses_a_second_one(h: Harness) -> N
 def test_sample_payload_needs_a_completed_audit_of_the_council(h: Harness) -> None:
     h.drive(BX, "AU-1", A.GRADED)
     with pytest.raises(ValidationError):
-        M.sample_payload(h.engine.get("AU-1"), M.BEXLEY_MODERATION)
+        M.sample_payload(h.engine.get("AU-1"), bexley.BEXLEY_MODERATION)
     done_audit(h, BK, "AU-2")
     with pytest.raises(ValidationError):
-        M.sample_payload(h.engine.get("AU-2"), M.BEXLEY_MODERATION)
+        M.sample_payload(h.engine.get("AU-2"), bexley.BEXLEY_MODERATION)
 
 
 # --- BX-MOD-02..05 -----------------------------------------------------------------------
@@ -370,7 +376,7 @@ def test_cancelling_a_moderation_releases_its_audit(h: Harness) -> None:
     assert first.snapshot.state == M.CANCELLED
     assert second is not None and second.snapshot.data["moderation_open"] is False
     # The audit can be sampled again.
-    M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-1", "MOD-2", PSQA)
+    M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-1", "MOD-2", PSQA)
 
 
 def test_reconcile_resends_write_backs_a_crash_lost(h: Harness) -> None:
@@ -392,7 +398,7 @@ def test_reconcile_resends_write_backs_a_crash_lost(h: Harness) -> None:
         "MOD-2",
         "sample",
         PSQA,
-        M.sample_payload(h.engine.get("AU-2"), M.BEXLEY_MODERATION),
+        M.sample_payload(h.engine.get("AU-2"), bexley.BEXLEY_MODERATION),
     )
     (started,) = M.reconcile(h.engine)
     assert started.event.trigger == "moderation_started"
@@ -405,7 +411,7 @@ def test_reconcile_resends_write_backs_a_crash_lost(h: Harness) -> None:
 def test_a_refused_start_is_compensated_by_reconcile(h: Harness) -> None:
     done_audit(h, BX, "AU-1")
     h.fire("AU-1", "moderation_started", PSQA, {"moderation_id": "MOD-1"})
-    payload = M.sample_payload(h.engine.get("AU-1"), M.BEXLEY_MODERATION)
+    payload = M.sample_payload(h.engine.get("AU-1"), bexley.BEXLEY_MODERATION)
     h.engine.start(h.mod_specs[BX], "MOD-2", "sample", PSQA, payload)
     (cancelled,) = M.reconcile(h.engine)
     assert cancelled.snapshot.state == M.CANCELLED
@@ -737,18 +743,18 @@ TestBuckinghamshireModerationMachine.settings = _STATEFUL
 def test_a_moderation_id_is_never_reused_for_another_audit(h: Harness) -> None:
     done_audit(h, BX, "AU-1")
     done_audit(h, BX, "AU-2")
-    M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
+    M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA)
     error = refused(
         h,
         ValidationError,
-        lambda: M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-2", "MOD-1", PSQA),
+        lambda: M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-2", "MOD-1", PSQA),
     )
     assert error.field == "moderation_id"  # type: ignore[attr-defined]
     M.cancel_moderation(h.engine, "MOD-1", PSQA, "wrong case")
     refused(
         h,
         ValidationError,
-        lambda: M.open_moderation(h.engine, M.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA),
+        lambda: M.open_moderation(h.engine, bexley.BEXLEY_MODERATION, "AU-1", "MOD-1", PSQA),
     )
 
 

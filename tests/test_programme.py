@@ -22,7 +22,7 @@ from qaflow import Engine, MemoryStore, SQLiteStore, ValidationError
 from qaflow.demo import run_demo
 from qaflow.machines import audit as A
 from qaflow.machines.escalation import TERMINAL_STATES
-from qaflow.policies import bexley
+from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.forms import Grade
 from qaflow.programme import (
     Council,
@@ -55,7 +55,13 @@ def council() -> Council:
 def bexley_run(council: Council) -> tuple[MemoryStore, ProgrammeResult]:
     store = MemoryStore()
     result = run_programme(
-        council, A.BEXLEY_AUDIT, months=3, start=START, seed=5, store=store, escalation_rate=0.08
+        council,
+        bexley.BEXLEY_AUDIT,
+        months=3,
+        start=START,
+        seed=5,
+        store=store,
+        escalation_rate=0.08,
     )
     return store, result
 
@@ -65,7 +71,7 @@ def buckinghamshire_run(council: Council) -> tuple[MemoryStore, ProgrammeResult]
     store = MemoryStore()
     result = run_programme(
         council,
-        A.BUCKINGHAMSHIRE_AUDIT,
+        buckinghamshire.BUCKINGHAMSHIRE_AUDIT,
         months=3,
         start=START,
         seed=5,
@@ -288,7 +294,7 @@ def test_BX_AUD_12_grades_are_configurable(council: Council) -> None:
     with pytest.raises(ValidationError):
         run_programme(
             council,
-            A.BUCKINGHAMSHIRE_AUDIT,
+            buckinghamshire.BUCKINGHAMSHIRE_AUDIT,
             months=1,
             start=START,
             seed=1,

@@ -28,7 +28,7 @@ from audit_support import AUDITOR, BUSINESS, START, Harness
 from qaflow import Actor, MemoryStore, SQLiteStore
 from qaflow.calendar import default_calendar
 from qaflow.machines import audit as A
-from qaflow.policies import bexley
+from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.forms import Grade
 from qaflow.programme import generate_council, run_programme
 from qaflow.records import SYSTEM, Event
@@ -55,7 +55,7 @@ def store() -> MemoryStore:
     council = generate_council(21)
     run_programme(
         council,
-        A.BEXLEY_AUDIT,
+        bexley.BEXLEY_AUDIT,
         months=3,
         start=Q_START,
         seed=21,
@@ -64,7 +64,14 @@ def store() -> MemoryStore:
         slow_auditor_share=0.4,
         task_on_time_rate=0.6,
     )
-    run_programme(council, A.BUCKINGHAMSHIRE_AUDIT, months=1, start=Q_START, seed=4, store=memory)
+    run_programme(
+        council,
+        buckinghamshire.BUCKINGHAMSHIRE_AUDIT,
+        months=1,
+        start=Q_START,
+        seed=4,
+        store=memory,
+    )
     return memory
 
 

@@ -29,7 +29,7 @@ import attrs
 from qaflow.calendar import LONDON
 from qaflow.engine import Engine
 from qaflow.errors import ValidationError
-from qaflow.machines.audit import BEXLEY_AUDIT
+from qaflow.policies import bexley
 from qaflow.programme import ProgrammeResult, generate_council, run_programme
 from qaflow.registry import shipped_specs
 from qaflow.report import QAReport, build_report, to_html, to_json, to_markdown
@@ -159,7 +159,7 @@ def run_demo(
     with SQLiteStore(database, synchronous="NORMAL") as store:
         result = run_programme(
             council,
-            BEXLEY_AUDIT,
+            bexley.BEXLEY_AUDIT,
             months=months,
             start=start,
             seed=seed,

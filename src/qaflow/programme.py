@@ -63,6 +63,7 @@ from qaflow.machines.escalation import (
     state_of,
 )
 from qaflow.policies import bexley
+from qaflow.policies.audits import AUDITOR, MODERATOR, WORKER, AuditPolicy, ModerationPolicy
 from qaflow.policies.forms import AuditForm, Grade, Judgement, Question
 from qaflow.policies.ladders import EscalationLadder
 from qaflow.records import Actor, Step, Task
@@ -455,7 +456,7 @@ def _answers(
             continue
         if question.answered_by == "moderator":
             continue
-        answers_as = A.WORKER if question.answered_by == "practitioner" else A.AUDITOR
+        answers_as = WORKER if question.answered_by == "practitioner" else AUDITOR
         if answers_as != role:
             continue
         out[question.id] = _answer(question, _value(question, centre, rng))
@@ -497,8 +498,8 @@ class _Run:
     def __init__(
         self,
         council: Council,
-        policy: A.AuditPolicy,
-        moderation: M.ModerationPolicy,
+        policy: AuditPolicy,
+        moderation: ModerationPolicy,
         store: Store,
         *,
         seed: int,
@@ -530,9 +531,6 @@ class _Run:
             (s for s in specs if s.key == (A.MACHINE, policy.name, policy.version)), None
         ) or A.audit_spec(policy)
         specs.append(self.audit_spec)
-        self.allocate_fields = frozenset(
-            f.name for f in self.audit_spec.candidates(A.NEW, "allocate")[0].fields
-        )
         self.engine = Engine(store, specs, clock=self.clock, directory=council.directory)
         self.calendar: WorkingCalendar = policy.policy.calendar
         self.ladders = {
@@ -562,7 +560,6 @@ class _Run:
         auditors = sorted((*council.team_managers, *council.service_managers))
         n_slow = round(slow_share * len(auditors))
         self.slow = frozenset(self.rng.sample(auditors, n_slow))
-        self.service_of_manager = dict(zip(council.service_managers, council.services, strict=True))
 
     @staticmethod
     def _ladder_spec(specs: list[MachineSpec], ladder: EscalationLadder) -> MachineSpec:
@@ -686,13 +683,6 @@ class _Run:
                 directory=directory,
                 practice_week=self.rng.random() < _PRACTICE_WEEK,
             )
-            if directory.team_of(allocation.auditor_id) is None:
-                # A service manager has no team: their service stands for "the auditor's
-                # team" (allocation_payload would give "", which allocate refuses).
-                payload["auditor_team_id"] = self.service_of_manager[allocation.auditor_id]
-            # allocation_payload adds every manager of the worker's chain; a policy that
-            # notifies fewer roles (BK has no service manager) refuses the extra ids.
-            payload = {k: v for k, v in payload.items() if k in self.allocate_fields}
             at = when + timedelta(minutes=30 + n)
             self.at(
                 at,
@@ -749,7 +739,7 @@ class _Run:
             self.count("audits_cancelled")
             return
         audit.steps += 1
-        auditor = Actor(audit.auditor, A.AUDITOR)
+        auditor = Actor(audit.auditor, AUDITOR)
         now = self.clock.now()
         policy = self.policy
         form = self.form
@@ -760,16 +750,16 @@ class _Run:
             nxt = self.working_day(now, rng.randint(1, 2))
         elif state == A.SELF_ASSESSMENT_REQUESTED:
             centre = self.self_assessment_centre(audit)
-            answers = _answers(form, "self_assessment", A.WORKER, centre, rng)
+            answers = _answers(form, "self_assessment", WORKER, centre, rng)
             self.fire(
-                wid, "submit_self_assessment", Actor(audit.worker, A.WORKER), {"answers": answers}
+                wid, "submit_self_assessment", Actor(audit.worker, WORKER), {"answers": answers}
             )
             self.complete(self.sa_tasks.pop(wid, []))
             nxt = self.working_day(now, rng.randint(1, 3))
         elif state in (A.ALLOCATED, A.SELF_ASSESSMENT_DONE):
             overall = _grading_answer(form, audit.grade, rng)
             audit.centre = _centre(form, overall, audit.grade)
-            answers = _answers(form, "health_check", A.AUDITOR, audit.centre, rng)
+            answers = _answers(form, "health_check", AUDITOR, audit.centre, rng)
             self.fire(wid, "hold_meeting", auditor, {"answers": answers})
             nxt = now + timedelta(hours=2)
         elif state == A.AUDIT_MEETING:
@@ -781,8 +771,8 @@ class _Run:
                     {"concern": _TEXT, "corrective_action": _TEXT},
                 )
             answers = {
-                **_answers(form, "meeting", A.AUDITOR, audit.centre, rng),
-                **_answers(form, "grading", A.AUDITOR, audit.centre, rng),
+                **_answers(form, "meeting", AUDITOR, audit.centre, rng),
+                **_answers(form, "grading", AUDITOR, audit.centre, rng),
             }
             overall = _grading_answer(form, audit.grade, rng)
             self.fire(wid, "grade", auditor, {"answer": overall, "answers": answers})
@@ -796,7 +786,7 @@ class _Run:
                     answers = _answers(
                         form,
                         "feedback",
-                        A.AUDITOR,
+                        AUDITOR,
                         audit.centre + 1.0,
                         rng,
                         only=policy.feedback.questions,
@@ -836,7 +826,7 @@ class _Run:
         actions: list[dict[str, Any]] = [
             {
                 "action": _TEXT,
-                "owner_role": A.WORKER,
+                "owner_role": WORKER,
                 "within": self.rng.choice(("5 WD", "10 WD", "20 WD")),
                 "immediate": audit.grade < Grade.GOOD,
             }
@@ -864,7 +854,7 @@ class _Run:
             return
         auditors = {aid: self.audits[aid].auditor for aid in chosen if aid in self.audits}
         pool = M.eligible_moderators(self.council.directory, self.moderation)
-        pool = pool or self.council.directory.holders(A.MODERATOR)
+        pool = pool or self.council.directory.holders(MODERATOR)
         assigned = M.assign_moderators(auditors, pool, load=self.moderator_load)
         for n, audit_id in enumerate(sorted(assigned), start=1):
             moderator = assigned[audit_id]
@@ -885,7 +875,7 @@ class _Run:
     def review(self, mid: str, moderator: str) -> None:
         """The moderator scales the audit: the same grade, or a neighbouring one."""
         rng = self.rng
-        actor = Actor(moderator, A.MODERATOR)
+        actor = Actor(moderator, MODERATOR)
         original = Grade[str(self.engine.get(mid).data["original_grade"])]
         grade = original
         if rng.random() >= self.agreement:
@@ -901,7 +891,7 @@ class _Run:
             "actions_completed": done,
         }
         if not done:
-            payload["actions"] = [{"action": _TEXT, "owner_role": A.WORKER, "within": "10 WD"}]
+            payload["actions"] = [{"action": _TEXT, "owner_role": WORKER, "within": "10 WD"}]
         self.fire(mid, "review", actor, payload)
         later = self.clock.now() + timedelta(hours=1)
         self.at(later, lambda: self.decide_moderation(mid, actor, original, grade))
@@ -1094,7 +1084,7 @@ class _Run:
         self.enter(e, step)
 
 
-def _moderation_for(policy: A.AuditPolicy) -> M.ModerationPolicy:
+def _moderation_for(policy: AuditPolicy) -> ModerationPolicy:
     for candidate in M.SHIPPED_POLICIES:
         if candidate.audit == policy:
             return candidate
@@ -1107,7 +1097,7 @@ def _moderation_for(policy: A.AuditPolicy) -> M.ModerationPolicy:
 
 def run_programme(
     council: Council,
-    policy: A.AuditPolicy = A.BEXLEY_AUDIT,
+    policy: AuditPolicy = bexley.BEXLEY_AUDIT,
     *,
     months: int,
     start: date | datetime,
@@ -1121,7 +1111,7 @@ def run_programme(
     moderation_agreement: float = 0.75,
     task_on_time_rate: float = 0.85,
     safeguarding_rate: float = 0.02,
-    moderation: M.ModerationPolicy | None = None,
+    moderation: ModerationPolicy | None = None,
     id_prefix: str | None = None,
 ) -> ProgrammeResult:
     """Play ``months`` of ``council``'s audit programme under ``policy`` into ``store``.
@@ -1145,7 +1135,7 @@ def run_programme(
     """
     if not isinstance(council, Council):
         raise ValidationError(field="council", value=council, expected="a Council")
-    if not isinstance(policy, A.AuditPolicy):
+    if not isinstance(policy, AuditPolicy):
         raise ValidationError(field="policy", value=policy, expected="an AuditPolicy")
     n_months = _positive("months", months, 120)
     if isinstance(seed, bool) or not isinstance(seed, int):

@@ -50,6 +50,7 @@ from qaflow.errors import ValidationError
 from qaflow.machines import audit as audit_machine
 from qaflow.machines.escalation import state_of
 from qaflow.policies import bexley
+from qaflow.policies.audits import AuditPolicy
 from qaflow.policies.forms import Grade, Judgement
 from qaflow.policies.ladders import EscalationLadder
 from qaflow.records import SYSTEM, Event, Task, WorkflowSnapshot, converter
@@ -416,7 +417,7 @@ class _Builder:
         start: datetime,
         end: datetime,
         calendar: WorkingCalendar,
-        audit_policies: Mapping[str, audit_machine.AuditPolicy],
+        audit_policies: Mapping[str, AuditPolicy],
         ladders: Mapping[str, EscalationLadder],
         policy: str | None,
     ) -> None:
@@ -877,7 +878,7 @@ class _Builder:
         )
 
 
-def _known_policies() -> dict[str, audit_machine.AuditPolicy]:
+def _known_policies() -> dict[str, AuditPolicy]:
     return {p.name: p for p in audit_machine.SHIPPED_POLICIES}
 
 
@@ -888,7 +889,7 @@ def build_report(
     end: date | datetime,
     calendar: WorkingCalendar | None = None,
     policy: str | None = None,
-    audit_policies: Iterable[audit_machine.AuditPolicy] = (),
+    audit_policies: Iterable[AuditPolicy] = (),
     ladders: Iterable[EscalationLadder] = (),
 ) -> QAReport:
     """The QA report of everything ``store`` holds for ``[start, end)``.

@@ -1,5 +1,9 @@
 """The collaborative case audit as a machine built from a council's :class:`AuditPolicy`.
 
+The policy is data (:mod:`qaflow.policies.audits` defines its types; the shipped values are
+``bexley.BEXLEY_AUDIT`` and ``buckinghamshire.BUCKINGHAMSHIRE_AUDIT``); this module only
+builds the machine from it, and helps a host allocate (:func:`allocation_payload`).
+
 The lifecycle (DESIGN.md, "Audit")::
 
     new -allocate-> allocated -request_self_assessment-> self_assessment_requested
@@ -21,11 +25,11 @@ one action, and immediate actions below Good (BX-AUD-08, BK-AUD-05), and the pra
 observation after an Inadequate grade or in Practice Week (BX-AUD-11).
 
 What the effects do: grading maps the overall answer to a grade through the form's bands
-or judgement scale; the policy's :class:`GradeRule` s then write notifications and tasks
-(BX-AUD-12: the exact roles, tasks due in 24 h). Agreed actions become tasks with an owner
-and a due date. Completion opens the follow-up deadline (BX-AUD-09); allocation opens the
-completion deadline (BK-AUD-02, from the allocation time). A serious safeguarding issue is
-escalated in the same step that records it (BK-AUD-04).
+or judgement scale; the policy's grade rules then write notifications and tasks (BX-AUD-12:
+the exact roles, tasks due in 24 h). Agreed actions become tasks with an owner and a due
+date. Completion opens the follow-up deadline (BX-AUD-09); allocation opens the completion
+deadline (BK-AUD-02, from the allocation time). A serious safeguarding issue is escalated
+in the same step that records it (BK-AUD-04).
 
 Moderation (``qaflow.machines.moderation``) writes back to the audit through three internal
 transitions, ``moderation_started``, ``moderated`` and ``moderation_cancelled``: the
@@ -43,17 +47,14 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time
-from types import MappingProxyType
 from typing import Any, Final
-
-import attrs
 
 from qaflow.calendar import LONDON, Duration
 from qaflow.directory import InMemoryDirectory
-from qaflow.errors import GuardFailed, PermissionDenied, PolicyError, ValidationError
+from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
 from qaflow.policies import bexley, buckinghamshire
-from qaflow.policies.base import Policy
-from qaflow.policies.forms import STAGES, AuditForm, Grade, missing_answers
+from qaflow.policies.audits import AUDITOR, MODERATOR, WORKER, AuditPolicy, NoticeRule, TaskRule
+from qaflow.policies.forms import Grade, missing_answers
 from qaflow.spec import (
     AddTask,
     CloseDeadline,
@@ -75,10 +76,6 @@ __all__ = [
     "ACTIONS_AGREED",
     "ALLOCATED",
     "AUDIT_MEETING",
-    "BEXLEY_AUDIT",
-    "BEXLEY_POLICY",
-    "BUCKINGHAMSHIRE_AUDIT",
-    "BUCKINGHAMSHIRE_POLICY",
     "CANCELLED",
     "CLOSED",
     "COMPLETED",
@@ -90,18 +87,14 @@ __all__ = [
     "SELF_ASSESSMENT_DONE",
     "SELF_ASSESSMENT_REQUESTED",
     "SHIPPED_POLICIES",
-    "AuditPolicy",
-    "FeedbackRule",
-    "GradeRule",
-    "NoticeRule",
-    "TaskRule",
-    "TimeLimit",
     "action_task_effects",
     "allocation_payload",
     "audit_spec",
     "family_feedback_complete",
     "grade_of",
+    "notice_effect",
     "shipped_specs",
+    "task_effect",
     "validate_actions",
 ]
 
@@ -121,12 +114,8 @@ FOLLOWED_UP: Final = "followed_up"
 CLOSED: Final = "closed"
 CANCELLED: Final = "cancelled"
 
-# Workflow roles. The practitioner answers as "worker" (the data key "worker_id" is also
-# who BX-AUD-12 notifies); collaborative, family, child and network answers are recorded
-# by the auditor.
-AUDITOR: Final = "auditor"
-WORKER: Final = "worker"
-MODERATOR: Final = "moderator"
+# Who records a practitioner's answers (the workflow roles AUDITOR, WORKER and MODERATOR are
+# defined with the policy types); every other answer is recorded by the auditor.
 _ANSWERED_BY_ROLE: Final[Mapping[str, str]] = {"practitioner": WORKER}
 
 COMPLETION_DEADLINE: Final = "completion"
@@ -137,364 +126,14 @@ _IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _TEXT_LIMIT: Final = 4000
 
 
-def _ident(what: str) -> Callable[[Any, Any, Any], None]:
-    def check(_: Any, __: Any, value: Any) -> None:
-        values = (value,) if isinstance(value, str) else tuple(value)
-        for v in values:
-            if not isinstance(v, str) or not _IDENT.match(v):
-                raise PolicyError(f"{what} must be a lower-case identifier, got {v!r}")
-
-    return check
+def notice_effect(rule: NoticeRule) -> Notify:
+    """The effect that writes a policy's notice: its roles, reason and clause."""
+    return Notify(rule.roles, rule.reason, rule.clause)
 
 
-def _duration_text(_: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None:
-        try:
-            Duration.parse(value)
-        except ValidationError as error:
-            raise PolicyError(f"{attribute.name}: {error}") from None
-
-
-def _tuple(items: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(items)
-
-
-def _grades(items: Iterable[Grade]) -> frozenset[Grade]:
-    out = frozenset(items)
-    for g in out:
-        if not isinstance(g, Grade):
-            raise PolicyError(f"a grade rule's grades must be Grade values, got {g!r}")
-    return out
-
-
-# --- policy data ------------------------------------------------------------------------
-
-
-@attrs.frozen(kw_only=True)
-class TaskRule:
-    """A task to open: its kind, the role that owns it, and when it is due (or undated)."""
-
-    kind: str = attrs.field(validator=_ident("a task kind"))
-    owner_role: str = attrs.field(validator=_ident("a task owner role"))
-    within: str | None = attrs.field(default=None, validator=_duration_text)
-    clause: str | None = None
-
-    def effect(self) -> AddTask:
-        return AddTask(self.kind, self.owner_role, self.within, self.clause)
-
-
-@attrs.frozen(kw_only=True)
-class NoticeRule:
-    """Who is told, why, under which clause."""
-
-    roles: tuple[str, ...] = attrs.field(converter=_tuple, validator=_ident("a notified role"))
-    reason: str
-    clause: str | None = None
-
-    def effect(self) -> Notify:
-        return Notify(self.roles, self.reason, self.clause)
-
-
-@attrs.frozen(kw_only=True)
-class TimeLimit:
-    """A deadline: how long, who hears of a miss, which clause."""
-
-    within: str = attrs.field(validator=_duration_text)
-    notify: tuple[str, ...] = attrs.field(
-        default=(), converter=_tuple, validator=_ident("a notified role")
-    )
-    clause: str | None = None
-
-
-@attrs.frozen(kw_only=True)
-class GradeRule:
-    """What an audit graded in ``grades`` brings, under ``clause``.
-
-    Notifications to ``notify`` and ``tasks`` are written in the grading step;
-    ``required_actions`` are action kinds the agreed actions must include;
-    ``immediate_actions`` requires at least one action marked immediate.
-    """
-
-    grades: frozenset[Grade] = attrs.field(converter=_grades)
-    clause: str
-    notify: tuple[str, ...] = attrs.field(
-        default=(), converter=_tuple, validator=_ident("a notified role")
-    )
-    reason: str = ""
-    tasks: tuple[TaskRule, ...] = attrs.field(default=(), converter=_tuple)
-    required_actions: tuple[str, ...] = attrs.field(
-        default=(), converter=_tuple, validator=_ident("a required action kind")
-    )
-    immediate_actions: bool = False
-
-    def __attrs_post_init__(self) -> None:
-        if not self.grades:
-            raise PolicyError("a grade rule must name at least one grade", clause=self.clause)
-        if self.notify and not self.reason:
-            raise PolicyError("a grade rule that notifies must give a reason", clause=self.clause)
-
-
-@attrs.frozen(kw_only=True)
-class FeedbackRule:
-    """Family feedback: the form questions that make it up (all must be answered), or a
-    recorded reason why it could not be obtained, before completion."""
-
-    questions: tuple[str, ...] = attrs.field(converter=_tuple)
-    clause: str
-
-    def __attrs_post_init__(self) -> None:
-        if not self.questions:
-            raise PolicyError("a feedback rule must name its questions", clause=self.clause)
-
-
-def _frozen_mapping(value: Mapping[str, str]) -> Mapping[str, str]:
-    return MappingProxyType(dict(value))
-
-
-def _policy(_: Any, __: Any, value: Policy) -> None:
-    if not isinstance(value, Policy):
-        raise PolicyError(f"policy must be a qaflow.policies.Policy, got {value!r}")
-
-
-def _form(_: Any, __: Any, value: AuditForm) -> None:
-    if not isinstance(value, AuditForm):
-        raise PolicyError(f"form must be an AuditForm, got {value!r}")
-
-
-@attrs.frozen(kw_only=True)
-class AuditPolicy:
-    """Everything the audit machine needs to know about one council, as data.
-
-    ``stage_clauses`` names the clause that each form stage enforces (cited when a stage's
-    answers are missing). Roles are the names the host's directory resolves.
-    """
-
-    policy: Policy = attrs.field(validator=_policy)
-    form: AuditForm = attrs.field(validator=_form)
-    stage_clauses: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_mapping)
-    allocator_roles: tuple[str, ...] = attrs.field(
-        default=("business_support",), converter=_tuple, validator=_ident("a role")
-    )
-    cancel_roles: tuple[str, ...] = attrs.field(
-        default=("business_support", "psqa"), converter=_tuple, validator=_ident("a role")
-    )
-    qa_roles: tuple[str, ...] = attrs.field(
-        default=("psqa",), converter=_tuple, validator=_ident("a role")
-    )
-    other_team_clause: str = "I9"
-    allocation_notice: NoticeRule | None = None
-    self_assessment_notice: NoticeRule | None = None
-    self_assessment_task: TaskRule | None = None
-    grade_rules: tuple[GradeRule, ...] = attrs.field(default=(), converter=_tuple)
-    actions_clause: str
-    feedback: FeedbackRule | None = None
-    completion_tasks: tuple[TaskRule, ...] = attrs.field(default=(), converter=_tuple)
-    completion_limit: TimeLimit | None = None
-    follow_up: TimeLimit | None = None
-    practice_week_action: str | None = None
-    practice_week_clause: str | None = None
-    safeguarding: NoticeRule | None = None
-    lookback: str | None = attrs.field(default=None, validator=_duration_text)
-    lookback_clause: str | None = None
-    moderation_window: str = attrs.field(default="6 months", validator=_duration_text)
-    moderation_clause: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        for stage in self.stage_clauses:
-            if stage not in STAGES:
-                raise PolicyError(f"stage_clauses names unknown stage {stage!r}")
-        if self.feedback is not None:
-            for qid in self.feedback.questions:
-                try:
-                    self.form.question(qid)
-                except ValidationError:
-                    raise PolicyError(
-                        f"feedback question {qid!r} is not on form {self.form.name!r}",
-                        clause=self.feedback.clause,
-                    ) from None
-        if (self.practice_week_action is None) != (self.practice_week_clause is None):
-            raise PolicyError("practice_week_action and practice_week_clause go together")
-        for name in ("moderation_window", "lookback"):
-            value = getattr(self, name)
-            if value is not None and Duration.parse(value).is_working_days:
-                raise PolicyError(f"{name} is elapsed time, not working days")
-
-    @property
-    def name(self) -> str:
-        return self.policy.name
-
-    @property
-    def version(self) -> str:
-        return self.policy.version
-
-    @property
-    def has_self_assessment(self) -> bool:
-        return "self_assessment" in self.form.stages
-
-    @property
-    def has_health_check(self) -> bool:
-        return "health_check" in self.form.stages
-
-    def clause_for(self, stage: str) -> str | None:
-        return self.stage_clauses.get(stage)
-
-    def roles(self) -> tuple[str, ...]:
-        """Every role the policy notifies or gives tasks to (their ids come in the payload)."""
-        found: set[str] = {WORKER, AUDITOR, "team_manager"}
-        rules: list[NoticeRule | None] = [
-            self.allocation_notice,
-            self.self_assessment_notice,
-            self.safeguarding,
-        ]
-        for notice in rules:
-            if notice is not None:
-                found.update(notice.roles)
-        for rule in self.grade_rules:
-            found.update(rule.notify)
-            found.update(t.owner_role for t in rule.tasks)
-        for task in (*self.completion_tasks, self.self_assessment_task):
-            if task is not None:
-                found.add(task.owner_role)
-        for limit in (self.completion_limit, self.follow_up):
-            if limit is not None:
-                found.update(limit.notify)
-        return tuple(sorted(found))
-
-    def rules_for(self, grade: Grade) -> tuple[GradeRule, ...]:
-        """The grade rules a grade triggers, in policy order."""
-        return tuple(r for r in self.grade_rules if grade in r.grades)
-
-
-# --- the two shipped councils -----------------------------------------------------------
-
-BEXLEY_POLICY: Final = bexley.POLICY
-"""The Signs of Safety council's identity for pinning (seed 000)."""
-BUCKINGHAMSHIRE_POLICY: Final = Policy(name="buckinghamshire", version="1")
-"""The Strengthening Families council's identity for pinning (seed 002); defined here until
-``policies/buckinghamshire.py`` has a ``POLICY`` of its own."""
-
-# BX-AUD-12: the immediate tasks of an Inadequate audit, each due within 24 h: the worker's
-# immediate tasks, and the manager's management oversight note recording case direction and
-# tasks. (Defined here, not in policies/bexley.py, which names only the roles and the 24 h.)
-BX_INADEQUATE_TASKS: Final = (
-    TaskRule(
-        kind="immediate_tasks",
-        owner_role=WORKER,
-        within=bexley.INADEQUATE_TASK_WITHIN,
-        clause="BX-AUD-12",
-    ),
-    TaskRule(
-        kind="management_oversight_note",
-        owner_role="team_manager",
-        within=bexley.INADEQUATE_TASK_WITHIN,
-        clause="BX-AUD-12",
-    ),
-)
-
-_BELOW_BX_GOOD: Final = frozenset(g for g in Grade if g < bexley.IMMEDIATE_ACTIONS_BELOW)
-_BELOW_BK_GOOD: Final = frozenset(g for g in Grade if g < buckinghamshire.CORRECTIVE_ACTION_BELOW)
-
-BEXLEY_AUDIT: Final = AuditPolicy(
-    policy=BEXLEY_POLICY,
-    form=bexley.AUDIT_FORM,
-    stage_clauses={
-        "self_assessment": "BX-AUD-03",
-        "health_check": "BX-AUD-04",
-        "meeting": "BX-AUD-05",
-        "grading": "BX-AUD-06",
-        "feedback": "BX-AUD-07",
-    },
-    # BX-AUD-01: the auditor is from another team; managers see their team's files audited.
-    other_team_clause="BX-AUD-01",
-    allocation_notice=NoticeRule(
-        roles=("team_manager",),
-        reason="a case in your team has been allocated for audit",
-        clause="BX-AUD-01",
-    ),
-    # BX-AUD-02: the self-assessment is requested before the meeting.
-    self_assessment_notice=NoticeRule(
-        roles=(WORKER,),
-        reason="please complete the self-assessment before the audit meeting",
-        clause="BX-AUD-02",
-    ),
-    self_assessment_task=TaskRule(kind="self_assessment", owner_role=WORKER, clause="BX-AUD-02"),
-    grade_rules=(
-        # BX-AUD-08: below Good, immediate actions to reach Good must be recorded.
-        GradeRule(grades=_BELOW_BX_GOOD, immediate_actions=True, clause="BX-AUD-08"),
-        # BX-AUD-12: Inadequate notifies the exact roles; immediate tasks within 24 h.
-        GradeRule(
-            grades={Grade.INADEQUATE},
-            notify=bexley.INADEQUATE_NOTIFY_ROLES,
-            reason="audit graded Inadequate: actions needed to improve the case to Good",
-            tasks=BX_INADEQUATE_TASKS,
-            clause="BX-AUD-12",
-        ),
-        # BX-AUD-11: Inadequate adds a practice observation to the actions.
-        GradeRule(
-            grades={Grade.INADEQUATE},
-            required_actions=bexley.INADEQUATE_REQUIRED_ACTIONS,
-            clause="BX-AUD-11",
-        ),
-    ),
-    actions_clause="BX-AUD-08",
-    feedback=FeedbackRule(questions=bexley.FAMILY_STATEMENT_IDS, clause="BX-AUD-07"),
-    # BX-AUD-10: manager and practitioner review the audit in supervision.
-    completion_tasks=(
-        TaskRule(kind="supervision_review", owner_role="team_manager", clause="BX-AUD-10"),
-    ),
-    follow_up=TimeLimit(
-        within=bexley.FOLLOW_UP_WITHIN, notify=(AUDITOR, "team_manager"), clause="BX-AUD-09"
-    ),
-    practice_week_action="practice_observation",
-    practice_week_clause="BX-AUD-11",
-    moderation_window=bexley.MODERATION_LOOKBACK,
-    moderation_clause="BX-MOD-01",
-)
-"""Bexley's collaborative case audit (seed 000 §1.1-1.3, Appendix a)."""
-
-BUCKINGHAMSHIRE_AUDIT: Final = AuditPolicy(
-    policy=BUCKINGHAMSHIRE_POLICY,
-    form=buckinghamshire.AUDIT_FORM,
-    stage_clauses={"meeting": "BK-AUD-01", "grading": "BK-AUD-01"},
-    grade_rules=(
-        # BK-AUD-05: not at least Good: managers make sure corrective action is taken.
-        GradeRule(
-            grades=_BELOW_BK_GOOD,
-            immediate_actions=True,
-            notify=("team_manager",),
-            reason="audit graded below Good: make sure corrective action is taken on the case",
-            tasks=(
-                TaskRule(kind="corrective_action", owner_role="team_manager", clause="BK-AUD-05"),
-            ),
-            clause="BK-AUD-05",
-        ),
-    ),
-    actions_clause="BK-AUD-01",
-    # BK-AUD-06: the audit goes on the child's file; the manager records oversight.
-    completion_tasks=(
-        TaskRule(kind="upload_to_child_file", owner_role=AUDITOR, clause="BK-AUD-06"),
-        TaskRule(kind="management_oversight_note", owner_role="team_manager", clause="BK-AUD-06"),
-    ),
-    # BK-AUD-02: 3 weeks from allocation to complete.
-    completion_limit=TimeLimit(
-        within=buckinghamshire.COMPLETION_WITHIN,
-        notify=(AUDITOR, "team_manager"),
-        clause="BK-AUD-02",
-    ),
-    # BK-AUD-04: a serious safeguarding issue goes to senior managers immediately.
-    safeguarding=NoticeRule(
-        roles=buckinghamshire.SAFEGUARDING_ESCALATION_ROLES,
-        reason="serious safeguarding issue found in an audit, with the corrective action "
-        "required: address immediately",
-        clause="BK-AUD-04",
-    ),
-    # BK-AUD-03: the audit looks back 6 months by default; the auditor may look further.
-    lookback=buckinghamshire.LOOKBACK,
-    lookback_clause="BK-AUD-03",
-    moderation_window=buckinghamshire.MODERATION_PERIOD,
-    moderation_clause="BK-MOD-01",
-)
-"""Buckinghamshire's case file audit (seed 002 App. 1-2)."""
+def task_effect(rule: TaskRule) -> AddTask:
+    """The effect that opens a policy's task: its kind, owner role, due time and clause."""
+    return AddTask(rule.kind, rule.owner_role, rule.within, rule.clause)
 
 
 # --- helpers over workflow data ---------------------------------------------------------
@@ -881,7 +520,7 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
 
     effects: list[Effect] = [Update(allocate)]
     if policy.allocation_notice is not None:
-        effects.append(policy.allocation_notice.effect())
+        effects.append(notice_effect(policy.allocation_notice))
     if policy.completion_limit is not None:
         limit = policy.completion_limit
         effects.append(
@@ -927,7 +566,7 @@ def _grade_effects(policy: AuditPolicy) -> Derived:
         for rule in policy.rules_for(grade):
             if rule.notify:
                 effects.append(Notify(rule.notify, rule.reason, rule.clause))
-            effects.extend(task.effect() for task in rule.tasks)
+            effects.extend(task_effect(task) for task in rule.tasks)
         return effects
 
     return Derived(fire)
@@ -1050,7 +689,7 @@ def _complete(policy: AuditPolicy) -> TransitionSpec:
     effects: list[Effect] = [Update(lambda ctx: {"completed_at": ctx.at.isoformat()})]
     if policy.completion_limit is not None:
         effects.append(CloseDeadline(COMPLETION_DEADLINE))
-    effects.extend(task.effect() for task in policy.completion_tasks)
+    effects.extend(task_effect(task) for task in policy.completion_tasks)
     return TransitionSpec(
         "complete",
         (ACTIONS_AGREED,),
@@ -1272,10 +911,10 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
         clause = policy.clause_for("self_assessment")
         on_enter: list[Effect] = []
         if policy.self_assessment_notice is not None:
-            on_enter.append(policy.self_assessment_notice.effect())
+            on_enter.append(notice_effect(policy.self_assessment_notice))
             on_enter.append(_staying_together(policy.self_assessment_notice))
         if policy.self_assessment_task is not None:
-            on_enter.append(policy.self_assessment_task.effect())
+            on_enter.append(task_effect(policy.self_assessment_task))
         states += [
             StateSpec(
                 SELF_ASSESSMENT_REQUESTED,
@@ -1508,7 +1147,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                             + 1
                         }
                     ),
-                    safeguarding.effect(),
+                    notice_effect(safeguarding),
                 ),
                 clause=safeguarding.clause,
                 description="Escalate a serious safeguarding issue to senior managers now.",
@@ -1540,18 +1179,39 @@ def allocation_payload(
     """The ``allocate`` payload for one audit, with every notified role's id looked up.
 
     ``directory`` supplies the teams and managers (a host's own directory needs its
-    ``team_of``, ``management_chain`` and ``holder_of``): the case's team is the worker's,
-    the managers are the worker's chain, organisation-wide roles (assistant director, PSQA,
-    ...) their single holders. ``extra_ids`` (``staying_together_worker_id=...``) override.
+    ``team_of``, ``service_of``, ``management_chain`` and ``holder_of``): the case's team is
+    the worker's, the managers are the worker's chain, organisation-wide roles (assistant
+    director, PSQA, ...) their single holders. Only the ids the policy's ``allocate`` accepts
+    are kept: under a policy that notifies no service manager (BK) the worker's chain gives
+    no ``service_manager_id``.
+
+    BX-AUD-01 compares the auditor's team with the case's. An auditor with no team of their
+    own (a service manager) is given the service they manage as ``auditor_team_id``.
+    ``extra_ids`` (``staying_together_worker_id=...``, ``auditor_team_id=...``) are passed as
+    given and override what was looked up. Raises :class:`~qaflow.errors.ValidationError`
+    when the worker has no team, or the auditor neither team nor service, and ``extra_ids``
+    does not give one.
     """
-    team = directory.team_of(worker_id)
-    auditor_team = directory.team_of(auditor_id)
+    team = extra_ids.get("team_id") or directory.team_of(worker_id)
+    auditor_team = (
+        extra_ids.get("auditor_team_id")
+        or directory.team_of(auditor_id)
+        or directory.service_of(auditor_id)
+    )
+    for key, found, whose in (
+        ("team_id", team, f"the team of {worker_id!r}"),
+        ("auditor_team_id", auditor_team, f"the team or service of {auditor_id!r}"),
+    ):
+        if not found:
+            raise ValidationError(
+                field=key, value=found, expected=f"{whose} in the directory, or given as {key}=..."
+            )
     payload: dict[str, Any] = {
         "child_id": child_id,
         "worker_id": worker_id,
         "auditor_id": auditor_id,
-        "team_id": team if team is not None else "",
-        "auditor_team_id": auditor_team if auditor_team is not None else "",
+        "team_id": team,
+        "auditor_team_id": auditor_team,
     }
     payload.update(directory.management_chain(worker_id))
     for role in policy.roles():
@@ -1560,6 +1220,8 @@ def allocation_payload(
             holder = directory.holder_of(role)
             if holder is not None:
                 payload[key] = holder
+    accepted = {f.name for f in _id_fields(policy)}
+    payload = {k: v for k, v in payload.items() if k in accepted}
     if allocated_at is not None:
         payload["allocated_at"] = allocated_at.astimezone(UTC).isoformat()
     if practice_week is not None and policy.practice_week_action is not None:
@@ -1568,8 +1230,8 @@ def allocation_payload(
     return payload
 
 
-SHIPPED_POLICIES: Final = (BEXLEY_AUDIT, BUCKINGHAMSHIRE_AUDIT)
-"""The audit policies qaflow ships, one per council."""
+SHIPPED_POLICIES: Final = (bexley.BEXLEY_AUDIT, buckinghamshire.BUCKINGHAMSHIRE_AUDIT)
+"""The audit policies qaflow ships, one per council (defined in the council modules)."""
 
 
 def shipped_specs() -> tuple[MachineSpec, ...]:

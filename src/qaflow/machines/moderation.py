@@ -8,15 +8,19 @@ The lifecycle (DESIGN.md, "Moderation")::
             -finalise-> finalised
     any open state -cancel (with a reason)-> cancelled
 
+The policy is data (:class:`~qaflow.policies.audits.ModerationPolicy`; the shipped values
+are ``bexley.BEXLEY_MODERATION`` and ``buckinghamshire.BUCKINGHAMSHIRE_MODERATION``); this
+module builds the machine from it and runs the sampling and the write-backs.
+
 Sampling (BX-MOD-01, BK-MOD-01) draws from audits completed within the policy's look-back:
-every audit with a grade the :class:`SampleRule` always takes (all Inadequate), plus a
-share of the rest chosen by a seeded random generator, so a run is reproducible. The
-moderator is never the audit's auditor (I9); the review records the moderator's own scaling,
-comments, whether the audit's actions were completed and any new actions (BX-MOD-02,
-BX-MOD-03). Agreement, or disagreement then a meeting with the auditor and an agreed grade
-(BX-MOD-04, BX-MOD-05), leads to ``finalise``, which notifies the worker and manager and,
-if the case remains Inadequate or actions are outstanding, the roles of BX-MOD-06 with tasks
-due in 24 h.
+every audit with a grade the :class:`~qaflow.policies.audits.SampleRule` always takes (all
+Inadequate), plus a share of the rest chosen by a seeded random generator, so a run is
+reproducible. The moderator is never the audit's auditor (I9); the review records the
+moderator's own scaling, comments, whether the audit's actions were completed and any new
+actions (BX-MOD-02, BX-MOD-03). Agreement, or disagreement then a meeting with the auditor
+and an agreed grade (BX-MOD-04, BX-MOD-05), leads to ``finalise``, which notifies the worker
+and manager and, if the case remains Inadequate or actions are outstanding, the roles of
+BX-MOD-06 with tasks due in 24 h.
 
 The audit hears of its moderation through events on its own workflow, written by the
 functions here after the moderation step commits: :func:`open_moderation` fires
@@ -34,25 +38,20 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
-import attrs
-
 from qaflow.allocation import AllocationImpossible
 from qaflow.calendar import Duration
 from qaflow.directory import InMemoryDirectory as Directory
 from qaflow.engine import Engine
-from qaflow.errors import GuardFailed, PolicyError, QAFlowError, ValidationError
+from qaflow.errors import GuardFailed, QAFlowError, ValidationError
 from qaflow.machines import audit as audit_machine
 from qaflow.machines.audit import (
-    AUDITOR,
-    MODERATOR,
-    WORKER,
-    AuditPolicy,
-    NoticeRule,
-    TaskRule,
     action_task_effects,
+    notice_effect,
+    task_effect,
     validate_actions,
 )
 from qaflow.policies import bexley, buckinghamshire
+from qaflow.policies.audits import MODERATOR, ModerationPolicy
 from qaflow.policies.forms import Grade
 from qaflow.records import Actor, Step, WorkflowSnapshot
 from qaflow.spec import (
@@ -71,9 +70,6 @@ from qaflow.spec import (
 __all__ = [
     "AGREED",
     "ALLOCATED",
-    "BEXLEY_MODERATION",
-    "BUCKINGHAMSHIRE_MODERATION",
-    "BX_MODERATION_SAMPLE_SHARE",
     "CANCELLED",
     "DISAGREED",
     "FINALISED",
@@ -84,8 +80,6 @@ __all__ = [
     "REVIEWED",
     "SAMPLED",
     "SHIPPED_POLICIES",
-    "ModerationPolicy",
-    "SampleRule",
     "assign_moderators",
     "cancel_moderation",
     "eligible_audits",
@@ -114,163 +108,6 @@ CANCELLED: Final = "cancelled"
 
 _OPEN: Final = (SAMPLED, ALLOCATED, REVIEWED, AGREED, DISAGREED, MEETING, GRADE_AGREED)
 _TEXT_LIMIT: Final = 4000
-
-
-def _tuple(items: Iterable[Any]) -> tuple[Any, ...]:
-    return tuple(items)
-
-
-def _grades(items: Iterable[Grade]) -> frozenset[Grade]:
-    return frozenset(items)
-
-
-@attrs.frozen(kw_only=True)
-class SampleRule:
-    """Which completed audits are moderated: within ``lookback``, every audit graded in
-    ``always``, plus ``share`` of the rest (rounded up), and at least ``minimum`` in all."""
-
-    lookback: str
-    always: frozenset[Grade] = attrs.field(default=frozenset(), converter=_grades)
-    share: float = 0.0
-    minimum: int = 0
-    clause: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        try:
-            duration = Duration.parse(self.lookback)
-        except ValidationError as error:
-            raise PolicyError(f"sample look-back: {error}", clause=self.clause) from None
-        if duration.is_working_days:
-            raise PolicyError("the sample look-back is elapsed time", clause=self.clause)
-        if not (isinstance(self.share, (int, float)) and 0.0 <= self.share <= 1.0):
-            raise PolicyError(
-                f"sample share must be in 0..1 (got {self.share!r})", clause=self.clause
-            )
-        if isinstance(self.minimum, bool) or not isinstance(self.minimum, int) or self.minimum < 0:
-            raise PolicyError(
-                f"sample minimum must be an int >= 0 (got {self.minimum!r})", clause=self.clause
-            )
-
-
-@attrs.frozen(kw_only=True)
-class ModerationPolicy:
-    """Everything the moderation machine needs to know about one council, as data.
-
-    ``audit`` is the council's :class:`~qaflow.machines.audit.AuditPolicy`: its form gives
-    the scaling the moderator records, its name and version what the workflow pins.
-    ``follow_up_grades``: a finalised grade among these "remains" a concern (BX-MOD-06).
-    """
-
-    audit: AuditPolicy
-    sample: SampleRule
-    allocator_roles: tuple[str, ...] = attrs.field(default=("psqa",), converter=_tuple)
-    moderator_roles: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
-    allocation_clause: str | None = None
-    scaling_clause: str | None = None
-    actions_clause: str | None = None
-    agreement_clause: str | None = None
-    disagreement_clause: str | None = None
-    completion_notice: NoticeRule | None = None
-    completion_tasks: tuple[TaskRule, ...] = attrs.field(default=(), converter=_tuple)
-    follow_up_grades: frozenset[Grade] = attrs.field(
-        default=frozenset({Grade.INADEQUATE}), converter=_grades
-    )
-    follow_up_notice: NoticeRule | None = None
-    inadequate_notice: NoticeRule | None = None
-    follow_up_tasks: tuple[TaskRule, ...] = attrs.field(default=(), converter=_tuple)
-
-    @property
-    def name(self) -> str:
-        return self.audit.name
-
-    @property
-    def version(self) -> str:
-        return self.audit.version
-
-    def roles(self) -> tuple[str, ...]:
-        """Every role the policy notifies or gives tasks to."""
-        found: set[str] = {WORKER, AUDITOR, MODERATOR, "team_manager"}
-        for notice in (self.completion_notice, self.follow_up_notice, self.inadequate_notice):
-            if notice is not None:
-                found.update(notice.roles)
-        for task in (*self.completion_tasks, *self.follow_up_tasks):
-            found.add(task.owner_role)
-        return tuple(sorted(found))
-
-
-# BX-MOD-01 gives no sample size: the issue's rule "all Inadequate plus a share of the rest"
-# with qaflow's default share, one in ten (the BK default too). Defined here because
-# policies/bexley.py names only the look-back.
-BX_MODERATION_SAMPLE_SHARE: Final = 0.1
-
-BEXLEY_MODERATION: Final = ModerationPolicy(
-    audit=audit_machine.BEXLEY_AUDIT,
-    # BX-MOD-01: from audits of the last 6 months; PSQA allocates; never the auditor.
-    sample=SampleRule(
-        lookback=bexley.MODERATION_LOOKBACK,
-        always={Grade.INADEQUATE},
-        share=BX_MODERATION_SAMPLE_SHARE,
-        clause="BX-MOD-01",
-    ),
-    allocator_roles=("psqa",),
-    moderator_roles=bexley.MODERATOR_ROLES,
-    allocation_clause="BX-MOD-01",
-    scaling_clause="BX-MOD-02",
-    actions_clause="BX-MOD-03",
-    agreement_clause="BX-MOD-04",
-    disagreement_clause="BX-MOD-05",
-    # BX-MOD-04: worker and manager are told the moderation is complete; a management
-    # oversight note is recorded.
-    completion_notice=NoticeRule(
-        roles=(WORKER, "team_manager"),
-        reason="the moderation of this audit is complete",
-        clause="BX-MOD-04",
-    ),
-    completion_tasks=(
-        TaskRule(kind="management_oversight_note", owner_role="team_manager", clause="BX-MOD-04"),
-    ),
-    # BX-MOD-06: case remains Inadequate or actions outstanding: notify, tasks in 24 h; the
-    # head of service for PSQA hears of every moderation graded Inadequate.
-    follow_up_notice=NoticeRule(
-        roles=bexley.MODERATION_FOLLOW_UP_ROLES,
-        reason="after moderation the case needs action: tasks to be actioned within 24 hours",
-        clause="BX-MOD-06",
-    ),
-    inadequate_notice=NoticeRule(
-        roles=bexley.MODERATION_INADEQUATE_NOTIFY_ROLES,
-        reason="moderation graded the case Inadequate: tasks to be actioned within 24 hours",
-        clause="BX-MOD-06",
-    ),
-    follow_up_tasks=(
-        TaskRule(
-            kind="moderation_tasks",
-            owner_role=WORKER,
-            within=bexley.MODERATION_TASK_WITHIN,
-            clause="BX-MOD-06",
-        ),
-        TaskRule(
-            kind="management_oversight_note",
-            owner_role="team_manager",
-            within=bexley.MODERATION_TASK_WITHIN,
-            clause="BX-MOD-06",
-        ),
-    ),
-)
-"""Bexley's moderation (seed 000 §1.3, Fig 1.4)."""
-
-BUCKINGHAMSHIRE_MODERATION: Final = ModerationPolicy(
-    audit=audit_machine.BUCKINGHAMSHIRE_AUDIT,
-    # BK-MOD-01: a sample of each month's audits (one in ten, at least one).
-    sample=SampleRule(
-        lookback=buckinghamshire.MODERATION_PERIOD,
-        share=buckinghamshire.MODERATION_SAMPLE_RATE,
-        minimum=buckinghamshire.MODERATION_SAMPLE_MIN,
-        clause="BK-MOD-01",
-    ),
-    allocator_roles=("psqa",),
-    allocation_clause="BK-MOD-01",
-)
-"""Buckinghamshire's moderation (seed 002 App. 2): only the sample is specified."""
 
 
 # --- the machine ----------------------------------------------------------------------
@@ -308,8 +145,8 @@ def _finalise_effects(policy: ModerationPolicy) -> Derived:
     def fire(ctx: Context) -> list[Effect]:
         effects: list[Effect] = []
         if policy.completion_notice is not None:
-            effects.append(policy.completion_notice.effect())
-        effects.extend(t.effect() for t in policy.completion_tasks)
+            effects.append(notice_effect(policy.completion_notice))
+        effects.extend(task_effect(t) for t in policy.completion_tasks)
         grade = Grade[str(ctx.data["agreed_grade"])]
         remains = grade in policy.follow_up_grades
         outstanding = not ctx.data.get("actions_completed", True)
@@ -318,7 +155,7 @@ def _finalise_effects(policy: ModerationPolicy) -> Derived:
         if notice is not None:
             effects.append(Notify(notice.roles, notice.reason, notice.clause))
         if remains or outstanding:
-            effects.extend(t.effect() for t in policy.follow_up_tasks)
+            effects.extend(task_effect(t) for t in policy.follow_up_tasks)
         return effects
 
     return Derived(fire)
@@ -549,7 +386,7 @@ def sample_audits(
     now: datetime,
     seed: int | str,
 ) -> tuple[str, ...]:
-    """Ids of the audits to moderate under the policy's :class:`SampleRule`, sorted.
+    """Ids of the audits to moderate under the policy's sample rule, sorted.
 
     Every eligible audit graded in ``always``, then ``ceil(share * rest)`` of the rest
     (at least enough to reach ``minimum``), drawn by ``random.Random(seed)``. The same
@@ -820,8 +657,8 @@ def eligible_moderators(directory: Directory, policy: ModerationPolicy) -> tuple
     return tuple(sorted(found))
 
 
-SHIPPED_POLICIES: Final = (BEXLEY_MODERATION, BUCKINGHAMSHIRE_MODERATION)
-"""The moderation policies qaflow ships, one per council."""
+SHIPPED_POLICIES: Final = (bexley.BEXLEY_MODERATION, buckinghamshire.BUCKINGHAMSHIRE_MODERATION)
+"""The moderation policies qaflow ships, one per council (defined in the council modules)."""
 
 
 def shipped_specs() -> tuple[MachineSpec, ...]:

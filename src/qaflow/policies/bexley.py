@@ -584,7 +584,8 @@ from qaflow.policies.ladders import (  # noqa: E402
     Notice,
 )
 
-#: The name and version escalation workflows of this policy pin (principle 8).
+#: The name and version every workflow of this policy pins (principle 8): escalations here,
+#: audits and moderations in the section below.
 POLICY: Final = Policy("bexley", "1")
 
 # BX-ESC-CP-01: the chair's concerns: expected practice not delivered, or safeguarding;
@@ -769,3 +770,158 @@ FIRO_LADDER: Final = EscalationLadder(
 
 #: The three default escalation ladders (BX §5.3; POLICIES.md "Default ladders").
 ESCALATION_LADDERS: Final = (CP_CHAIR_LADDER, IRO_LADDER, FIRO_LADDER)
+
+
+# --- Audit and moderation rules (seed 000 §1.1-1.3) ---
+# The audit form and the values above, put together as the policies the audit and
+# moderation machines are built from. Its own section, like the escalations: the imports sit
+# here (ruff E402 is silenced for that reason only).
+from qaflow.policies.audits import (  # noqa: E402
+    AUDITOR,
+    WORKER,
+    AuditPolicy,
+    FeedbackRule,
+    GradeRule,
+    ModerationPolicy,
+    NoticeRule,
+    SampleRule,
+    TaskRule,
+    TimeLimit,
+)
+
+# BX-AUD-12: the immediate tasks of an Inadequate audit, each due within 24 h: the worker's
+# immediate tasks, and the manager's management oversight note recording case direction and
+# tasks.
+BX_INADEQUATE_TASKS: Final = (
+    TaskRule(
+        kind="immediate_tasks",
+        owner_role=WORKER,
+        within=INADEQUATE_TASK_WITHIN,
+        clause="BX-AUD-12",
+    ),
+    TaskRule(
+        kind="management_oversight_note",
+        owner_role="team_manager",
+        within=INADEQUATE_TASK_WITHIN,
+        clause="BX-AUD-12",
+    ),
+)
+
+_BELOW_GOOD: Final = frozenset(g for g in Grade if g < IMMEDIATE_ACTIONS_BELOW)
+
+BEXLEY_AUDIT: Final = AuditPolicy(
+    policy=POLICY,
+    form=AUDIT_FORM,
+    stage_clauses={
+        "self_assessment": "BX-AUD-03",
+        "health_check": "BX-AUD-04",
+        "meeting": "BX-AUD-05",
+        "grading": "BX-AUD-06",
+        "feedback": "BX-AUD-07",
+    },
+    # BX-AUD-01: the auditor is from another team; managers see their team's files audited.
+    other_team_clause="BX-AUD-01",
+    allocation_notice=NoticeRule(
+        roles=("team_manager",),
+        reason="a case in your team has been allocated for audit",
+        clause="BX-AUD-01",
+    ),
+    # BX-AUD-02: the self-assessment is requested before the meeting.
+    self_assessment_notice=NoticeRule(
+        roles=(WORKER,),
+        reason="please complete the self-assessment before the audit meeting",
+        clause="BX-AUD-02",
+    ),
+    self_assessment_task=TaskRule(kind="self_assessment", owner_role=WORKER, clause="BX-AUD-02"),
+    grade_rules=(
+        # BX-AUD-08: below Good, immediate actions to reach Good must be recorded.
+        GradeRule(grades=_BELOW_GOOD, immediate_actions=True, clause="BX-AUD-08"),
+        # BX-AUD-12: Inadequate notifies the exact roles; immediate tasks within 24 h.
+        GradeRule(
+            grades={Grade.INADEQUATE},
+            notify=INADEQUATE_NOTIFY_ROLES,
+            reason="audit graded Inadequate: actions needed to improve the case to Good",
+            tasks=BX_INADEQUATE_TASKS,
+            clause="BX-AUD-12",
+        ),
+        # BX-AUD-11: Inadequate adds a practice observation to the actions.
+        GradeRule(
+            grades={Grade.INADEQUATE},
+            required_actions=INADEQUATE_REQUIRED_ACTIONS,
+            clause="BX-AUD-11",
+        ),
+    ),
+    actions_clause="BX-AUD-08",
+    feedback=FeedbackRule(questions=FAMILY_STATEMENT_IDS, clause="BX-AUD-07"),
+    # BX-AUD-10: manager and practitioner review the audit in supervision.
+    completion_tasks=(
+        TaskRule(kind="supervision_review", owner_role="team_manager", clause="BX-AUD-10"),
+    ),
+    follow_up=TimeLimit(
+        within=FOLLOW_UP_WITHIN, notify=(AUDITOR, "team_manager"), clause="BX-AUD-09"
+    ),
+    practice_week_action="practice_observation",
+    practice_week_clause="BX-AUD-11",
+    moderation_window=MODERATION_LOOKBACK,
+    moderation_clause="BX-MOD-01",
+)
+"""Bexley's collaborative case audit (seed 000 §1.1-1.3, Appendix a)."""
+
+# BX-MOD-01 gives no sample size: the issue's rule "all Inadequate plus a share of the rest"
+# with qaflow's default share, one in ten (the BK default too).
+BX_MODERATION_SAMPLE_SHARE: Final = 0.1
+
+BEXLEY_MODERATION: Final = ModerationPolicy(
+    audit=BEXLEY_AUDIT,
+    # BX-MOD-01: from audits of the last 6 months; PSQA allocates; never the auditor.
+    sample=SampleRule(
+        lookback=MODERATION_LOOKBACK,
+        always={Grade.INADEQUATE},
+        share=BX_MODERATION_SAMPLE_SHARE,
+        clause="BX-MOD-01",
+    ),
+    allocator_roles=("psqa",),
+    moderator_roles=MODERATOR_ROLES,
+    allocation_clause="BX-MOD-01",
+    scaling_clause="BX-MOD-02",
+    actions_clause="BX-MOD-03",
+    agreement_clause="BX-MOD-04",
+    disagreement_clause="BX-MOD-05",
+    # BX-MOD-04: worker and manager are told the moderation is complete; a management
+    # oversight note is recorded.
+    completion_notice=NoticeRule(
+        roles=(WORKER, "team_manager"),
+        reason="the moderation of this audit is complete",
+        clause="BX-MOD-04",
+    ),
+    completion_tasks=(
+        TaskRule(kind="management_oversight_note", owner_role="team_manager", clause="BX-MOD-04"),
+    ),
+    # BX-MOD-06: case remains Inadequate or actions outstanding: notify, tasks in 24 h; the
+    # head of service for PSQA hears of every moderation graded Inadequate.
+    follow_up_notice=NoticeRule(
+        roles=MODERATION_FOLLOW_UP_ROLES,
+        reason="after moderation the case needs action: tasks to be actioned within 24 hours",
+        clause="BX-MOD-06",
+    ),
+    inadequate_notice=NoticeRule(
+        roles=MODERATION_INADEQUATE_NOTIFY_ROLES,
+        reason="moderation graded the case Inadequate: tasks to be actioned within 24 hours",
+        clause="BX-MOD-06",
+    ),
+    follow_up_tasks=(
+        TaskRule(
+            kind="moderation_tasks",
+            owner_role=WORKER,
+            within=MODERATION_TASK_WITHIN,
+            clause="BX-MOD-06",
+        ),
+        TaskRule(
+            kind="management_oversight_note",
+            owner_role="team_manager",
+            within=MODERATION_TASK_WITHIN,
+            clause="BX-MOD-06",
+        ),
+    ),
+)
+"""Bexley's moderation (seed 000 §1.3, Fig 1.4)."""

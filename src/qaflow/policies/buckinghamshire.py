@@ -13,7 +13,21 @@ from __future__ import annotations
 
 from typing import Final
 
+from qaflow.policies.audits import (
+    AUDITOR,
+    AuditPolicy,
+    GradeRule,
+    ModerationPolicy,
+    NoticeRule,
+    SampleRule,
+    TaskRule,
+    TimeLimit,
+)
+from qaflow.policies.base import Policy
 from qaflow.policies.forms import AuditForm, Grade, JudgementScale, Question, Section
+
+#: The name and version every workflow of this policy pins (principle 8).
+POLICY: Final = Policy("buckinghamshire", "1")
 
 # --- Case file audit and moderation (seed 002 App. 1–2) ---  # noqa: RUF003 (the seed's own dash)
 
@@ -197,3 +211,65 @@ CORRECTIVE_ACTION_BELOW: Final = Grade.GOOD
 MODERATION_PERIOD: Final = "1 month"
 MODERATION_SAMPLE_RATE: Final = 0.1
 MODERATION_SAMPLE_MIN: Final = 1
+
+# The rules above put together as the policies the audit and moderation machines are built
+# from.
+_BELOW_GOOD: Final = frozenset(g for g in Grade if g < CORRECTIVE_ACTION_BELOW)
+
+BUCKINGHAMSHIRE_AUDIT: Final = AuditPolicy(
+    policy=POLICY,
+    form=AUDIT_FORM,
+    stage_clauses={"meeting": "BK-AUD-01", "grading": "BK-AUD-01"},
+    grade_rules=(
+        # BK-AUD-05: not at least Good: managers make sure corrective action is taken.
+        GradeRule(
+            grades=_BELOW_GOOD,
+            immediate_actions=True,
+            notify=("team_manager",),
+            reason="audit graded below Good: make sure corrective action is taken on the case",
+            tasks=(
+                TaskRule(kind="corrective_action", owner_role="team_manager", clause="BK-AUD-05"),
+            ),
+            clause="BK-AUD-05",
+        ),
+    ),
+    actions_clause="BK-AUD-01",
+    # BK-AUD-06: the audit goes on the child's file; the manager records oversight.
+    completion_tasks=(
+        TaskRule(kind="upload_to_child_file", owner_role=AUDITOR, clause="BK-AUD-06"),
+        TaskRule(kind="management_oversight_note", owner_role="team_manager", clause="BK-AUD-06"),
+    ),
+    # BK-AUD-02: 3 weeks from allocation to complete.
+    completion_limit=TimeLimit(
+        within=COMPLETION_WITHIN,
+        notify=(AUDITOR, "team_manager"),
+        clause="BK-AUD-02",
+    ),
+    # BK-AUD-04: a serious safeguarding issue goes to senior managers immediately.
+    safeguarding=NoticeRule(
+        roles=SAFEGUARDING_ESCALATION_ROLES,
+        reason="serious safeguarding issue found in an audit, with the corrective action "
+        "required: address immediately",
+        clause="BK-AUD-04",
+    ),
+    # BK-AUD-03: the audit looks back 6 months by default; the auditor may look further.
+    lookback=LOOKBACK,
+    lookback_clause="BK-AUD-03",
+    moderation_window=MODERATION_PERIOD,
+    moderation_clause="BK-MOD-01",
+)
+"""Buckinghamshire's case file audit (seed 002 App. 1-2)."""
+
+BUCKINGHAMSHIRE_MODERATION: Final = ModerationPolicy(
+    audit=BUCKINGHAMSHIRE_AUDIT,
+    # BK-MOD-01: a sample of each month's audits (one in ten, at least one).
+    sample=SampleRule(
+        lookback=MODERATION_PERIOD,
+        share=MODERATION_SAMPLE_RATE,
+        minimum=MODERATION_SAMPLE_MIN,
+        clause="BK-MOD-01",
+    ),
+    allocator_roles=("psqa",),
+    allocation_clause="BK-MOD-01",
+)
+"""Buckinghamshire's moderation (seed 002 App. 2): only the sample is specified."""

@@ -50,6 +50,7 @@ from qaflow.spec import (
     Derived,
     Effect,
     ExtendDeadline,
+    Guard,
     MachineSpec,
     Notify,
     OpenDeadline,
@@ -195,14 +196,15 @@ class Engine:
         spec = self.spec_for(snapshot)
         step = self._compute(spec, snapshot, trigger, actor, payload, at, idempotency_key)
         self.store.commit(step, expected_version=snapshot.version)
-        log.debug(
-            "workflow %s: %s %s -> %s (v%d)",
-            workflow_id,
-            trigger,
-            step.event.source,
-            step.event.dest,
-            step.snapshot.version,
-        )
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug(
+                "workflow %s: %s %s -> %s (v%d)",
+                workflow_id,
+                trigger,
+                step.event.source,
+                step.event.dest,
+                step.snapshot.version,
+            )
         return step
 
     def migrate(
@@ -554,7 +556,7 @@ class Engine:
         seq: int,
     ) -> TransitionSpec:
         wid = snapshot.workflow_id
-        breach = actor == SYSTEM and trigger in spec.breach_triggers
+        breach = trigger in spec.breach_triggers and actor == SYSTEM
         first = candidates[0]
         if not breach:
             roles = (
@@ -579,7 +581,7 @@ class Engine:
                     allowed_roles=roles,
                     reason=f"the directory does not list them as {actor.role!r}",
                 )
-        failures: list[tuple[int, GuardFailed]] = []
+        failures: list[tuple[int, Guard]] = []
         for t in candidates:
             if not breach and actor.role not in t.roles:
                 continue
@@ -610,31 +612,27 @@ class Engine:
                 snapshot.data,
                 seq,
             )
-            failed = next(((n, g) for n, g in enumerate(t.guards) if not g.check(ctx)), None)
-            if failed is None:
+            for passed, guard in enumerate(t.guards):
+                if not guard.check(ctx):
+                    failures.append((passed, guard))
+                    break
+            else:
                 return t
-            passed, guard = failed
-            failures.append(
-                (
-                    passed,
-                    GuardFailed(
-                        workflow_id=wid,
-                        trigger=trigger,
-                        condition=guard.condition,
-                        clause=guard.clause,
-                    ),
-                )
-            )
         if failures:
             # Report the candidates that got furthest: their unmet condition is the news.
             furthest = max(n for n, _ in failures)
-            best = list({f.condition: f for n, f in failures if n == furthest}.values())
+            best = list({g.condition: g for n, g in failures if n == furthest}.values())
             if len(best) == 1:
-                raise best[0]
+                raise GuardFailed(
+                    workflow_id=wid,
+                    trigger=trigger,
+                    condition=best[0].condition,
+                    clause=best[0].clause,
+                )
             raise GuardFailed(
                 workflow_id=wid,
                 trigger=trigger,
-                condition=" or ".join(f.condition for f in best),
+                condition=" or ".join(g.condition for g in best),
                 clause=first.clause,
             )
         raise PermissionDenied(  # pragma: no cover - roles union already checked
@@ -718,9 +716,9 @@ class Engine:
         ):
             return self._bare_step(ctx, idempotency_key)
         out = _Outputs(wid, ctx.seq, at)
-        open_now = {d.id: d for d in snapshot.deadlines}
-        breach_id = ctx.payload.get("deadline_id") if ctx.actor == SYSTEM else None
-        if breach_id in open_now:
+        open_now = {d.id: d for d in snapshot.deadlines} if snapshot.deadlines else {}
+        breach_id = ctx.payload.get("deadline_id")
+        if breach_id is not None and ctx.actor == SYSTEM and breach_id in open_now:
             out.breached.append(breach_id)
             del open_now[breach_id]
             if transition is None:
@@ -745,27 +743,28 @@ class Engine:
                 out.closed.append(did)
                 del open_now[did]
         event = self._event(ctx, idempotency_key)
+        # Positional arguments: these records are built on every command.
         new = WorkflowSnapshot(
-            workflow_id=wid,
-            machine=snapshot.machine,
-            policy=snapshot.policy,
-            policy_version=snapshot.policy_version,
-            state=ctx.dest,
-            data=ctx.data,
-            version=ctx.seq,
-            created_at=snapshot.created_at or at,
-            updated_at=at,
-            last_hash=event.hash,
-            deadlines=tuple(open_now.values()),
+            wid,
+            snapshot.machine,
+            snapshot.policy,
+            snapshot.policy_version,
+            ctx.dest,
+            ctx.data,
+            ctx.seq,
+            snapshot.created_at or at,
+            at,
+            event.hash,
+            tuple(open_now.values()),
         )
         return Step(
-            event=event,
-            snapshot=new,
-            opened=tuple(out.opened),
-            closed=tuple(out.closed),
-            breached=tuple(out.breached),
-            notifications=tuple(out.notifications),
-            tasks=tuple(out.tasks),
+            event,
+            new,
+            tuple(out.opened) if out.opened else (),
+            tuple(out.closed) if out.closed else (),
+            tuple(out.breached) if out.breached else (),
+            tuple(out.notifications) if out.notifications else (),
+            tuple(out.tasks) if out.tasks else (),
         )
 
     def _bare_step(self, ctx: Context, idempotency_key: str | None) -> Step:
@@ -812,17 +811,17 @@ class Engine:
                 field="payload", value=payload, expected="JSON-compatible values"
             ) from None
         return Event(
-            workflow_id=wid,
-            seq=ctx.seq,
-            trigger=ctx.trigger,
-            source=ctx.source,
-            dest=ctx.dest,
-            actor=ctx.actor,
-            at=at,
-            payload=payload,
-            prev_hash=snapshot.last_hash,
-            hash=digest,
-            idempotency_key=idempotency_key,
+            wid,
+            ctx.seq,
+            ctx.trigger,
+            ctx.source,
+            ctx.dest,
+            ctx.actor,
+            at,
+            payload,
+            snapshot.last_hash,
+            digest,
+            idempotency_key,
         )
 
     def _run(
@@ -832,8 +831,7 @@ class Engine:
             if isinstance(effect, Update):
                 ctx.data.update(effect.fn(ctx))
             elif isinstance(effect, Notify):
-                for role in effect.roles:
-                    out.notify(ctx, role, effect.reason, effect.clause)
+                out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
             elif isinstance(effect, AddTask):
                 due = effect.within.after(ctx.at, ctx.calendar) if effect.within else None
                 owner = ctx.data.get(f"{effect.owner_role}_id")
@@ -967,16 +965,26 @@ class _Outputs:
         self.tasks: list[Task] = []
 
     def notify(self, ctx: Context, role: str, reason: str, clause: str | None) -> None:
-        rid = ctx.data.get(f"{role}_id")
-        self.notifications.append(
-            Notification(
-                id=f"{self.wid}:{self.seq}:n{len(self.notifications) + 1}",
-                workflow_id=self.wid,
-                seq=self.seq,
-                recipient_role=role,
-                recipient_id=rid if isinstance(rid, str) else None,
-                reason=reason,
-                clause=clause,
-                created_at=self.at,
+        self.notify_roles(ctx, (role,), reason, clause)
+
+    def notify_roles(
+        self, ctx: Context, roles: tuple[str, ...], reason: str, clause: str | None
+    ) -> None:
+        """One outbox row per role, to the person the workflow records as ``<role>_id``."""
+        data = ctx.data
+        wid, seq, at = self.wid, self.seq, self.at
+        notifications = self.notifications
+        for role in roles:
+            rid = data.get(f"{role}_id")
+            notifications.append(
+                Notification(  # id, workflow_id, seq, recipient_role, recipient_id, reason, ...
+                    f"{wid}:{seq}:n{len(notifications) + 1}",
+                    wid,
+                    seq,
+                    role,
+                    rid if isinstance(rid, str) else None,
+                    reason,
+                    clause,
+                    at,
+                )
             )
-        )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ __all__ = [
     "event_hash",
     "from_json",
     "to_json",
+    "utc_isoformat",
 ]
 
 GENESIS_HASH = "0" * 64
@@ -233,24 +235,57 @@ def hash_fields(
 
     Raises ``TypeError`` or ``ValueError`` if the payload is not JSON-compatible.
     """
-    body = _HASH_ENCODER.encode(
-        [
-            workflow_id,
-            seq,
-            trigger,
-            source,
-            dest,
-            actor.id,
-            actor.role,
-            at.isoformat(),
-            payload,
-            prev_hash,
-            idempotency_key,
-        ]
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+    body = [
+        workflow_id,
+        seq,
+        trigger,
+        source,
+        dest,
+        actor.id,
+        actor.role,
+        utc_isoformat(at) if at.tzinfo is UTC else at.isoformat(),
+        payload,
+        prev_hash,
+        idempotency_key,
+    ]
+    if _c_make_encoder is None:  # pragma: no cover - CPython has the C accelerator
+        text = _HASH_ENCODER.encode(body)
+    else:
+        # Exactly what ``_HASH_ENCODER.encode`` does for a list, without rebuilding the
+        # encoder's Python-level machinery on every call (a fresh ``markers`` dict keeps
+        # its circular-reference check).
+        text = "".join(
+            _c_make_encoder(
+                {}, _HASH_ENCODER.default, _encode_str, None, ":", ",", True, False, False
+            )(body, 0)
+        )
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 _HASH_ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
 )
+# The C accelerator ``json.JSONEncoder`` itself uses (None without it).
+_c_make_encoder: Callable[..., Callable[[Any, int], Iterable[str]]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_encode_str = json.encoder.encode_basestring
+_ISO_CACHE: dict[datetime, str] = {}
+_ISO_CACHE_MAX = 4096
+
+
+def utc_isoformat(moment: datetime) -> str:
+    """``moment.astimezone(UTC).isoformat()``, remembered for recently seen moments.
+
+    One command formats its time several times (the event hash, the stage history), and
+    many simulated commands share a moment (end-of-day deadlines); equal instants give the
+    same UTC text, so a small cache keyed by the instant is exact.
+    """
+    if type(moment) is not datetime:  # a subclass may format itself differently
+        return moment.astimezone(UTC).isoformat()
+    text = _ISO_CACHE.get(moment)
+    if text is None:
+        if len(_ISO_CACHE) >= _ISO_CACHE_MAX:
+            _ISO_CACHE.clear()
+        text = _ISO_CACHE[moment] = moment.astimezone(UTC).isoformat()
+    return text

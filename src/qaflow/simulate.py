@@ -43,6 +43,7 @@ and an :class:`EscalationSummary`; :meth:`EscalationSimulation.to_json` and
 
 from __future__ import annotations
 
+import gc
 import heapq
 import json
 import math
@@ -62,9 +63,7 @@ from qaflow.machines.escalation import (
     REFERRED,
     RESOLVED,
     RESPONSE_DEADLINE,
-    WITHDRAWN,
     escalation_machine,
-    level_of,
     state_of,
 )
 from qaflow.policies.base import Policy
@@ -74,6 +73,7 @@ from qaflow.store import MemoryStore, Store
 
 __all__ = [
     "DEFAULT_START",
+    "OUTCOMES",
     "SIMULATION_POLICY",
     "Behaviour",
     "EscalationPath",
@@ -81,6 +81,7 @@ __all__ = [
     "EscalationSummary",
     "Percentiles",
     "StageBehaviour",
+    "format_summary",
     "percentile",
     "simulate_escalations",
 ]
@@ -94,9 +95,10 @@ DEFAULT_START: Final = datetime(2026, 1, 5, tzinfo=UTC)
 Outcome = Literal["resolved", "withdrawn", "referred"]
 OUTCOMES: Final[tuple[Outcome, ...]] = ("resolved", "withdrawn", "referred")
 
-_RESPOND_AT: Final = time(10, 0)
-_DECIDE_AT: Final = time(11, 0)
-_ASK_AT: Final = time(9, 0)
+# Local times of day the simulated people act at (indices into _TIMES).
+_OPEN, _ASK, _REPLY, _DECIDE = 0, 1, 2, 3
+_TIMES: Final = (time(9, 0), time(9, 0), time(10, 0), time(11, 0))
+_HOUR: Final = timedelta(hours=1)
 _MAX_N: Final = 10_000_000
 _MAX_PERIOD: Final = 36_600
 
@@ -557,9 +559,9 @@ class _Path:
 # Scheduled actions
 _RAISE: Final = 0
 _RESPOND: Final = 1
-_DECIDE: Final = 2  # the raiser decides after a response
+_DECIDE_ACTION: Final = 2  # the raiser decides after a response
 _MOVE_ON: Final = 3  # the raiser moves on without a response (no deadline)
-_ASK: Final = 4  # the holder asks for further time
+_ASK_EXTENSION: Final = 4  # the holder asks for further time
 _ANSWER: Final = 5  # the raiser grants or refuses it
 _TICK: Final = 6
 
@@ -629,7 +631,16 @@ def simulate_escalations(
             field="id_prefix", value=id_prefix, expected="non-empty text of at most 32 characters"
         )
     sim = _Simulation(ladder, policy, behaviour, store or MemoryStore(), seed)
-    paths = sim.run(n, start, period_days, id_prefix)
+    # The run allocates millions of long-lived objects and no reference cycles (the
+    # engine's records are trees), so the cyclic collector would only rescan the growing
+    # store again and again: it is paused for the run and restored after.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        paths = sim.run(n, start, period_days, id_prefix)
+    finally:
+        if collecting:
+            gc.enable()
     stages = tuple(state_of(ladder, lv) for lv in ladder.levels)
     if ladder.referral is not None:
         stages += (REFERRED,)
@@ -667,35 +678,49 @@ class _Simulation:
         self.clock = ManualClock(datetime(1990, 1, 1, tzinfo=UTC))
         self.engine = Engine(store, [self.spec], clock=self.clock)
         self.levels = {lv: _Level(ladder, lv, behaviour.at(lv)) for lv in ladder.levels}
-        self.raise_at = behaviour.raise_at
+        self.by_state = {lv.state: lv for lv in self.levels.values()}
+        self.stage_names = {lv: level.state for lv, level in self.levels.items()}
+        if ladder.referral_level is not None:
+            self.stage_names[ladder.referral_level] = REFERRED
+        self.raise_to = None if behaviour.raise_at is None else state_of(ladder, behaviour.raise_at)
+        self.referral = ladder.referral is not None
         self.queue: list[tuple[datetime, int, int, int]] = []
         self.counter = 0
         self.ticks: set[datetime] = set()
         self.paths: list[_Path] = []
         self.by_wid: dict[str, _Path] = {}
         self.results: list[EscalationPath | None] = []
-        self.load: dict[str, dict[str, int]] = {
+        # Stage entries per holder role, per month (year * 12 + month - 1).
+        self.load: dict[str, dict[int, int]] = {
             h: {} for lv in self.levels.values() for h in lv.holders
         }
         self.breaches_by_stage: dict[str, int] = {}
         self.holders: dict[str, Actor] = {}
-        self._local: dict[tuple[date, time], datetime] = {}
+        self._moments: dict[int, datetime] = {}
+        self._dates: dict[datetime, date] = {}
         self.ext = ladder.extensions
         self.ext_length = str(self.ext.max_length) if self.ext.max_length is not None else ""
 
-    # --- time helpers ---------------------------------------------------------------------
+    # --- time helpers (cached: simulated moments repeat a great deal) ---------------------
 
-    def local(self, day: date, at: time) -> datetime:
-        """``day`` at local time ``at``, as an aware UTC datetime (cached)."""
-        key = (day, at)
-        found = self._local.get(key)
+    def local_date(self, moment: datetime) -> date:
+        """The Europe/London date of ``moment``."""
+        day = self._dates.get(moment)
+        if day is None:
+            if len(self._dates) > 65_536:
+                self._dates.clear()
+            day = self._dates[moment] = moment.astimezone(LONDON).date()
+        return day
+
+    def day_after(self, day: date, k: int, at: int) -> datetime:
+        """Local time ``_TIMES[at]`` on the ``k``-th working day after ``day`` (k >= 0)."""
+        key = (day.toordinal() << 11) | (k << 2) | at
+        found = self._moments.get(key)
         if found is None:
-            found = self._local[key] = datetime.combine(day, at, LONDON).astimezone(UTC)
+            target = self.calendar.add_working_days_to_date(day, k) if k else day
+            found = datetime.combine(target, _TIMES[at], LONDON).astimezone(UTC)
+            self._moments[key] = found
         return found
-
-    def day_after(self, day: date, k: int, at: time) -> datetime:
-        """Local time ``at`` on the ``k``-th working day after ``day``."""
-        return self.local(self.calendar.add_working_days_to_date(day, k), at)
 
     def schedule(self, when: datetime, action: int, path: _Path) -> None:
         self.counter += 1
@@ -717,34 +742,35 @@ class _Simulation:
         days = self.calendar.working_dates(first, first + timedelta(days=period_days - 1))
         if not days:
             days = [self.calendar.add_working_days_to_date(first, 1)]
-        raiser_role = self.ladder.raiser
+        role = self.ladder.raiser
+        raisers = [Actor(f"{role.upper()}-{k:02d}", role) for k in range(1, 26)]
         width = max(6, len(str(n)))
+        minute = timedelta(minutes=1)
         for i in range(n):
             day = days[int(rng.random() * len(days))]
-            when = self.local(day, time(9, 0)) + timedelta(minutes=int(rng.random() * 480))
-            when = max(when, start)
-            wid = f"{prefix}-{i + 1:0{width}d}"
-            raiser = Actor(f"{raiser_role.upper()}-{i % 25 + 1:02d}", raiser_role)
-            path = _Path(i, wid, raiser)
+            when = self.day_after(day, 0, _OPEN) + int(rng.random() * 480) * minute
+            path = _Path(i, f"{prefix}-{i + 1:0{width}d}", raisers[i % 25])
             self.paths.append(path)
-            self.by_wid[wid] = path
+            self.by_wid[path.wid] = path
             self.results.append(None)
-            self.schedule(when, _RAISE, path)
+            self.schedule(max(when, start), _RAISE, path)
         queue = self.queue
         clock = self.clock
         paths = self.paths
+        pop = heapq.heappop
         handlers: dict[int, Callable[[_Path, datetime], None]] = {
             _RAISE: self.do_raise,
             _RESPOND: self.do_respond,
-            _DECIDE: self.do_decide,
+            _DECIDE_ACTION: self.do_decide,
             _MOVE_ON: self.do_move_on,
-            _ASK: self.do_ask,
+            _ASK_EXTENSION: self.do_ask,
             _ANSWER: self.do_answer,
         }
+        now = clock.now()
         while queue:
-            when, _, action, index = heapq.heappop(queue)
-            if when > clock.now():
-                clock.set(when)
+            when, _, action, index = pop(queue)
+            if when > now:
+                now = clock.set(when)
             if action == _TICK:
                 self.ticks.discard(when)
                 self.do_tick(when)
@@ -763,28 +789,24 @@ class _Simulation:
 
     def after(self, path: _Path, step: Step) -> None:
         """Follow the workflow after a command that may have moved or ended it."""
-        snapshot = step.snapshot
-        state = snapshot.state
+        state = step.snapshot.state
         level = path.level
-        if state in (RESOLVED, WITHDRAWN, REFERRED):
+        if level is not None and state == level.state:
+            return
+        new = self.by_state.get(state)
+        if new is None:  # resolved, withdrawn or referred: the escalation has ended
             self.finish(path, step)
-        elif level is None or state != level.state:
-            new = level_of(self.ladder, state)
-            assert new is not None
-            self.enter(path, self.levels[new], step)
+        else:
+            self.enter(path, new, step)
 
     def do_raise(self, path: _Path, when: datetime) -> None:
-        rng = self.rng
         reasons = self.ladder.reasons
-        reason = reasons[int(rng.random() * len(reasons))]
-        payload: dict[str, Any] = {
-            "subject_id": f"S-{path.index + 1:06d}",
-            "reason": reason,
-        }
+        reason = reasons[int(self.rng.random() * len(reasons))]
+        payload: dict[str, Any] = {"subject_id": f"S-{path.index + 1:06d}", "reason": reason}
         if reason == "other":
             payload["details"] = "simulated concern"
-        if self.raise_at is not None:
-            payload["to"] = state_of(self.ladder, self.raise_at)
+        if self.raise_to is not None:
+            payload["to"] = self.raise_to
         step = self.engine.start(self.spec, path.wid, "raise", path.raiser, payload)
         path.commands = 1
         path.raised_at = when
@@ -797,19 +819,17 @@ class _Simulation:
         path.level = level
         path.entered = when
         path.granted_here = 0
-        day = when.astimezone(LONDON).date()
-        path.entry_day = day
+        day = path.entry_day = self.local_date(when)
         holders = level.holders
         role = holders[int(rng.random() * len(holders))] if len(holders) > 1 else holders[0]
         holder = self.holders.get(role)
         if holder is None:
             holder = self.holders[role] = Actor(f"{role.upper()}-1", role)
         path.holder = holder
-        month = f"{day.year:04d}-{day.month:02d}"
+        month = day.year * 12 + day.month - 1
         per = self.load[role]
         per[month] = per.get(month, 0) + 1
-        b = level.behaviour
-        if rng.random() < b.respond_probability:
+        if rng.random() < level.behaviour.respond_probability:
             path.reply_day = level.days[bisect_right(level.cum, rng.random() * level.cum[-1])]
         else:
             path.reply_day = 0
@@ -825,12 +845,10 @@ class _Simulation:
         """Schedule what happens next at the current stage."""
         level = path.level
         assert level is not None
-        reply = (
-            self.day_after(path.entry_day, path.reply_day, _RESPOND_AT) if path.reply_day else None
-        )
+        reply = self.day_after(path.entry_day, path.reply_day, _REPLY) if path.reply_day else None
         due = path.due
         if due is None:  # no response deadline: the raiser waits, then moves on
-            wait = self.day_after(path.entry_day, level.behaviour.wait_days, _DECIDE_AT)
+            wait = self.day_after(path.entry_day, level.behaviour.wait_days, _DECIDE)
             if reply is not None and reply < wait:
                 self.schedule(reply, _RESPOND, path)
             else:
@@ -840,11 +858,9 @@ class _Simulation:
             self.schedule(reply, _RESPOND, path)
             return
         if asking and self.may_extend(path):
-            ask = max(self.local(due.astimezone(LONDON).date(), _ASK_AT), path.entered or due)
-            if ask + timedelta(hours=1) < due and (
-                self.rng.random() < level.behaviour.extension_probability
-            ):
-                self.schedule(ask, _ASK, path)
+            ask = max(self.day_after(self.local_date(due), 0, _ASK), path.entered or due)
+            if ask + _HOUR < due and self.rng.random() < level.behaviour.extension_probability:
+                self.schedule(ask, _ASK_EXTENSION, path)
                 return
         self.schedule_tick(due)
 
@@ -857,12 +873,11 @@ class _Simulation:
 
     def do_respond(self, path: _Path, when: datetime) -> None:
         holder = path.holder
-        assert holder is not None and path.level is not None
+        level = path.level
+        assert holder is not None and level is not None
         self.fire(path, "respond", holder, {"response": "simulated response"})
-        decide = self.day_after(
-            when.astimezone(LONDON).date(), path.level.behaviour.decision_days, _DECIDE_AT
-        )
-        self.schedule(max(decide, when), _DECIDE, path)
+        decide = self.day_after(self.local_date(when), level.behaviour.decision_days, _DECIDE)
+        self.schedule(max(decide, when), _DECIDE_ACTION, path)
 
     def do_decide(self, path: _Path, when: datetime) -> None:
         level = path.level
@@ -891,7 +906,7 @@ class _Simulation:
             path.bypasses += 1
         elif not level.last:
             step = self.fire(path, "escalate", raiser, {})
-        elif self.ladder.referral is not None:
+        elif self.referral:
             step = self.fire(path, "refer_externally", raiser, {})
         else:
             step = self.fire(path, "accept", raiser, {})
@@ -902,7 +917,7 @@ class _Simulation:
         assert holder is not None
         self.fire(path, "request_extension", holder, {"length": self.ext_length})
         path.asked += 1
-        self.schedule(when + timedelta(hours=1), _ANSWER, path)
+        self.schedule(when + _HOUR, _ANSWER, path)
 
     def do_answer(self, path: _Path, when: datetime) -> None:
         level = path.level
@@ -939,18 +954,18 @@ class _Simulation:
         raised = path.raised_at
         assert raised is not None and isinstance(level, int)
         self.results[path.index] = EscalationPath(
-            workflow_id=path.wid,
-            state=step.snapshot.state,
-            stage=state_of(self.ladder, level),
-            level=level,
-            raised_at=raised,
-            closed_at=step.event.at,
-            working_days=int(data["working_days_open"]),
-            commands=path.commands,
-            breaches=path.breaches,
-            extensions_requested=path.asked,
-            extensions_granted=path.granted,
-            bypasses=path.bypasses,
+            path.wid,
+            step.snapshot.state,
+            self.stage_names[level],
+            level,
+            raised,
+            step.event.at,
+            int(data["working_days_open"]),
+            path.commands,
+            path.breaches,
+            path.asked,
+            path.granted,
+            path.bypasses,
         )
         del self.by_wid[path.wid]
 
@@ -968,7 +983,11 @@ class _Simulation:
             at[p.state] = at.get(p.state, 0) + 1
         days = _percentiles(p.working_days for p in paths)
         assert days is not None
-        load = {role: dict(sorted(per.items())) for role, per in self.load.items() if per}
+        load = {
+            role: {f"{m // 12:04d}-{m % 12 + 1:02d}": c for m, c in sorted(per.items())}
+            for role, per in self.load.items()
+            if per
+        }
         return EscalationSummary(
             paths=len(paths),
             outcomes=outcomes,

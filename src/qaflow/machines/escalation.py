@@ -35,16 +35,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 
 import attrs
 
-from qaflow.calendar import Duration
+from qaflow.calendar import Duration, WorkingCalendar
 from qaflow.errors import PolicyError, ValidationError
 from qaflow.policies.base import Policy
 from qaflow.policies.ladders import EscalationLadder
-from qaflow.records import WorkflowSnapshot, converter
+from qaflow.records import WorkflowSnapshot, converter, utc_isoformat
 from qaflow.spec import (
     AddTask,
     CloseDeadline,
@@ -108,6 +108,7 @@ TRIGGERS: Final = (
     OVERDUE,
 )
 
+_NOBODY: Final[dict[str, str]] = {}
 _TEXT_MAX: Final = 4000
 _ID_MAX: Final = 64
 _STAGE_RE: Final = re.compile(r"^stage_([1-9][0-9]*)$")
@@ -236,7 +237,7 @@ def escalation_record(snapshot: WorkflowSnapshot) -> EscalationRecord:
 
 
 def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
+    return utc_isoformat(moment)
 
 
 def _history(ctx: Context) -> list[dict[str, Any]]:
@@ -245,8 +246,12 @@ def _history(ctx: Context) -> list[dict[str, Any]]:
 
 
 def _last(ctx: Context) -> dict[str, Any]:
-    history = _history(ctx)
-    return history[-1] if history else {}
+    """The current stage's history entry, to read (never changed in place), or ``{}``."""
+    history = ctx.data.get("history")
+    if not history:
+        return {}
+    last: dict[str, Any] = history[-1]
+    return last
 
 
 def _with_last(ctx: Context, **changes: Any) -> list[dict[str, Any]]:
@@ -280,7 +285,9 @@ def _length(ctx: Context) -> Duration | None:
 
 
 def _people(ctx: Context) -> dict[str, str]:
-    people = ctx.payload.get("people") or {}
+    people = ctx.payload.get("people")
+    if not people:
+        return {}
     return {f"{role}_id": person for role, person in sorted(people.items())}
 
 
@@ -381,7 +388,9 @@ class _Builder:
         allowed = frozenset(self.ladder.assignable_roles)
 
         def check(ctx: Context) -> bool:
-            people = ctx.payload.get("people", {})
+            people = ctx.payload.get("people", _NOBODY)
+            if people is _NOBODY:  # the usual case: no one new to record
+                return True
             return isinstance(people, dict) and all(
                 role in allowed and isinstance(pid, str) and 0 < len(pid.strip()) <= _ID_MAX
                 for role, pid in people.items()
@@ -461,19 +470,29 @@ class _Builder:
         ladder = self.ladder
         holders = list(ladder.holders(level))
         response = None if level == ladder.referral_level else ladder.stage_at(level).response
+        # The due time for an entry moment (the engine's deadline for the same rule): many
+        # escalations enter a stage at the same moment, so it is remembered (bounded).
+        due_at: dict[tuple[datetime, WorkingCalendar], str] = {}
 
         def fn(ctx: Context) -> Mapping[str, Any]:
             history = _history(ctx)
             if history and history[-1].get("left_at") is None:
                 history[-1] = {**history[-1], "left_at": _iso(ctx.at)}
-            due = None if response is None else max(response.after(ctx.at, ctx.calendar), ctx.at)
+            due = None
+            if response is not None:
+                key = (ctx.at, ctx.calendar)
+                due = due_at.get(key)
+                if due is None:
+                    if len(due_at) >= 4096:
+                        due_at.clear()
+                    due = due_at[key] = _iso(max(response.after(ctx.at, key[1]), ctx.at))
             entry = {
                 "state": ctx.dest,
                 "level": level,
                 "entered_at": _iso(ctx.at),
                 "via": ctx.trigger,
                 "holders": holders,
-                "due_at": None if due is None else _iso(due),
+                "due_at": due,
                 "note": ctx.payload.get("note"),
                 "response": None,
                 "extensions": [],
@@ -715,9 +734,10 @@ class _Builder:
 
         def names_open_response(ctx: Context) -> bool:
             wanted = ctx.payload.get("deadline_id")
-            return any(
-                d.id == wanted and d.name == RESPONSE_DEADLINE for d in ctx.snapshot.deadlines
-            )
+            for d in ctx.snapshot.deadlines:
+                if d.id == wanted and d.name == RESPONSE_DEADLINE:
+                    return True
+            return False
 
         then = "moved up a stage" if moves else "escalate, bypass or grant further time"
         effects: list[Effect] = [

@@ -135,3 +135,14 @@ def test_demo_end_to_end_through_the_entry_point(tmp_path: Path) -> None:
     assert code == 0 and '"audits_allocated"' in out
     code, out = run("tick", "--db", str(db), "--now", "2026-04-01T00:00:00+01:00")
     assert code == 0
+
+
+def test_simulate_escalations_table_and_json() -> None:
+    code, out = run("simulate", "escalations", "--ladder", "firo", "-n", "40", "--seed", "3")
+    assert code == 0 and "40 paths, seed 3" in out and "ended at" in out
+    code, again = run("simulate", "escalations", "--ladder", "firo", "-n", "40", "--seed", "3")
+    assert again == out  # seeded: the same table
+    code, out = run("simulate", "escalations", "-n", "20", "--json")
+    assert code == 0 and '"accept_probability"' in out
+    code, out = run("simulate", "escalations", "-n", "0")
+    assert code == 2

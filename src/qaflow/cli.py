@@ -103,6 +103,38 @@ def demo(out: str, months: int, seed: int) -> None:
         console.print(line)
 
 
+@main.group()
+def simulate() -> None:
+    """Simulate procedures on the real machines and policies (in memory)."""
+
+
+@simulate.command("escalations")
+@click.option(
+    "--ladder",
+    type=click.Choice(["cp_chair", "iro", "firo"]),
+    default="firo",
+    show_default=True,
+    help="Which shipped Bexley ladder.",
+)
+@click.option("-n", "--paths", type=click.IntRange(1, 1_000_000), default=1000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no paths).")
+@_fail_cleanly
+def simulate_escalations_command(ladder: str, paths: int, seed: int, as_json: bool) -> None:
+    """Run N escalations on a ladder with a virtual clock; print where they end and when."""
+    from qaflow.policies import bexley
+    from qaflow.simulate import simulate_escalations
+
+    chosen = {
+        "cp_chair": bexley.CP_CHAIR_LADDER,
+        "iro": bexley.IRO_LADDER,
+        "firo": bexley.FIRO_LADDER,
+    }[ladder]
+    with console.status(f"simulating {paths} {ladder} escalation(s)"):
+        result = simulate_escalations(chosen, bexley.POLICY, n=paths, seed=seed)
+    click.echo(result.to_json(paths=False, indent=2) if as_json else result.to_text())
+
+
 @main.command()
 @DB_OPTION
 @click.option(

@@ -187,12 +187,7 @@ class Engine:
             if found is not None:
                 return found
         snapshot = self.store.load(workflow_id)
-        if expected_version is not None and expected_version != snapshot.version:
-            raise ConcurrencyError(
-                workflow_id=workflow_id,
-                expected_version=expected_version,
-                actual_version=snapshot.version,
-            )
+        _check_version(snapshot, expected_version)
         spec = self.spec_for(snapshot)
         step = self._compute(spec, snapshot, trigger, actor, payload, at, idempotency_key)
         self.store.commit(step, expected_version=snapshot.version)
@@ -235,12 +230,7 @@ class Engine:
         }
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError(field="reason", value=reason, expected="non-empty text")
-        if expected_version is not None and expected_version != snapshot.version:
-            raise ConcurrencyError(
-                workflow_id=workflow_id,
-                expected_version=expected_version,
-                actual_version=snapshot.version,
-            )
+        _check_version(snapshot, expected_version)
         spec = self.spec_for(snapshot)
         step = self._compute(spec, snapshot, POLICY_MIGRATED, actor, payload, at, None)
         self.store.commit(step, expected_version=snapshot.version)
@@ -940,6 +930,16 @@ class Engine:
         )
         out.opened.append(deadline)
         open_now[deadline.id] = deadline
+
+
+def _check_version(snapshot: WorkflowSnapshot, expected_version: int | None) -> None:
+    """Refuse early a command sent for a version the workflow has moved past."""
+    if expected_version is not None and expected_version != snapshot.version:
+        raise ConcurrencyError(
+            workflow_id=snapshot.workflow_id,
+            expected_version=expected_version,
+            actual_version=snapshot.version,
+        )
 
 
 def snapshot_deadline(snapshot: WorkflowSnapshot, deadline_id: str) -> Deadline:

@@ -1,0 +1,5 @@
+"""``python -m qaflow.cli``."""
+
+from qaflow.cli import main
+
+main()

@@ -817,6 +817,6 @@ def check_ladder(
         changes["max_examples"] = max_examples
     if stateful_step_count is not None:
         changes["stateful_step_count"] = stateful_step_count
-    run_state_machine_as_test(  # type: ignore[no-untyped-call]  # hypothesis leaves it untyped
+    run_state_machine_as_test(  # type: ignore[no-untyped-call,unused-ignore]  # hypothesis leaves it untyped
         ladder_state_machine(ladder, policy), settings=_settings(_settings(), **changes)
     )

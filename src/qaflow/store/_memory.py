@@ -1,0 +1,176 @@
+"""An in-memory store: the same contract as SQLite, for simulation and tests."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from qaflow.calendar import ensure_aware
+from qaflow.errors import UnknownWorkflow
+from qaflow.records import (
+    Deadline,
+    Event,
+    Notification,
+    Step,
+    Task,
+    WorkflowSnapshot,
+)
+from qaflow.store._protocol import stale
+
+__all__ = ["MemoryStore"]
+
+
+class MemoryStore:
+    """An in-process store for simulation and tests: same contract, no durability."""
+
+    def __init__(self) -> None:
+        self._snapshots: dict[str, WorkflowSnapshot] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._keys: dict[tuple[str, str], int] = {}
+        self._deadlines: dict[str, Deadline] = {}
+        self._open: set[str] = set()
+        self._heap: list[tuple[datetime, str]] = []
+        self._notifications: dict[str, Notification] = {}
+        self._unsent: dict[str, None] = {}
+        self._tasks: dict[str, Task] = {}
+        self._done: dict[str, datetime] = {}
+
+    def load(self, workflow_id: str) -> WorkflowSnapshot:
+        try:
+            return self._snapshots[workflow_id]
+        except KeyError:
+            raise UnknownWorkflow(workflow_id=workflow_id) from None
+
+    def commit(self, step: Step, *, expected_version: int) -> None:
+        event = step.event
+        wid = event.workflow_id
+        current = self._snapshots.get(wid)
+        actual = current.version if current is not None else 0
+        if actual != expected_version or event.seq != expected_version + 1:
+            detail = "the workflow already exists" if expected_version == 0 and actual else ""
+            raise stale(wid, expected_version, actual, detail)
+        key = event.idempotency_key
+        if key is not None and (wid, key) in self._keys:
+            raise stale(wid, expected_version, actual, "idempotency key already used")
+        # Nothing below can fail: the commit is all or nothing. (Simulation commits millions
+        # of steps, most with no rows of some kinds: each kind is skipped when empty.)
+        self._snapshots[wid] = step.snapshot
+        if current is None:
+            self._events[wid] = [event]
+        else:
+            self._events[wid].append(event)
+        if key is not None:
+            self._keys[(wid, key)] = event.seq
+        if step.closed or step.breached:
+            discard = self._open.discard
+            for did in step.closed:
+                discard(did)
+            for did in step.breached:
+                discard(did)
+        if step.opened:
+            deadlines, open_ids, heap = self._deadlines, self._open, self._heap
+            for d in step.opened:
+                deadlines[d.id] = d
+                open_ids.add(d.id)
+                heapq.heappush(heap, (d.due_at, d.id))
+        if step.notifications:
+            notifications, unsent = self._notifications, self._unsent
+            for n in step.notifications:
+                notifications[n.id] = n
+                unsent[n.id] = None
+        if step.tasks:
+            tasks = self._tasks
+            for t in step.tasks:
+                tasks[t.id] = t
+
+    def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
+        seq = self._keys.get((workflow_id, key))
+        return None if seq is None else self._events[workflow_id][seq - 1]
+
+    def events(self, workflow_id: str) -> list[Event]:
+        if workflow_id not in self._snapshots:
+            raise UnknownWorkflow(workflow_id=workflow_id)
+        return list(self._events[workflow_id])
+
+    def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
+        for wid, snap in list(self._snapshots.items()):
+            if machine is None or snap.machine == machine:
+                yield wid
+
+    def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
+        for snap in list(self._snapshots.values()):
+            if machine is None or snap.machine == machine:
+                yield snap
+
+    def due_deadlines(self, now: datetime) -> list[Deadline]:
+        now = ensure_aware(now, "now")
+        heap = self._heap
+        while heap and heap[0][1] not in self._open:
+            heapq.heappop(heap)
+        if not heap or heap[0][0] > now:
+            return []
+        due: list[Deadline] = []
+        taken: list[tuple[datetime, str]] = []
+        while heap and heap[0][0] <= now:
+            item = heapq.heappop(heap)
+            if item[1] in self._open:
+                taken.append(item)
+                due.append(self._deadlines[item[1]])
+        for item in taken:
+            heapq.heappush(heap, item)
+        return due
+
+    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
+        found = [self._deadlines[d] for d in self._open]
+        if workflow_id is not None:
+            found = [d for d in found if d.workflow_id == workflow_id]
+        return sorted(found, key=lambda d: (d.due_at, d.id))
+
+    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
+        ids = list(self._unsent)[:limit] if limit is not None else list(self._unsent)
+        return [self._notifications[i] for i in ids]
+
+    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
+        return [
+            n
+            for n in self._notifications.values()
+            if workflow_id is None or n.workflow_id == workflow_id
+        ]
+
+    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
+        ensure_aware(at, "at")
+        count = 0
+        for i in ids:
+            if i in self._unsent:
+                del self._unsent[i]
+                count += 1
+        return count
+
+    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
+        return [
+            t
+            for t in self._tasks.values()
+            if (workflow_id is None or t.workflow_id == workflow_id)
+            and not (open_only and t.id in self._done)
+        ]
+
+    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
+        at = ensure_aware(at, "at")
+        count = 0
+        for i in ids:
+            if i in self._tasks and i not in self._done:
+                self._done[i] = at
+                count += 1
+        return count
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for tests that check a refused command wrote nothing)."""
+        return {
+            "workflows": len(self._snapshots),
+            "events": sum(len(e) for e in self._events.values()),
+            "deadlines": len(self._deadlines),
+            "open_deadlines": len(self._open),
+            "notifications": len(self._notifications),
+            "tasks": len(self._tasks),
+        }

@@ -1,0 +1,55 @@
+"""The :class:`Store` protocol every store implements, and what stores share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Protocol
+
+from qaflow.errors import ConcurrencyError
+from qaflow.records import (
+    Deadline,
+    Event,
+    Notification,
+    Step,
+    Task,
+    WorkflowSnapshot,
+)
+
+__all__ = ["Store", "stale"]
+
+
+class Store(Protocol):
+    """What the engine, ``tick``, reports and the outbox need of a store."""
+
+    def load(self, workflow_id: str) -> WorkflowSnapshot: ...
+
+    def commit(self, step: Step, *, expected_version: int) -> None: ...
+
+    def find_idempotent(self, workflow_id: str, key: str) -> Event | None: ...
+
+    def events(self, workflow_id: str) -> list[Event]: ...
+
+    def workflow_ids(self, machine: str | None = None) -> Iterator[str]: ...
+
+    def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]: ...
+
+    def due_deadlines(self, now: datetime) -> list[Deadline]: ...
+
+    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]: ...
+
+    def pending_notifications(self, limit: int | None = None) -> list[Notification]: ...
+
+    def notifications(self, workflow_id: str | None = None) -> list[Notification]: ...
+
+    def mark_sent(self, ids: Iterable[str], at: datetime) -> int: ...
+
+    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]: ...
+
+    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int: ...
+
+
+def stale(workflow_id: str, expected: int, actual: int, detail: str = "") -> ConcurrencyError:
+    return ConcurrencyError(
+        workflow_id=workflow_id, expected_version=expected, actual_version=actual, detail=detail
+    )

@@ -65,7 +65,8 @@ def test_verify_fails_with_one_line_on_tampering(db: str) -> None:
     code, out = run("verify", "--db", db)
     assert code == 1
     assert out.strip().splitlines() == [
-        "Error: IntegrityError: workflow 'ESC-1' fails verification at event 1: hash chain broken"
+        "Error: IntegrityError: workflow 'ESC-1' fails verification at event 1: hash does not "
+        "match the event's content (and 1 more problem(s))"
     ]
 
 

@@ -27,7 +27,7 @@ from qaflow.policies.base import Policy
 from qaflow.policies.forms import AuditForm, Grade, JudgementScale, Question, Section
 
 #: The name and version every workflow of this policy pins (principle 8).
-POLICY: Final = Policy("buckinghamshire", "1")
+POLICY: Final = Policy("buckinghamshire", "1", migration_roles=("head_of_service",))
 
 # --- Case file audit and moderation (seed 002 App. 1–2) ---  # noqa: RUF003 (the seed's own dash)
 

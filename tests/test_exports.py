@@ -10,6 +10,10 @@ import qaflow
 
 MODULES = [
     "qaflow",
+    "qaflow._checks",
+    "qaflow._effects",
+    "qaflow._fingerprint",
+    "qaflow._integrity",
     "qaflow.allocation",
     "qaflow.calendar",
     "qaflow.cli",
@@ -32,6 +36,7 @@ MODULES = [
     "qaflow.registry",
     "qaflow.spec",
     "qaflow.store",
+    "qaflow.store._sqlite_schema",
     "qaflow.testing",
 ]
 

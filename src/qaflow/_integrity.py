@@ -383,6 +383,9 @@ def verify_store(
     """
     report = VerifyReport()
     store = engine.store
+    forget = getattr(store, "forget_cached", None)
+    if callable(forget):  # read what the database holds, not what this process wrote
+        forget()
     if workflow_id is not None:
         if not isinstance(workflow_id, str):
             raise ValidationError(field="workflow_id", value=workflow_id, expected="text")

@@ -212,7 +212,7 @@ class Engine:
         _check_version(snapshot, expected_version)
         spec = self.spec_for(snapshot)
         step = self._compute(spec, snapshot, trigger, actor, payload, at, idempotency_key)
-        self._commit(step, snapshot.version, (trigger, actor, payload))
+        step = self._commit(step, snapshot.version, (trigger, actor, payload))
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "workflow %s: %s %s -> %s (v%d)",

@@ -6,6 +6,7 @@ import click
 
 from qaflow.cli._common import console, fail_cleanly
 from qaflow.cli._main import main
+from qaflow.errors import ValidationError
 
 
 @main.command()
@@ -19,8 +20,12 @@ def demo(out: str, months: int, seed: int) -> None:
     Writes OUT/qaflow-demo.db (replacing an earlier demo) and the report as HTML, Markdown
     and JSON; then the database can be explored with history, verify, tick and report.
     """
+    from pathlib import Path
+
     from qaflow.demo import run_demo
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValidationError(field="--out", value=out, expected="a folder, not a file", quote=True)
     with console.status(f"simulating {months} month(s) of audits, moderation and escalations"):
         result = run_demo(out, months=months, seed=seed)
     for line in result.lines():

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 
 import click
 
-from qaflow.cli._common import DB_OPTION, fail_cleanly, open_engine
+from qaflow.cli._common import DB_OPTION, fail_cleanly, open_engine, output_file, plain
 from qaflow.cli._main import main
 
 
@@ -36,14 +35,15 @@ def report(db: str, start: datetime, end: datetime, fmt: str, out: str | None) -
     """Build the QA report for a period from the database (reads; writes only --out)."""
     from qaflow import report as qa_report
 
+    target = None if out is None else output_file("--out", out)
     with open_engine(db) as engine:
         built = qa_report.build_report(engine.store, start=start.date(), end=end.date())
     render = {"md": qa_report.to_markdown, "json": qa_report.to_json, "html": qa_report.to_html}[
         fmt
     ]
     text = render(built)
-    if out is None:
+    if target is None:
         click.echo(text)
     else:
-        Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out}")
+        target.write_text(text, encoding="utf-8")
+        click.echo(plain(f"wrote {out}"))

@@ -94,6 +94,11 @@ class SQLiteStore:
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
+    def forget_cached(self) -> None:
+        """Drop the snapshots this store remembers writing (``verify`` reads the file)."""
+        with self._lock:
+            self._recent.clear()
+
     def close(self) -> None:
         with self._lock:
             self.conn.close()

@@ -65,8 +65,10 @@ def test_verify_fails_with_one_line_on_tampering(db: str) -> None:
     code, out = run("verify", "--db", db)
     assert code == 1
     assert out.strip().splitlines() == [
-        "Error: IntegrityError: workflow 'ESC-1' fails verification at event 1: hash does not "
-        "match the event's content (and 1 more problem(s))"
+        "workflow 'ESC-1', event 1: hash does not match the event's content",
+        "workflow 'ESC-1', event 1: replaying the events does not reproduce the snapshot "
+        "(data, last_hash)",
+        "Error: IntegrityError: 2 problem(s) found in 1 workflow(s) checked",
     ]
 
 

@@ -87,8 +87,10 @@ def check_ids(field: str, values: object) -> list[str]:
         )
     out: list[str] = []
     for value in values:
-        if not isinstance(value, str):
-            raise ValidationError(field=field, value=value, expected="ids that are text")
+        if not isinstance(value, str) or not _utf8(value):
+            raise ValidationError(
+                field=field, value=value, expected="ids that are text encodable as UTF-8"
+            )
         out.append(value)
     return out
 

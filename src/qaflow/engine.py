@@ -533,6 +533,7 @@ class Engine:
                     field="at",
                     value=at.isoformat(),
                     expected=f"not earlier than the last event ({snapshot.updated_at.isoformat()})",
+                    quote=True,
                 )
         else:
             assert at is not None
@@ -926,6 +927,12 @@ def _command(
 
 def _check_version(snapshot: WorkflowSnapshot, expected_version: int | None) -> None:
     """Refuse early a command sent for a version the workflow has moved past."""
+    if expected_version is not None and (
+        not isinstance(expected_version, int) or isinstance(expected_version, bool)
+    ):
+        raise ValidationError(
+            field="expected_version", value=expected_version, expected="a whole number"
+        )
     if expected_version is not None and expected_version != snapshot.version:
         raise ConcurrencyError(
             workflow_id=snapshot.workflow_id,

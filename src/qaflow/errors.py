@@ -161,8 +161,8 @@ class ConcurrencyError(QAFlowError, RuntimeError):
         self.actual_version = actual_version
         extra = f"; {detail}" if detail else ""
         super().__init__(
-            f"workflow {shown(workflow_id)} is at version {actual_version}, "
-            f"not {expected_version}{extra}"
+            f"workflow {shown(workflow_id)} is at version {shown(actual_version)}, "
+            f"not {shown(expected_version)}{extra}"
         )
 
 

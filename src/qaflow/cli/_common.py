@@ -20,7 +20,7 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from qaflow.errors import QAFlowError, ValidationError
+from qaflow.errors import QAFlowError, StoreError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -113,6 +113,8 @@ def open_engine(db: str, *, write: bool = False, ladders: tuple[str, ...] = ()) 
         raise ValidationError(
             field="--db", value=db, expected="an existing qaflow database", quote=True
         )
+    if path.is_file() and path.stat().st_size == 0:
+        raise StoreError(path=db, problem="is empty: not a qaflow database")
     specs = [*shipped_specs(), *_ladder_specs(ladders)]
     store = SQLiteStore(db, readonly=not write)
     try:

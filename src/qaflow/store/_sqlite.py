@@ -35,9 +35,16 @@ __all__ = ["SQLiteStore"]
 _RECENT_MAX = 1024
 
 
-def _wid(workflow_id: object) -> str:
+def _wid(workflow_id: object, field: str = "workflow_id") -> str:
+    """An id to bind in SQL: text SQLite can store (no lone surrogates)."""
     if not isinstance(workflow_id, str):
-        raise ValidationError(field="workflow_id", value=workflow_id, expected="text")
+        raise ValidationError(field=field, value=workflow_id, expected="text")
+    try:
+        workflow_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            field=field, value=workflow_id, expected="text encodable as UTF-8"
+        ) from None
     return workflow_id
 
 
@@ -220,7 +227,7 @@ class SQLiteStore:
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         row = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND idempotency_key = ?",
-            (workflow_id, key),
+            (_wid(workflow_id), _wid(key, "idempotency_key")),
         ).fetchone()
         return None if row is None else self._event(row)
 
@@ -261,7 +268,7 @@ class SQLiteStore:
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " AND workflow_id = ?"
-            args = (workflow_id,)
+            args = (_wid(workflow_id),)
         rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
         return [self._deadline(r) for r in rows]
 
@@ -299,7 +306,7 @@ class SQLiteStore:
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " WHERE workflow_id = ?"
-            args = (workflow_id,)
+            args = (_wid(workflow_id),)
         return [
             self._notification(r)
             for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
@@ -363,7 +370,7 @@ class SQLiteStore:
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " WHERE workflow_id = ?"
-            args = (workflow_id,)
+            args = (_wid(workflow_id),)
         return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
 
     def anchor(self) -> Iterator[AnchorEntry]:

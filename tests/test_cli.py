@@ -59,7 +59,7 @@ def test_verify_and_outbox(db: str) -> None:
     assert code == 0 and "BX-ESC-FIRO" in out
 
 
-def test_verify_fails_with_one_line_on_tampering(db: str) -> None:
+def test_verify_lists_every_problem_on_tampering(db: str) -> None:
     with SQLiteStore(db) as store:
         store.conn.execute("UPDATE events SET actor_id = 'FIRO-9' WHERE seq = 1")
     code, out = run("verify", "--db", db)

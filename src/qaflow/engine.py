@@ -309,7 +309,9 @@ class Engine:
 
         Idempotent: a deadline is closed by the step that breaches it, so a second tick at
         the same time writes nothing. Safe to run from several processes: a breach another
-        process already wrote is skipped.
+        process already wrote is skipped. ``now`` may not be ahead of the clock by more than
+        ``MAX_CLOCK_SKEW``. A workflow that cannot be ticked (pinned to an unregistered spec,
+        a damaged row) is skipped and listed in :attr:`tick_failures`; the others go on.
         """
         clock = self.clock.now()
         now = clock if now is None else check_at(now, "now", clock)
@@ -326,9 +328,11 @@ class Engine:
                     continue
                 try:
                     snapshot = self.store.load(deadline.workflow_id)
-                    if all(d.id != deadline.id for d in snapshot.deadlines):
+                    # The snapshot's copy is the one replay vouches for (not the row's).
+                    pinned = next((d for d in snapshot.deadlines if d.id == deadline.id), None)
+                    if pinned is None:
                         continue
-                    step = self._breach_step(snapshot, deadline, now)
+                    step = self._breach_step(snapshot, pinned, now)
                     self.store.commit(step, expected_version=snapshot.version)
                 except ConcurrencyError:
                     log.info("deadline %s already handled by another writer", deadline.id)

@@ -245,3 +245,69 @@ def test_a_version_1_database_is_upgraded_when_opened_for_writing(tmp_path: Path
 def test_every_store_error_is_a_qaflow_error() -> None:
     assert issubclass(StoreBusy, StoreError) and issubclass(StoreError, QAFlowError)
     assert issubclass(StoreError, OSError)
+
+
+def test_tick_goes_on_past_a_damaged_deadline_row(tmp_path: Path) -> None:
+    """A deadline row that cannot be decoded neither stops tick nor decides the breach:
+    the snapshot's copy (which replay vouches for) does."""
+    engine, clock = _mixed(tmp_path / "q.db")
+    store = engine.store
+    assert isinstance(store, SQLiteStore)
+    store.conn.execute("UPDATE deadlines SET notify = 'not json' WHERE workflow_id = 'ESC-1'")
+    clock.advance(timedelta(days=30))
+    steps = engine.tick()
+    assert {"ESC-1", "ESC-2"} <= {s.event.workflow_id for s in steps}
+    breach = next(s for s in steps if s.event.workflow_id == "ESC-1")
+    assert breach.event.payload["deadline"] == "response"
+    report = engine.verify_report()
+    assert any(
+        p.workflow_id == "ESC-1" and "rows cannot be read" in p.what for p in report.problems
+    )
+
+
+def test_writing_through_a_read_only_store_is_a_store_error(tmp_path: Path) -> None:
+    """#15: a database that cannot be written (read-only file system, read-only open)."""
+    path = tmp_path / "q.db"
+    engine = Engine(SQLiteStore(path), [review_spec()], clock=ManualClock(T0))
+    populate(engine)
+    reader = Engine(SQLiteStore(path, readonly=True), [review_spec()], clock=engine.clock)
+    with pytest.raises(StoreError, match="cannot be written"):
+        reader.fire("R2", "comment", MANAGER, {"text": "x"})
+    assert len(engine.history("R2")) == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["tick", "--now", "9999-12-31T23:00-05:00"], "'now' must be a moment between"),
+        (["tick", "--now", "2999-01-01T00:00+00:00"], "'now' must be not later than the clock"),
+        (
+            ["report", "--from", "2026-01-01", "--to", "2026-02-01", "--out", "{tmp}/no/r.md"],
+            "'--out' must be a file in an existing folder",
+        ),
+        (["export-checkpoint", "--out", "{tmp}/no/cp.json"], "'--out' must be a file in an"),
+    ],
+    ids=[
+        "year 9999",
+        "far future",
+        "report into a missing folder",
+        "checkpoint into a missing folder",
+    ],
+)
+def test_cli_faults_are_one_line_errors(tmp_path: Path, args: list[str], message: str) -> None:
+    """#15: each of these used to print a traceback."""
+    db = tmp_path / "q.db"
+    _mixed(db)
+    filled = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(main, [*filled, "--db", str(db)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert result.output.startswith("Error: ValidationError: " + message), result.output
+    assert result.output.count("\n") == 1
+
+
+def test_demo_out_onto_a_file_is_a_one_line_error(tmp_path: Path) -> None:
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    result = CliRunner().invoke(main, ["demo", "--out", str(target)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ValidationError: '--out' must be a folder, not a file")

@@ -255,12 +255,21 @@ class SQLiteStore:
 
     @guarded
     def due_deadlines(self, now: datetime) -> list[Deadline]:
+        """Open deadlines due by ``now``; a row that cannot be decoded still comes back
+        (id, workflow and due time only), so ``tick`` reaches its workflow's snapshot."""
+        moment = to_utc(now, "now")
         rows = self.conn.execute(
             f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= ? "
             "ORDER BY due_at, id",
-            (_ts(to_utc(now, "now")),),
+            (_ts(moment),),
         ).fetchall()
-        return [self._deadline(r) for r in rows]
+        out = []
+        for row in rows:
+            try:
+                out.append(self._deadline(row))
+            except Exception:  # a damaged row: verify names it; tick must not stop on it
+                out.append(Deadline(str(row[0]), str(row[1]), "?", None, moment, moment, "?"))
+        return out
 
     @guarded
     def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:

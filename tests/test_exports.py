@@ -36,6 +36,7 @@ MODULES = [
     "qaflow.registry",
     "qaflow.spec",
     "qaflow.store",
+    "qaflow.store._sqlite_rows",
     "qaflow.store._sqlite_schema",
     "qaflow.testing",
 ]

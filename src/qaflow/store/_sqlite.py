@@ -6,7 +6,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,7 +16,6 @@ from qaflow._checks import check_ids, to_utc
 from qaflow.errors import UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
-    Actor,
     AnchorEntry,
     Deadline,
     Event,
@@ -28,32 +27,19 @@ from qaflow.records import (
     converter,
 )
 from qaflow.store._protocol import stale
+from qaflow.store._sqlite_rows import (
+    deadline_row,
+    dt,
+    event_row,
+    notification_row,
+    text_id,
+    ts,
+)
 from qaflow.store._sqlite_schema import SCHEMA_VERSION, guarded, open_connection
 
 __all__ = ["SQLiteStore"]
 
 _RECENT_MAX = 1024
-
-
-def _wid(workflow_id: object, field: str = "workflow_id") -> str:
-    """An id to bind in SQL: text SQLite can store (no lone surrogates)."""
-    if not isinstance(workflow_id, str):
-        raise ValidationError(field=field, value=workflow_id, expected="text")
-    try:
-        workflow_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            field=field, value=workflow_id, expected="text encodable as UTF-8"
-        ) from None
-    return workflow_id
-
-
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(text: str) -> datetime:
-    return datetime.fromisoformat(text)
 
 
 class SQLiteStore:
@@ -141,8 +127,8 @@ class SQLiteStore:
             state=state,
             data=json.loads(data),
             version=version,
-            created_at=_dt(created),
-            updated_at=_dt(updated),
+            created_at=dt(created),
+            updated_at=dt(updated),
             last_hash=last_hash,
             deadlines=tuple(converter.structure(json.loads(deadlines), list[Deadline])),
             fingerprint=fingerprint or "",
@@ -155,7 +141,7 @@ class SQLiteStore:
 
     @guarded
     def load(self, workflow_id: str) -> WorkflowSnapshot:
-        recent = self._recent.get(_wid(workflow_id))
+        recent = self._recent.get(text_id(workflow_id))
         if recent is not None:
             row = self.conn.execute(
                 "SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,)
@@ -191,23 +177,7 @@ class SQLiteStore:
     def _fetch(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, tuple(args)).fetchall()
 
-    @staticmethod
-    def _event(row: tuple[Any, ...]) -> Event:
-        (wid, seq, trigger, source, dest, actor_id, role, at, payload, prev_hash, hash_, key) = row
-        return Event(
-            workflow_id=wid,
-            seq=seq,
-            trigger=trigger,
-            source=source,
-            dest=dest,
-            actor=Actor(actor_id, role),
-            at=_dt(at),
-            payload=json.loads(payload),
-            prev_hash=prev_hash,
-            hash=hash_,
-            idempotency_key=key,
-        )
-
+    _event = staticmethod(event_row)
     _EVENT_COLS = (
         "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, "
         "prev_hash, hash, idempotency_key"
@@ -217,7 +187,7 @@ class SQLiteStore:
     def events(self, workflow_id: str) -> list[Event]:
         rows = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? ORDER BY seq",
-            (_wid(workflow_id),),
+            (text_id(workflow_id),),
         ).fetchall()
         if not rows:
             self.load(workflow_id)
@@ -227,7 +197,7 @@ class SQLiteStore:
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         row = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND idempotency_key = ?",
-            (_wid(workflow_id), _wid(key, "idempotency_key")),
+            (text_id(workflow_id), text_id(key, "idempotency_key")),
         ).fetchone()
         return None if row is None else self._event(row)
 
@@ -236,22 +206,7 @@ class SQLiteStore:
         "clause, notify, opened_seq"
     )
 
-    @staticmethod
-    def _deadline(row: tuple[Any, ...]) -> Deadline:
-        did, wid, name, state, opened, due, rule, breach, clause, notify, seq = row
-        return Deadline(
-            id=did,
-            workflow_id=wid,
-            name=name,
-            state=state,
-            opened_at=_dt(opened),
-            due_at=_dt(due),
-            rule=rule,
-            breach_trigger=breach,
-            clause=clause,
-            notify=tuple(json.loads(notify)),
-            opened_seq=seq,
-        )
+    _deadline = staticmethod(deadline_row)
 
     @guarded
     def due_deadlines(self, now: datetime) -> list[Deadline]:
@@ -261,7 +216,7 @@ class SQLiteStore:
         rows = self.conn.execute(
             f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= ? "
             "ORDER BY due_at, id",
-            (_ts(moment),),
+            (ts(moment),),
         ).fetchall()
         out = []
         for row in rows:
@@ -277,25 +232,13 @@ class SQLiteStore:
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " AND workflow_id = ?"
-            args = (_wid(workflow_id),)
+            args = (text_id(workflow_id),)
         rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
         return [self._deadline(r) for r in rows]
 
     _NOTE_COLS = "id, workflow_id, seq, recipient_role, recipient_id, reason, clause, created_at"
 
-    @staticmethod
-    def _notification(row: tuple[Any, ...]) -> Notification:
-        nid, wid, seq, role, rid, reason, clause, created = row
-        return Notification(
-            id=nid,
-            workflow_id=wid,
-            seq=seq,
-            recipient_role=role,
-            recipient_id=rid,
-            reason=reason,
-            clause=clause,
-            created_at=_dt(created),
-        )
+    _notification = staticmethod(notification_row)
 
     @guarded
     def pending_notifications(self, limit: int | None = None) -> list[Notification]:
@@ -315,7 +258,7 @@ class SQLiteStore:
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " WHERE workflow_id = ?"
-            args = (_wid(workflow_id),)
+            args = (text_id(workflow_id),)
         return [
             self._notification(r)
             for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
@@ -324,7 +267,7 @@ class SQLiteStore:
     @guarded
     def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
         """Mark outbox rows delivered (writes). Returns how many were pending."""
-        stamp = _ts(to_utc(at, "at"))
+        stamp = ts(to_utc(at, "at"))
         rows = [(stamp, i) for i in check_ids("ids", ids)]
         with self._transaction():
             cur = self.conn.executemany(
@@ -355,9 +298,9 @@ class SQLiteStore:
                     kind=kind,
                     owner_role=role,
                     owner_id=owner,
-                    due_at=_dt(due) if due else None,
+                    due_at=dt(due) if due else None,
                     clause=clause,
-                    created_at=_dt(created),
+                    created_at=dt(created),
                 )
             )
         return out
@@ -365,7 +308,7 @@ class SQLiteStore:
     @guarded
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
         """Mark tasks done (writes). Returns how many were open."""
-        stamp = _ts(to_utc(at, "at"))
+        stamp = ts(to_utc(at, "at"))
         rows = [(stamp, i) for i in check_ids("ids", ids)]
         with self._transaction():
             cur = self.conn.executemany(
@@ -379,7 +322,7 @@ class SQLiteStore:
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " WHERE workflow_id = ?"
-            args = (_wid(workflow_id),)
+            args = (text_id(workflow_id),)
         return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
 
     def anchor(self) -> Iterator[AnchorEntry]:
@@ -456,8 +399,8 @@ class SQLiteStore:
                             snap.policy_version,
                             snap.state,
                             snap.version,
-                            _ts(snap.created_at or event.at),
-                            _ts(event.at),
+                            ts(snap.created_at or event.at),
+                            ts(event.at),
                             snap.last_hash,
                             data,
                             deadlines,
@@ -474,7 +417,7 @@ class SQLiteStore:
                     (
                         snap.state,
                         snap.version,
-                        _ts(event.at),
+                        ts(event.at),
                         snap.last_hash,
                         data,
                         deadlines,
@@ -499,7 +442,7 @@ class SQLiteStore:
                         event.dest,
                         event.actor.id,
                         event.actor.role,
-                        _ts(event.at),
+                        ts(event.at),
                         json.dumps(event.payload, sort_keys=True),
                         event.prev_hash,
                         event.hash,
@@ -534,8 +477,8 @@ class SQLiteStore:
                             d.workflow_id,
                             d.name,
                             d.state,
-                            _ts(d.opened_at),
-                            _ts(d.due_at),
+                            ts(d.opened_at),
+                            ts(d.due_at),
                             d.rule,
                             d.breach_trigger,
                             d.clause,
@@ -549,7 +492,7 @@ class SQLiteStore:
                 ("breached", i) for i in step.breached
             ]
             if closing:
-                stamp = _ts(event.at)
+                stamp = ts(event.at)
                 self.conn.executemany(
                     "UPDATE deadlines SET status = ?, closed_at = ?, closed_seq = ? "
                     "WHERE id = ? AND status = 'open'",
@@ -568,7 +511,7 @@ class SQLiteStore:
                             n.recipient_id,
                             n.reason,
                             n.clause,
-                            _ts(n.created_at),
+                            ts(n.created_at),
                         )
                         for n in step.notifications
                     ],
@@ -584,9 +527,9 @@ class SQLiteStore:
                             t.kind,
                             t.owner_role,
                             t.owner_id,
-                            _ts(t.due_at) if t.due_at else None,
+                            ts(t.due_at) if t.due_at else None,
                             t.clause,
-                            _ts(t.created_at),
+                            ts(t.created_at),
                         )
                         for t in step.tasks
                     ],

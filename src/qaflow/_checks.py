@@ -63,6 +63,9 @@ def _utf8(value: str) -> bool:
 
 def check_id(field: str, value: object, *, optional: bool = False) -> None:
     """Refuse anything but short, printable, UTF-8 encodable, non-empty text."""
+    # Fast path: printable text excludes control characters and lone surrogates alike.
+    if type(value) is str and value and len(value) <= MAX_ID_LENGTH and value.isprintable():
+        return
     if value is None and optional:
         return
     if not isinstance(value, str) or not value:
@@ -104,6 +107,23 @@ def check_payload(payload: object) -> dict[str, Any]:
             field="payload", value=payload, expected="a mapping of field names to JSON values"
         )
     out = dict(payload)
+    for key, value in out.items():  # fast path: a flat mapping of plain values
+        kind = type(value)
+        if type(key) is not str or not (key.isascii() or _utf8(key)):
+            break
+        if kind is str:
+            if not (value.isascii() or _utf8(value)):
+                break
+        elif kind is int:
+            if value.bit_length() > MAX_INT_BITS:
+                break
+        elif kind is float:
+            if not math.isfinite(value):
+                break
+        elif value is not None and kind is not bool:
+            break
+    else:
+        return out
     # Iterative, so a hostile nesting depth cannot exhaust the interpreter's stack.
     todo: list[tuple[str, object, int]] = [("payload", out, 0)]
     while todo:

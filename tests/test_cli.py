@@ -111,6 +111,7 @@ def test_policy_show_and_docs(tmp_path: Path) -> None:
     assert "```mermaid" in page
 
 
+@pytest.mark.slow
 def test_demo_end_to_end_through_the_entry_point(tmp_path: Path) -> None:
     """``qaflow demo`` as a user runs it: a fresh process, a temporary folder."""
     import subprocess

@@ -4,6 +4,7 @@ time, honest summaries, output that survives a pipe, help for every option."""
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import shutil
 from datetime import UTC, datetime
@@ -291,3 +292,30 @@ def test_top_level_help_lists_commands_whole() -> None:
     assert code == 0 and "..." not in listing and "…" not in listing
     for name in main.commands:
         assert f"  {name} " in out
+
+
+# --- no internal jargon -----------------------------------------------------------------
+
+JARGON = re.compile(
+    r"invariant I\d|\(I\d{1,2}\)|\bI\d{1,2}:|principles? \d|seed 00\d|DESIGN\.md|POLICIES\.md|"
+    r"LAYOUT\.md|\"I\d{1,2}\""
+)
+
+
+def test_no_internal_jargon_in_the_source_or_the_policy_pages() -> None:
+    """Docstrings, messages and generated pages say what they mean: no design-document
+    numbers (invariant I2, principle 8), no internal document names or seed numbers."""
+    import qaflow
+    from qaflow.policydocs import policy_page
+
+    source = Path(qaflow.__file__).resolve().parent
+    found = [
+        f"{path.relative_to(source)}:{n}: {line.strip()}"
+        for path in sorted(source.rglob("*.py"))
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if JARGON.search(line)
+    ]
+    assert found == []
+    for name in ("bexley", "buckinghamshire"):
+        page = policy_page(name, shipped_specs(), None)
+        assert not JARGON.search(page) and "seed" not in page

@@ -83,6 +83,7 @@ def test_any_machine_can_be_drawn() -> None:
     assert drawn_edges(text) == spec_edges(spec)
 
 
+@pytest.mark.slow
 @given(ladders())
 def test_generated_ladders_draw_every_state(ladder: EscalationLadder) -> None:
     spec = escalation_machine(ladder, CONFORMANCE_POLICY)

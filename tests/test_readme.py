@@ -15,7 +15,11 @@ README = (ROOT / "README.md").read_text()
 BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
 
 
-@pytest.mark.parametrize("index", range(len(BLOCKS)))
+@pytest.mark.parametrize(
+    "index",
+    # A snippet that runs the conformance suite (hypothesis) is slow.
+    [pytest.param(i, marks=[pytest.mark.slow] * ("check_" in b)) for i, b in enumerate(BLOCKS)],
+)
 def test_readme_snippet_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     source = BLOCKS[index].replace("examples/", f"{ROOT}/examples/")

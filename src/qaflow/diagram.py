@@ -10,8 +10,9 @@ in a warning colour. ``style="full"`` is the exhaustive drawing below.
 With ``style="full"``, :func:`mermaid` maps a :class:`~qaflow.spec.MachineSpec` onto a
 ``transitions`` GraphMachine exactly as :meth:`MachineSpec.to_transitions` maps it onto a
 plain Machine (same states, same transitions, no automatic transitions) with
-``graph_engine="mermaid"``, and returns the text ``transitions`` renders. Nothing here needs graphviz. ``qaflow diagram`` prints it; paste the
-text into any mermaid renderer (GitHub renders ```` ```mermaid ```` blocks).
+``graph_engine="mermaid"``, and returns the text ``transitions`` renders. Nothing here needs
+graphviz. ``qaflow diagram`` prints it; paste the text into any mermaid renderer (GitHub
+renders ```` ```mermaid ```` blocks).
 """
 
 from __future__ import annotations

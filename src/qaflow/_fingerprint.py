@@ -1,6 +1,6 @@
 """The fingerprint of a machine spec: SHA-256 over a canonical description of its content.
 
-A workflow pins (machine, policy, version) and this fingerprint (principle 8): two specs under
+A workflow pins (machine, policy, version) and this fingerprint: two specs under
 the same key with different content are told apart, so the engine refuses to register the
 second one and refuses to run a workflow under a spec other than the one it started with.
 

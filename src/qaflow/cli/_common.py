@@ -8,6 +8,7 @@ the cursor, recolour the terminal nor break a table.
 
 from __future__ import annotations
 
+import os
 import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,14 +18,43 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import click
-from rich.console import Console
+from click.core import ParameterSource
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 
+from qaflow.calendar import LONDON
 from qaflow.errors import QAFlowError, StoreError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-console = Console(highlight=False)
+DB_ENV = "QAFLOW_DB"
+"""The environment variable every ``--db`` option reads when ``--db`` is not given."""
+DEMO_DB = "qaflow-demo/qaflow-demo.db"
+"""Where ``qaflow demo`` writes its database by default (named in the missing-database hint)."""
+_PIPED_WIDTH = 1000
+
+
+class _Console(Console):
+    """A rich console that, when its output is not a terminal, is wide enough for any table.
+
+    Rich otherwise falls back to 80 columns (or to the width of a terminal on stdin) when
+    stdout is a pipe, and cuts cells to ``response_o…``. ``COLUMNS``, when set, still wins.
+    Decided at each print, so it follows wherever stdout points then.
+    """
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        measured = super().size
+        if not self.is_terminal and not os.environ.get("COLUMNS", "").isdigit():
+            return ConsoleDimensions(_PIPED_WIDTH, measured.height)
+        return measured
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        self._width, self._height = new_size
+
+
+console = _Console(highlight=False)
 
 _UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
@@ -63,26 +93,29 @@ def fail_cleanly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+NOW_FORMATS = "a date (2026-04-15), a local time (2026-04-15T09:00) or a time with an offset"
+
+
 def parse_now(text: str | None) -> datetime:
+    """``--now`` as an aware datetime: as the report reads dates, without an offset it is
+    Europe/London time, and a date alone is the start of that day in London."""
     if text is None:
         return datetime.now(UTC)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError(
-            field="--now",
-            value=text,
-            expected="an ISO 8601 datetime with a UTC offset",
-            quote=True,
-        ) from None
+        raise ValidationError(field="--now", value=text, expected=NOW_FORMATS, quote=True) from None
     if moment.tzinfo is None:
-        raise ValidationError(
-            field="--now",
-            value=text,
-            expected="an ISO 8601 datetime with a UTC offset",
-            quote=True,
-        )
+        return moment.replace(tzinfo=LONDON)
     return moment
+
+
+def local_time(moment: datetime) -> str:
+    """A stored (UTC) moment as Europe/London wall time with its offset: ``2026-06-30 23:59
+    +01:00``, so a deadline at the end of a BST day reads as the day it falls on."""
+    local = moment.astimezone(LONDON)
+    offset = local.strftime("%z")
+    return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
 
 
 def output_file(option: str, path: str) -> Path:
@@ -110,9 +143,7 @@ def open_engine(db: str, *, write: bool = False, ladders: tuple[str, ...] = ()) 
 
     path = Path(db)
     if not path.exists():
-        raise ValidationError(
-            field="--db", value=db, expected="an existing qaflow database", quote=True
-        )
+        raise ValidationError(field=_db_source(), value=db, expected=_missing_db_hint(), quote=True)
     if path.is_file() and path.stat().st_size == 0:
         raise StoreError(path=db, problem="is empty: not a qaflow database")
     specs = [*shipped_specs(), *_ladder_specs(ladders)]
@@ -146,6 +177,28 @@ LADDERS_OPTION = click.option(
 )
 
 
+def _db_source() -> str:
+    """Which name the user gave the database by: ``--db`` or the environment variable."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.get_parameter_source("db") is ParameterSource.ENVIRONMENT:
+        return DB_ENV
+    return "--db"
+
+
+def _missing_db_hint() -> str:
+    where = (
+        f"the demo's is {DEMO_DB} here"
+        if Path(DEMO_DB).exists()
+        else f"`qaflow demo` writes {DEMO_DB}"
+    )
+    return f"an existing qaflow database ({where}; give --db PATH or set {DB_ENV}=PATH)"
+
+
 DB_OPTION = click.option(
-    "--db", default="qaflow.db", show_default=True, help="The SQLite database file."
+    "--db",
+    default="qaflow.db",
+    show_default=True,
+    envvar=DB_ENV,
+    show_envvar=True,
+    help=f"The SQLite database file (or set {DB_ENV}).",
 )

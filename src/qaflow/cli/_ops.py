@@ -11,8 +11,10 @@ from rich.table import Table
 from qaflow.cli._common import (
     DB_OPTION,
     LADDERS_OPTION,
+    NOW_FORMATS,
     console,
     fail_cleanly,
+    local_time,
     open_engine,
     output_file,
     parse_now,
@@ -21,41 +23,74 @@ from qaflow.cli._common import (
 )
 from qaflow.cli._main import main
 from qaflow.errors import ValidationError
-from qaflow.records import converter
+from qaflow.records import Step, converter
+from qaflow.spec import DEADLINE_MISSED
 
 
-@main.command()
+def is_breach(step: Step) -> bool:
+    """Whether a step ``tick`` wrote records a missed deadline, not a period that ended.
+
+    A deadline fires either because someone did not act in time (the engine records
+    ``deadline_missed``, or the policy's breach trigger tells the people concerned) or
+    because a period simply ran out and the policy moves the workflow on (a moderation window
+    closing fires ``close`` and tells no one). The step itself says which.
+    """
+    return step.event.trigger == DEADLINE_MISSED or bool(step.notifications)
+
+
+@main.command(short_help="Fire every deadline due by NOW (writes).")
 @DB_OPTION
-@click.option("--now", help="Fire what is due by this ISO time (default: the real time).")
+@click.option(
+    "--now",
+    help=f"Fire what is due by this moment: {NOW_FORMATS}; without an offset it is "
+    "Europe/London time, a date alone its midnight (default: the real time).",
+)
 @LADDERS_OPTION
 @fail_cleanly
 def tick(db: str, now: str | None, ladders: tuple[str, ...]) -> None:
     """Fire every deadline due by NOW (writes; safe to run from several processes).
 
-    A workflow that cannot be ticked (e.g. pinned to a policy this command does not know)
-    is skipped and reported; the others are ticked; the exit status is then 1.
+    Each line is one step written: a breach (someone did not act in time; the people
+    concerned are told) or a period that ended (e.g. a moderation window closing). A
+    workflow that cannot be ticked (e.g. pinned to a policy this command does not know) is
+    skipped and reported; the others are ticked; the exit status is then 1.
     """
     moment = parse_now(now)
     with open_engine(db, write=True, ladders=ladders) as engine:
         steps = engine.tick(moment)
         failures = engine.tick_failures
+    breaches = 0
     for step in steps:
         e = step.event
-        click.echo(plain(f"{e.workflow_id}  {e.trigger}  {e.source} -> {e.dest}  (event {e.seq})"))
-    click.echo(f"{len(steps)} deadline breach(es) fired")
+        kind = "breach" if is_breach(step) else "period ended"
+        breaches += kind == "breach"
+        deadline = e.payload.get("deadline", "?")
+        click.echo(
+            plain(
+                f"{e.workflow_id}  {kind}: {deadline}  {e.trigger}  {e.source} -> {e.dest}"
+                f"  (event {e.seq})"
+            )
+        )
+    click.echo(
+        f"{breaches} deadline breach(es), {len(steps) - breaches} period(s) ended "
+        f"({len(steps)} step(s) written)"
+    )
     for failure in failures:
         click.echo(plain(f"skipped {failure.workflow_id}: {failure.error}"), err=True)
     if failures:
         raise click.ClickException(f"{len(failures)} workflow(s) could not be ticked")
 
 
-@main.command()
+@main.command(short_help="Print a workflow's events (reads only).")
 @click.argument("workflow_id")
 @DB_OPTION
-@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the events as JSON (times in UTC).")
 @fail_cleanly
 def history(workflow_id: str, db: str, as_json: bool) -> None:
-    """Print a workflow's events (reads only; payload contents are not shown in the table)."""
+    """Print a workflow's events (reads only; payload contents are not shown in the table).
+
+    Times are Europe/London wall time with their UTC offset.
+    """
     with open_engine(db) as engine:
         events = engine.history(workflow_id)
         snapshot = engine.get(workflow_id)
@@ -68,12 +103,12 @@ def history(workflow_id: str, db: str, as_json: bool) -> None:
             f"{snapshot.policy_version}), now {snapshot.state}"
         )
     )
-    for column in ("#", "at (UTC)", "trigger", "from", "to", "actor", "role"):
-        table.add_column(column)
+    for column in ("#", "at (London)", "trigger", "from", "to", "actor", "role"):
+        table.add_column(column, no_wrap=column == "at (London)")
     for e in events:
         table.add_row(
             str(e.seq),
-            f"{e.at:%Y-%m-%d %H:%M}",
+            local_time(e.at),
             safe(e.trigger),
             safe(e.source),
             safe(e.dest),
@@ -112,7 +147,7 @@ def _read_checkpoint(path: str) -> dict[str, object]:
     return data
 
 
-@main.command()
+@main.command(short_help="Check chains, replays, rows and the anchor (reads only).")
 @click.argument("workflow_id", required=False)
 @DB_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
@@ -170,7 +205,7 @@ def verify(
     )
 
 
-@main.command("export-checkpoint")
+@main.command("export-checkpoint", short_help="The anchor's head as a checkpoint (reads only).")
 @DB_OPTION
 @click.option("--out", metavar="FILE", help="Write the checkpoint here (else print it).")
 @click.option("--key-file", metavar="FILE", help="Sign it with this key (HMAC-SHA256).")
@@ -195,16 +230,39 @@ def export_checkpoint(db: str, out: str | None, key_file: str | None) -> None:
         click.echo(plain(f"wrote {out}"))
 
 
-@main.command()
+@main.command(short_help="List pending notifications (reads only).")
 @DB_OPTION
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show at most this many, oldest first.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {pending, shown, notifications} as JSON (times in UTC).",
+)
 @fail_cleanly
-def outbox(db: str, limit: int) -> None:
+def outbox(db: str, limit: int, as_json: bool) -> None:
     """List pending notifications (reads only): who is to be told what, under which clause."""
     with open_engine(db) as engine:
+        total = len(engine.store.pending_notifications())
         pending = engine.store.pending_notifications(limit=limit)
-    table = Table(title=f"{len(pending)} pending notification(s)")
-    for column in ("id", "to role", "to id", "reason", "clause"):
+    if as_json:
+        document = {
+            "pending": total,
+            "shown": len(pending),
+            "notifications": converter.unstructure(pending),
+        }
+        click.echo(json.dumps(document, indent=2))
+        return
+    shown = f"{len(pending)} of {total}" if len(pending) < total else f"{total}"
+    table = Table(title=f"{shown} pending notification(s)")
+    table.add_column("id", overflow="fold")  # ids are copied: wrap them, never cut them
+    for column in ("to role", "to id", "reason", "clause"):
         table.add_column(column)
     for n in pending:
         table.add_row(

@@ -29,7 +29,7 @@ class Store(Protocol):
     :class:`ConcurrencyError` from ``commit``, :class:`StoreBusy` (retryable) when another
     writer holds the database too long, :class:`StoreError` when it cannot be used at all.
 
-    **The anchor** (for ``verify``, invariant I16): ``commit`` also appends, in the same
+    **The anchor** (for ``verify``): ``commit`` also appends, in the same
     transaction, one :class:`~qaflow.records.AnchorEntry` per event to a store-wide,
     append-only log in commit order, whose ``head`` chains the previous head with
     (workflow id, seq, event hash) as :func:`~qaflow.records.anchor_head` defines. Two

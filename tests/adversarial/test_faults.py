@@ -83,7 +83,7 @@ def test_cli_tick_and_verify_report_unknown_policies_instead_of_failing(tmp_path
     tick = runner.invoke(main, ["tick", "--db", str(db), "--now", "2026-02-01T00:00:00+00:00"])
     assert tick.exception is None or isinstance(tick.exception, SystemExit)
     assert tick.exit_code == 1
-    assert "ESC-1  response_overdue" in tick.output
+    assert "ESC-1  breach: response  response_overdue" in tick.output
     assert "skipped R1: PolicyError" in tick.output
     assert "3 workflow(s) could not be ticked" in tick.output
     verify = runner.invoke(main, ["verify", "--db", str(db)])

@@ -45,9 +45,16 @@ def is_breach(step: Step) -> bool:
     help=f"Fire what is due by this moment: {NOW_FORMATS}; without an offset it is "
     "Europe/London time, a date alone its midnight (default: the real time).",
 )
+@click.option(
+    "--allow-future",
+    is_flag=True,
+    help="Let --now be later than the real time (a simulated database such as the demo's): "
+    "the steps written carry that time, and later real-time commands on those workflows are "
+    "refused until it has passed.",
+)
 @LADDERS_OPTION
 @fail_cleanly
-def tick(db: str, now: str | None, ladders: tuple[str, ...]) -> None:
+def tick(db: str, now: str | None, allow_future: bool, ladders: tuple[str, ...]) -> None:
     """Fire every deadline due by NOW (writes; safe to run from several processes).
 
     Each line is one step written: a breach (someone did not act in time; the people
@@ -57,6 +64,11 @@ def tick(db: str, now: str | None, ladders: tuple[str, ...]) -> None:
     """
     moment = parse_now(now)
     with open_engine(db, write=True, ladders=ladders) as engine:
+        if allow_future:
+            from qaflow._checks import to_utc
+            from qaflow.clock import ManualClock
+
+            engine.clock = ManualClock(max(to_utc(moment, "--now"), engine.clock.now()))
         steps = engine.tick(moment)
         failures = engine.tick_failures
     breaches = 0

@@ -50,7 +50,10 @@ def report(db: str, start: datetime, end: datetime, fmt: str, out: str | None) -
     first, last = start.date(), end.date()
     if last < first:
         raise ValidationError(
-            field="--to", value=last.isoformat(), expected=f"on or after --from {first}"
+            field="--to",
+            value=last.isoformat(),
+            expected=f"on or after --from {first}",
+            quote=True,
         )
     with open_engine(db) as engine:
         built = qa_report.build_report(engine.store, start=first, end=last + timedelta(days=1))

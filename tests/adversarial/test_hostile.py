@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import tempfile
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -74,13 +75,18 @@ HOSTILE = st.one_of(
 )
 
 
-def _engine() -> Engine:
-    engine = Engine(MemoryStore(), [review_spec()], clock=ManualClock(T0))
+def _engine(kind: str) -> Engine:
+    store = (
+        MemoryStore()
+        if kind == "memory"
+        else SQLiteStore(Path(tempfile.mkdtemp(prefix="qaflow-hostile-")) / "q.db")
+    )
+    engine = Engine(store, [review_spec()], clock=ManualClock(T0))
     populate(engine)
     return engine
 
 
-ENGINE = _engine()
+ENGINES = {kind: _engine(kind) for kind in ("memory", "sqlite")}
 CALLS: dict[str, Callable[[Engine, Any], object]] = {
     "start.workflow_id": lambda e, v: e.start(
         "example.review", v, "submit", WORKER, {"document_ref": "D"}
@@ -122,18 +128,20 @@ CALLS: dict[str, Callable[[Engine, Any], object]] = {
 }
 
 
+@pytest.mark.parametrize("kind", sorted(ENGINES))
 @pytest.mark.parametrize("entry", sorted(CALLS))
 @given(value=HOSTILE)
-def test_public_entry_points_raise_only_qaflow_errors(entry: str, value: Any) -> None:
+def test_public_entry_points_raise_only_qaflow_errors(kind: str, entry: str, value: Any) -> None:
     """#11: every failure is a QAFlowError with a short message, and writes nothing."""
-    before = store_content(ENGINE.store)
+    engine = ENGINES[kind]
+    before = store_content(engine.store)
     try:
-        CALLS[entry](ENGINE, value)
+        CALLS[entry](engine, value)
     except QAFlowError as error:
         message = str(error)
         assert len(message) < 600, message
         assert "\x1b" not in message and "\u202e" not in message
-        assert store_content(ENGINE.store) == before
+        assert store_content(engine.store) == before
         message.encode("utf-8")  # no lone surrogate reaches a log or a terminal
 
 

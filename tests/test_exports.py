@@ -30,6 +30,7 @@ MODULES = [
     "qaflow.policydocs",
     "qaflow.records",
     "qaflow.registry",
+    "qaflow.service",
     "qaflow.spec",
     "qaflow.store",
     "qaflow.testing",

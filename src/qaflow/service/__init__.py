@@ -1,0 +1,33 @@
+"""qaflow as an HTTP/JSON service: a thin ASGI app (Starlette, served by uvicorn) over the
+library, with OpenAPI 3.1, API keys mapped to people in the Directory, problem+json errors,
+a webhook deliverer for the outbox and a few server-rendered pages for a QA lead.
+
+::
+
+    from qaflow.service import KeyStore, create_app
+    app = create_app(store, directory, keys=KeyStore.load("keys.json"))
+
+``qaflow serve`` runs it; ``qaflow keys add PERSON`` makes a key.
+"""
+
+from __future__ import annotations
+
+from qaflow.service._app import Service, create_app
+from qaflow.service._auth import ApiKey, AuthenticationFailed, Caller, KeyStore
+from qaflow.service._problems import NotFound, PreconditionFailed
+from qaflow.service._schemas import OPERATIONS, Operation, openapi_document, payload_schema
+
+__all__ = [
+    "OPERATIONS",
+    "ApiKey",
+    "AuthenticationFailed",
+    "Caller",
+    "KeyStore",
+    "NotFound",
+    "Operation",
+    "PreconditionFailed",
+    "Service",
+    "create_app",
+    "openapi_document",
+    "payload_schema",
+]

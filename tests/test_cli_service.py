@@ -74,6 +74,7 @@ def test_qaflow_serve_answers_on_loopback(tmp_path: Path) -> None:
     directory.write_text(json.dumps(DIRECTORY))
     keys = tmp_path / "keys.json"
     code, out = run("keys", "add", "FIRO-1", "--keys", str(keys))
+    assert code == 0, out
     key = out.strip().splitlines()[-1]
     port = _free_port()
     command = [sys.executable, "-m", "qaflow.cli", "serve", "--db", str(tmp_path / "s.db")]

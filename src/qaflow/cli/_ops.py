@@ -70,12 +70,15 @@ def verify(workflow_id: str | None, db: str) -> None:
     click.echo(f"verified {count} workflow(s): hash chains intact, replays match")
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @DB_OPTION
 @click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
 @fail_cleanly
-def outbox(db: str, limit: int) -> None:
+def outbox(ctx: click.Context, db: str, limit: int) -> None:
     """List pending notifications (reads only): who is to be told what, under which clause."""
+    if ctx.invoked_subcommand is not None:
+        return
     with open_engine(db) as engine:
         pending = engine.store.pending_notifications(limit=limit)
     table = Table(title=f"{len(pending)} pending notification(s)")

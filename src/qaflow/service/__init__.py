@@ -16,6 +16,7 @@ from qaflow.service._app import Service, create_app
 from qaflow.service._auth import ApiKey, AuthenticationFailed, Caller, KeyStore
 from qaflow.service._problems import NotFound, PreconditionFailed
 from qaflow.service._schemas import OPERATIONS, Operation, openapi_document, payload_schema
+from qaflow.service._views import step_view, workflow_view
 
 __all__ = [
     "OPERATIONS",
@@ -30,4 +31,6 @@ __all__ = [
     "create_app",
     "openapi_document",
     "payload_schema",
+    "step_view",
+    "workflow_view",
 ]

@@ -47,6 +47,8 @@ __all__ = ["Service", "create_app"]
 
 log = logging.getLogger(__name__)
 
+_MAX_REPORT_DAYS = 3700  # ten years: a report, not a scan of all time
+
 Handler = Callable[[Request, Caller, dict[str, Any], dict[str, Any]], Response]
 
 
@@ -308,12 +310,16 @@ class Service:
     def report(self, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
         from qaflow import report as qa
 
-        built = qa.build_report(
-            self.store,
-            start=parse_moment("from", params["from"]),
-            end=parse_moment("to", params["to"]),
-            policy=params.get("policy"),
-        )
+        start = parse_moment("from", params["from"])
+        end = parse_moment("to", params["to"])
+        for name, moment in (("from", start), ("to", end)):
+            if not 1970 <= moment.year <= 2200:
+                raise ValidationError(field=name, value=None, expected="a year in 1970..2200")
+        if (end.toordinal() - start.toordinal()) > _MAX_REPORT_DAYS:
+            raise ValidationError(
+                field="to", value=None, expected=f"at most {_MAX_REPORT_DAYS} days after 'from'"
+            )
+        built = qa.build_report(self.store, start=start, end=end, policy=params.get("policy"))
         form = params.get("format", "json")
         if form == "markdown":
             return PlainTextResponse(qa.to_markdown(built), media_type="text/markdown")

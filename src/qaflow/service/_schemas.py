@@ -284,6 +284,7 @@ _IDEM = {
     "schema": {"type": "string", "minLength": 1, "maxLength": 200},
     "description": "resending the same key returns the first result and writes nothing",
 }
+_MOMENT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
 _MACHINE_P = _p("machine", "a machine name, e.g. escalation.bexley_firo")
 _POLICY_Q = _q("policy", {"type": "string"}, "the council policy, where several ship a machine")
 
@@ -424,8 +425,8 @@ OPERATIONS: tuple[Operation, ...] = (
         "The QA report for a period [from, to)",
         result="Report",
         params=(
-            _q("from", {"type": "string"}, "a date or an ISO 8601 time with offset", True),
-            _q("to", {"type": "string"}, "a date or an ISO 8601 time with offset", True),
+            _q("from", _MOMENT, "a date or an ISO 8601 time with offset", True),
+            _q("to", _MOMENT, "a date or an ISO 8601 time with offset", True),
             _POLICY_Q,
             _q("format", {"enum": ["json", "markdown", "html"]}, "json (default)"),
         ),
@@ -526,6 +527,13 @@ def _responses(op: Operation) -> dict[str, Any]:
 
 def openapi_document(specs: Iterable[MachineSpec], *, title: str = "qaflow") -> dict[str, Any]:
     """The OpenAPI 3.1 document of :data:`OPERATIONS`, with a schema per trigger payload."""
+    specs = tuple(specs)
+    machines = sorted({s.name for s in specs})
+    policies = sorted({s.policy for s in specs})
+    named = {
+        "machine": {"type": "string", "enum": machines},
+        "policy": {"type": "string", "enum": policies},
+    }
     paths: dict[str, dict[str, Any]] = {}
     for op in OPERATIONS:
         entry: dict[str, Any] = {
@@ -534,7 +542,9 @@ def openapi_document(specs: Iterable[MachineSpec], *, title: str = "qaflow") -> 
             "responses": _responses(op),
         }
         if op.params:
-            entry["parameters"] = list(op.params)
+            entry["parameters"] = [
+                dict(p, schema=named[p["name"]]) if p["name"] in named else p for p in op.params
+            ]
         if op.body:
             entry["requestBody"] = {
                 "required": True,
@@ -543,6 +553,8 @@ def openapi_document(specs: Iterable[MachineSpec], *, title: str = "qaflow") -> 
         entry["security"] = [{"bearer": []}, {"apiKey": []}] if op.auth else []
         paths.setdefault(op.path, {})[op.method.lower()] = entry
     schemas = dict(SCHEMAS)
+    start = schemas["StartRequest"]
+    schemas["StartRequest"] = dict(start, properties=dict(start["properties"], **named))
     for spec in specs:
         for trigger in callable_triggers(spec):
             schemas[f"Payload.{spec.name}.{spec.policy}.{trigger}"] = payload_schema(spec, trigger)

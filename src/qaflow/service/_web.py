@@ -46,6 +46,12 @@ def _holders(data: dict[str, Any]) -> str:
     return ", ".join(last.get("holders") or ()) or "—"
 
 
+def _quarter(today: date) -> dict[str, str]:
+    """From the start of today's quarter to tomorrow (the report's end is excluded)."""
+    first = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    return {"from": first.isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+
+
 def _dashboard(service: Service) -> dict[str, Any]:
     now = service.clock.now()
     rows = []
@@ -77,6 +83,7 @@ def _dashboard(service: Service) -> dict[str, Any]:
         for d in service.store.due_deadlines(now)
     ]
     return {
+        "quarter_report": "/ui/report?" + urlencode(_quarter(now.date())),
         "title": "Open escalations",
         "now": _when(now),
         "escalations": rows,
@@ -115,13 +122,12 @@ def _workflow(service: Service, workflow_id: str) -> dict[str, Any]:
 def _report(service: Service, request: Request) -> dict[str, Any]:
     from qaflow import report as qa
 
-    today = service.clock.now().date()
     start_text = request.query_params.get("from")
     end_text = request.query_params.get("to")
     context: dict[str, Any] = {"title": "QA report", "report": None}
     if not start_text or not end_text:
-        quarter = date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-        context.update(start=quarter.isoformat(), end=(today + timedelta(days=1)).isoformat())
+        period = _quarter(service.clock.now().date())
+        context.update(start=period["from"], end=period["to"])
         return context
     start = parse_moment("from", start_text)
     end = parse_moment("to", end_text)

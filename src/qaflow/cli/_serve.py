@@ -7,8 +7,9 @@ from pathlib import Path
 
 import click
 
-from qaflow.cli._common import DB_OPTION, fail_cleanly
+from qaflow.cli._common import DB_OPTION, fail_cleanly, open_engine
 from qaflow.cli._main import main
+from qaflow.cli._ops import outbox
 from qaflow.errors import ValidationError
 
 KEYS_OPTION = click.option(
@@ -124,3 +125,41 @@ def keys_revoke(key_id: str, keys_path: str) -> None:
     store.revoke(key_id)
     store.save()
     click.echo(f"revoked {key_id}")
+
+
+@outbox.command("deliver")
+@click.option("--url", required=True, help="The webhook that receives each notification.")
+@click.option(
+    "--secret-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="A file holding the HMAC secret (at least 16 bytes).",
+)
+@click.option("--db", default=None, help="The SQLite database file (default: outbox's --db).")
+@click.option("--watch", type=click.FloatRange(min=1), help="Keep delivering every N seconds.")
+@click.pass_context
+@fail_cleanly
+def outbox_deliver(
+    ctx: click.Context, url: str, secret_file: str, db: str | None, watch: float | None
+) -> None:
+    """POST pending notifications to URL, signed; mark each sent on a 2xx (writes)."""
+    import time
+
+    from qaflow.service import WebhookDeliverer
+
+    db = db or (ctx.parent.params["db"] if ctx.parent else "qaflow.db")
+    secret = Path(secret_file).read_bytes().strip()
+    with open_engine(db) as engine:
+        deliverer = WebhookDeliverer(engine.store, url, secret)
+        try:
+            while True:
+                report = deliverer.deliver_due()
+                click.echo(
+                    f"delivered {len(report.delivered)}, retrying {len(report.retrying)}, "
+                    f"gave up {len(report.gave_up)}"
+                )
+                if watch is None:
+                    break
+                time.sleep(watch)
+        finally:
+            deliverer.close()

@@ -17,20 +17,25 @@ from qaflow.service._auth import ApiKey, AuthenticationFailed, Caller, KeyStore
 from qaflow.service._problems import NotFound, PreconditionFailed
 from qaflow.service._schemas import OPERATIONS, Operation, openapi_document, payload_schema
 from qaflow.service._views import step_view, workflow_view
+from qaflow.service._webhook import DeliveryReport, WebhookDeliverer, sign, verify_signature
 
 __all__ = [
     "OPERATIONS",
     "ApiKey",
     "AuthenticationFailed",
     "Caller",
+    "DeliveryReport",
     "KeyStore",
     "NotFound",
     "Operation",
     "PreconditionFailed",
     "Service",
+    "WebhookDeliverer",
     "create_app",
     "openapi_document",
     "payload_schema",
+    "sign",
     "step_view",
+    "verify_signature",
     "workflow_view",
 ]

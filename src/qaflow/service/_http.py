@@ -32,6 +32,8 @@ _VALIDATORS = {
     if name.endswith("Request")
 }
 _MAX_BODY = 1_000_000
+# One compiled validator per parameter schema (the schemas live as long as OPERATIONS).
+_PARAM_VALIDATORS: dict[int, Any] = {}
 
 
 class Authenticator:
@@ -107,7 +109,10 @@ def read_params(request: Request, op: Operation) -> dict[str, Any]:
                 raise ValidationError(field=name, value=None, expected="given")
             continue
         value = _coerce(name, schema, raw)
-        error = next(iter(Draft202012Validator(schema).iter_errors(value)), None)
+        validator = _PARAM_VALIDATORS.get(id(schema))
+        if validator is None:
+            validator = _PARAM_VALIDATORS[id(schema)] = Draft202012Validator(schema)
+        error = next(iter(validator.iter_errors(value)), None)
         if error is not None:
             raise ValidationError(field=name, value=value, expected=_expected(error))
         out[name] = value

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 from qaflow.service._app import Service, create_app
 from qaflow.service._auth import ApiKey, AuthenticationFailed, Caller, KeyStore
+from qaflow.service._openapi import openapi_document
 from qaflow.service._problems import NotFound, PreconditionFailed
-from qaflow.service._schemas import OPERATIONS, Operation, openapi_document, payload_schema
+from qaflow.service._schemas import OPERATIONS, Operation, payload_schema
 from qaflow.service._views import step_view, workflow_view
 from qaflow.service._webhook import DeliveryReport, WebhookDeliverer, sign, verify_signature
 

@@ -31,12 +31,12 @@ from qaflow.records import Actor, WorkflowSnapshot
 from qaflow.registry import shipped_specs
 from qaflow.service._auth import AuthenticationFailed, Caller, KeyStore
 from qaflow.service._http import Authenticator, parse_etag, parse_moment, read_body, read_params
+from qaflow.service._openapi import openapi_document
 from qaflow.service._problems import NotFound, PreconditionFailed, problem, problem_from_error
 from qaflow.service._schemas import (
     OPERATIONS,
     Operation,
     callable_triggers,
-    openapi_document,
     payload_schema,
 )
 from qaflow.service._views import event_view, notification_view, step_view, workflow_view

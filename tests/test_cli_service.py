@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 from click.testing import CliRunner
 
 from qaflow.cli import main
@@ -69,6 +70,7 @@ def _free_port() -> int:
         return port
 
 
+@pytest.mark.slow  # a real `qaflow serve` process
 def test_qaflow_serve_answers_on_loopback(tmp_path: Path) -> None:
     directory = tmp_path / "directory.json"
     directory.write_text(json.dumps(DIRECTORY))

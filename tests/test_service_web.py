@@ -123,6 +123,7 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     store.close()
 
 
+@pytest.mark.slow  # one chromium process per page
 def test_pages_render_in_chromium_and_their_links_work(
     site: tuple[str, str, str], tmp_path: Path
 ) -> None:

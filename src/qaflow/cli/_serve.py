@@ -26,7 +26,7 @@ def _loopback(host: str) -> bool:
         return False
 
 
-@main.command()
+@main.command(short_help="Serve the HTTP/JSON API and QA pages.")
 @DB_OPTION
 @click.option("--directory", "directory_path", required=True, help="People and roles (JSON).")
 @click.option("--keys", "keys_path", help="The API key store (see `qaflow keys add`).")
@@ -35,8 +35,8 @@ def _loopback(host: str) -> bool:
     is_flag=True,
     help="No key store: callers name themselves with X-QAFlow-Person; loopback only.",
 )
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=8080, show_default=True)
+@click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
+@click.option("--port", type=int, default=8080, show_default=True, help="The port to bind.")
 @fail_cleanly
 def serve(
     db: str,
@@ -80,12 +80,12 @@ def serve(
         store.close()
 
 
-@main.group()
+@main.group(short_help="Make, list and revoke API keys.")
 def keys() -> None:
     """Make, list and revoke the API keys `qaflow serve` accepts (stored hashed)."""
 
 
-@keys.command("add")
+@keys.command("add", short_help="Make a key for a person (writes).")
 @click.argument("person_id")
 @KEYS_OPTION
 @fail_cleanly
@@ -101,7 +101,7 @@ def keys_add(person_id: str, keys_path: str) -> None:
     click.echo(key)
 
 
-@keys.command("list")
+@keys.command("list", short_help="List the stored keys.")
 @KEYS_OPTION
 @fail_cleanly
 def keys_list(keys_path: str) -> None:
@@ -113,7 +113,7 @@ def keys_list(keys_path: str) -> None:
         click.echo(f"{entry.id}  {entry.person_id}  {entry.created_at}  {state}")
 
 
-@keys.command("revoke")
+@keys.command("revoke", short_help="Revoke a key (writes).")
 @click.argument("key_id")
 @KEYS_OPTION
 @fail_cleanly
@@ -127,7 +127,7 @@ def keys_revoke(key_id: str, keys_path: str) -> None:
     click.echo(f"revoked {key_id}")
 
 
-@outbox.command("deliver")
+@outbox.command("deliver", short_help="Post pending notifications to a webhook.")
 @click.option("--url", required=True, help="The webhook that receives each notification.")
 @click.option(
     "--secret-file",

@@ -81,7 +81,7 @@ def _actor_options(func: Any) -> Any:
     return func
 
 
-@main.command("list")
+@main.command("list", short_help="List workflows, filtered (reads only).")
 @DB_OPTION
 @click.option("--machine", help="Only this machine.")
 @click.option("--policy", help="Only this council policy.")
@@ -90,7 +90,9 @@ def _actor_options(func: Any) -> Any:
 @click.option("--overdue", is_flag=True, help="Only those with an open deadline past due.")
 @click.option("--now", help="'Now' for --overdue (ISO time with offset; default: real time).")
 @click.option("--after", help="Start after this workflow id (paging).")
-@click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
+@click.option(
+    "--limit", type=click.IntRange(1, 10_000), default=100, show_default=True, help="Page size."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the workflows as JSON.")
 @fail_cleanly
 def list_workflows(
@@ -129,7 +131,7 @@ def list_workflows(
     click.echo(f"{len(found)} workflow(s)")
 
 
-@main.command()
+@main.command(short_help="Start a workflow; prints JSON (writes).")
 @click.argument("machine")
 @click.argument("workflow_id")
 @click.argument("trigger")
@@ -166,7 +168,7 @@ def start(
     _echo(step_view(step, datetime.now(UTC), spec))
 
 
-@main.command()
+@main.command(short_help="Fire a trigger; prints JSON (writes).")
 @click.argument("workflow_id")
 @click.argument("trigger")
 @click.argument("payload", required=False)
@@ -202,7 +204,7 @@ def fire(
     _echo(step_view(step, datetime.now(UTC), spec))
 
 
-@outbox.command("ack")
+@outbox.command("ack", short_help="Mark notifications sent (writes).")
 @click.argument("ids", nargs=-1)
 @click.option("--db", default=None, help="The SQLite database file (default: outbox's --db).")
 @click.option("--all", "ack_all", is_flag=True, help="Acknowledge every pending notification.")

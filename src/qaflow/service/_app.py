@@ -2,7 +2,7 @@
 
 The app holds one engine over one store. Handlers run on the event loop one at a time, so
 one store connection is never used by two requests at once; run several processes to serve
-more (the store's version check keeps concurrent writers honest, invariant I12).
+more (the store's version check lets exactly one of two concurrent writers win).
 """
 
 from __future__ import annotations

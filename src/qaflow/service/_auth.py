@@ -1,4 +1,4 @@
-"""Who is calling: API keys stored hashed, mapped to a person in the Directory (principle 7).
+"""Who is calling: API keys stored hashed, each mapped to a person in the Directory.
 
 A key is ``qfk_<key id>_<secret>``: the id finds the stored entry and the SHA-256 of the whole
 key is compared in constant time. The secret is 256 random bits, so a fast hash is enough

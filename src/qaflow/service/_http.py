@@ -37,7 +37,7 @@ _PARAM_VALIDATORS: dict[int, Any] = {}
 
 
 class Authenticator:
-    """Maps a request's credentials to a :class:`Caller` (principle 7).
+    """Maps a request's credentials to a :class:`Caller` (roles come from the directory).
 
     With a key store, every request but the public ones needs a live key whose person is in
     the directory. ``insecure_local`` (loopback only) trusts an ``X-QAFlow-Person`` header and

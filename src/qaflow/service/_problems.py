@@ -3,7 +3,7 @@
 Each :class:`~qaflow.errors.QAFlowError` subclass maps to one status and one problem type;
 the typed error's own attributes travel as extension members, so a caller can act on
 ``allowed`` triggers, the unmet ``condition`` and its ``clause``, or the ``actual_version``
-without parsing text. Values that might be free text are left out (principle 10).
+without parsing text. Values that might be free text (personal data) are left out.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 workflow's timeline and the QA report. Server-rendered with Jinja2 (autoescaped), no
 JavaScript; the same credentials as the API (a browser sends a key as Basic password).
 
-Pages show ids, states, roles and times, never free text from payloads (principle 10).
+Pages show ids, states, roles and times, never payload free text (it may be personal data).
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qaflow import ManualClock, SQLiteStore
+from qaflow import ManualClock, SQLiteStore, ValidationError
 from qaflow.policies import bexley
 from qaflow.service import KeyStore, create_app
 from service_support import directory, live_server
@@ -307,3 +307,38 @@ def test_unknown_things_are_404_problems(api: Api) -> None:
     assert audit["payload_schemas"]["allocate"]["type"] == "object"
     diagram = api.as_("FIRO-1", "GET", f"/machines/{FIRO}/diagram")
     assert diagram.text.startswith("---") or "stateDiagram" in diagram.text
+
+
+def test_lists_page_by_id(api: Api) -> None:
+    for n in range(3):
+        body = dict(RAISE, workflow_id=f"ESC-{n}")
+        assert api.as_("FIRO-1", "POST", "/workflows", json=body).status_code == 201
+    first = api.as_("FIRO-1", "GET", "/workflows", params={"limit": 2}).json()
+    assert [w["workflow_id"] for w in first["items"]] == ["ESC-0", "ESC-1"]
+    assert first["next_after"] == "ESC-1"
+    rest = api.as_("FIRO-1", "GET", "/workflows", params={"after": "ESC-1", "limit": 2}).json()
+    assert [w["workflow_id"] for w in rest["items"]] == ["ESC-2"] and rest["next_after"] is None
+    bad = api.as_("FIRO-1", "GET", "/workflows", params={"limit": "0"})
+    assert _problem(bad, 422, "validation")["field"] == "limit"
+    none = api.as_("FIRO-1", "GET", "/workflows", params={"state": "resolved"}).json()
+    assert none == {"items": [], "next_after": None}
+
+
+def test_insecure_local_reads_anonymously_and_writes_only_as_a_named_person(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    with pytest.raises(ValidationError, match="a key store"):
+        create_app(SQLiteStore(tmp_path / "x.db"), directory())
+    store = SQLiteStore(tmp_path / "local.db")
+    app = create_app(store, directory(), insecure_local=True, clock=clock)
+    try:
+        with live_server(app) as base, httpx.Client(base_url=base) as client:
+            assert client.get("/workflows").status_code == 200
+            _problem(client.post("/workflows", json=RAISE), 401, "unauthenticated")
+            nobody = client.post("/workflows", json=RAISE, headers={"X-QAFlow-Person": "NOPE"})
+            assert _problem(nobody, 403, "unknown-person")["person_id"] == "NOPE"
+            named = client.post("/workflows", json=RAISE, headers={"X-QAFlow-Person": "FIRO-1"})
+            assert named.status_code == 201
+            assert named.json()["event"]["actor"] == {"id": "FIRO-1", "role": "firo"}
+    finally:
+        store.close()

@@ -20,6 +20,7 @@ from qaflow import (
     UnknownWorkflow,
     ValidationError,
 )
+from qaflow.records import WorkflowSnapshot
 from qaflow.testing import store_content
 from review_machine import review_spec
 
@@ -145,3 +146,30 @@ def test_find_workflows_filters_and_pages(store: Any) -> None:
     assert store.find_workflows(overdue_at=later, after="A") == [store.load("C")]
     with pytest.raises(ValidationError):
         store.find_workflows(overdue_at=datetime(2025, 1, 1))
+
+
+def test_find_workflows_by_team_reads_the_team_id_in_the_data(store: Any) -> None:
+    engine = _engine(store)
+    for wid, team in (("A", "T-1"), ("B", "T-2"), ("C", "T-1")):
+        step = engine._compute(  # the review machine records no team: add one to the data
+            engine.spec("example.review"),
+            WorkflowSnapshot(
+                workflow_id=wid,
+                machine="example.review",
+                policy=engine.spec("example.review").policy,
+                policy_version=engine.spec("example.review").policy_version,
+                state=engine.spec("example.review").initial,
+            ),
+            "submit",
+            Actor("P-1", "worker"),
+            {"document_ref": "D"},
+            T0,
+            None,
+        )
+        data = {**step.snapshot.data, "team_id": team}
+        store.commit(
+            attrs.evolve(step, snapshot=attrs.evolve(step.snapshot, data=data)), expected_version=0
+        )
+    assert [s.workflow_id for s in store.find_workflows(team="T-1")] == ["A", "C"]
+    assert [s.workflow_id for s in store.find_workflows(team="T-2", limit=5)] == ["B"]
+    assert store.find_workflows(team="T-3") == []

@@ -108,6 +108,8 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
         payload: dict[str, Any] = {"subject_id": f"CARER-{n}", "reason": reason}
         if to:
             payload["to"] = to
+        if to == "stage_2":
+            payload["people"] = {"head_of_service": "HS-1"}
         engine.start(FIRO, f"ESC-{n}", "raise", Actor("FIRO-1", "firo"), payload)
         clock.advance(timedelta(days=3))
     engine.fire("ESC-2", "accept", Actor("FIRO-1", "firo"))
@@ -165,6 +167,7 @@ def test_pages_render_in_chromium_and_their_links_work(
     assert set(report.inputs) == {"from", "to"} and set(report.labels) >= {"from", "to"}
     text = httpx.get(f"{base}/ui", auth=("qa", key)).text
     assert "ESC-1" in text and "(overdue)" in text and "team_manager" in text
+    assert "head_of_service (HS-1)" in text  # the holder recorded for the stage
     assert "CARER-1" not in text  # ids of children and carers stay off the overview
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -41,9 +41,14 @@ def _when(moment: datetime | None) -> str:
 
 
 def _holders(data: dict[str, Any]) -> str:
+    """The current stage's holder roles, each with the person recorded for it, if any."""
     history = data.get("history") or []
     last = history[-1] if history and isinstance(history[-1], dict) else {}
-    return ", ".join(last.get("holders") or ()) or "—"
+    shown = []
+    for role in last.get("holders") or ():
+        person = data.get(f"{role}_id")
+        shown.append(f"{role} ({person})" if isinstance(person, str) else role)
+    return ", ".join(shown) or "—"
 
 
 def _quarter(today: date) -> dict[str, str]:

@@ -342,3 +342,24 @@ def test_insecure_local_reads_anonymously_and_writes_only_as_a_named_person(
             assert named.json()["event"]["actor"] == {"id": "FIRO-1", "role": "firo"}
     finally:
         store.close()
+
+
+def test_bodies_that_are_not_plain_json_are_refused(api: Api) -> None:
+    assert api.as_("FIRO-1", "POST", "/workflows", json=RAISE).status_code == 201
+    for raw in (
+        b'{"trigger": "respond", "payload": {"response": NaN}}',
+        b"[1, 2]",
+        b"not json",
+        b'{"trigger": "respond", "payload": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ):
+        response = api.as_(
+            "TM-1",
+            "POST",
+            "/workflows/ESC-1/fire",
+            content=raw,
+            headers={"Content-Type": "application/json"},
+        )
+        assert _problem(response, 422, "validation")["field"] in ("body", "payload"), raw[:40]
+    unknown = api.as_("TM-1", "POST", "/workflows/ESC-1/fire", json={"trigger": "respond", "x": 1})
+    assert "only the fields" in _problem(unknown, 422, "validation")["expected"]
+    assert api.as_("FIRO-1", "GET", "/workflows/ESC-1").json()["version"] == 1

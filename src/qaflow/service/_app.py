@@ -359,6 +359,9 @@ def _endpoint(
             return handler(request, caller, params, body)
         except QAFlowError as error:
             return problem_from_error(error, request.url.path)
+        except Exception:  # a bug, not the caller's fault: log it, never send the traceback
+            log.exception("operation %s failed", op.id)
+            return problem(500, "internal", "Internal error", "the server could not do this")
 
     endpoint.__name__ = op.id
     return endpoint

@@ -140,9 +140,11 @@ async def read_body(request: Request, op: Operation) -> dict[str, Any]:
     if len(raw) > _MAX_BODY:
         raise ValidationError(field="body", value=len(raw), expected=f"at most {_MAX_BODY} bytes")
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValidationError(field="body", value=None, expected="a JSON object") from None
+        body = json.loads(raw, parse_constant=_no_constant)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError, ValueError):
+        raise ValidationError(
+            field="body", value=None, expected="a JSON object (no NaN or Infinity)"
+        ) from None
     validator = _VALIDATORS[op.body]
     error = next(iter(validator.iter_errors(body)), None)
     if error is not None:
@@ -158,6 +160,10 @@ async def read_body(request: Request, op: Operation) -> dict[str, Any]:
         raise ValidationError(field=field, value=shown, expected=_expected(error))
     assert isinstance(body, dict)
     return body
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN and Infinity are not JSON
 
 
 def parse_etag(value: str | None) -> int | None:

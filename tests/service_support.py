@@ -13,8 +13,8 @@ import uvicorn
 
 from qaflow.directory import InMemoryDirectory
 
-#: A small fostering service: the FIRO ladder's raiser, each stage's holder, and a worker
-#: who holds none of the ladder's roles (for the 403s).
+#: A small fostering service: the FIRO ladder's raiser, each stage's holder, a worker who
+#: holds none of the ladder's roles (for the 403s) and the case system's integration account.
 DIRECTORY: dict[str, Any] = {
     "people": [
         {"id": "FIRO-1", "roles": ["firo"]},
@@ -25,6 +25,7 @@ DIRECTORY: dict[str, Any] = {
         {"id": "AD-1", "roles": ["assistant_director"]},
         {"id": "DIR-1", "roles": ["director"]},
         {"id": "SW-1", "roles": ["worker"], "team_id": "T-F"},
+        {"id": "CMS-1", "roles": ["qaflow_operator"]},
     ],
     "teams": [{"id": "T-F", "service_id": "SV-F", "manager_id": "TM-1"}],
     "services": [{"id": "SV-F", "manager_id": None, "head_of_service_id": "HS-1"}],

@@ -33,7 +33,7 @@ def test_the_readme_documents_keys_serve_and_curl() -> None:
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_the_readme_curl_lines_run_against_a_live_server(tmp_path: Path) -> None:
     keys: dict[str, str] = {}
-    for person in ("FIRO-1", "TM-1"):  # as the README's setup block does
+    for person in ("FIRO-1", "TM-1", "CMS-1"):  # as the README's setup block does
         result = CliRunner().invoke(main, ["keys", "add", person, "--keys", str(tmp_path / "k")])
         assert result.exit_code == 0, result.output
         keys[person] = result.output.strip().splitlines()[-1]
@@ -44,6 +44,7 @@ def test_the_readme_curl_lines_run_against_a_live_server(tmp_path: Path) -> None
         with live_server(app) as base:
             env = {"PATH": "/usr/bin:/bin", "QAFLOW": base, "KEY": keys["FIRO-1"]}
             env["TM_KEY"] = keys["TM-1"]
+            env["OPS_KEY"] = keys["CMS-1"]
             for block in CURL:
                 done = subprocess.run(
                     ["bash", "-euo", "pipefail", "-c", block],

@@ -23,7 +23,7 @@ from service_support import directory, live_server
 
 FIRO = "escalation.bexley_firo"
 T0 = datetime(2025, 12, 19, 10, tzinfo=UTC)
-PEOPLE = ("FIRO-1", "FIRO-2", "FM-1", "TM-1", "HS-1", "AD-1", "DIR-1", "SW-1")
+PEOPLE = ("FIRO-1", "FIRO-2", "FM-1", "TM-1", "HS-1", "AD-1", "DIR-1", "SW-1", "CMS-1")
 
 
 class Api:
@@ -201,9 +201,12 @@ def test_a_firo_escalation_from_raise_to_resolution(api: Api, clock: ManualClock
     clock.advance(timedelta(days=14))
     overdue = api.as_("FIRO-1", "GET", "/workflows", params={"overdue": "true"}).json()
     assert [w["workflow_id"] for w in overdue["items"]] == ["ESC-1"]
-    ticked = api.as_("FIRO-1", "POST", "/tick").json()
+    # Ticking is the integration account's job (403 for anyone else).
+    refused = _problem(api.as_("FIRO-1", "POST", "/tick"), 403, "operator-required")
+    assert refused["role"] == "qaflow_operator"
+    ticked = api.as_("CMS-1", "POST", "/tick").json()
     assert [e["trigger"] for e in ticked["fired"]] == ["response_overdue"]
-    assert api.as_("FIRO-1", "POST", "/tick").json()["fired"] == []  # idempotent
+    assert api.as_("CMS-1", "POST", "/tick").json()["fired"] == []  # idempotent
 
     # Head of service responds late; the raiser accepts: resolved.
     hs = api.as_(
@@ -242,16 +245,18 @@ def test_a_firo_escalation_from_raise_to_resolution(api: Api, clock: ManualClock
         "problem": None,
     }
 
-    # The outbox: read, acknowledge, acknowledge again (idempotent).
-    pending = api.as_("FIRO-1", "GET", "/outbox").json()["items"]
+    # The outbox: read, acknowledge, acknowledge again (idempotent); operators only.
+    _problem(api.as_("FIRO-1", "GET", "/outbox"), 403, "operator-required")
+    pending = api.as_("CMS-1", "GET", "/outbox").json()["items"]
     assert pending and all(n["workflow_id"] == "ESC-1" for n in pending)
     ids = [n["id"] for n in pending]
-    first_ack = api.as_("FIRO-1", "POST", "/outbox/ack", json={"ids": ids}).json()
+    _problem(api.as_("FIRO-1", "POST", "/outbox/ack", json={"ids": ids}), 403, "operator-required")
+    first_ack = api.as_("CMS-1", "POST", "/outbox/ack", json={"ids": ids}).json()
     assert first_ack == {"newly_acknowledged": len(ids)}
-    assert api.as_("FIRO-1", "POST", "/outbox/ack", json={"ids": ids}).json() == {
+    assert api.as_("CMS-1", "POST", "/outbox/ack", json={"ids": ids}).json() == {
         "newly_acknowledged": 0
     }
-    assert api.as_("FIRO-1", "GET", "/outbox").json()["items"] == []
+    assert api.as_("CMS-1", "GET", "/outbox").json()["items"] == []
 
     # The QA report for the period sees the resolved escalation.
     report = api.as_("FIRO-1", "GET", "/report", params={"from": "2025-12-01", "to": "2026-01-31"})

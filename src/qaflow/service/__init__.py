@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from qaflow.service._app import Service, create_app
 from qaflow.service._auth import ApiKey, AuthenticationFailed, Caller, KeyStore
+from qaflow.service._http import OPERATOR_ROLE, OperatorRequired
 from qaflow.service._openapi import openapi_document
 from qaflow.service._problems import NotFound, PreconditionFailed
 from qaflow.service._schemas import OPERATIONS, Operation, payload_schema
@@ -22,6 +23,7 @@ from qaflow.service._webhook import DeliveryReport, WebhookDeliverer, sign, veri
 
 __all__ = [
     "OPERATIONS",
+    "OPERATOR_ROLE",
     "ApiKey",
     "AuthenticationFailed",
     "Caller",
@@ -29,6 +31,7 @@ __all__ = [
     "KeyStore",
     "NotFound",
     "Operation",
+    "OperatorRequired",
     "PreconditionFailed",
     "Service",
     "WebhookDeliverer",

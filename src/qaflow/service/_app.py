@@ -30,7 +30,14 @@ from qaflow.errors import (
 from qaflow.records import Actor, WorkflowSnapshot
 from qaflow.registry import shipped_specs
 from qaflow.service._auth import AuthenticationFailed, Caller, KeyStore
-from qaflow.service._http import Authenticator, parse_etag, parse_moment, read_body, read_params
+from qaflow.service._http import (
+    OPERATOR_ROLE,
+    Authenticator,
+    parse_etag,
+    parse_moment,
+    read_body,
+    read_params,
+)
 from qaflow.service._openapi import openapi_document
 from qaflow.service._problems import NotFound, PreconditionFailed, problem, problem_from_error
 from qaflow.service._schemas import (
@@ -68,12 +75,15 @@ class Service:
         insecure_local: bool = False,
         clock: Clock | None = None,
         specs: Iterable[MachineSpec] | None = None,
+        operator_role: str = OPERATOR_ROLE,
     ) -> None:
         self.specs = tuple(shipped_specs() if specs is None else specs)
         self.clock: Clock = clock or SystemClock()
         self.engine = Engine(store, self.specs, clock=self.clock, directory=directory)
         self.directory = directory
-        self.auth = Authenticator(directory, keys, insecure_local=insecure_local)
+        self.auth = Authenticator(
+            directory, keys, insecure_local=insecure_local, operator_role=operator_role
+        )
         self.openapi = openapi_document(self.specs)
 
     @property
@@ -375,15 +385,23 @@ def create_app(
     insecure_local: bool = False,
     clock: Clock | None = None,
     specs: Iterable[MachineSpec] | None = None,
+    operator_role: str = OPERATOR_ROLE,
     web: bool = True,
 ) -> Starlette:
     """The ASGI app over ``store``: the JSON API, ``/openapi.json`` and (``web``) the pages.
 
     Without ``keys`` the app refuses to be built unless ``insecure_local`` (then the caller
-    must bind it to loopback: :func:`qaflow.cli` ``serve`` does).
+    must bind it to loopback: ``qaflow serve`` does). Ticking and the outbox need a caller
+    holding ``operator_role`` (the host system's integration account).
     """
     service = Service(
-        store, directory, keys=keys, insecure_local=insecure_local, clock=clock, specs=specs
+        store,
+        directory,
+        keys=keys,
+        insecure_local=insecure_local,
+        clock=clock,
+        specs=specs,
+        operator_role=operator_role,
     )
     handlers = service.handlers()
     routes = [

@@ -14,17 +14,32 @@ from jsonschema import Draft202012Validator
 from starlette.requests import Request
 
 from qaflow.directory import InMemoryDirectory, UnknownPerson
-from qaflow.errors import ValidationError
+from qaflow.errors import QAFlowError, ValidationError
 from qaflow.service._auth import AuthenticationFailed, Caller, KeyStore, presented_key
 from qaflow.service._schemas import SCHEMAS, Operation
 
 __all__ = [
+    "OPERATOR_ROLE",
     "Authenticator",
+    "OperatorRequired",
     "parse_etag",
     "parse_moment",
     "read_body",
     "read_params",
 ]
+
+#: The role that may tick and drain the outbox over HTTP: the host system's integration.
+OPERATOR_ROLE = "qaflow_operator"
+
+
+class OperatorRequired(QAFlowError, PermissionError):
+    """Ticking and draining the outbox are for the host system's operator account (403)."""
+
+    def __init__(self, *, person_id: str, role: str) -> None:
+        self.person_id = person_id
+        self.role = role
+        super().__init__(f"person {person_id!r} does not hold {role!r}, which this operation needs")
+
 
 _VALIDATORS = {
     name: Draft202012Validator(schema)
@@ -45,7 +60,12 @@ class Authenticator:
     """
 
     def __init__(
-        self, directory: InMemoryDirectory, keys: KeyStore | None, *, insecure_local: bool
+        self,
+        directory: InMemoryDirectory,
+        keys: KeyStore | None,
+        *,
+        insecure_local: bool,
+        operator_role: str = OPERATOR_ROLE,
     ) -> None:
         if keys is None and not insecure_local:
             raise ValidationError(
@@ -54,8 +74,21 @@ class Authenticator:
         self.directory = directory
         self.keys = keys
         self.insecure_local = insecure_local
+        self.operator_role = operator_role
 
     def caller(self, request: Request, op: Operation) -> Caller:
+        """Who is calling; for an operator's operation, only someone holding the role."""
+        found = self._caller(request, op)
+        if op.operator and (
+            found.person_id is None
+            or not self.directory.has_role(found.person_id, self.operator_role)
+        ):
+            if found.person_id is None:
+                raise AuthenticationFailed(problem="operator operations need a caller")
+            raise OperatorRequired(person_id=found.person_id, role=self.operator_role)
+        return found
+
+    def _caller(self, request: Request, op: Operation) -> Caller:
         if not op.auth:
             return Caller(None)
         key = presented_key(request.headers)

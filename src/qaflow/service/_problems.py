@@ -25,6 +25,7 @@ from qaflow.errors import (
     ValidationError,
 )
 from qaflow.service._auth import AuthenticationFailed
+from qaflow.service._http import OperatorRequired
 
 __all__ = ["PROBLEM_TYPES", "NotFound", "PreconditionFailed", "problem", "problem_from_error"]
 
@@ -62,6 +63,7 @@ class NotFound(QAFlowError, LookupError):
 PROBLEM_TYPES: tuple[tuple[type[QAFlowError], str, str, int], ...] = (
     (AuthenticationFailed, "unauthenticated", "Not authenticated", 401),
     (PermissionDenied, "permission-denied", "Permission denied", 403),
+    (OperatorRequired, "operator-required", "Operator role required", 403),
     (UnknownPerson, "unknown-person", "Caller not in the directory", 403),
     (UnknownWorkflow, "unknown-workflow", "Unknown workflow", 404),
     (NotFound, "not-found", "Not found", 404),
@@ -78,6 +80,7 @@ PROBLEM_TYPES: tuple[tuple[type[QAFlowError], str, str, int], ...] = (
 _FIELDS: dict[type[QAFlowError], tuple[str, ...]] = {
     PermissionDenied: ("workflow_id", "trigger", "actor_id", "role", "allowed_roles", "reason"),
     UnknownPerson: ("person_id",),
+    OperatorRequired: ("person_id", "role"),
     UnknownWorkflow: ("workflow_id",),
     NotFound: ("what", "known"),
     PreconditionFailed: ("workflow_id", "expected_version", "actual_version"),

@@ -244,6 +244,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     writes: bool = False
     auth: bool = True
+    operator: bool = False
     media: str = "application/json"
     headers: tuple[str, ...] = ()
 
@@ -385,28 +386,32 @@ OPERATIONS: tuple[Operation, ...] = (
         "POST",
         "/tick",
         "tick",
-        "Fire every deadline due by the server's clock (idempotent)",
+        "Fire every deadline due by the server's clock (idempotent; operators only)",
         result="TickResult",
+        errors=(403,),
         writes=True,
+        operator=True,
     ),
     Operation(
         "GET",
         "/outbox",
         "readOutbox",
-        "Pending notifications",
+        "Pending notifications (operators only)",
         result="Outbox",
         params=(_q("limit", {"type": "integer", "minimum": 1, "maximum": 1000}, "at most (100)"),),
-        errors=(422,),
+        errors=(403, 422),
+        operator=True,
     ),
     Operation(
         "POST",
         "/outbox/ack",
         "ackOutbox",
-        "Mark notifications sent (idempotent)",
+        "Mark notifications sent (idempotent; operators only)",
         result="AckResult",
         body="AckRequest",
-        errors=(422,),
+        errors=(403, 422),
         writes=True,
+        operator=True,
     ),
     Operation(
         "GET",

@@ -35,6 +35,7 @@ MODULES = [
     "qaflow.procedure",
     "qaflow.records",
     "qaflow.registry",
+    "qaflow.service",
     "qaflow.spec",
     "qaflow.store",
     "qaflow.store._sqlite_rows",

@@ -28,6 +28,7 @@ from qaflow.records import (
 )
 from qaflow.store._protocol import stale
 from qaflow.store._sqlite_rows import (
+    Inspection,
     deadline_row,
     dt,
     event_row,
@@ -42,7 +43,7 @@ __all__ = ["SQLiteStore"]
 _RECENT_MAX = 1024
 
 
-class SQLiteStore:
+class SQLiteStore(Inspection):
     """The embedded durable store: one SQLite file in WAL mode.
 
     ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
@@ -176,6 +177,44 @@ class SQLiteStore:
     @guarded
     def _fetch(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
         return self.conn.execute(sql, tuple(args)).fetchall()
+
+    @guarded
+    def find_workflows(
+        self,
+        *,
+        machine: str | None = None,
+        policy: str | None = None,
+        state: str | None = None,
+        team: str | None = None,
+        overdue_at: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowSnapshot]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("machine", machine), ("policy", policy), ("state", state)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if team is not None:
+            where.append("json_extract(data, '$.team_id') = ?")
+            args.append(team)
+        if overdue_at is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM deadlines d WHERE d.workflow_id = workflows.workflow_id "
+                "AND d.status = 'open' AND d.due_at <= ?)"
+            )
+            args.append(ts(to_utc(overdue_at, "overdue_at")))
+        if after is not None:
+            where.append("workflow_id > ?")
+            args.append(after)
+        sql = f"SELECT {self._SNAP_COLS} FROM workflows"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.conn.execute(
+            sql + " ORDER BY workflow_id LIMIT ?", (*args, max(limit, 0))
+        ).fetchall()
+        return [self._snapshot(row) for row in rows]
 
     _event = staticmethod(event_row)
     _EVENT_COLS = (
@@ -346,26 +385,6 @@ class SQLiteStore:
             "ORDER BY position DESC LIMIT 1"
         ).fetchone()
         return None if row is None else AnchorEntry(*row)
-
-    @guarded
-    def counts(self) -> dict[str, int]:
-        """Row counts per table (for tests that check a refused command wrote nothing)."""
-        out = {
-            t: self.db[t].count
-            for t in ("workflows", "events", "deadlines", "notifications", "tasks")
-        }
-        out["open_deadlines"] = self.conn.execute(
-            "SELECT count(*) FROM deadlines WHERE status = 'open'"
-        ).fetchone()[0]
-        return out
-
-    @guarded
-    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, sorted: the store's whole content, for comparisons."""
-        return {
-            t: sorted(self.conn.execute(f"SELECT * FROM [{t}]").fetchall(), key=repr)
-            for t in ("workflows", "events", "deadlines", "notifications", "tasks", "anchor")
-        }
 
     # --- the write path -------------------------------------------------------------------
 

@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
+import sqlite_utils
+
 from qaflow.errors import ValidationError
 from qaflow.records import Actor, Deadline, Event, Notification
+from qaflow.store._sqlite_schema import guarded
 
-__all__ = ["deadline_row", "dt", "event_row", "notification_row", "text_id", "ts"]
+__all__ = [
+    "Inspection",
+    "deadline_row",
+    "dt",
+    "event_row",
+    "notification_row",
+    "text_id",
+    "ts",
+]
 
 
 def text_id(workflow_id: object, field: str = "workflow_id") -> str:
@@ -79,3 +91,31 @@ def notification_row(row: tuple[Any, ...]) -> Notification:
         clause=clause,
         created_at=dt(created),
     )
+
+
+class Inspection:
+    """Whole-store views for tests and tools (row counts, every row): read-only helpers."""
+
+    conn: sqlite3.Connection
+    db: sqlite_utils.Database
+    path: str
+
+    @guarded
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for tests that check a refused command wrote nothing)."""
+        out = {
+            t: self.db[t].count
+            for t in ("workflows", "events", "deadlines", "notifications", "tasks")
+        }
+        out["open_deadlines"] = self.conn.execute(
+            "SELECT count(*) FROM deadlines WHERE status = 'open'"
+        ).fetchone()[0]
+        return out
+
+    @guarded
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, sorted: the store's whole content, for comparisons."""
+        return {
+            t: sorted(self.conn.execute(f"SELECT * FROM [{t}]").fetchall(), key=repr)
+            for t in ("workflows", "events", "deadlines", "notifications", "tasks", "anchor")
+        }

@@ -340,3 +340,14 @@ def test_cli_commands_print_one_line_errors_for_hostile_arguments(db: str, value
         assert "\x1b" not in result.output and "\u202e" not in result.output
         if args[0] == "tick" and result.exit_code != 0:
             assert _content(db) == before
+
+
+def test_cli_fire_refuses_a_payload_nested_past_the_parser(db: str) -> None:
+    """A JSON payload nested 100,000 deep used to end in a RecursionError traceback."""
+    deep = '{"text":' + "[" * 100_000 + "]" * 100_000 + "}"
+    before = _content(db)
+    result = CliRunner().invoke(
+        main, ["fire", "ESC-[/]", "respond", deep, "--as", "P-1", "--role", "firo", "--db", db]
+    )
+    assert result.exit_code == 1 and "'PAYLOAD' must be a JSON object" in result.output
+    assert _content(db) == before

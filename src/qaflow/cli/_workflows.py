@@ -30,7 +30,7 @@ def _payload(text: str | None) -> dict[str, Any]:
     raw = sys.stdin.read() if text == "-" else text
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # malformed, or nested past what the parser takes
         raise ValidationError(field="PAYLOAD", value=None, expected="a JSON object") from None
     if not isinstance(value, dict):
         raise ValidationError(field="PAYLOAD", value=None, expected="a JSON object")

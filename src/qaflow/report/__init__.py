@@ -1,0 +1,54 @@
+"""The quarterly QA report: built from any store for any period, rendered for people.
+
+:func:`build_report` (in :mod:`qaflow.report._build`) gathers the figures into a
+:class:`QAReport`; :func:`to_json` / :func:`from_json` round-trip it; :func:`to_markdown` and
+:func:`to_html` render it for a council's readers. The package keeps the former module's
+public names.
+"""
+
+from qaflow.report._build import (
+    CHART_IDS,
+    Activity,
+    BreachCount,
+    ClauseCount,
+    DistanceTravelled,
+    Distribution,
+    GradeCount,
+    HistogramBin,
+    LadderSummary,
+    ModerationSummary,
+    OnTime,
+    OverdueItem,
+    QAReport,
+    QuestionScore,
+    StageCount,
+    StatementScore,
+    build_report,
+    from_json,
+    to_json,
+)
+from qaflow.report._render import to_html, to_markdown
+
+__all__ = [
+    "CHART_IDS",
+    "Activity",
+    "BreachCount",
+    "ClauseCount",
+    "DistanceTravelled",
+    "Distribution",
+    "GradeCount",
+    "HistogramBin",
+    "LadderSummary",
+    "ModerationSummary",
+    "OnTime",
+    "OverdueItem",
+    "QAReport",
+    "QuestionScore",
+    "StageCount",
+    "StatementScore",
+    "build_report",
+    "from_json",
+    "to_html",
+    "to_json",
+    "to_markdown",
+]

@@ -35,6 +35,7 @@ MODULES = [
     "qaflow.procedure",
     "qaflow.records",
     "qaflow.registry",
+    "qaflow.report",
     "qaflow.service",
     "qaflow.spec",
     "qaflow.store",

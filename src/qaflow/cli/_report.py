@@ -31,14 +31,35 @@ from qaflow.errors import ValidationError
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["md", "json", "html"]),
+    type=click.Choice(["md", "json", "html", "pdf"]),
     default="md",
     show_default=True,
-    help="Markdown, JSON or a self-contained HTML page.",
+    help="Markdown, JSON, a self-contained HTML page, or PDF (printed by headless Chromium; "
+    "needs --out).",
 )
 @click.option("--out", type=click.Path(dir_okay=False), help="Write to this file (else print).")
+@click.option(
+    "--templates",
+    type=click.Path(file_okay=False),
+    help="A folder of templates replacing the shipped ones of the same name (report.html.j2, "
+    "macros.html.j2, report.css.j2, report.md.j2): a council's branding and wording.",
+)
+@click.option(
+    "--compare/--no-compare",
+    default=True,
+    show_default=True,
+    help="Compare with the period of the same length just before (md, html, pdf).",
+)
 @fail_cleanly
-def report(db: str, start: datetime, end: datetime, fmt: str, out: str | None) -> None:
+def report(
+    db: str,
+    start: datetime,
+    end: datetime,
+    fmt: str,
+    out: str | None,
+    templates: str | None,
+    compare: bool,
+) -> None:
     """Build the QA report for a period from the database (reads; writes only --out).
 
     The period runs from the start of --from to the end of --to, both days included, in
@@ -55,12 +76,25 @@ def report(db: str, start: datetime, end: datetime, fmt: str, out: str | None) -
             expected=f"on or after --from {first}",
             quote=True,
         )
+    if fmt == "pdf" and target is None:
+        raise ValidationError(field="--out", value=None, expected="a file to write the PDF to")
+    stop = last + timedelta(days=1)
+    previous = None
     with open_engine(db) as engine:
-        built = qa_report.build_report(engine.store, start=first, end=last + timedelta(days=1))
-    render = {"md": qa_report.to_markdown, "json": qa_report.to_json, "html": qa_report.to_html}[
-        fmt
-    ]
-    text = render(built)
+        built = qa_report.build_report(engine.store, start=first, end=stop)
+        if compare and fmt != "json":
+            previous = qa_report.build_report(engine.store, start=first - (stop - first), end=first)
+    if fmt == "json":
+        text = qa_report.to_json(built)
+    elif fmt == "md":
+        text = qa_report.to_markdown(built, previous=previous, templates=templates)
+    else:
+        text = qa_report.to_html(built, previous=previous, templates=templates)
+    if fmt == "pdf":
+        assert target is not None
+        qa_report.html_to_pdf(text, target)
+        click.echo(plain(f"wrote {out}"))
+        return
     if target is None:
         click.echo(text)
     else:

@@ -27,10 +27,13 @@ from qaflow.report._build import (
     from_json,
     to_json,
 )
+from qaflow.report._pdf import PDFUnavailable, html_to_pdf
 from qaflow.report._render import to_html, to_markdown
+from qaflow.report._view import DEFAULT_TARGETS, Target
 
 __all__ = [
     "CHART_IDS",
+    "DEFAULT_TARGETS",
     "Activity",
     "BreachCount",
     "ClauseCount",
@@ -42,12 +45,15 @@ __all__ = [
     "ModerationSummary",
     "OnTime",
     "OverdueItem",
+    "PDFUnavailable",
     "QAReport",
     "QuestionScore",
     "StageCount",
     "StatementScore",
+    "Target",
     "build_report",
     "from_json",
+    "html_to_pdf",
     "to_html",
     "to_json",
     "to_markdown",

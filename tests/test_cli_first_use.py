@@ -124,7 +124,7 @@ def test_report_to_is_inclusive_and_a_reversed_period_names_the_options(tmp_path
     assert raised("2026-03-31") == 1
     assert raised("2026-03-30") == 0
     code, out = run("report", "--db", db, "--from", "2026-03-31", "--to", "2026-03-31")
-    assert code == 0 and "report: 31 Mar 2026 to 31 Mar 2026" in out
+    assert code == 0 and "report: 31 March 2026 to 31 March 2026" in out
     code, out = run("report", "--db", db, "--from", "2026-04-01", "--to", "2026-03-01")
     assert code == 1 and len(out.strip().splitlines()) == 1
     assert "'--to' must be on or after --from 2026-04-01 (got '2026-03-01')" in out

@@ -35,6 +35,7 @@ class Bar(NamedTuple):
     value: float
     text: str
     colour: str = BAR
+    group: str = ""
 
 
 def _e(text: object) -> str:
@@ -151,13 +152,17 @@ def bar_chart(
 
     ``percent`` draws a 0-100% scale for values in 0..1; else the scale is counts.
     """
-    left, right, top, row, bottom = label_width, 70, 40, 24, 54
-    height = top + bottom + row * max(1, len(bars))
+    left, right, top, row, bottom = label_width, 70, 40, 22, 54
+    groups = sum(
+        1 for i, b in enumerate(bars) if b.group and (i == 0 or bars[i - 1].group != b.group)
+    )
+    rows = max(1, len(bars) + groups)
+    height = top + bottom + row * rows
     plot_w = width - left - right
     peak = max((b.value for b in bars), default=0.0)
     ticks = [i / 5 for i in range(6)] if percent else nice_ticks(peak)
     scale = ticks[-1]
-    plot_bottom = top + row * max(1, len(bars))
+    plot_bottom = top + row * rows
     body: list[str] = []
     for tick in ticks:
         x = left + plot_w * tick / scale
@@ -176,14 +181,24 @@ def bar_chart(
         f'text-anchor="middle" fill="{_INK}">{_e(x_title)}</text>'
         f'<text class="axis-title" x="12" y="{top - 6}" fill="{_INK}">{_e(y_title)}</text>'
     )
-    desc = "; ".join(f"{b.label}: {b.text}" for b in bars) or "No data in this period"
+    desc = (
+        "; ".join(f"{b.group + ': ' if b.group else ''}{b.label}: {b.text}" for b in bars)
+        or "No data in this period"
+    )
     if not bars or peak <= 0:
         body.append(_no_data(width, height))
         return _svg(chart_id, title, desc, width, height, body)
+    y = top
     for i, bar in enumerate(bars):
-        y = top + i * row
+        if bar.group and (i == 0 or bars[i - 1].group != bar.group):
+            body.append(
+                f'<text class="group" x="12" y="{y + row / 2 + 4:.1f}" fill="{_INK}" '
+                f'font-weight="600">{_e(bar.group)}</text>'
+            )
+            y += row
         w = plot_w * max(0.0, min(bar.value, scale)) / scale
-        label = bar.label if len(bar.label) <= 40 else bar.label[:39] + "\u2026"
+        limit = max(12, (left - 24) // 7)
+        label = bar.label if len(bar.label) <= limit else bar.label[: limit - 1] + "\u2026"
         body.append(
             f'<rect class="bar" x="{left}" y="{y + 4}" width="{max(w, 0.5):.1f}" '
             f'height="{row - 8}" fill="{bar.colour}"><title>{_e(bar.label)}: {_e(bar.text)}'
@@ -193,4 +208,5 @@ def bar_chart(
             f'<text x="{left + w + 6:.1f}" y="{y + row / 2 + 4:.1f}" fill="{_INK}">'
             f"{_e(bar.text)}</text>"
         )
+        y += row
     return _svg(chart_id, title, desc, width, height, body)

@@ -43,9 +43,12 @@ def find_chromium() -> str | None:
     return None
 
 
-def html_to_pdf(page: str, target: Path, *, timeout: float = 120.0) -> None:
-    """Print the HTML text ``page`` to the PDF file ``target`` with headless Chromium."""
-    binary = find_chromium()
+def html_to_pdf(
+    page: str, target: Path, *, chromium: str | None = None, timeout: float = 120.0
+) -> None:
+    """Print the HTML text ``page`` to the PDF file ``target`` with headless Chromium
+    (``chromium`` names the binary; by default the one found on this machine)."""
+    binary = find_chromium() if chromium is None else shutil.which(chromium)
     if binary is None:
         raise PDFUnavailable("Chromium is not installed (Debian package 'chromium')")
     with tempfile.TemporaryDirectory(prefix="qaflow-pdf-") as work:

@@ -278,7 +278,7 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
     for q in r.practice_areas:
         text = labels.question(q.question_id)
         if q.kind == "scale_0_10":
-            figure = f"mean {_num(q.mean)} / 10"
+            figure = f"{_num(q.mean)} / 10"
             if q.mean is not None:
                 practice.append(Bar(text, q.mean / 10, f"{q.mean:.1f}/10"))
         else:
@@ -296,6 +296,8 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
         x_title="Share of the top score (mean of 0-10, or share at least good)",
         y_title="Question",
         percent=True,
+        label_width=380,
+        width=700,
     )
     funnel: list[Bar] = []
     funnel_rows: list[tuple[str, ...]] = []
@@ -303,7 +305,7 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
         ladder = labels.ladder(summary.ladder)
         for stage in summary.stages:
             name = labels.stage(summary.ladder, stage.state)
-            funnel.append(Bar(f"{name} ({ladder})", float(stage.reached), str(stage.reached)))
+            funnel.append(Bar(name, float(stage.reached), str(stage.reached), group=ladder))
             funnel_rows.append((ladder, name, str(stage.reached), str(stage.ended_here)))
     funnel_svg = bar_chart(
         "chart-escalation-funnel",
@@ -311,8 +313,8 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
         funnel,
         x_title="Escalations that reached the stage or went beyond",
         y_title="Stage (ladder)",
-        label_width=330,
-        width=760,
+        label_width=300,
+        width=700,
     )
     histogram_svg = column_chart(
         "chart-resolution-histogram",
@@ -384,7 +386,12 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
                     "chart-practice-areas",
                     practice_svg,
                     "Per question, averaged over the audits graded.",
-                    ("Question", "Section", "Answered", "Score"),
+                    (
+                        "Question",
+                        "Section",
+                        "Answered",
+                        "Score (mean of 0-10, or share at least good)",
+                    ),
                     practice_rows,
                 ),
                 *(() if practice_rows else (_p("No audit was graded in the period."),)),
@@ -502,19 +509,19 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
             "Time to resolution",
             3,
             (
-                _p(
-                    f"Resolved in the period: {r.resolution.count}; median "
-                    f"{_num(r.resolution.median)} working days, 90th percentile "
-                    f"{r.resolution.p90 if r.resolution.p90 is not None else 'n/a'}. Closed "
-                    f"with any outcome: {r.time_to_close.count}; median "
-                    f"{_num(r.time_to_close.median)}."
-                ),
                 _fig(
                     "chart-resolution-histogram",
                     histogram_svg,
                     "Working days from raising to resolution.",
                     ("Working days", "Resolved"),
                     [(f"{b.low}-{b.high}", str(b.count)) for b in r.resolution.histogram],
+                ),
+                _p(
+                    f"Resolved in the period: {r.resolution.count}; median "
+                    f"{_num(r.resolution.median)} working days, 90th percentile "
+                    f"{r.resolution.p90 if r.resolution.p90 is not None else 'n/a'}. Closed "
+                    f"with any outcome: {r.time_to_close.count}; median "
+                    f"{_num(r.time_to_close.median)}."
                 ),
             ),
         ),

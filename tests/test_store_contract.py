@@ -119,3 +119,36 @@ def test_sqlite_durability_option_is_checked(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "n.db", synchronous="NORMAL") as store:
         assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_sqlite_per_workflow_reads_search_by_workflow(tmp_path: Path) -> None:
+    """Issue 14: verify of one workflow must not scan the store's other rows.
+
+    Without statistics SQLite's planner chose the (status, due_at) index for a workflow's
+    open deadlines and scanned every open deadline of the store, so verify of all was
+    quadratic. The plan of each SQL the store really runs must search by workflow id.
+    """
+    with SQLiteStore(tmp_path / "plan.db") as store:
+        engine = _engine(store)
+        for i in range(30):
+            _start(engine, f"W-{i}")
+        engine.fire("W-3", "send_back", Actor("M-1", "manager"), {"reason": "r"})
+        seen: list[str] = []
+        store.conn.set_trace_callback(seen.append)
+        try:
+            store.open_deadlines("W-3")
+            store.notifications("W-3")
+            store.tasks("W-3", open_only=True)
+            store.events("W-3")
+            engine.verify("W-3")
+        finally:
+            store.conn.set_trace_callback(None)
+        selects = [q for q in dict.fromkeys(seen) if q.lstrip().upper().startswith("SELECT")]
+        by_table = {}
+        for sql in selects:
+            plan = " ".join(r[-1] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "(workflow_id=?" in plan, (sql, plan)
+            assert not plan.startswith("SCAN"), (sql, plan)
+            by_table[sql.split(" FROM ")[1].split()[0]] = plan
+        assert set(by_table) >= {"deadlines", "notifications", "tasks", "events", "workflows"}
+        assert "idx_deadlines_workflow_id_status" in by_table["deadlines"]

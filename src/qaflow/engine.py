@@ -389,6 +389,7 @@ class Engine:
                 event.at,
                 event.idempotency_key,
                 check=False,
+                replayed=event,
             )
             steps.append(step)
             snapshot = step.snapshot
@@ -453,6 +454,7 @@ class Engine:
         idempotency_key: str | None,
         *,
         check: bool = True,
+        replayed: Event | None = None,
     ) -> Step:
         wid = snapshot.workflow_id
         payload = dict(payload) if payload else {}
@@ -480,7 +482,7 @@ class Engine:
             ctx = Context(
                 spec, snapshot, trigger, state, state, actor, at, payload, dict(snapshot.data), seq
             )
-            step = self._effects(target, ctx, None, idempotency_key)
+            step = self._effects(target, ctx, None, idempotency_key, replayed)
             moved = attrs.evolve(
                 step.snapshot, policy=target.policy, policy_version=target.policy_version
             )
@@ -507,7 +509,7 @@ class Engine:
         ctx = Context(
             spec, snapshot, trigger, state, dest, actor, at, payload, dict(snapshot.data), seq
         )
-        return self._effects(spec, ctx, transition, idempotency_key)
+        return self._effects(spec, ctx, transition, idempotency_key, replayed)
 
     def _check_missed(
         self, spec: MachineSpec, snapshot: WorkflowSnapshot, actor: Actor, payload: dict[str, Any]
@@ -694,6 +696,7 @@ class Engine:
         ctx: Context,
         transition: TransitionSpec | None,
         idempotency_key: str | None,
+        replayed: Event | None = None,
     ) -> Step:
         snapshot = ctx.snapshot
         wid = snapshot.workflow_id
@@ -704,7 +707,7 @@ class Engine:
             and not transition.effects
             and "deadline_id" not in ctx.payload
         ):
-            return self._bare_step(ctx, idempotency_key)
+            return self._bare_step(ctx, idempotency_key, replayed)
         out = _Outputs(wid, ctx.seq, at)
         open_now = {d.id: d for d in snapshot.deadlines} if snapshot.deadlines else {}
         breach_id = ctx.payload.get("deadline_id")
@@ -732,7 +735,7 @@ class Engine:
             for did in list(open_now):
                 out.closed.append(did)
                 del open_now[did]
-        event = self._event(ctx, idempotency_key)
+        event = self._event(ctx, idempotency_key, replayed)
         # Positional arguments: these records are built on every command.
         new = WorkflowSnapshot(
             wid,
@@ -757,10 +760,12 @@ class Engine:
             tuple(out.tasks) if out.tasks else (),
         )
 
-    def _bare_step(self, ctx: Context, idempotency_key: str | None) -> Step:
+    def _bare_step(
+        self, ctx: Context, idempotency_key: str | None, replayed: Event | None = None
+    ) -> Step:
         """The step of an internal transition without effects: only the event is new."""
         snapshot = ctx.snapshot
-        event = self._event(ctx, idempotency_key)
+        event = self._event(ctx, idempotency_key, replayed)
         new = WorkflowSnapshot(
             snapshot.workflow_id,
             snapshot.machine,
@@ -777,9 +782,25 @@ class Engine:
         return Step(event=event, snapshot=new)
 
     @staticmethod
-    def _event(ctx: Context, idempotency_key: str | None) -> Event:
-        """The event of a command, its hash chained to the workflow's last one."""
+    def _event(ctx: Context, idempotency_key: str | None, replayed: Event | None = None) -> Event:
+        """The event of a command, its hash chained to the workflow's last one.
+
+        A replay passes the stored event: when the replay reproduces every field the hash
+        covers (trigger, actor, time, payload and key come from the event itself; sequence,
+        source, destination and previous hash are checked here) the stored event is the
+        result, and its hash is not computed again (``verify`` checks every stored hash
+        once, on the chain).
+        """
         snapshot = ctx.snapshot
+        if (
+            replayed is not None
+            and replayed.seq == ctx.seq
+            and replayed.source == ctx.source
+            and replayed.dest == ctx.dest
+            and replayed.prev_hash == snapshot.last_hash
+            and replayed.workflow_id == snapshot.workflow_id
+        ):
+            return replayed
         wid = snapshot.workflow_id
         at = ctx.at
         payload = dict(ctx.payload)

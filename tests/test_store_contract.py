@@ -152,3 +152,35 @@ def test_sqlite_per_workflow_reads_search_by_workflow(tmp_path: Path) -> None:
             by_table[sql.split(" FROM ")[1].split()[0]] = plan
         assert set(by_table) >= {"deadlines", "notifications", "tasks", "events", "workflows"}
         assert "idx_deadlines_workflow_id_status" in by_table["deadlines"]
+
+
+def test_sqlite_deadline_json_is_the_converter_form() -> None:
+    """The hand-written deadline JSON of the snapshot row is cattrs' text, both ways."""
+    import json
+
+    from qaflow.records import Deadline, converter
+    from qaflow.store._sqlite import _deadlines_from_json, _deadlines_json
+
+    deadlines = (
+        Deadline("W:1:review", "W", "review", "submitted", T0, T0 + timedelta(days=7), "5 WD"),
+        Deadline(
+            "W:2:x",
+            "W",
+            "x",
+            None,
+            T0 + timedelta(microseconds=7),
+            datetime(2025, 6, 9, 23, 59, 59, 999999, tzinfo=UTC),
+            "24 h",
+            breach_trigger="escalate",
+            clause="EX-01",
+            notify=("manager", "service_manager"),
+            opened_seq=2,
+        ),
+    )
+    for ds in ((), deadlines[:1], deadlines):
+        text = json.dumps(converter.unstructure(list(ds)))
+        assert _deadlines_json(ds) == text
+        assert _deadlines_from_json(text) == tuple(
+            converter.structure(json.loads(text), list[Deadline])
+        )
+        assert _deadlines_from_json(text) == ds

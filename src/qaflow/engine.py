@@ -10,7 +10,8 @@ snapshot (invariant I2); :meth:`Engine.verify` checks that and the hash chain.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections import deque
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -357,6 +358,11 @@ class Engine:
     def replay_steps(self, workflow_id: str, *, upto: int | None = None) -> list[Step]:
         """Recompute the workflow's steps from its stored events alone."""
         events = self.store.events(workflow_id)
+        blank = self._blank(workflow_id, events)
+        return self.replay_events(blank, events if upto is None else events[:upto])
+
+    def _blank(self, workflow_id: str, events: list[Event]) -> WorkflowSnapshot:
+        """The snapshot ``events`` start from: the initial state of the first policy."""
         if not events:
             self.store.load(workflow_id)
         head = self.store.load(workflow_id)
@@ -365,20 +371,21 @@ class Engine:
         if first_move is not None:
             policy = first_move.payload["from_policy"]
             version = first_move.payload["from_version"]
-        blank = WorkflowSnapshot(
+        return WorkflowSnapshot(
             workflow_id=workflow_id,
             machine=head.machine,
             policy=policy,
             policy_version=version,
             state=self.spec_for(head).initial,
         )
-        return self.replay_events(blank, events if upto is None else events[:upto])
 
     def replay_events(self, blank: WorkflowSnapshot, events: Iterable[Event]) -> list[Step]:
         """Apply ``events`` to ``blank`` without re-checking them; return each step."""
+        return list(self._replayed(blank, events))
+
+    def _replayed(self, blank: WorkflowSnapshot, events: Iterable[Event]) -> Iterator[Step]:
         spec = self.spec_for(blank)
         snapshot = blank
-        steps: list[Step] = []
         for event in events:
             step = self._compute(
                 spec,
@@ -391,16 +398,21 @@ class Engine:
                 check=False,
                 replayed=event,
             )
-            steps.append(step)
+            yield step
             snapshot = step.snapshot
             if event.trigger == POLICY_MIGRATED:
                 spec = self.spec_for(snapshot)
-        return steps
+
+    def _replay_last(self, workflow_id: str, events: list[Event]) -> WorkflowSnapshot:
+        """The snapshot after ``events``; keeps no step alive (no list for the collector)."""
+        last = deque(self._replayed(self._blank(workflow_id, events), events), maxlen=1)
+        if not last:
+            raise IndexError(f"workflow {workflow_id!r} has no events to replay")
+        return last[0].snapshot
 
     def replay(self, workflow_id: str) -> WorkflowSnapshot:
         """The snapshot rebuilt from the event log (equal to the stored one: invariant I2)."""
-        steps = self.replay_steps(workflow_id)
-        return steps[-1].snapshot
+        return self._replay_last(workflow_id, self.store.events(workflow_id))
 
     def verify(self, workflow_id: str | None = None) -> int:
         """Check hash chains and replays; return how many workflows passed.
@@ -424,7 +436,7 @@ class Engine:
             stored = self.store.load(wid)
             if not events:
                 raise IntegrityError(workflow_id=wid, seq=None, problem="no events")
-            replayed = self.replay_steps(wid)[-1].snapshot
+            replayed = self._replay_last(wid, events)
             if replayed != stored or replayed.data != stored.data:
                 raise IntegrityError(
                     workflow_id=wid,

@@ -21,7 +21,7 @@ from qaflow.records import (
     Step,
     Task,
     WorkflowSnapshot,
-    converter,
+    utc_isoformat,
 )
 from qaflow.store._protocol import stale
 
@@ -33,11 +33,64 @@ _DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
 
 
 def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
+
+
+def _deadlines_json(deadlines: tuple[Deadline, ...]) -> str:
+    """The snapshot's open deadlines as the JSON ``converter.unstructure`` gives, built by hand.
+
+    Written on every command: the cattrs round trip cost more than the SQL (issue 14). The
+    text is the same, key for key (tests/test_store_contract.py checks it).
+    """
+    if not deadlines:
+        return "[]"
+    return json.dumps(
+        [
+            {
+                "id": d.id,
+                "workflow_id": d.workflow_id,
+                "name": d.name,
+                "state": d.state,
+                "opened_at": utc_isoformat(d.opened_at),
+                "due_at": utc_isoformat(d.due_at),
+                "rule": d.rule,
+                "breach_trigger": d.breach_trigger,
+                "clause": d.clause,
+                "notify": list(d.notify),
+                "opened_seq": d.opened_seq,
+            }
+            for d in deadlines
+        ]
+    )
+
+
+def _deadlines_from_json(text: str) -> tuple[Deadline, ...]:
+    """The inverse of :func:`_deadlines_json` (what ``converter.structure`` returns)."""
+    if text == "[]":
+        return ()
+    parse = _dt
+    return tuple(
+        Deadline(
+            d["id"],
+            d["workflow_id"],
+            d["name"],
+            d["state"],
+            parse(d["opened_at"]),
+            parse(d["due_at"]),
+            d["rule"],
+            d["breach_trigger"],
+            d["clause"],
+            tuple(d["notify"]),
+            d["opened_seq"],
+        )
+        for d in json.loads(text)
+    )
 
 
 class SQLiteStore:
@@ -228,7 +281,7 @@ class SQLiteStore:
             created_at=_dt(created),
             updated_at=_dt(updated),
             last_hash=last_hash,
-            deadlines=tuple(converter.structure(json.loads(deadlines), list[Deadline])),
+            deadlines=_deadlines_from_json(deadlines),
         )
 
     _SNAP_COLS = (
@@ -237,18 +290,14 @@ class SQLiteStore:
     )
 
     def load(self, workflow_id: str) -> WorkflowSnapshot:
-        recent = self._recent.get(workflow_id)
-        if recent is not None:
-            row = self.conn.execute(
-                "SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,)
-            ).fetchone()
-            if row is not None and row[0] == recent[0].version:
-                return recent[0]
         row = self.conn.execute(
             f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
         ).fetchone()
         if row is None:
             raise UnknownWorkflow(workflow_id=workflow_id)
+        recent = self._recent.get(workflow_id)
+        if recent is not None and row[5] == recent[0].version:
+            return recent[0]
         return self._snapshot(row)
 
     def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
@@ -270,20 +319,26 @@ class SQLiteStore:
             yield wid
 
     @staticmethod
-    def _event(row: tuple[Any, ...]) -> Event:
+    def _event(row: tuple[Any, ...], actors: dict[tuple[str, str], Actor] | None = None) -> Event:
+        """An event from its row; ``actors`` shares one (validated) Actor per person and role."""
         (wid, seq, trigger, source, dest, actor_id, role, at, payload, prev_hash, hash_, key) = row
+        actor = None if actors is None else actors.get((actor_id, role))
+        if actor is None:
+            actor = Actor(actor_id, role)
+            if actors is not None:
+                actors[(actor_id, role)] = actor
         return Event(
-            workflow_id=wid,
-            seq=seq,
-            trigger=trigger,
-            source=source,
-            dest=dest,
-            actor=Actor(actor_id, role),
-            at=_dt(at),
-            payload=json.loads(payload),
-            prev_hash=prev_hash,
-            hash=hash_,
-            idempotency_key=key,
+            wid,
+            seq,
+            trigger,
+            source,
+            dest,
+            actor,
+            _dt(at),
+            json.loads(payload),
+            prev_hash,
+            hash_,
+            key,
         )
 
     _EVENT_COLS = (
@@ -298,7 +353,9 @@ class SQLiteStore:
         ).fetchall()
         if not rows:
             self.load(workflow_id)
-        return [self._event(r) for r in rows]
+        actors: dict[tuple[str, str], Actor] = {}
+        event = self._event
+        return [event(r, actors) for r in rows]
 
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         row = self.conn.execute(
@@ -471,7 +528,8 @@ class SQLiteStore:
         if recent is not None and recent[0].deadlines == snap.deadlines:
             deadlines = recent[1]
         else:
-            deadlines = json.dumps(converter.unstructure(list(snap.deadlines)))
+            deadlines = _deadlines_json(snap.deadlines)
+        stamp = _ts(event.at)
         with self._transaction():
             if expected_version == 0:
                 try:
@@ -486,8 +544,8 @@ class SQLiteStore:
                             snap.policy_version,
                             snap.state,
                             snap.version,
-                            _ts(snap.created_at or event.at),
-                            _ts(event.at),
+                            stamp if snap.created_at is None else _ts(snap.created_at),
+                            stamp,
                             snap.last_hash,
                             data,
                             deadlines,
@@ -502,7 +560,7 @@ class SQLiteStore:
                     (
                         snap.state,
                         snap.version,
-                        _ts(event.at),
+                        stamp,
                         snap.last_hash,
                         data,
                         deadlines,
@@ -524,7 +582,7 @@ class SQLiteStore:
                         event.dest,
                         event.actor.id,
                         event.actor.role,
-                        _ts(event.at),
+                        stamp,
                         json.dumps(event.payload, sort_keys=True),
                         event.prev_hash,
                         event.hash,
@@ -561,7 +619,6 @@ class SQLiteStore:
                 ("breached", i) for i in step.breached
             ]
             if closing:
-                stamp = _ts(event.at)
                 self.conn.executemany(
                     "UPDATE deadlines SET status = ?, closed_at = ?, closed_seq = ? "
                     "WHERE id = ? AND status = 'open'",

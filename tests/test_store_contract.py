@@ -159,7 +159,7 @@ def test_sqlite_deadline_json_is_the_converter_form() -> None:
     import json
 
     from qaflow.records import Deadline, converter
-    from qaflow.store._sqlite import _deadlines_from_json, _deadlines_json
+    from qaflow.store._codec import deadlines_from_json, deadlines_json
 
     deadlines = (
         Deadline("W:1:review", "W", "review", "submitted", T0, T0 + timedelta(days=7), "5 WD"),
@@ -179,8 +179,8 @@ def test_sqlite_deadline_json_is_the_converter_form() -> None:
     )
     for ds in ((), deadlines[:1], deadlines):
         text = json.dumps(converter.unstructure(list(ds)))
-        assert _deadlines_json(ds) == text
-        assert _deadlines_from_json(text) == tuple(
+        assert deadlines_json(ds) == text
+        assert deadlines_from_json(text) == tuple(
             converter.structure(json.loads(text), list[Deadline])
         )
-        assert _deadlines_from_json(text) == ds
+        assert deadlines_from_json(text) == ds

@@ -48,6 +48,31 @@ class Store(Protocol):
 
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int: ...
 
+    # --- period reads (the QA report; issue 14): cost follows the period, not the store ---
+
+    def period_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        """Workflows created before ``end`` and last updated at or after ``start``, in
+        ``snapshots()`` order, each with its events before ``end`` in sequence order."""
+        ...
+
+    def quiet_workflows(
+        self, start: datetime, end: datetime, triggers: Iterable[str]
+    ) -> Iterator[tuple[str, str, bool, int]]:
+        """How many workflows created before ``end`` and last updated before ``start`` there
+        are, as ``(machine, policy, fired, count)`` groups; ``fired`` says whether any of
+        their events has one of ``triggers``."""
+        ...
+
+    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
+        """Tasks created in ``[start, end)``, each with when it was done (``None``: open)."""
+        ...
+
+    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
+        """Outbox rows created in ``[start, end)``."""
+        ...
+
 
 def stale(workflow_id: str, expected: int, actual: int, detail: str = "") -> ConcurrencyError:
     return ConcurrencyError(

@@ -21,8 +21,8 @@ from qaflow.records import (
     Step,
     Task,
     WorkflowSnapshot,
-    utc_isoformat,
 )
+from qaflow.store._codec import deadlines_from_json, deadlines_json
 from qaflow.store._protocol import stale
 
 __all__ = ["SQLiteStore"]
@@ -30,6 +30,7 @@ __all__ = ["SQLiteStore"]
 SCHEMA_VERSION = 1
 _RECENT_MAX = 1024
 _DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
+_BY_UPDATE = "idx_workflows_updated_at"
 
 
 def _ts(value: datetime) -> str:
@@ -40,57 +41,6 @@ def _ts(value: datetime) -> str:
 
 def _dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
-
-
-def _deadlines_json(deadlines: tuple[Deadline, ...]) -> str:
-    """The snapshot's open deadlines as the JSON ``converter.unstructure`` gives, built by hand.
-
-    Written on every command: the cattrs round trip cost more than the SQL (issue 14). The
-    text is the same, key for key (tests/test_store_contract.py checks it).
-    """
-    if not deadlines:
-        return "[]"
-    return json.dumps(
-        [
-            {
-                "id": d.id,
-                "workflow_id": d.workflow_id,
-                "name": d.name,
-                "state": d.state,
-                "opened_at": utc_isoformat(d.opened_at),
-                "due_at": utc_isoformat(d.due_at),
-                "rule": d.rule,
-                "breach_trigger": d.breach_trigger,
-                "clause": d.clause,
-                "notify": list(d.notify),
-                "opened_seq": d.opened_seq,
-            }
-            for d in deadlines
-        ]
-    )
-
-
-def _deadlines_from_json(text: str) -> tuple[Deadline, ...]:
-    """The inverse of :func:`_deadlines_json` (what ``converter.structure`` returns)."""
-    if text == "[]":
-        return ()
-    parse = _dt
-    return tuple(
-        Deadline(
-            d["id"],
-            d["workflow_id"],
-            d["name"],
-            d["state"],
-            parse(d["opened_at"]),
-            parse(d["due_at"]),
-            d["rule"],
-            d["breach_trigger"],
-            d["clause"],
-            tuple(d["notify"]),
-            d["opened_seq"],
-        )
-        for d in json.loads(text)
-    )
 
 
 class SQLiteStore:
@@ -246,6 +196,11 @@ class SQLiteStore:
             self._table("notifications").create_index(["workflow_id"], if_not_exists=True)
             self._table("tasks").create_index(["workflow_id"], if_not_exists=True)
             self._table("workflows").create_index(["machine", "state"], if_not_exists=True)
+            self._table("workflows").create_index(
+                ["updated_at"], index_name=_BY_UPDATE, if_not_exists=True
+            )
+            self._table("tasks").create_index(["created_at"], if_not_exists=True)
+            self._table("notifications").create_index(["created_at"], if_not_exists=True)
             self._table("meta").insert(
                 {"key": "schema_version", "value": str(SCHEMA_VERSION)}, ignore=True
             )
@@ -281,7 +236,7 @@ class SQLiteStore:
             created_at=_dt(created),
             updated_at=_dt(updated),
             last_hash=last_hash,
-            deadlines=_deadlines_from_json(deadlines),
+            deadlines=deadlines_from_json(deadlines),
         )
 
     _SNAP_COLS = (
@@ -465,24 +420,22 @@ class SQLiteStore:
             args.append(workflow_id)
         if open_only:
             sql += " AND done_at IS NULL"
-        out = []
-        for tid, wid, seq, kind, role, owner, due, clause, created in self.conn.execute(
-            sql + " ORDER BY created_at, id", args
-        ).fetchall():
-            out.append(
-                Task(
-                    id=tid,
-                    workflow_id=wid,
-                    seq=seq,
-                    kind=kind,
-                    owner_role=role,
-                    owner_id=owner,
-                    due_at=_dt(due) if due else None,
-                    clause=clause,
-                    created_at=_dt(created),
-                )
-            )
-        return out
+        return [self._task(r) for r in self.conn.execute(sql + " ORDER BY created_at, id", args)]
+
+    @staticmethod
+    def _task(row: tuple[Any, ...]) -> Task:
+        tid, wid, seq, kind, role, owner, due, clause, created = row
+        return Task(
+            id=tid,
+            workflow_id=wid,
+            seq=seq,
+            kind=kind,
+            owner_role=role,
+            owner_id=owner,
+            due_at=_dt(due) if due else None,
+            clause=clause,
+            created_at=_dt(created),
+        )
 
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
         """Mark tasks done (writes). Returns how many were open."""
@@ -493,6 +446,64 @@ class SQLiteStore:
                 [(stamp, i) for i in ids],
             )
             return cur.rowcount
+
+    # --- period reads: one query per table, filtered in SQL -------------------------------
+
+    _PERIOD = "created_at < :end AND updated_at >= :start"
+
+    def period_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        """Reads the workflows touched since ``start`` and their events before ``end``."""
+        args = {"start": _ts(ensure_aware(start, "start")), "end": _ts(ensure_aware(end, "end"))}
+        snaps = self.conn.execute(
+            f"SELECT {self._SNAP_COLS} FROM workflows INDEXED BY {_BY_UPDATE} "
+            f"WHERE {self._PERIOD} ORDER BY workflow_id",
+            args,
+        ).fetchall()
+        rows = self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE at < :end AND workflow_id IN "
+            f"(SELECT workflow_id FROM workflows WHERE {self._PERIOD}) ORDER BY workflow_id, seq",
+            args,
+        ).fetchall()
+        by_workflow: dict[str, list[Event]] = {}
+        actors: dict[tuple[str, str], Actor] = {}
+        for row in rows:
+            by_workflow.setdefault(row[0], []).append(self._event(row, actors))
+        for row in snaps:
+            yield self._snapshot(row), by_workflow.get(row[0], [])
+
+    def quiet_workflows(
+        self, start: datetime, end: datetime, triggers: Iterable[str]
+    ) -> Iterator[tuple[str, str, bool, int]]:
+        wanted = sorted(set(triggers))
+        marks = ", ".join("?" * len(wanted)) or "NULL"
+        rows = self.conn.execute(
+            "SELECT machine, policy, fired, count(*) FROM (SELECT machine, policy, EXISTS "
+            "(SELECT 1 FROM events e WHERE e.workflow_id = w.workflow_id AND e.trigger IN "
+            f"({marks})) AS fired FROM workflows w INDEXED BY {_BY_UPDATE} "
+            "WHERE updated_at < ? AND created_at < ?) GROUP BY machine, policy, fired "
+            "ORDER BY machine, policy, fired",
+            (*wanted, _ts(ensure_aware(start, "start")), _ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        for machine, policy, fired, count in rows:
+            yield machine, policy, bool(fired), count
+
+    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
+        rows = self.conn.execute(
+            f"SELECT {self._TASK_COLS}, done_at FROM tasks "
+            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            (_ts(ensure_aware(start, "start")), _ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        return [(self._task(r[:-1]), _dt(r[-1]) if r[-1] else None) for r in rows]
+
+    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
+        rows = self.conn.execute(
+            f"SELECT {self._NOTE_COLS} FROM notifications "
+            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            (_ts(ensure_aware(start, "start")), _ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        return [self._notification(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests that check a refused command wrote nothing)."""
@@ -528,7 +539,7 @@ class SQLiteStore:
         if recent is not None and recent[0].deadlines == snap.deadlines:
             deadlines = recent[1]
         else:
-            deadlines = _deadlines_json(snap.deadlines)
+            deadlines = deadlines_json(snap.deadlines)
         stamp = _ts(event.at)
         with self._transaction():
             if expected_version == 0:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import click
 from rich.table import Table
 
 from qaflow.cli._common import DB_OPTION, console, fail_cleanly, open_engine, parse_now
 from qaflow.cli._main import main
+from qaflow.errors import ValidationError
 from qaflow.records import converter
 
 
@@ -31,23 +33,29 @@ def tick(db: str, now: str | None) -> None:
 @click.argument("workflow_id")
 @DB_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the events as JSON.")
+@click.option("--limit", type=int, default=None, help="Print at most this many events.")
+@click.option("--after", type=int, default=0, help="Start after this event number.")
 @fail_cleanly
-def history(workflow_id: str, db: str, as_json: bool) -> None:
-    """Print a workflow's events (reads only; payload contents are not shown in the table)."""
+def history(workflow_id: str, db: str, as_json: bool, limit: int | None, after: int) -> None:
+    """Print a workflow's events (reads only; payload contents are not shown in the table).
+
+    Pages with ``--limit`` and ``--after``: the last line names the ``--after`` of the next
+    page when events remain.
+    """
+    if limit is not None and limit < 1:
+        raise ValidationError(field="--limit", value=limit, expected="a whole number >= 1")
+    if after < 0:
+        raise ValidationError(field="--after", value=after, expected="a whole number >= 0")
     with open_engine(db) as engine:
         events = engine.history(workflow_id)
         snapshot = engine.get(workflow_id)
+    page = events[after : None if limit is None else after + limit]
+    remaining = len(events) - after - len(page)
     if as_json:
-        click.echo(json.dumps(converter.unstructure(events), indent=2))
+        click.echo(json.dumps(converter.unstructure(page), indent=2))
         return
-    table = Table(
-        title=f"{workflow_id}: {snapshot.machine} ({snapshot.policy} v"
-        f"{snapshot.policy_version}), now {snapshot.state}"
-    )
-    for column in ("#", "at (UTC)", "trigger", "from", "to", "actor", "role"):
-        table.add_column(column)
-    for e in events:
-        table.add_row(
+    rows = [
+        (
             str(e.seq),
             f"{e.at:%Y-%m-%d %H:%M}",
             e.trigger,
@@ -56,7 +64,34 @@ def history(workflow_id: str, db: str, as_json: bool) -> None:
             e.actor.id,
             e.actor.role,
         )
-    console.print(table)
+        for e in page
+    ]
+    title = (
+        f"{workflow_id}: {snapshot.machine} ({snapshot.policy} v"
+        f"{snapshot.policy_version}), now {snapshot.state}"
+    )
+    head = ("#", "at (UTC)", "trigger", "from", "to", "actor", "role")
+    click.echo(_text_table(title, head, rows))
+    if remaining > 0:
+        click.echo(f"{remaining} more event(s): --after {page[-1].seq if page else after}")
+
+
+def _text_table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An aligned plain-text table, built as one string.
+
+    A rich ``Table`` measured every cell and cost about 0.7 ms an event (65 s for 100,000,
+    issue 14); this costs microseconds an event and prints the same cells.
+    """
+    widths = [len(h) for h in head]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    pad = [f"{{:<{w}}}" for w in widths]
+    fmt = "  ".join(pad)
+    lines = [title, fmt.format(*head).rstrip(), "  ".join("-" * w for w in widths)]
+    lines.extend(fmt.format(*row).rstrip() for row in rows)
+    return "\n".join(lines)
 
 
 @main.command()

@@ -3,6 +3,7 @@
 The public surface is re-exported here; implementation lives in the submodules.
 """
 
+from qaflow._gc import freeze_loaded
 from qaflow.calendar import Duration, WorkingCalendar, default_calendar
 from qaflow.clock import Clock, ManualClock, SystemClock
 from qaflow.engine import Directory, Engine
@@ -92,4 +93,5 @@ __all__ = [
     "WorkingCalendar",
     "converter",
     "default_calendar",
+    "freeze_loaded",
 ]

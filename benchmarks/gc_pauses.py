@@ -4,8 +4,9 @@
     python benchmarks/gc_pauses.py --quick   # 100,000 workflows, well under a minute
 
 Loads N review workflows into a MemoryStore through ``engine.start`` (the collector paused
-during the load, as a bulk loader would), then fires 20,000 (``--quick``: 10,000) commands at random workflows
-with the collector on and records every collection's pause (``gc.callbacks`` start/stop).
+during the load, as a bulk loader would), then fires 20,000 (``--quick``: 10,000) commands
+at random workflows with the collector on and records every collection's pause
+(``gc.callbacks`` start/stop).
 Once as loaded, once after ``qaflow.freeze_loaded()``. Figures: the time of one full
 ``gc.collect()`` (the pause a full collection imposes whenever the collector decides to run
 one: the worst case), target ≤ 10 ms frozen, and the longest pause seen during the commands

@@ -46,7 +46,7 @@ def whole_histories(store: SQLiteStore) -> Any:
 
 
 def build(path: Path, years: int, quick: bool) -> SQLiteStore:
-    teams, per_team = (3, 4) if quick else (6, 6)
+    teams, per_team = (4, 5) if quick else (8, 6)
     council = generate_council(7, teams=teams, practitioners_per_team=per_team)
     store = SQLiteStore(path, synchronous="NORMAL")
     store.conn.execute("PRAGMA synchronous=OFF")  # setup only
@@ -91,7 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
             return run
 
-        reps = 5 if args.quick else 7
+        reps = 11 if args.quick else 21
         new = paired(timed(five), timed(one), reps)
         old = paired(timed(whole_histories(five)), timed(whole_histories(one)), 3)
         line("period reads: quarter on 1 year", ms(new.baseline))

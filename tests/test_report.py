@@ -622,3 +622,18 @@ def test_a_quiet_unfinished_audit_is_open_at_the_end(kind: str, tmp_path: Path) 
     )
     assert report.activity.audits_open_at_end == 1
     assert report.workflows_read == 2 and report.policies == ("bexley",)
+
+
+def test_a_quiet_audits_state_says_whether_it_ended_or_the_report_reads_its_events() -> None:
+    """The period path counts quiet audits by state only where the machine makes that exact."""
+    from qaflow.report import _audit_ended, _audit_phases
+
+    for policy in A.SHIPPED_POLICIES:
+        before, after = _audit_phases(policy)
+        assert before and after and not before & after
+        assert {"completed", "cancelled"} <= after and "allocated" in before
+        phases: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        assert _audit_ended(policy, "cancelled", phases) is True
+        assert _audit_ended(policy, "allocated", phases) is False
+        assert _audit_ended(policy, "no_such_state", phases) is None
+    assert _audit_ended(None, "completed", {}) is None

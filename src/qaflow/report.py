@@ -357,6 +357,58 @@ class _Workflow:
         return next((e for e in self.before_end if e.trigger == trigger and e.at >= start), None)
 
 
+def _audit_ended(
+    policy: AuditPolicy | None,
+    state: str,
+    phases: dict[str, tuple[frozenset[str], frozenset[str]]],
+) -> bool | None:
+    """Whether an audit now in ``state`` was ever completed or cancelled (``None``: the
+    state does not tell).
+
+    The states reachable without ``complete`` or ``cancel`` and those reachable after one
+    are disjoint in the shipped audit machines, so the current state answers; for an
+    unknown policy, or a machine where they meet, the caller reads the events instead.
+    """
+    if policy is None:
+        return None
+    if policy.name not in phases:
+        phases[policy.name] = _audit_phases(policy)
+    before, after = phases[policy.name]
+    if state in after:
+        return True
+    if state in before:
+        return False
+    return None
+
+
+def _audit_phases(policy: AuditPolicy) -> tuple[frozenset[str], frozenset[str]]:
+    """States reachable before any ending trigger, and after one (empty if they meet)."""
+    spec = audit_machine.audit_spec(policy)
+
+    def reach(starts: Iterable[str], skip: frozenset[str]) -> set[str]:
+        seen = set(starts)
+        todo = list(seen)
+        while todo:
+            here = todo.pop()
+            for t in spec.transitions:
+                if here in t.sources and t.trigger not in skip:
+                    there = t.dest_from(here)
+                    if there not in seen:
+                        seen.add(there)
+                        todo.append(there)
+        return seen
+
+    ends = frozenset(_AUDIT_ENDS)
+    before = reach([spec.initial], ends)
+    after = reach(
+        [t.dest_from(s) for t in spec.transitions if t.trigger in ends for s in t.sources],
+        frozenset(),
+    )
+    if before & after:
+        return frozenset(), frozenset()
+    return frozenset(before), frozenset(after)
+
+
 def _in(moment: datetime | None, start: datetime, end: datetime) -> bool:
     return moment is not None and start <= moment < end
 
@@ -467,14 +519,26 @@ class _Builder:
             for snapshot in store.snapshots():
                 yield snapshot, store.events(snapshot.workflow_id)
             return
-        for machine, policy_name, ended, count in quiet(start, end, _AUDIT_ENDS):
+        groups = list(quiet(start, end))
+        ended: dict[tuple[str, str], bool | None] = {}
+        phases: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        for machine, policy_name, state, _ in groups:
+            if self._kind(machine, policy_name, self.policy) == "audit":
+                ended[(policy_name, state)] = _audit_ended(
+                    self.audit_policies.get(policy_name), state, phases
+                )
+        if None in ended.values():  # a state that does not tell: read every history
+            for snapshot in store.snapshots():
+                yield snapshot, store.events(snapshot.workflow_id)
+            return
+        for machine, policy_name, state, count in groups:
             kind = self._kind(machine, policy_name, self.policy)
             if kind is None:
                 continue
             self.read += count
             if policy_name:
                 self.quiet_policies.add(policy_name)
-            if kind == "audit" and not ended:
+            if kind == "audit" and not ended[(policy_name, state)]:
                 self.quiet_open_audits += count
         yield from reader(start, end)
 

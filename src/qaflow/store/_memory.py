@@ -174,19 +174,17 @@ class MemoryStore:
             yield snap, [e for e in self._events[snap.workflow_id] if e.at < end]
 
     def quiet_workflows(
-        self, start: datetime, end: datetime, triggers: Iterable[str]
-    ) -> Iterator[tuple[str, str, bool, int]]:
-        wanted = frozenset(triggers)
-        groups: dict[tuple[str, str, bool], int] = {}
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, str, str, int]]:
+        groups: dict[tuple[str, str, str], int] = {}
         for snap in list(self._snapshots.values()):
             created, updated = snap.created_at, snap.updated_at
             if created is None or updated is None or created >= end or updated >= start:
                 continue
-            fired = any(e.trigger in wanted for e in self._events[snap.workflow_id])
-            key = (snap.machine, snap.policy, fired)
+            key = (snap.machine, snap.policy, snap.state)
             groups[key] = groups.get(key, 0) + 1
-        for (machine, policy, fired), count in sorted(groups.items()):
-            yield machine, policy, fired, count
+        for (machine, policy, state), count in sorted(groups.items()):
+            yield machine, policy, state, count
 
     def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
         return [

@@ -58,11 +58,10 @@ class Store(Protocol):
         ...
 
     def quiet_workflows(
-        self, start: datetime, end: datetime, triggers: Iterable[str]
-    ) -> Iterator[tuple[str, str, bool, int]]:
-        """How many workflows created before ``end`` and last updated before ``start`` there
-        are, as ``(machine, policy, fired, count)`` groups; ``fired`` says whether any of
-        their events has one of ``triggers``."""
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, str, str, int]]:
+        """How many workflows created before ``end`` and last updated before ``start``
+        there are, as ``(machine, policy, state, count)`` groups (their histories unread)."""
         ...
 
     def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:

@@ -474,20 +474,14 @@ class SQLiteStore:
             yield self._snapshot(row), by_workflow.get(row[0], [])
 
     def quiet_workflows(
-        self, start: datetime, end: datetime, triggers: Iterable[str]
-    ) -> Iterator[tuple[str, str, bool, int]]:
-        wanted = sorted(set(triggers))
-        marks = ", ".join("?" * len(wanted)) or "NULL"
-        rows = self.conn.execute(
-            "SELECT machine, policy, fired, count(*) FROM (SELECT machine, policy, EXISTS "
-            "(SELECT 1 FROM events e WHERE e.workflow_id = w.workflow_id AND e.trigger IN "
-            f"({marks})) AS fired FROM workflows w INDEXED BY {_BY_UPDATE} "
-            "WHERE updated_at < ? AND created_at < ?) GROUP BY machine, policy, fired "
-            "ORDER BY machine, policy, fired",
-            (*wanted, _ts(ensure_aware(start, "start")), _ts(ensure_aware(end, "end"))),
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, str, str, int]]:
+        yield from self.conn.execute(
+            f"SELECT machine, policy, state, count(*) FROM workflows INDEXED BY {_BY_UPDATE} "
+            "WHERE updated_at < ? AND created_at < ? GROUP BY machine, policy, state "
+            "ORDER BY machine, policy, state",
+            (_ts(ensure_aware(start, "start")), _ts(ensure_aware(end, "end"))),
         ).fetchall()
-        for machine, policy, fired, count in rows:
-            yield machine, policy, bool(fired), count
 
     def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
         rows = self.conn.execute(

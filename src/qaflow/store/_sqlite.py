@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,26 +24,21 @@ from qaflow.records import (
 )
 from qaflow.store._codec import deadlines_from_json, deadlines_json
 from qaflow.store._protocol import stale
+from qaflow.store._sqlite_period import BY_UPDATE as _BY_UPDATE
+from qaflow.store._sqlite_period import PeriodReads, dt, ts
 
 __all__ = ["SQLiteStore"]
 
 SCHEMA_VERSION = 1
 _RECENT_MAX = 1024
 _DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
-_BY_UPDATE = "idx_workflows_updated_at"
 
 
-def _ts(value: datetime) -> str:
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds")
+_ts = ts
+_dt = dt
 
 
-def _dt(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-class SQLiteStore:
+class SQLiteStore(PeriodReads):
     """The embedded durable store: one SQLite file in WAL mode.
 
     ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
@@ -446,58 +441,6 @@ class SQLiteStore:
                 [(stamp, i) for i in ids],
             )
             return cur.rowcount
-
-    # --- period reads: one query per table, filtered in SQL -------------------------------
-
-    _PERIOD = "created_at < :end AND updated_at >= :start"
-
-    def period_workflows(
-        self, start: datetime, end: datetime
-    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
-        """Reads the workflows touched since ``start`` and their events before ``end``."""
-        args = {"start": _ts(ensure_aware(start, "start")), "end": _ts(ensure_aware(end, "end"))}
-        snaps = self.conn.execute(
-            f"SELECT {self._SNAP_COLS} FROM workflows INDEXED BY {_BY_UPDATE} "
-            f"WHERE {self._PERIOD} ORDER BY workflow_id",
-            args,
-        ).fetchall()
-        rows = self.conn.execute(
-            f"SELECT {self._EVENT_COLS} FROM events WHERE at < :end AND workflow_id IN "
-            f"(SELECT workflow_id FROM workflows WHERE {self._PERIOD}) ORDER BY workflow_id, seq",
-            args,
-        ).fetchall()
-        by_workflow: dict[str, list[Event]] = {}
-        actors: dict[tuple[str, str], Actor] = {}
-        for row in rows:
-            by_workflow.setdefault(row[0], []).append(self._event(row, actors))
-        for row in snaps:
-            yield self._snapshot(row), by_workflow.get(row[0], [])
-
-    def quiet_workflows(
-        self, start: datetime, end: datetime
-    ) -> Iterator[tuple[str, str, str, int]]:
-        yield from self.conn.execute(
-            f"SELECT machine, policy, state, count(*) FROM workflows INDEXED BY {_BY_UPDATE} "
-            "WHERE updated_at < ? AND created_at < ? GROUP BY machine, policy, state "
-            "ORDER BY machine, policy, state",
-            (_ts(ensure_aware(start, "start")), _ts(ensure_aware(end, "end"))),
-        ).fetchall()
-
-    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
-        rows = self.conn.execute(
-            f"SELECT {self._TASK_COLS}, done_at FROM tasks "
-            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
-            (_ts(ensure_aware(start, "start")), _ts(ensure_aware(end, "end"))),
-        ).fetchall()
-        return [(self._task(r[:-1]), _dt(r[-1]) if r[-1] else None) for r in rows]
-
-    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
-        rows = self.conn.execute(
-            f"SELECT {self._NOTE_COLS} FROM notifications "
-            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
-            (_ts(ensure_aware(start, "start")), _ts(ensure_aware(end, "end"))),
-        ).fetchall()
-        return [self._notification(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests that check a refused command wrote nothing)."""

@@ -1,0 +1,105 @@
+"""SQLiteStore's period reads (the QA report, issue 14): one query per table, in SQL.
+
+A mixin so the store module stays readable; :class:`~qaflow.store.SQLiteStore` provides
+the connection and the row decoders declared here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from qaflow.calendar import ensure_aware
+from qaflow.records import Actor, Event, Notification, Task, WorkflowSnapshot
+
+__all__ = ["BY_UPDATE", "PeriodReads", "dt", "ts"]
+
+BY_UPDATE = "idx_workflows_updated_at"
+
+
+def ts(value: datetime) -> str:
+    """A moment as the stored text: UTC, microseconds (so text order is time order)."""
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
+
+
+def dt(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+class PeriodReads:
+    """Reads of one period: workflows touched in it, the others counted, its tasks and outbox."""
+
+    conn: sqlite3.Connection
+    _SNAP_COLS: str
+    _EVENT_COLS: str
+    _TASK_COLS: str
+    _NOTE_COLS: str
+
+    def _snapshot(self, row: tuple[Any, ...]) -> WorkflowSnapshot:
+        raise NotImplementedError
+
+    @staticmethod
+    def _event(row: tuple[Any, ...], actors: dict[tuple[str, str], Actor] | None = None) -> Event:
+        raise NotImplementedError
+
+    @staticmethod
+    def _task(row: tuple[Any, ...]) -> Task:
+        raise NotImplementedError
+
+    @staticmethod
+    def _notification(row: tuple[Any, ...]) -> Notification:
+        raise NotImplementedError
+
+    _PERIOD = "created_at < :end AND updated_at >= :start"
+
+    def period_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        """Reads the workflows touched since ``start`` and their events before ``end``."""
+        args = {"start": ts(ensure_aware(start, "start")), "end": ts(ensure_aware(end, "end"))}
+        snaps = self.conn.execute(
+            f"SELECT {self._SNAP_COLS} FROM workflows INDEXED BY {BY_UPDATE} "
+            f"WHERE {self._PERIOD} ORDER BY workflow_id",
+            args,
+        ).fetchall()
+        rows = self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE at < :end AND workflow_id IN "
+            f"(SELECT workflow_id FROM workflows WHERE {self._PERIOD}) ORDER BY workflow_id, seq",
+            args,
+        ).fetchall()
+        by_workflow: dict[str, list[Event]] = {}
+        actors: dict[tuple[str, str], Actor] = {}
+        for row in rows:
+            by_workflow.setdefault(row[0], []).append(self._event(row, actors))
+        for row in snaps:
+            yield self._snapshot(row), by_workflow.get(row[0], [])
+
+    def quiet_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, str, str, int]]:
+        yield from self.conn.execute(
+            f"SELECT machine, policy, state, count(*) FROM workflows INDEXED BY {BY_UPDATE} "
+            "WHERE updated_at < ? AND created_at < ? GROUP BY machine, policy, state "
+            "ORDER BY machine, policy, state",
+            (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
+        ).fetchall()
+
+    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
+        rows = self.conn.execute(
+            f"SELECT {self._TASK_COLS}, done_at FROM tasks "
+            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        return [(self._task(r[:-1]), dt(r[-1]) if r[-1] else None) for r in rows]
+
+    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
+        rows = self.conn.execute(
+            f"SELECT {self._NOTE_COLS} FROM notifications "
+            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        return [self._notification(r) for r in rows]

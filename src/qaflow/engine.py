@@ -361,11 +361,12 @@ class Engine:
         blank = self._blank(workflow_id, events)
         return self.replay_events(blank, events if upto is None else events[:upto])
 
-    def _blank(self, workflow_id: str, events: list[Event]) -> WorkflowSnapshot:
+    def _blank(
+        self, workflow_id: str, events: list[Event], head: WorkflowSnapshot | None = None
+    ) -> WorkflowSnapshot:
         """The snapshot ``events`` start from: the initial state of the first policy."""
-        if not events:
-            self.store.load(workflow_id)
-        head = self.store.load(workflow_id)
+        if head is None:
+            head = self.store.load(workflow_id)  # raises UnknownWorkflow
         policy, version = head.policy, head.policy_version
         first_move = next((e for e in events if e.trigger == POLICY_MIGRATED), None)
         if first_move is not None:
@@ -403,9 +404,11 @@ class Engine:
             if event.trigger == POLICY_MIGRATED:
                 spec = self.spec_for(snapshot)
 
-    def _replay_last(self, workflow_id: str, events: list[Event]) -> WorkflowSnapshot:
+    def _replay_last(
+        self, workflow_id: str, events: list[Event], head: WorkflowSnapshot | None = None
+    ) -> WorkflowSnapshot:
         """The snapshot after ``events``; keeps no step alive (no list for the collector)."""
-        last = deque(self._replayed(self._blank(workflow_id, events), events), maxlen=1)
+        last = deque(self._replayed(self._blank(workflow_id, events, head), events), maxlen=1)
         if not last:
             raise IndexError(f"workflow {workflow_id!r} has no events to replay")
         return last[0].snapshot
@@ -437,7 +440,7 @@ class Engine:
             stored = self.store.load(wid)
             if not events:
                 raise IntegrityError(workflow_id=wid, seq=None, problem="no events")
-            replayed = self._replay_last(wid, events)
+            replayed = self._replay_last(wid, events, stored)
             if replayed != stored or replayed.data != stored.data:
                 raise IntegrityError(
                     workflow_id=wid,

@@ -238,3 +238,17 @@ def test_sqlite_deadline_json_is_the_converter_form() -> None:
             converter.structure(json.loads(text), list[Deadline])
         )
         assert deadlines_from_json(text) == ds
+
+
+def test_sqlite_events_page_is_a_slice_of_the_history(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "page.db") as store:
+        engine = _engine(store)
+        _start(engine, "A")
+        for _ in range(5):
+            engine.fire("A", "comment", Actor("P-1", "worker"), {"text": "t"})
+        events = store.events("A")
+        for after in range(0, 8):
+            for limit in (None, 1, 2, 10):
+                end = None if limit is None else after + limit
+                assert store.events_page("A", after, limit) == events[after:end]
+        assert store.events_page("nobody") == []

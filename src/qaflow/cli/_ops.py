@@ -85,10 +85,13 @@ def history(workflow_id: str, db: str, as_json: bool, limit: int | None, after: 
     if after < 0:
         raise ValidationError(field="--after", value=after, expected="a whole number >= 0")
     with open_engine(db) as engine:
-        events = engine.history(workflow_id)
         snapshot = engine.get(workflow_id)
-    page = events[after : None if limit is None else after + limit]
-    remaining = len(events) - after - len(page)
+        reader = getattr(engine.store, "events_page", None)
+        if callable(reader):  # one page read, not the whole history
+            page = reader(workflow_id, after, limit)
+        else:
+            page = engine.history(workflow_id)[after : None if limit is None else after + limit]
+    remaining = max(0, snapshot.version - after - len(page))
     if as_json:
         click.echo(json.dumps(converter.unstructure(page), indent=2))
         return

@@ -344,6 +344,19 @@ class SQLiteStore(PeriodReads):
         event = self._event
         return [event(r, actors) for r in rows]
 
+    def events_page(
+        self, workflow_id: str, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """Events numbered after ``after``, at most ``limit`` of them (reads one page only;
+        not in the Store protocol: ``qaflow history`` uses it when the store has it)."""
+        rows = self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (workflow_id, after, -1 if limit is None else limit),
+        ).fetchall()
+        actors: dict[tuple[str, str], Actor] = {}
+        return [self._event(r, actors) for r in rows]
+
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         row = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND idempotency_key = ?",

@@ -3,17 +3,22 @@
 The public surface is re-exported here; implementation lives in the submodules.
 """
 
+from qaflow._checks import MAX_CLOCK_SKEW
 from qaflow._gc import freeze_loaded
+from qaflow._integrity import Problem, VerifyReport, make_checkpoint
 from qaflow.calendar import Duration, WorkingCalendar, default_calendar
 from qaflow.clock import Clock, ManualClock, SystemClock
 from qaflow.engine import Directory, Engine
 from qaflow.errors import (
     ConcurrencyError,
     GuardFailed,
+    IdempotencyConflict,
     IntegrityError,
     PermissionDenied,
     PolicyError,
     QAFlowError,
+    StoreBusy,
+    StoreError,
     TransitionNotAllowed,
     UnknownWorkflow,
     ValidationError,
@@ -21,11 +26,13 @@ from qaflow.errors import (
 from qaflow.records import (
     SYSTEM,
     Actor,
+    AnchorEntry,
     Deadline,
     Event,
     Notification,
     Step,
     Task,
+    TickFailure,
     WorkflowSnapshot,
     converter,
 )
@@ -50,9 +57,11 @@ from qaflow.store import MemoryStore, SQLiteStore, Store
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_CLOCK_SKEW",
     "SYSTEM",
     "Actor",
     "AddTask",
+    "AnchorEntry",
     "Clock",
     "CloseDeadline",
     "ConcurrencyError",
@@ -68,6 +77,7 @@ __all__ = [
     "Field",
     "Guard",
     "GuardFailed",
+    "IdempotencyConflict",
     "IntegrityError",
     "MachineSpec",
     "ManualClock",
@@ -77,21 +87,27 @@ __all__ = [
     "OpenDeadline",
     "PermissionDenied",
     "PolicyError",
+    "Problem",
     "QAFlowError",
     "SQLiteStore",
     "StateSpec",
     "Step",
     "Store",
+    "StoreBusy",
+    "StoreError",
     "SystemClock",
     "Task",
+    "TickFailure",
     "TransitionNotAllowed",
     "TransitionSpec",
     "UnknownWorkflow",
     "Update",
     "ValidationError",
+    "VerifyReport",
     "WorkflowSnapshot",
     "WorkingCalendar",
     "converter",
     "default_calendar",
     "freeze_loaded",
+    "make_checkpoint",
 ]

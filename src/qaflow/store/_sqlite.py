@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -11,41 +12,56 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from qaflow.calendar import ensure_aware
+from qaflow._checks import check_ids, to_utc
 from qaflow.errors import UnknownWorkflow, ValidationError
 from qaflow.records import (
+    GENESIS_HASH,
     Actor,
+    AnchorEntry,
     Deadline,
     Event,
     Notification,
     Step,
     Task,
     WorkflowSnapshot,
+    anchor_head,
 )
 from qaflow.store._codec import deadlines_from_json, deadlines_json
 from qaflow.store._protocol import stale
-from qaflow.store._sqlite_period import BY_UPDATE as _BY_UPDATE
-from qaflow.store._sqlite_period import PeriodReads, dt, ts
+from qaflow.store._sqlite_period import PeriodReads
+from qaflow.store._sqlite_rows import (
+    Inspection,
+    deadline_row,
+    dt,
+    event_row,
+    notification_row,
+    text_id,
+    ts,
+)
+from qaflow.store._sqlite_schema import SCHEMA_VERSION, guarded, open_connection
 
 __all__ = ["SQLiteStore"]
 
-SCHEMA_VERSION = 1
 _RECENT_MAX = 1024
 _DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
 
 
-_ts = ts
-_dt = dt
-
-
-class SQLiteStore(PeriodReads):
+class SQLiteStore(Inspection, PeriodReads):
     """The embedded durable store: one SQLite file in WAL mode.
 
     ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
     ``"NORMAL"`` under WAL survives a crash of the process but may lose the last commits on
-    power loss, for several times the write rate. Open one store per thread or process;
-    several may share the file.
+    power loss, for several times the write rate. Several stores (threads, processes) may
+    share the file; one store object may also be shared by threads: its methods take a lock.
+
+    ``readonly=True`` opens an existing qaflow database without ever writing to it (no
+    schema, no journal-mode change); a file that is not qaflow's, damaged, or of a newer
+    schema version is refused with :class:`~qaflow.errors.StoreError` either way, before
+    anything is written. SQLite errors surface as :class:`~qaflow.errors.StoreBusy`
+    (locked past ``timeout``: retry) or :class:`~qaflow.errors.StoreError`.
     """
+
+    schema_version = SCHEMA_VERSION
 
     def __init__(
         self,
@@ -53,156 +69,42 @@ class SQLiteStore(PeriodReads):
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValidationError(
-                field="synchronous", value=synchronous, expected="'FULL' or 'NORMAL'"
+                field="synchronous", value=synchronous, expected="'FULL' or 'NORMAL'", quote=True
             )
+        if not isinstance(path, (str, Path)):
+            raise ValidationError(field="path", value=path, expected="a file path")
         self.path = str(path)
-        self.conn = sqlite3.connect(
-            self.path, isolation_level=None, timeout=timeout, check_same_thread=False
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self.conn = open_connection(
+            self.path, readonly=readonly, synchronous=synchronous, timeout=timeout
         )
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(f"PRAGMA synchronous={synchronous}")
-        self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self.db = sqlite_utils.Database(self.conn)
         # The snapshots this store last wrote, with their deadlines' JSON: a load that finds
         # the row still at that version skips decoding (any other writer bumps the version).
         self._recent: dict[str, tuple[WorkflowSnapshot, str]] = {}
-        self._create_schema()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
+    def forget_cached(self) -> None:
+        """Drop the snapshots this store remembers writing (``verify`` reads the file)."""
+        with self._lock:
+            self._recent.clear()
+
     def close(self) -> None:
-        self.conn.close()
+        with self._lock:
+            self.conn.close()
 
     def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _table(self, name: str) -> sqlite_utils.db.Table:
-        return self.db.table(name)
-
-    def _create_schema(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
-            self._table("workflows").create(
-                {
-                    "workflow_id": str,
-                    "machine": str,
-                    "policy": str,
-                    "policy_version": str,
-                    "state": str,
-                    "version": int,
-                    "created_at": str,
-                    "updated_at": str,
-                    "last_hash": str,
-                    "data": str,
-                    "deadlines": str,
-                },
-                pk="workflow_id",
-                not_null={"machine", "state", "version"},
-                if_not_exists=True,
-            )
-            self._table("events").create(
-                {
-                    "workflow_id": str,
-                    "seq": int,
-                    "trigger": str,
-                    "source": str,
-                    "dest": str,
-                    "actor_id": str,
-                    "actor_role": str,
-                    "at": str,
-                    "payload": str,
-                    "prev_hash": str,
-                    "hash": str,
-                    "idempotency_key": str,
-                },
-                pk=("workflow_id", "seq"),
-                if_not_exists=True,
-            )
-            self._table("deadlines").create(
-                {
-                    "id": str,
-                    "workflow_id": str,
-                    "name": str,
-                    "state": str,
-                    "opened_at": str,
-                    "due_at": str,
-                    "rule": str,
-                    "breach_trigger": str,
-                    "clause": str,
-                    "notify": str,
-                    "opened_seq": int,
-                    "status": str,
-                    "closed_at": str,
-                    "closed_seq": int,
-                },
-                pk="id",
-                if_not_exists=True,
-            )
-            self._table("notifications").create(
-                {
-                    "id": str,
-                    "workflow_id": str,
-                    "seq": int,
-                    "recipient_role": str,
-                    "recipient_id": str,
-                    "reason": str,
-                    "clause": str,
-                    "created_at": str,
-                    "sent_at": str,
-                },
-                pk="id",
-                if_not_exists=True,
-            )
-            self._table("tasks").create(
-                {
-                    "id": str,
-                    "workflow_id": str,
-                    "seq": int,
-                    "kind": str,
-                    "owner_role": str,
-                    "owner_id": str,
-                    "due_at": str,
-                    "clause": str,
-                    "created_at": str,
-                    "done_at": str,
-                },
-                pk="id",
-                if_not_exists=True,
-            )
-            self._table("events").create_index(
-                ["workflow_id", "idempotency_key"],
-                unique=True,
-                if_not_exists=True,
-                index_name="events_idempotency",
-            )
-            self._table("deadlines").create_index(["status", "due_at"], if_not_exists=True)
-            self._table("deadlines").create_index(
-                ["workflow_id", "status"], index_name=_DEADLINES_BY_WORKFLOW, if_not_exists=True
-            )
-            self._table("notifications").create_index(["sent_at", "id"], if_not_exists=True)
-            self._table("notifications").create_index(["workflow_id"], if_not_exists=True)
-            self._table("tasks").create_index(["workflow_id"], if_not_exists=True)
-            self._table("workflows").create_index(["machine", "state"], if_not_exists=True)
-            self._table("workflows").create_index(
-                ["updated_at"], index_name=_BY_UPDATE, if_not_exists=True
-            )
-            self._table("tasks").create_index(["created_at"], if_not_exists=True)
-            self._table("notifications").create_index(["created_at"], if_not_exists=True)
-            self._table("meta").insert(
-                {"key": "schema_version", "value": str(SCHEMA_VERSION)}, ignore=True
-            )
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -219,6 +121,7 @@ class SQLiteStore(PeriodReads):
             last_hash,
             data,
             deadlines,
+            fingerprint,
         ) = row
         return WorkflowSnapshot(
             workflow_id=wid,
@@ -228,24 +131,28 @@ class SQLiteStore(PeriodReads):
             state=state,
             data=json.loads(data),
             version=version,
-            created_at=_dt(created),
-            updated_at=_dt(updated),
+            created_at=dt(created),
+            updated_at=dt(updated),
             last_hash=last_hash,
             deadlines=deadlines_from_json(deadlines),
+            fingerprint=fingerprint or "",
         )
 
     _SNAP_COLS = (
         "workflow_id, machine, policy, policy_version, state, version, created_at, "
-        "updated_at, last_hash, data, deadlines"
+        "updated_at, last_hash, data, deadlines, fingerprint"
     )
 
+    @guarded
     def load(self, workflow_id: str) -> WorkflowSnapshot:
+        wid = text_id(workflow_id)
         row = self.conn.execute(
-            f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
+            f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id = ?", (wid,)
         ).fetchone()
         if row is None:
             raise UnknownWorkflow(workflow_id=workflow_id)
-        recent = self._recent.get(workflow_id)
+        # One read (issue 14): a snapshot this store wrote at that version skips decoding.
+        recent = self._recent.get(wid)
         if recent is not None and row[5] == recent[0].version:
             return recent[0]
         return self._snapshot(row)
@@ -256,7 +163,7 @@ class SQLiteStore(PeriodReads):
         if machine is not None:
             sql += " WHERE machine = ?"
             args = (machine,)
-        for row in self.conn.execute(sql + " ORDER BY workflow_id", args).fetchall():
+        for row in self._fetch(sql + " ORDER BY workflow_id", args):
             yield self._snapshot(row)
 
     def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
@@ -265,9 +172,14 @@ class SQLiteStore(PeriodReads):
         if machine is not None:
             sql += " WHERE machine = ?"
             args = (machine,)
-        for (wid,) in self.conn.execute(sql + " ORDER BY workflow_id", args).fetchall():
+        for (wid,) in self._fetch(sql + " ORDER BY workflow_id", args):
             yield wid
 
+    @guarded
+    def _fetch(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, tuple(args)).fetchall()
+
+    @guarded
     def find_workflows(
         self,
         *,
@@ -293,7 +205,7 @@ class SQLiteStore(PeriodReads):
                 "EXISTS (SELECT 1 FROM deadlines d WHERE d.workflow_id = workflows.workflow_id "
                 "AND d.status = 'open' AND d.due_at <= ?)"
             )
-            args.append(_ts(ensure_aware(overdue_at, "overdue_at")))
+            args.append(ts(to_utc(overdue_at, "overdue_at")))
         if after is not None:
             where.append("workflow_id > ?")
             args.append(after)
@@ -305,38 +217,17 @@ class SQLiteStore(PeriodReads):
         ).fetchall()
         return [self._snapshot(row) for row in rows]
 
-    @staticmethod
-    def _event(row: tuple[Any, ...], actors: dict[tuple[str, str], Actor] | None = None) -> Event:
-        """An event from its row; ``actors`` shares one (validated) Actor per person and role."""
-        (wid, seq, trigger, source, dest, actor_id, role, at, payload, prev_hash, hash_, key) = row
-        actor = None if actors is None else actors.get((actor_id, role))
-        if actor is None:
-            actor = Actor(actor_id, role)
-            if actors is not None:
-                actors[(actor_id, role)] = actor
-        return Event(
-            wid,
-            seq,
-            trigger,
-            source,
-            dest,
-            actor,
-            _dt(at),
-            json.loads(payload),
-            prev_hash,
-            hash_,
-            key,
-        )
-
+    _event = staticmethod(event_row)
     _EVENT_COLS = (
         "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, "
         "prev_hash, hash, idempotency_key"
     )
 
+    @guarded
     def events(self, workflow_id: str) -> list[Event]:
         rows = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? ORDER BY seq",
-            (workflow_id,),
+            (text_id(workflow_id),),
         ).fetchall()
         if not rows:
             self.load(workflow_id)
@@ -344,23 +235,11 @@ class SQLiteStore(PeriodReads):
         event = self._event
         return [event(r, actors) for r in rows]
 
-    def events_page(
-        self, workflow_id: str, after: int = 0, limit: int | None = None
-    ) -> list[Event]:
-        """Events numbered after ``after``, at most ``limit`` of them (reads one page only;
-        not in the Store protocol: ``qaflow history`` uses it when the store has it)."""
-        rows = self.conn.execute(
-            f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND seq > ? "
-            "ORDER BY seq LIMIT ?",
-            (workflow_id, after, -1 if limit is None else limit),
-        ).fetchall()
-        actors: dict[tuple[str, str], Actor] = {}
-        return [self._event(r, actors) for r in rows]
-
+    @guarded
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         row = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND idempotency_key = ?",
-            (workflow_id, key),
+            (text_id(workflow_id), text_id(key, "idempotency_key")),
         ).fetchone()
         return None if row is None else self._event(row)
 
@@ -369,94 +248,84 @@ class SQLiteStore(PeriodReads):
         "clause, notify, opened_seq"
     )
 
-    @staticmethod
-    def _deadline(row: tuple[Any, ...]) -> Deadline:
-        did, wid, name, state, opened, due, rule, breach, clause, notify, seq = row
-        return Deadline(
-            id=did,
-            workflow_id=wid,
-            name=name,
-            state=state,
-            opened_at=_dt(opened),
-            due_at=_dt(due),
-            rule=rule,
-            breach_trigger=breach,
-            clause=clause,
-            notify=tuple(json.loads(notify)),
-            opened_seq=seq,
-        )
+    _deadline = staticmethod(deadline_row)
 
+    @guarded
     def due_deadlines(self, now: datetime) -> list[Deadline]:
+        """Open deadlines due by ``now``; a row that cannot be decoded still comes back
+        (id, workflow and due time only), so ``tick`` reaches its workflow's snapshot."""
+        moment = to_utc(now, "now")
         rows = self.conn.execute(
             f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= ? "
             "ORDER BY due_at, id",
-            (_ts(ensure_aware(now, "now")),),
+            (ts(moment),),
         ).fetchall()
-        return [self._deadline(r) for r in rows]
+        out = []
+        for row in rows:
+            try:
+                out.append(self._deadline(row))
+            except Exception:  # a damaged row: verify names it; tick must not stop on it
+                out.append(Deadline(str(row[0]), str(row[1]), "?", None, moment, moment, "?"))
+        return out
 
+    @guarded
     def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
         if workflow_id is None:
             sql = f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open'"
             args: tuple[str, ...] = ()
         else:
             # Named: without statistics the planner prefers (status, due_at) for the ORDER BY
-            # and scans every open deadline of the store, making verify quadratic.
+            # and scans every open deadline of the store, making verify quadratic (issue 14).
             sql = (
                 f"SELECT {self._DEADLINE_COLS} FROM deadlines "
                 f"INDEXED BY {_DEADLINES_BY_WORKFLOW} WHERE workflow_id = ? AND status = 'open'"
             )
-            args = (workflow_id,)
+            args = (text_id(workflow_id),)
         rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
         return [self._deadline(r) for r in rows]
 
     _NOTE_COLS = "id, workflow_id, seq, recipient_role, recipient_id, reason, clause, created_at"
 
-    @staticmethod
-    def _notification(row: tuple[Any, ...]) -> Notification:
-        nid, wid, seq, role, rid, reason, clause, created = row
-        return Notification(
-            id=nid,
-            workflow_id=wid,
-            seq=seq,
-            recipient_role=role,
-            recipient_id=rid,
-            reason=reason,
-            clause=clause,
-            created_at=_dt(created),
-        )
+    _notification = staticmethod(notification_row)
 
+    @guarded
     def pending_notifications(self, limit: int | None = None) -> list[Notification]:
         sql = (
             f"SELECT {self._NOTE_COLS} FROM notifications WHERE sent_at IS NULL "
             "ORDER BY created_at, id"
         )
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise ValidationError(field="limit", value=limit, expected="a whole number >= 0")
+            sql += f" LIMIT {limit}"
         return [self._notification(r) for r in self.conn.execute(sql).fetchall()]
 
+    @guarded
     def notifications(self, workflow_id: str | None = None) -> list[Notification]:
         sql = f"SELECT {self._NOTE_COLS} FROM notifications"
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " WHERE workflow_id = ?"
-            args = (workflow_id,)
+            args = (text_id(workflow_id),)
         return [
             self._notification(r)
             for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
         ]
 
+    @guarded
     def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
         """Mark outbox rows delivered (writes). Returns how many were pending."""
-        stamp = _ts(ensure_aware(at, "at"))
+        stamp = ts(to_utc(at, "at"))
+        rows = [(stamp, i) for i in check_ids("ids", ids)]
         with self._transaction():
             cur = self.conn.executemany(
-                "UPDATE notifications SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
-                [(stamp, i) for i in ids],
+                "UPDATE notifications SET sent_at = ? WHERE id = ? AND sent_at IS NULL", rows
             )
             return cur.rowcount
 
     _TASK_COLS = "id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, created_at"
 
+    @guarded
     def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
         sql = f"SELECT {self._TASK_COLS} FROM tasks WHERE 1=1"
         args: list[str] = []
@@ -465,56 +334,73 @@ class SQLiteStore(PeriodReads):
             args.append(workflow_id)
         if open_only:
             sql += " AND done_at IS NULL"
-        return [self._task(r) for r in self.conn.execute(sql + " ORDER BY created_at, id", args)]
+        out = []
+        for tid, wid, seq, kind, role, owner, due, clause, created in self.conn.execute(
+            sql + " ORDER BY created_at, id", args
+        ).fetchall():
+            out.append(
+                Task(
+                    id=tid,
+                    workflow_id=wid,
+                    seq=seq,
+                    kind=kind,
+                    owner_role=role,
+                    owner_id=owner,
+                    due_at=dt(due) if due else None,
+                    clause=clause,
+                    created_at=dt(created),
+                )
+            )
+        return out
 
-    @staticmethod
-    def _task(row: tuple[Any, ...]) -> Task:
-        tid, wid, seq, kind, role, owner, due, clause, created = row
-        return Task(
-            id=tid,
-            workflow_id=wid,
-            seq=seq,
-            kind=kind,
-            owner_role=role,
-            owner_id=owner,
-            due_at=_dt(due) if due else None,
-            clause=clause,
-            created_at=_dt(created),
-        )
-
+    @guarded
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
         """Mark tasks done (writes). Returns how many were open."""
-        stamp = _ts(ensure_aware(at, "at"))
+        stamp = ts(to_utc(at, "at"))
+        rows = [(stamp, i) for i in check_ids("ids", ids)]
         with self._transaction():
             cur = self.conn.executemany(
-                "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL",
-                [(stamp, i) for i in ids],
+                "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL", rows
             )
             return cur.rowcount
 
-    def counts(self) -> dict[str, int]:
-        """Row counts per table (for tests that check a refused command wrote nothing)."""
-        out = {
-            t: self.db[t].count
-            for t in ("workflows", "events", "deadlines", "notifications", "tasks")
-        }
-        out["open_deadlines"] = self.conn.execute(
-            "SELECT count(*) FROM deadlines WHERE status = 'open'"
-        ).fetchone()[0]
-        return out
+    @guarded
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        sql = f"SELECT {self._DEADLINE_COLS}, status FROM deadlines"
+        args: tuple[str, ...] = ()
+        if workflow_id is not None:
+            sql += " WHERE workflow_id = ?"
+            args = (text_id(workflow_id),)
+        return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
 
-    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, sorted: the store's whole content, for comparisons."""
-        return {
-            t: sorted(self.conn.execute(f"SELECT * FROM [{t}]").fetchall(), key=repr)
-            for t in ("workflows", "events", "deadlines", "notifications", "tasks")
-        }
+    def anchor(self) -> Iterator[AnchorEntry]:
+        last = 0
+        while True:
+            rows = self._fetch(
+                "SELECT position, workflow_id, seq, hash, head FROM anchor WHERE position > ? "
+                "ORDER BY position LIMIT 10000",
+                (last,),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield AnchorEntry(*row)
+            last = rows[-1][0]
+
+    @guarded
+    def anchor_tip(self) -> AnchorEntry | None:
+        row = self.conn.execute(
+            "SELECT position, workflow_id, seq, hash, head FROM anchor "
+            "ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else AnchorEntry(*row)
 
     # --- the write path -------------------------------------------------------------------
 
     def _transaction(self) -> _Tx:
         return _Tx(self.conn)
 
+    @guarded
     def commit(self, step: Step, *, expected_version: int) -> None:
         """Write ``step`` in one transaction if the workflow is at ``expected_version``."""
         event = step.event
@@ -527,14 +413,14 @@ class SQLiteStore(PeriodReads):
             deadlines = recent[1]
         else:
             deadlines = deadlines_json(snap.deadlines)
-        stamp = _ts(event.at)
+        stamp = ts(event.at)
         with self._transaction():
             if expected_version == 0:
                 try:
                     execute(
                         "INSERT INTO workflows (workflow_id, machine, policy, policy_version, "
-                        "state, version, created_at, updated_at, last_hash, data, deadlines) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "state, version, created_at, updated_at, last_hash, data, deadlines, "
+                        "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             wid,
                             snap.machine,
@@ -542,11 +428,12 @@ class SQLiteStore(PeriodReads):
                             snap.policy_version,
                             snap.state,
                             snap.version,
-                            stamp if snap.created_at is None else _ts(snap.created_at),
+                            stamp if snap.created_at is None else ts(snap.created_at),
                             stamp,
                             snap.last_hash,
                             data,
                             deadlines,
+                            snap.fingerprint,
                         ),
                     )
                 except sqlite3.IntegrityError:
@@ -554,7 +441,8 @@ class SQLiteStore(PeriodReads):
             else:
                 cur = execute(
                     "UPDATE workflows SET state = ?, version = ?, updated_at = ?, last_hash = ?, "
-                    "data = ?, deadlines = ? WHERE workflow_id = ? AND version = ?",
+                    "data = ?, deadlines = ?, policy = ?, policy_version = ?, fingerprint = ? "
+                    "WHERE workflow_id = ? AND version = ?",
                     (
                         snap.state,
                         snap.version,
@@ -562,6 +450,9 @@ class SQLiteStore(PeriodReads):
                         snap.last_hash,
                         data,
                         deadlines,
+                        snap.policy,
+                        snap.policy_version,
+                        snap.fingerprint,
                         wid,
                         expected_version,
                     ),
@@ -591,6 +482,19 @@ class SQLiteStore(PeriodReads):
                 raise stale(
                     wid, expected_version, self._version(wid), "idempotency key already used"
                 ) from None
+            tip = execute("SELECT position, head FROM anchor ORDER BY position DESC LIMIT 1")
+            position, head = tip.fetchone() or (0, GENESIS_HASH)
+            execute(
+                "INSERT INTO anchor (position, workflow_id, seq, hash, head) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    position + 1,
+                    wid,
+                    event.seq,
+                    event.hash,
+                    anchor_head(head, wid, event.seq, event.hash),
+                ),
+            )
             if step.opened:
                 self.conn.executemany(
                     "INSERT INTO deadlines (id, workflow_id, name, state, opened_at, due_at, rule, "
@@ -602,8 +506,8 @@ class SQLiteStore(PeriodReads):
                             d.workflow_id,
                             d.name,
                             d.state,
-                            _ts(d.opened_at),
-                            _ts(d.due_at),
+                            ts(d.opened_at),
+                            ts(d.due_at),
                             d.rule,
                             d.breach_trigger,
                             d.clause,
@@ -635,7 +539,7 @@ class SQLiteStore(PeriodReads):
                             n.recipient_id,
                             n.reason,
                             n.clause,
-                            _ts(n.created_at),
+                            ts(n.created_at),
                         )
                         for n in step.notifications
                     ],
@@ -651,9 +555,9 @@ class SQLiteStore(PeriodReads):
                             t.kind,
                             t.owner_role,
                             t.owner_id,
-                            _ts(t.due_at) if t.due_at else None,
+                            ts(t.due_at) if t.due_at else None,
                             t.clause,
-                            _ts(t.created_at),
+                            ts(t.created_at),
                         )
                         for t in step.tasks
                     ],
@@ -682,6 +586,11 @@ class _Tx:
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         if exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")

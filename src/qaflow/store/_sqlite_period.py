@@ -8,26 +8,30 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Actor, Event, Notification, Task, WorkflowSnapshot
+from qaflow.store._sqlite_rows import dt, text_id, ts
+from qaflow.store._sqlite_schema import guarded
 
-__all__ = ["BY_UPDATE", "PeriodReads", "dt", "ts"]
-
-BY_UPDATE = "idx_workflows_updated_at"
-
-
-def ts(value: datetime) -> str:
-    """A moment as the stored text: UTC, microseconds (so text order is time order)."""
-    if value.tzinfo is not UTC:
-        value = value.astimezone(UTC)
-    return value.isoformat(timespec="microseconds")
+__all__ = ["PeriodReads"]
 
 
-def dt(text: str) -> datetime:
-    return datetime.fromisoformat(text)
+def _task(row: tuple[Any, ...]) -> Task:
+    tid, wid, seq, kind, role, owner, due, clause, created = row
+    return Task(
+        id=tid,
+        workflow_id=wid,
+        seq=seq,
+        kind=kind,
+        owner_role=role,
+        owner_id=owner,
+        due_at=dt(due) if due else None,
+        clause=clause,
+        created_at=dt(created),
+    )
 
 
 class PeriodReads:
@@ -47,10 +51,6 @@ class PeriodReads:
         raise NotImplementedError
 
     @staticmethod
-    def _task(row: tuple[Any, ...]) -> Task:
-        raise NotImplementedError
-
-    @staticmethod
     def _notification(row: tuple[Any, ...]) -> Notification:
         raise NotImplementedError
 
@@ -61,11 +61,13 @@ class PeriodReads:
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
         """Reads the workflows touched since ``start`` and their events before ``end``."""
         args = {"start": ts(ensure_aware(start, "start")), "end": ts(ensure_aware(end, "end"))}
-        snaps = self.conn.execute(
-            f"SELECT {self._SNAP_COLS} FROM workflows INDEXED BY {BY_UPDATE} "
-            f"WHERE {self._PERIOD} ORDER BY workflow_id",
-            args,
-        ).fetchall()
+        # Sorted here, not in SQL: an ORDER BY workflow_id would lead the planner to walk
+        # the whole table in key order instead of the updated_at index's range.
+        snaps = sorted(
+            self.conn.execute(
+                f"SELECT {self._SNAP_COLS} FROM workflows WHERE {self._PERIOD}", args
+            ).fetchall()
+        )
         rows = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE at < :end AND workflow_id IN "
             f"(SELECT workflow_id FROM workflows WHERE {self._PERIOD}) ORDER BY workflow_id, seq",
@@ -82,7 +84,7 @@ class PeriodReads:
         self, start: datetime, end: datetime
     ) -> Iterator[tuple[str, str, str, int]]:
         yield from self.conn.execute(
-            f"SELECT machine, policy, state, count(*) FROM workflows INDEXED BY {BY_UPDATE} "
+            "SELECT machine, policy, state, count(*) FROM workflows "
             "WHERE updated_at < ? AND created_at < ? GROUP BY machine, policy, state "
             "ORDER BY machine, policy, state",
             (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
@@ -94,7 +96,7 @@ class PeriodReads:
             "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
             (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
         ).fetchall()
-        return [(self._task(r[:-1]), dt(r[-1]) if r[-1] else None) for r in rows]
+        return [(_task(r[:-1]), dt(r[-1]) if r[-1] else None) for r in rows]
 
     def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
         rows = self.conn.execute(
@@ -103,3 +105,17 @@ class PeriodReads:
             (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
         ).fetchall()
         return [self._notification(r) for r in rows]
+
+    @guarded
+    def events_page(
+        self, workflow_id: str, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """Events numbered after ``after``, at most ``limit`` of them (reads one page only;
+        not in the Store protocol: ``qaflow history`` uses it when the store has it)."""
+        rows = self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (text_id(workflow_id), after, -1 if limit is None else limit),
+        ).fetchall()
+        actors: dict[tuple[str, str], Actor] = {}
+        return [self._event(r, actors) for r in rows]

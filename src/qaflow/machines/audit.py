@@ -1,8 +1,9 @@
 """The collaborative case audit as a machine built from a council's :class:`AuditPolicy`.
 
-The policy is data (:mod:`qaflow.policies.audits` defines its types; the shipped values are
-``bexley.BEXLEY_AUDIT`` and ``buckinghamshire.BUCKINGHAMSHIRE_AUDIT``); this module only
-builds the machine from it, and helps a host allocate (:func:`allocation_payload`).
+The policy is data (:mod:`qaflow.procedure` defines its types and reads it from a procedure
+file; the shipped files are listed in :mod:`qaflow.policies`); this module only builds the
+machine from it, imports no council, and helps a host allocate (:func:`allocation_payload`,
+:func:`allocation_rules`).
 
 The lifecycle (DESIGN.md, "Audit")::
 
@@ -15,14 +16,16 @@ The lifecycle (DESIGN.md, "Audit")::
 States a council's policy does not use are left out when the machine is built: a form
 without a self-assessment stage goes straight from ``allocated`` to the meeting, a policy
 without a feedback rule from ``graded`` to agreeing actions, one without a follow-up rule
-rests in ``completed``. So a new council is a new :class:`AuditPolicy` value, never code.
+rests in ``completed``. So a new council is a new procedure file (read into an
+:class:`AuditPolicy`), never code.
 
 What the guards enforce, each citing its clause: the auditor is not from the case's team
-(BX-AUD-01, I9); the self-assessment (BX-AUD-03) and the health check (BX-AUD-04) are done
-before the meeting; every required answer is given before grading (BX-AUD-05, BK-AUD-01);
-family feedback, or the reason it could not be had, before completion (BX-AUD-07); at least
-one action, and immediate actions below Good (BX-AUD-08, BK-AUD-05), and the practice
-observation after an Inadequate grade or in Practice Week (BX-AUD-11).
+where the policy says so (BX-AUD-01, I9); the self-assessment (BX-AUD-03) and the health
+check (BX-AUD-04) are done before the meeting; every required answer is given before
+grading (BX-AUD-05, BK-AUD-01); family feedback, or the reason it could not be had, before
+completion (BX-AUD-07); at least one action, and immediate actions below Good (BX-AUD-08,
+BK-AUD-05), and the practice observation after an Inadequate grade or in Practice Week
+(BX-AUD-11).
 
 What the effects do: grading maps the overall answer to a grade through the form's bands
 or judgement scale; the policy's grade rules then write notifications and tasks (BX-AUD-12:
@@ -37,7 +40,7 @@ moderated grade becomes the audit's grade and both grades stay in the history (B
 The audit closes when its moderation window has passed (``close``, fired by ``tick``).
 
 Answers arrive as JSON objects, ``{"answers": {"Q7": {"score": 6, ...}}}``, and are checked
-by :meth:`~qaflow.policies.forms.Question.validate_answer` before anything is written: a
+by :meth:`~qaflow.procedure.Question.validate_answer` before anything is written: a
 bad answer raises :class:`~qaflow.errors.ValidationError` naming the field and the range.
 """
 
@@ -49,12 +52,20 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any, Final
 
+from qaflow.allocation import AllocationRules
 from qaflow.calendar import LONDON, Duration
 from qaflow.directory import InMemoryDirectory
 from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
-from qaflow.policies import bexley, buckinghamshire
-from qaflow.policies.audits import AUDITOR, MODERATOR, WORKER, AuditPolicy, NoticeRule, TaskRule
-from qaflow.policies.forms import Grade, missing_answers
+from qaflow.procedure import (
+    AUDITOR,
+    MODERATOR,
+    WORKER,
+    AuditPolicy,
+    Grade,
+    NoticeRule,
+    TaskRule,
+    missing_answers,
+)
 from qaflow.spec import (
     AddTask,
     CloseDeadline,
@@ -86,14 +97,13 @@ __all__ = [
     "NEW",
     "SELF_ASSESSMENT_DONE",
     "SELF_ASSESSMENT_REQUESTED",
-    "SHIPPED_POLICIES",
     "action_task_effects",
     "allocation_payload",
+    "allocation_rules",
     "audit_spec",
     "family_feedback_complete",
     "grade_of",
     "notice_effect",
-    "shipped_specs",
     "task_effect",
     "validate_actions",
 ]
@@ -518,6 +528,22 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
         )
         return data
 
+    guards = [
+        Guard("well-formed ids and an allocation time not in the future", check_ids),
+        Guard(
+            "an auditor who is not the case's worker",
+            lambda ctx: ctx.payload["auditor_id"] != ctx.payload["worker_id"],
+            policy.other_team_clause,
+        ),
+    ]
+    if policy.auditor_from_other_team:
+        guards.append(
+            Guard(
+                "an auditor from another team than the case's",
+                lambda ctx: ctx.payload["auditor_team_id"] != ctx.payload["team_id"],
+                policy.other_team_clause,
+            )
+        )
     effects: list[Effect] = [Update(allocate)]
     if policy.allocation_notice is not None:
         effects.append(notice_effect(policy.allocation_notice))
@@ -540,19 +566,7 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
         ALLOCATED,
         frozenset(policy.allocator_roles),
         fields=_id_fields(policy),
-        guards=(
-            Guard("well-formed ids and an allocation time not in the future", check_ids),
-            Guard(
-                "an auditor who is not the case's worker",
-                lambda ctx: ctx.payload["auditor_id"] != ctx.payload["worker_id"],
-                policy.other_team_clause,
-            ),
-            Guard(
-                "an auditor from another team than the case's",
-                lambda ctx: ctx.payload["auditor_team_id"] != ctx.payload["team_id"],
-                policy.other_team_clause,
-            ),
-        ),
+        guards=tuple(guards),
         effects=tuple(effects),
         clause=policy.other_team_clause,
         description="Business support allocates the audit: auditor, child, worker, team.",
@@ -1123,7 +1137,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             description="Record answers to form questions whose stage is open.",
         )
     )
-    if policy.lookback is not None:
+    if policy.lookback is not None and policy.lookback_may_extend:
         transitions.append(_extend_lookback(policy, open_states))
     if policy.safeguarding is not None:
         safeguarding = policy.safeguarding
@@ -1230,10 +1244,16 @@ def allocation_payload(
     return payload
 
 
-SHIPPED_POLICIES: Final = (bexley.BEXLEY_AUDIT, buckinghamshire.BUCKINGHAMSHIRE_AUDIT)
-"""The audit policies qaflow ships, one per council (defined in the council modules)."""
+def allocation_rules(policy: AuditPolicy) -> AllocationRules:
+    """The constraints :func:`qaflow.allocation.allocate_audits` applies under ``policy``.
 
-
-def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The audit machine under every shipped council policy (for the registry and CLI)."""
-    return tuple(audit_spec(policy) for policy in SHIPPED_POLICIES)
+    Read from the policy's allocation rules: whether the auditor must be from another team
+    than the case's (and the clause that says so), how long before an auditor and a worker
+    are paired again, and the clause of one audit per auditor a month.
+    """
+    return AllocationRules(
+        exclude_own_team=policy.auditor_from_other_team,
+        own_team_clause=policy.other_team_clause,
+        pair_window_months=policy.pair_window_months,
+        audits_per_month_clause=policy.monthly_clause,
+    )

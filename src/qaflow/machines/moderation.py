@@ -8,12 +8,12 @@ The lifecycle (DESIGN.md, "Moderation")::
             -finalise-> finalised
     any open state -cancel (with a reason)-> cancelled
 
-The policy is data (:class:`~qaflow.policies.audits.ModerationPolicy`; the shipped values
-are ``bexley.BEXLEY_MODERATION`` and ``buckinghamshire.BUCKINGHAMSHIRE_MODERATION``); this
-module builds the machine from it and runs the sampling and the write-backs.
+The policy is data (:class:`~qaflow.procedure.ModerationPolicy`, read from a procedure file;
+the shipped files are listed in :mod:`qaflow.policies`); this module builds the machine from
+it, imports no council, and runs the sampling and the write-backs.
 
 Sampling (BX-MOD-01, BK-MOD-01) draws from audits completed within the policy's look-back:
-every audit with a grade the :class:`~qaflow.policies.audits.SampleRule` always takes (all
+every audit with a grade the :class:`~qaflow.procedure.SampleRule` always takes (all
 Inadequate), plus a share of the rest chosen by a seeded random generator, so a run is
 reproducible. The moderator is never the audit's auditor (I9); the review records the
 moderator's own scaling, comments, whether the audit's actions were completed and any new
@@ -50,9 +50,7 @@ from qaflow.machines.audit import (
     task_effect,
     validate_actions,
 )
-from qaflow.policies import bexley, buckinghamshire
-from qaflow.policies.audits import MODERATOR, ModerationPolicy
-from qaflow.policies.forms import Grade
+from qaflow.procedure import MODERATOR, Grade, ModerationPolicy
 from qaflow.records import Actor, Step, WorkflowSnapshot
 from qaflow.spec import (
     Context,
@@ -79,7 +77,6 @@ __all__ = [
     "NEW",
     "REVIEWED",
     "SAMPLED",
-    "SHIPPED_POLICIES",
     "assign_moderators",
     "cancel_moderation",
     "eligible_audits",
@@ -90,7 +87,6 @@ __all__ = [
     "reconcile",
     "sample_audits",
     "sample_payload",
-    "shipped_specs",
 ]
 
 MACHINE: Final = "moderation"
@@ -655,12 +651,3 @@ def eligible_moderators(directory: Directory, policy: ModerationPolicy) -> tuple
     """Ids of everyone who holds one of the policy's moderator roles (BX-MOD-01), sorted."""
     found = {person for role in policy.moderator_roles for person in directory.holders(role)}
     return tuple(sorted(found))
-
-
-SHIPPED_POLICIES: Final = (bexley.BEXLEY_MODERATION, buckinghamshire.BUCKINGHAMSHIRE_MODERATION)
-"""The moderation policies qaflow ships, one per council (defined in the council modules)."""
-
-
-def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The moderation machine under every shipped council policy (for the registry and CLI)."""
-    return tuple(_spec(policy) for policy in SHIPPED_POLICIES)

@@ -29,11 +29,13 @@ MODULES = [
     "qaflow.policies.ladders",
     "qaflow.policydocs",
     "qaflow.procedure",
+    "qaflow.procedure.expr",
     "qaflow.records",
     "qaflow.registry",
     "qaflow.spec",
     "qaflow.store",
     "qaflow.testing",
+    "qaflow.vocabulary",
 ]
 
 

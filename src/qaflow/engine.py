@@ -821,7 +821,8 @@ class Engine:
             if isinstance(effect, Update):
                 ctx.data.update(effect.fn(ctx))
             elif isinstance(effect, Notify):
-                out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
+                if effect.applies(ctx):
+                    out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
             elif isinstance(effect, AddTask):
                 due = effect.within.after(ctx.at, ctx.calendar) if effect.within else None
                 owner = ctx.data.get(f"{effect.owner_role}_id")

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
+from qaflow import vocabulary
 from qaflow.calendar import Duration, WorkingCalendar, default_calendar
 from qaflow.errors import PolicyError, ValidationError
+from qaflow.procedure.expr import compile_expression
+from qaflow.vocabulary import Kind
 
 if TYPE_CHECKING:
     from transitions import Machine
@@ -26,12 +29,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEADLINE_MISSED",
+    "GUARD_NAMES",
     "POLICY_MIGRATED",
     "AddTask",
     "CloseDeadline",
     "Context",
     "DeadlineRule",
     "Derived",
+    "DurationRef",
     "Effect",
     "ExtendDeadline",
     "Field",
@@ -42,6 +47,7 @@ __all__ = [
     "StateSpec",
     "TransitionSpec",
     "Update",
+    "bindings",
 ]
 
 DEADLINE_MISSED = "deadline_missed"
@@ -172,13 +178,132 @@ def _fmt(bound: float | None) -> str:
     return str(int(bound)) if float(bound).is_integer() else str(bound)
 
 
-@attrs.frozen
+GUARD_NAMES: Final = ("actor", "data", "dest", "payload", "reason", "state", "trigger")
+"""The names a guard or condition written as an expression may read (see :func:`bindings`)."""
+
+Args = tuple[tuple[str, Any], ...]
+
+
+def _args(value: Mapping[str, Any] | Iterable[tuple[str, Any]] | None) -> Args:
+    """Arguments as sorted (name, value) pairs of JSON-like values, lists as tuples."""
+    if value is None:
+        return ()
+    items = value.items() if isinstance(value, Mapping) else value
+    return tuple(sorted((str(k), _freeze(v)) for k, v in items))
+
+
+def _freeze(value: Any) -> Any:
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze(v) for v in value)
+    if isinstance(value, Mapping):
+        return _args(value)
+    if isinstance(value, Duration):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise PolicyError(
+        path="args", value=value, expected="JSON-like values (text, numbers, true/false, lists)"
+    )
+
+
+def bindings(ctx: Context) -> dict[str, Any]:
+    """What an expression sees of a command: ``actor`` (``id``, ``role``), ``data`` (the
+    workflow before), ``payload``, ``state`` (the source), ``dest``, ``trigger`` and ``reason``
+    (the payload's reason, else the workflow's)."""
+    payload = ctx.payload
+    data = ctx.data
+    return {
+        "actor": {"id": ctx.actor.id, "role": ctx.actor.role},
+        "data": data,
+        "payload": payload,
+        "state": ctx.source,
+        "dest": ctx.dest,
+        "trigger": ctx.trigger,
+        "reason": payload.get("reason", data.get("reason")),
+    }
+
+
+def _entry(kind: Kind, use: str, args: Args) -> Callable[[Context], Any]:
+    fn = vocabulary.lookup(kind, use)
+    kwargs = dict(args)
+    return lambda ctx: fn(ctx, kwargs)
+
+
+def _one_of(what: str, expr: str | None, use: str | None, fn: object) -> None:
+    given = sum(x is not None for x in (expr, use, fn))
+    if given != 1:
+        raise PolicyError(
+            path=what, value=given, expected="exactly one of an expression, a 'use' or a callable"
+        )
+
+
+def _unset(ctx: Context) -> Any:  # pragma: no cover - replaced in __attrs_post_init__
+    raise PolicyError(expected="an effect with a 'use' or a callable")
+
+
+@attrs.frozen(init=False)
 class Guard:
-    """A condition a transition needs, named in plain words with the clause it enforces."""
+    """A condition a transition needs, named in plain words with the clause it enforces.
+
+    The check is data: a CEL expression (``expr``, reading :data:`GUARD_NAMES`) or a named
+    vocabulary guard (``use`` with ``args``); it returns a verdict and only the engine raises
+    :class:`~qaflow.errors.GuardFailed`. The older closure form ``Guard(condition, check,
+    clause)`` still works (``fn``), but a spec holding one is not serialisable.
+    """
 
     condition: str
-    check: Check = attrs.field(eq=False)
     clause: str | None = None
+    expr: str | None = None
+    use: str | None = None
+    args: Args = ()
+    fn: Check | None = attrs.field(default=None, eq=False, repr=False)
+    _verdict: Check = attrs.field(init=False, eq=False, repr=False)
+
+    def __init__(
+        self,
+        condition: str,
+        clause: str | Check | None = None,
+        expr: str | None = None,
+        use: str | None = None,
+        args: Mapping[str, Any] | Args | None = (),
+        *,
+        fn: Check | None = None,
+    ) -> None:
+        if callable(clause):  # the older form: Guard(condition, check, clause)
+            fn, clause, expr = clause, expr, None
+        _one_of(f"guard {condition!r}", expr, use, fn)
+        frozen = _args(args)
+        self.__attrs_init__(condition, clause, expr, use, frozen, fn)
+        verdict: Check
+        if fn is not None:
+            verdict = fn
+        elif use is not None:
+            verdict = _entry("guard", use, frozen)
+        else:
+            assert expr is not None
+            compiled = compile_expression(expr, GUARD_NAMES, path=f"guard {condition!r}")
+            verdict = lambda ctx: compiled.test(bindings(ctx))  # noqa: E731
+        object.__setattr__(self, "_verdict", verdict)
+
+    def check(self, ctx: Context) -> bool:
+        """The verdict on ``ctx``: ``True`` when the condition is met."""
+        return bool(self._verdict(ctx))
+
+
+@attrs.frozen
+class DurationRef:
+    """A duration worked out per command by a named vocabulary entry (e.g. the length the
+    raiser agreed at raise, within the policy's bounds)."""
+
+    use: str
+    args: Args = attrs.field(default=(), converter=_args)
+    _fn: Callable[[Context], Duration] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_fn", _entry("duration", self.use, self.args))
+
+    def __call__(self, ctx: Context) -> Duration:
+        return self._fn(ctx)
 
 
 @attrs.frozen
@@ -199,9 +324,20 @@ class DeadlineRule:
 
 @attrs.frozen
 class Update:
-    """Set data keys to what ``fn`` returns (a mapping), computed from the context."""
+    """Set data keys to what is computed from the context (a mapping).
 
-    fn: Callable[[Context], Mapping[str, Any]] = attrs.field(eq=False)
+    ``use`` names a vocabulary update (with ``args``); the older closure form ``Update(fn)``
+    still works but makes the spec not serialisable.
+    """
+
+    fn: Callable[[Context], Mapping[str, Any]] = attrs.field(default=_unset, eq=False, repr=False)
+    use: str | None = attrs.field(default=None, kw_only=True)
+    args: Args = attrs.field(default=(), converter=_args, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        _one_of("update", None, self.use, None if self.fn is _unset else self.fn)
+        if self.use is not None:
+            object.__setattr__(self, "fn", _entry("update", self.use, self.args))
 
 
 @attrs.frozen
@@ -214,6 +350,18 @@ class Notify:
     roles: tuple[str, ...]
     reason: str
     clause: str | None = None
+    when: str | None = None
+    """A CEL condition (reading :data:`GUARD_NAMES`): the notice is sent only when it holds."""
+    _test: Check | None = attrs.field(init=False, eq=False, repr=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.when is not None:
+            compiled = compile_expression(self.when, GUARD_NAMES, path="notify.when")
+            object.__setattr__(self, "_test", lambda ctx: compiled.test(bindings(ctx)))
+
+    def applies(self, ctx: Context) -> bool:
+        """Whether the notice is sent for this command (always, unless ``when`` says not)."""
+        return self._test is None or self._test(ctx)
 
 
 @attrs.frozen
@@ -256,9 +404,20 @@ class ExtendDeadline:
 
 @attrs.frozen
 class Derived:
-    """Effects chosen at run time from the context (e.g. by the grade just given)."""
+    """Effects chosen at run time from the context (e.g. by the grade just given).
 
-    fn: Callable[[Context], Iterable[Effect]] = attrs.field(eq=False)
+    ``use`` names a vocabulary effect chooser (with ``args``); the older closure form
+    ``Derived(fn)`` still works but makes the spec not serialisable.
+    """
+
+    fn: Callable[[Context], Iterable[Effect]] = attrs.field(default=_unset, eq=False, repr=False)
+    use: str | None = attrs.field(default=None, kw_only=True)
+    args: Args = attrs.field(default=(), converter=_args, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        _one_of("derived effects", None, self.use, None if self.fn is _unset else self.fn)
+        if self.use is not None:
+            object.__setattr__(self, "fn", _entry("effects", self.use, self.args))
 
 
 Effect = Update | Notify | AddTask | OpenDeadline | CloseDeadline | ExtendDeadline | Derived
@@ -322,6 +481,9 @@ class MachineSpec:
     _states: dict[str, StateSpec] = attrs.field(init=False, eq=False, repr=False)
     _breach_triggers: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
     _fields: dict[int, dict[str, Field]] = attrs.field(init=False, eq=False, repr=False)
+    _plain: tuple[dict[str, Any], bool, str] | None = attrs.field(
+        init=False, eq=False, repr=False, default=None
+    )
 
     def __attrs_post_init__(self) -> None:
         states = {s.name: s for s in self.states}
@@ -413,6 +575,32 @@ class MachineSpec:
                 f"machine {self.name!r}: state(s) {', '.join(map(repr, stuck))} "
                 "can never reach a terminal state"
             )
+
+    # --- plain data and fingerprint ------------------------------------------------------
+
+    def _serialised(self) -> tuple[dict[str, Any], bool, str]:
+        if self._plain is None:
+            from qaflow._specdata import fingerprint, spec_to_data
+
+            data, clean = spec_to_data(self)
+            object.__setattr__(self, "_plain", (data, clean, fingerprint(data)))
+        assert self._plain is not None
+        return self._plain
+
+    def to_data(self) -> dict[str, Any]:
+        """The spec as JSON-compatible data: guards as expressions or vocabulary references."""
+        return self._serialised()[0]
+
+    @property
+    def serialisable(self) -> bool:
+        """Whether every guard, effect and duration is data (no older-style closure)."""
+        return self._serialised()[1]
+
+    @property
+    def fingerprint(self) -> str:
+        """``sha256:<hex>`` of the spec's canonical plain data; stable across processes for a
+        serialisable spec (a workflow pins it, DESIGN principle 8)."""
+        return self._serialised()[2]
 
     # --- queries --------------------------------------------------------------------------
 

@@ -56,6 +56,7 @@ from qaflow.allocation import AllocationRules
 from qaflow.calendar import LONDON, Duration
 from qaflow.directory import InMemoryDirectory
 from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
+from qaflow.machines._audit_vocabulary import feedback_args
 from qaflow.procedure import (
     AUDITOR,
     MODERATOR,
@@ -451,27 +452,17 @@ def _complete_guard(policy: AuditPolicy, stage: str, condition: str) -> Guard:
     return Guard(condition, check, clause)
 
 
-def _actor_is(key: str) -> Guard:
-    def check(ctx: Context) -> bool:
-        _only(ctx, key)
-        return True
-
-    return Guard(f"the actor is the person recorded as {key!r}", check)
-
-
 def _not_under_moderation(policy: AuditPolicy) -> Guard:
     return Guard(
         "no moderation in progress",
-        lambda ctx: not ctx.data.get("moderation_open"),
         policy.moderation_clause,
+        expr="data.moderation_open != true",
     )
 
 
-def _window_end(policy: AuditPolicy, data: Mapping[str, Any]) -> datetime | None:
-    completed = data.get("completed_at")
-    if not isinstance(completed, str):
-        return None
-    return Duration.parse(policy.moderation_window).after(datetime.fromisoformat(completed))
+def _cel(value: str) -> str:
+    """``value`` as a CEL string literal (JSON's quoting and escapes are valid CEL)."""
+    return json.dumps(value)
 
 
 # --- the builder ------------------------------------------------------------------------
@@ -631,30 +622,38 @@ def _actions_guards(policy: AuditPolicy) -> tuple[Guard, ...]:
         validate_actions(ctx.payload.get("actions"), ctx)
         return True
 
-    def at_least_one(ctx: Context) -> bool:
-        return bool(ctx.payload.get("actions"))
-
-    def immediate(ctx: Context) -> bool:
-        clause = ctx.data.get("immediate_actions_clause")
-        if clause is None:
-            return True
-        if any(a.get("immediate") is True for a in ctx.payload["actions"]):
-            return True
-        raise _fail(ctx, "at least one immediate action to reach Good", clause)
-
-    def required(ctx: Context) -> bool:
-        kinds = {a.get("kind", "action") for a in ctx.payload["actions"]}
-        for need in ctx.data.get("required_actions", []):
-            if need["kind"] not in kinds:
-                raise _fail(ctx, f"an action of kind {need['kind']!r}", need["clause"])
-        return True
-
-    return (
+    guards = [
         Guard("valid actions (action, owner, when)", valid, policy.actions_clause),
-        Guard("at least one action", at_least_one, policy.actions_clause),
-        Guard("immediate actions when graded below Good", immediate, policy.actions_clause),
-        Guard("the actions the grade requires", required),
-    )
+        Guard("at least one action", policy.actions_clause, expr="size(payload.actions) > 0"),
+    ]
+    # Below Good (the first grade rule asking for them): at least one immediate action.
+    immediate = "payload.actions.exists(a, has(a.immediate) && a.immediate == true)"
+    for rule in policy.grade_rules:
+        if rule.immediate_actions:
+            grades = ", ".join(_cel(g.name) for g in sorted(rule.grades))
+            guards.append(
+                Guard(
+                    "at least one immediate action to reach Good",
+                    rule.clause,
+                    expr=f"!(data.grade in [{grades}]) || {immediate}",
+                )
+            )
+    # Each action kind the grade (or Practice Week) requires, under the rule that requires it.
+    needs = [(k, r.clause) for r in policy.grade_rules for k in r.required_actions]
+    if policy.practice_week_action is not None and policy.practice_week_clause is not None:
+        needs.append((policy.practice_week_action, policy.practice_week_clause))
+    for kind, clause in dict.fromkeys(needs):
+        needed = f"n.kind == {_cel(kind)} && n.clause == {_cel(clause)}"
+        given = f"has(a.kind) && a.kind == {_cel(kind)}"
+        guards.append(
+            Guard(
+                f"an action of kind {kind!r}",
+                clause,
+                expr=f"!data.required_actions.exists(n, {needed}) || "
+                f"payload.actions.exists(a, {given})",
+            )
+        )
+    return tuple(guards)
 
 
 def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
@@ -667,7 +666,8 @@ def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
         ACTIONS_AGREED,
         frozenset({AUDITOR}),
         fields=(Field("actions", "list", max_length=50),),
-        guards=(_actor_is("auditor_id"), *_actions_guards(policy)),
+        guards=_actions_guards(policy),
+        actor_key="auditor_id",
         effects=(
             Update(record),
             Derived(
@@ -681,23 +681,17 @@ def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
 
 def _complete(policy: AuditPolicy) -> TransitionSpec:
     guards = [
-        _actor_is("auditor_id"),
-        Guard(
-            "at least one agreed action",
-            lambda ctx: bool(ctx.data.get("actions")),
-            policy.actions_clause,
-        ),
+        Guard("at least one agreed action", policy.actions_clause, expr="size(data.actions) > 0"),
     ]
     if policy.feedback is not None:
         feedback = policy.feedback
+        questions = [policy.form.question(qid) for qid in feedback.questions]
         guards.append(
             Guard(
                 "family feedback, or the reason it could not be obtained",
-                lambda ctx: (
-                    family_feedback_complete(policy, ctx.data)
-                    or bool(ctx.data.get("feedback_reason"))
-                ),
                 feedback.clause,
+                use="audit.feedback_or_reason",
+                args=feedback_args(questions),
             )
         )
     effects: list[Effect] = [Update(lambda ctx: {"completed_at": ctx.at.isoformat()})]
@@ -711,6 +705,7 @@ def _complete(policy: AuditPolicy) -> TransitionSpec:
         frozenset({AUDITOR}),
         guards=tuple(guards),
         effects=tuple(effects),
+        actor_key="auditor_id",
         clause=policy.feedback.clause if policy.feedback else policy.actions_clause,
         description="The auditor completes the audit.",
     )
@@ -721,21 +716,20 @@ def _moderation_transitions(
 ) -> list[TransitionSpec]:
     clause = policy.moderation_clause
 
-    def start_ok(ctx: Context) -> bool:
-        if ctx.data.get("moderation_open"):
-            raise _fail(ctx, "no other moderation in progress", clause)
-        if ctx.data.get("moderated"):
-            raise _fail(ctx, "an audit not yet moderated", clause)
-        end = _window_end(policy, ctx.data)
-        if end is not None and ctx.at > end:
-            raise _fail(
-                ctx, f"an audit completed within the last {policy.moderation_window}", clause
-            )
-        return True
+    window = {"within": policy.moderation_window}
+    start_guards = (
+        Guard("no other moderation in progress", clause, expr="data.moderation_open != true"),
+        Guard("an audit not yet moderated", clause, expr="data.moderated != true"),
+        Guard(
+            f"an audit completed within the last {policy.moderation_window}",
+            clause,
+            use="audit.within_moderation_window",
+            args=window,
+        ),
+    )
+    in_progress = Guard("a moderation in progress", clause, expr="data.moderation_open == true")
 
     def matches(ctx: Context) -> bool:
-        if not ctx.data.get("moderation_open"):
-            raise _fail(ctx, "a moderation in progress", clause)
         if ctx.payload["moderation_id"] != ctx.data.get("moderation_id"):
             raise ValidationError(
                 field="moderation_id",
@@ -745,8 +739,6 @@ def _moderation_transitions(
         return True
 
     def moderator_ok(ctx: Context) -> bool:
-        if ctx.payload["moderator_id"] == ctx.data.get("auditor_id"):
-            raise _fail(ctx, "a moderator who is not the audit's auditor", "I9")
         if ctx.payload["moderator_id"] != ctx.actor.id:
             raise PermissionDenied(
                 workflow_id=ctx.workflow_id,
@@ -757,10 +749,6 @@ def _moderation_transitions(
                 reason="only the moderator named in the payload may record it",
             )
         return True
-
-    def window_over(ctx: Context) -> bool:
-        end = _window_end(policy, ctx.data)
-        return end is not None and ctx.at >= end
 
     def moderated(ctx: Context) -> Mapping[str, Any]:
         grade = str(ctx.payload["grade"])
@@ -790,8 +778,17 @@ def _moderation_transitions(
         Field("agreed", "bool"),
     )
     moderated_guards = (
-        Guard("the moderation in progress", matches, clause),
-        Guard("the allocated moderator, who is not the auditor", moderator_ok, "I9"),
+        in_progress,
+        Guard("the id of the moderation in progress", matches, clause),
+        Guard(
+            "a moderator who is not the audit's auditor",
+            "I9",
+            expr="payload.moderator_id != data.auditor_id",
+        ),
+        Guard("the allocated moderator, named in the payload", moderator_ok, "I9"),
+    )
+    window_over = Guard(
+        "the moderation window is over", use="audit.moderation_window_over", args=window
     )
     return [
         TransitionSpec(
@@ -800,7 +797,7 @@ def _moderation_transitions(
             None,
             frozenset(policy.qa_roles),
             fields=(Field("moderation_id", "str", max_length=200),),
-            guards=(Guard("an audit open to moderation", start_ok, clause),),
+            guards=start_guards,
             effects=(
                 Update(
                     lambda ctx: {
@@ -820,7 +817,7 @@ def _moderation_transitions(
             CLOSED,
             frozenset({MODERATOR}),
             fields=moderated_fields,
-            guards=(Guard("the moderation window is over", window_over), *moderated_guards),
+            guards=(*moderated_guards, window_over),
             effects=(Update(moderated),),
             clause="BX-MOD-05",
             description="Written by the moderation code: the agreed grade; closes late ones.",
@@ -842,7 +839,7 @@ def _moderation_transitions(
             None,
             frozenset(policy.qa_roles),
             fields=(Field("moderation_id", "str", max_length=200),),
-            guards=(Guard("the moderation in progress", matches, clause),),
+            guards=(in_progress, Guard("the id of the moderation in progress", matches, clause)),
             effects=(Update(lambda ctx: {"moderation_open": False, "moderation_id": None}),),
             clause=clause,
             description="Written by the moderation code: the moderation was cancelled.",
@@ -883,10 +880,8 @@ def _extend_lookback(policy: AuditPolicy, sources: tuple[str, ...]) -> Transitio
             Field("look_back_from", "datetime"),
             Field("reason", "str", max_length=_TEXT_LIMIT),
         ),
-        guards=(
-            _actor_is("auditor_id"),
-            Guard("an earlier start", earlier, policy.lookback_clause),
-        ),
+        guards=(Guard("an earlier start", earlier, policy.lookback_clause),),
+        actor_key="auditor_id",
         effects=(
             Update(
                 lambda ctx: {
@@ -944,7 +939,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 SELF_ASSESSMENT_REQUESTED,
                 auditor,
                 fields=(Field("meeting_at", "datetime", required=False),),
-                guards=(_actor_is("auditor_id"),),
+                actor_key="auditor_id",
                 effects=(
                     Update(
                         lambda ctx: (
@@ -965,8 +960,8 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 SELF_ASSESSMENT_DONE,
                 frozenset({WORKER}),
                 fields=(Field("answers", "dict", required=False),),
+                actor_key="worker_id",
                 guards=(
-                    _actor_is("worker_id"),
                     _answers_guard(policy),
                     _complete_guard(policy, "self_assessment", "every self-assessment answer"),
                 ),
@@ -976,7 +971,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             ),
         ]
         before_meeting = SELF_ASSESSMENT_DONE
-    meeting_guards: list[Guard] = [_actor_is("auditor_id"), _answers_guard(policy)]
+    meeting_guards: list[Guard] = [_answers_guard(policy)]
     if policy.has_health_check:
         meeting_guards.append(
             _complete_guard(policy, "health_check", "the case-file health check before the meeting")
@@ -990,6 +985,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             auditor,
             fields=(Field("answers", "dict", required=False),),
             guards=tuple(meeting_guards),
+            actor_key="auditor_id",
             effects=(Update(lambda ctx: {"answers": _copy(_merged(ctx, "answers"))}),),
             clause=policy.clause_for("health_check") or policy.clause_for("meeting"),
             description="The collaborative audit meeting starts.",
@@ -1005,8 +1001,8 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             GRADED,
             auditor,
             fields=(Field("answer", "dict"), Field("answers", "dict", required=False)),
+            actor_key="auditor_id",
             guards=(
-                _actor_is("auditor_id"),
                 _grade_guard(policy),
                 _answers_guard(policy),
                 _complete_guard(policy, "grading", "every required answer before grading"),
@@ -1027,7 +1023,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 (GRADED,),
                 FEEDBACK_SOUGHT,
                 auditor,
-                guards=(_actor_is("auditor_id"),),
+                actor_key="auditor_id",
                 clause=policy.feedback.clause,
                 description="The auditor seeks feedback from the family and the child.",
             )
@@ -1046,7 +1042,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 None,
                 auditor,
                 fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
-                guards=(_actor_is("auditor_id"),),
+                actor_key="auditor_id",
                 effects=(Update(lambda ctx: {"feedback_reason": ctx.payload["reason"]}),),
                 clause=policy.feedback.clause,
                 description="Records why family feedback could not be obtained.",
@@ -1086,7 +1082,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 FOLLOWED_UP,
                 auditor,
                 fields=(Field("note", "str", max_length=_TEXT_LIMIT),),
-                guards=(_actor_is("auditor_id"),),
+                actor_key="auditor_id",
                 effects=(Update(lambda ctx: {"followed_up_at": ctx.at.isoformat()}),),
                 clause=policy.follow_up.clause,
                 description="The auditor follows up with the manager and case-notes it.",
@@ -1151,7 +1147,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                     Field("concern", "str", max_length=_TEXT_LIMIT),
                     Field("corrective_action", "str", max_length=_TEXT_LIMIT),
                 ),
-                guards=(_actor_is("auditor_id"),),
+                actor_key="auditor_id",
                 effects=(
                     Update(
                         lambda ctx: {

@@ -161,17 +161,6 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
     """Build the moderation machine for ``policy`` (validated: raises PolicyError)."""
     moderator = frozenset({MODERATOR})
     allocators = frozenset(policy.allocator_roles)
-    lookback = Duration.parse(policy.sample.lookback)
-
-    def in_window(ctx: Context) -> bool:
-        completed = datetime.fromisoformat(str(ctx.payload["audit_completed_at"]))
-        if completed > ctx.at or completed < lookback.before(ctx.at):
-            raise _fail(
-                ctx,
-                f"an audit completed within the last {policy.sample.lookback}",
-                policy.sample.clause,
-            )
-        return True
 
     def sample(ctx: Context) -> Mapping[str, Any]:
         data = {k: v for k, v in ctx.payload.items() if k.endswith("_id")}
@@ -198,9 +187,6 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
         validate_actions(ctx.payload.get("actions", []), ctx)
         return True
 
-    def not_auditor(ctx: Context) -> bool:
-        return bool(ctx.payload["moderator_id"] != ctx.data.get("auditor_id"))
-
     transitions = (
         TransitionSpec(
             "sample",
@@ -208,7 +194,14 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             SAMPLED,
             allocators,
             fields=_sample_fields(policy),
-            guards=(Guard("an audit within the look-back", in_window, policy.sample.clause),),
+            guards=(
+                Guard(
+                    f"an audit completed within the last {policy.sample.lookback}",
+                    policy.sample.clause,
+                    use="moderation.audit_in_lookback",
+                    args={"within": policy.sample.lookback},
+                ),
+            ),
             effects=(Update(sample),),
             clause=policy.sample.clause,
             description="PSQA puts a completed audit on the moderation list.",
@@ -219,7 +212,13 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             ALLOCATED,
             allocators,
             fields=(Field("moderator_id", "str", max_length=200),),
-            guards=(Guard("a moderator who is not the audit's auditor", not_auditor, "I9"),),
+            guards=(
+                Guard(
+                    "a moderator who is not the audit's auditor",
+                    "I9",
+                    expr="payload.moderator_id != data.auditor_id",
+                ),
+            ),
             effects=(Update(lambda ctx: {"moderator_id": ctx.payload["moderator_id"]}),),
             clause=policy.allocation_clause,
             description="PSQA allocates the moderation (never to the audit's auditor).",

@@ -9,6 +9,7 @@ A file with many mistakes yields one error listing every one, each at its key pa
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from qaflow import (
     QAFlowError,
     TransitionNotAllowed,
     ValidationError,
+    vocabulary,
 )
 from qaflow.allocation import Auditor, Case, PastAudit, allocate_audits
 from qaflow.errors import PolicyError
@@ -41,7 +43,7 @@ from qaflow.machines import audit as A
 from qaflow.machines.moderation import moderation_spec
 from qaflow.policies import SHIPPED_AUDIT_FILES, shipped_audit_procedure
 from qaflow.procedure import AuditProcedure, Grade, load_audit_procedure
-from qaflow.testing import store_content
+from qaflow.testing import check_audit_procedure, store_content
 
 OFSTED_TEXT = OFSTED_FILE.read_text(encoding="utf-8")
 SHIPPED = Path(A.__file__).parent.parent / "policies"
@@ -86,6 +88,22 @@ def test_I17_a_shipped_file_compiles_to_the_same_spec_every_time(name: str) -> N
     assert A.audit_spec(first.audit).fingerprint == A.audit_spec(second.audit).fingerprint
     assert moderation_spec(first.moderation) == moderation_spec(second.moderation)
     assert first.audit.policy.name == name
+
+
+@pytest.mark.parametrize(
+    "path", [*(SHIPPED / f for f in SHIPPED_AUDIT_FILES.values()), OFSTED_FILE]
+)
+def test_I17_audit_and_moderation_specs_are_data_with_no_closure(path: Path) -> None:
+    """Guards are CEL expressions or named vocabulary entries, effects named entries: the
+    spec serialises whole, and its fingerprint does not depend on the process."""
+    procedure = load_audit_procedure(path)
+    for spec in (A.audit_spec(procedure.audit), moderation_spec(procedure.moderation)):
+        assert spec.serialisable, spec.key
+        data = spec.to_data()
+        assert json.loads(json.dumps(data)) == data
+        uses = {g.use for t in spec.transitions for g in t.guards if g.use}
+        assert uses <= set(vocabulary.names("guard"))
+        assert not any(g.fn for t in spec.transitions for g in t.guards)
 
 
 def test_every_shipped_entry_cites_a_clause() -> None:
@@ -342,3 +360,11 @@ def test_an_unreadable_file_names_itself(tmp_path: Path) -> None:
         load_audit_procedure(tmp_path / "bad.toml")
     (tmp_path / "council.toml").write_text(OFSTED_TEXT, encoding="utf-8")
     assert load_audit_procedure(tmp_path / "council.toml").audit.name == OF
+
+
+@pytest.mark.parametrize(
+    "path", [*(SHIPPED / f for f in SHIPPED_AUDIT_FILES.values()), OFSTED_FILE]
+)
+def test_the_audit_conformance_suite_runs_on_any_procedure_file(path: Path) -> None:
+    """qaflow.testing.check_audit_procedure: what a council runs on its own file."""
+    check_audit_procedure(load_audit_procedure(path), max_examples=8, stateful_step_count=25)

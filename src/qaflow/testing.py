@@ -4,6 +4,9 @@ The project's own tests use exactly these, and a council that writes its own pol
 same checks on it. Each ``check_*`` function raises ``AssertionError`` naming the invariant
 of DESIGN.md it enforces (I1, I2, ...) and the workflow that breaks it.
 
+For audit and moderation procedures, :func:`check_audit_procedure` runs the audit
+conformance suite on any procedure file a council writes (``qaflow._audit_conformance``).
+
 Importing this module needs ``hypothesis`` (the ``test`` extra).
 """
 
@@ -14,6 +17,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from qaflow._audit_conformance import (
+    AuditProcedureMachine,
+    audit_state_machine,
+    check_audit_procedure,
+)
 from qaflow.calendar import LONDON
 from qaflow.engine import Engine
 from qaflow.errors import IntegrityError
@@ -22,10 +30,13 @@ from qaflow.store import MemoryStore, SQLiteStore, Store
 
 __all__ = [
     "CONFORMANCE_POLICY",
+    "AuditProcedureMachine",
     "EscalationLadderMachine",
     "LadderCommand",
     "apply_command",
+    "audit_state_machine",
     "aware_datetimes",
+    "check_audit_procedure",
     "check_deadlines",
     "check_escalation",
     "check_integrity_detects_tampering",

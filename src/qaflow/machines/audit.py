@@ -25,14 +25,17 @@ check (BX-AUD-04) are done before the meeting; every required answer is given be
 grading (BX-AUD-05, BK-AUD-01); family feedback, or the reason it could not be had, before
 completion (BX-AUD-07); at least one action, and immediate actions below Good (BX-AUD-08,
 BK-AUD-05), and the practice observation after an Inadequate grade or in Practice Week
-(BX-AUD-11).
+(BX-AUD-11). The spec holds no closure: each guard is a CEL expression or a named entry of
+the vocabulary (``machines/_audit_vocabulary.py``) with plain-data arguments, and returns a
+verdict; the engine raises ``GuardFailed``. Who may act is the transition's ``actor_key``.
 
-What the effects do: grading maps the overall answer to a grade through the form's bands
-or judgement scale; the policy's grade rules then write notifications and tasks (BX-AUD-12:
-the exact roles, tasks due in 24 h). Agreed actions become tasks with an owner and a due
-date. Completion opens the follow-up deadline (BX-AUD-09); allocation opens the completion
-deadline (BK-AUD-02, from the allocation time). A serious safeguarding issue is escalated
-in the same step that records it (BK-AUD-04).
+What the effects do (named vocabulary entries too): grading maps the overall answer to a
+grade through the form's bands, its judgement scale, or directly; the policy's grade rules
+then write notifications and tasks (BX-AUD-12: the exact roles, tasks due in 24 h). Agreed
+actions become tasks with an owner and a due date. Completion opens the follow-up deadline
+(BX-AUD-09); allocation opens the completion deadline (BK-AUD-02, from the allocation
+time). A serious safeguarding issue is escalated in the same step that records it
+(BK-AUD-04).
 
 Moderation (``qaflow.machines.moderation``) writes back to the audit through three internal
 transitions, ``moderation_started``, ``moderated`` and ``moderation_cancelled``: the
@@ -47,30 +50,35 @@ bad answer raises :class:`~qaflow.errors.ValidationError` naming the field and t
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from qaflow.allocation import AllocationRules
-from qaflow.calendar import LONDON, Duration
 from qaflow.directory import InMemoryDirectory
-from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
-from qaflow.machines._audit_vocabulary import feedback_args
+from qaflow.errors import ValidationError
+from qaflow.machines._audit_data import (
+    _answers,
+    action_task_effects,
+    form_data,
+    grade_of,
+    validate_actions,
+)
+from qaflow.machines._audit_vocabulary import feedback_args, notice_data, task_data
+from qaflow.machines._audit_vocabulary import record as _record
 from qaflow.procedure import (
     AUDITOR,
     MODERATOR,
     WORKER,
     AuditPolicy,
     Grade,
+    GradeRule,
     NoticeRule,
     TaskRule,
-    missing_answers,
 )
 from qaflow.spec import (
     AddTask,
     CloseDeadline,
-    Context,
     DeadlineRule,
     Derived,
     Effect,
@@ -125,15 +133,11 @@ FOLLOWED_UP: Final = "followed_up"
 CLOSED: Final = "closed"
 CANCELLED: Final = "cancelled"
 
-# Who records a practitioner's answers (the workflow roles AUDITOR, WORKER and MODERATOR are
-# defined with the policy types); every other answer is recorded by the auditor.
-_ANSWERED_BY_ROLE: Final[Mapping[str, str]] = {"practitioner": WORKER}
 
 COMPLETION_DEADLINE: Final = "completion"
 FOLLOW_UP_DEADLINE: Final = "follow_up"
 MODERATION_WINDOW: Final = "moderation_window"
 
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _TEXT_LIMIT: Final = 4000
 
 
@@ -148,22 +152,6 @@ def task_effect(rule: TaskRule) -> AddTask:
 
 
 # --- helpers over workflow data ---------------------------------------------------------
-
-
-def _copy(value: Any) -> Any:
-    """A deep, JSON-only copy: workflow data never shares structure with a payload."""
-    return json.loads(json.dumps(value))
-
-
-def _answers(data: Mapping[str, Any]) -> dict[str, Any]:
-    found = data.get("answers")
-    return dict(found) if isinstance(found, dict) else {}
-
-
-def grade_of(data: Mapping[str, Any]) -> Grade | None:
-    """The audit's current grade (after moderation, the moderated one), if graded."""
-    name = data.get("grade")
-    return Grade[name] if isinstance(name, str) else None
 
 
 def family_feedback_complete(policy: AuditPolicy, data: Mapping[str, Any]) -> bool:
@@ -182,183 +170,7 @@ def family_feedback_complete(policy: AuditPolicy, data: Mapping[str, Any]) -> bo
     return True
 
 
-def _local_end_of_day(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59, 59, 999999), LONDON).astimezone(UTC)
-
-
-def validate_actions(
-    actions: object, ctx: Context, *, field: str = "actions"
-) -> list[dict[str, Any]]:
-    """Check agreed actions and return them in stored form (raises ValidationError).
-
-    Each action is ``{"action": text, "owner_role": role, "owner_id": id (optional when the
-    workflow records that role's id), "within": "5 WD" | "due": "YYYY-MM-DD",
-    "immediate": bool (optional), "kind": identifier (optional)}``. A ``due`` date must be a
-    working day, not before today: the task then falls due at the end of that day.
-    """
-    if not isinstance(actions, list):
-        raise ValidationError(field=field, value=actions, expected="a list of actions")
-    allowed = {"action", "owner_role", "owner_id", "within", "due", "immediate", "kind"}
-    today = ctx.at.astimezone(LONDON).date()
-    out: list[dict[str, Any]] = []
-    for i, action in enumerate(actions):
-        where = f"{field}[{i}]"
-        if not isinstance(action, dict):
-            raise ValidationError(
-                field=where, value=action, expected="an object with action, owner_role, when"
-            )
-        for key in action:
-            if key not in allowed:
-                raise ValidationError(
-                    field=f"{where}.{key}",
-                    value=key,
-                    expected="one of the fields " + ", ".join(sorted(allowed)),
-                )
-        text = action.get("action")
-        if not isinstance(text, str) or not text.strip() or len(text) > _TEXT_LIMIT:
-            raise ValidationError(
-                field=f"{where}.action",
-                value="" if isinstance(text, str) else text,
-                expected=f"non-empty text of at most {_TEXT_LIMIT} characters",
-            )
-        role = action.get("owner_role")
-        if not isinstance(role, str) or not _IDENT.match(role):
-            raise ValidationError(
-                field=f"{where}.owner_role", value=role, expected="a role name like 'worker'"
-            )
-        owner = action.get("owner_id", ctx.data.get(f"{role}_id"))
-        if not isinstance(owner, str) or not owner:
-            raise ValidationError(
-                field=f"{where}.owner_id",
-                value=owner,
-                expected=f"a person id (the workflow records no {role + '_id'!r})",
-            )
-        within, due = action.get("within"), action.get("due")
-        if (within is None) == (due is None):
-            raise ValidationError(
-                field=f"{where}.within", value=within, expected="given, or 'due', but not both"
-            )
-        if within is not None:
-            if not isinstance(within, str):
-                raise ValidationError(
-                    field=f"{where}.within", value=within, expected="text like '5 WD' or '24 h'"
-                )
-            try:
-                Duration.parse(within)
-            except ValidationError:
-                raise ValidationError(
-                    field=f"{where}.within",
-                    value=within,
-                    expected="a number and a unit, e.g. '5 WD', '24 h', '2 weeks'",
-                ) from None
-        if due is not None:
-            try:
-                day = date.fromisoformat(due) if isinstance(due, str) else None
-            except ValueError:
-                day = None
-            if day is None:
-                raise ValidationError(
-                    field=f"{where}.due", value=due, expected="a date as 'YYYY-MM-DD'"
-                )
-            if day < today or not ctx.calendar.is_working_day(day):
-                raise ValidationError(
-                    field=f"{where}.due",
-                    value=due,
-                    expected=f"a working day on or after {today.isoformat()}",
-                )
-        immediate = action.get("immediate", False)
-        if not isinstance(immediate, bool):
-            raise ValidationError(
-                field=f"{where}.immediate", value=immediate, expected="True or False"
-            )
-        kind = action.get("kind", "action")
-        if not isinstance(kind, str) or not _IDENT.match(kind):
-            raise ValidationError(
-                field=f"{where}.kind", value=kind, expected="an identifier like 'action'"
-            )
-        out.append(
-            {
-                "action": text,
-                "owner_role": role,
-                "owner_id": owner,
-                "within": within,
-                "due": due,
-                "immediate": immediate,
-                "kind": kind,
-            }
-        )
-    return out
-
-
-def _setter(key: str, value: Any) -> Callable[[Context], Mapping[str, Any]]:
-    return lambda ctx: {key: value}
-
-
-def _restore(key: str, had: bool, old: Any) -> Callable[[Context], Mapping[str, Any]]:
-    def undo(ctx: Context) -> Mapping[str, Any]:
-        if had:
-            return {key: old}
-        ctx.data.pop(key, None)
-        return {}
-
-    return undo
-
-
-def action_task_effects(
-    ctx: Context, actions: Iterable[Mapping[str, Any]], clause: str | None
-) -> list[Effect]:
-    """Effects opening one task per action, owned by its person and due when agreed.
-
-    The engine's ``AddTask`` takes the owner from data ``<role>_id`` and the due time as a
-    duration from now. An action owned by someone other than the workflow's holder of that
-    role is written by setting the key for the task and restoring it straight after; a due
-    date becomes the working-day count that ends on it. (See the report: an ``AddTask``
-    with explicit owner and due time would make this direct.)
-    """
-    effects: list[Effect] = []
-    for action in actions:
-        role = str(action["owner_role"])
-        key = f"{role}_id"
-        if action["within"] is not None:
-            within = Duration.parse(str(action["within"]))
-        else:
-            end = _local_end_of_day(date.fromisoformat(str(action["due"])))
-            within = Duration(max(0, ctx.calendar.working_days_between(ctx.at, end)), "WD")
-        task = AddTask(str(action["kind"]), role, within, clause)
-        if ctx.data.get(key) == action["owner_id"]:
-            effects.append(task)
-        else:
-            owner = action["owner_id"]
-            effects.extend(
-                (
-                    Update(_setter(key, owner)),
-                    task,
-                    Update(_restore(key, key in ctx.data, ctx.data.get(key))),
-                )
-            )
-    return effects
-
-
-# --- guards: return a bool, or raise the typed error that explains the refusal ----------
-
-
-def _fail(ctx: Context, condition: str, clause: str | None) -> GuardFailed:
-    return GuardFailed(
-        workflow_id=ctx.workflow_id, trigger=ctx.trigger, condition=condition, clause=clause
-    )
-
-
-def _only(ctx: Context, key: str) -> None:
-    """Refuse unless the actor is the person recorded under ``key``."""
-    if ctx.data.get(key) != ctx.actor.id:
-        raise PermissionDenied(
-            workflow_id=ctx.workflow_id,
-            trigger=ctx.trigger,
-            actor_id=ctx.actor.id,
-            role=ctx.actor.role,
-            allowed_roles=(key.removesuffix("_id"),),
-            reason=f"only the person recorded as {key!r} may",
-        )
+_MERGE: Final = Update(use="audit.merge_answers")
 
 
 def _open_stages(policy: AuditPolicy, state: str) -> tuple[str, ...]:
@@ -376,80 +188,43 @@ def _open_stages(policy: AuditPolicy, state: str) -> tuple[str, ...]:
     return tuple(s for s in table.get(state, ()) if s in used)
 
 
-def _check_answers(policy: AuditPolicy, ctx: Context, answers: object, field: str) -> None:
-    """Validate answers given in a payload: known question, well-formed, its stage open in
-    this state, given by the right person. Raises the typed error, else returns."""
-    form = policy.form
-    if not isinstance(answers, dict):
-        raise ValidationError(field=field, value=answers, expected="an object of answers")
-    open_stages = _open_stages(policy, ctx.source)
-    for qid, answer in answers.items():
-        question = form.question(qid)
-        if not isinstance(answer, dict):
-            raise ValidationError(field=qid, value=answer, expected="an object (the answer)")
-        question.validate_answer(answer)
-        stage = form.section(question.section).stage
-        if qid == form.grading_question:
-            raise _fail(ctx, f"the overall grading ({qid}) given as 'answer' of 'grade'", None)
-        if stage not in open_stages:
-            raise _fail(
-                ctx,
-                f"question {qid} to be answered in the {stage} stage, not in state "
-                f"{ctx.source!r} (open here: {', '.join(open_stages) or 'none'})",
-                policy.clause_for(stage),
-            )
-        role = _ANSWERED_BY_ROLE.get(question.answered_by, AUDITOR)
-        if question.answered_by == MODERATOR:
-            raise _fail(ctx, f"question {qid} is answered in moderation", None)
-        if ctx.actor.role != role:
-            raise PermissionDenied(
-                workflow_id=ctx.workflow_id,
-                trigger=ctx.trigger,
-                actor_id=ctx.actor.id,
-                role=ctx.actor.role,
-                allowed_roles=(role,),
-                reason=f"question {qid} is answered by the {role}",
-            )
-        _only(ctx, f"{role}_id")
-
-
-def _merged(ctx: Context, *fields: str) -> dict[str, Any]:
-    merged = _answers(ctx.data)
-    for name in fields:
-        extra = ctx.payload.get(name)
-        if isinstance(extra, dict):
-            merged.update(extra)
-    return merged
-
-
 def _answers_guard(policy: AuditPolicy) -> Guard:
-    def check(ctx: Context) -> bool:
-        if "answers" in ctx.payload:
-            if ctx.trigger == "answer" and not ctx.payload["answers"]:
-                raise ValidationError(field="answers", value=0, expected="at least one answer")
-            _check_answers(policy, ctx, ctx.payload["answers"], "answers")
-        return True
-
-    return Guard("answers that are valid, of a stage open now, by the right person", check)
+    """Answers that are on the form, well formed, of a stage open now, by the right person."""
+    states = (
+        ALLOCATED,
+        SELF_ASSESSMENT_REQUESTED,
+        SELF_ASSESSMENT_DONE,
+        AUDIT_MEETING,
+        GRADED,
+        FEEDBACK_SOUGHT,
+        ACTIONS_AGREED,
+    )
+    return Guard(
+        "answers that are valid, of a stage open now, by the right person",
+        use="audit.valid_answers",
+        args={
+            "form": form_data(policy.form),
+            "open": {state: list(_open_stages(policy, state)) for state in states},
+            "clauses": dict(policy.stage_clauses),
+        },
+    )
 
 
 def _complete_guard(policy: AuditPolicy, stage: str, condition: str) -> Guard:
-    """Every required question of ``stage`` (and earlier stages) answered, naming the gaps."""
+    """Every required question of ``stage`` (before grading: and earlier stages) answered."""
     clause = policy.clause_for(stage)
-
-    def check(ctx: Context) -> bool:
-        answers = _merged(ctx, "answers")
-        if ctx.trigger == "grade":
-            answers[policy.form.grading_question] = ctx.payload.get("answer")
-            stages: Iterable[str] = policy.form.stages_through(stage)
-        else:
-            stages = (stage,)
-        missing = missing_answers(policy.form, answers, stages=stages)
-        if missing:
-            raise _fail(ctx, f"{condition} (missing: {', '.join(missing)})", clause)
-        return True
-
-    return Guard(condition, check, clause)
+    stages = policy.form.stages_through(stage) if stage == "grading" else (stage,)
+    return Guard(
+        condition,
+        clause,
+        use="audit.required_answered",
+        args={
+            "form": form_data(policy.form),
+            "stages": list(stages),
+            "condition": condition,
+            "clause": clause,
+        },
+    )
 
 
 def _not_under_moderation(policy: AuditPolicy) -> Guard:
@@ -482,60 +257,31 @@ def _id_fields(policy: AuditPolicy) -> tuple[Field, ...]:
 
 
 def _allocate(policy: AuditPolicy) -> TransitionSpec:
-    def check_ids(ctx: Context) -> bool:
-        for name, value in ctx.payload.items():
-            if name.endswith("_id") and not value.strip():
-                raise ValidationError(field=name, value=value, expected="a non-empty id")
-        raw = ctx.payload.get("allocated_at")
-        if raw is not None and datetime.fromisoformat(raw) > ctx.at:
-            raise ValidationError(
-                field="allocated_at",
-                value=raw,
-                expected=f"not later than the command ({ctx.at.isoformat()})",
-            )
-        return True
-
-    def allocate(ctx: Context) -> Mapping[str, Any]:
-        raw = ctx.payload.get("allocated_at")
-        at = datetime.fromisoformat(raw) if raw is not None else ctx.at
-        data: dict[str, Any] = {k: v for k, v in ctx.payload.items() if k.endswith("_id")}
-        required: list[dict[str, Any]] = []
-        if ctx.payload.get("practice_week") and policy.practice_week_action is not None:
-            required.append(
-                {"kind": policy.practice_week_action, "clause": policy.practice_week_clause}
-            )
-        if policy.lookback is not None:
-            data["look_back_from"] = Duration.parse(policy.lookback).before(at).isoformat()
-        data.update(
-            allocated_at=at.astimezone(UTC).isoformat(),
-            practice_week=bool(ctx.payload.get("practice_week", False)),
-            answers={},
-            actions=[],
-            required_actions=required,
-            immediate_actions_clause=None,
-            grades=[],
-            moderation_open=False,
-            moderated=False,
-        )
-        return data
-
     guards = [
-        Guard("well-formed ids and an allocation time not in the future", check_ids),
+        Guard("well-formed ids and an allocation time not in the future", use="audit.valid_ids"),
         Guard(
             "an auditor who is not the case's worker",
-            lambda ctx: ctx.payload["auditor_id"] != ctx.payload["worker_id"],
             policy.other_team_clause,
+            expr="payload.auditor_id != payload.worker_id",
         ),
     ]
     if policy.auditor_from_other_team:
         guards.append(
             Guard(
                 "an auditor from another team than the case's",
-                lambda ctx: ctx.payload["auditor_team_id"] != ctx.payload["team_id"],
                 policy.other_team_clause,
+                expr="payload.auditor_team_id != payload.team_id",
             )
         )
-    effects: list[Effect] = [Update(allocate)]
+    allocate = Update(
+        use="audit.allocate",
+        args={
+            "practice_week_action": policy.practice_week_action,
+            "practice_week_clause": policy.practice_week_clause,
+            "lookback": policy.lookback,
+        },
+    )
+    effects: list[Effect] = [allocate]
     if policy.allocation_notice is not None:
         effects.append(notice_effect(policy.allocation_notice))
     if policy.completion_limit is not None:
@@ -565,65 +311,47 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
 
 
 def _grade_effects(policy: AuditPolicy) -> Derived:
-    def fire(ctx: Context) -> list[Effect]:
-        grade = Grade[str(ctx.data["grade"])]
-        effects: list[Effect] = []
-        for rule in policy.rules_for(grade):
-            if rule.notify:
-                effects.append(Notify(rule.notify, rule.reason, rule.clause))
-            effects.extend(task_effect(task) for task in rule.tasks)
-        return effects
+    rules = [
+        [
+            sorted(g.name for g in r.grades),
+            notice_data(_rule_notice(r)),
+            [task_data(t) for t in r.tasks],
+        ]
+        for r in policy.grade_rules
+    ]
+    return Derived(use="audit.grade_effects", args={"rules": rules})
 
-    return Derived(fire)
+
+def _rule_notice(rule: GradeRule) -> NoticeRule | None:
+    return (
+        NoticeRule(roles=rule.notify, reason=rule.reason, clause=rule.clause)
+        if rule.notify
+        else None
+    )
 
 
 def _record_grade(policy: AuditPolicy) -> Update:
-    def record(ctx: Context) -> Mapping[str, Any]:
-        answer = _copy(ctx.payload["answer"])
-        grade = policy.form.grade(answer)
-        answers = _answers(ctx.data)
-        answers.update(_copy(ctx.payload.get("answers", {})))
-        answers[policy.form.grading_question] = answer
-        required = list(ctx.data.get("required_actions", []))
-        immediate: str | None = None
-        for rule in policy.rules_for(grade):
-            required.extend({"kind": k, "clause": rule.clause} for k in rule.required_actions)
-            if rule.immediate_actions and immediate is None:
-                immediate = rule.clause
-        return {
-            "answers": answers,
-            "grade": grade.name,
-            "original_grade": grade.name,
-            "graded_at": ctx.at.isoformat(),
-            "grades": [
-                *ctx.data.get("grades", []),
-                {"grade": grade.name, "source": AUDITOR, "seq": ctx.seq},
-            ],
-            "required_actions": required,
-            "immediate_actions_clause": immediate,
-        }
-
-    return Update(record)
+    rules = [
+        [sorted(g.name for g in r.grades), r.clause, list(r.required_actions), r.immediate_actions]
+        for r in policy.grade_rules
+    ]
+    return Update(use="audit.record_grade", args={"form": form_data(policy.form), "rules": rules})
 
 
 def _grade_guard(policy: AuditPolicy) -> Guard:
-    def check(ctx: Context) -> bool:
-        answer = ctx.payload.get("answer")
-        if not isinstance(answer, dict):
-            raise ValidationError(field="answer", value=answer, expected="an object")
-        policy.form.grade(answer)  # raises ValidationError naming e.g. 'overall.score'
-        return True
-
-    return Guard("a valid overall grading answer", check, policy.clause_for("grading"))
+    return Guard(
+        "a valid overall grading answer",
+        policy.clause_for("grading"),
+        use="audit.valid_grading",
+        args={"form": form_data(policy.form)},
+    )
 
 
 def _actions_guards(policy: AuditPolicy) -> tuple[Guard, ...]:
-    def valid(ctx: Context) -> bool:
-        validate_actions(ctx.payload.get("actions"), ctx)
-        return True
-
     guards = [
-        Guard("valid actions (action, owner, when)", valid, policy.actions_clause),
+        Guard(
+            "valid actions (action, owner, when)", policy.actions_clause, use="audit.valid_actions"
+        ),
         Guard("at least one action", policy.actions_clause, expr="size(payload.actions) > 0"),
     ]
     # Below Good (the first grade rule asking for them): at least one immediate action.
@@ -657,9 +385,6 @@ def _actions_guards(policy: AuditPolicy) -> tuple[Guard, ...]:
 
 
 def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
-    def record(ctx: Context) -> Mapping[str, Any]:
-        return {"actions": validate_actions(_copy(ctx.payload["actions"]), ctx)}
-
     return TransitionSpec(
         "agree_actions",
         (source,),
@@ -669,10 +394,8 @@ def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
         guards=_actions_guards(policy),
         actor_key="auditor_id",
         effects=(
-            Update(record),
-            Derived(
-                lambda ctx: action_task_effects(ctx, ctx.data["actions"], policy.actions_clause)
-            ),
+            Update(use="audit.record_actions"),
+            Derived(use="audit.action_tasks", args={"clause": policy.actions_clause}),
         ),
         clause=policy.actions_clause,
         description="Auditor and practitioner agree the actions (what, who, when).",
@@ -694,7 +417,7 @@ def _complete(policy: AuditPolicy) -> TransitionSpec:
                 args=feedback_args(questions),
             )
         )
-    effects: list[Effect] = [Update(lambda ctx: {"completed_at": ctx.at.isoformat()})]
+    effects: list[Effect] = [_record(now=["completed_at"])]
     if policy.completion_limit is not None:
         effects.append(CloseDeadline(COMPLETION_DEADLINE))
     effects.extend(task_effect(task) for task in policy.completion_tasks)
@@ -729,48 +452,9 @@ def _moderation_transitions(
     )
     in_progress = Guard("a moderation in progress", clause, expr="data.moderation_open == true")
 
-    def matches(ctx: Context) -> bool:
-        if ctx.payload["moderation_id"] != ctx.data.get("moderation_id"):
-            raise ValidationError(
-                field="moderation_id",
-                value=ctx.payload["moderation_id"],
-                expected="the id of the moderation in progress",
-            )
-        return True
-
-    def moderator_ok(ctx: Context) -> bool:
-        if ctx.payload["moderator_id"] != ctx.actor.id:
-            raise PermissionDenied(
-                workflow_id=ctx.workflow_id,
-                trigger=ctx.trigger,
-                actor_id=ctx.actor.id,
-                role=ctx.actor.role,
-                allowed_roles=(MODERATOR,),
-                reason="only the moderator named in the payload may record it",
-            )
-        return True
-
-    def moderated(ctx: Context) -> Mapping[str, Any]:
-        grade = str(ctx.payload["grade"])
-        return {
-            "grade": grade,
-            "moderated_grade": grade,
-            "moderated": True,
-            "moderation_open": False,
-            "moderation_agreed": bool(ctx.payload["agreed"]),
-            "moderator_id": ctx.payload["moderator_id"],
-            "grades": [
-                *ctx.data.get("grades", []),
-                {
-                    "grade": grade,
-                    "source": "moderation",
-                    "seq": ctx.seq,
-                    "moderation_id": ctx.payload["moderation_id"],
-                    "agreed": bool(ctx.payload["agreed"]),
-                },
-            ],
-        }
-
+    matches = Guard(
+        "the id of the moderation in progress", clause, use="audit.moderation_id_matches"
+    )
     moderated_fields = (
         Field("moderation_id", "str", max_length=200),
         Field("moderator_id", "str", max_length=200),
@@ -779,13 +463,13 @@ def _moderation_transitions(
     )
     moderated_guards = (
         in_progress,
-        Guard("the id of the moderation in progress", matches, clause),
+        matches,
         Guard(
             "a moderator who is not the audit's auditor",
             "I9",
             expr="payload.moderator_id != data.auditor_id",
         ),
-        Guard("the allocated moderator, named in the payload", moderator_ok, "I9"),
+        Guard("the allocated moderator, named in the payload", "I9", use="audit.named_moderator"),
     )
     window_over = Guard(
         "the moderation window is over", use="audit.moderation_window_over", args=window
@@ -799,11 +483,8 @@ def _moderation_transitions(
             fields=(Field("moderation_id", "str", max_length=200),),
             guards=start_guards,
             effects=(
-                Update(
-                    lambda ctx: {
-                        "moderation_open": True,
-                        "moderation_id": ctx.payload["moderation_id"],
-                    }
+                _record(
+                    values={"moderation_open": True}, payload={"moderation_id": "moderation_id"}
                 ),
             ),
             clause=clause,
@@ -818,7 +499,7 @@ def _moderation_transitions(
             frozenset({MODERATOR}),
             fields=moderated_fields,
             guards=(*moderated_guards, window_over),
-            effects=(Update(moderated),),
+            effects=(Update(use="audit.moderated"),),
             clause="BX-MOD-05",
             description="Written by the moderation code: the agreed grade; closes late ones.",
         ),
@@ -829,7 +510,7 @@ def _moderation_transitions(
             frozenset({MODERATOR}),
             fields=moderated_fields,
             guards=moderated_guards,
-            effects=(Update(moderated),),
+            effects=(Update(use="audit.moderated"),),
             clause="BX-MOD-05",
             description="Written by the moderation code: the agreed grade (both kept).",
         ),
@@ -839,8 +520,8 @@ def _moderation_transitions(
             None,
             frozenset(policy.qa_roles),
             fields=(Field("moderation_id", "str", max_length=200),),
-            guards=(in_progress, Guard("the id of the moderation in progress", matches, clause)),
-            effects=(Update(lambda ctx: {"moderation_open": False, "moderation_id": None}),),
+            guards=(in_progress, matches),
+            effects=(_record(values={"moderation_open": False, "moderation_id": None}),),
             clause=clause,
             description="Written by the moderation code: the moderation was cancelled.",
         ),
@@ -860,17 +541,6 @@ def _extend_lookback(policy: AuditPolicy, sources: tuple[str, ...]) -> Transitio
     """BK-AUD-03: the audit looks back over the policy's period; the auditor may look
     further back (never less far) when a concern needs it."""
 
-    def earlier(ctx: Context) -> bool:
-        wanted = datetime.fromisoformat(str(ctx.payload["look_back_from"]))
-        current = datetime.fromisoformat(str(ctx.data["look_back_from"]))
-        if wanted >= current:
-            raise ValidationError(
-                field="look_back_from",
-                value=str(ctx.payload["look_back_from"]),
-                expected=f"earlier than the current look-back start ({current.isoformat()})",
-            )
-        return True
-
     return TransitionSpec(
         "extend_lookback",
         sources,
@@ -880,17 +550,9 @@ def _extend_lookback(policy: AuditPolicy, sources: tuple[str, ...]) -> Transitio
             Field("look_back_from", "datetime"),
             Field("reason", "str", max_length=_TEXT_LIMIT),
         ),
-        guards=(Guard("an earlier start", earlier, policy.lookback_clause),),
+        guards=(Guard("an earlier start", policy.lookback_clause, use="audit.earlier_lookback"),),
         actor_key="auditor_id",
-        effects=(
-            Update(
-                lambda ctx: {
-                    "look_back_from": datetime.fromisoformat(str(ctx.payload["look_back_from"]))
-                    .astimezone(UTC)
-                    .isoformat()
-                }
-            ),
-        ),
+        effects=(Update(use="audit.extend_lookback"),),
         clause=policy.lookback_clause,
         description="The auditor looks further back than the default period.",
     )
@@ -899,12 +561,9 @@ def _extend_lookback(policy: AuditPolicy, sources: tuple[str, ...]) -> Transitio
 def _staying_together(notice: NoticeRule) -> Derived:
     """BX-AUD-02: the Staying Together worker, where there is one, is asked the same way."""
 
-    def fire(ctx: Context) -> list[Effect]:
-        if not ctx.data.get("staying_together_worker_id"):
-            return []
-        return [Notify(("staying_together_worker",), notice.reason, notice.clause)]
-
-    return Derived(fire)
+    return Derived(
+        use="audit.staying_together", args={"reason": notice.reason, "clause": notice.clause}
+    )
 
 
 def audit_spec(policy: AuditPolicy) -> MachineSpec:
@@ -940,15 +599,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 auditor,
                 fields=(Field("meeting_at", "datetime", required=False),),
                 actor_key="auditor_id",
-                effects=(
-                    Update(
-                        lambda ctx: (
-                            {"meeting_at": ctx.payload["meeting_at"]}
-                            if "meeting_at" in ctx.payload
-                            else {}
-                        )
-                    ),
-                ),
+                effects=(_record(payload={"meeting_at": "meeting_at"}),),
                 clause=policy.self_assessment_notice.clause
                 if policy.self_assessment_notice
                 else clause,
@@ -965,7 +616,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                     _answers_guard(policy),
                     _complete_guard(policy, "self_assessment", "every self-assessment answer"),
                 ),
-                effects=(Update(lambda ctx: {"answers": _copy(_merged(ctx, "answers"))}),),
+                effects=(_MERGE,),
                 clause=clause,
                 description="The practitioner submits the self-assessment.",
             ),
@@ -986,7 +637,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             fields=(Field("answers", "dict", required=False),),
             guards=tuple(meeting_guards),
             actor_key="auditor_id",
-            effects=(Update(lambda ctx: {"answers": _copy(_merged(ctx, "answers"))}),),
+            effects=(_MERGE,),
             clause=policy.clause_for("health_check") or policy.clause_for("meeting"),
             description="The collaborative audit meeting starts.",
         )
@@ -1043,7 +694,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 auditor,
                 fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
                 actor_key="auditor_id",
-                effects=(Update(lambda ctx: {"feedback_reason": ctx.payload["reason"]}),),
+                effects=(_record(payload={"feedback_reason": "reason"}),),
                 clause=policy.feedback.clause,
                 description="Records why family feedback could not be obtained.",
             )
@@ -1083,7 +734,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 auditor,
                 fields=(Field("note", "str", max_length=_TEXT_LIMIT),),
                 actor_key="auditor_id",
-                effects=(Update(lambda ctx: {"followed_up_at": ctx.at.isoformat()}),),
+                effects=(_record(now=["followed_up_at"]),),
                 clause=policy.follow_up.clause,
                 description="The auditor follows up with the manager and case-notes it.",
             )
@@ -1109,14 +760,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             frozenset(policy.cancel_roles),
             fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
             guards=(_not_under_moderation(policy),),
-            effects=(
-                Update(
-                    lambda ctx: {
-                        "cancel_reason": ctx.payload["reason"],
-                        "cancelled_at": ctx.at.isoformat(),
-                    }
-                ),
-            ),
+            effects=(_record(payload={"cancel_reason": "reason"}, now=["cancelled_at"]),),
             description="Cancel the audit, recording why.",
         )
     )
@@ -1129,7 +773,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             frozenset({AUDITOR, WORKER}),
             fields=(Field("answers", "dict"),),
             guards=(_answers_guard(policy),),
-            effects=(Update(lambda ctx: {"answers": _copy(_merged(ctx, "answers"))}),),
+            effects=(_MERGE,),
             description="Record answers to form questions whose stage is open.",
         )
     )
@@ -1149,14 +793,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 ),
                 actor_key="auditor_id",
                 effects=(
-                    Update(
-                        lambda ctx: {
-                            "safeguarding_escalations": int(
-                                ctx.data.get("safeguarding_escalations", 0)
-                            )
-                            + 1
-                        }
-                    ),
+                    _record(increment=["safeguarding_escalations"]),
                     notice_effect(safeguarding),
                 ),
                 clause=safeguarding.clause,

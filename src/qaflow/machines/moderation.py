@@ -42,24 +42,18 @@ from qaflow.allocation import AllocationImpossible
 from qaflow.calendar import Duration
 from qaflow.directory import InMemoryDirectory as Directory
 from qaflow.engine import Engine
-from qaflow.errors import GuardFailed, QAFlowError, ValidationError
+from qaflow.errors import QAFlowError, ValidationError
 from qaflow.machines import audit as audit_machine
-from qaflow.machines.audit import (
-    action_task_effects,
-    notice_effect,
-    task_effect,
-    validate_actions,
-)
+from qaflow.machines._audit_data import form_data
+from qaflow.machines._audit_vocabulary import notice_data, task_data
+from qaflow.machines._audit_vocabulary import record as _record
 from qaflow.procedure import MODERATOR, Grade, ModerationPolicy
 from qaflow.records import Actor, Step, WorkflowSnapshot
 from qaflow.spec import (
-    Context,
     Derived,
-    Effect,
     Field,
     Guard,
     MachineSpec,
-    Notify,
     StateSpec,
     TransitionSpec,
     Update,
@@ -109,21 +103,13 @@ _TEXT_LIMIT: Final = 4000
 # --- the machine ----------------------------------------------------------------------
 
 
-def _fail(ctx: Context, condition: str, clause: str | None) -> GuardFailed:
-    return GuardFailed(
-        workflow_id=ctx.workflow_id, trigger=ctx.trigger, condition=condition, clause=clause
-    )
-
-
 def _grading_guard(policy: ModerationPolicy, clause: str | None) -> Guard:
-    def check(ctx: Context) -> bool:
-        answer = ctx.payload.get("answer")
-        if not isinstance(answer, dict):
-            raise ValidationError(field="answer", value=answer, expected="an object")
-        policy.audit.form.grade(answer)
-        return True
-
-    return Guard("a valid scaling on the audit form's overall question", check, clause)
+    return Guard(
+        "a valid scaling on the audit form's overall question",
+        clause,
+        use="audit.valid_grading",
+        args={"form": form_data(policy.audit.form)},
+    )
 
 
 def _sample_fields(policy: ModerationPolicy) -> tuple[Field, ...]:
@@ -138,23 +124,17 @@ def _sample_fields(policy: ModerationPolicy) -> tuple[Field, ...]:
 
 
 def _finalise_effects(policy: ModerationPolicy) -> Derived:
-    def fire(ctx: Context) -> list[Effect]:
-        effects: list[Effect] = []
-        if policy.completion_notice is not None:
-            effects.append(notice_effect(policy.completion_notice))
-        effects.extend(task_effect(t) for t in policy.completion_tasks)
-        grade = Grade[str(ctx.data["agreed_grade"])]
-        remains = grade in policy.follow_up_grades
-        outstanding = not ctx.data.get("actions_completed", True)
-        notice = policy.inadequate_notice if grade is Grade.INADEQUATE else None
-        notice = notice or (policy.follow_up_notice if remains or outstanding else None)
-        if notice is not None:
-            effects.append(Notify(notice.roles, notice.reason, notice.clause))
-        if remains or outstanding:
-            effects.extend(task_effect(t) for t in policy.follow_up_tasks)
-        return effects
-
-    return Derived(fire)
+    return Derived(
+        use="moderation.finalise",
+        args={
+            "completion_notice": notice_data(policy.completion_notice),
+            "completion_tasks": [task_data(t) for t in policy.completion_tasks],
+            "follow_up_grades": sorted(g.name for g in policy.follow_up_grades),
+            "follow_up_notice": notice_data(policy.follow_up_notice),
+            "inadequate_notice": notice_data(policy.inadequate_notice),
+            "follow_up_tasks": [task_data(t) for t in policy.follow_up_tasks],
+        },
+    )
 
 
 def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
@@ -162,31 +142,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
     moderator = frozenset({MODERATOR})
     allocators = frozenset(policy.allocator_roles)
 
-    def sample(ctx: Context) -> Mapping[str, Any]:
-        data = {k: v for k, v in ctx.payload.items() if k.endswith("_id")}
-        data.update(
-            original_grade=ctx.payload["original_grade"],
-            audit_completed_at=ctx.payload["audit_completed_at"],
-            sampled_at=ctx.at.isoformat(),
-        )
-        return data
-
-    def review(ctx: Context) -> Mapping[str, Any]:
-        grade = policy.audit.form.grade(ctx.payload["answer"])
-        actions = validate_actions(ctx.payload.get("actions", []), ctx)
-        return {
-            "moderator_grade": grade.name,
-            "scaling": ctx.payload["answer"],
-            "good_practice": ctx.payload["good_practice"],
-            "areas_for_development": ctx.payload["areas_for_development"],
-            "actions_completed": ctx.payload["actions_completed"],
-            "actions": actions,
-        }
-
-    def valid_actions(ctx: Context) -> bool:
-        validate_actions(ctx.payload.get("actions", []), ctx)
-        return True
-
+    form = {"form": form_data(policy.audit.form)}
     transitions = (
         TransitionSpec(
             "sample",
@@ -202,7 +158,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
                     args={"within": policy.sample.lookback},
                 ),
             ),
-            effects=(Update(sample),),
+            effects=(Update(use="moderation.sample"),),
             clause=policy.sample.clause,
             description="PSQA puts a completed audit on the moderation list.",
         ),
@@ -219,7 +175,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
                     expr="payload.moderator_id != data.auditor_id",
                 ),
             ),
-            effects=(Update(lambda ctx: {"moderator_id": ctx.payload["moderator_id"]}),),
+            effects=(_record(payload={"moderator_id": "moderator_id"}),),
             clause=policy.allocation_clause,
             description="PSQA allocates the moderation (never to the audit's auditor).",
         ),
@@ -237,13 +193,16 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             ),
             guards=(
                 _grading_guard(policy, policy.scaling_clause),
-                Guard("valid actions (action, owner, when)", valid_actions, policy.actions_clause),
+                Guard(
+                    "valid actions (action, owner, when)",
+                    policy.actions_clause,
+                    use="audit.valid_actions",
+                    args={"optional": True},
+                ),
             ),
             effects=(
-                Update(review),
-                Derived(
-                    lambda ctx: action_task_effects(ctx, ctx.data["actions"], policy.actions_clause)
-                ),
+                Update(use="moderation.review", args=form),
+                Derived(use="audit.action_tasks", args={"clause": policy.actions_clause}),
             ),
             clause=policy.scaling_clause,
             actor_key="moderator_id",
@@ -254,9 +213,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             (REVIEWED,),
             AGREED,
             moderator,
-            effects=(
-                Update(lambda ctx: {"agreed": True, "agreed_grade": ctx.data["original_grade"]}),
-            ),
+            effects=(_record(values={"agreed": True}, data={"agreed_grade": "original_grade"}),),
             clause=policy.agreement_clause,
             actor_key="moderator_id",
             description="The moderator agrees with the audit's grade.",
@@ -267,7 +224,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             DISAGREED,
             moderator,
             fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
-            effects=(Update(lambda ctx: {"agreed": False, "disagreement": ctx.payload["reason"]}),),
+            effects=(_record(values={"agreed": False}, payload={"disagreement": "reason"}),),
             clause=policy.disagreement_clause,
             actor_key="moderator_id",
             description="The moderator disagrees with the audit's grade.",
@@ -291,14 +248,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
                 Field("rationale", "str", max_length=_TEXT_LIMIT),
             ),
             guards=(_grading_guard(policy, policy.disagreement_clause),),
-            effects=(
-                Update(
-                    lambda ctx: {
-                        "agreed_grade": policy.audit.form.grade(ctx.payload["answer"]).name,
-                        "agreed_scaling": ctx.payload["answer"],
-                    }
-                ),
-            ),
+            effects=(Update(use="moderation.agree_grade", args=form),),
             clause=policy.disagreement_clause,
             actor_key="moderator_id",
             description="The grading moderator and auditor agreed.",
@@ -308,10 +258,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             (AGREED, GRADE_AGREED),
             FINALISED,
             moderator,
-            effects=(
-                Update(lambda ctx: {"finalised_at": ctx.at.isoformat()}),
-                _finalise_effects(policy),
-            ),
+            effects=(_record(now=["finalised_at"]), _finalise_effects(policy)),
             clause=policy.agreement_clause,
             actor_key="moderator_id",
             description="The moderation is final; the agreed grade goes back to the audit.",
@@ -322,7 +269,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             CANCELLED,
             allocators,
             fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
-            effects=(Update(lambda ctx: {"cancel_reason": ctx.payload["reason"]}),),
+            effects=(_record(payload={"cancel_reason": "reason"}),),
             description="PSQA cancels the moderation, recording why.",
         ),
     )

@@ -353,6 +353,7 @@ def ladders(
         on_raise=on_raise,
         clause="T-LADDER",
         close_clause="T-CLOSE",
+        statutory=("iro_dispute_resolution",) if iro else (),
     )
 
 

@@ -195,12 +195,12 @@ def test_need_8_each_way_of_grading_is_written_in_a_file() -> None:
 
 
 def test_need_9_a_declared_role_that_no_rule_names_is_refused() -> None:
-    text = _edit('    "advanced_practitioner",\n', '    "advanced_practitioner",\n    "iro",\n')
+    text = _edit("[policy.roles]\n", '[policy.roles]\niro = "Independent reviewing officer"\n')
     assert _problems(text) == [
         (
-            "policy.roles[1]",
-            "policy.roles[1]: a role the file names somewhere (a declared "
-            "role no rule names is read by no machine) (got 'iro')",
+            "policy.roles.iro",
+            "policy.roles.iro: a role the file names somewhere (a declared role no rule "
+            "names is read by no machine) (got 'iro')",
         ),
     ]
 

@@ -9,9 +9,10 @@ path (``form.sections[2].questions[4].kind``).
 
 Two load-time rules go beyond the shape of the file:
 
-* **roles are declared once**: ``[policy] roles`` lists every directory role the file
-  names (the machines' own ``auditor``, ``worker`` and ``moderator`` need no declaring);
-  a role named anywhere else but not declared is an error, with the nearest declared one;
+* **roles are declared once**: ``[policy.roles]`` lists every directory role the file
+  names, ``name = "description"`` as in an escalation file (the machines' own ``auditor``,
+  ``worker`` and ``moderator`` need no declaring); a role named anywhere else but not
+  declared is an error, with the nearest declared one;
 * **every value is live** (need 9, I17): a value that no machine would read is refused
   rather than kept as a silent constant: a declared role named nowhere, a grade rule or
   sample rule for a grade the form's grading can never give, a stage clause for a stage the
@@ -45,7 +46,7 @@ from qaflow.procedure._audit import (
 from qaflow.procedure._forms import KINDS, ROLES, STAGES, AuditForm, Question, Section
 from qaflow.procedure._grading import GRADE_VALUES, Grade, GradeBands, JudgementScale, ScoreBand
 from qaflow.procedure._policy import Policy
-from qaflow.procedure._reader import Node, Problems, did_you_mean, parse_toml
+from qaflow.procedure._reader import IDENT, Node, Problems, did_you_mean, parse_toml
 from qaflow.procedure._versions import migrate
 
 __all__ = ["MACHINE_ROLES", "AuditProcedure", "load_audit_procedure", "read_audit_procedure"]
@@ -89,7 +90,7 @@ class _Roles:
             if role not in self.declared and role not in MACHINE_ROLES:
                 node.problems.add(
                     f"{node.key_path(key)}[{index}]",
-                    f"a role declared in [policy] roles (declared: {', '.join(self.declared)})",
+                    f"a role declared in [policy.roles] (declared: {', '.join(self.declared)})",
                     role,
                     hint=did_you_mean(role, (*self.declared, *MACHINE_ROLES)),
                 )
@@ -103,17 +104,17 @@ class _Roles:
         if role not in self.declared and role not in MACHINE_ROLES:
             node.problem(
                 key,
-                f"a role declared in [policy] roles (declared: {', '.join(self.declared)})",
+                f"a role declared in [policy.roles] (declared: {', '.join(self.declared)})",
                 role,
                 hint=did_you_mean(role, (*self.declared, *MACHINE_ROLES)),
             )
         return role
 
     def check_all_used(self, problems: Problems) -> None:
-        for index, role in enumerate(self.declared):
+        for role in self.declared:
             if role not in self.used:
                 problems.add(
-                    f"{self.path}[{index}]",
+                    f"{self.path}.{role}",
                     "a role the file names somewhere (a declared role no rule names is "
                     "read by no machine)",
                     role,
@@ -205,11 +206,24 @@ def _within(node: Node | None, key: str = "within") -> tuple[str | None, str | N
 
 
 def _policy(root: Node) -> tuple[Policy | None, _Roles]:
+    """``[policy]``: name and version (what workflows pin), title, source, closure days,
+    and ``[policy.roles]``: every role, declared once, ``name = "description"``."""
     node = root.table("policy")
     if node is None:
         return None, _Roles((), "policy.roles")
     name, version = node.ident("name"), node.text("version")
-    declared = node.names("roles") or ()
+    node.text("title", default=None)
+    node.text("source", default=None)
+    declared: list[str] = []
+    table = node.table("roles")
+    if table is not None:
+        for role, description in table.data.items():
+            if not IDENT.match(role):
+                table.problem(role, "a lower-case identifier as a role name", role)
+            elif not isinstance(description, str) or not description.strip():
+                table.problem(role, "the role described in words", description)
+            else:
+                declared.append(role)
     days: list[date] = []
     for index, raw in enumerate(node.get("closure_days", list, default=[]) or []):
         if isinstance(raw, date) and not hasattr(raw, "hour"):

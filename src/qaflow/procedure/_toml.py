@@ -21,7 +21,6 @@ import attrs
 
 from qaflow.calendar import Duration
 from qaflow.errors import MISSING, PolicyError, QAFlowError
-from qaflow.procedure._policy import Policy
 from qaflow.procedure._format import FILE, Key, Table
 from qaflow.procedure._ladder import (
     RESERVED_ROLES,
@@ -34,6 +33,7 @@ from qaflow.procedure._ladder import (
     PartyDeadline,
     ReferralTrack,
 )
+from qaflow.procedure._policy import Policy
 from qaflow.procedure._reader import IDENT, Node, Problems, did_you_mean, parse_toml
 from qaflow.procedure._versions import migrate
 from qaflow.procedure.expr import compile_expression

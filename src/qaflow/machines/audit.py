@@ -569,6 +569,7 @@ def _staying_together(notice: NoticeRule) -> Derived:
 def audit_spec(policy: AuditPolicy) -> MachineSpec:
     """Build the audit machine for ``policy`` (validated: raises PolicyError if broken)."""
     auditor = frozenset({AUDITOR})
+    answers = _answers_guard(policy)  # one guard (its form frozen once), cited four times
     states: list[StateSpec] = [StateSpec(NEW, description="Not yet allocated.")]
     transitions: list[TransitionSpec] = [_allocate(policy)]
 
@@ -613,7 +614,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 fields=(Field("answers", "dict", required=False),),
                 actor_key="worker_id",
                 guards=(
-                    _answers_guard(policy),
+                    answers,
                     _complete_guard(policy, "self_assessment", "every self-assessment answer"),
                 ),
                 effects=(_MERGE,),
@@ -622,7 +623,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             ),
         ]
         before_meeting = SELF_ASSESSMENT_DONE
-    meeting_guards: list[Guard] = [_answers_guard(policy)]
+    meeting_guards: list[Guard] = [answers]
     if policy.has_health_check:
         meeting_guards.append(
             _complete_guard(policy, "health_check", "the case-file health check before the meeting")
@@ -655,7 +656,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             actor_key="auditor_id",
             guards=(
                 _grade_guard(policy),
-                _answers_guard(policy),
+                answers,
                 _complete_guard(policy, "grading", "every required answer before grading"),
             ),
             effects=(_record_grade(policy), _grade_effects(policy)),
@@ -772,7 +773,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             None,
             frozenset({AUDITOR, WORKER}),
             fields=(Field("answers", "dict"),),
-            guards=(_answers_guard(policy),),
+            guards=(answers,),
             effects=(_MERGE,),
             description="Record answers to form questions whose stage is open.",
         )

@@ -115,7 +115,7 @@ def test_every_shipped_entry_cites_a_clause() -> None:
         assert all(r.clause for r in audit.grade_rules)
         assert all(t.clause for r in audit.grade_rules for t in r.tasks)
         assert all(t.clause for t in (*audit.completion_tasks, *moderation.follow_up_tasks))
-        assert audit.other_team_clause and audit.monthly_clause and moderation.sample.clause
+        assert audit.monthly_clause and moderation.sample.clause
 
 
 # --- need 8: a direct four-level Ofsted-grade tool, written only as a file -----------------

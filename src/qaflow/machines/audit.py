@@ -5,7 +5,7 @@ file; the shipped files are listed in :mod:`qaflow.policies`); this module only 
 machine from it, imports no council, and helps a host allocate (:func:`allocation_payload`,
 :func:`allocation_rules`).
 
-The lifecycle (DESIGN.md, "Audit")::
+The lifecycle::
 
     new -allocate-> allocated -request_self_assessment-> self_assessment_requested
         -submit_self_assessment-> self_assessment_done -hold_meeting-> audit_meeting
@@ -20,7 +20,7 @@ rests in ``completed``. So a new council is a new procedure file (read into an
 :class:`AuditPolicy`), never code.
 
 What the guards enforce, each citing its clause: the auditor is not from the case's team
-where the policy says so (BX-AUD-01, I9); the self-assessment (BX-AUD-03) and the health
+where the policy says so (BX-AUD-01); the self-assessment (BX-AUD-03) and the health
 check (BX-AUD-04) are done before the meeting; every required answer is given before
 grading (BX-AUD-05, BK-AUD-01); family feedback, or the reason it could not be had, before
 completion (BX-AUD-07); at least one action, and immediate actions below Good (BX-AUD-08,
@@ -466,10 +466,10 @@ def _moderation_transitions(
         matches,
         Guard(
             "a moderator who is not the audit's auditor",
-            "I9",
+            clause,
             expr="payload.moderator_id != data.auditor_id",
         ),
-        Guard("the allocated moderator, named in the payload", "I9", use="audit.named_moderator"),
+        Guard("the allocated moderator, named in the payload", clause, use="audit.named_moderator"),
     )
     window_over = Guard(
         "the moderation window is over", use="audit.moderation_window_over", args=window

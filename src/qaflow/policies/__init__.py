@@ -5,8 +5,8 @@ version and calendar), :mod:`qaflow.procedure` (audit forms, grading, audit and 
 rules, and the procedure file reader; :mod:`~qaflow.policies.forms` and
 :mod:`~qaflow.policies.audits` import them under their old names) and
 :mod:`~qaflow.policies.ladders` (escalation ladders). The councils:
-:mod:`~qaflow.policies.bexley` (BX, seed 000) and :mod:`~qaflow.policies.buckinghamshire`
-(BK, seed 002), each with its procedure files (``bexley/audit.toml``...), listed in one
+:mod:`~qaflow.policies.bexley` (clause prefix BX) and :mod:`~qaflow.policies.buckinghamshire`
+(BK), each with its procedure files (``bexley/audit.toml``...), listed in one
 catalogue (:data:`SHIPPED_AUDIT_FILES`); :mod:`~qaflow.policies.clauses` is the catalogue
 of their clauses. Nothing here imports a machine: ``qaflow.machines`` builds from these.
 """

@@ -1,9 +1,10 @@
-"""Policy of a Signs of Safety council (prefix BX, seed 000): pure, frozen data.
+"""Policy of a Signs of Safety council (clause prefix BX): pure, frozen data.
 
-Every definition cites the clause it encodes (see ``POLICIES.md``); the tests that enforce
-a clause name it, so ``grep -r BX-AUD-07`` finds both. The collaborative case audit and its
-moderation are the procedure file ``bexley/audit.toml``, read by the same loader as any
-council's file; the names below are read from it for the code and tests that use them.
+Every definition cites the clause it encodes (:mod:`qaflow.policies.clauses` lists them);
+the tests that enforce a clause name it, so ``grep -r BX-AUD-07`` finds both. The
+collaborative case audit and its moderation are the procedure file ``bexley/audit.toml``,
+read by the same loader as any council's file; the names below are read from it for the
+code and tests that use them.
 Durations are plain strings (``"5 WD"``, ``"24 h"``) that :class:`qaflow.calendar.Duration`
 parses; role names are the ones a host's directory resolves to people.
 """
@@ -15,12 +16,12 @@ from typing import Final
 from qaflow.policies._catalogue import shipped_audit_procedure
 from qaflow.procedure._grading import Grade
 
-# --- Collaborative case audit and moderation (seed 000 §1.1-1.3, Appendix a: audit.toml) ---
+# --- Collaborative case audit and moderation (BX framework §1.1-1.3, Appendix a: audit.toml) ---
 
 BEXLEY_AUDIT: Final = shipped_audit_procedure("bexley").audit
-"""Bexley's collaborative case audit (seed 000 §1.1-1.3, Appendix a)."""
+"""Bexley's collaborative case audit (BX framework §1.1-1.3, Appendix a)."""
 BEXLEY_MODERATION: Final = shipped_audit_procedure("bexley").moderation
-"""Bexley's moderation (seed 000 §1.3, Fig 1.4)."""
+"""Bexley's moderation (BX framework §1.3, Fig 1.4)."""
 
 #: Appendix a: the collaborative case audit form, and its 0-10 grade bands (BX-AUD-06).
 AUDIT_FORM: Final = BEXLEY_AUDIT.form
@@ -34,7 +35,7 @@ FAMILY_STATEMENT_IDS: Final = BEXLEY_AUDIT.feedback.questions if BEXLEY_AUDIT.fe
 INADEQUATE_NOTIFY_ROLES: Final = tuple(
     role for rule in BEXLEY_AUDIT.rules_for(Grade.INADEQUATE) for role in rule.notify
 )
-#: BX-MOD-01: who PSQA may allocate a moderation to (never the audit's own auditor, I9).
+#: BX-MOD-01: who PSQA may allocate a moderation to (never the audit's own auditor).
 MODERATOR_ROLES: Final = BEXLEY_MODERATION.moderator_roles
 
 

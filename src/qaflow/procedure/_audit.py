@@ -203,7 +203,7 @@ class AuditPolicy:
     qa_roles: tuple[str, ...] = attrs.field(
         default=("psqa",), converter=_tuple, validator=_ident("a role")
     )
-    other_team_clause: str = "I9"
+    other_team_clause: str | None = None
     auditor_from_other_team: bool = True
     pair_window_months: int = 6
     monthly_clause: str | None = None

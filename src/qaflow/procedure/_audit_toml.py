@@ -357,7 +357,7 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
     fields: dict[str, Any] = {
         "allocator_roles": roles.names(alloc, "allocator_roles"),
         "auditor_from_other_team": alloc.get("auditor_from_other_team", bool),
-        "other_team_clause": alloc.text("other_team_clause"),
+        "other_team_clause": alloc.text("other_team_clause", default=None),
         "pair_window_months": alloc.get("pair_window_months", int),
         "monthly_clause": alloc.text("monthly_clause", default=None),
         "allocation_notice": _notice(alloc.table("notice", required=False), roles),
@@ -426,7 +426,6 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
     required = (
         "allocator_roles",
         "auditor_from_other_team",
-        "other_team_clause",
         "pair_window_months",
         "cancel_roles",
         "qa_roles",

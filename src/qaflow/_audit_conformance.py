@@ -3,11 +3,12 @@
 :func:`check_audit_procedure` builds the audit machine of a council's procedure (as
 :func:`qaflow.procedure.load_audit_procedure` reads it), then drives a few audits with the
 commands the lifecycle expects next (sometimes incomplete, so the guards are exercised),
-random commands by random actors, and ticks of a manual clock. After every step: I1, I2, I6,
-I14 (:func:`~qaflow.testing.check_workflow`) on every audit; a refused command wrote nothing
-(I3); a terminal audit never moved (I4); I7 after a tick; an Inadequate grade notifies
-exactly the roles of the policy's grade rules and opens their tasks in the grading step
-(I8); no grade without every required answer; completion only with an action.
+random commands by random actors, and ticks of a manual clock. After every step, on every
+audit: the event sequence, replay, deadlines and hash chain hold
+(:func:`~qaflow.testing.check_workflow`); a refused command wrote nothing; a finished audit
+never moved; a tick leaves nothing due; an Inadequate grade notifies exactly the roles of
+the policy's grade rules and opens their tasks in the grading step; no grade without every
+required answer; completion only with an action.
 """
 
 from __future__ import annotations
@@ -133,20 +134,20 @@ class AuditProcedureMachine(RuleBasedStateMachine):
         try:
             step: Step = action()
         except QAFlowError:
-            assert store_content(self.store) == before_content, "I3: a refused command wrote"
+            assert store_content(self.store) == before_content, "a refused command wrote something"
             return None
         if self.spec.state(before.state).terminal:
-            raise AssertionError(f"I4: terminal audit {wid!r} moved")
+            raise AssertionError(f"the finished audit {wid!r} moved")
         if step.event.trigger == "grade":
             self._check_grade_step(step)
         return step
 
     def _check_grade_step(self, step: Step) -> None:
-        """I8: the grading step notifies exactly the grade rules' roles, opens their tasks."""
+        """The grading step notifies exactly the grade rules' roles and opens their tasks."""
         rules = self.policy.rules_for(Grade[str(step.snapshot.data["grade"])])
         assert [n.recipient_role for n in step.notifications] == [
             r for rule in rules for r in rule.notify
-        ], "I8: the grading step's notifications are not the policy's"
+        ], "the grading step's notifications are not the policy's"
         assert len(step.tasks) == sum(len(rule.tasks) for rule in rules)
         for task in step.tasks:
             assert task.due_at is None or task.due_at > step.event.at

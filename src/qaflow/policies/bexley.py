@@ -39,7 +39,7 @@ INADEQUATE_NOTIFY_ROLES: Final = tuple(
 MODERATOR_ROLES: Final = BEXLEY_MODERATION.moderator_roles
 
 
-# --- Escalations (seed 000 §5.3; POLICIES.md default ladders) ---
+# --- Escalations (BX framework §5.3; qaflow's default ladders) ---
 # Written as a procedure file (bexley/escalation.toml, clause IDs on every entry) and loaded
 # by the same loader as any council's file; the names below are bound to the loaded ladders.
 # The import sits here so the section stays self-contained (ruff E402 silenced for that only).
@@ -55,7 +55,7 @@ ESCALATIONS: Final[ProcedureFile] = loads_procedure(
     _ESCALATION_FILE.read_text(encoding="utf-8"), source="qaflow/policies/bexley/escalation.toml"
 )
 
-#: The name and version every workflow of this policy pins (principle 8): escalations here,
+#: The name and version every workflow of this policy pins: escalations here,
 #: audits and moderations in audit.toml.
 POLICY: Final = Policy("bexley", "1")
 if ESCALATIONS.policy != POLICY:  # pragma: no cover - a shipped file that drifted
@@ -68,5 +68,5 @@ IRO_LADDER: Final = ESCALATIONS.ladder("bexley_iro")
 FIRO_REASONS: Final = ESCALATIONS.ladder("bexley_firo").reasons
 FIRO_LADDER: Final = ESCALATIONS.ladder("bexley_firo")
 
-#: The three default escalation ladders (BX §5.3; POLICIES.md "Default ladders").
+#: The three default escalation ladders (BX §5.3; qaflow's default ladders).
 ESCALATION_LADDERS: Final = (CP_CHAIR_LADDER, IRO_LADDER, FIRO_LADDER)

@@ -38,6 +38,7 @@ from qaflow import (
     vocabulary,
 )
 from qaflow.allocation import Auditor, Case, PastAudit, allocate_audits
+from qaflow.directory import InMemoryDirectory, Person, Team
 from qaflow.errors import PolicyError
 from qaflow.machines import audit as A
 from qaflow.machines.moderation import moderation_spec
@@ -265,6 +266,25 @@ def test_need_9_auditor_from_other_team_is_read_by_the_machine_and_the_allocator
     left = allocate_audits(cases, auditors, "2025-03", rules=bexley).unallocated
     assert "own team 'T-1' (BX-AUD-01)" in " ".join(left[0].reasons)
     assert allocate_audits(cases, auditors, "2025-03", rules=example).complete
+
+
+def test_need_9_an_auditor_with_no_team_is_allocated_where_teams_are_not_compared() -> None:
+    """Under the example's policy (no other-team rule) a QA practitioner with no team is
+    allocated; under Bexley's (BX-AUD-01) the same auditor is refused for want of a team."""
+    directory = InMemoryDirectory(
+        [Person("W-01", {"worker"}, "T-01"), Person("M-01", (), "T-01"), Person("QA-1")],
+        [Team("T-01", None, "M-01")],
+    )
+    example = load_audit_procedure(OFSTED_FILE).audit
+    ids = {"child_id": "C-01", "worker_id": "W-01", "auditor_id": "QA-1"}
+    payload = A.allocation_payload(example, directory=directory, **ids)
+    assert "auditor_team_id" not in payload
+    spec = A.audit_spec(example)
+    engine = Engine(MemoryStore(), [spec], clock=ManualClock(START))
+    assert engine.start(spec, "AU-1", "allocate", BUSINESS, payload).snapshot.state == A.ALLOCATED
+    with pytest.raises(ValidationError) as caught:
+        A.allocation_payload(shipped_audit_procedure("bexley").audit, directory=directory, **ids)
+    assert caught.value.field == "auditor_team_id"
 
 
 def test_need_9_pair_window_and_monthly_clause_are_read_by_the_allocator() -> None:

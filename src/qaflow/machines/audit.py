@@ -244,9 +244,14 @@ def _cel(value: str) -> str:
 
 
 def _id_fields(policy: AuditPolicy) -> tuple[Field, ...]:
-    required = ("child_id", "worker_id", "auditor_id", "team_id", "auditor_team_id")
+    """The allocation's ids: the auditor's team is required only where the policy compares
+    it with the case's team (an auditor may hold no team, e.g. a QA practitioner)."""
+    required: tuple[str, ...] = ("child_id", "worker_id", "auditor_id", "team_id")
+    if policy.auditor_from_other_team:
+        required += ("auditor_team_id",)
     optional = sorted(
-        {f"{role}_id" for role in policy.roles()} - set(required) | {"staying_together_worker_id"}
+        {f"{role}_id" for role in policy.roles()} - set(required)
+        | {"staying_together_worker_id", "auditor_team_id"} - set(required)
     )
     fields = [Field(name, "str", max_length=200) for name in required]
     fields += [Field(name, "str", required=False, max_length=200) for name in optional]
@@ -834,7 +839,8 @@ def allocation_payload(
     no ``service_manager_id``.
 
     BX-AUD-01 compares the auditor's team with the case's. An auditor with no team of their
-    own (a service manager) is given the service they manage as ``auditor_team_id``.
+    own (a service manager) is given the service they manage as ``auditor_team_id``; under a
+    policy that does not compare them, an auditor with neither is allocated without one.
     ``extra_ids`` (``staying_together_worker_id=...``, ``auditor_team_id=...``) are passed as
     given and override what was looked up. Raises :class:`~qaflow.errors.ValidationError`
     when the worker has no team, or the auditor neither team nor service, and ``extra_ids``
@@ -850,7 +856,7 @@ def allocation_payload(
         ("team_id", team, f"the team of {worker_id!r}"),
         ("auditor_team_id", auditor_team, f"the team or service of {auditor_id!r}"),
     ):
-        if not found:
+        if not found and (key == "team_id" or policy.auditor_from_other_team):
             raise ValidationError(
                 field=key, value=found, expected=f"{whose} in the directory, or given as {key}=..."
             )
@@ -859,8 +865,9 @@ def allocation_payload(
         "worker_id": worker_id,
         "auditor_id": auditor_id,
         "team_id": team,
-        "auditor_team_id": auditor_team,
     }
+    if auditor_team:
+        payload["auditor_team_id"] = auditor_team
     payload.update(directory.management_chain(worker_id))
     for role in policy.roles():
         key = f"{role}_id"

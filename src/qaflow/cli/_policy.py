@@ -10,23 +10,39 @@ from rich.table import Table
 from qaflow.cli._common import console, fail_cleanly
 from qaflow.cli._main import main
 from qaflow.errors import ValidationError
+from qaflow.spec import MachineSpec
 
 
 @main.command()
 @click.argument("machine", required=False)
 @click.option("--policy", help="The council policy, where several ship MACHINE.")
 @click.option("--show-missed", is_flag=True, help="Also draw the built-in deadline_missed loops.")
+@click.option("--file", "file", help="A procedure file to read instead of the shipped ones.")
 @fail_cleanly
-def diagram(machine: str | None, policy: str | None, show_missed: bool) -> None:
-    """Print a shipped machine as a mermaid state diagram (without MACHINE: list them)."""
+def diagram(machine: str | None, policy: str | None, show_missed: bool, file: str | None) -> None:
+    """Print a machine as a mermaid state diagram (without MACHINE: list them)."""
     from qaflow.diagram import mermaid
     from qaflow.registry import shipped_spec, shipped_specs
 
+    specs = _specs(file) if file else shipped_specs()
     if machine is None:
-        for spec in shipped_specs():
+        for spec in specs:
             click.echo(f"{spec.name}  --policy {spec.policy}  (version {spec.policy_version})")
         return
+    if file:
+        chosen = [s for s in specs if s.name == machine]
+        if not chosen:
+            names = sorted(s.name for s in specs)
+            raise ValidationError(field="MACHINE", value=machine, expected=f"one of {names}")
+        click.echo(mermaid(chosen[0], show_missed=show_missed))
+        return
     click.echo(mermaid(shipped_spec(machine, policy), show_missed=show_missed))
+
+
+def _specs(file: str) -> list[MachineSpec]:
+    from qaflow.cli._check import file_specs
+
+    return [s for s in file_specs(file) if isinstance(s, MachineSpec)]
 
 
 @main.group()
@@ -36,14 +52,16 @@ def policy() -> None:
 
 @policy.command("show")
 @click.argument("name", required=False)
+@click.option("--file", "file", help="A procedure file to read instead of the shipped ones.")
 @fail_cleanly
-def policy_show(name: str | None) -> None:
+def policy_show(name: str | None, file: str | None) -> None:
     """Print a policy's machines with their deadlines, roles and clauses (reads only)."""
     from qaflow.registry import shipped_specs
 
-    specs = [s for s in shipped_specs() if name in (None, s.policy)]
+    every = _specs(file) if file else shipped_specs()
+    specs = [s for s in every if name in (None, s.policy)]
     if not specs:
-        policies = sorted({s.policy for s in shipped_specs()})
+        policies = sorted({s.policy for s in every})
         raise ValidationError(field="NAME", value=name, expected=f"one of {policies}")
     for spec in specs:
         table = Table(title=f"{spec.name} ({spec.policy} v{spec.policy_version})")
@@ -83,13 +101,15 @@ def policy_show(name: str | None) -> None:
     show_default=True,
     help="Where the tests that name clause IDs live.",
 )
+@click.option("--file", "file", help="A procedure file to document instead of the shipped ones.")
 @fail_cleanly
-def policy_docs(out: str, tests_dir: str) -> None:
-    """Write a Markdown page per shipped policy: clauses, values, diagrams, tests (writes)."""
+def policy_docs(out: str, tests_dir: str, file: str | None) -> None:
+    """Write a Markdown page per policy: clauses, values, diagrams, tests (writes)."""
     from qaflow.policydocs import write_policy_docs
     from qaflow.registry import shipped_specs
 
     if not Path(tests_dir).is_dir():
         raise ValidationError(field="--tests", value=tests_dir, expected="an existing folder")
-    for path in write_policy_docs(out, shipped_specs(), tests_dir):
+    specs = _specs(file) if file else shipped_specs()
+    for path in write_policy_docs(out, specs, tests_dir):
         click.echo(f"wrote {path}")

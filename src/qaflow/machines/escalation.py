@@ -81,6 +81,7 @@ __all__ = [
     "escalation_record",
     "level_of",
     "machine_name",
+    "raiser_role",
     "state_of",
 ]
 
@@ -244,6 +245,12 @@ def escalation_machine(ladder: EscalationLadder, policy: Policy) -> MachineSpec:
     return _Builder(ladder, policy).build()
 
 
+def raiser_role(ladder: EscalationLadder) -> tuple[str]:
+    """The role notices to the raiser go to: the ladder's raiser role, or ``raiser`` (the
+    person recorded as ``raiser_id``) when several roles may raise."""
+    return ("raiser",) if ladder.co_raisers else (ladder.raiser,)
+
+
 def _g(condition: str, use: str, clause: str | None = None, **args: Any) -> Guard:
     return Guard(condition, clause, use=f"escalation.{use}", args=args)
 
@@ -263,7 +270,9 @@ class _Builder:
         self.ladder = ladder
         self.policy = policy
         self.raiser = frozenset(ladder.raisers)
-        self.raiser_roles = ladder.raisers
+        # Who hears of what the raiser must act on: the raiser role, or (where several roles
+        # may raise) the person who raised it, by the role "raiser" and its raiser_id.
+        self.raiser_roles = raiser_role(ladder)
         self.ext = ladder.extensions
         self.agreed = any(ladder.stage_at(lv).agreed for lv in ladder.levels)
 
@@ -366,7 +375,7 @@ class _Builder:
             RESPONSE_DEADLINE,
             duration,
             breach_trigger=OVERDUE,
-            notify=(self.ladder.raiser, *stage.holders),
+            notify=(*self.raiser_roles, *stage.holders),
             clause=stage.clause,
         )
 
@@ -385,11 +394,11 @@ class _Builder:
         ]
         effects.extend(Notify(n.roles, n.reason, n.clause, when=n.when) for n in stage.notices)
         if stage.task:
-            effects.append(AddTask(stage.task, ladder.raiser, None, stage.clause))
+            effects.append(AddTask(stage.task, self.raiser_roles[0], None, stage.clause))
         deadlines = [rule] if rule else []
         deadlines.extend(
             DeadlineRule(
-                d.name, d.within, notify=_dedupe((d.party, ladder.raiser)), clause=d.clause
+                d.name, d.within, notify=_dedupe((d.party, *self.raiser_roles)), clause=d.clause
             )
             for d in stage.deadlines
         )
@@ -817,7 +826,7 @@ class _Builder:
                     Derived(
                         use="escalation.extend",
                         args={
-                            "notify": [ladder.raiser, *stage.holders],
+                            "notify": [*self.raiser_roles, *stage.holders],
                             "clause": ext.clause or stage.clause,
                         },
                     ),

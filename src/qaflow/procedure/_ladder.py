@@ -171,8 +171,8 @@ class LadderStage:
     accepted_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
     """Who accepts the outcome at this stage (empty: the person who raised it)."""
     joint: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
-    """Roles that must each record agreement before the outcome is accepted (a joint
-    decision); empty: no agreement step."""
+    """Roles that must each record agreement (``agree``) before whoever accepts may accept:
+    a joint decision of the accepter and these roles; empty: no agreement step."""
     deadlines: tuple[PartyDeadline, ...] = attrs.field(
         default=(), converter=_party_tuple, kw_only=True
     )
@@ -189,12 +189,6 @@ class LadderStage:
             ("joint", self.joint),
         ):
             _check_roles(f"stage {what}", roles)
-        if len(self.joint) == 1:
-            raise PolicyError(
-                f"stage {self.label!r}: a joint decision needs at least two roles "
-                f"(got {self.joint!r})",
-                clause=self.clause,
-            )
         if self.response is not None and (self.agreed or self.open_ended):
             raise PolicyError(
                 f"stage {self.label!r}: a fixed response timescale cannot also be agreed at "

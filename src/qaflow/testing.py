@@ -229,6 +229,7 @@ from qaflow.machines.escalation import (  # noqa: E402
     OVERDUE,
     REFERRED,
     RESOLVED,
+    RESPONSE_DEADLINE,
     TERMINAL_STATES,
     WITHDRAWN,
     escalation_machine,
@@ -763,8 +764,8 @@ def check_ladder_spec(ladder: EscalationLadder, spec: MachineSpec) -> None:
     for level in ladder.levels:
         state = state_of(ladder, level)
         stage = ladder.stage_at(level)
-        rules = spec.state(state).deadlines
-        assert bool(rules) == (stage.response is not None), f"{state}: response deadline"
+        rules = [r for r in spec.state(state).deadlines if r.name == RESPONSE_DEADLINE]
+        assert bool(rules) == stage.has_response_deadline, f"{state}: response deadline"
         dests = {
             level_of(ladder, t.dest) for t in spec.candidates(state, "bypass") if t.dest is not None
         }

@@ -469,3 +469,16 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.date):
         return value.isoformat()
     return value
+
+
+def test_the_readme_worked_file_loads_builds_and_conforms() -> None:
+    """The README's "Write your council's policy" file is a complete, valid procedure file."""
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    (text,) = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    book = loads_procedure(text, source="README.md")
+    (ladder,) = book.ladders
+    assert ladder.is_iro and ladder.raisers == ("cp_chair", "iro")
+    jsonschema.validate(_plain(tomllib.loads(text)), json_schema())
+    check_ladder(ladder, book.policy, max_examples=10, stateful_step_count=20)

@@ -17,6 +17,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qaflow.calendar import Duration
+from qaflow.spec import (
+    AddTask,
+    CloseDeadline,
+    Derived,
+    DurationRef,
+    ExtendDeadline,
+    Notify,
+    OpenDeadline,
+    Update,
+)
 
 if TYPE_CHECKING:
     from qaflow.spec import DeadlineRule, Effect, Field, Guard, MachineSpec, StateSpec
@@ -36,8 +46,6 @@ class _Writer:
         return {k: _plain(v) for k, v in args}
 
     def duration(self, value: object) -> Any:
-        from qaflow.spec import DurationRef
-
         if isinstance(value, Duration):
             return str(value)
         if isinstance(value, DurationRef):
@@ -67,16 +75,6 @@ class _Writer:
         }
 
     def effect(self, e: Effect) -> dict[str, Any]:
-        from qaflow.spec import (
-            AddTask,
-            CloseDeadline,
-            Derived,
-            ExtendDeadline,
-            Notify,
-            OpenDeadline,
-            Update,
-        )
-
         if isinstance(e, (Update, Derived)):
             kind = "update" if isinstance(e, Update) else "derived"
             if e.use is not None:

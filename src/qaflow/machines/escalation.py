@@ -275,6 +275,7 @@ class _Builder:
         self.raiser_roles = raiser_role(ladder)
         self.ext = ladder.extensions
         self.agreed = any(ladder.stage_at(lv).agreed for lv in ladder.levels)
+        self._people: Guard | None = None  # one shared guard: every command may name people
 
     def build(self) -> MachineSpec:
         ladder = self.ladder
@@ -337,14 +338,17 @@ class _Builder:
         return tuple(notices)
 
     def _people_guard(self) -> Guard:
+        if self._people is not None:
+            return self._people
         allowed = sorted(self.ladder.assignable_roles)
-        return _g(
+        self._people = _g(
             "'people' to map this ladder's roles ("
             + ", ".join(allowed)
             + f") to person ids of at most {_ID_MAX} characters",
             "people",
             allowed=allowed,
         )
+        return self._people
 
     @staticmethod
     def _to_guard(target: str, *, default: bool) -> Guard:

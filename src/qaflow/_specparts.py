@@ -222,5 +222,3 @@ class DurationRef:
 
     def __call__(self, ctx: Context) -> Duration:
         return self._fn(ctx)
-
-

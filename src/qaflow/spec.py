@@ -67,7 +67,6 @@ POLICY_MIGRATED = "policy_migrated"
 """The built-in trigger :meth:`Engine.migrate` records when a workflow changes policy."""
 
 
-
 @attrs.define(slots=True)
 class Context:
     """What guards and effects see of one command: the workflow before, and the command."""

@@ -77,7 +77,7 @@ def check_file(path: str, *, examples: int, steps: int) -> list[str]:
     return lines
 
 
-@policy.command("check")
+@policy.command("check", short_help="Load, build and conformance-check a file.")
 @click.argument("file")
 @click.option(
     "--examples",
@@ -100,7 +100,7 @@ def policy_check(file: str, examples: int, steps: int) -> None:
         click.echo(line)
 
 
-@policy.command("schema")
+@policy.command("schema", short_help="The procedure file JSON Schema.")
 def policy_schema() -> None:
     """Print the JSON Schema of the procedure file format (reads only)."""
     import json

@@ -18,8 +18,16 @@ trigger                who          what
 ``refuse_extension``   raiser       refuse the pending request
 ``withdraw``           raiser       withdraw the escalation (terminal)
 ``refer_externally``   raiser       after the last stage: refer outside the council (terminal)
+``refer``              raiser       a parallel referral (``track``): recorded, stages go on
+``endorse``            endorser     where a stage needs it, before escalating from it
+``agree``              joint party  one party's agreement where a stage decides jointly
 ``response_overdue``   qaflow       fired by ``tick`` when a response deadline passes
 =====================  ===========  =========================================================
+
+Where a stage names them, ``escalated_by`` and ``accepted_by`` replace the raiser for those
+commands, and ``joint`` roles must each ``agree`` before the outcome is accepted. Guards and
+updates are named entries of :mod:`qaflow.vocabulary` (``machines/_escalation_vocab.py``) or
+CEL expressions, so the spec holds no closure and has a stable fingerprint.
 
 Only the person who raised an escalation may drive it on (``actor_key="raiser_id"``). Each
 stage opens a ``response`` deadline; its breach records the miss in the stage history and

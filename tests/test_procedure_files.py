@@ -482,3 +482,31 @@ def test_the_readme_worked_file_loads_builds_and_conforms() -> None:
     assert ladder.is_iro and ladder.raisers == ("cp_chair", "iro")
     jsonschema.validate(_plain(tomllib.loads(text)), json_schema())
     check_ladder(ladder, book.policy, max_examples=10, stateful_step_count=20)
+
+
+def test_clause_ids_with_any_prefix_are_linked_to_the_tests_that_name_them(
+    tmp_path: Path,
+) -> None:
+    """A council's own prefix (here RC-) is found in test names and docstrings, and the
+    policy page for its file lists each clause with the tests that enforce it."""
+    from qaflow.policydocs import find_clause_tests
+
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_council.py").write_text(
+        "def test_RC_01_stage_one_form_within_3_wd():\n    pass\n\n\n"
+        "def test_bypass_needs_consultation():\n    '''RC-02: straight to stage 2 or 3.'''\n",
+        encoding="utf-8",
+    )
+    found = find_clause_tests(tests)
+    assert found["RC-01"] == ["test_council.py::test_RC_01_stage_one_form_within_3_wd"]
+    assert found["RC-02"] == ["test_council.py::test_bypass_needs_consultation"]
+    path = str(ROOT / "examples" / "councils" / "challenge_escalation.toml")
+    out = tmp_path / "docs"
+    result = CliRunner().invoke(
+        main, ["policy", "docs", "--file", path, "--out", str(out), "--tests", str(tests)]
+    )
+    assert result.exit_code == 0, result.output
+    page = (out / "challenge-escalation.md").read_text(encoding="utf-8")
+    assert "### RC-01" in page and "test_council.py::test_RC_01_stage_one_form_within_3_wd" in page
+    assert "### RC-03" in page  # named by no test: listed as a gap

@@ -41,6 +41,7 @@ The workflow data is the escalation record (JSON-compatible, datetimes as UTC IS
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from typing import Any, Final, Literal
@@ -260,6 +261,13 @@ def raiser_role(ladder: EscalationLadder) -> tuple[str]:
 
 
 def _g(condition: str, use: str, clause: str | None = None, **args: Any) -> Guard:
+    frozen = tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in args.items()))
+    return _guard(condition, use, clause, frozen)
+
+
+@functools.lru_cache(maxsize=1024)
+def _guard(condition: str, use: str, clause: str | None, args: tuple[Any, ...]) -> Guard:
+    """Guards are immutable: one per distinct definition, shared by every machine."""
     return Guard(condition, clause, use=f"escalation.{use}", args=args)
 
 

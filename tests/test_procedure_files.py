@@ -510,3 +510,15 @@ def test_clause_ids_with_any_prefix_are_linked_to_the_tests_that_name_them(
     page = (out / "challenge-escalation.md").read_text(encoding="utf-8")
     assert "### RC-01" in page and "test_council.py::test_RC_01_stage_one_form_within_3_wd" in page
     assert "### RC-03" in page  # named by no test: listed as a gap
+
+
+def test_policy_check_without_the_test_extra_still_loads_and_builds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Installed without hypothesis, the check loads and builds and says what it skipped."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "qaflow.testing", None)
+    result = CliRunner().invoke(main, ["policy", "check", str(COUNCILS[0])])
+    assert result.exit_code == 0, result.output
+    assert "conformance kit not run" in result.output and "qaflow[test]" in result.output

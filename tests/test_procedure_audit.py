@@ -388,3 +388,21 @@ def test_an_unreadable_file_names_itself(tmp_path: Path) -> None:
 def test_the_audit_conformance_suite_runs_on_any_procedure_file(path: Path) -> None:
     """qaflow.testing.check_audit_procedure: what a council runs on its own file."""
     check_audit_procedure(load_audit_procedure(path), max_examples=8, stateful_step_count=25)
+
+
+def test_policy_check_reads_an_audit_file_and_runs_its_conformance_suite(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from qaflow.cli import main
+
+    result = CliRunner().invoke(
+        main, ["policy", "check", str(OFSTED_FILE), "--examples", "5", "--steps", "15"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ofsted_example" in result.output and "conformance ok" in result.output
+    assert "Outstanding" in result.output
+    broken = OFSTED_TEXT.replace('stage = "meeting"', 'stage = "meting"')
+    (tmp_path / "broken.toml").write_text(broken, encoding="utf-8")
+    result = CliRunner().invoke(main, ["policy", "check", str(tmp_path / "broken.toml")])
+    assert result.exit_code == 1
+    assert "form.sections[0].stage" in result.output and "Traceback" not in result.output

@@ -3,8 +3,8 @@
 Every part of a spec is data (names, roles, fields, guards as expressions or vocabulary
 references with arguments, effects, deadlines, the calendar's closure days), so its plain
 form is canonical JSON and its fingerprint the SHA-256 of that text: two specs with the same
-behaviour-bearing content have the same fingerprint, whatever process built them (DESIGN
-a workflow pins the fingerprint of the spec it started under). A spec that still
+behaviour-bearing content have the same fingerprint, whatever process built them (a workflow
+pins the fingerprint of the spec it started under). A spec that still
 holds an older-style closure is written with the closure's qualified name and reports
 ``serialisable = False``: its fingerprint cannot see what the closure captured.
 """
@@ -17,6 +17,16 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qaflow.calendar import Duration
+from qaflow.spec import (
+    AddTask,
+    CloseDeadline,
+    Derived,
+    DurationRef,
+    ExtendDeadline,
+    Notify,
+    OpenDeadline,
+    Update,
+)
 
 if TYPE_CHECKING:
     from qaflow.spec import DeadlineRule, Effect, Field, Guard, MachineSpec, StateSpec
@@ -36,8 +46,6 @@ class _Writer:
         return {k: _plain(v) for k, v in args}
 
     def duration(self, value: object) -> Any:
-        from qaflow.spec import DurationRef
-
         if isinstance(value, Duration):
             return str(value)
         if isinstance(value, DurationRef):
@@ -67,16 +75,6 @@ class _Writer:
         }
 
     def effect(self, e: Effect) -> dict[str, Any]:
-        from qaflow.spec import (
-            AddTask,
-            CloseDeadline,
-            Derived,
-            ExtendDeadline,
-            Notify,
-            OpenDeadline,
-            Update,
-        )
-
         if isinstance(e, (Update, Derived)):
             kind = "update" if isinstance(e, Update) else "derived"
             if e.use is not None:

@@ -2,8 +2,8 @@
 
 For each clause the page gives the rule in plain words, where the policy's machines use it
 (deadlines, guards, notifications, tasks, transitions), and the tests that enforce it, found
-by the clause ID in a test's name (``test_BX_AUD_12_...``) or docstring. A clause no test
-names is listed as such: that is a gap to close, not something to hide.
+by the clause ID in a test's name (``test_BX_AUD_12_...``) or docstring, whatever prefix
+the council chose. A clause no test names is listed as such: that is a gap to close.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from qaflow.spec import (
 __all__ = ["clause_uses", "find_clause_tests", "policy_page", "write_policy_docs"]
 
 _PREFIXES = {"bexley": ("BX-", "NAT-"), "buckinghamshire": ("BK-", "NAT-CAL-")}
-_ID = re.compile(r"(?<![A-Za-z0-9])(?:BX|BK|NAT)[-_][A-Z]+(?:[-_][A-Z]+)*[-_]\d{2}(?!\d)")
+_ID = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Z0-9]+(?:[-_][A-Z][A-Z0-9]*)*[-_]\d{2,3}(?!\d)")
+"""A clause ID with any prefix a council chooses: ``BX-AUD-07``, ``EX-ESC-01``, ``RBK-ESC-02``."""
 
 
 def _norm(found: str) -> str:

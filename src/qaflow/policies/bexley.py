@@ -68,5 +68,5 @@ IRO_LADDER: Final = ESCALATIONS.ladder("bexley_iro")
 FIRO_REASONS: Final = ESCALATIONS.ladder("bexley_firo").reasons
 FIRO_LADDER: Final = ESCALATIONS.ladder("bexley_firo")
 
-#: The three default escalation ladders (BX §5.3; qaflow's default ladders).
+#: The three default escalation ladders (BX §5.3; qaflow's defaults).
 ESCALATION_LADDERS: Final = (CP_CHAIR_LADDER, IRO_LADDER, FIRO_LADDER)

@@ -188,7 +188,12 @@ LADDER: Final = Table(
             required=True,
         ),
         Key("subject", "role", "The role of the person it is about (default 'child')."),
-        Key("statutory", "idents", "Statutory rule sets it declares (iro_dispute_resolution)."),
+        Key(
+            "statutory",
+            "idents",
+            "Statutory rule sets it declares (iro_dispute_resolution: NAT-IRO-03).",
+            options=("iro_dispute_resolution",),
+        ),
         Key("reasons", "idents", "The reason categories it is raised under."),
         Key("informal", "table", "The informal stage, before the formal ones.", table=STAGE),
         Key("stages", "tables", "The formal stages, 1..N.", required=True, table=STAGE),
@@ -244,7 +249,8 @@ def _schema(key: Key) -> dict[str, Any]:
         case "ident" | "role":
             out = dict(ident)
         case "idents" | "roles":
-            out = {"type": "array", "items": ident, "uniqueItems": True}
+            items = {"enum": list(key.options)} if key.options else ident
+            out = {"type": "array", "items": items, "uniqueItems": True}
         case "role_table":
             out = {
                 "type": "object",

@@ -101,6 +101,8 @@ class _Reader:
             case "ident":
                 return node.ident(name)
             case "idents":
+                if key.options:
+                    return node.names(name, allowed=key.options, what="a known name")
                 return node.names(name)
             case "role":
                 return self.role(node, name)
@@ -182,10 +184,12 @@ class _Reader:
         raw = node.get(name, list, expected="a list of stage numbers")
         if raw is None:
             return None
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in raw):
-            node.problem(name, "a list of stage numbers", raw)
-            return None
-        return tuple(raw)
+        bad = False
+        for index, item in enumerate(raw):
+            if not isinstance(item, int) or isinstance(item, bool):
+                self.problems.add(f"{node.key_path(name)}[{index}]", "a stage number", item)
+                bad = True
+        return None if bad else tuple(raw)
 
     def expr(self, node: Node, name: str) -> str | None:
         source = node.get(name, str, expected="a CEL expression")
@@ -385,7 +389,7 @@ def loads_procedure(text: str, *, source: str = "<string>") -> ProcedureFile:
         reader.roles = {
             r: d
             for r, d in policy_node.data["roles"].items()
-            if isinstance(r, str) and IDENT.match(r)
+            if isinstance(r, str) and IDENT.match(r) and r not in RESERVED_ROLES
         }
     values = reader.table(root, _without_version(FILE))
     policy_v = values.get("policy") or {}

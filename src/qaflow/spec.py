@@ -114,6 +114,10 @@ def _optional_duration(value: Duration | str | None) -> Duration | None:
     return None if value is None else Duration.parse(value)
 
 
+def _role_set(roles: Iterable[str]) -> frozenset[str]:
+    return frozenset(roles)
+
+
 def resolve_duration(value: Duration | Callable[[Context], Duration], ctx: Context) -> Duration:
     return value if isinstance(value, Duration) else value(ctx)
 
@@ -287,6 +291,8 @@ class MachineSpec:
     transitions: tuple[TransitionSpec, ...]
     calendar: WorkingCalendar = attrs.field(factory=default_calendar, eq=False)
     description: str = ""
+    migration_roles: frozenset[str] = attrs.field(default=frozenset(), converter=_role_set)
+    """The roles that may move a workflow off this spec to another policy version."""
     _table: dict[tuple[str, str], tuple[TransitionSpec, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
@@ -296,6 +302,7 @@ class MachineSpec:
     _plain: tuple[dict[str, Any], bool, str] | None = attrs.field(
         init=False, eq=False, repr=False, default=None
     )
+    _fingerprint: str = attrs.field(init=False, eq=False, repr=False, default="")
 
     def __attrs_post_init__(self) -> None:
         states = {s.name: s for s in self.states}
@@ -408,13 +415,18 @@ class MachineSpec:
         """Whether every guard, effect and duration is data (no older-style closure)."""
         return self._serialised()[1]
 
+    # --- queries --------------------------------------------------------------------------
+
     @property
     def fingerprint(self) -> str:
-        """``sha256:<hex>`` of the spec's canonical plain data; stable across processes for a
-        serialisable spec (a workflow pins it, so a changed spec is never mistaken for it)."""
-        return self._serialised()[2]
+        """``sha256:<hex>`` of the spec's content (descriptions left out): what a workflow pins
+        besides its key, so a changed spec is never mistaken for it. Stable across processes
+        for a serialisable spec (guards and effects as expressions or named entries)."""
+        if not self._fingerprint:
+            from qaflow._fingerprint import spec_fingerprint
 
-    # --- queries --------------------------------------------------------------------------
+            object.__setattr__(self, "_fingerprint", "sha256:" + spec_fingerprint(self))
+        return self._fingerprint
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -55,10 +55,10 @@ ESCALATIONS: Final[ProcedureFile] = loads_procedure(
     _ESCALATION_FILE.read_text(encoding="utf-8"), source="qaflow/policies/bexley/escalation.toml"
 )
 
-#: The name and version every workflow of this policy pins: escalations here,
-#: audits and moderations in audit.toml.
-POLICY: Final = Policy("bexley", "1")
-if ESCALATIONS.policy != POLICY:  # pragma: no cover - a shipped file that drifted
+#: The name and version every workflow of this policy pins, so a later version never changes
+#: a running workflow: escalations here, audits and moderations in audit.toml.
+POLICY: Final = Policy("bexley", "1", migration_roles=("head_of_service",))
+if (ESCALATIONS.policy.name, ESCALATIONS.policy.version) != (POLICY.name, POLICY.version):
     raise RuntimeError("bexley/escalation.toml pins another policy than bexley.POLICY")
 
 CP_CHAIR_REASONS: Final = ESCALATIONS.ladder("bexley_cp_chair").reasons

@@ -207,7 +207,8 @@ def _within(node: Node | None, key: str = "within") -> tuple[str | None, str | N
 
 def _policy(root: Node) -> tuple[Policy | None, _Roles]:
     """``[policy]``: name and version (what workflows pin), title, source, closure days,
-    and ``[policy.roles]``: every role, declared once, ``name = "description"``."""
+    ``migration_roles`` (who may move a workflow off this version), and ``[policy.roles]``:
+    every role, declared once, ``name = "description"``."""
     node = root.table("policy")
     if node is None:
         return None, _Roles((), "policy.roles")
@@ -232,11 +233,12 @@ def _policy(root: Node) -> tuple[Policy | None, _Roles]:
             node.problems.add(
                 f"{node.key_path('closure_days')}[{index}]", "a date like 2025-12-29", raw
             )
-    node.finish()
     roles = _Roles(tuple(declared), node.key_path("roles"))
-    if name is None or version is None:
+    movers = roles.names(node, "migration_roles", default=())
+    node.finish()
+    if name is None or version is None or movers is None:
         return None, roles
-    return Policy(name, version, frozenset(days)), roles
+    return Policy(name, version, frozenset(days), migration_roles=movers), roles
 
 
 def _question(node: Node, section: str) -> Question | None:

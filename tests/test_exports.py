@@ -32,6 +32,7 @@ MODULES = [
     "qaflow.procedure.expr",
     "qaflow.records",
     "qaflow.registry",
+    "qaflow.service",
     "qaflow.spec",
     "qaflow.store",
     "qaflow.testing",

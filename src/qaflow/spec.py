@@ -114,6 +114,10 @@ def _optional_duration(value: Duration | str | None) -> Duration | None:
     return None if value is None else Duration.parse(value)
 
 
+def _role_set(roles: Iterable[str]) -> frozenset[str]:
+    return frozenset(roles)
+
+
 def resolve_duration(value: Duration | Callable[[Context], Duration], ctx: Context) -> Duration:
     return value if isinstance(value, Duration) else value(ctx)
 
@@ -287,13 +291,16 @@ class MachineSpec:
     transitions: tuple[TransitionSpec, ...]
     calendar: WorkingCalendar = attrs.field(factory=default_calendar, eq=False)
     description: str = ""
+    migration_roles: frozenset[str] = attrs.field(default=frozenset(), converter=_role_set)
+    """The roles that may move a workflow off this spec to another policy version."""
     _table: dict[tuple[str, str], tuple[TransitionSpec, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
     _states: dict[str, StateSpec] = attrs.field(init=False, eq=False, repr=False)
     _breach_triggers: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
     _fields: dict[int, dict[str, Field]] = attrs.field(init=False, eq=False, repr=False)
-    _plain: tuple[dict[str, Any], bool, str] | None = attrs.field(
+    _fingerprint: str = attrs.field(init=False, eq=False, repr=False, default="")
+    _plain: tuple[dict[str, Any], bool] | None = attrs.field(
         init=False, eq=False, repr=False, default=None
     )
 
@@ -390,12 +397,11 @@ class MachineSpec:
 
     # --- plain data and fingerprint ------------------------------------------------------
 
-    def _serialised(self) -> tuple[dict[str, Any], bool, str]:
+    def _serialised(self) -> tuple[dict[str, Any], bool]:
         if self._plain is None:
-            from qaflow._specdata import fingerprint, spec_to_data
+            from qaflow._specdata import spec_to_data
 
-            data, clean = spec_to_data(self)
-            object.__setattr__(self, "_plain", (data, clean, fingerprint(data)))
+            object.__setattr__(self, "_plain", spec_to_data(self))
         assert self._plain is not None
         return self._plain
 
@@ -408,13 +414,16 @@ class MachineSpec:
         """Whether every guard, effect and duration is data (no older-style closure)."""
         return self._serialised()[1]
 
+    # --- queries --------------------------------------------------------------------------
+
     @property
     def fingerprint(self) -> str:
-        """``sha256:<hex>`` of the spec's canonical plain data; stable across processes for a
-        serialisable spec (a workflow pins it, so a changed spec is never mistaken for it)."""
-        return self._serialised()[2]
+        """SHA-256 of the spec's content: what a workflow pins besides its key."""
+        if not self._fingerprint:
+            from qaflow._fingerprint import spec_fingerprint
 
-    # --- queries --------------------------------------------------------------------------
+            object.__setattr__(self, "_fingerprint", spec_fingerprint(self))
+        return self._fingerprint
 
     @property
     def key(self) -> tuple[str, str, str]:

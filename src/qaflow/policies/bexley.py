@@ -590,7 +590,7 @@ ESCALATIONS: Final[ProcedureFile] = loads_procedure(
 
 #: The name and version every workflow of this policy pins, so a later version never changes
 #: a running workflow: escalations here, audits and moderations in the section below.
-POLICY: Final = Policy("bexley", "1")
+POLICY: Final = Policy("bexley", "1", migration_roles=("head_of_service",))
 if ESCALATIONS.policy != POLICY:  # pragma: no cover - a shipped file that drifted
     raise RuntimeError("bexley/escalation.toml pins another policy than bexley.POLICY")
 

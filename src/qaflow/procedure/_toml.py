@@ -408,7 +408,12 @@ def loads_procedure(text: str, *, source: str = "<string>") -> ProcedureFile:
         if names.index(name) != index:
             problems.add(f"ladders[{index}].name", "a ladder name not already used", name)
     problems.raise_if_any()
-    policy = Policy(policy_v["name"], policy_v["version"], policy_v.get("closure_days") or ())
+    policy = Policy(
+        policy_v["name"],
+        policy_v["version"],
+        policy_v.get("closure_days") or (),
+        policy_v.get("migration_roles") or (),
+    )
     return ProcedureFile(
         policy,
         tuple(ladders),

@@ -530,3 +530,20 @@ def test_policy_check_without_the_test_extra_still_loads_and_builds(
     result = CliRunner().invoke(main, ["policy", "check", str(COUNCILS[0])])
     assert result.exit_code == 0, result.output
     assert "conformance kit not run" in result.output and "qaflow[test]" in result.output
+
+
+@pytest.mark.parametrize("path", EVERY_FILE, ids=lambda p: p.name)
+def test_file_loaded_ladders_survive_the_plain_data_round_trip(path: Path) -> None:
+    """Every ladder a file yields (new parts included) reads back equal from plain data."""
+    from qaflow.policies.ladders import ladder_from_dict, ladder_to_dict
+
+    for ladder in loads_procedure(path.read_text(encoding="utf-8")).ladders:
+        assert ladder_from_dict(json.loads(json.dumps(ladder_to_dict(ladder)))) == ladder
+
+
+def test_policy_show_names_a_timescale_agreed_at_raise(tmp_path: Path) -> None:
+    path = tmp_path / "agreed.toml"
+    path.write_text(HEAD + NEED_3, encoding="utf-8")
+    result = CliRunner().invoke(main, ["policy", "show", "--file", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "agreed per case" in result.output and "stage_1_form: 3 WD" in result.output

@@ -11,8 +11,6 @@ holds an older-style closure is written with the closure's qualified name and re
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +29,7 @@ from qaflow.spec import (
 if TYPE_CHECKING:
     from qaflow.spec import DeadlineRule, Effect, Field, Guard, MachineSpec, StateSpec
 
-__all__ = ["fingerprint", "spec_to_data"]
+__all__ = ["spec_to_data"]
 
 
 class _Writer:
@@ -167,9 +165,3 @@ def spec_to_data(spec: MachineSpec) -> tuple[dict[str, Any], bool]:
     writer = _Writer()
     data = writer.spec(spec)
     return data, writer.closures == 0
-
-
-def fingerprint(data: dict[str, Any]) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``data``."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()

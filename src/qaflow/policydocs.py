@@ -19,12 +19,13 @@ from qaflow.policies.clauses import CLAUSES
 from qaflow.spec import (
     AddTask,
     DeadlineRule,
+    DurationRef,
     MachineSpec,
     Notify,
     OpenDeadline,
 )
 
-__all__ = ["clause_uses", "find_clause_tests", "policy_page", "write_policy_docs"]
+__all__ = ["clause_uses", "duration_text", "find_clause_tests", "policy_page", "write_policy_docs"]
 
 _PREFIXES = {"bexley": ("BX-", "NAT-"), "buckinghamshire": ("BK-", "NAT-CAL-")}
 _ID = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Z0-9]+(?:[-_][A-Z][A-Z0-9]*)*[-_]\d{2,3}(?!\d)")
@@ -50,8 +51,16 @@ def find_clause_tests(tests_dir: str | Path) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in found.items()}
 
 
+def duration_text(duration: object) -> str:
+    """A deadline's length in words: "5 WD", "agreed per case" (a timescale agreed at raise,
+    named in the vocabulary), or "computed" (an older-style callable)."""
+    if isinstance(duration, DurationRef):
+        return f"agreed per case ({duration.use})"
+    return "computed" if callable(duration) else str(duration)
+
+
 def _rule_text(rule: DeadlineRule) -> str:
-    duration = rule.duration if not callable(rule.duration) else "computed"
+    duration = duration_text(rule.duration)
     then = f", breach fires `{rule.breach_trigger}`" if rule.breach_trigger else ""
     told = f", a miss tells {', '.join(rule.notify)}" if rule.notify else ""
     return f"deadline `{rule.name}` {duration}{then}{told}"

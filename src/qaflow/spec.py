@@ -299,10 +299,10 @@ class MachineSpec:
     _states: dict[str, StateSpec] = attrs.field(init=False, eq=False, repr=False)
     _breach_triggers: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
     _fields: dict[int, dict[str, Field]] = attrs.field(init=False, eq=False, repr=False)
-    _plain: tuple[dict[str, Any], bool, str] | None = attrs.field(
+    _fingerprint: str = attrs.field(init=False, eq=False, repr=False, default="")
+    _plain: tuple[dict[str, Any], bool] | None = attrs.field(
         init=False, eq=False, repr=False, default=None
     )
-    _fingerprint: str = attrs.field(init=False, eq=False, repr=False, default="")
 
     def __attrs_post_init__(self) -> None:
         states = {s.name: s for s in self.states}
@@ -397,12 +397,11 @@ class MachineSpec:
 
     # --- plain data and fingerprint ------------------------------------------------------
 
-    def _serialised(self) -> tuple[dict[str, Any], bool, str]:
+    def _serialised(self) -> tuple[dict[str, Any], bool]:
         if self._plain is None:
-            from qaflow._specdata import fingerprint, spec_to_data
+            from qaflow._specdata import spec_to_data
 
-            data, clean = spec_to_data(self)
-            object.__setattr__(self, "_plain", (data, clean, fingerprint(data)))
+            object.__setattr__(self, "_plain", spec_to_data(self))
         assert self._plain is not None
         return self._plain
 
@@ -419,13 +418,11 @@ class MachineSpec:
 
     @property
     def fingerprint(self) -> str:
-        """``sha256:<hex>`` of the spec's content (descriptions left out): what a workflow pins
-        besides its key, so a changed spec is never mistaken for it. Stable across processes
-        for a serialisable spec (guards and effects as expressions or named entries)."""
+        """SHA-256 of the spec's content: what a workflow pins besides its key."""
         if not self._fingerprint:
             from qaflow._fingerprint import spec_fingerprint
 
-            object.__setattr__(self, "_fingerprint", "sha256:" + spec_fingerprint(self))
+            object.__setattr__(self, "_fingerprint", spec_fingerprint(self))
         return self._fingerprint
 
     @property

@@ -105,7 +105,7 @@ def check_file(path: str, *, examples: int, steps: int) -> list[str]:
         lines.append(
             f"  {ladder.name}: {len(ladder.levels)} stage(s), {len(spec.states)} states, "
             f"{len(spec.transitions)} commands, clauses {', '.join(clauses) or 'none'}; "
-            f"conformance ok; {spec.fingerprint[:19]}"
+            f"conformance ok; fingerprint {spec.fingerprint[:12]}"
         )
     return lines
 

@@ -97,6 +97,8 @@ def policy_show(name: str | None, machine: str | None, state: str | None, file: 
 
 
 def _print_spec(spec: MachineSpec, only: str | None) -> None:
+    from qaflow.policydocs import duration_text
+
     table = Table(title=f"{spec.name} ({spec.policy} v{spec.policy_version})")
     for column in ("state", "deadlines (clause)", "end?"):
         table.add_column(column)
@@ -104,8 +106,7 @@ def _print_spec(spec: MachineSpec, only: str | None) -> None:
         if only is not None and state.name != only:
             continue
         rules = "; ".join(
-            f"{r.name}: {r.duration if not callable(r.duration) else 'computed'}"
-            + (f" ({r.clause})" if r.clause else "")
+            f"{r.name}: {duration_text(r.duration)}" + (f" ({r.clause})" if r.clause else "")
             for r in state.deadlines
         )
         table.add_row(state.name, rules, "yes" if state.terminal else "")

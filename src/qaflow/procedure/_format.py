@@ -221,7 +221,11 @@ POLICY: Final = Table(
         Key("title", "text", "The council and procedure, in words."),
         Key("source", "text", "The public address the procedure is written from."),
         Key("closure_days", "dates", "The council's own closure days."),
-        Key("migration_roles", "roles", "Who may move a workflow off this policy version."),
+        Key(
+            "migration_roles",
+            "roles",
+            "Who may move a running workflow off this policy version (none if absent).",
+        ),
         Key("roles", "role_table", "Every role, declared once: name = description.", required=True),
     ),
 )

@@ -412,7 +412,7 @@ def loads_procedure(text: str, *, source: str = "<string>") -> ProcedureFile:
         policy_v["name"],
         policy_v["version"],
         policy_v.get("closure_days") or (),
-        migration_roles=policy_v.get("migration_roles") or (),
+        policy_v.get("migration_roles") or (),
     )
     return ProcedureFile(
         policy,

@@ -49,15 +49,7 @@ from qaflow.machines._audit_vocabulary import notice_data, task_data
 from qaflow.machines._audit_vocabulary import record as _record
 from qaflow.procedure import MODERATOR, Grade, ModerationPolicy
 from qaflow.records import Actor, Step, WorkflowSnapshot
-from qaflow.spec import (
-    Derived,
-    Field,
-    Guard,
-    MachineSpec,
-    StateSpec,
-    TransitionSpec,
-    Update,
-)
+from qaflow.spec import Derived, Field, Guard, MachineSpec, StateSpec, TransitionSpec, Update
 
 __all__ = [
     "AGREED",

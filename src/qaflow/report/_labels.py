@@ -14,12 +14,12 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from qaflow.calendar import LONDON
-from qaflow.machines import audit as audit_machine
 from qaflow.machines.escalation import level_of
 from qaflow.policies import bexley
 from qaflow.policies.audits import AuditPolicy
 from qaflow.policies.clauses import CLAUSES
 from qaflow.policies.ladders import EscalationLadder
+from qaflow.report._build import _known_policies
 
 _ESCALATION_PREFIX: Final = "escalation."
 _STAGE: Final = re.compile(r"\bstage_(\d+)\b")
@@ -62,7 +62,8 @@ class Labels:
         audit_policies: Iterable[AuditPolicy] = (),
         ladders: Iterable[EscalationLadder] = (),
     ) -> None:
-        known = {p.name: p for p in (*audit_machine.SHIPPED_POLICIES, *audit_policies)}
+        known = _known_policies()
+        known.update({p.name: p for p in audit_policies})
         wanted = [known[name] for name in policies if name in known]
         ordered = [*wanted, *(p for p in known.values() if p not in wanted)]
         self._questions: dict[str, str] = {}

@@ -20,6 +20,7 @@ placeholder text ``"simulated"`` wherever a machine asks for free text.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Final
@@ -155,12 +156,14 @@ def run_demo(
     months: int = 3,
     seed: int = DEMO_SEED,
     start: date = DEMO_START,
+    progress: Callable[[int, int], None] | None = None,
 ) -> DemoResult:
     """Play ``months`` (a quarter) of a generated council's QA work and report on it.
 
     Writes ``out_dir/qaflow-demo.db`` (replacing an earlier demo database there),
     ``qa-report.html``, ``qa-report.md`` and ``qa-report.json``; creates ``out_dir`` if
     needed. The same ``seed`` writes the same database content and the same reports.
+    ``progress(days, total)`` counts the simulated days as they pass (the CLI's bar).
     """
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 24:
         raise ValidationError(field="months", value=months, expected="a whole number in 1..24")
@@ -179,6 +182,7 @@ def run_demo(
             seed=seed,
             store=store,
             escalation_rate=DEMO_ESCALATION_RATE,
+            progress=progress,
         )
         verified = Engine(store, shipped_specs()).verify()
         workflows = sum(1 for _ in store.workflow_ids())

@@ -587,7 +587,10 @@ class _Run:
             self.counter += 1
             heapq.heappush(self.queue, (max(when, self.clock.now()), self.counter, action))
 
-    def run(self, months: int) -> None:
+    def run(self, months: int, progress: Callable[[int, int], None] | None = None) -> None:
+        """Play the months; ``progress(days, total)`` counts simulated days as they pass."""
+        total = max(1, (self.end - self.begin).days)
+        shown = -1
         begin_local = self.begin.astimezone(LONDON).date()
         first = date(begin_local.year, begin_local.month, 1)
         for m in range(months):
@@ -599,11 +602,16 @@ class _Run:
             when, _, action = heapq.heappop(self.queue)
             if when > self.clock.now():
                 self.clock.set(when)
+            if progress is not None and (when - self.begin).days > shown:
+                shown = min(total, (when - self.begin).days)
+                progress(shown, total)
             self.tick()
             action()
         if self.end > self.clock.now():
             self.clock.set(self.end)
         self.tick()
+        if progress is not None:
+            progress(total, total)
 
     def tick(self) -> None:
         for step in self.engine.tick(self.clock.now()):
@@ -1127,8 +1135,11 @@ def run_programme(
     safeguarding_rate: float = 0.02,
     moderation: ModerationPolicy | None = None,
     id_prefix: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> ProgrammeResult:
     """Play ``months`` of ``council``'s audit programme under ``policy`` into ``store``.
+
+    ``progress(days, total)``, when given, is called as the simulated days pass.
 
     ``grades`` weights the auditors' grades (default :data:`DEFAULT_GRADES`; grades the form
     cannot give, e.g. Inadequate under BK-AUD-01, are dropped). ``feedback_rate`` is the share
@@ -1195,7 +1206,7 @@ def run_programme(
         grades=usable,
         **rates,
     )
-    run.run(n_months)
+    run.run(n_months, progress)
     c = run.counts
     return ProgrammeResult(
         council=council,

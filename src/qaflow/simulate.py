@@ -601,6 +601,7 @@ def simulate_escalations(
     period_days: int = 365,
     store: Store | None = None,
     id_prefix: str = "sim",
+    progress: Callable[[int, int], None] | None = None,
 ) -> EscalationSimulation:
     """Simulate ``n`` escalations of ``ladder`` under ``policy`` (see the module docstring).
 
@@ -609,6 +610,8 @@ def simulate_escalations(
     are ``<id_prefix>-000001`` and on; with a ``store`` that already holds one of them the
     raise fails with :class:`~qaflow.errors.ConcurrencyError`. Arguments out of range raise
     :class:`~qaflow.errors.ValidationError` naming the argument before anything is written.
+    ``progress(done, n)`` is called as escalations end (about 200 times in a run): the CLI's
+    progress bar.
     """
     if not isinstance(ladder, EscalationLadder):
         raise ValidationError(field="ladder", value=ladder, expected="an EscalationLadder")
@@ -631,6 +634,7 @@ def simulate_escalations(
             field="id_prefix", value=id_prefix, expected="non-empty text of at most 32 characters"
         )
     sim = _Simulation(ladder, policy, behaviour, store or MemoryStore(), seed)
+    sim.progress = progress
     # The run allocates millions of long-lived objects and no reference cycles (the
     # engine's records are trees), so the cyclic collector would only rescan the growing
     # store again and again: it is paused for the run and restored after.
@@ -698,6 +702,8 @@ class _Simulation:
         self.holders: dict[str, Actor] = {}
         self._moments: dict[int, datetime] = {}
         self._dates: dict[datetime, date] = {}
+        self.progress: Callable[[int, int], None] | None = None
+        self.finished = 0
         self.ext = ladder.extensions
         self.ext_length = str(self.ext.max_length) if self.ext.max_length is not None else ""
 
@@ -984,6 +990,11 @@ class _Simulation:
         level = data["level"]
         raised = path.raised_at
         assert raised is not None and isinstance(level, int)
+        self.finished += 1
+        if self.progress is not None:
+            total = len(self.paths)
+            if self.finished == total or self.finished % max(1, total // 200) == 0:
+                self.progress(self.finished, total)
         self.results[path.index] = EscalationPath(
             path.wid,
             step.snapshot.state,

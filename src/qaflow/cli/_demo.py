@@ -51,8 +51,10 @@ def demo(out: str, months: int, seed: int) -> None:
 
     if Path(out).exists() and not Path(out).is_dir():
         raise ValidationError(field="--out", value=out, expected="a folder, not a file", quote=True)
-    with console.status(f"simulating {months} month(s) of audits, moderation and escalations"):
-        result = run_demo(out, months=months, seed=seed)
+    from qaflow.cli._progress import progress_bar
+
+    with progress_bar(f"simulating {months} month(s) of QA work", unit="days") as progress:
+        result = run_demo(out, months=months, seed=seed, progress=progress)
     for line in result.lines():
         click.echo(line)
     click.echo("")
@@ -137,8 +139,10 @@ def simulate_escalations_command(
         chosen = book.ladder(name) if name else book.ladders[0]
         policy = book.policy
         ladder = chosen.name
-    with console.status(f"simulating {paths} {ladder} escalation(s)"):
-        result = simulate_escalations(chosen, policy, n=paths, seed=seed)
+    from qaflow.cli._progress import progress_bar
+
+    with progress_bar(f"simulating {ladder} escalations", unit="ended") as progress:
+        result = simulate_escalations(chosen, policy, n=paths, seed=seed, progress=progress)
     if as_json:
         click.echo(result.to_json(paths=False, indent=2))
     else:

@@ -1,0 +1,84 @@
+"""Progress on long work: the library reports ``progress(done, total)``; the CLI draws a bar
+with counts and time left on a terminal, and stays quiet when its output is not one."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from qaflow.cli import main
+from qaflow.policies import bexley
+from qaflow.programme import generate_council, run_programme
+from qaflow.simulate import simulate_escalations
+
+
+def test_a_simulation_reports_each_escalation_that_ends() -> None:
+    calls: list[tuple[int, int]] = []
+    result = simulate_escalations(
+        bexley.FIRO_LADDER, n=1000, seed=3, progress=lambda d, t: calls.append((d, t))
+    )
+    assert len(result.paths) == 1000
+    assert calls[-1] == (1000, 1000)
+    assert all(t == 1000 for _, t in calls) and len(calls) <= 201
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and len(set(done)) == len(done)
+
+
+def test_a_programme_reports_the_days_as_they_pass() -> None:
+    calls: list[tuple[int, int]] = []
+    run_programme(
+        generate_council(5),
+        months=1,
+        start=date(2026, 1, 1),
+        seed=5,
+        progress=lambda d, t: calls.append((d, t)),
+    )
+    assert calls[-1] == (31, 31)
+    done = [d for d, _ in calls]
+    assert done == sorted(done) and len(calls) > 10
+
+
+def test_the_cli_is_quiet_when_not_a_terminal() -> None:
+    result = CliRunner().invoke(main, ["simulate", "escalations", "-n", "200", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["n"] == 200  # nothing but the JSON
+
+
+@pytest.mark.slow
+def test_the_cli_draws_counts_and_time_left_on_a_terminal(tmp_path: Path) -> None:
+    qaflow = Path(sys.executable).with_name("qaflow")
+    master, slave = pty.openpty()
+    env = dict(os.environ, COLUMNS="120", TERM="xterm")
+    env.pop("NO_COLOR", None)
+    child = subprocess.Popen(
+        [str(qaflow), "simulate", "escalations", "-n", "3000", "--json"],
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=tmp_path,
+    )
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert child.wait(timeout=120) == 0
+    text = out.decode(errors="replace")
+    counts = [int(n) for n in re.findall(r"(\d+)/3000", text)]
+    assert len(counts) >= 2 and counts == sorted(counts), counts[:10]
+    assert "left" in text and "simulating firo escalations" in text

@@ -82,3 +82,19 @@ def test_the_cli_draws_counts_and_time_left_on_a_terminal(tmp_path: Path) -> Non
     counts = [int(n) for n in re.findall(r"(\d+)/3000", text)]
     assert len(counts) >= 2 and counts == sorted(counts), counts[:10]
     assert "left" in text and "simulating firo escalations" in text
+
+
+def test_verify_reports_the_workflows_it_checks() -> None:
+    from qaflow.engine import Engine
+    from qaflow.registry import shipped_specs
+    from qaflow.store import MemoryStore
+
+    store = MemoryStore()
+    run_programme(generate_council(6), months=1, start=date(2026, 1, 1), seed=6, store=store)
+    total = sum(1 for _ in store.workflow_ids())
+    calls: list[tuple[int, int]] = []
+    report = Engine(store, shipped_specs()).verify_report(
+        progress=lambda d, t: calls.append((d, t))
+    )
+    assert report.workflows == total > 0
+    assert calls[-1] == (total, total) and [d for d, _ in calls] == sorted(d for d, _ in calls)

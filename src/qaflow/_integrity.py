@@ -24,7 +24,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -377,8 +377,11 @@ def verify_store(
     *,
     checkpoint: Mapping[str, Any] | None = None,
     key: bytes | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> VerifyReport:
     """Verify one workflow, or the whole store with its anchor (and a checkpoint); reads only.
+
+    ``progress(done, total)`` is called as workflows are checked (about 200 times).
 
     Raises :class:`UnknownWorkflow` only for a ``workflow_id`` the store does not have;
     everything else found is a :class:`Problem` in the report.
@@ -400,12 +403,15 @@ def verify_store(
         report.add(None, None, f"the workflow list cannot be read ({_failure(error)})")
         return report
     chains: dict[str, list[Event] | None] = {}
-    for wid in ids:
+    step = max(1, len(ids) // 200)
+    for done, wid in enumerate(ids, 1):
         try:
             chains[wid] = _check_workflow(engine, report, wid)
         except UnknownWorkflow:
             report.add(wid, None, "listed but its snapshot is missing")
             chains[wid] = None
+        if progress is not None and (done % step == 0 or done == len(ids)):
+            progress(done, len(ids))
     report.workflows = len(ids)
     try:
         entries = list(store.anchor())

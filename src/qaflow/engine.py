@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -539,11 +539,13 @@ class Engine:
         *,
         checkpoint: Mapping[str, Any] | None = None,
         key: bytes | None = None,
+        progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
-        """Every problem :mod:`qaflow._integrity` finds (never raises for a damaged row)."""
+        """Every problem :mod:`qaflow._integrity` finds (never raises for a damaged row);
+        ``progress(done, total)`` counts the workflows checked."""
         from qaflow._integrity import verify_store
 
-        return verify_store(self, workflow_id, checkpoint=checkpoint, key=key)
+        return verify_store(self, workflow_id, checkpoint=checkpoint, key=key, progress=progress)
 
     # --- the interpreter ------------------------------------------------------------------
 

@@ -221,8 +221,13 @@ def verify(
         raise ValidationError(
             field="--checkpoint", value=None, expected="used without a WORKFLOW_ID"
         )
-    with open_engine(db, ladders=ladders) as engine:
-        report = engine.verify_report(workflow_id, checkpoint=document, key=key)
+    from qaflow.cli._progress import progress_bar
+
+    with (
+        open_engine(db, ladders=ladders) as engine,
+        progress_bar("verifying workflows", unit="checked") as progress,
+    ):
+        report = engine.verify_report(workflow_id, checkpoint=document, key=key, progress=progress)
     if as_json:
         click.echo(report.to_json())
         if not report.ok:

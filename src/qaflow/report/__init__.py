@@ -27,6 +27,12 @@ from qaflow.report._build import (
     from_json,
     to_json,
 )
+from qaflow.report._build import (  # private helpers tests of the former module import
+    _audit_ended as _audit_ended,
+)
+from qaflow.report._build import (
+    _audit_phases as _audit_phases,
+)
 from qaflow.report._pdf import PDFUnavailable, html_to_pdf
 from qaflow.report._render import to_html, to_markdown
 from qaflow.report._view import DEFAULT_TARGETS, Target

@@ -264,3 +264,21 @@ def test_the_cli_prints_a_pdf(demo: DemoResult, tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert out.read_bytes().startswith(b"%PDF")
+
+
+def test_the_cli_compares_with_the_months_before_and_checks_its_template_folder(
+    demo: DemoResult,
+) -> None:
+    def report(*args: str) -> tuple[int, str]:
+        result = CliRunner().invoke(main, ["report", "--db", str(demo.database), *args])
+        return result.exit_code, result.output
+
+    code, out = report("--from", "2026-03-01", "--to", "2026-03-31")
+    assert code == 0 and "This period against 1 February 2026 to 28 February 2026" in out
+    code, out = report("--from", "2026-01-01", "--to", "2026-03-31")
+    assert code == 0 and "This period against" not in out  # nothing was recorded before
+    code, out = report("--from", "2026-03-01", "--to", "2026-03-31", "--no-compare")
+    assert code == 0 and "This period against" not in out
+    code, out = report("--from", "2026-01-01", "--to", "2026-03-31", "--templates", "nowhere")
+    assert code == 1 and "'--templates' must be an existing folder" in out
+    assert "Traceback" not in out

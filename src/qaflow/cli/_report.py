@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import click
 
 from qaflow.cli._common import DB_OPTION, fail_cleanly, open_engine, output_file, plain
 from qaflow.cli._main import main
 from qaflow.errors import ValidationError
+
+
+def _before(first: date, stop: date) -> date:
+    """The start of the period of the same length just before ``[first, stop)``: whole
+    months (a quarter) when the period is whole months, else the same number of days."""
+    if first.day == 1 and stop.day == 1:
+        months = (stop.year - first.year) * 12 + stop.month - first.month
+        index = first.year * 12 + first.month - 1 - months
+        return date(index // 12, index % 12 + 1, 1)
+    return first - (stop - first)
 
 
 @main.command(short_help="The QA report for a period, from --from to --to inclusive.")
@@ -76,6 +87,10 @@ def report(
             expected=f"on or after --from {first}",
             quote=True,
         )
+    if templates is not None and not Path(templates).is_dir():
+        raise ValidationError(
+            field="--templates", value=templates, expected="an existing folder of templates"
+        )
     if fmt == "pdf" and target is None:
         raise ValidationError(field="--out", value=None, expected="a file to write the PDF to")
     stop = last + timedelta(days=1)
@@ -83,7 +98,8 @@ def report(
     with open_engine(db) as engine:
         built = qa_report.build_report(engine.store, start=first, end=stop)
         if compare and fmt != "json":
-            previous = qa_report.build_report(engine.store, start=first - (stop - first), end=first)
+            before = qa_report.build_report(engine.store, start=_before(first, stop), end=first)
+            previous = before if before.workflows_read else None  # nothing to compare with
     if fmt == "json":
         text = qa_report.to_json(built)
     elif fmt == "md":

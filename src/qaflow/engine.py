@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from qaflow._rolling import advance as advance_rolling
 from qaflow.calendar import ensure_aware
 from qaflow.clock import Clock, SystemClock
 from qaflow.errors import (
@@ -703,6 +704,7 @@ class Engine:
             and transition.dest is None
             and not transition.effects
             and "deadline_id" not in ctx.payload
+            and not spec.rolling
         ):
             return self._bare_step(ctx, idempotency_key)
         out = _Outputs(wid, ctx.seq, at)
@@ -728,6 +730,8 @@ class Engine:
             for rule in dest_state.deadlines:
                 self._open(rule, ctx, out, open_now, ctx.dest)
             self._run(dest_state.on_enter, ctx, out, open_now)
+        if spec.rolling and not dest_state.terminal:
+            advance_rolling(spec.rolling, ctx, out.opened, out.closed, open_now)
         if dest_state.terminal:
             for did in list(open_now):
                 out.closed.append(did)

@@ -23,6 +23,7 @@ def shipped_specs() -> tuple[MachineSpec, ...]:
 
     specs = [escalation_machine(ladder, bexley.POLICY) for ladder in bexley.ESCALATION_LADDERS]
     specs.extend(_audit_specs())
+    specs.extend(_timescale_specs())
     return tuple(sorted(specs, key=lambda s: (s.name, s.policy)))
 
 
@@ -30,6 +31,12 @@ def _audit_specs() -> list[MachineSpec]:
     from qaflow.machines import audit, moderation
 
     return [*audit.shipped_specs(), *moderation.shipped_specs()]
+
+
+def _timescale_specs() -> list[MachineSpec]:
+    from qaflow.machines import qa_calendar, supervision, timescales
+
+    return [*timescales.shipped_specs(), *supervision.shipped_specs(), *qa_calendar.shipped_specs()]
 
 
 def shipped_spec(name: str, policy: str | None = None) -> MachineSpec:

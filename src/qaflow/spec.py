@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import attrs
 
 from qaflow import vocabulary
+from qaflow._rolling import Cadence, RollingRule, Window
 from qaflow.calendar import Duration, WorkingCalendar, default_calendar
 from qaflow.errors import PolicyError, ValidationError
 from qaflow.procedure.expr import compile_expression
@@ -32,6 +33,7 @@ __all__ = [
     "GUARD_NAMES",
     "POLICY_MIGRATED",
     "AddTask",
+    "Cadence",
     "CloseDeadline",
     "Context",
     "DeadlineRule",
@@ -44,9 +46,11 @@ __all__ = [
     "MachineSpec",
     "Notify",
     "OpenDeadline",
+    "RollingRule",
     "StateSpec",
     "TransitionSpec",
     "Update",
+    "Window",
     "bindings",
 ]
 
@@ -475,6 +479,8 @@ class MachineSpec:
     transitions: tuple[TransitionSpec, ...]
     calendar: WorkingCalendar = attrs.field(factory=default_calendar, eq=False)
     description: str = ""
+    rolling: tuple[RollingRule, ...] = ()
+    """Rolling and recurring deadlines on the whole workflow (see :mod:`qaflow._rolling`)."""
     _table: dict[tuple[str, str], tuple[TransitionSpec, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
@@ -534,12 +540,29 @@ class MachineSpec:
                 f"machine {self.name!r}: breach trigger(s) {', '.join(map(repr, missing))} "
                 "have no transition"
             )
+        self._check_rolling(triggers, {d.name for s in self.states for d in s.deadlines})
         object.__setattr__(self, "_states", states)
         object.__setattr__(self, "_table", {k: tuple(v) for k, v in table.items()})
         object.__setattr__(self, "_breach_triggers", frozenset(breach))
         object.__setattr__(
             self, "_fields", {id(t): {f.name: f for f in t.fields} for t in self.transitions}
         )
+
+    def _check_rolling(self, triggers: set[str], deadline_names: set[str]) -> None:
+        names = [r.name for r in self.rolling]
+        for rule in self.rolling:
+            if names.count(rule.name) > 1 or rule.name in deadline_names:
+                raise PolicyError(
+                    path=f"rolling {rule.name!r}",
+                    expected="a deadline name no other deadline of the machine uses",
+                )
+            unknown = sorted(rule.triggers - triggers)
+            if unknown:
+                raise PolicyError(
+                    path=f"rolling {rule.name!r}",
+                    value=unknown,
+                    expected=f"triggers of machine {self.name!r}",
+                )
 
     def _check_graph(self, states: dict[str, StateSpec]) -> None:
         edges: dict[str, set[str]] = {name: set() for name in states}

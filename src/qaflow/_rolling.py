@@ -36,7 +36,7 @@ import attrs
 from qaflow.calendar import Duration
 from qaflow.errors import PolicyError
 from qaflow.procedure.expr import Expression, compile_expression
-from qaflow.records import Deadline
+from qaflow.records import Deadline, Event
 
 if TYPE_CHECKING:
     from qaflow.spec import Context
@@ -47,6 +47,7 @@ __all__ = [
     "RollingRule",
     "Window",
     "advance",
+    "event_bindings",
     "instance_rule",
 ]
 
@@ -173,6 +174,20 @@ class RollingRule:
         return trigger in self.restart_by and (
             self._restart is None or self._restart.test(bindings)
         )
+
+
+def event_bindings(event: Event, before: Mapping[str, Any]) -> dict[str, Any]:
+    """What a condition saw of a stored event (the names :data:`qaflow.spec.GUARD_NAMES`)."""
+    payload = event.payload
+    return {
+        "actor": {"id": event.actor.id, "role": event.actor.role},
+        "data": dict(before),
+        "payload": payload,
+        "state": event.source,
+        "dest": event.dest,
+        "trigger": event.trigger,
+        "reason": payload.get("reason", before.get("reason")),
+    }
 
 
 def instance_rule(rules: Iterable[RollingRule], name: str) -> RollingRule | None:

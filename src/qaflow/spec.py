@@ -560,7 +560,7 @@ class MachineSpec:
             if unknown:
                 raise PolicyError(
                     path=f"rolling {rule.name!r}",
-                    value=unknown,
+                    value=", ".join(unknown),
                     expected=f"triggers of machine {self.name!r}",
                 )
 

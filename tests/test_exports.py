@@ -14,6 +14,7 @@ MODULES = [
     "qaflow.calendar",
     "qaflow.cli",
     "qaflow.clock",
+    "qaflow.compliance",
     "qaflow.diagram",
     "qaflow.directory",
     "qaflow.engine",

@@ -1,0 +1,109 @@
+"""The compliance view: met, missed and open per team and timescale, and ``as_of``."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from qaflow import Engine, ManualClock, MemoryStore, ValidationError
+from qaflow.compliance import as_of, compliance, instances
+from qaflow.machines.timescales import case_spec, shipped_case_timescales
+from timescale_support import MANAGER, WORKER
+
+T0 = datetime(2025, 3, 3, 9, tzinfo=UTC)  # a Monday
+
+
+def _engine() -> tuple[Engine, ManualClock]:
+    clock = ManualClock(T0)
+    spec = case_spec(shipped_case_timescales("buckinghamshire"))
+    return Engine(MemoryStore(), [spec], clock=clock), clock
+
+
+def _case(engine: Engine, wid: str, team: str, status: str = "cin") -> None:
+    engine.start(
+        "case_timescales",
+        wid,
+        "referral_received",
+        WORKER,
+        {"team": team, "social_worker_id": WORKER.id, "status": status},
+    )
+
+
+def test_met_missed_and_open_per_team_and_timescale() -> None:
+    engine, clock = _engine()
+    _case(engine, "C1", "north")
+    _case(engine, "C2", "south")
+    clock.advance(timedelta(days=2))
+    engine.fire("C1", "contact_decision", WORKER, {"decision": "s17"})  # met (72 h)
+    clock.advance(timedelta(days=10))
+    engine.fire("C1", "visit", WORKER)  # visit met; assessment visit (5 WD from referral) late
+    end = T0 + timedelta(weeks=5)  # C1's next visit falls due after it
+    engine.tick(end)  # C2: contact decision missed, first visit missed
+    rows = {(r.team, r.name): r for r in compliance(engine, T0, end)}
+    assert (rows["north", "contact_decision"].met, rows["north", "contact_decision"].missed) == (
+        1,
+        0,
+    )
+    assert rows["south", "contact_decision"].missed == 1
+    assert rows["north", "assessment_visit"].missed == 1  # met only after its due time
+    north_visit = rows["north", "visit"]
+    assert (north_visit.met, north_visit.missed) == (1, 0)
+    assert rows["south", "visit"].missed == 1
+    assert rows["south", "visit"].share("missed") == 1.0
+    only_north = compliance(engine, T0, end, team="north")
+    assert {r.team for r in only_north} == {"north"}
+
+
+def test_an_instance_counts_in_the_range_it_falls_due_and_is_open_until_closed() -> None:
+    engine, clock = _engine()
+    _case(engine, "C1", "north")
+    clock.advance(timedelta(days=1))
+    engine.fire("C1", "contact_decision", WORKER, {"decision": "no_further_action"})
+    # The first visit falls due 4 weeks after the referral: open in a range ending after it
+    # as long as no tick or visit has closed it, and absent from a range ending before it.
+    early = compliance(engine, T0, T0 + timedelta(weeks=2))
+    assert all(r.name != "visit" for r in early)
+    later = {r.name: r for r in compliance(engine, T0, T0 + timedelta(weeks=5))}
+    assert later["visit"].open == 1 and later["visit"].share("open") == 1.0
+
+
+def test_a_restart_is_superseded_not_met() -> None:
+    """A cadence change (CIN -> CP plan) closes the CIN instance without meeting it."""
+    engine, clock = _engine()
+    _case(engine, "C1", "north")
+    clock.advance(timedelta(days=3))
+    engine.fire("C1", "icpc_held", WORKER, {"outcome": "cp_plan"})
+    outcomes = sorted(i.outcome for i in instances(engine) if i.name == "visit")
+    assert outcomes == ["open", "superseded"]
+
+
+def test_as_of_lists_what_was_open_and_overdue_that_day() -> None:
+    """``as_of``: on a given day, which deadlines were open, and which were overdue; a missed
+    visit stays overdue until the next visit is made."""
+    engine, clock = _engine()
+    _case(engine, "C1", "north")
+    engine.fire("C1", "concern_identified", WORKER)
+    clock.advance(timedelta(hours=2))
+    engine.fire("C1", "strategy_discussion", MANAGER)
+    engine.tick(T0 + timedelta(weeks=5))  # the first visit (4 weeks) was missed
+    clock.set(T0 + timedelta(weeks=6))
+    engine.fire("C1", "visit", WORKER)
+    day = T0 + timedelta(days=2)
+    open_then = {i.name for i in as_of(engine, day)}
+    assert {"contact_decision", "visit", "icpc_held", "s47_completed"} <= open_then
+    assert "strategy_discussion" not in open_then  # met before that day
+    overdue = {i.name for i in as_of(engine, T0 + timedelta(days=4), overdue_only=True)}
+    assert overdue == {"contact_decision"}
+    after_miss = {i.name for i in as_of(engine, T0 + timedelta(weeks=5, days=1), overdue_only=True)}
+    assert "visit" in after_miss
+    after_visit = as_of(engine, T0 + timedelta(weeks=6, hours=1), overdue_only=True)
+    assert "visit" not in {i.name for i in after_visit}
+
+
+def test_a_bad_range_is_refused() -> None:
+    engine, _ = _engine()
+    with pytest.raises(ValidationError):
+        compliance(engine, T0, T0)
+    with pytest.raises(ValidationError):
+        as_of(engine, datetime(2025, 3, 3))  # naive

@@ -50,22 +50,27 @@ def test_met_missed_and_open_per_team_and_timescale() -> None:
     north_visit = rows["north", "visit"]
     assert (north_visit.met, north_visit.missed) == (1, 0)
     assert rows["south", "visit"].missed == 1
-    assert rows["south", "visit"].share("missed") == 1.0
+    assert rows["south", "visit"].open == 1  # the next one, opened from the missed due time
+    assert rows["south", "visit"].share("missed") == 0.5
     only_north = compliance(engine, T0, end, team="north")
     assert {r.team for r in only_north} == {"north"}
 
 
-def test_an_instance_counts_in_the_range_it_falls_due_and_is_open_until_closed() -> None:
+def test_an_instance_counts_where_it_was_settled_or_as_open_at_the_end() -> None:
     engine, clock = _engine()
     _case(engine, "C1", "north")
     clock.advance(timedelta(days=1))
     engine.fire("C1", "contact_decision", WORKER, {"decision": "no_further_action"})
-    # The first visit falls due 4 weeks after the referral: open in a range ending after it
-    # as long as no tick or visit has closed it, and absent from a range ending before it.
-    early = compliance(engine, T0, T0 + timedelta(weeks=2))
-    assert all(r.name != "visit" for r in early)
-    later = {r.name: r for r in compliance(engine, T0, T0 + timedelta(weeks=5))}
-    assert later["visit"].open == 1 and later["visit"].share("open") == 1.0
+    engine.tick(T0 + timedelta(weeks=5))  # the first visit (due after 4 weeks) is missed
+    early = {r.name: r for r in compliance(engine, T0, T0 + timedelta(weeks=2))}
+    assert (early["visit"].open, early["visit"].missed) == (1, 0)
+    assert early["visit"].share("open") == 1.0
+    assert early["contact_decision"].met == 1
+    later = {
+        r.name: r for r in compliance(engine, T0 + timedelta(weeks=2), T0 + timedelta(weeks=5))
+    }
+    assert (later["visit"].open, later["visit"].missed) == (1, 1)  # missed, and the next open
+    assert "contact_decision" not in later  # settled before the range
 
 
 def test_a_restart_is_superseded_not_met() -> None:
@@ -107,3 +112,29 @@ def test_a_bad_range_is_refused() -> None:
         compliance(engine, T0, T0)
     with pytest.raises(ValidationError):
         as_of(engine, datetime(2025, 3, 3))  # naive
+
+
+def test_the_report_shows_timescale_compliance_per_team() -> None:
+    """The QA report's timescale section (issue 11): a generated council's practice under
+    Bexley's files, per team, in JSON, Markdown and HTML."""
+    from datetime import date
+
+    from qaflow._practice import run_practice
+    from qaflow.programme import generate_council, period_bounds
+    from qaflow.report import build_report, from_json, to_html, to_json, to_markdown
+
+    store = MemoryStore()
+    council = generate_council(5)
+    start, end = period_bounds(date(2026, 1, 1), 2)
+    played = run_practice(store, council, policy="bexley", start=start, end=end, seed=5)
+    assert played.events > played.cases
+    report = build_report(store, start=start, end=end)
+    teams = {t.team for t in report.timescales}
+    assert teams >= set(council.teams)
+    names = {(t.name, t.clause) for t in report.timescales}
+    assert {("supervision", "BX-SUP-01"), ("monthly_audit", "BX-QA-01")} <= names
+    assert all(t.met + t.missed + t.open + t.superseded > 0 for t in report.timescales)
+    assert from_json(to_json(report)) == report
+    assert "## Timescale compliance, by team" in to_markdown(report)
+    assert "<h2>Timescale compliance, by team</h2>" in to_html(report)
+    assert build_report(store, start=start, end=end, policy="buckinghamshire").timescales == ()

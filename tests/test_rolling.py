@@ -166,7 +166,14 @@ def test_calendar_cadence_runs_from_the_period_not_the_event() -> None:
     _, first = _only(engine, "duty")
     clock.advance(timedelta(days=3))
     engine.fire("R", "visit", WORKER)
-    assert _only(engine, "duty")[1] == _after("1 months", first)
+    second = _only(engine, "duty")
+    assert second[1] == _after("1 months", first)
+    clock.advance(timedelta(days=3))
+    step = engine.fire("R", "visit", WORKER)  # a second one in the same month
+    assert _only(engine, "duty") == second and step.closed == ()  # not next month's duty
+    clock.set(first + timedelta(days=1))
+    engine.fire("R", "visit", WORKER)  # in the next month's period: meets it
+    assert _only(engine, "duty")[1] == _after("1 months", second[1])
 
 
 def test_windows_give_the_length_by_time_since_the_anchor() -> None:

@@ -47,6 +47,7 @@ __all__ = [
     "RollingRule",
     "Window",
     "advance",
+    "ahead_of_period",
     "event_bindings",
     "instance_rule",
 ]
@@ -190,6 +191,15 @@ def event_bindings(event: Event, before: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def ahead_of_period(rule: RollingRule, current: Deadline | None, at: datetime) -> bool:
+    """Whether ``at`` falls before the period of ``current``, a calendar-cadence instance
+    (``anchor = "due"``): its period is the instance's length ending at its due time."""
+    if rule.anchor != "due" or current is None:
+        return False
+    length = Duration.parse(current.rule.split(",")[0])
+    return not length.is_working_days and at < length.before(current.due_at)
+
+
 def instance_rule(rules: Iterable[RollingRule], name: str) -> RollingRule | None:
     """The rolling rule whose instances are called ``name``, if any."""
     return next((r for r in rules if r.name == name), None)
@@ -233,6 +243,8 @@ def advance(
             start = _when(data.get(entry.from_key)) if entry.from_key else None
             base = start or at
         elif triggered and rule.is_met_by(ctx.trigger, names or {}):
+            if ahead_of_period(rule, current, at):
+                continue  # a calendar duty is met in its own period, not ahead of it
             if current is not None:
                 _close(current, closed, open_now)
                 if rule.anchor == "due":

@@ -24,7 +24,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from qaflow._rolling import event_bindings
+from qaflow._rolling import ahead_of_period, event_bindings
 from qaflow.calendar import WorkingCalendar
 from qaflow.clock import ManualClock
 from qaflow.engine import Engine
@@ -63,6 +63,8 @@ def _policy_says(
         start = data.get(entry.from_key) if entry.from_key else None
         base = datetime.fromisoformat(start) if isinstance(start, str) else at
     elif r.is_met_by(event.trigger, names):
+        if ahead_of_period(r, previous, at):
+            return True
         length = entry.next_length(at, data)
         base = previous.due_at if r.anchor == "due" and previous is not None else at
     elif (
@@ -140,6 +142,8 @@ def payloads(fields: tuple[Field, ...]) -> st.SearchStrategy[dict[str, Any]]:
             value = st.sampled_from(f.choices)
         elif f.kind == "bool":
             value = st.booleans()
+        elif f.kind == "datetime":
+            value = st.sampled_from(["2023-06-01T09:00:00+00:00", "2025-01-06T09:00:00+00:00"])
         elif f.kind in ("int", "float"):
             value = st.integers(int(f.min or 0), int(f.max if f.max is not None else 100))
         else:

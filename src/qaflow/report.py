@@ -46,6 +46,7 @@ from typing import Any, Final
 import attrs
 
 from qaflow.calendar import LONDON, WorkingCalendar, default_calendar
+from qaflow.compliance import TimescaleCompliance, report_rows
 from qaflow.errors import ValidationError
 from qaflow.machines import audit as audit_machine
 from qaflow.machines.escalation import state_of
@@ -295,6 +296,8 @@ class QAReport:
     overdue_tasks: tuple[OverdueItem, ...]
     overdue_deadlines: tuple[OverdueItem, ...]
     notes: tuple[str, ...]
+    timescales: tuple[TimescaleCompliance, ...] = ()
+    """Timescale compliance per team (case, supervision, QA calendar): qaflow.compliance."""
 
     @property
     def breaches_total(self) -> int:
@@ -954,6 +957,7 @@ def build_report(
         overdue_tasks=tuple(overdue_tasks),
         overdue_deadlines=b.overdue_deadlines(),
         notes=tuple(b.notes),
+        timescales=report_rows(store, begin, finish, policy=policy),
     )
 
 
@@ -1066,6 +1070,32 @@ def _overdue_rows(report: QAReport) -> list[tuple[str, ...]]:
 
 
 # --- Markdown ---------------------------------------------------------------------------------
+
+
+_TIMESCALE_HEAD: Final = (
+    "Team",
+    "Timescale",
+    "Clause",
+    "Met",
+    "Missed",
+    "Open at the end",
+    "Met on time (of settled)",
+)
+
+
+def _timescale_rows(report: QAReport) -> list[tuple[str, ...]]:
+    return [
+        (
+            t.team or "-",
+            t.name.replace("_", " "),
+            t.clause or "-",
+            str(t.met),
+            str(t.missed),
+            str(t.open),
+            _pct(_rate(t.met, t.met + t.missed)),
+        )
+        for t in report.timescales
+    ]
 
 
 def _md_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -1219,6 +1249,9 @@ def to_markdown(report: QAReport) -> str:
             else ["None.", ""]
         ),
     ]
+    if r.timescales:
+        out += ["## Timescale compliance, by team", ""]
+        out += _md_table(_TIMESCALE_HEAD, _timescale_rows(r))
     if r.notes:
         out += ["## Notes", "", *(f"- {n}" for n in r.notes), ""]
     return "\n".join(out).rstrip() + "\n"
@@ -1511,6 +1544,9 @@ def to_html(report: QAReport) -> str:
             ("Clause", "Notifications"), [(c.clause, str(c.count)) for c in r.notifications]
         ),
     ]
+    if r.timescales:
+        parts.append("<h2>Timescale compliance, by team</h2>")
+        parts.append(_html_table(_TIMESCALE_HEAD, _timescale_rows(r)))
     if r.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in r.notes) + "</ul>")
     parts.append("</body></html>")

@@ -11,10 +11,19 @@ import attrs
 from qaflow._rolling import event_bindings, instance_rule
 from qaflow.calendar import ensure_aware
 from qaflow.engine import Engine
-from qaflow.errors import ValidationError
+from qaflow.errors import PolicyError, ValidationError
 from qaflow.spec import DEADLINE_MISSED
+from qaflow.store import Store
 
-__all__ = ["Instance", "Outcome", "TimescaleCompliance", "as_of", "compliance", "instances"]
+__all__ = [
+    "Instance",
+    "Outcome",
+    "TimescaleCompliance",
+    "as_of",
+    "compliance",
+    "instances",
+    "report_rows",
+]
 
 Outcome = Literal["met", "missed", "open", "superseded"]
 
@@ -72,15 +81,23 @@ def instances(
     *,
     machines: Iterable[str] | None = None,
     until: datetime | None = None,
+    known_only: bool = False,
 ) -> list[Instance]:
     """Every deadline instance of the store's workflows (of ``machines``, if given), with its
-    outcome as the events up to ``until`` (default: all) tell it. Reads; writes nothing."""
+    outcome as the events up to ``until`` (default: all) tell it. ``known_only`` skips
+    workflows pinned to a spec the engine does not hold (else that raises
+    :class:`~qaflow.errors.PolicyError`). Reads; writes nothing."""
     wanted = None if machines is None else set(machines)
     limit = None if until is None else ensure_aware(until, "until")
     out: list[Instance] = []
     for snap in engine.store.snapshots():
         if wanted is not None and snap.machine not in wanted:
             continue
+        if known_only:
+            try:
+                engine.spec_for(snap)
+            except PolicyError:
+                continue
         out.extend(_workflow_instances(engine, snap.workflow_id, limit))
     return out
 
@@ -155,18 +172,25 @@ def compliance(
     *,
     team: str | None = None,
     machines: Iterable[str] | None = None,
+    policy: str | None = None,
+    known_only: bool = False,
 ) -> list[TimescaleCompliance]:
-    """Per team and timescale, the instances falling due in ``[start, end)``: met, missed,
-    still open at ``end`` (and superseded), as the events up to ``end`` tell. Reads only."""
+    """Per team and timescale, the instances settled in ``[start, end)`` (met, missed or
+    superseded then) and those still open at ``end``, as the events up to ``end`` tell.
+    ``policy`` keeps one council's workflows. Reads only."""
     start = ensure_aware(start, "start")
     end = ensure_aware(end, "end")
     if end <= start:
         raise ValidationError(field="end", value=end.isoformat(), expected="later than start")
     counts: dict[tuple[str | None, str, str, str | None], dict[str, int]] = {}
-    for inst in instances(engine, machines=machines, until=end):
-        if team is not None and inst.team != team:
+    for inst in instances(engine, machines=machines, until=end, known_only=known_only):
+        if (team is not None and inst.team != team) or policy not in (None, inst.policy):
             continue
-        if not start <= inst.due_at < end:
+        settled = inst.closed_at
+        if settled is None:
+            if inst.opened_at >= end:
+                continue
+        elif not start <= settled < end:
             continue
         key = (inst.team, inst.machine, inst.name, inst.clause)
         bucket = counts.setdefault(key, {"met": 0, "missed": 0, "open": 0, "superseded": 0})
@@ -202,3 +226,17 @@ def as_of(
             continue
         out.append(inst)
     return sorted(out, key=lambda i: (i.due_at, i.workflow_id, i.name))
+
+
+def report_rows(
+    store: Store, start: datetime, end: datetime, *, policy: str | None = None
+) -> tuple[TimescaleCompliance, ...]:
+    """The QA report's timescale section: compliance per team for every shipped machine with
+    rolling timescales (case, supervision, QA calendar). Reads only."""
+    from qaflow.registry import shipped_specs
+
+    specs = shipped_specs()
+    engine = Engine(store, specs)
+    machines = {s.name for s in specs if s.rolling}
+    rows = compliance(engine, start, end, machines=machines, policy=policy, known_only=True)
+    return tuple(rows)

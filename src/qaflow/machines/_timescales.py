@@ -154,6 +154,8 @@ def build_machine(
             )
         )
     policy = timescales.policy
+    for d in timescales.decisions:
+        description += f" Follows {d.clause} over {d.over}: {d.why}"
     return MachineSpec(
         name=name,
         policy=policy.name,

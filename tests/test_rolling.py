@@ -312,3 +312,20 @@ def test_a_councils_own_file_builds_the_same_machine(tmp_path: Path) -> None:
     spec = case_spec(load_case_timescales(path, buckinghamshire.POLICY))
     assert [r.name for r in spec.rolling] == ["visit"]
     assert {t.trigger for t in spec.transitions} == {e.trigger for e in EVENTS}
+
+
+def test_cadence_conditions_read_only_their_keys_and_give_the_same_verdicts() -> None:
+    """The verdict memo (by the keys a condition reads) agrees with a plain evaluation,
+    including for unhashable values and for conditions that read ``data`` as a whole."""
+    by_key = Cadence(when='data.level == "high" && !has(data.gone)', every="1 weeks")
+    whole = Cadence(when='"level" in data', every="1 weeks")
+    listed = Cadence(when='data.tags.exists(t, t == "x")', every="1 weeks")
+    assert by_key.reads == ("gone", "level") and whole.reads is None
+    assert by_key.applies({"level": "high", "other": [1]})
+    assert not by_key.applies({"level": "high", "gone": True})
+    assert not by_key.applies({"level": "low"})
+    assert whole.applies({"level": "low"}) and not whole.applies({})
+    assert listed.applies({"tags": ["y", "x"]}) and not listed.applies({"tags": ["y"]})
+    rule = RollingRule("visit", (by_key, whole), met_by=("visit",))
+    assert rule.reads is None
+    assert RollingRule("visit", (by_key,), met_by=("visit",)).reads == {"gone", "level"}

@@ -27,6 +27,7 @@ the events reproduces the same instances (I2).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -56,11 +57,27 @@ CADENCE_NAMES: Final = ("data",)
 """The names a cadence entry's ``when`` may read: the workflow's data after the command."""
 
 _MISSED: Final = "deadline_missed"
+_MIGRATED: Final = "policy_migrated"
 _OVERDUE: Final = ", overdue when opened"
 
 
 def _duration(value: Duration | str) -> Duration:
     return Duration.parse(value)
+
+
+_VERDICTS: dict[tuple[str, tuple[tuple[str, Any], ...]], bool] = {}
+_DATA_KEY: Final = re.compile(r"\bdata\s*\.\s*([A-Za-z_]\w*)")
+
+
+def _data_keys(source: str | None) -> tuple[str, ...] | None:
+    """The data keys a condition reads as ``data.key``; ``None`` when it reads ``data``
+    any other way (then it sees all of it)."""
+    if source is None:
+        return ()
+    keys = _DATA_KEY.findall(source)
+    if len(re.findall(r"\bdata\b", source)) != len(keys):
+        return None
+    return tuple(sorted(set(keys)))
 
 
 def _opt_duration(value: Duration | str | None) -> Duration | None:
@@ -100,6 +117,7 @@ class Cadence:
     from_key: str | None = None
     clause: str | None = None
     _test: Expression | None = attrs.field(init=False, eq=False, repr=False, default=None)
+    _keys: tuple[str, ...] | None = attrs.field(init=False, eq=False, repr=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         if self.first is None and self.every is None and not self.windows:
@@ -107,10 +125,35 @@ class Cadence:
         if self.windows and self.since is None:
             raise PolicyError(path="since", expected="the data key of the windows' anchor")
         object.__setattr__(self, "_test", _compile(self.when, CADENCE_NAMES, "when"))
+        object.__setattr__(self, "_keys", _data_keys(self.when))
+
+    @property
+    def reads(self) -> tuple[str, ...] | None:
+        """The data keys ``when`` reads (``None``: possibly any)."""
+        return self._keys
 
     def applies(self, data: Mapping[str, Any]) -> bool:
         """Whether this entry applies to a workflow holding ``data``."""
-        return self._test is None or self._test.test({"data": data})
+        test = self._test
+        if test is None:
+            return True
+        keys = self._keys
+        if keys is None:
+            return test.test({"data": data})
+        # The verdict depends only on the keys the condition reads: evaluate those, once.
+        seen = tuple((k, data[k]) for k in keys if k in data)
+        memo = (test.source, seen)
+        try:
+            return _VERDICTS[memo]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable value: evaluate without the memo
+            return test.test({"data": dict(seen)})
+        verdict = test.test({"data": dict(seen)})
+        if len(_VERDICTS) > 4096:
+            _VERDICTS.clear()
+        _VERDICTS[memo] = verdict
+        return verdict
 
     def next_length(self, at: datetime, data: Mapping[str, Any]) -> Duration | None:
         """The length of an instance opened at ``at`` after the first (``None``: no more)."""
@@ -142,6 +185,8 @@ class RollingRule:
     description: str = ""
     _met: Expression | None = attrs.field(init=False, eq=False, repr=False, default=None)
     _restart: Expression | None = attrs.field(init=False, eq=False, repr=False, default=None)
+    _triggers: frozenset[str] = attrs.field(init=False, eq=False, repr=False, default=frozenset())
+    _reads: frozenset[str] | None = attrs.field(init=False, eq=False, repr=False, default=None)
 
     def __attrs_post_init__(self) -> None:
         from qaflow.spec import GUARD_NAMES
@@ -154,11 +199,22 @@ class RollingRule:
         object.__setattr__(
             self, "_restart", _compile(self.restart_when, GUARD_NAMES, "restart_when")
         )
+        object.__setattr__(self, "_triggers", frozenset((*self.met_by, *self.restart_by)))
+        reads: set[str] | None = set()
+        for entry in self.cadence:
+            keys = entry.reads
+            reads = None if keys is None or reads is None else reads | set(keys)
+        object.__setattr__(self, "_reads", None if reads is None else frozenset(reads))
+
+    @property
+    def reads(self) -> frozenset[str] | None:
+        """The data keys its cadence conditions read (``None``: possibly any)."""
+        return self._reads
 
     @property
     def triggers(self) -> frozenset[str]:
         """Every trigger this rule names (each must be a transition of its machine)."""
-        return frozenset((*self.met_by, *self.restart_by))
+        return self._triggers
 
     def case(self, data: Mapping[str, Any]) -> int | None:
         """The index of the cadence entry that applies to ``data`` (``None``: none does)."""
@@ -220,8 +276,18 @@ def advance(
     at = ctx.at
     names: dict[str, Any] | None = None
     missed_id = ctx.payload.get("deadline_id") if ctx.trigger == _MISSED else None
+    quiet = missed_id is None and ctx.seq != 1 and ctx.trigger != _MIGRATED
+    changed: set[str] | None = None
+    by_name = {d.name: d for d in open_now.values()}
     for rule in rules:
-        current = next((d for d in open_now.values() if d.name == rule.name), None)
+        if quiet and ctx.trigger not in rule.triggers and rule.reads is not None:
+            # Neither met, restarted nor missed: only a change of what its cadence reads
+            # could move it.
+            if changed is None:
+                changed = {k for k in before.keys() | data.keys() if before.get(k) != data.get(k)}
+            if changed.isdisjoint(rule.reads):
+                continue
+        current = by_name.get(rule.name)
         after_case = rule.case(data)
         if after_case is None:
             if current is not None:

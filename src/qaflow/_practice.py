@@ -59,6 +59,9 @@ class _Play:
         self.breaches = 0
 
     def at(self, when: datetime, wid: str, trigger: str, actor: Actor, **payload: Any) -> None:
+        local = when.astimezone(LONDON)
+        if not 9 <= local.hour < 17:  # practice happens in working hours
+            when = local.replace(hour=9 + local.hour % 8).astimezone(when.tzinfo)
         if when < self.end:
             self.n += 1
             heapq.heappush(self.queue, (when, self.n, wid, trigger, actor, payload))

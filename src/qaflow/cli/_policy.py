@@ -10,6 +10,7 @@ from rich.table import Table
 from qaflow.cli._common import console, fail_cleanly
 from qaflow.cli._main import main
 from qaflow.errors import ValidationError
+from qaflow.spec import MachineSpec
 
 
 @main.command()
@@ -72,6 +73,29 @@ def policy_show(name: str | None) -> None:
                 guards,
             )
         console.print(triggers)
+        if spec.rolling:
+            console.print(_timescales_table(spec))
+
+
+def _timescales_table(spec: MachineSpec) -> Table:
+    """The spec's rolling timescales: cadence entries, what meets and what opens them."""
+    table = Table(title=f"{spec.name}: timescales")
+    for column in ("timescale", "when", "length", "met by", "opened by", "clause"):
+        table.add_column(column)
+    for r in spec.rolling:
+        for c in r.cadence:
+            lengths = [f"first {c.first}"] if c.first else []
+            lengths += [f"{w.every} until {w.until} after {c.since}" for w in c.windows]
+            lengths += [f"every {c.every}"] if c.every else []
+            table.add_row(
+                r.name,
+                c.when or "always",
+                ", ".join(lengths),
+                ", ".join(r.met_by) + (f" if {r.met_when}" if r.met_when else ""),
+                ", ".join(r.restart_by) + (f" if {r.restart_when}" if r.restart_when else ""),
+                c.clause or r.clause or "",
+            )
+    return table
 
 
 @policy.command("docs")

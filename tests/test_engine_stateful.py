@@ -218,8 +218,8 @@ class SQLiteEngineMachine(EngineMachine):
         return SQLiteStore(":memory:")
 
 
-TestEngineOnMemoryStore = EngineMachine.TestCase
-TestEngineOnSQLiteStore = SQLiteEngineMachine.TestCase
+TestEngineOnMemoryStore = pytest.mark.slow(EngineMachine.TestCase)
+TestEngineOnSQLiteStore = pytest.mark.slow(SQLiteEngineMachine.TestCase)
 
 
 @pytest.mark.parametrize("store_cls", [MemoryStore, SQLiteStore])

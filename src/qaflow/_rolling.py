@@ -1,7 +1,7 @@
 """Rolling and recurring deadlines: timescales that reopen on an event or on a cadence.
 
 A :class:`RollingRule` is a deadline that lives as long as its workflow and is never open
-twice (DESIGN invariant I15). Which length its next instance has comes from the first of its
+twice. Which length its next instance has comes from the first of its
 :class:`Cadence` entries whose condition holds on the workflow's data (``data.status ==
 "cp_plan"``), and, within that entry, from the time since an anchor the data records (the
 placement date, the practitioner's start in post). After every command the engine calls
@@ -22,7 +22,7 @@ placement date, the practitioner's start in post). After every command the engin
 Instances are ordinary :class:`~qaflow.records.Deadline` rows on the whole workflow
 (``state=None``), so they are durable, replayed and fired by the same ``tick`` as every
 other deadline. Everything here is decided from the command and the data alone, so replaying
-the events reproduces the same instances (I2).
+the events reproduces the same instances.
 """
 
 from __future__ import annotations

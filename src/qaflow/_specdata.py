@@ -4,7 +4,7 @@ Every part of a spec is data (names, roles, fields, guards as expressions or voc
 references with arguments, effects, deadlines, the calendar's closure days), so its plain
 form is canonical JSON and its fingerprint the SHA-256 of that text: two specs with the same
 behaviour-bearing content have the same fingerprint, whatever process built them (DESIGN
-principle 8: a workflow pins the fingerprint of the spec it started under). A spec that still
+a workflow pins the fingerprint of the spec it started under). A spec that still
 holds an older-style closure is written with the closure's qualified name and reports
 ``serialisable = False``: its fingerprint cannot see what the closure captured.
 """

@@ -1,4 +1,4 @@
-"""Conformance for rolling deadlines (DESIGN I15) and the timescale machines.
+"""Conformance for rolling deadlines and the timescale machines (the I15 checks).
 
 Public through :mod:`qaflow.testing`: :func:`check_rolling` checks a workflow's rolling
 deadlines after any command, :class:`TimescaleStateMachine` drives a timescale machine (case,

@@ -622,7 +622,7 @@ class MachineSpec:
     @property
     def fingerprint(self) -> str:
         """``sha256:<hex>`` of the spec's canonical plain data; stable across processes for a
-        serialisable spec (a workflow pins it, DESIGN principle 8)."""
+        serialisable spec (a workflow pins it)."""
         return self._serialised()[2]
 
     # --- queries --------------------------------------------------------------------------

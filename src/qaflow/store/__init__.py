@@ -2,8 +2,9 @@
 
 Both implement :class:`Store` and pass one contract test suite. A commit writes a step's
 event, snapshot, deadlines, notifications and tasks all at once or not at all, and only if
-the workflow is still at the version the step was computed from (optimistic concurrency,
-invariant I12). Only ``_sqlite`` imports ``sqlite3`` and ``sqlite-utils``.
+the workflow is still at the version the step was computed from (optimistic concurrency:
+of two writers at the same version exactly one wins). Only ``_sqlite`` imports ``sqlite3``
+and ``sqlite-utils``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ notification outbox, tasks and open deadlines -- and answers three questions for
 
 Then escalations by ladder and stage reached, time to resolution in working days (median and
 90th percentile), deadline breaches, and what is overdue at ``end``: follow-ups, 24 h tasks
-and open deadlines past due.
+and open deadlines past due. Last, timescale compliance per team (case timescales,
+supervision, the QA calendar): each timescale's instances met, missed and still open at
+``end`` (:mod:`qaflow.compliance`).
 
 Everything is counted "as of ``end``": an event belongs to the period when its time is in
 ``[start, end)``, and a workflow's state at the end is read from its events before ``end``,

@@ -36,6 +36,7 @@ MODULES = [
     "qaflow.procedure.expr",
     "qaflow.records",
     "qaflow.registry",
+    "qaflow.service",
     "qaflow.spec",
     "qaflow.store",
     "qaflow.testing",

@@ -38,7 +38,7 @@ def _run(spec: object, workflows: int, events: int, seed: int) -> float:
             f"C{w}",
             "referral_received",
             WORKER,
-            {"team": "T", "social_worker_id": "SW-1", "status": rng.choice(STATUSES)},
+            {"team_id": "T", "social_worker_id": "SW-1", "status": rng.choice(STATUSES)},
         )
     gc.collect()
     gc.disable()

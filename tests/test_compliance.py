@@ -26,7 +26,7 @@ def _case(engine: Engine, wid: str, team: str, status: str = "cin") -> None:
         wid,
         "referral_received",
         WORKER,
-        {"team": team, "social_worker_id": WORKER.id, "status": status},
+        {"team_id": team, "social_worker_id": WORKER.id, "status": status},
     )
 
 

@@ -23,7 +23,7 @@ def _practitioner(council: str, experience: str, case_holding: bool = True) -> R
         "practitioner_joined",
         SUPERVISOR,
         {
-            "team": "T1",
+            "team_id": "T1",
             "practitioner_id": "SW-9",
             "experience": experience,
             "case_holding": case_holding,
@@ -119,7 +119,7 @@ def test_a_change_of_role_takes_effect_from_the_event_that_changes_it() -> None:
 
 def _calendar(council: str, holder: str) -> Run:
     run = Run(calendar_spec(shipped_qa_calendar(council)), T0)
-    run.start("calendar_started", QA_LEAD, {"team": "T1", "holder": holder, "holder_id": "P-1"})
+    run.start("calendar_started", QA_LEAD, {"team_id": "T1", "holder": holder, "holder_id": "P-1"})
     return run
 
 

@@ -19,7 +19,7 @@ T0 = datetime(2025, 3, 3, 9, tzinfo=UTC)  # a Monday
 
 def _case(council: str = "buckinghamshire", status: str | None = None) -> Run:
     run = Run(case_spec(shipped_case_timescales(council)), T0)
-    payload = {"team": "T1", "social_worker_id": WORKER.id}
+    payload = {"team_id": "T1", "social_worker_id": WORKER.id}
     if status is not None:
         payload["status"] = status
     run.start("referral_received", WORKER, payload)

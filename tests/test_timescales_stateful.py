@@ -64,7 +64,7 @@ def test_the_suite_catches_an_engine_that_moves_a_rolling_deadline_wrongly() -> 
         "C",
         "referral_received",
         worker,
-        {"team": "T", "social_worker_id": "SW", "status": "cin"},
+        {"team_id": "T", "social_worker_id": "SW", "status": "cin"},
     )
     check_rolling(engine, "C")
     visit = next(r for r in spec.rolling if r.name == "visit")

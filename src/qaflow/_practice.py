@@ -153,13 +153,15 @@ def run_practice(
     for index, (team, manager) in enumerate(managers.items()):
         wid = f"{id_prefix}CAL-{index + 1:03d}"
         play.at(
-            start, wid, "calendar_started", lead, team=team, holder="manager", holder_id=manager
+            start, wid, "calendar_started", lead, team_id=team, holder="manager", holder_id=manager
         )
         play.every(
             start + timedelta(days=20), 30, wid, "audit_completed", Actor(manager, "team_manager")
         )
     wid = f"{id_prefix}CAL-QA"
-    play.at(start, wid, "calendar_started", lead, team="psqa", holder="qa_lead", holder_id=lead.id)
+    play.at(
+        start, wid, "calendar_started", lead, team_id="psqa", holder="qa_lead", holder_id=lead.id
+    )
     for trigger in ("moderation_sample_done", "themes_reported"):
         play.every(start + timedelta(days=24), 30, wid, trigger, lead)
     play.every(start + timedelta(days=80), 91, wid, "qa_report_published", lead)
@@ -233,7 +235,7 @@ def _supervision(
         wid,
         "practitioner_joined",
         supervisor,
-        team=team,
+        team_id=team,
         practitioner_id=worker,
         experience="newly_qualified" if newly else "experienced",
         case_holding=True,

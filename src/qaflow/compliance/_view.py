@@ -109,7 +109,7 @@ def _workflow_instances(engine: Engine, wid: str, limit: datetime | None) -> lis
     if not steps:
         return []
     spec = engine.spec_for(steps[-1].snapshot)
-    team = steps[-1].snapshot.data.get("team")
+    team = steps[-1].snapshot.data.get("team_id")
     team = team if isinstance(team, str) else None
     rows: dict[str, dict[str, object]] = {}
     missed_open: dict[str, list[str]] = {}

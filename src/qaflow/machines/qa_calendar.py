@@ -45,9 +45,9 @@ EVENTS: Final = (
     EventSpec(
         "calendar_started",
         frozenset({"qa_lead"}),
-        (Field("team"), Field("holder", "choice", choices=HOLDERS), Field("holder_id")),
+        (Field("team_id"), Field("holder", "choice", choices=HOLDERS), Field("holder_id")),
         stamp="started_at",
-        copy=(("team", "team"), ("holder", "holder"), ("holder_id", "holder_id")),
+        copy=(("team_id", "team_id"), ("holder", "holder"), ("holder_id", "holder_id")),
         starts=True,
         description="a duty holder's calendar starts (at the start of a period)",
     ),

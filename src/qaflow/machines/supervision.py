@@ -45,7 +45,7 @@ EVENTS: Final = (
         "practitioner_joined",
         _SUPERVISOR,
         (
-            Field("team"),
+            Field("team_id"),
             Field("practitioner_id"),
             Field("experience", "choice", choices=EXPERIENCE),
             Field("case_holding", "bool"),
@@ -54,7 +54,7 @@ EVENTS: Final = (
         stamp="started_at",
         copy=(
             ("in_post_since", "started_at"),
-            ("team", "team"),
+            ("team_id", "team_id"),
             ("practitioner_id", "practitioner_id"),
             ("experience", "experience"),
             ("case_holding", "case_holding"),

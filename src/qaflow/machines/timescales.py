@@ -69,9 +69,13 @@ EVENTS: Final = (
     EventSpec(
         "referral_received",
         _PRACTICE,
-        (Field("team"), Field("social_worker_id"), _status(required=False)),
+        (Field("team_id"), Field("social_worker_id"), _status(required=False)),
         stamp="referral_at",
-        copy=(("team", "team"), ("social_worker_id", "social_worker_id"), ("status", "status")),
+        copy=(
+            ("team_id", "team_id"),
+            ("social_worker_id", "social_worker_id"),
+            ("status", "status"),
+        ),
         set=(("status", "referral"), ("permanent", False)),
         starts=True,
         description="a referral opens the case (and starts the contact timescale)",

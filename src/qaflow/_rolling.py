@@ -228,6 +228,7 @@ class RollingRule:
         return trigger in self.met_by and (self._met is None or self._met.test(bindings))
 
     def restarts(self, trigger: str, bindings: Mapping[str, Any]) -> bool:
+        """Whether an event opens a fresh instance (closing the open one unmet)."""
         return trigger in self.restart_by and (
             self._restart is None or self._restart.test(bindings)
         )

@@ -85,10 +85,10 @@ def _policy_says(
 
 
 def _blank(name: str) -> Deadline:
-    from qaflow.records import Deadline as D
-
     epoch = datetime(2000, 1, 1, tzinfo=UTC)
-    return D(id="", workflow_id="", name=name, state=None, opened_at=epoch, due_at=epoch, rule="")
+    return Deadline(
+        id="", workflow_id="", name=name, state=None, opened_at=epoch, due_at=epoch, rule=""
+    )
 
 
 def check_rolling(

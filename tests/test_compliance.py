@@ -39,7 +39,7 @@ def test_met_missed_and_open_per_team_and_timescale() -> None:
     clock.advance(timedelta(days=10))
     engine.fire("C1", "visit", WORKER)  # visit met; assessment visit (5 WD from referral) late
     end = T0 + timedelta(weeks=5)  # C1's next visit falls due after it
-    engine.tick(end)  # C2: contact decision missed, first visit missed
+    engine.tick(clock.set(end))  # C2: contact decision missed, first visit missed
     rows = {(r.team, r.name): r for r in compliance(engine, T0, end)}
     assert (rows["north", "contact_decision"].met, rows["north", "contact_decision"].missed) == (
         1,
@@ -61,7 +61,7 @@ def test_an_instance_counts_where_it_was_settled_or_as_open_at_the_end() -> None
     _case(engine, "C1", "north")
     clock.advance(timedelta(days=1))
     engine.fire("C1", "contact_decision", WORKER, {"decision": "no_further_action"})
-    engine.tick(T0 + timedelta(weeks=5))  # the first visit (due after 4 weeks) is missed
+    engine.tick(clock.set(T0 + timedelta(weeks=5)))  # the first visit (due in 4 weeks) missed
     early = {r.name: r for r in compliance(engine, T0, T0 + timedelta(weeks=2))}
     assert (early["visit"].open, early["visit"].missed) == (1, 0)
     assert early["visit"].share("open") == 1.0
@@ -91,7 +91,7 @@ def test_as_of_lists_what_was_open_and_overdue_that_day() -> None:
     engine.fire("C1", "concern_identified", WORKER)
     clock.advance(timedelta(hours=2))
     engine.fire("C1", "strategy_discussion", MANAGER)
-    engine.tick(T0 + timedelta(weeks=5))  # the first visit (4 weeks) was missed
+    engine.tick(clock.set(T0 + timedelta(weeks=5)))  # the first visit (4 weeks) was missed
     clock.set(T0 + timedelta(weeks=6))
     engine.fire("C1", "visit", WORKER)
     day = T0 + timedelta(days=2)

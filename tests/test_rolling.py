@@ -221,7 +221,7 @@ def test_instances_are_durable_rows_replayed_and_ticked_after_reopening(tmp_path
     again = Engine(store, [_spec(VISITS)], clock=clock)
     [row] = store.open_deadlines("R")
     assert row.name == "visit" and row.clause == "X-1"
-    steps = again.tick(row.due_at)
+    steps = again.tick(clock.set(row.due_at))
     assert [s.event.trigger for s in steps] == ["deadline_missed"]
     assert again.verify("R") == 1
     store.close()
@@ -254,6 +254,7 @@ def test_the_fingerprint_sees_every_rolling_value() -> None:
         clause="X-1",
     )
     assert _spec(longer).fingerprint != base
+    assert _spec(longer).content_fingerprint != _spec(VISITS).content_fingerprint
     assert _spec(VISITS).serialisable is False  # the example's updates are closures
 
 

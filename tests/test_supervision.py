@@ -136,7 +136,7 @@ def test_bx_qa_01_bk_qa_01_one_audit_per_manager_per_month_a_miss_is_a_breach(
     run.fire("audit_completed", QA_LEAD)
     second = run.after("1 months", first)
     assert run.due("monthly_audit") == second  # from the period, not from the audit
-    run.engine.tick(second)
+    run.tick(second)
     assert run.missed() == ["monthly_audit"]
     assert run.due("monthly_audit") == run.after("1 months", second)
 

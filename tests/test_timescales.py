@@ -39,7 +39,7 @@ def test_bk_ts_01_contact_decision_within_72_hours() -> None:
 def test_bk_ts_01_contact_decision_missed_is_a_breach() -> None:
     """BK-TS-01: no decision in 72 h: tick records the miss."""
     run = _case()
-    run.engine.tick(run.after("72 h", T0))
+    run.tick(run.after("72 h", T0))
     assert run.missed() == ["contact_decision"]
     assert run.due("contact_decision") is None  # a one-off: no next instance
 
@@ -87,7 +87,7 @@ def test_bk_ts_02_s47_within_15_wd_icpc_requested_5_wd_held_15_wd() -> None:
     run.fire("s47_completed")
     assert run.due("icpc_requested") is None and run.due("s47_completed") is None
     assert run.due("icpc_held") == run.after("15 WD", at)
-    run.engine.tick(run.after("15 WD", at))
+    run.tick(run.after("15 WD", at))
     assert run.missed() == ["contact_decision", "icpc_held"]
 
 
@@ -106,7 +106,7 @@ def test_bx_ts_01_icpc_held_within_15_wd_of_strategy_discussion() -> None:
     assert run.due("icpc_held") is None
     assert run.missed() == []  # no tick yet: the 1 WD instance is still open, and overdue
     assert run.due("icpc_requested") == run.after("1 WD", at)
-    run.engine.tick(run.now)
+    run.tick(run.now)
     assert run.missed() == ["icpc_requested"]
 
 
@@ -189,7 +189,7 @@ def test_bk_ts_04_private_fostering_12_weeks_after_the_first_year() -> None:
     run.fire("status_changed", status="private_fostering")
     notified = run.now
     run.clock.set(run.after("12 months", notified))
-    run.engine.tick(run.now)
+    run.tick(run.now)
     run.wait(days=1)
     run.fire("visit")
     assert run.due("visit") == run.after("12 weeks")

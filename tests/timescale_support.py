@@ -38,6 +38,11 @@ class Run:
     def wait(self, **kwargs: float) -> datetime:
         return self.clock.advance(timedelta(**kwargs))
 
+    def tick(self, moment: datetime) -> None:
+        """Move the clock to ``moment`` (if later) and tick there."""
+        self.clock.set(max(moment, self.now))
+        self.engine.tick(moment)
+
     def due(self, name: str) -> datetime | None:
         """The due time of the open instance called ``name`` (``None``: none is open)."""
         found = [d for d in self.engine.get(self.wid).deadlines if d.name == name]

@@ -110,6 +110,10 @@ def _optional_duration(value: Duration | str | None) -> Duration | None:
     return None if value is None else Duration.parse(value)
 
 
+def _role_set(roles: Iterable[str]) -> frozenset[str]:
+    return frozenset(roles)
+
+
 def resolve_duration(value: Duration | Callable[[Context], Duration], ctx: Context) -> Duration:
     return value if isinstance(value, Duration) else value(ctx)
 
@@ -481,6 +485,8 @@ class MachineSpec:
     description: str = ""
     rolling: tuple[RollingRule, ...] = ()
     """Rolling and recurring deadlines on the whole workflow (see :mod:`qaflow._rolling`)."""
+    migration_roles: frozenset[str] = attrs.field(default=frozenset(), converter=_role_set)
+    """The roles that may move a workflow off this spec to another policy version."""
     _table: dict[tuple[str, str], tuple[TransitionSpec, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
@@ -490,6 +496,7 @@ class MachineSpec:
     _plain: tuple[dict[str, Any], bool, str] | None = attrs.field(
         init=False, eq=False, repr=False, default=None
     )
+    _fingerprint: str = attrs.field(init=False, eq=False, repr=False, default="")
 
     def __attrs_post_init__(self) -> None:
         states = {s.name: s for s in self.states}
@@ -620,12 +627,21 @@ class MachineSpec:
         return self._serialised()[1]
 
     @property
-    def fingerprint(self) -> str:
-        """``sha256:<hex>`` of the spec's canonical plain data; stable across processes for a
-        serialisable spec (a workflow pins it)."""
+    def content_fingerprint(self) -> str:
+        """``sha256:<hex>`` of the spec's canonical plain data (:meth:`to_data`); stable
+        across processes for a serialisable spec."""
         return self._serialised()[2]
 
     # --- queries --------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the spec's content: what a workflow pins besides its key."""
+        if not self._fingerprint:
+            from qaflow._fingerprint import spec_fingerprint
+
+            object.__setattr__(self, "_fingerprint", spec_fingerprint(self))
+        return self._fingerprint
 
     @property
     def key(self) -> tuple[str, str, str]:

@@ -187,6 +187,7 @@ class RollingRule:
     _restart: Expression | None = attrs.field(init=False, eq=False, repr=False, default=None)
     _triggers: frozenset[str] = attrs.field(init=False, eq=False, repr=False, default=frozenset())
     _reads: frozenset[str] | None = attrs.field(init=False, eq=False, repr=False, default=None)
+    _recurs: bool = attrs.field(init=False, eq=False, repr=False, default=True)
 
     def __attrs_post_init__(self) -> None:
         from qaflow.spec import GUARD_NAMES
@@ -205,11 +206,18 @@ class RollingRule:
             keys = entry.reads
             reads = None if keys is None or reads is None else reads | set(keys)
         object.__setattr__(self, "_reads", None if reads is None else frozenset(reads))
+        recurs = any(c.every is not None or c.windows for c in self.cadence)
+        object.__setattr__(self, "_recurs", recurs)
 
     @property
     def reads(self) -> frozenset[str] | None:
         """The data keys its cadence conditions read (``None``: possibly any)."""
         return self._reads
+
+    @property
+    def recurs(self) -> bool:
+        """Whether any cadence entry opens a next instance after one is met or missed."""
+        return self._recurs
 
     @property
     def triggers(self) -> frozenset[str]:
@@ -289,6 +297,14 @@ def advance(
             if changed.isdisjoint(rule.reads):
                 continue
         current = by_name.get(rule.name)
+        if (
+            current is None
+            and quiet
+            and not rule.follows
+            and not rule.recurs
+            and ctx.trigger not in rule.restart_by
+        ):
+            continue  # a one-off with nothing open: only a restarting event opens it
         after_case = rule.case(data)
         if after_case is None:
             if current is not None:

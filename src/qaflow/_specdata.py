@@ -3,20 +3,28 @@
 Every part of a spec is data (names, roles, fields, guards as expressions or vocabulary
 references with arguments, effects, deadlines, the calendar's closure days), so its plain
 form is canonical JSON and its fingerprint the SHA-256 of that text: two specs with the same
-behaviour-bearing content have the same fingerprint, whatever process built them (DESIGN
-a workflow pins the fingerprint of the spec it started under). A spec that still
+behaviour-bearing content have the same fingerprint, whatever process built them (a workflow
+pins the fingerprint of the spec it started under). A spec that still
 holds an older-style closure is written with the closure's qualified name and reports
 ``serialisable = False``: its fingerprint cannot see what the closure captured.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from qaflow.calendar import Duration
+from qaflow.spec import (
+    AddTask,
+    CloseDeadline,
+    Derived,
+    DurationRef,
+    ExtendDeadline,
+    Notify,
+    OpenDeadline,
+    Update,
+)
 
 if TYPE_CHECKING:
     from qaflow.spec import (
@@ -29,7 +37,7 @@ if TYPE_CHECKING:
         StateSpec,
     )
 
-__all__ = ["fingerprint", "spec_to_data"]
+__all__ = ["spec_to_data"]
 
 
 class _Writer:
@@ -44,8 +52,6 @@ class _Writer:
         return {k: _plain(v) for k, v in args}
 
     def duration(self, value: object) -> Any:
-        from qaflow.spec import DurationRef
-
         if isinstance(value, Duration):
             return str(value)
         if isinstance(value, DurationRef):
@@ -75,16 +81,6 @@ class _Writer:
         }
 
     def effect(self, e: Effect) -> dict[str, Any]:
-        from qaflow.spec import (
-            AddTask,
-            CloseDeadline,
-            Derived,
-            ExtendDeadline,
-            Notify,
-            OpenDeadline,
-            Update,
-        )
-
         if isinstance(e, (Update, Derived)):
             kind = "update" if isinstance(e, Update) else "derived"
             if e.use is not None:
@@ -163,7 +159,7 @@ class _Writer:
 
     def spec(self, spec: MachineSpec) -> dict[str, Any]:
         out = self._spec(spec)
-        if spec.rolling:  # only when present, so specs without any keep their fingerprint
+        if spec.rolling:  # only when present: specs without any keep their plain form
             out["rolling"] = [self.rolling(r) for r in spec.rolling]
         return out
 
@@ -209,9 +205,3 @@ def spec_to_data(spec: MachineSpec) -> tuple[dict[str, Any], bool]:
     writer = _Writer()
     data = writer.spec(spec)
     return data, writer.closures == 0
-
-
-def fingerprint(data: dict[str, Any]) -> str:
-    """``sha256:<hex>`` of the canonical JSON of ``data``."""
-    text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    return "sha256:" + hashlib.sha256(text.encode("ascii")).hexdigest()

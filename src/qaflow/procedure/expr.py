@@ -77,20 +77,24 @@ def compile_expression(
 
     ``path`` is the key path of the expression in its file, ``where`` the file.
     """
-    declared = sorted(names)
-    if not isinstance(source, str) or not source.strip():
-        raise PolicyError(
-            source=where, path=path, value=source, expected="a CEL expression (non-empty text)"
-        )
+    if isinstance(source, str) and source.strip():
+        declared = tuple(sorted(names))
+        found = _compiled(source, declared)
+        if isinstance(found, Expression):
+            return found
+        expected, hint = found
+    else:
+        expected, hint = "a CEL expression (non-empty text)", None
+    raise PolicyError(source=where, path=path, value=source, expected=expected, hint=hint)
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled(source: str, declared: tuple[str, ...]) -> Expression | tuple[str, str | None]:
+    """The expression, or what is wrong with it (expected, did-you-mean), once per source."""
     try:
         program = _program(source)
     except (ValueError, RuntimeError) as error:
-        raise PolicyError(
-            source=where,
-            path=path,
-            value=source,
-            expected=f"a valid CEL expression ({_syntax(str(error))})",
-        ) from None
+        return f"a valid CEL expression ({_syntax(str(error))})", None
     # Names bound by macros (``x`` in ``list.exists(x, ...)``) appear as variables too.
     bound = set(re.findall(r"\.\s*(?:all|exists|exists_one|map|filter)\(\s*([a-z_]\w*)", source))
     used = frozenset(program.variables())
@@ -98,16 +102,10 @@ def compile_expression(
     if unknown:
         from qaflow.procedure._reader import did_you_mean
 
-        hint = did_you_mean(unknown[0], declared)
-        raise PolicyError(
-            source=where,
-            path=path,
-            value=source,
-            expected=(
-                f"an expression reading only the declared names ({', '.join(declared)}); "
-                f"it reads {', '.join(map(repr, unknown))}"
-            ),
-            hint=hint,
+        return (
+            f"an expression reading only the declared names ({', '.join(declared)}); "
+            f"it reads {', '.join(map(repr, unknown))}",
+            did_you_mean(unknown[0], declared),
         )
     return Expression(source, used - bound, program)
 

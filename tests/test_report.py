@@ -630,7 +630,7 @@ def test_a_quiet_audits_state_says_whether_it_ended_or_the_report_reads_its_even
     from qaflow.policies import shipped_audit_procedures
     from qaflow.report import _audit_ended, _audit_phases
 
-    for policy in (p.audit for p in shipped_audit_procedures()):
+    for policy in (procedure.audit for procedure in shipped_audit_procedures()):
         before, after = _audit_phases(policy)
         assert before and after and not before & after
         assert {"completed", "cancelled"} <= after and "allocated" in before

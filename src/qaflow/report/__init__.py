@@ -33,9 +33,9 @@ from qaflow.report._build import (  # private helpers tests of the former module
 from qaflow.report._build import (
     _audit_phases as _audit_phases,
 )
+from qaflow.report._model import DEFAULT_TARGETS, Target
 from qaflow.report._pdf import PDFUnavailable, html_to_pdf
 from qaflow.report._render import to_html, to_markdown
-from qaflow.report._view import DEFAULT_TARGETS, Target
 
 __all__ = [
     "CHART_IDS",

@@ -17,7 +17,9 @@ notification outbox, tasks and open deadlines -- and answers three questions for
 
 Then escalations by ladder and stage reached, time to resolution in working days (median and
 90th percentile), deadline breaches, and what is overdue at ``end``: follow-ups, 24 h tasks
-and open deadlines past due.
+and open deadlines past due. Last, timescale compliance per team (case timescales,
+supervision, the QA calendar): each timescale's instances met, missed and still open at
+``end`` (:mod:`qaflow.compliance`).
 
 Everything is counted "as of ``end``": an event belongs to the period when its time is in
 ``[start, end)``, and a workflow's state at the end is read from its events before ``end``,
@@ -45,6 +47,7 @@ from typing import Any, Final
 import attrs
 
 from qaflow.calendar import LONDON, WorkingCalendar, default_calendar
+from qaflow.compliance import TimescaleCompliance, report_rows
 from qaflow.errors import ValidationError
 from qaflow.machines import audit as audit_machine
 from qaflow.machines.escalation import state_of
@@ -292,6 +295,8 @@ class QAReport:
     overdue_tasks: tuple[OverdueItem, ...]
     overdue_deadlines: tuple[OverdueItem, ...]
     notes: tuple[str, ...]
+    timescales: tuple[TimescaleCompliance, ...] = ()
+    """Timescale compliance per team (case, supervision, QA calendar): qaflow.compliance."""
 
     @property
     def breaches_total(self) -> int:
@@ -1056,6 +1061,7 @@ def build_report(
         overdue_tasks=tuple(overdue_tasks),
         overdue_deadlines=b.overdue_deadlines(),
         notes=tuple(b.notes),
+        timescales=report_rows(store, begin, finish, policy=policy),
     )
 
 

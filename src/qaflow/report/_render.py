@@ -20,7 +20,8 @@ from qaflow.policies.audits import AuditPolicy
 from qaflow.policies.ladders import EscalationLadder
 from qaflow.report._build import QAReport
 from qaflow.report._labels import Labels
-from qaflow.report._view import DEFAULT_TARGETS, Target, build_view
+from qaflow.report._model import DEFAULT_TARGETS, Target
+from qaflow.report._view import build_view
 
 _SHIPPED = Path(__file__).with_name("templates")
 

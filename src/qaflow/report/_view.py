@@ -10,94 +10,21 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-import attrs
-
-from qaflow.report._build import OnTime, QAReport
+from qaflow.report._build import OnTime, QAReport, _rate
 from qaflow.report._charts import BAR, GRADE_COLOURS, Bar, bar_chart, column_chart
 from qaflow.report._labels import Labels, plain_moment, plain_period
+from qaflow.report._model import (
+    DEFAULT_TARGETS,
+    Block,
+    Figure,
+    Message,
+    ReportView,
+    Section,
+    Table,
+    Target,
+)
 
 GOOD_OR_BETTER: Final = frozenset({"OUTSTANDING", "GOOD"})
-
-
-@attrs.frozen
-class Target:
-    """A figure's target: the share at or above which it is green (amber within ``amber``)."""
-
-    measure: str
-    minimum: float
-    amber: float = 0.10
-    source: str = ""
-
-
-DEFAULT_TARGETS: Final[Mapping[str, Target]] = {
-    "follow_ups": Target("Follow-ups on time", 0.90, source="BX-AUD-09"),
-    "urgent_tasks": Target("24 hour tasks on time", 0.90, source="BX-AUD-12"),
-}
-"""Targets used when the caller gives none (the shipped policies state the timescales, not a
-share to meet; a council passes its own)."""
-
-
-@attrs.frozen
-class Table:
-    """A table: its caption, header, rows (the first cell of a row heads it) and, when it is a
-    chart's alternative, that chart's id."""
-
-    caption: str
-    head: tuple[str, ...]
-    rows: tuple[tuple[str, ...], ...]
-    chart: str | None = None
-
-
-@attrs.frozen
-class Figure:
-    """A chart (inline SVG) with its caption and its table alternative."""
-
-    chart_id: str
-    svg: str
-    caption: str
-    table: Table
-
-
-@attrs.frozen
-class Block:
-    """One piece of a section: a paragraph, a table or a figure."""
-
-    kind: str
-    text: str = ""
-    table: Table | None = None
-    figure: Figure | None = None
-
-
-@attrs.frozen
-class Section:
-    """A headed part of the report; ``level`` 2 or 3."""
-
-    id: str
-    title: str
-    level: int
-    blocks: tuple[Block, ...]
-
-
-@attrs.frozen
-class Message:
-    """A key message; ``rag`` is "Green", "Amber", "Red" or empty."""
-
-    text: str
-    rag: str = ""
-
-
-@attrs.frozen
-class ReportView:
-    """Everything a template needs."""
-
-    title: str
-    period: str
-    about: str
-    messages: tuple[Message, ...]
-    targets: Table | None
-    comparison: Table | None
-    sections: tuple[Section, ...]
-    notes: tuple[str, ...]
 
 
 def _pct(value: float | None) -> str:
@@ -559,6 +486,39 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
             )
             if overdue_rows
             else (_p("Nothing is overdue."),),
+        ),
+        Section(
+            "timescales",
+            "Timescale compliance, by team",
+            2,
+            (
+                _t(
+                    "Each timescale's instances in the period: met, missed, still open",
+                    (
+                        "Team",
+                        "Timescale",
+                        "Clause",
+                        "Met",
+                        "Missed",
+                        "Open at the end",
+                        "Met on time (of settled)",
+                    ),
+                    [
+                        (
+                            ts.team or "No team recorded",
+                            labels.deadline(ts.machine, ts.name),
+                            labels.clause(ts.clause) if ts.clause else "",
+                            str(ts.met),
+                            str(ts.missed),
+                            str(ts.open),
+                            _pct(_rate(ts.met, ts.met + ts.missed)),
+                        )
+                        for ts in r.timescales
+                    ],
+                ),
+            )
+            if r.timescales
+            else (_p("No case timescale was recorded in the period."),),
         ),
         Section(
             "notifications",

@@ -10,7 +10,8 @@ snapshot (invariant I2); :meth:`Engine.verify` checks that and the hash chain.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -276,36 +277,56 @@ class Engine:
                 )
         return target
 
-    def tick(self, now: datetime | None = None) -> list[Step]:
+    def tick(self, now: datetime | None = None, *, batch: int = 200) -> list[Step]:
         """Fire every deadline due by ``now``; return the steps written.
 
         Idempotent: a deadline is closed by the step that breaches it, so a second tick at
-        the same time writes nothing. Safe to run from several processes: a breach another
-        process already wrote is skipped.
+        the same time writes nothing. Safe to run from several processes and nodes: each
+        round the store claims up to ``batch`` due deadlines that no other ticker holds and
+        commits their breaches in one transaction (:meth:`Store.fire_due`), so each breach
+        fires exactly once; a breach another writer overtook is skipped and retried.
         """
         now = ensure_aware(now or self.clock.now(), "now").astimezone(UTC)
+        if not isinstance(batch, int) or batch < 1:
+            raise ValidationError(field="batch", value=batch, expected="a whole number >= 1")
+
+        def breach(deadline: Deadline) -> Step | None:
+            snapshot = self.store.load(deadline.workflow_id)
+            if all(d.id != deadline.id for d in snapshot.deadlines):
+                return None  # already closed by an earlier step
+            return self._breach_step(snapshot, deadline, now)
+
         steps: list[Step] = []
         # A breach may open a deadline that is itself already due: go round until none is.
         for _ in range(_MAX_TICK_ROUNDS):
-            due = self.store.due_deadlines(now)
-            if not due:
-                break
-            written = 0
-            for deadline in due:
-                try:
-                    snapshot = self.store.load(deadline.workflow_id)
-                    if all(d.id != deadline.id for d in snapshot.deadlines):
-                        continue
-                    step = self._breach_step(snapshot, deadline, now)
-                    self.store.commit(step, expected_version=snapshot.version)
-                except ConcurrencyError:
-                    log.info("deadline %s already handled by another writer", deadline.id)
-                    continue
-                steps.append(step)
-                written += 1
+            written = self.store.fire_due(now, breach, limit=batch)
             if not written:
                 break
+            steps.extend(written)
         return steps
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit every command fired in the block in one transaction when it ends (writes).
+
+        Commands in the block see the batch's earlier steps and return their steps as usual,
+        but nothing is durable until the block ends; then all of them are written, or, if
+        the block raises or a step is stale by then (:class:`ConcurrencyError`), none. For
+        imports, simulations written to a database and other bulk work. A batch inside a
+        batch joins it; ``tick`` cannot run inside one (it commits by itself).
+        """
+        from qaflow.store._staged import StagedStore
+
+        if isinstance(self.store, StagedStore):
+            yield
+            return
+        staged = StagedStore(self.store)
+        self.store = staged
+        try:
+            yield
+        finally:
+            self.store = staged.base
+        staged.flush()
 
     def _breach_step(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:
         spec = self.spec_for(snapshot)

@@ -11,7 +11,8 @@ that suits it, so callers may catch either::
     ├── ConcurrencyError       (also RuntimeError)  a write at a stale version, or a key reused
     ├── UnknownWorkflow        (also LookupError)   no workflow with that id
     ├── PolicyError            (also ValueError)    a policy or machine definition is invalid
-    └── IntegrityError         (also RuntimeError)  the stored event log fails verification
+    ├── IntegrityError         (also RuntimeError)  the stored event log fails verification
+    └── SchemaError            (also RuntimeError)  a database's schema is newer than this qaflow
 
 Each error carries its context as keyword-only attributes and builds its message once.
 Messages name what was wrong and what would have been accepted; they never quote free-text
@@ -29,6 +30,7 @@ __all__ = [
     "PermissionDenied",
     "PolicyError",
     "QAFlowError",
+    "SchemaError",
     "TransitionNotAllowed",
     "UnknownWorkflow",
     "ValidationError",
@@ -161,3 +163,16 @@ class IntegrityError(QAFlowError, RuntimeError):
         self.problem = problem
         at = f" at event {seq}" if seq is not None else ""
         super().__init__(f"workflow {workflow_id!r} fails verification{at}: {problem}")
+
+
+class SchemaError(QAFlowError, RuntimeError):
+    """A database was written by a newer qaflow: its schema version is unknown here."""
+
+    def __init__(self, *, found: int, supported: int, store: str) -> None:
+        self.found = found
+        self.supported = supported
+        self.store = store
+        super().__init__(
+            f"the {store} database has schema version {found}; this qaflow knows versions "
+            f"up to {supported} (upgrade qaflow to open it)"
+        )

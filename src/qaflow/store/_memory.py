@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from qaflow.calendar import ensure_aware
-from qaflow.errors import UnknownWorkflow
+from qaflow.errors import ConcurrencyError, UnknownWorkflow
 from qaflow.records import (
     Deadline,
     Event,
@@ -83,6 +83,56 @@ class MemoryStore:
             tasks = self._tasks
             for t in step.tasks:
                 tasks[t.id] = t
+
+    def commit_many(self, steps: Sequence[Step]) -> None:
+        """Commit ``steps`` all or nothing: every check runs before anything is written."""
+        versions: dict[str, int] = {}
+        keys: set[tuple[str, str]] = set()
+        for step in steps:
+            event = step.event
+            wid = event.workflow_id
+            current = self._snapshots.get(wid)
+            actual = versions.get(wid, current.version if current is not None else 0)
+            expected = event.seq - 1
+            if actual != expected:
+                detail = "the workflow already exists" if expected == 0 and actual else ""
+                raise stale(wid, expected, actual, detail)
+            key = event.idempotency_key
+            if key is not None and ((wid, key) in self._keys or (wid, key) in keys):
+                raise stale(wid, expected, actual, "idempotency key already used")
+            if key is not None:
+                keys.add((wid, key))
+            versions[wid] = event.seq
+        for step in steps:
+            self.commit(step, expected_version=step.event.seq - 1)
+
+    def fire_due(
+        self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
+    ) -> list[Step]:
+        """Breach up to ``limit`` due deadlines (one process: nothing else can claim them)."""
+        now = ensure_aware(now, "now")
+        heap = self._heap
+        taken: list[tuple[datetime, str]] = []
+        while heap and heap[0][0] <= now and len(taken) < limit:
+            item = heapq.heappop(heap)
+            if item[1] in self._open:
+                taken.append(item)
+        for item in taken:
+            heapq.heappush(heap, item)
+        written: list[Step] = []
+        for _, did in taken:
+            deadline = self._deadlines[did]
+            if did not in self._open:
+                continue  # closed by an earlier breach of this round
+            step = breach(deadline)
+            if step is None:
+                continue
+            try:
+                self.commit(step, expected_version=step.event.seq - 1)
+            except ConcurrencyError:
+                continue
+            written.append(step)
+        return written
 
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         seq = self._keys.get((workflow_id, key))

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -12,7 +13,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from qaflow.calendar import ensure_aware
-from qaflow.errors import UnknownWorkflow, ValidationError
+from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
 from qaflow.records import (
     Actor,
     Deadline,
@@ -24,10 +25,10 @@ from qaflow.records import (
     converter,
 )
 from qaflow.store._protocol import stale
+from qaflow.store._schema import Migration, migrate
 
 __all__ = ["SQLiteStore"]
 
-SCHEMA_VERSION = 1
 _RECENT_MAX = 1024
 
 
@@ -91,111 +92,124 @@ class SQLiteStore:
         self.conn.execute("BEGIN IMMEDIATE")
         try:
             self._table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
-            self._table("workflows").create(
-                {
-                    "workflow_id": str,
-                    "machine": str,
-                    "policy": str,
-                    "policy_version": str,
-                    "state": str,
-                    "version": int,
-                    "created_at": str,
-                    "updated_at": str,
-                    "last_hash": str,
-                    "data": str,
-                    "deadlines": str,
-                },
-                pk="workflow_id",
-                not_null={"machine", "state", "version"},
-                if_not_exists=True,
-            )
-            self._table("events").create(
-                {
-                    "workflow_id": str,
-                    "seq": int,
-                    "trigger": str,
-                    "source": str,
-                    "dest": str,
-                    "actor_id": str,
-                    "actor_role": str,
-                    "at": str,
-                    "payload": str,
-                    "prev_hash": str,
-                    "hash": str,
-                    "idempotency_key": str,
-                },
-                pk=("workflow_id", "seq"),
-                if_not_exists=True,
-            )
-            self._table("deadlines").create(
-                {
-                    "id": str,
-                    "workflow_id": str,
-                    "name": str,
-                    "state": str,
-                    "opened_at": str,
-                    "due_at": str,
-                    "rule": str,
-                    "breach_trigger": str,
-                    "clause": str,
-                    "notify": str,
-                    "opened_seq": int,
-                    "status": str,
-                    "closed_at": str,
-                    "closed_seq": int,
-                },
-                pk="id",
-                if_not_exists=True,
-            )
-            self._table("notifications").create(
-                {
-                    "id": str,
-                    "workflow_id": str,
-                    "seq": int,
-                    "recipient_role": str,
-                    "recipient_id": str,
-                    "reason": str,
-                    "clause": str,
-                    "created_at": str,
-                    "sent_at": str,
-                },
-                pk="id",
-                if_not_exists=True,
-            )
-            self._table("tasks").create(
-                {
-                    "id": str,
-                    "workflow_id": str,
-                    "seq": int,
-                    "kind": str,
-                    "owner_role": str,
-                    "owner_id": str,
-                    "due_at": str,
-                    "clause": str,
-                    "created_at": str,
-                    "done_at": str,
-                },
-                pk="id",
-                if_not_exists=True,
-            )
-            self._table("events").create_index(
-                ["workflow_id", "idempotency_key"],
-                unique=True,
-                if_not_exists=True,
-                index_name="events_idempotency",
-            )
-            self._table("deadlines").create_index(["status", "due_at"], if_not_exists=True)
-            self._table("deadlines").create_index(["workflow_id", "status"], if_not_exists=True)
-            self._table("notifications").create_index(["sent_at", "id"], if_not_exists=True)
-            self._table("tasks").create_index(["workflow_id"], if_not_exists=True)
-            self._table("workflows").create_index(["machine", "state"], if_not_exists=True)
-            self._table("meta").insert(
-                {"key": "schema_version", "value": str(SCHEMA_VERSION)}, ignore=True
-            )
+            row = self.conn.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+            migrate(int(row[0]) if row else 0, self.migrations(), self._record, store="SQLite")
             self.conn.execute("COMMIT")
         except BaseException:
             self.conn.execute("ROLLBACK")
             raise
+
+    def migrations(self) -> dict[int, Migration]:
+        """This store's migration per schema version (see ``qaflow.store._schema``)."""
+        return {1: self._schema_v1}
+
+    def _record(self, version: int) -> None:
+        self.conn.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(version),)
+        )
+
+    def _schema_v1(self) -> None:
+        """Version 1: workflows, events, deadlines, notifications, tasks and their indexes."""
+        self._table("workflows").create(
+            {
+                "workflow_id": str,
+                "machine": str,
+                "policy": str,
+                "policy_version": str,
+                "state": str,
+                "version": int,
+                "created_at": str,
+                "updated_at": str,
+                "last_hash": str,
+                "data": str,
+                "deadlines": str,
+            },
+            pk="workflow_id",
+            not_null={"machine", "state", "version"},
+            if_not_exists=True,
+        )
+        self._table("events").create(
+            {
+                "workflow_id": str,
+                "seq": int,
+                "trigger": str,
+                "source": str,
+                "dest": str,
+                "actor_id": str,
+                "actor_role": str,
+                "at": str,
+                "payload": str,
+                "prev_hash": str,
+                "hash": str,
+                "idempotency_key": str,
+            },
+            pk=("workflow_id", "seq"),
+            if_not_exists=True,
+        )
+        self._table("deadlines").create(
+            {
+                "id": str,
+                "workflow_id": str,
+                "name": str,
+                "state": str,
+                "opened_at": str,
+                "due_at": str,
+                "rule": str,
+                "breach_trigger": str,
+                "clause": str,
+                "notify": str,
+                "opened_seq": int,
+                "status": str,
+                "closed_at": str,
+                "closed_seq": int,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        self._table("notifications").create(
+            {
+                "id": str,
+                "workflow_id": str,
+                "seq": int,
+                "recipient_role": str,
+                "recipient_id": str,
+                "reason": str,
+                "clause": str,
+                "created_at": str,
+                "sent_at": str,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        self._table("tasks").create(
+            {
+                "id": str,
+                "workflow_id": str,
+                "seq": int,
+                "kind": str,
+                "owner_role": str,
+                "owner_id": str,
+                "due_at": str,
+                "clause": str,
+                "created_at": str,
+                "done_at": str,
+            },
+            pk="id",
+            if_not_exists=True,
+        )
+        self._table("events").create_index(
+            ["workflow_id", "idempotency_key"],
+            unique=True,
+            if_not_exists=True,
+            index_name="events_idempotency",
+        )
+        self._table("deadlines").create_index(["status", "due_at"], if_not_exists=True)
+        self._table("deadlines").create_index(["workflow_id", "status"], if_not_exists=True)
+        self._table("notifications").create_index(["sent_at", "id"], if_not_exists=True)
+        self._table("tasks").create_index(["workflow_id"], if_not_exists=True)
+        self._table("workflows").create_index(["machine", "state"], if_not_exists=True)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -597,6 +611,45 @@ class SQLiteStore:
             del self._recent[next(iter(self._recent))]
         self._recent[wid] = (snap, deadlines)
 
+    def commit_many(self, steps: Sequence[Step]) -> None:
+        """Write ``steps`` in order in one transaction, all or nothing (each version-checked)."""
+        with self._outer():
+            for step in steps:
+                self.commit(step, expected_version=step.event.seq - 1)
+
+    def fire_due(
+        self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
+    ) -> list[Step]:
+        """Claim due deadlines under the write lock and commit their breaches in one transaction."""
+        stamp = _ts(ensure_aware(now, "now"))
+        written: list[Step] = []
+        with self._outer():
+            rows = self.conn.execute(
+                f"SELECT {self._DEADLINE_COLS} FROM deadlines "
+                "WHERE status = 'open' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
+                (stamp, int(limit)),
+            ).fetchall()
+            for row in rows:
+                step = breach(self._deadline(row))
+                if step is None:
+                    continue
+                try:
+                    self.commit(step, expected_version=step.event.seq - 1)
+                except ConcurrencyError:
+                    continue
+                written.append(step)
+        return written
+
+    @contextmanager
+    def _outer(self) -> Iterator[None]:
+        """One transaction around several commits; a rollback forgets the cached snapshots."""
+        try:
+            with self._transaction():
+                yield
+        except BaseException:
+            self._recent.clear()
+            raise
+
     def _version(self, workflow_id: str) -> int:
         row = self.conn.execute(
             "SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,)
@@ -605,18 +658,28 @@ class SQLiteStore:
 
 
 class _Tx:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception.
 
-    __slots__ = ("conn",)
+    Inside a transaction already open (a batch or a tick claim) it is a savepoint instead,
+    so one step's refusal undoes that step alone.
+    """
+
+    __slots__ = ("conn", "nested")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.nested = False
 
     def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT step" if self.nested else "BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
+        if self.nested:
+            if exc_type is not None:
+                self.conn.execute("ROLLBACK TO step")
+            self.conn.execute("RELEASE step")
+        elif exc_type is None:
             self.conn.execute("COMMIT")
         else:
             self.conn.execute("ROLLBACK")

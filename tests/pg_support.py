@@ -68,9 +68,7 @@ class PgServer:
             try:
                 pwd.getpwnam("postgres")
             except KeyError:
-                subprocess.run(
-                    ["useradd", "--system", "--no-create-home", "postgres"], check=True
-                )
+                subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
             shutil.chown(self.base, "postgres")
         self._run(
             "initdb", "-D", str(self.data), "-U", "qaflow", "-A", "trust", "-E", "UTF8",

@@ -13,6 +13,7 @@ from qaflow.errors import (
     PermissionDenied,
     PolicyError,
     QAFlowError,
+    SchemaError,
     TransitionNotAllowed,
     UnknownWorkflow,
     ValidationError,
@@ -44,7 +45,7 @@ from qaflow.spec import (
     TransitionSpec,
     Update,
 )
-from qaflow.store import MemoryStore, SQLiteStore, Store
+from qaflow.store import MemoryStore, PostgresStore, SQLiteStore, Store, open_store
 
 __version__ = "0.1.0"
 
@@ -76,8 +77,10 @@ __all__ = [
     "OpenDeadline",
     "PermissionDenied",
     "PolicyError",
+    "PostgresStore",
     "QAFlowError",
     "SQLiteStore",
+    "SchemaError",
     "StateSpec",
     "Step",
     "Store",
@@ -92,4 +95,5 @@ __all__ = [
     "WorkingCalendar",
     "converter",
     "default_calendar",
+    "open_store",
 ]

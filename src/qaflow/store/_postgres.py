@@ -106,6 +106,7 @@ class PostgresStore:
 
         if not isinstance(dsn, str) or not dsn:
             raise ValidationError(field="dsn", value=dsn, expected="a PostgreSQL URL or DSN")
+        self.dsn = dsn
         self.where = _where(dsn)
         kwargs: dict[str, Any] = {"autocommit": True, "options": _options(dsn)}
         try:

@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import wraps
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -50,13 +49,12 @@ def parse_now(text: str | None) -> datetime:
 
 @contextmanager
 def open_engine(db: str) -> Iterator[Any]:
+    """An engine with the shipped machines on the store ``db`` names (a file or a URL)."""
     from qaflow.engine import Engine
     from qaflow.registry import shipped_specs
-    from qaflow.store import SQLiteStore
+    from qaflow.store import open_store
 
-    if not Path(db).exists():
-        raise ValidationError(field="--db", value=db, expected="an existing qaflow database")
-    store = SQLiteStore(db)
+    store = open_store(db, create=False, field="--db")
     try:
         yield Engine(store, shipped_specs())
     finally:
@@ -64,5 +62,8 @@ def open_engine(db: str) -> Iterator[Any]:
 
 
 DB_OPTION = click.option(
-    "--db", default="qaflow.db", show_default=True, help="The SQLite database file."
+    "--db",
+    default="qaflow.db",
+    show_default=True,
+    help="The database: a SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB.",
 )

@@ -50,9 +50,12 @@ class PgServer:
 
     def __init__(self, bindir: Path) -> None:
         self.bindir = bindir
-        self.base = Path(tempfile.mkdtemp(prefix="qaflow-pg-"))
-        self.data = self.base / "data"
         self.as_root = os.geteuid() == 0
+        # As root the server runs as ``postgres``, which must reach the folder: /tmp, not a
+        # TMPDIR under root's home. Socket paths are short there too (libpq's 107 bytes).
+        where = "/tmp" if self.as_root and os.path.isdir("/tmp") else None
+        self.base = Path(tempfile.mkdtemp(prefix="qaflow-pg-", dir=where))
+        self.data = self.base / "data"
         self.dsn = f"host={self.base} port=5432 user=qaflow dbname=postgres"
 
     def _run(self, *args: str) -> None:
@@ -63,7 +66,8 @@ class PgServer:
         if result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {result.stdout}\n{result.stderr}")
 
-    def start(self) -> None:
+    def start(self, *, durable: bool = False) -> None:
+        """initdb and start; ``durable`` keeps fsync on (benchmarks), else off (tests)."""
         if self.as_root:
             try:
                 pwd.getpwnam("postgres")
@@ -74,10 +78,9 @@ class PgServer:
             "initdb", "-D", str(self.data), "-U", "qaflow", "-A", "trust", "-E", "UTF8",
             "--locale=C", "--no-sync",
         )  # fmt: skip
-        options = (
-            f"-k {self.base} -c listen_addresses='' -c fsync=off -c full_page_writes=off "
-            "-c max_connections=200"
-        )
+        options = f"-k {self.base} -c listen_addresses='' -c max_connections=200"
+        if not durable:  # the tests kill clients, never the server: its fsyncs buy nothing
+            options += " -c fsync=off -c full_page_writes=off"
         self._run(
             "pg_ctl", "start", "-w", "-D", str(self.data), "-l", str(self.base / "log"),
             "-o", options,

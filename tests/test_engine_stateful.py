@@ -18,10 +18,10 @@ from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
     initialize,
-    run_state_machine_as_test,
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
 from qaflow import (

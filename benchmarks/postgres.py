@@ -131,7 +131,7 @@ def raw_writer(dsn: str, ids: list[str], seconds: float, go: Any, out: Any) -> N
     """BEGIN; UPDATE the workflow row (version + 1, new hash and data); INSERT the event; COMMIT."""
     rng = random.Random(len(ids))
     data = '{"document_ref": "D", "worker_id": "P-1"}'
-    with psycopg.connect(dsn, autocommit=True, options="-c TimeZone=UTC") as conn:
+    with psycopg.connect(dsn, autocommit=True) as conn:
         go.wait()
         done = 0
         end = time.perf_counter() + seconds

@@ -58,6 +58,13 @@ _NOTE_COLS = "id, workflow_id, seq, recipient_role, recipient_id, reason, clause
 _TASK_COLS = "id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, created_at"
 # One statement checks the version, moves the snapshot and appends the event: no row comes
 # back when the version is stale or the idempotency key was used (then nothing is kept).
+_CREATE = (
+    f"WITH moved AS (INSERT INTO workflows ({_SNAP_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+    "%s, %s, %s, %s) ON CONFLICT (workflow_id) DO NOTHING RETURNING 1), "
+    f"added AS (INSERT INTO events ({_EVENT_COLS}) "
+    "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM moved ON CONFLICT DO NOTHING "
+    "RETURNING 1) SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)"
+)
 _ADVANCE = (
     "WITH moved AS (UPDATE workflows SET state = %s, version = %s, updated_at = %s, "
     "last_hash = %s, data = %s, deadlines = %s WHERE workflow_id = %s AND version = %s "
@@ -361,26 +368,60 @@ class PostgresStore:
     # --- the write path ---------------------------------------------------------------------
 
     def commit(self, step: Step, *, expected_version: int) -> None:
-        """Write ``step`` in one transaction if the workflow is at ``expected_version``."""
-        with _conflicts_typed(step.event.workflow_id), self._conn() as conn, conn.transaction():
-            self._write(conn, step, expected_version)
+        """Write ``step`` in one transaction if the workflow is at ``expected_version``.
+
+        The statements go to the server in one pipeline: two round trips per step.
+        """
+        from psycopg import errors
+
+        wid = step.event.workflow_id
+        with _conflicts_typed(wid), self._conn() as conn:
+            try:
+                with conn.pipeline(), conn.transaction():
+                    self._write(conn, step, expected_version)
+            except _Refused as refused:
+                raise self._refusal(conn, wid, expected_version, refused.key_used) from None
+            except errors.IntegrityError:
+                raise self._refusal(conn, wid, expected_version, False) from None
 
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Write ``steps`` in order in one transaction, all or nothing (each version-checked).
 
         The batch first locks its workflows' rows in id order, so two batches never deadlock.
         """
+        from psycopg import errors
+
         if not steps:
             return
-        with self._hold() as conn:
-            ids = sorted({s.event.workflow_id for s in steps})
-            conn.execute(
-                "SELECT 1 FROM workflows WHERE workflow_id = ANY(%s) ORDER BY workflow_id "
-                "FOR UPDATE",
-                (ids,),
-            )
-            for step in steps:
-                self._write(conn, step, step.event.seq - 1)
+        current = steps[0]
+        try:
+            with self._hold() as conn, conn.pipeline():
+                ids = sorted({s.event.workflow_id for s in steps})
+                conn.execute(
+                    "SELECT 1 FROM workflows WHERE workflow_id = ANY(%s) ORDER BY workflow_id "
+                    "FOR UPDATE",
+                    (ids,),
+                )
+                for current in steps:
+                    self._write(conn, current, current.event.seq - 1)
+        except (_Refused, errors.IntegrityError) as error:
+            key_used = isinstance(error, _Refused) and error.key_used
+            wid, expected = current.event.workflow_id, current.event.seq - 1
+            with self._conn() as conn:
+                raise self._refusal(conn, wid, expected, key_used) from None
+
+    def _refusal(
+        self, conn: psycopg.Connection[Any], wid: str, expected: int, key_used: bool
+    ) -> ConcurrencyError:
+        """Why a step was refused, asked after its transaction was rolled back."""
+        actual = self._version(conn, wid)
+        if expected == 0 and actual:
+            return stale(wid, 0, actual, "the workflow already exists")
+        if actual == expected and key_used:
+            return stale(wid, expected, actual, "idempotency key already used")
+        if actual == expected:
+            return stale(wid, expected, actual, "a row of this step already exists")
+        return stale(wid, expected, actual)
 
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
@@ -414,11 +455,10 @@ class PostgresStore:
         data = json.dumps(snap.data, sort_keys=True)
         deadlines = json.dumps(converter.unstructure(list(snap.deadlines)))
         payload = json.dumps(event.payload, sort_keys=True)
-        cur = conn.cursor()
+        head, cur = conn.cursor(), conn.cursor()
         if expected == 0:
-            cur.execute(
-                f"INSERT INTO workflows ({_SNAP_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s) ON CONFLICT (workflow_id) DO NOTHING",
+            head.execute(
+                _CREATE,
                 (
                     wid,
                     snap.machine,
@@ -431,19 +471,11 @@ class PostgresStore:
                     snap.last_hash,
                     data,
                     deadlines,
+                    *_event_row(event, payload),
                 ),
             )
-            if cur.rowcount != 1:
-                raise stale(wid, 0, self._version(conn, wid), "the workflow already exists")
-            cur.execute(
-                f"INSERT INTO events ({_EVENT_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, "
-                "%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                _event_row(event, payload),
-            )
-            if cur.rowcount != 1:
-                raise stale(wid, 0, 0, "idempotency key already used")
         else:
-            cur.execute(
+            head.execute(
                 _ADVANCE,
                 (
                     snap.state,
@@ -457,13 +489,9 @@ class PostgresStore:
                     *_event_row(event, payload),
                 ),
             )
-            moved, added = cur.fetchone() or (0, 0)
-            if not moved:
-                raise stale(wid, expected, self._version(conn, wid))
-            if not added:
-                raise stale(wid, expected, expected, "idempotency key already used")
         if step.opened:
-            cur.executemany(
+            _queue(
+                cur,
                 f"INSERT INTO deadlines ({_DEADLINE_COLS}, status) "
                 "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open')",
                 [
@@ -485,13 +513,15 @@ class PostgresStore:
             )
         closing = [("closed", i) for i in step.closed] + [("breached", i) for i in step.breached]
         if closing:
-            cur.executemany(
+            _queue(
+                cur,
                 "UPDATE deadlines SET status = %s, closed_at = %s, closed_seq = %s "
                 "WHERE id = %s AND status = 'open'",
                 [(status, event.at, event.seq, i) for status, i in closing],
             )
         if step.notifications:
-            cur.executemany(
+            _queue(
+                cur,
                 f"INSERT INTO notifications ({_NOTE_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
@@ -508,7 +538,8 @@ class PostgresStore:
                 ],
             )
         if step.tasks:
-            cur.executemany(
+            _queue(
+                cur,
                 f"INSERT INTO tasks ({_TASK_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
@@ -525,6 +556,10 @@ class PostgresStore:
                     for t in step.tasks
                 ],
             )
+        # Everything above is queued in one pipeline; this fetch sends it and reads the check.
+        moved, added = head.fetchone() or (0, 0)
+        if not moved or not added:
+            raise _Refused(key_used=bool(moved))
 
     @staticmethod
     def _version(conn: psycopg.Connection[Any], workflow_id: str) -> int:
@@ -532,6 +567,13 @@ class PostgresStore:
             "SELECT version FROM workflows WHERE workflow_id = %s", (workflow_id,)
         ).fetchone()
         return 0 if row is None else int(row[0])
+
+
+def _queue(cur: psycopg.Cursor[Any], sql: str, rows: Iterable[Sequence[Any]]) -> None:
+    """One ``execute`` per row: in pipeline mode each is only queued (``executemany`` would
+    open a nested pipeline and wait for the server each time)."""
+    for row in rows:
+        cur.execute(sql, row)
 
 
 def _event_row(event: Event, payload: str) -> tuple[Any, ...]:
@@ -549,6 +591,14 @@ def _event_row(event: Event, payload: str) -> tuple[Any, ...]:
         event.hash,
         event.idempotency_key,
     )
+
+
+class _Refused(Exception):
+    """A step found the version moved (or its key used): roll back, then say which."""
+
+    def __init__(self, *, key_used: bool) -> None:
+        super().__init__("refused")
+        self.key_used = key_used
 
 
 @contextmanager

@@ -289,3 +289,23 @@ def test_schema_migrations_cover_every_version() -> None:
     assert set(POSTGRES_MIGRATIONS) == set(range(1, SCHEMA_VERSION + 1))
     with SQLiteStore(":memory:") as s:
         assert set(s.migrations()) == set(range(1, SCHEMA_VERSION + 1))
+
+
+def test_postgres_a_failing_row_undoes_its_whole_step(pg_dsn: str) -> None:
+    """A row the server refuses mid-pipeline rolls back the step's transaction or savepoint."""
+    with PostgresStore(pg_dsn) as store:
+        engine = _engine(store)
+        _start(engine, "A")
+        step = engine.fire("A", "send_back", Actor("M-1", "manager"), {"reason": "r"})
+        assert step.tasks
+        clash = _steps(MemoryStore(), "B", 1)[0]
+        clash = attrs.evolve(clash, tasks=step.tasks)  # a task id that already exists
+        before = store_content(store)
+        with pytest.raises(ConcurrencyError, match="a row of this step already exists"):
+            store.commit(clash, expected_version=0)
+        assert store_content(store) == before
+        with pytest.raises(ConcurrencyError):
+            store.commit_many([clash])
+        assert store_content(store) == before
+        engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "still usable"})
+        assert engine.verify() == 1

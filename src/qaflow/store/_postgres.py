@@ -370,19 +370,30 @@ class PostgresStore:
     def commit(self, step: Step, *, expected_version: int) -> None:
         """Write ``step`` in one transaction if the workflow is at ``expected_version``.
 
-        The statements go to the server in one pipeline: two round trips per step.
+        Two round trips: the transaction's statements go in one pipeline flush, then the
+        commit. Inside a batch or a tick claim the step is a savepoint of that transaction.
         """
         from psycopg import errors
+        from psycopg.pq import TransactionStatus
 
         wid = step.event.workflow_id
         with _conflicts_typed(wid), self._conn() as conn:
+            nested = conn.info.transaction_status != TransactionStatus.IDLE
+            begin, done, undo = _NESTED if nested else _TOP
             try:
-                with conn.pipeline(), conn.transaction():
+                with conn.pipeline():
+                    conn.execute(begin)
                     self._write(conn, step, expected_version)
-            except _Refused as refused:
-                raise self._refusal(conn, wid, expected_version, refused.key_used) from None
-            except errors.IntegrityError:
-                raise self._refusal(conn, wid, expected_version, False) from None
+                    conn.execute(done)
+            except BaseException as error:
+                if conn.info.transaction_status in _open_states():
+                    for statement in undo:
+                        conn.execute(statement)
+                if isinstance(error, _Refused):
+                    raise self._refusal(conn, wid, expected_version, error.key_used) from None
+                if isinstance(error, errors.IntegrityError):
+                    raise self._refusal(conn, wid, expected_version, False) from None
+                raise
 
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Write ``steps`` in order in one transaction, all or nothing (each version-checked).
@@ -591,6 +602,21 @@ def _event_row(event: Event, payload: str) -> tuple[Any, ...]:
         event.hash,
         event.idempotency_key,
     )
+
+
+# How a step begins, ends and is undone: its own transaction, or a savepoint of one.
+_TOP = ("BEGIN", "COMMIT", ("ROLLBACK",))
+_NESTED = (
+    "SAVEPOINT qaflow_step",
+    "RELEASE SAVEPOINT qaflow_step",
+    ("ROLLBACK TO SAVEPOINT qaflow_step", "RELEASE SAVEPOINT qaflow_step"),
+)
+
+
+def _open_states() -> tuple[Any, ...]:
+    from psycopg.pq import TransactionStatus
+
+    return (TransactionStatus.INTRANS, TransactionStatus.INERROR)
 
 
 class _Refused(Exception):

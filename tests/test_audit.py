@@ -1145,11 +1145,11 @@ _STATEFUL = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestBexleyAuditMachine = AuditMachine.TestCase
+TestBexleyAuditMachine = pytest.mark.slow(AuditMachine.TestCase)
 TestBexleyAuditMachine.settings = _STATEFUL
-TestBuckinghamshireAuditMachine = BuckinghamshireAuditMachine.TestCase
+TestBuckinghamshireAuditMachine = pytest.mark.slow(BuckinghamshireAuditMachine.TestCase)
 TestBuckinghamshireAuditMachine.settings = _STATEFUL
-TestSQLiteAuditMachine = SQLiteAuditMachine.TestCase
+TestSQLiteAuditMachine = pytest.mark.slow(SQLiteAuditMachine.TestCase)
 TestSQLiteAuditMachine.settings = settings(
     _STATEFUL, max_examples=max(1, settings().max_examples // 4)
 )

@@ -217,6 +217,7 @@ def organisations(draw: st.DrawFn) -> InMemoryDirectory:
         return InMemoryDirectory(flat, teams, services, aliases={"moderator": ["iro"]})
 
 
+@pytest.mark.slow
 @given(organisations())
 def test_any_valid_organisation_has_no_management_cycle(org: InMemoryDirectory) -> None:
     for person in org.people():

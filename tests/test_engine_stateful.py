@@ -220,8 +220,8 @@ class SQLiteEngineMachine(EngineMachine):
         return SQLiteStore(":memory:")
 
 
-TestEngineOnMemoryStore = EngineMachine.TestCase
-TestEngineOnSQLiteStore = SQLiteEngineMachine.TestCase
+TestEngineOnMemoryStore = pytest.mark.slow(EngineMachine.TestCase)
+TestEngineOnSQLiteStore = pytest.mark.slow(SQLiteEngineMachine.TestCase)
 
 
 def test_engine_on_postgres_store(pg_server: Any) -> None:

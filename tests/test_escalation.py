@@ -616,10 +616,10 @@ def test_escalation_works_on_sqlite(tmp_path: Any) -> None:
 # --- properties -----------------------------------------------------------------------------
 
 
-TestCPChairLadder = ladder_state_machine(CP, bexley.POLICY).TestCase
-TestIROLadder = ladder_state_machine(IRO, bexley.POLICY).TestCase
-TestFIROLadder = ladder_state_machine(FIRO, bexley.POLICY).TestCase
-TestGeneratedLadders = ladder_state_machine(None).TestCase
+TestCPChairLadder = pytest.mark.slow(ladder_state_machine(CP, bexley.POLICY).TestCase)
+TestIROLadder = pytest.mark.slow(ladder_state_machine(IRO, bexley.POLICY).TestCase)
+TestFIROLadder = pytest.mark.slow(ladder_state_machine(FIRO, bexley.POLICY).TestCase)
+TestGeneratedLadders = pytest.mark.slow(ladder_state_machine(None).TestCase)
 
 
 @settings(max_examples=25)

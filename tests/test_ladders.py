@@ -308,6 +308,7 @@ def test_total_formal_response_needs_one_unit() -> None:
 # --- TOML and plain data ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @given(ladders())
 def test_ladders_survive_plain_data_round_trip(lad: EscalationLadder) -> None:
     """Every valid ladder (generated) reads back equal from its plain-data form."""
@@ -381,6 +382,7 @@ def test_load_ladders_reads_a_file(tmp_path: Path) -> None:
     assert book.ladder("mine").reasons == REASONS
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_example_toml_ladders_load_build_and_conform(path: Path) -> None:
     """A council's own ladders, from examples/ladders/, pass the same conformance suite."""

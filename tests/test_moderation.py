@@ -143,7 +143,7 @@ def test_BX_MOD_01_the_moderator_is_never_the_auditor(h: Harness) -> None:
     error = refused(
         h, GuardFailed, lambda: h.fire("MOD-1", "allocate", PSQA, {"moderator_id": AUDITOR.id})
     )
-    assert error.clause == "I9"  # type: ignore[attr-defined]
+    assert error.clause == "BX-MOD-01"  # type: ignore[attr-defined]
     refused(
         h,
         PermissionDenied,
@@ -734,9 +734,9 @@ _STATEFUL = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-TestBexleyModerationMachine = ModerationMachine.TestCase
+TestBexleyModerationMachine = pytest.mark.slow(ModerationMachine.TestCase)
 TestBexleyModerationMachine.settings = _STATEFUL
-TestBuckinghamshireModerationMachine = BuckinghamshireModerationMachine.TestCase
+TestBuckinghamshireModerationMachine = pytest.mark.slow(BuckinghamshireModerationMachine.TestCase)
 TestBuckinghamshireModerationMachine.settings = _STATEFUL
 
 

@@ -365,6 +365,7 @@ def test_a_year_moderates_within_six_months_and_closes_audits_after_it(council: 
         assert completed <= sampled <= completed + timedelta(days=184)
 
 
+@pytest.mark.slow
 def test_the_demo_writes_a_quarter_and_its_report(tmp_path: Path) -> None:
     """run_demo: a Bexley quarter in SQLite, verified, reported as HTML, Markdown and JSON;
     the same seed writes the same database content and the same reports."""

@@ -527,6 +527,7 @@ def _svg_elements(page: str) -> Iterator[str]:
     yield from re.findall(r'<svg id="([^"]+)"', page)
 
 
+@pytest.mark.slow
 def test_the_html_report_renders_its_charts_in_headless_chromium(
     report: QAReport, tmp_path: Path
 ) -> None:

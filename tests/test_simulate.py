@@ -140,6 +140,7 @@ def _within(count: int, n: int, q: float, sds: float = 4.0) -> bool:
     return abs(count - n * q) <= sds * math.sqrt(n * q * (1 - q)) + 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ladder", [IRO, CP], ids=["iro", "cp_chair"])
 def test_fixed_acceptance_gives_a_geometric_ladder(ladder: EscalationLadder) -> None:
     """Holders always respond in time; the raiser accepts with p at every stage, else

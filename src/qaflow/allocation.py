@@ -98,7 +98,7 @@ class AllocationRules:
     """The policy's allocation constraints.
 
     ``pair_window_months``: an auditor and a worker are not paired again until this many
-    months have passed (1 forbids only the same month; 0 allows any repeat). The seeds give
+    months have passed (1 forbids only the same month; 0 allows any repeat). The frameworks give
     no figure; qaflow's default is 6, the length of BX-MOD-01's moderation look-back and of
     BK-AUD-03's case look-back, so one auditor does not judge the same worker's practice
     twice in the period that practice is reviewed over.

@@ -80,6 +80,8 @@ class DemoResult:
     markdown: Path
     json: Path
     summary: DemoSummary
+    samples: tuple[str, ...] = ()
+    """Workflow ids worth a first look: the escalation and the audit with the most events."""
 
     def lines(self) -> list[str]:
         """A few lines for a terminal: the files and the headline figures."""
@@ -110,6 +112,18 @@ def _remove_database(path: Path) -> None:
         candidate = path.with_name(path.name + suffix)
         if candidate.exists():
             candidate.unlink()
+
+
+def _samples(store: SQLiteStore) -> tuple[str, ...]:
+    """The escalation and the audit with the most events (the lowest id of a tie)."""
+    best: dict[str, tuple[int, str]] = {}
+    for workflow_id in store.workflow_ids():
+        snapshot = store.load(workflow_id)
+        family = snapshot.machine.split(".")[0]
+        if family in ("escalation", "audit"):
+            candidate = (-snapshot.version, workflow_id)
+            best[family] = min(best.get(family, candidate), candidate)
+    return tuple(best[f][1] for f in ("escalation", "audit") if f in best)
 
 
 def _summary(
@@ -168,6 +182,7 @@ def run_demo(
         )
         verified = Engine(store, shipped_specs()).verify()
         workflows = sum(1 for _ in store.workflow_ids())
+        samples = _samples(store)
         report = build_report(store, start=result.start, end=result.end)
     paths = {name: directory / name for name in (HTML, MARKDOWN, JSON)}
     paths[HTML].write_text(to_html(report), encoding="utf-8")
@@ -180,4 +195,5 @@ def run_demo(
         markdown=paths[MARKDOWN],
         json=paths[JSON],
         summary=_summary(result, report, workflows, verified),
+        samples=samples,
     )

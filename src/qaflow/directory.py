@@ -1,12 +1,12 @@
 """An in-memory directory of people, teams and services: who holds which role.
 
 The engine asks a directory one question, ``has_role(person_id, role)``, before it lets a
-person fire a trigger in a role (principle 7). Machines ask more: the workflow's
+person fire a trigger in a role. Machines ask more: the workflow's
 notifications go to "the worker's team manager", so whoever starts a workflow looks the
 managers up here and passes their ids in the payload (the engine only ever reads ids from
 workflow data, which keeps replay independent of later changes to the directory).
 
-Everything is an opaque id (principle 10): a person has roles, a team and optionally an
+Everything is an opaque id (no names): a person has roles, a team and optionally an
 explicit line manager; a team belongs to a service and has a team manager; a service has a
 service manager and a head of service. Some roles follow from the structure (whoever
 manages a team holds ``team_manager``) and a policy may declare aliases (``moderator`` is
@@ -66,8 +66,8 @@ class UnknownPerson(QAFlowError, LookupError):
 
 
 def _roles(value: Iterable[str] | str) -> tuple[str, ...]:
-    """Roles as a sorted tuple of unique names (JSON-friendly, so I11 holds); text is split
-    on ``;`` or ``,`` (the CSV form)."""
+    """Roles as a sorted tuple of unique names (so a directory survives a JSON round trip);
+    text is split on ``;`` or ``,`` (the CSV form)."""
     if isinstance(value, str):
         value = [r.strip() for r in value.replace(",", ";").split(";")]
     roles = set(value)

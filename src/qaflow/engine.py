@@ -4,7 +4,7 @@
 computes its effects into one :class:`~qaflow.records.Step` and hands the step to the store,
 which commits it in one transaction. ``tick`` turns due deadlines into breach commands
 through the same path. Replaying a workflow's events through the same code reproduces its
-snapshot (invariant I2); :meth:`Engine.verify` checks that and the hash chain.
+snapshot; :meth:`Engine.verify` checks that and the hash chain.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ _MAX_TICK_ROUNDS = 10_000
 
 
 class Directory(Protocol):
-    """Who holds which role: supplied by the host system (principle 7)."""
+    """Who holds which role: supplied by the host system, which alone knows its staff."""
 
     def has_role(self, person_id: str, role: str) -> bool: ...
 
@@ -111,7 +111,7 @@ class Engine:
             ) from None
 
     def spec_for(self, snapshot: WorkflowSnapshot) -> MachineSpec:
-        """The spec a workflow is pinned to (principle 8)."""
+        """The spec a workflow is pinned to (its policy's name and version when it started)."""
         try:
             return self._specs[(snapshot.machine, snapshot.policy, snapshot.policy_version)]
         except KeyError:
@@ -213,7 +213,7 @@ class Engine:
         at: datetime | None = None,
         expected_version: int | None = None,
     ) -> Step:
-        """Move a workflow to another version of its machine's policy (principle 8); writes.
+        """Move a workflow to another version of its machine's policy; writes.
 
         The move is an event of its own (``policy_migrated``), so history shows when and why
         the rules changed; the state, data and open deadlines carry over unchanged and the
@@ -418,7 +418,8 @@ class Engine:
         return steps
 
     def replay(self, workflow_id: str) -> WorkflowSnapshot:
-        """The snapshot rebuilt from the event log (equal to the stored one: invariant I2)."""
+        """The snapshot rebuilt from the event log (:meth:`verify` checks it equals the
+        stored one)."""
         steps = self.replay_steps(workflow_id)
         return steps[-1].snapshot
 

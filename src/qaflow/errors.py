@@ -22,19 +22,36 @@ payload contents, which may hold personal data.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
 
 __all__ = [
+    "MISSING",
     "ConcurrencyError",
     "GuardFailed",
     "IntegrityError",
     "PermissionDenied",
     "PolicyError",
+    "PolicyProblem",
     "QAFlowError",
     "SchemaError",
     "TransitionNotAllowed",
     "UnknownWorkflow",
     "ValidationError",
+    "shown_value",
 ]
+
+
+class _Missing(Enum):
+    MISSING = "MISSING"
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+
+MISSING: Final = _Missing.MISSING
+"""Stands for a value that is absent (a key not given), distinct from ``None``."""
 
 
 class QAFlowError(Exception):
@@ -145,13 +162,97 @@ class UnknownWorkflow(QAFlowError, LookupError):
         return str(self.args[0])
 
 
-class PolicyError(QAFlowError, ValueError):
-    """A policy, ladder or machine definition is invalid."""
+_MAX_SHOWN = 40
 
-    def __init__(self, message: str, *, clause: str | None = None) -> None:
-        self.clause = clause
-        cited = f" ({clause})" if clause else ""
-        super().__init__(f"{message}{cited}")
+
+def shown_value(value: object) -> str:
+    """How an error quotes a value: short scalars as ``repr``, anything else by its type.
+
+    Text longer than a short name may be free text, which can hold personal data, so only its
+    type and length are shown.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
+    if isinstance(value, bool | int | float | type(None)):
+        return repr(value)
+    if isinstance(value, str):
+        if len(value) <= _MAX_SHOWN and value.isprintable():
+            return repr(value)
+        return f"text of {len(value)} characters"
+    return type(value).__name__
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyProblem:
+    """One thing wrong with a policy definition, and where it is.
+
+    ``path`` is the key path inside the definition (``stages[2].escalated_by``; empty for the
+    definition as a whole); ``found`` the offending value (``MISSING`` when a key is absent);
+    ``expected`` what would have been accepted; ``hint`` a "did you mean" suggestion.
+    """
+
+    path: str
+    expected: str
+    found: object = MISSING
+    clause: str | None = None
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.path}: " if self.path else ""
+        got = "" if self.found is MISSING else f" (got {shown_value(self.found)})"
+        hint = f"; did you mean {self.hint!r}?" if self.hint else ""
+        cited = f" ({self.clause})" if self.clause else ""
+        return f"{where}{self.expected}{got}{hint}{cited}"
+
+
+class PolicyError(QAFlowError, ValueError):
+    """A policy, procedure file or machine definition is invalid.
+
+    It names where (``source``: a file or a policy name; ``path``: the key path inside it),
+    what was found and what is accepted, and the clause the rule comes from. Loading a file
+    reports every problem at once: :attr:`problems` holds each, the message lists them all.
+    The older form ``PolicyError("message", clause=...)`` is a single problem whose
+    ``expected`` is the message.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        source: str | None = None,
+        path: str = "",
+        value: object = MISSING,
+        expected: str | None = None,
+        clause: str | None = None,
+        hint: str | None = None,
+        problems: Iterable[PolicyProblem] = (),
+    ) -> None:
+        found = tuple(problems)
+        if not found:
+            found = (
+                PolicyProblem(
+                    path=path,
+                    expected=expected or message or "a valid definition",
+                    found=value,
+                    clause=clause,
+                    hint=hint,
+                ),
+            )
+        self.source = source
+        self.problems = found
+        first = found[0]
+        self.path = first.path
+        self.value = first.found
+        self.expected = first.expected
+        self.clause = first.clause
+        self.hint = first.hint
+        where = f"{source}: " if source else ""
+        if len(found) == 1:
+            text = f"{where}{first}"
+        else:
+            lines = "\n".join(f"  - {problem}" for problem in found)
+            text = f"{where}{len(found)} problems:\n{lines}"
+        super().__init__(text)
 
 
 class IntegrityError(QAFlowError, RuntimeError):

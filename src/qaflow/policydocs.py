@@ -88,10 +88,14 @@ def _effect_uses(uses: dict[str, list[str]], effects: Iterable[object], where: s
             uses[effect.rule.clause].append(f"{where} opens {_rule_text(effect.rule)}")
 
 
-def policy_page(policy: str, specs: Iterable[MachineSpec], tests_dir: str | Path) -> str:
-    """The Markdown page for one policy's machines."""
+def policy_page(policy: str, specs: Iterable[MachineSpec], tests_dir: str | Path | None) -> str:
+    """The Markdown page for one policy's machines.
+
+    ``tests_dir`` None: the tests were not searched, and the page says so instead of listing
+    every clause as untested.
+    """
     specs = [s for s in specs if s.policy == policy]
-    tests = find_clause_tests(tests_dir)
+    tests = find_clause_tests(tests_dir) if tests_dir is not None else {}
     uses: dict[str, list[str]] = defaultdict(list)
     for spec in specs:
         for cid, items in clause_uses(spec).items():
@@ -106,7 +110,10 @@ def policy_page(policy: str, specs: Iterable[MachineSpec], tests_dir: str | Path
         "",
     ]
     untested = [c for c in ids if c not in tests]
-    lines += [f"{len(ids)} clauses; {len(ids) - len(untested)} named by at least one test.", ""]
+    if tests_dir is None:
+        lines += [f"{len(ids)} clauses. The tests were not searched, so none is listed.", ""]
+    else:
+        lines += [f"{len(ids)} clauses; {len(ids) - len(untested)} named by at least one test.", ""]
     lines += ["## Clauses", ""]
     for cid in ids:
         known = CLAUSES.get(cid)
@@ -116,7 +123,7 @@ def policy_page(policy: str, specs: Iterable[MachineSpec], tests_dir: str | Path
             lines.append(f"- uses: {item}")
         for test in tests.get(cid, []):
             lines.append(f"- tested by: `{test}`")
-        if cid not in tests:
+        if cid not in tests and tests_dir is not None:
             lines.append("- tested by: **no test names this clause**")
         lines.append("")
     lines += ["## Machines", ""]
@@ -126,9 +133,10 @@ def policy_page(policy: str, specs: Iterable[MachineSpec], tests_dir: str | Path
 
 
 def write_policy_docs(
-    out_dir: str | Path, specs: Iterable[MachineSpec], tests_dir: str | Path
+    out_dir: str | Path, specs: Iterable[MachineSpec], tests_dir: str | Path | None
 ) -> list[Path]:
-    """Write one ``<policy>.md`` per policy among ``specs`` into ``out_dir`` (writes files)."""
+    """Write one ``<policy>.md`` per policy among ``specs`` into ``out_dir`` (writes files);
+    ``tests_dir`` None leaves the tests out (see :func:`policy_page`)."""
     specs = list(specs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """The records qaflow stores and returns, and their JSON form.
 
 Every record is a frozen attrs class. :data:`converter` turns each one into JSON-ready
-primitives and back (invariant I11); datetimes travel as UTC ISO 8601 strings and a naive
+primitives and back unchanged; datetimes travel as UTC ISO 8601 strings and a naive
 datetime is refused on the way in.
 """
 
@@ -65,7 +65,8 @@ class Event:
     """One accepted command, the unit of the append-only log.
 
     ``hash`` is SHA-256 over the canonical JSON of every other field, chained through
-    ``prev_hash`` to the workflow's previous event (invariant I14).
+    ``prev_hash`` to the workflow's previous event, so changing or deleting any event is
+    detected.
     """
 
     workflow_id: str
@@ -134,7 +135,7 @@ class Task:
 class WorkflowSnapshot:
     """The current state of one workflow: a cache of replaying its events.
 
-    ``version`` equals the number of events (invariant I1); ``deadlines`` are the open ones.
+    ``version`` equals the number of events; ``deadlines`` are the open ones.
     """
 
     workflow_id: str

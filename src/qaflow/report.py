@@ -1,8 +1,8 @@
 """The quarterly QA report, built from any store for any period.
 
 :func:`build_report` reads what a store holds -- workflow snapshots, their events, the
-notification outbox, tasks and open deadlines -- and answers the three questions of
-DESIGN.md ("Around the core: Report") for the period ``[start, end)``:
+notification outbox, tasks and open deadlines -- and answers three questions for the period
+``[start, end)``:
 
 * **How much did we do?** Audits allocated, graded, completed, cancelled and still open at
   the end; moderations sampled, finalised, cancelled; escalations raised and closed.

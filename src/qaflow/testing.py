@@ -1,8 +1,8 @@
 """Conformance checks and hypothesis strategies for any qaflow machine or policy.
 
 The project's own tests use exactly these, and a council that writes its own policy runs the
-same checks on it. Each ``check_*`` function raises ``AssertionError`` naming the invariant
-of DESIGN.md it enforces (I1, I2, ...) and the workflow that breaks it.
+same checks on it. Each ``check_*`` function raises ``AssertionError`` naming the workflow
+that breaks the rule it checks and what it found.
 
 Importing this module needs ``hypothesis`` (the ``test`` extra).
 """
@@ -60,7 +60,8 @@ def aware_datetimes(min_year: int = 2020, max_year: int = 2030) -> st.SearchStra
 
 
 def store_content(store: Store) -> Any:
-    """Everything a store holds, comparable with ``==`` (for I3: a refusal writes nothing)."""
+    """Everything a store holds, comparable with ``==`` (so a test sees a refusal wrote
+    nothing)."""
     if isinstance(store, (SQLiteStore, PostgresStore)):
         return store.dump()
     if isinstance(store, MemoryStore):
@@ -76,20 +77,22 @@ def store_content(store: Store) -> Any:
 
 
 def check_sequence(engine: Engine, workflow_id: str) -> None:
-    """I1: sequence numbers are 1..n with no gap and the snapshot's version is n."""
+    """Sequence numbers are 1..n with no gap and the snapshot's version is n."""
     events = engine.history(workflow_id)
     seqs = [e.seq for e in events]
-    assert seqs == list(range(1, len(events) + 1)), f"I1 {workflow_id}: seqs {seqs}"
+    assert seqs == list(range(1, len(events) + 1)), (
+        f"{workflow_id}: sequence numbers {seqs} are not 1..n"
+    )
     version = engine.get(workflow_id).version
-    assert version == len(events), f"I1 {workflow_id}: version {version} != {len(events)} events"
+    assert version == len(events), f"{workflow_id}: version {version} != {len(events)} events"
 
 
 def check_replay(engine: Engine, workflow_id: str) -> None:
-    """I2: replaying the stored events reproduces the snapshot (state, data, deadlines)."""
+    """Replaying the stored events reproduces the snapshot (state, data, deadlines)."""
     stored = engine.get(workflow_id)
     replayed = engine.replay(workflow_id)
     assert replayed == stored and replayed.data == stored.data, (
-        f"I2 {workflow_id}: replay gives {replayed.state!r} v{replayed.version}, "
+        f"{workflow_id}: replay gives {replayed.state!r} v{replayed.version}, "
         f"stored {stored.state!r} v{stored.version}"
     )
 
@@ -99,52 +102,54 @@ def _wd_rule(rule: str) -> bool:
 
 
 def check_deadlines(engine: Engine, workflow_id: str) -> None:
-    """I6: open deadlines belong to the current state or the workflow, never end before they
+    """Open deadlines belong to the current state or the workflow, never end before they
     were opened, and a working-day deadline ends on a working day."""
     snap = engine.get(workflow_id)
     spec = engine.spec_for(snap)
     rows = {d.id: d for d in engine.store.open_deadlines(workflow_id)}
-    assert set(rows) == {d.id for d in snap.deadlines}, f"I6 {workflow_id}: rows differ"
+    assert set(rows) == {d.id for d in snap.deadlines}, (
+        f"{workflow_id}: stored open deadlines differ from the snapshot's"
+    )
     for d in snap.deadlines:
         assert d.state is None or d.state == snap.state, (
-            f"I6 {workflow_id}: deadline {d.name!r} of state {d.state!r} open in {snap.state!r}"
+            f"{workflow_id}: deadline {d.name!r} of state {d.state!r} open in {snap.state!r}"
         )
-        assert d.due_at >= d.opened_at, f"I6 {workflow_id}: {d.name!r} due before opened"
+        assert d.due_at >= d.opened_at, f"{workflow_id}: {d.name!r} due before opened"
         if _wd_rule(d.rule):
             local = d.due_at.astimezone(LONDON).date()
             assert spec.calendar.is_working_day(local), (
-                f"I6 {workflow_id}: WD deadline {d.name!r} ends on {local}, not a working day"
+                f"{workflow_id}: WD deadline {d.name!r} ends on {local}, not a working day"
             )
     if spec.state(snap.state).terminal:
-        assert not snap.deadlines, f"I6 {workflow_id}: terminal state with open deadlines"
+        assert not snap.deadlines, f"{workflow_id}: terminal state with open deadlines"
 
 
 def check_terminal_absorbing(engine: Engine, workflow_id: str, before: WorkflowSnapshot) -> None:
-    """I4: a workflow that was in a terminal state has not moved."""
+    """A workflow that was in a terminal state has not moved."""
     spec = engine.spec_for(before)
     if spec.state(before.state).terminal:
-        assert engine.get(workflow_id) == before, f"I4 {workflow_id}: left terminal state"
+        assert engine.get(workflow_id) == before, f"{workflow_id}: left terminal state"
 
 
 def check_tick(engine: Engine, now: datetime) -> None:
-    """I7: after ``tick(now)`` nothing due by ``now`` is open and a second tick writes nothing."""
+    """After ``tick(now)`` nothing due by ``now`` is open and a second tick writes nothing."""
     engine.tick(now)
     due = engine.store.due_deadlines(now)
-    assert not due, f"I7: still open after tick: {[d.id for d in due]}"
-    assert engine.tick(now) == [], "I7: a second tick wrote steps"
+    assert not due, f"still open after tick: {[d.id for d in due]}"
+    assert engine.tick(now) == [], "a second tick wrote steps"
 
 
 def check_record_round_trip(record: object) -> None:
-    """I11: a record survives cattrs unstructure, JSON and structure unchanged."""
+    """A record survives cattrs unstructure, JSON and structure unchanged."""
     import json
 
     data = json.loads(json.dumps(converter.unstructure(record)))
     back = converter.structure(data, type(record))
-    assert back == record, f"I11: {type(record).__name__} changed in a JSON round trip"
+    assert back == record, f"{type(record).__name__} changed in a JSON round trip"
 
 
 def check_integrity_detects_tampering(engine: Engine, workflow_id: str) -> None:
-    """I14: changing or deleting any event of the workflow breaks its chain or its head.
+    """Changing or deleting any event of the workflow breaks its chain or its head.
 
     Checked on copies in memory, with the same rules :meth:`Engine.verify` applies: each
     event's hash, the chain of ``prev_hash``, and the snapshot's ``last_hash`` and version.
@@ -162,10 +167,10 @@ def check_integrity_detects_tampering(engine: Engine, workflow_id: str) -> None:
             _evolve(event, payload={**event.payload, "tampered": True}),
         ):
             copy = [*events[:i], tampered, *events[i + 1 :]]
-            assert breaks(copy), f"I14: altering event {event.seq} went unnoticed"
+            assert breaks(copy), f"altering event {event.seq} went unnoticed"
         if events:
             assert breaks(events[:i] + events[i + 1 :]), (
-                f"I14: deleting event {event.seq} went unnoticed"
+                f"deleting event {event.seq} went unnoticed"
             )
 
 
@@ -187,14 +192,14 @@ def _chain_breaks(events: list[Event], last_hash: str, version: int) -> bool:
 
 
 def check_workflow(engine: Engine, workflow_id: str) -> None:
-    """I1, I2, I6 and I14 for one workflow."""
+    """Sequence, replay, open deadlines and the hash chain of one workflow."""
     check_sequence(engine, workflow_id)
     check_replay(engine, workflow_id)
     check_deadlines(engine, workflow_id)
     try:
         engine.verify(workflow_id)
     except IntegrityError as error:  # pragma: no cover - reported as an assertion
-        raise AssertionError(f"I14 {workflow_id}: {error}") from error
+        raise AssertionError(f"{workflow_id}: {error}") from error
 
 
 # --- escalation ladders ---
@@ -202,10 +207,10 @@ def check_workflow(engine: Engine, workflow_id: str) -> None:
 # Conformance for escalation ladders (BX-ESC-*, NAT-CP-*, NAT-IRO-*), public so a council can
 # run it on its own ladder: ``check_ladder(my_ladder)``, or subclass
 # ``EscalationLadderMachine`` (set ``ladder``) and collect its ``TestCase``. The strategies
-# draw valid ladders, clocks and commands; ``check_escalation`` adds to I1-I7 the ladder's
-# own rules: stages never go down (I5), a stage is skipped only by a bypass the ladder
-# allows (I5), extensions stay within the ladder's bounds, every stage entry notifies exactly
-# the ladder's recipients, and resolved/withdrawn/referred are absorbing (I4).
+# draw valid ladders, clocks and commands; ``check_escalation`` adds to the checks above the
+# ladder's own rules: stages never go down, a stage is skipped only by a bypass the ladder
+# allows, extensions stay within the ladder's bounds, every stage entry notifies exactly the
+# ladder's recipients, and resolved/withdrawn/referred are absorbing.
 
 from collections import Counter  # noqa: E402 (this section is self-contained)
 from collections.abc import Iterable, Mapping  # noqa: E402
@@ -523,8 +528,8 @@ def apply_command(
 ) -> Step | QAFlowError:
     """Run ``cmd`` on ``workflow_id`` (a raise starts it); return the step or the refusal.
 
-    Waits and ticks first (checking I7); a refused command must have written nothing (I3); a
-    workflow in a terminal state must not move (I4).
+    Waits and ticks first (checking :func:`check_tick`); a refused command must have written
+    nothing; a workflow in a terminal state must not move.
     """
     if cmd.wait and clock is not None:
         check_tick(engine, clock.advance(cmd.wait))
@@ -544,7 +549,7 @@ def apply_command(
             result = engine.fire(workflow_id, cmd.trigger, actor, cmd.payload, at=at)
     except QAFlowError as error:
         assert store_content(engine.store) == content, (
-            f"I3 {workflow_id}: refused {cmd.trigger!r} ({type(error).__name__}) wrote something"
+            f"{workflow_id}: refused {cmd.trigger!r} ({type(error).__name__}) wrote something"
         )
         result = error
     if before is not None:
@@ -621,11 +626,11 @@ def _next(ladder: EscalationLadder, level: int | None) -> int | None:
 def check_escalation(engine: Engine, workflow_id: str, ladder: EscalationLadder) -> None:
     """The ladder's own rules over one escalation's log, notifications and record.
 
-    I5: the stage never goes down, and a stage (or the informal stage, or everything up to
+    The stage never goes down, and a stage (or the informal stage, or everything up to
     the referral) is skipped only by ``bypass`` or a raise with ``to``, only where the ladder
     allows it. Extensions never exceed the ladder's count and length. Every event notified
     exactly :func:`expected_recipients` (the raiser and the subject by their recorded ids).
-    I4: nothing follows a terminal state.
+    Nothing follows a terminal state.
     """
     events = engine.history(workflow_id)
     snap = engine.get(workflow_id)
@@ -636,7 +641,7 @@ def check_escalation(engine: Engine, workflow_id: str, ladder: EscalationLadder)
     entries = 0
     for event in events:
         where = f"{workflow_id} event {event.seq} ({event.trigger} {event.source}->{event.dest})"
-        assert event.source not in TERMINAL_STATES, f"I4 {where}: moved out of a terminal state"
+        assert event.source not in TERMINAL_STATES, f"{where}: moved out of a terminal state"
         got = Counter(n.recipient_role for n in by_seq.get(event.seq, ()))
         want = expected_recipients(ladder, event)
         assert got == want, f"notifications {where}: sent {dict(got)}, ladder says {dict(want)}"
@@ -648,18 +653,20 @@ def check_escalation(engine: Engine, workflow_id: str, ladder: EscalationLadder)
         if event.dest == event.source or event.dest in (RESOLVED, WITHDRAWN):
             continue
         source, dest = level_of(ladder, event.source), level_of(ladder, event.dest)
-        assert dest is not None, f"I5 {where}: entered a state that is not a stage"
+        assert dest is not None, f"{where}: entered a state that is not a stage"
         entries += 1
-        assert source is None or dest > source, f"I5 {where}: the stage went down"
+        assert source is None or dest > source, f"{where}: the stage went down"
         if dest != _next(ladder, source):
-            assert event.trigger in ("bypass", "raise"), f"I5 {where}: skipped without a bypass"
-            assert event.trigger != "raise" or "to" in event.payload, f"I5 {where}: skip"
-            assert ladder.may_skip(source, dest), f"I5 {where}: the ladder allows no such bypass"
+            assert event.trigger in ("bypass", "raise"), f"{where}: skipped without a bypass"
+            assert event.trigger != "raise" or "to" in event.payload, (
+                f"{where}: a raise skipped stages without 'to'"
+            )
+            assert ladder.may_skip(source, dest), f"{where}: the ladder allows no such bypass"
         if event.trigger == "bypass":
-            assert ladder.may_skip(source, dest), f"I5 {where}: bypass the ladder does not allow"
+            assert ladder.may_skip(source, dest), f"{where}: bypass the ladder does not allow"
     history = data.get("history", [])
     levels = [entry["level"] for entry in history]
-    assert levels == sorted(levels), f"I5 {workflow_id}: stage history goes down: {levels}"
+    assert levels == sorted(levels), f"{workflow_id}: stage history goes down: {levels}"
     assert len(history) == entries, f"{workflow_id}: {len(history)} stage visits, {entries} entries"
     if snap.state not in TERMINAL_STATES and snap.state != "new":
         assert data.get("level") == level_of(ladder, snap.state), f"{workflow_id}: level"
@@ -715,8 +722,8 @@ def check_ladder_spec(ladder: EscalationLadder, spec: MachineSpec) -> None:
 
 class EscalationLadderMachine(RuleBasedStateMachine):
     """Drives escalations of one ladder (or, with ``ladder = None``, of a generated one)
-    through random commands, waits and ticks, checking I1-I7 and the ladder's rules after
-    every step. Subclass it and set ``ladder`` (and ``policy``), or use
+    through random commands, waits and ticks, checking the workflow checks above and the
+    ladder's rules after every step. Subclass it and set ``ladder`` (and ``policy``), or use
     :func:`ladder_state_machine`; collect ``YourMachine.TestCase`` with pytest.
     """
 
@@ -772,7 +779,7 @@ class EscalationLadderMachine(RuleBasedStateMachine):
 
     @invariant()
     def conforms(self) -> None:
-        """I1, I2, I6, I14 and the ladder's rules on every workflow that changed."""
+        """The workflow checks and the ladder's rules on every workflow that changed."""
         if self.engine is None:
             return
         ladder, _, engine, _ = self._parts()

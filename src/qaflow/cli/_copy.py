@@ -84,9 +84,10 @@ def _by_time(marks: dict[str, datetime]) -> Iterator[tuple[datetime, list[str]]]
 @click.option("--to", "target_url", required=True, help="Target store URL or SQLite file.")
 @fail_cleanly
 def copy(source_url: str, target_url: str) -> None:
-    """Copy every workflow with its full history to another store, then verify it (writes --to).
+    """Copy every workflow to another store.
 
-    Stores are named as by --db: a SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB.
+    Writes --to: every workflow with its full history, verified on arrival. Stores are named
+    as by --db: a SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB.
     The target must hold none of the source's workflows.
     """
     from qaflow.engine import Engine

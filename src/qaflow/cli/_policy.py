@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
@@ -11,8 +12,11 @@ from qaflow.cli._common import console, fail_cleanly
 from qaflow.cli._main import main
 from qaflow.errors import ValidationError
 
+if TYPE_CHECKING:
+    from qaflow.spec import MachineSpec
 
-@main.command()
+
+@main.command(short_help="List the shipped machines, or draw one as mermaid.")
 @click.argument("machine", required=False)
 @click.option("--policy", help="The council policy, where several ship MACHINE.")
 @click.option("--show-missed", is_flag=True, help="Also draw the built-in deadline_missed loops.")
@@ -29,67 +33,120 @@ def diagram(machine: str | None, policy: str | None, show_missed: bool) -> None:
     click.echo(mermaid(shipped_spec(machine, policy), show_missed=show_missed))
 
 
-@main.group()
+@main.group(short_help="Read the shipped policies: values, clauses and tests.")
 def policy() -> None:
     """Read the shipped policies: their values, clauses and tests."""
 
 
-@policy.command("show")
+@policy.command("show", short_help="A policy's states, deadlines, roles and guards.")
 @click.argument("name", required=False)
+@click.option(
+    "--machine",
+    help="Only this machine (e.g. audit, or escalation for every ladder, or "
+    "escalation.bexley_firo).",
+)
+@click.option(
+    "--state",
+    help="Only this state: its deadlines and the commands that leave or enter it.",
+)
 @fail_cleanly
-def policy_show(name: str | None) -> None:
-    """Print a policy's machines with their deadlines, roles and clauses (reads only)."""
+def policy_show(name: str | None, machine: str | None, state: str | None) -> None:
+    """Print a policy's machines with their deadlines, roles and clauses (reads only).
+
+    NAME, --machine and --state are matched without regard to case.
+    """
     from qaflow.registry import shipped_specs
 
-    specs = [s for s in shipped_specs() if name in (None, s.policy)]
+    every = shipped_specs()
+    specs = [s for s in every if name is None or s.policy == name.lower()]
     if not specs:
-        policies = sorted({s.policy for s in shipped_specs()})
+        policies = sorted({s.policy for s in every})
         raise ValidationError(field="NAME", value=name, expected=f"one of {policies}")
+    if machine is not None:
+        wanted = machine.lower()
+        names = sorted({s.name for s in specs})
+        specs = [s for s in specs if wanted in (s.name, s.name.split(".")[0])]
+        if not specs:
+            raise ValidationError(field="--machine", value=machine, expected=f"one of {names}")
+    if state is not None:
+        wanted_state = state.lower()
+        states = sorted({n for s in specs for n in s.state_names})
+        specs = [s for s in specs if wanted_state in s.state_names]
+        if not specs:
+            raise ValidationError(field="--state", value=state, expected=f"one of {states}")
     for spec in specs:
-        table = Table(title=f"{spec.name} ({spec.policy} v{spec.policy_version})")
-        for column in ("state", "deadlines (clause)", "end?"):
-            table.add_column(column)
-        for state in spec.states:
-            rules = "; ".join(
-                f"{r.name}: {r.duration if not callable(r.duration) else 'computed'}"
-                + (f" ({r.clause})" if r.clause else "")
-                for r in state.deadlines
-            )
-            table.add_row(state.name, rules, "yes" if state.terminal else "")
-        console.print(table)
-        triggers = Table(title=f"{spec.name}: commands")
-        for column in ("trigger", "from", "to", "roles", "guards (clause)"):
-            triggers.add_column(column)
-        for t in spec.transitions:
-            guards = "; ".join(
-                g.condition + (f" ({g.clause})" if g.clause else "") for g in t.guards
-            )
-            triggers.add_row(
-                t.trigger,
-                ", ".join(t.sources),
-                t.dest or "(stays)",
-                ", ".join(sorted(t.roles)),
-                guards,
-            )
-        console.print(triggers)
+        _print_spec(spec, None if state is None else state.lower())
 
 
-@policy.command("docs")
+def _print_spec(spec: MachineSpec, only: str | None) -> None:
+    table = Table(title=f"{spec.name} ({spec.policy} v{spec.policy_version})")
+    for column in ("state", "deadlines (clause)", "end?"):
+        table.add_column(column)
+    for state in spec.states:
+        if only is not None and state.name != only:
+            continue
+        rules = "; ".join(
+            f"{r.name}: {r.duration if not callable(r.duration) else 'computed'}"
+            + (f" ({r.clause})" if r.clause else "")
+            for r in state.deadlines
+        )
+        table.add_row(state.name, rules, "yes" if state.terminal else "")
+    console.print(table)
+    triggers = Table(title=f"{spec.name}: commands")
+    for column in ("trigger", "from", "to", "roles", "guards (clause)"):
+        triggers.add_column(column)
+    for t in spec.transitions:
+        if only is not None and only not in t.sources and t.dest != only:
+            continue
+        guards = "; ".join(g.condition + (f" ({g.clause})" if g.clause else "") for g in t.guards)
+        triggers.add_row(
+            t.trigger,
+            ", ".join(t.sources),
+            t.dest or "(stays)",
+            ", ".join(sorted(t.roles)),
+            guards,
+        )
+    console.print(triggers)
+
+
+def _repository_tests() -> Path | None:
+    """The tests folder of the source tree qaflow runs from (a clone, installed with
+    ``pip install -e .``), or None when qaflow is installed without its tests."""
+    import qaflow
+
+    candidate = Path(qaflow.__file__).resolve().parent.parent.parent / "tests"
+    return candidate if any(candidate.glob("test_*.py")) else None
+
+
+@policy.command("docs", short_help="Write a Markdown page per shipped policy (writes).")
 @click.option("--out", default="policy-docs", show_default=True, help="Folder to write into.")
 @click.option(
     "--tests",
     "tests_dir",
-    default="tests",
-    show_default=True,
-    help="Where the tests that name clause IDs live.",
+    type=click.Path(file_okay=False),
+    help="Where the tests that name clause IDs live (default: the tests folder of the clone "
+    "qaflow is installed from; without one the pages list no tests and say so).",
 )
 @fail_cleanly
-def policy_docs(out: str, tests_dir: str) -> None:
-    """Write a Markdown page per shipped policy: clauses, values, diagrams, tests (writes)."""
+def policy_docs(out: str, tests_dir: str | None) -> None:
+    """Write a Markdown page per shipped policy: clauses, values, diagrams, tests (writes).
+
+    Works from any folder: the tests are found next to qaflow's own source when it is
+    installed from a clone; otherwise give --tests, or the pages say no tests were searched.
+    """
     from qaflow.policydocs import write_policy_docs
     from qaflow.registry import shipped_specs
 
-    if not Path(tests_dir).is_dir():
-        raise ValidationError(field="--tests", value=tests_dir, expected="an existing folder")
-    for path in write_policy_docs(out, shipped_specs(), tests_dir):
+    tests: Path | None
+    if tests_dir is not None:
+        tests = Path(tests_dir)
+        if not tests.is_dir():
+            raise ValidationError(field="--tests", value=tests_dir, expected="an existing folder")
+    else:
+        tests = _repository_tests()
+    for path in write_policy_docs(out, shipped_specs(), tests):
         click.echo(f"wrote {path}")
+    if tests is None:
+        click.echo("tests not found (give --tests DIR): the pages list no tests")
+    else:
+        click.echo(f"tests read from {tests}")

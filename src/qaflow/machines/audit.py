@@ -4,7 +4,7 @@ The policy is data (:mod:`qaflow.policies.audits` defines its types; the shipped
 ``bexley.BEXLEY_AUDIT`` and ``buckinghamshire.BUCKINGHAMSHIRE_AUDIT``); this module only
 builds the machine from it, and helps a host allocate (:func:`allocation_payload`).
 
-The lifecycle (DESIGN.md, "Audit")::
+The lifecycle::
 
     new -allocate-> allocated -request_self_assessment-> self_assessment_requested
         -submit_self_assessment-> self_assessment_done -hold_meeting-> audit_meeting
@@ -18,7 +18,7 @@ without a feedback rule from ``graded`` to agreeing actions, one without a follo
 rests in ``completed``. So a new council is a new :class:`AuditPolicy` value, never code.
 
 What the guards enforce, each citing its clause: the auditor is not from the case's team
-(BX-AUD-01, I9); the self-assessment (BX-AUD-03) and the health check (BX-AUD-04) are done
+(BX-AUD-01); the self-assessment (BX-AUD-03) and the health check (BX-AUD-04) are done
 before the meeting; every required answer is given before grading (BX-AUD-05, BK-AUD-01);
 family feedback, or the reason it could not be had, before completion (BX-AUD-07); at least
 one action, and immediate actions below Good (BX-AUD-08, BK-AUD-05), and the practice
@@ -732,7 +732,7 @@ def _moderation_transitions(
 
     def moderator_ok(ctx: Context) -> bool:
         if ctx.payload["moderator_id"] == ctx.data.get("auditor_id"):
-            raise _fail(ctx, "a moderator who is not the audit's auditor", "I9")
+            raise _fail(ctx, "a moderator who is not the audit's auditor", clause)
         if ctx.payload["moderator_id"] != ctx.actor.id:
             raise PermissionDenied(
                 workflow_id=ctx.workflow_id,
@@ -777,7 +777,7 @@ def _moderation_transitions(
     )
     moderated_guards = (
         Guard("the moderation in progress", matches, clause),
-        Guard("the allocated moderator, who is not the auditor", moderator_ok, "I9"),
+        Guard("the allocated moderator, who is not the auditor", moderator_ok, clause),
     )
     return [
         TransitionSpec(

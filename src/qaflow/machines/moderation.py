@@ -1,6 +1,6 @@
 """Moderation of completed audits as a machine, and the code that ties it to the audits.
 
-The lifecycle (DESIGN.md, "Moderation")::
+The lifecycle::
 
     new -sample-> sampled -allocate-> allocated -review-> reviewed
         reviewed -agree-> agreed -finalise-> finalised
@@ -15,7 +15,7 @@ module builds the machine from it and runs the sampling and the write-backs.
 Sampling (BX-MOD-01, BK-MOD-01) draws from audits completed within the policy's look-back:
 every audit with a grade the :class:`~qaflow.policies.audits.SampleRule` always takes (all
 Inadequate), plus a share of the rest chosen by a seeded random generator, so a run is
-reproducible. The moderator is never the audit's auditor (I9); the review records the
+reproducible. The moderator is never the audit's auditor; the review records the
 moderator's own scaling, comments, whether the audit's actions were completed and any new
 actions (BX-MOD-02, BX-MOD-03). Agreement, or disagreement then a meeting with the auditor
 and an agreed grade (BX-MOD-04, BX-MOD-05), leads to ``finalise``, which notifies the worker
@@ -223,7 +223,13 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             ALLOCATED,
             allocators,
             fields=(Field("moderator_id", "str", max_length=200),),
-            guards=(Guard("a moderator who is not the audit's auditor", not_auditor, "I9"),),
+            guards=(
+                Guard(
+                    "a moderator who is not the audit's auditor",
+                    not_auditor,
+                    policy.allocation_clause,
+                ),
+            ),
             effects=(Update(lambda ctx: {"moderator_id": ctx.payload["moderator_id"]}),),
             clause=policy.allocation_clause,
             description="PSQA allocates the moderation (never to the audit's auditor).",
@@ -413,7 +419,7 @@ def assign_moderators(
     *,
     load: Mapping[str, int] | None = None,
 ) -> dict[str, str]:
-    """Give each audit (id -> its auditor id) a moderator who is not its auditor (I9).
+    """Give each audit (id -> its auditor id) a moderator who is not its auditor.
 
     Balanced: each audit goes to the least-loaded eligible moderator (``load`` counts work
     they already hold), ties by id; audits with the fewest eligible moderators go first.
@@ -423,7 +429,7 @@ def assign_moderators(
     pool = sorted(set(moderators))
     counts = {m: (load or {}).get(m, 0) for m in pool}
     impossible = {
-        audit_id: ("its only possible moderator is its own auditor (I9)",)
+        audit_id: ("its only possible moderator is its own auditor",)
         if pool
         else ("there are no moderators",)
         for audit_id, auditor in audits.items()

@@ -4,8 +4,8 @@ The types the council modules are written in: :mod:`~qaflow.policies.base` (a po
 name, version and calendar), :mod:`~qaflow.policies.forms` (audit forms, grade bands),
 :mod:`~qaflow.policies.audits` (audit and moderation rules) and
 :mod:`~qaflow.policies.ladders` (escalation ladders). The councils:
-:mod:`~qaflow.policies.bexley` (BX, seed 000) and :mod:`~qaflow.policies.buckinghamshire`
-(BK, seed 002); :mod:`~qaflow.policies.clauses` is the catalogue of their clauses. Nothing
+:mod:`~qaflow.policies.bexley` (clause prefix BX) and :mod:`~qaflow.policies.buckinghamshire`
+(BK); :mod:`~qaflow.policies.clauses` is the catalogue of their clauses. Nothing
 here imports a machine: ``qaflow.machines`` builds from these.
 """
 

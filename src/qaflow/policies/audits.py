@@ -197,7 +197,7 @@ class AuditPolicy:
     qa_roles: tuple[str, ...] = attrs.field(
         default=("psqa",), converter=_tuple, validator=_ident("a role")
     )
-    other_team_clause: str = "I9"
+    other_team_clause: str | None = None
     allocation_notice: NoticeRule | None = None
     self_assessment_notice: NoticeRule | None = None
     self_assessment_task: TaskRule | None = None

@@ -18,7 +18,8 @@ def _dates(days: Iterable[date]) -> frozenset[date]:
 
 @attrs.frozen
 class Policy:
-    """A council's identity for pinning (principle 8) and its own closure days (NAT-CAL-01)."""
+    """A council's identity, which every workflow pins (name and version), and its own
+    closure days (NAT-CAL-01)."""
 
     name: str
     version: str

@@ -1,9 +1,9 @@
-"""Policy of a Signs of Safety council (prefix BX, seed 000): pure, frozen data.
+"""Policy of a Signs of Safety council (clause prefix BX): pure, frozen data.
 
-Every definition cites the clause it encodes (see ``POLICIES.md``); the tests that enforce
-a clause name it, so ``grep -r BX-AUD-07`` finds both. Durations are plain strings
-(``"5 WD"``, ``"24 h"``) that :class:`qaflow.calendar.Duration` parses; role names are the
-ones a host's directory resolves to people.
+Every definition cites the clause it encodes (:mod:`qaflow.policies.clauses` lists them);
+the tests that enforce a clause name it, so ``grep -r BX-AUD-07`` finds both. Durations
+are plain strings (``"5 WD"``, ``"24 h"``) that :class:`qaflow.calendar.Duration` parses;
+role names are the ones a host's directory resolves to people.
 
 This module is split into sections by heading comments, one per procedure; each section only
 adds module-level constants, so the module stays importable on its own.
@@ -25,9 +25,9 @@ from qaflow.policies.forms import (
     Stage,
 )
 
-# --- Collaborative case audit (seed 000 §1.1–1.3, Appendix a) ---  # noqa: RUF003 (the seed's own dash)
+# --- Collaborative case audit (BX framework §1.1–1.3, Appendix a) ---  # noqa: RUF003 (the framework's own dash)
 
-# BX-AUD-06: the auditor's overall 0-10 rating tied to Ofsted grades. The seed gives
+# BX-AUD-06: the auditor's overall 0-10 rating tied to Ofsted grades. The framework gives
 # 0-2 Inadequate, 3-5 Requires improvement, 6 Good, and "Outstanding when 'good' has been
 # reached and surpassed"; qaflow's documented default reads that as 7-10 Outstanding.
 GRADE_BANDS: Final = GradeBands(
@@ -353,7 +353,7 @@ _AREAS_OF_PRACTICE: Final = _section(
 )
 
 # Form §5, child: only where of age and understanding and the parent/carer agrees
-# (BX-AUD-07). The last two are scaled: the seed leaves a graphic scale in their place.
+# (BX-AUD-07). The last two are scaled: the framework leaves a graphic scale in their place.
 _CHILD_FEEDBACK: Final = _section(
     CHILD_FEEDBACK_SECTION,
     "Feedback from the child/young person/young adult",
@@ -509,7 +509,7 @@ _OUTCOME: Final = _section(
     ),
 )
 
-# Appendix a: the collaborative case audit form, sections in the seed's order.
+# Appendix a: the collaborative case audit form, sections in the framework's order.
 AUDIT_FORM: Final = AuditForm(
     name="bexley-collaborative-case-audit",
     sections=(
@@ -538,7 +538,7 @@ IMMEDIATE_ACTIONS_BELOW: Final = Grade.GOOD
 FOLLOW_UP_WITHIN: Final = "5 WD"
 # BX-AUD-12: who the auditor notifies of an Inadequate audit. The guidance says assistant
 # director, the form's note "deputy director"; one senior role is notified, named here
-# "assistant_director". PSQA must be told of every Inadequate audit (seed 000 §1.3).
+# "assistant_director". PSQA must be told of every Inadequate audit (BX framework §1.3).
 INADEQUATE_NOTIFY_ROLES: Final = (
     "worker",
     "team_manager",
@@ -554,7 +554,7 @@ INADEQUATE_REQUIRED_ACTIONS: Final = ("practice_observation",)
 
 # BX-MOD-01: the moderation list is drawn from cases audited in the last 6 months.
 MODERATION_LOOKBACK: Final = "6 months"
-# BX-MOD-01: who PSQA may allocate a moderation to (never the audit's own auditor, I9).
+# BX-MOD-01: who PSQA may allocate a moderation to (never the audit's own auditor).
 MODERATOR_ROLES: Final = (
     "consultant_social_worker",
     "cp_chair",
@@ -568,11 +568,11 @@ MODERATOR_ROLES: Final = (
 MODERATION_FOLLOW_UP_ROLES: Final = ("worker", "team_manager", "service_manager")
 MODERATION_TASK_WITHIN: Final = "24 h"
 # BX-MOD-06: the head of service for PSQA is told of every moderation graded Inadequate
-# ("psqa"; seed 000 §1.3 also names the service manager, already notified above).
+# ("psqa"; BX framework §1.3 also names the service manager, already notified above).
 MODERATION_INADEQUATE_NOTIFY_ROLES: Final = (*MODERATION_FOLLOW_UP_ROLES, "psqa")
 
 
-# --- Escalations (seed 000 §5.3; POLICIES.md default ladders) ---
+# --- Escalations (BX framework §5.3; qaflow's default ladders) ---
 # Appended as its own section: the import sits here, not at the top, so the section stays
 # self-contained (ruff E402 is silenced for that reason only).
 from qaflow.policies.base import Policy  # noqa: E402
@@ -584,8 +584,8 @@ from qaflow.policies.ladders import (  # noqa: E402
     Notice,
 )
 
-#: The name and version every workflow of this policy pins (principle 8): escalations here,
-#: audits and moderations in the section below.
+#: The name and version every workflow of this policy pins, so a later version never changes
+#: a running workflow: escalations here, audits and moderations in the section below.
 POLICY: Final = Policy("bexley", "1")
 
 # BX-ESC-CP-01: the chair's concerns: expected practice not delivered, or safeguarding;
@@ -614,7 +614,7 @@ CP_CHAIR_LADDER: Final = EscalationLadder(
         task="record the informal discussion on the child's file",
         clause="BX-ESC-CP-01",
     ),
-    # BX-ESC-CP-02: four stages, each holder with a response deadline (POLICIES.md default
+    # BX-ESC-CP-02: four stages, each holder with a response deadline (qaflow's default
     # ladder: 5 WD each).
     stages=(
         LadderStage(("team_manager",), "5 WD", title="Team manager", clause="BX-ESC-CP-02"),
@@ -635,7 +635,7 @@ CP_CHAIR_LADDER: Final = EscalationLadder(
     breach="notify",
     breach_clause="NAT-CP-01",
     # BX-ESC-CP-02: managers may ask the chair for further time, who grants or refuses it
-    # (the seed sets no bound; qaflow default: one extension of up to 5 WD per stage).
+    # (the framework sets no bound; qaflow default: one extension of up to 5 WD per stage).
     extensions=ExtensionRule(1, "5 WD", per="stage", clause="BX-ESC-CP-02"),
     clause="BX-ESC-CP-02",
     # BX-ESC-CP-03: the chair may resolve or withdraw at any stage.
@@ -711,7 +711,7 @@ IRO_LADDER: Final = EscalationLadder(
     clause="BX-ESC-IRO-01",
 )
 
-# BX-ESC-FIRO-01 (seed 000 §5.3): problems with a foster carer's care arrangement: the
+# BX-ESC-FIRO-01 (BX framework §5.3): problems with a foster carer's care arrangement: the
 # provision of care, resources to support it, or poor practice.
 FIRO_REASONS: Final = (
     "provision_of_care",
@@ -728,7 +728,7 @@ FIRO_LADDER: Final = EscalationLadder(
     subject="foster_carer",
     reasons=FIRO_REASONS,
     # BX-ESC-FIRO-01: informal resolution first with the supervising social worker or the
-    # fostering manager, as a case note on the foster carer's file; the seed sets no
+    # fostering manager, as a case note on the foster carer's file; the framework sets no
     # timescale ("appropriate to the foster carer's and/or child's needs"), so none opens.
     informal=LadderStage(
         ("supervising_social_worker", "fostering_manager"),
@@ -768,11 +768,11 @@ FIRO_LADDER: Final = EscalationLadder(
     clause="BX-ESC-FIRO-02",
 )
 
-#: The three default escalation ladders (BX §5.3; POLICIES.md "Default ladders").
+#: The three default escalation ladders (BX §5.3; qaflow's defaults).
 ESCALATION_LADDERS: Final = (CP_CHAIR_LADDER, IRO_LADDER, FIRO_LADDER)
 
 
-# --- Audit and moderation rules (seed 000 §1.1-1.3) ---
+# --- Audit and moderation rules (BX framework §1.1-1.3) ---
 # The audit form and the values above, put together as the policies the audit and
 # moderation machines are built from. Its own section, like the escalations: the imports sit
 # here (ruff E402 is silenced for that reason only).
@@ -865,7 +865,7 @@ BEXLEY_AUDIT: Final = AuditPolicy(
     moderation_window=MODERATION_LOOKBACK,
     moderation_clause="BX-MOD-01",
 )
-"""Bexley's collaborative case audit (seed 000 §1.1-1.3, Appendix a)."""
+"""Bexley's collaborative case audit (BX framework §1.1-1.3, Appendix a)."""
 
 # BX-MOD-01 gives no sample size: the issue's rule "all Inadequate plus a share of the rest"
 # with qaflow's default share, one in ten (the BK default too).
@@ -924,4 +924,4 @@ BEXLEY_MODERATION: Final = ModerationPolicy(
         ),
     ),
 )
-"""Bexley's moderation (seed 000 §1.3, Fig 1.4)."""
+"""Bexley's moderation (BX framework §1.3, Fig 1.4)."""

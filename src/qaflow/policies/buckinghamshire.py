@@ -1,9 +1,9 @@
-"""Policy of a Strengthening Families council (prefix BK, seed 002): pure, frozen data.
+"""Policy of a Strengthening Families council (clause prefix BK): pure, frozen data.
 
-Every definition cites the clause it encodes (see ``POLICIES.md``); the tests that enforce
-a clause name it. Durations are plain strings (``"3 weeks"``, ``"6 months"``) that
-:class:`qaflow.calendar.Duration` parses; role names are the ones a host's directory
-resolves to people.
+Every definition cites the clause it encodes (:mod:`qaflow.policies.clauses` lists them);
+the tests that enforce a clause name it. Durations are plain strings (``"3 weeks"``,
+``"6 months"``) that :class:`qaflow.calendar.Duration` parses; role names are the ones a
+host's directory resolves to people.
 
 This module is split into sections by heading comments, one per procedure; each section only
 adds module-level constants, so the module stays importable on its own.
@@ -26,13 +26,14 @@ from qaflow.policies.audits import (
 from qaflow.policies.base import Policy
 from qaflow.policies.forms import AuditForm, Grade, JudgementScale, Question, Section
 
-#: The name and version every workflow of this policy pins (principle 8).
+#: The name and version every workflow of this policy pins, so a later version never changes
+#: a running workflow.
 POLICY: Final = Policy("buckinghamshire", "1")
 
-# --- Case file audit and moderation (seed 002 App. 1–2) ---  # noqa: RUF003 (the seed's own dash)
+# --- Case file audit and moderation (BK framework App. 1–2) ---  # noqa: RUF003 (the framework's own dash)
 
 # BK-AUD-01: each judgement maps to an Ofsted grade. "Exceeds good" surpasses Good, so
-# Outstanding; "meets good" is Good. The seed never grades a case audit Inadequate: its
+# Outstanding; "meets good" is Good. The framework never grades a case audit Inadequate: its
 # only rule below Good is "where an auditor does not grade an audit as at least good,
 # managers ensure corrective action" (BK-AUD-05), so "does not meet good" is Requires
 # improvement and a BK audit never fires BX-AUD-12's Inadequate chain. A serious
@@ -68,7 +69,7 @@ def _field(qid: str, text: str, guidance: str) -> Question:
     )
 
 
-# App. 1: the fields of the generic audit tool, in the seed's order. The record may be
+# App. 1: the fields of the generic audit tool, in the framework's order. The record may be
 # reviewed before meeting the practitioner or together with them (App. 2), so the fields
 # belong to the meeting stage.
 _FIELDS: Final = Section(
@@ -201,12 +202,12 @@ LOOKBACK: Final = "6 months"
 LOOKBACK_MAY_EXTEND: Final = True
 # BK-AUD-04: a serious safeguarding issue or significant concern is escalated, with the
 # corrective action required, to senior managers immediately: the notification is written
-# in the same step that records the concern, so there is no deadline to wait on. The seed
+# in the same step that records the concern, so there is no deadline to wait on. The framework
 # says only "senior managers"; the senior roles it names are these two.
 SAFEGUARDING_ESCALATION_ROLES: Final = ("head_of_service", "director_of_childrens_services")
 # BK-AUD-05: an audit graded below Good needs corrective action on that case.
 CORRECTIVE_ACTION_BELOW: Final = Grade.GOOD
-# BK-MOD-01: a sample of each month's audits is moderated. The seed gives no size; qaflow's
+# BK-MOD-01: a sample of each month's audits is moderated. The framework gives no size; qaflow's
 # documented default samples one audit in ten, and at least one a month when any completed.
 MODERATION_PERIOD: Final = "1 month"
 MODERATION_SAMPLE_RATE: Final = 0.1
@@ -258,7 +259,7 @@ BUCKINGHAMSHIRE_AUDIT: Final = AuditPolicy(
     moderation_window=MODERATION_PERIOD,
     moderation_clause="BK-MOD-01",
 )
-"""Buckinghamshire's case file audit (seed 002 App. 1-2)."""
+"""Buckinghamshire's case file audit (BK framework App. 1-2)."""
 
 BUCKINGHAMSHIRE_MODERATION: Final = ModerationPolicy(
     audit=BUCKINGHAMSHIRE_AUDIT,
@@ -272,4 +273,4 @@ BUCKINGHAMSHIRE_MODERATION: Final = ModerationPolicy(
     allocator_roles=("psqa",),
     allocation_clause="BK-MOD-01",
 )
-"""Buckinghamshire's moderation (seed 002 App. 2): only the sample is specified."""
+"""Buckinghamshire's moderation (BK framework App. 2): only the sample is specified."""

@@ -176,7 +176,7 @@ def _sorted_bands(bands: Iterable[ScoreBand]) -> tuple[ScoreBand, ...]:
 class GradeBands:
     """Maps every score of a closed integer scale to a grade (BX-AUD-06).
 
-    Built only if invariant I10 holds: the bands cover ``scale_min..scale_max`` with no gap
+    Built only if the bands are sound: they cover ``scale_min..scale_max`` with no gap
     and no overlap, and a higher score never maps to a worse grade. Bands may be listed in
     any order; they are kept sorted by score.
     """
@@ -202,38 +202,38 @@ class GradeBands:
         for band in self.bands:
             if band.low < self.scale_min or band.high > self.scale_max:
                 raise PolicyError(
-                    f"I10: band {_show_band(band)} lies outside the {scale}", clause=clause
+                    f"grade bands: band {_show_band(band)} lies outside the {scale}", clause=clause
                 )
         first, last = self.bands[0], self.bands[-1]
         if first.low != self.scale_min:
             raise PolicyError(
-                f"I10: scores {self.scale_min}..{first.low - 1} of the {scale} have no band "
-                f"(first band is {_show_band(first)})",
+                f"grade bands: scores {self.scale_min}..{first.low - 1} of the {scale} have no "
+                f"band (first band is {_show_band(first)})",
                 clause=clause,
             )
         for before, after in zip(self.bands, self.bands[1:], strict=False):
             if after.low > before.high + 1:
                 raise PolicyError(
-                    f"I10: gap between bands {_show_band(before)} and {_show_band(after)}: "
+                    f"grade bands: gap between bands {_show_band(before)} and {_show_band(after)}: "
                     f"scores {before.high + 1}..{after.low - 1} have no band",
                     clause=clause,
                 )
             if after.low <= before.high:
                 raise PolicyError(
-                    f"I10: bands {_show_band(before)} and {_show_band(after)} overlap on "
+                    f"grade bands: bands {_show_band(before)} and {_show_band(after)} overlap on "
                     f"scores {after.low}..{min(before.high, after.high)}",
                     clause=clause,
                 )
             if after.grade < before.grade:
                 raise PolicyError(
-                    f"I10: band {_show_band(after)} maps higher scores to a worse grade "
+                    f"grade bands: band {_show_band(after)} maps higher scores to a worse grade "
                     f"than band {_show_band(before)}",
                     clause=clause,
                 )
         if last.high != self.scale_max:
             raise PolicyError(
-                f"I10: scores {last.high + 1}..{self.scale_max} of the {scale} have no band "
-                f"(last band is {_show_band(last)})",
+                f"grade bands: scores {last.high + 1}..{self.scale_max} of the {scale} have no "
+                f"band (last band is {_show_band(last)})",
                 clause=clause,
             )
         lookup = tuple(band.grade for band in self.bands for _ in range(band.low, band.high + 1))

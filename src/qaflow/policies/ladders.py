@@ -477,7 +477,7 @@ class EscalationLadder:
         return tuple(targets)
 
     def may_skip(self, source: int | None, dest: int) -> bool:
-        """Whether going from ``source`` to ``dest`` is allowed as a bypass (I5)."""
+        """Whether going from ``source`` to ``dest`` is allowed as a bypass."""
         return dest in self.bypass_targets(source)
 
     def holders(self, level: int) -> tuple[str, ...]:

@@ -2,10 +2,11 @@
 
 All implement :class:`Store` and pass one contract test suite. A commit writes a step's
 event, snapshot, deadlines, notifications and tasks all at once or not at all, and only if
-the workflow is still at the version the step was computed from (optimistic concurrency,
-invariant I12); ``commit_many`` writes several steps that way in one transaction. Only
-``_sqlite`` imports ``sqlite3`` and ``sqlite-utils``; only ``_postgres`` imports psycopg.
-:func:`open_store` opens a store from a URL; the SQL stores share a versioned schema.
+the workflow is still at the version the step was computed from (optimistic concurrency:
+of two writers at the same version exactly one wins); ``commit_many`` writes several steps
+that way in one transaction. Only ``_sqlite`` imports ``sqlite3`` and ``sqlite-utils``; only
+``_postgres`` imports psycopg. :func:`open_store` opens a store from a URL; the SQL stores
+share a versioned schema.
 """
 
 from __future__ import annotations

@@ -9,6 +9,7 @@ from qaflow.errors import ValidationError
 
 __all__ = ["open_store"]
 
+MISSING_DATABASE = "an existing qaflow database"
 _EXPECTED = "sqlite:///PATH, postgresql://USER@HOST/DB (or a libpq DSN) or a file path"
 
 
@@ -40,5 +41,5 @@ def open_store(url: str, *, create: bool = True, field: str = "url") -> Any:
         if target.is_dir():
             raise ValidationError(field=field, value=path, expected="a database file, not a folder")
         if not create and not target.exists():
-            raise ValidationError(field=field, value=path, expected="an existing qaflow database")
+            raise ValidationError(field=field, value=path, expected=MISSING_DATABASE)
     return SQLiteStore(path)

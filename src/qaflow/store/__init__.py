@@ -5,8 +5,8 @@ event, snapshot, deadlines, notifications and tasks all at once or not at all, a
 the workflow is still at the version the step was computed from (optimistic concurrency:
 of two writers at the same version exactly one wins); ``commit_many`` writes several steps
 that way in one transaction. Only ``_sqlite`` imports ``sqlite3`` and ``sqlite-utils``; only
-``_postgres`` imports psycopg. :func:`open_store` opens a store from a URL; the SQL stores
-share a versioned schema.
+``_postgres`` and its ``_pg_sql`` import psycopg. :func:`open_store` opens a store from a
+URL; the SQL stores share a versioned schema.
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ MODULES = [
     "qaflow.procedure",
     "qaflow.records",
     "qaflow.registry",
+    "qaflow.service",
     "qaflow.spec",
     "qaflow.store",
     "qaflow.testing",

@@ -22,6 +22,7 @@ from qaflow import (
     UnknownWorkflow,
     ValidationError,
 )
+from qaflow.records import WorkflowSnapshot
 from qaflow.store import SCHEMA_VERSION
 from qaflow.testing import store_content
 from review_machine import review_spec
@@ -125,6 +126,59 @@ def test_sqlite_durability_option_is_checked(tmp_path: Path) -> None:
     with SQLiteStore(tmp_path / "n.db", synchronous="NORMAL") as store:
         assert store.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
         assert store.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_find_workflows_filters_and_pages(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "C", T0)
+    _start(engine, "A", T0)
+    _start(engine, "B", T0 - timedelta(days=3))
+    engine.fire("B", "approve", Actor("M-1", "manager"), {"score": 7})
+    ids = [s.workflow_id for s in store.find_workflows()]
+    assert ids == ["A", "B", "C"]
+    state_a = store.load("A").state
+    assert [s.workflow_id for s in store.find_workflows(state=state_a)] == ["A", "C"]
+    assert store.find_workflows(machine="other") == []
+    assert store.find_workflows(policy="no-such-policy") == []
+    assert [s.workflow_id for s in store.find_workflows(policy=store.load("A").policy)] == ids
+    page = store.find_workflows(limit=2)
+    assert [s.workflow_id for s in page] == ["A", "B"]
+    rest = store.find_workflows(limit=2, after=page[-1].workflow_id)
+    assert [s.workflow_id for s in rest] == ["C"]
+    assert store.find_workflows(team="T-1") == []
+    later = T0 + timedelta(days=30)
+    assert [s.workflow_id for s in store.find_workflows(overdue_at=later)] == ["A", "C"]
+    assert store.find_workflows(overdue_at=T0) == []
+    assert store.find_workflows(overdue_at=later, after="A") == [store.load("C")]
+    with pytest.raises(ValidationError):
+        store.find_workflows(overdue_at=datetime(2025, 1, 1))
+
+
+def test_find_workflows_by_team_reads_the_team_id_in_the_data(store: Any) -> None:
+    engine = _engine(store)
+    for wid, team in (("A", "T-1"), ("B", "T-2"), ("C", "T-1")):
+        step = engine._compute(  # the review machine records no team: add one to the data
+            engine.spec("example.review"),
+            WorkflowSnapshot(
+                workflow_id=wid,
+                machine="example.review",
+                policy=engine.spec("example.review").policy,
+                policy_version=engine.spec("example.review").policy_version,
+                state=engine.spec("example.review").initial,
+            ),
+            "submit",
+            Actor("P-1", "worker"),
+            {"document_ref": "D"},
+            T0,
+            None,
+        )
+        data = {**step.snapshot.data, "team_id": team}
+        store.commit(
+            attrs.evolve(step, snapshot=attrs.evolve(step.snapshot, data=data)), expected_version=0
+        )
+    assert [s.workflow_id for s in store.find_workflows(team="T-1")] == ["A", "C"]
+    assert [s.workflow_id for s in store.find_workflows(team="T-2", limit=5)] == ["B"]
+    assert store.find_workflows(team="T-3") == []
 
 
 def _steps(store: Any, wid: str, n: int) -> list[Any]:

@@ -7,7 +7,15 @@ lives in a private module of this package and attaches itself to :func:`main`.
 
 from __future__ import annotations
 
-from qaflow.cli import _copy, _demo, _ops, _policy, _report  # noqa: F401  (they register commands)
+from qaflow.cli import (  # noqa: F401  (they register commands)
+    _copy,
+    _demo,
+    _ops,
+    _policy,
+    _report,
+    _serve,
+    _workflows,
+)
 from qaflow.cli._main import main
 
 __all__ = ["main"]

@@ -111,7 +111,7 @@ def verify(workflow_id: str | None, db: str) -> None:
     click.echo(f"verified {count} workflow(s): hash chains intact, replays match")
 
 
-@main.command(short_help="List pending notifications (reads only).")
+@main.group(invoke_without_command=True, short_help="List pending notifications (reads only).")
 @DB_OPTION
 @click.option(
     "--limit",
@@ -126,9 +126,12 @@ def verify(workflow_id: str | None, db: str) -> None:
     is_flag=True,
     help="Print {pending, shown, notifications} as JSON (times in UTC).",
 )
+@click.pass_context
 @fail_cleanly
-def outbox(db: str, limit: int, as_json: bool) -> None:
+def outbox(ctx: click.Context, db: str, limit: int, as_json: bool) -> None:
     """List pending notifications (reads only): who is to be told what, under which clause."""
+    if ctx.invoked_subcommand is not None:
+        return
     with open_engine(db) as engine:
         total = len(engine.store.pending_notifications())
         pending = engine.store.pending_notifications(limit=limit)

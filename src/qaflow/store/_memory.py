@@ -153,6 +153,32 @@ class MemoryStore:
             if machine is None or snap.machine == machine:
                 yield snap
 
+    def find_workflows(
+        self,
+        *,
+        machine: str | None = None,
+        policy: str | None = None,
+        state: str | None = None,
+        team: str | None = None,
+        overdue_at: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowSnapshot]:
+        if overdue_at is not None:
+            overdue_at = ensure_aware(overdue_at, "overdue_at")
+        found = [
+            snap
+            for wid, snap in self._snapshots.items()
+            if (machine is None or snap.machine == machine)
+            and (policy is None or snap.policy == policy)
+            and (state is None or snap.state == state)
+            and (team is None or snap.data.get("team_id") == team)
+            and (after is None or wid > after)
+            and (overdue_at is None or any(d.due_at <= overdue_at for d in snap.deadlines))
+        ]
+        found.sort(key=lambda snap: snap.workflow_id)
+        return found[: max(limit, 0)]
+
     def due_deadlines(self, now: datetime) -> list[Deadline]:
         now = ensure_aware(now, "now")
         heap = self._heap

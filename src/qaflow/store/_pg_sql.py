@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from qaflow.calendar import ensure_aware
 from qaflow.errors import ConcurrencyError
 from qaflow.records import Actor, Deadline, Event, Step, WorkflowSnapshot, converter
 from qaflow.store._schema import POSTGRES_MIGRATIONS, migrate
@@ -20,6 +22,7 @@ __all__ = [
     "create_schema",
     "deadline_from",
     "event_from",
+    "find_sql",
     "snapshot_from",
     "write_step",
 ]
@@ -103,6 +106,40 @@ def create_schema(conn: psycopg.Connection[Any]) -> None:
 
         migrations = {v: step(v) for v in POSTGRES_MIGRATIONS}
         migrate(int(row[0]) if row else 0, migrations, record, store="PostgreSQL")
+
+
+def find_sql(
+    machine: str | None,
+    policy: str | None,
+    state: str | None,
+    team: str | None,
+    overdue_at: datetime | None,
+    after: str | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The query behind :meth:`PostgresStore.find_workflows` and its arguments."""
+    where: list[str] = []
+    args: list[Any] = []
+    for column, value in (("machine", machine), ("policy", policy), ("state", state)):
+        if value is not None:
+            where.append(f"{column} = %s")
+            args.append(value)
+    if team is not None:
+        where.append("(data::jsonb) ->> 'team_id' = %s")
+        args.append(team)
+    if overdue_at is not None:
+        where.append(
+            "EXISTS (SELECT 1 FROM deadlines d WHERE d.workflow_id = workflows.workflow_id "
+            "AND d.status = 'open' AND d.due_at <= %s)"
+        )
+        args.append(ensure_aware(overdue_at, "overdue_at"))
+    if after is not None:
+        where.append("workflow_id > %s")
+        args.append(after)
+    sql = f"SELECT {SNAP_COLS} FROM workflows"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return sql + " ORDER BY workflow_id LIMIT %s", [*args, max(limit, 0)]
 
 
 def snapshot_from(row: tuple[Any, ...]) -> WorkflowSnapshot:

@@ -42,6 +42,7 @@ from qaflow.store._pg_sql import (
     create_schema,
     deadline_from,
     event_from,
+    find_sql,
     open_states,
     session_options,
     snapshot_from,
@@ -148,6 +149,20 @@ class PostgresStore:
         sql = f"SELECT {SNAP_COLS} FROM workflows {where} ORDER BY workflow_id"
         for row in self._select(sql, args):
             yield snapshot_from(row)
+
+    def find_workflows(
+        self,
+        *,
+        machine: str | None = None,
+        policy: str | None = None,
+        state: str | None = None,
+        team: str | None = None,
+        overdue_at: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowSnapshot]:
+        sql, args = find_sql(machine, policy, state, team, overdue_at, after, limit)
+        return [snapshot_from(row) for row in self._select(sql, args)]
 
     def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
         where, args = ("WHERE machine = %s", (machine,)) if machine is not None else ("", ())

@@ -57,6 +57,25 @@ class Store(Protocol):
 
     def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]: ...
 
+    def find_workflows(
+        self,
+        *,
+        machine: str | None = None,
+        policy: str | None = None,
+        state: str | None = None,
+        team: str | None = None,
+        overdue_at: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowSnapshot]:
+        """Snapshots matching every filter given, by workflow id, at most ``limit`` of them.
+
+        ``team`` matches ``data["team_id"]`` (audits record it); ``overdue_at`` keeps the
+        workflows with an open deadline due at or before it; ``after`` pages on: only ids
+        sorting after it (keyset paging, stable while workflows are added). Reads only.
+        """
+        ...
+
     def due_deadlines(self, now: datetime) -> list[Deadline]: ...
 
     def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]: ...

@@ -279,6 +279,43 @@ class SQLiteStore:
         for (wid,) in self.conn.execute(sql + " ORDER BY workflow_id", args).fetchall():
             yield wid
 
+    def find_workflows(
+        self,
+        *,
+        machine: str | None = None,
+        policy: str | None = None,
+        state: str | None = None,
+        team: str | None = None,
+        overdue_at: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowSnapshot]:
+        where: list[str] = []
+        args: list[Any] = []
+        for column, value in (("machine", machine), ("policy", policy), ("state", state)):
+            if value is not None:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if team is not None:
+            where.append("json_extract(data, '$.team_id') = ?")
+            args.append(team)
+        if overdue_at is not None:
+            where.append(
+                "EXISTS (SELECT 1 FROM deadlines d WHERE d.workflow_id = workflows.workflow_id "
+                "AND d.status = 'open' AND d.due_at <= ?)"
+            )
+            args.append(_ts(ensure_aware(overdue_at, "overdue_at")))
+        if after is not None:
+            where.append("workflow_id > ?")
+            args.append(after)
+        sql = f"SELECT {self._SNAP_COLS} FROM workflows"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self.conn.execute(
+            sql + " ORDER BY workflow_id LIMIT ?", (*args, max(limit, 0))
+        ).fetchall()
+        return [self._snapshot(row) for row in rows]
+
     @staticmethod
     def _event(row: tuple[Any, ...]) -> Event:
         (wid, seq, trigger, source, dest, actor_id, role, at, payload, prev_hash, hash_, key) = row

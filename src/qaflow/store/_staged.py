@@ -89,6 +89,27 @@ class StagedStore:
     def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
         return self.base.snapshots(machine)
 
+    def find_workflows(
+        self,
+        *,
+        machine: str | None = None,
+        policy: str | None = None,
+        state: str | None = None,
+        team: str | None = None,
+        overdue_at: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowSnapshot]:
+        return self.base.find_workflows(
+            machine=machine,
+            policy=policy,
+            state=state,
+            team=team,
+            overdue_at=overdue_at,
+            after=after,
+            limit=limit,
+        )
+
     def due_deadlines(self, now: datetime) -> list[Deadline]:
         return self.base.due_deadlines(now)
 

@@ -13,6 +13,11 @@ MISSING_DATABASE = "an existing qaflow database"
 _EXPECTED = "sqlite:///PATH, postgresql://USER@HOST/DB (or a libpq DSN) or a file path"
 
 
+def is_url(text: str) -> bool:
+    """Whether ``text`` names a store by URL or DSN rather than by a bare file path."""
+    return "://" in text or ("=" in text and ("dbname=" in text or "host=" in text))
+
+
 def open_store(url: str, *, create: bool = True, field: str = "url") -> Any:
     """Open the store ``url`` names (writes: a new database gets qaflow's schema).
 
@@ -29,7 +34,7 @@ def open_store(url: str, *, create: bool = True, field: str = "url") -> Any:
     scheme, sep, rest = url.partition("://")
     if sep and scheme in ("postgresql", "postgres"):
         return PostgresStore(url)
-    if not sep and "=" in url and ("dbname=" in url or "host=" in url):
+    if not sep and is_url(url):
         return PostgresStore(url)
     if sep and scheme != "sqlite":
         raise ValidationError(field=field, value=scheme + "://", expected=_EXPECTED)

@@ -103,3 +103,43 @@ def test_four_nodes_fire_and_tick_on_one_server(pg_dsn: str) -> None:
     assert Counter(len(r["breached"]) > 0 for r in reports)[True] >= 2, "one node did it all"
     assert engine.verify() == WORKFLOWS
     store.close()
+
+
+CLAIMER = textwrap.dedent("""
+    import sys
+    from datetime import datetime
+    from qaflow import PostgresStore
+    store = PostgresStore(sys.argv[1], max_size=1)
+    def hold(deadline):
+        print("claimed", deadline.id, flush=True)
+        sys.stdin.readline()  # blocks, holding the claim, until killed
+    store.fire_due(datetime.fromisoformat(sys.argv[2]), hold, limit=3)
+""")
+
+
+@pytest.mark.slow
+def test_a_ticker_killed_mid_claim_releases_it_and_nothing_fires_twice(pg_dsn: str) -> None:
+    store = PostgresStore(pg_dsn)
+    engine = Engine(store, [review_spec()], clock=ManualClock(T0))
+    worker = Actor("P-1", "worker")
+    with engine.batch():
+        for n in range(8):
+            engine.start("example.review", f"W{n}", "submit", worker, {"document_ref": "D"})
+    now = store.open_deadlines()[0].due_at + timedelta(hours=1)
+    claimer = subprocess.Popen(
+        [sys.executable, "-c", CLAIMER, pg_dsn, now.isoformat()],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=ENV,
+    )
+    assert claimer.stdout is not None
+    held = claimer.stdout.readline().split()[1]  # its claim holds three rows, this one first
+    first = {s.event.payload["deadline_id"] for s in engine.tick(now)}
+    assert held not in first and len(first) == 5, "a claimed deadline was fired by another ticker"
+    claimer.kill()
+    claimer.wait()
+    second = {s.event.payload["deadline_id"] for s in engine.tick(now)}
+    assert held in second and len(second) == 3 and not first & second
+    assert store.due_deadlines(now) == [] and engine.verify() == 8
+    store.close()

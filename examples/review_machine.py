@@ -27,6 +27,7 @@ def review_spec(review_days: str = "5 WD") -> MachineSpec:
     return MachineSpec(
         name="example.review",
         policy="example",
+        migration_roles=frozenset({"manager"}),
         policy_version="1",
         initial="new",
         states=(

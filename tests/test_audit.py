@@ -685,7 +685,7 @@ def test_BK_AUD_02_three_weeks_from_allocation_to_complete(h: Harness) -> None:
 def test_BK_AUD_02_completing_in_time_closes_the_deadline(h: Harness) -> None:
     step = h.drive(BK, "AU-1", A.COMPLETED)
     assert "completion" not in {d.name for d in step.snapshot.deadlines}
-    assert h.engine.tick(START + timedelta(days=22)) == []
+    assert h.engine.tick(h.clock.set(START + timedelta(days=22))) == []
 
 
 def test_BX_has_no_completion_deadline(h: Harness) -> None:

@@ -60,13 +60,16 @@ def test_verify_and_outbox(db: str) -> None:
     assert code == 0 and "BX-ESC-FIRO" in out
 
 
-def test_verify_fails_with_one_line_on_tampering(db: str) -> None:
+def test_verify_lists_every_problem_on_tampering(db: str) -> None:
     with SQLiteStore(db) as store:
         store.conn.execute("UPDATE events SET actor_id = 'FIRO-9' WHERE seq = 1")
     code, out = run("verify", "--db", db)
     assert code == 1
     assert out.strip().splitlines() == [
-        "Error: IntegrityError: workflow 'ESC-1' fails verification at event 1: hash chain broken"
+        "workflow 'ESC-1', event 1: hash does not match the event's content",
+        "workflow 'ESC-1', event 1: replaying the events does not reproduce the snapshot "
+        "(data, last_hash)",
+        "Error: IntegrityError: 2 problem(s) found in 1 workflow(s) checked",
     ]
 
 

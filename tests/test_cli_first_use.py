@@ -185,7 +185,7 @@ def test_tick_tells_breaches_from_periods_that_ended(demo: DemoResult, tmp_path:
     and missed deadlines are breaches; the summary counts each kind as listed."""
     copy = tmp_path / "demo.db"
     shutil.copy(demo.database, copy)
-    code, out = run("tick", "--db", str(copy), "--now", "2026-12-31")
+    code, out = run("tick", "--db", str(copy), "--now", "2026-12-31", "--allow-future")
     assert code == 0, out
     lines = out.strip().splitlines()
     steps, summary = lines[:-1], lines[-1]

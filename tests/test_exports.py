@@ -10,6 +10,10 @@ import qaflow
 
 MODULES = [
     "qaflow",
+    "qaflow._checks",
+    "qaflow._effects",
+    "qaflow._fingerprint",
+    "qaflow._integrity",
     "qaflow.allocation",
     "qaflow.calendar",
     "qaflow.cli",
@@ -34,6 +38,8 @@ MODULES = [
     "qaflow.service",
     "qaflow.spec",
     "qaflow.store",
+    "qaflow.store._sqlite_rows",
+    "qaflow.store._sqlite_schema",
     "qaflow.testing",
 ]
 

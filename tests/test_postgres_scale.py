@@ -45,6 +45,7 @@ NODE = textwrap.dedent("""
         now = t0 + timedelta(days=30) * (j + 1) / rounds
         wid = f"W{rng.randrange(workflows)}"
         trigger, actor, payload = rng.choice(commands)
+        clock.set(now)
         try:
             step = engine.fire(wid, trigger, actor, payload, at=now)
             acked.append([wid, step.event.seq, step.event.hash])
@@ -62,7 +63,8 @@ NODE = textwrap.dedent("""
 @pytest.mark.slow
 def test_four_nodes_fire_and_tick_on_one_server(pg_dsn: str) -> None:
     store = PostgresStore(pg_dsn)
-    engine = Engine(store, [review_spec()], clock=ManualClock(T0))
+    clock = ManualClock(T0 + timedelta(days=30))
+    engine = Engine(store, [review_spec()], clock=clock)
     worker = Actor("P-1", "worker")
     with engine.batch():  # 1,000 workflows in one transaction
         for n in range(WORKFLOWS):
@@ -81,6 +83,7 @@ def test_four_nodes_fire_and_tick_on_one_server(pg_dsn: str) -> None:
     reports = [json.loads(node.communicate(timeout=600)[0]) for node in nodes]
     assert all(node.returncode == 0 for node in nodes)
     end = T0 + timedelta(days=40)
+    clock.set(end)
     final = [s.event.payload["deadline_id"] for s in engine.tick(end)]
 
     # No lost update: every acknowledged command is stored exactly as acknowledged.
@@ -126,6 +129,7 @@ def test_a_ticker_killed_mid_claim_releases_it_and_nothing_fires_twice(pg_dsn: s
         for n in range(8):
             engine.start("example.review", f"W{n}", "submit", worker, {"document_ref": "D"})
     now = store.open_deadlines()[0].due_at + timedelta(hours=1)
+    engine.clock = ManualClock(now)
     claimer = subprocess.Popen(
         [sys.executable, "-c", CLAIMER, pg_dsn, now.isoformat()],
         stdin=subprocess.PIPE,

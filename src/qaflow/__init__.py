@@ -3,17 +3,21 @@
 The public surface is re-exported here; implementation lives in the submodules.
 """
 
+from qaflow._checks import MAX_CLOCK_SKEW
+from qaflow._integrity import Problem, VerifyReport, make_checkpoint
 from qaflow.calendar import Duration, WorkingCalendar, default_calendar
 from qaflow.clock import Clock, ManualClock, SystemClock
 from qaflow.engine import Directory, Engine
 from qaflow.errors import (
     ConcurrencyError,
     GuardFailed,
+    IdempotencyConflict,
     IntegrityError,
     PermissionDenied,
     PolicyError,
     QAFlowError,
-    SchemaError,
+    StoreBusy,
+    StoreError,
     TransitionNotAllowed,
     UnknownWorkflow,
     ValidationError,
@@ -21,11 +25,13 @@ from qaflow.errors import (
 from qaflow.records import (
     SYSTEM,
     Actor,
+    AnchorEntry,
     Deadline,
     Event,
     Notification,
     Step,
     Task,
+    TickFailure,
     WorkflowSnapshot,
     converter,
 )
@@ -50,9 +56,11 @@ from qaflow.store import MemoryStore, PostgresStore, SQLiteStore, Store, open_st
 __version__ = "0.1.0"
 
 __all__ = [
+    "MAX_CLOCK_SKEW",
     "SYSTEM",
     "Actor",
     "AddTask",
+    "AnchorEntry",
     "Clock",
     "CloseDeadline",
     "ConcurrencyError",
@@ -68,6 +76,7 @@ __all__ = [
     "Field",
     "Guard",
     "GuardFailed",
+    "IdempotencyConflict",
     "IntegrityError",
     "MachineSpec",
     "ManualClock",
@@ -78,22 +87,27 @@ __all__ = [
     "PermissionDenied",
     "PolicyError",
     "PostgresStore",
+    "Problem",
     "QAFlowError",
     "SQLiteStore",
-    "SchemaError",
     "StateSpec",
     "Step",
     "Store",
+    "StoreBusy",
+    "StoreError",
     "SystemClock",
     "Task",
+    "TickFailure",
     "TransitionNotAllowed",
     "TransitionSpec",
     "UnknownWorkflow",
     "Update",
     "ValidationError",
+    "VerifyReport",
     "WorkflowSnapshot",
     "WorkingCalendar",
     "converter",
     "default_calendar",
+    "make_checkpoint",
     "open_store",
 ]

@@ -12,54 +12,49 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
-from qaflow.calendar import ensure_aware
+from qaflow._checks import check_at, check_id, check_payload
+from qaflow._effects import Outputs, open_deadline, run_effects, snapshot_deadline
 from qaflow.clock import Clock, SystemClock
 from qaflow.errors import (
     ConcurrencyError,
     GuardFailed,
+    IdempotencyConflict,
     IntegrityError,
     PermissionDenied,
     PolicyError,
+    StoreBusy,
     TransitionNotAllowed,
     ValidationError,
+    shown,
 )
 from qaflow.records import (
-    GENESIS_HASH,
     SYSTEM,
     Actor,
     Deadline,
     Event,
-    Notification,
     Step,
-    Task,
+    TickFailure,
     WorkflowSnapshot,
-    event_hash,
+    canonical_json,
     hash_fields,
 )
 from qaflow.spec import (
     DEADLINE_MISSED,
     POLICY_MIGRATED,
-    AddTask,
-    CloseDeadline,
     Context,
-    DeadlineRule,
-    Derived,
-    Effect,
-    ExtendDeadline,
     Guard,
     MachineSpec,
-    Notify,
-    OpenDeadline,
     TransitionSpec,
-    Update,
-    resolve_duration,
 )
 from qaflow.store import Store
+
+if TYPE_CHECKING:
+    from qaflow._integrity import VerifyReport
 
 __all__ = ["Directory", "Engine"]
 
@@ -91,35 +86,58 @@ class Engine:
         self.directory = directory
         self._specs: dict[tuple[str, str, str], MachineSpec] = {}
         self._latest: dict[str, MachineSpec] = {}
+        self.tick_failures: list[TickFailure] = []
+        """What the last :meth:`tick` could not fire (each failing workflow once)."""
         for spec in specs:
             self.register(spec)
 
     def register(self, spec: MachineSpec) -> MachineSpec:
-        """Make ``spec`` available; the last one registered under a name starts new workflows."""
+        """Make ``spec`` available; the last one registered under a name starts new workflows.
+
+        Raises :class:`PolicyError` if another spec with different content (fingerprint) is
+        registered under the same (machine, policy, version): a version pins its rules.
+        """
+        if not isinstance(spec, MachineSpec):
+            raise ValidationError(field="spec", value=spec, expected="a MachineSpec")
+        known = self._specs.get(spec.key)
+        if known is not None and known is not spec and known.fingerprint != spec.fingerprint:
+            raise PolicyError(
+                f"machine {spec.name!r} under policy {spec.policy!r} version "
+                f"{spec.policy_version!r} is already registered with other content "
+                f"(fingerprint {known.fingerprint[:12]}, not {spec.fingerprint[:12]}); "
+                "give changed rules a new policy version"
+            )
         self._specs[spec.key] = spec
         self._latest[spec.name] = spec
         return spec
 
     def spec(self, name: str) -> MachineSpec:
         """The spec new workflows of machine ``name`` start under."""
+        check_id("machine", name)
         try:
             return self._latest[name]
         except KeyError:
             raise PolicyError(
-                f"no machine {name!r} is registered; registered: "
+                f"no machine {shown(name)} is registered; registered: "
                 + (", ".join(map(repr, sorted(self._latest))) or "none")
             ) from None
 
     def spec_for(self, snapshot: WorkflowSnapshot) -> MachineSpec:
-        """The spec a workflow is pinned to (its policy's name and version when it started)."""
-        try:
-            return self._specs[(snapshot.machine, snapshot.policy, snapshot.policy_version)]
-        except KeyError:
+        """The spec a workflow is pinned to: its policy, version and fingerprint at start."""
+        spec = self._specs.get((snapshot.machine, snapshot.policy, snapshot.policy_version))
+        if spec is None:
             raise PolicyError(
-                f"workflow {snapshot.workflow_id!r} is pinned to machine {snapshot.machine!r} "
-                f"under policy {snapshot.policy!r} version {snapshot.policy_version!r}, "
-                "which is not registered"
-            ) from None
+                f"workflow {shown(snapshot.workflow_id)} is pinned to machine "
+                f"{shown(snapshot.machine)} under policy {shown(snapshot.policy)} version "
+                f"{shown(snapshot.policy_version)}, which is not registered"
+            )
+        if snapshot.fingerprint and snapshot.fingerprint != spec.fingerprint:
+            raise PolicyError(
+                f"workflow {shown(snapshot.workflow_id)} is pinned to spec fingerprint "
+                f"{snapshot.fingerprint[:12]} of {spec.name!r} ({spec.policy!r} version "
+                f"{spec.policy_version!r}); the registered one is {spec.fingerprint[:12]}"
+            )
+        return spec
 
     # --- commands -------------------------------------------------------------------------
 
@@ -139,25 +157,27 @@ class Engine:
         Writes the workflow's first event; raises :class:`ConcurrencyError` if it exists.
         """
         spec = machine if isinstance(machine, MachineSpec) else self.spec(machine)
-        if spec.key not in self._specs:
+        if spec.key not in self._specs or self._specs[spec.key] is not spec:
             self.register(spec)
-        if not isinstance(workflow_id, str) or not workflow_id:
-            raise ValidationError(field="workflow_id", value=workflow_id, expected="non-empty text")
+        payload = _command(workflow_id, trigger, actor, payload, idempotency_key)
         if idempotency_key is not None:
-            found = self._resend(workflow_id, trigger, idempotency_key)
+            found = self._resend(workflow_id, trigger, idempotency_key, actor, payload)
             if found is not None:
                 return found
+        if trigger in (POLICY_MIGRATED, DEADLINE_MISSED):
+            raise ValidationError(
+                field="trigger", value=trigger, expected="a trigger of the machine", quote=True
+            )
         blank = WorkflowSnapshot(
             workflow_id=workflow_id,
             machine=spec.name,
             policy=spec.policy,
             policy_version=spec.policy_version,
             state=spec.initial,
+            fingerprint=spec.fingerprint,
         )
         step = self._compute(spec, blank, trigger, actor, payload, at, idempotency_key)
-        self.store.commit(step, expected_version=0)
-        log.info("started workflow %s in state %s", workflow_id, step.snapshot.state)
-        return step
+        return self._commit(step, 0, (trigger, actor, payload))
 
     def fire(
         self,
@@ -177,21 +197,23 @@ class Engine:
         workflow is still at that version; a resent ``idempotency_key`` returns the first
         result without writing.
         """
+        payload = _command(workflow_id, trigger, actor, payload, idempotency_key)
         if trigger == POLICY_MIGRATED:
             raise ValidationError(
                 field="trigger",
                 value=trigger,
                 expected="a trigger of the machine (Engine.migrate changes policy)",
+                quote=True,
             )
         if idempotency_key is not None:
-            found = self._resend(workflow_id, trigger, idempotency_key)
+            found = self._resend(workflow_id, trigger, idempotency_key, actor, payload)
             if found is not None:
                 return found
         snapshot = self.store.load(workflow_id)
         _check_version(snapshot, expected_version)
         spec = self.spec_for(snapshot)
         step = self._compute(spec, snapshot, trigger, actor, payload, at, idempotency_key)
-        self.store.commit(step, expected_version=snapshot.version)
+        step = self._commit(step, snapshot.version, (trigger, actor, payload))
         if log.isEnabledFor(logging.DEBUG):
             log.debug(
                 "workflow %s: %s %s -> %s (v%d)",
@@ -218,9 +240,14 @@ class Engine:
         The move is an event of its own (``policy_migrated``), so history shows when and why
         the rules changed; the state, data and open deadlines carry over unchanged and the
         new policy governs from the next command. The current state must exist in ``to``.
+        Only an actor in one of the current spec's ``migration_roles`` (and, with a
+        directory, listed in that role) may migrate.
         """
-        if to.key not in self._specs:
+        if not isinstance(to, MachineSpec):
+            raise ValidationError(field="to", value=to, expected="a MachineSpec")
+        if to.key not in self._specs or self._specs[to.key] is not to:
             self.register(to)
+        _command(workflow_id, POLICY_MIGRATED, actor, None, None)
         snapshot = self.store.load(workflow_id)
         payload = {
             "from_policy": snapshot.policy,
@@ -233,6 +260,7 @@ class Engine:
             raise ValidationError(field="reason", value=reason, expected="non-empty text")
         _check_version(snapshot, expected_version)
         spec = self.spec_for(snapshot)
+        self._authorise(spec, snapshot, POLICY_MIGRATED, actor, spec.migration_roles)
         step = self._compute(spec, snapshot, POLICY_MIGRATED, actor, payload, at, None)
         self.store.commit(step, expected_version=snapshot.version)
         log.info(
@@ -285,24 +313,45 @@ class Engine:
         round the store claims up to ``batch`` due deadlines that no other ticker holds and
         commits their breaches in one transaction (:meth:`Store.fire_due`), so each breach
         fires exactly once; a breach another writer overtook is skipped and retried.
+        ``now`` may not be ahead of the clock by more than ``MAX_CLOCK_SKEW``. A workflow
+        that cannot be ticked (pinned to an unregistered spec, a damaged row) is skipped and
+        listed in :attr:`tick_failures`; the others go on.
         """
-        now = ensure_aware(now or self.clock.now(), "now").astimezone(UTC)
-        if not isinstance(batch, int) or batch < 1:
+        clock = self.clock.now()
+        now = clock if now is None else check_at(now, "now", clock)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValidationError(field="batch", value=batch, expected="a whole number >= 1")
+        steps: list[Step] = []
+        failures: dict[str, TickFailure] = {}
 
         def breach(deadline: Deadline) -> Step | None:
-            snapshot = self.store.load(deadline.workflow_id)
-            if all(d.id != deadline.id for d in snapshot.deadlines):
-                return None  # already closed by an earlier step
-            return self._breach_step(snapshot, deadline, now)
+            if deadline.workflow_id in failures:
+                return None
+            try:
+                snapshot = self.store.load(deadline.workflow_id)
+                # The snapshot's copy is the one replay vouches for (not the row's).
+                pinned = next((d for d in snapshot.deadlines if d.id == deadline.id), None)
+                if pinned is None:
+                    return None  # already closed by an earlier step
+                return self._breach_step(snapshot, pinned, now)
+            except StoreBusy:
+                raise
+            except Exception as error:  # one unusable workflow must not stop the others
+                log.warning(
+                    "tick skipped workflow %s: %s", deadline.workflow_id, type(error).__name__
+                )
+                failures[deadline.workflow_id] = TickFailure(
+                    deadline.workflow_id, deadline.id, f"{type(error).__name__}: {error}"
+                )
+                return None
 
-        steps: list[Step] = []
         # A breach may open a deadline that is itself already due: go round until none is.
         for _ in range(_MAX_TICK_ROUNDS):
             written = self.store.fire_due(now, breach, limit=batch)
             if not written:
                 break
             steps.extend(written)
+        self.tick_failures = list(failures.values())
         return steps
 
     @contextmanager
@@ -347,7 +396,29 @@ class Engine:
                 )
         return self._compute(spec, snapshot, DEADLINE_MISSED, SYSTEM, payload, at, key)
 
-    def _resend(self, workflow_id: str, trigger: str, key: str) -> Step | None:
+    def _commit(
+        self, step: Step, expected: int, command: tuple[str, Actor, dict[str, Any]]
+    ) -> Step:
+        """Commit; a writer that lost a race to the same idempotency key gets the first result."""
+        try:
+            self.store.commit(step, expected_version=expected)
+        except ConcurrencyError:
+            event = step.event
+            if event.idempotency_key is None:
+                raise
+            trigger, actor, payload = command
+            found = self._resend(event.workflow_id, trigger, event.idempotency_key, actor, payload)
+            if found is None:
+                raise
+            return found
+        if expected == 0:
+            log.info("started workflow %s in state %s", step.event.workflow_id, step.snapshot.state)
+        return step
+
+    def _resend(
+        self, workflow_id: str, trigger: str, key: str, actor: Actor, payload: dict[str, Any]
+    ) -> Step | None:
+        """The first result of a resent command: only to the same actor, trigger and payload."""
         event = self.store.find_idempotent(workflow_id, key)
         if event is None:
             return None
@@ -356,7 +427,20 @@ class Engine:
                 workflow_id=workflow_id,
                 expected_version=None,
                 actual_version=self.store.load(workflow_id).version,
-                detail=f"idempotency key was first used for {event.trigger!r}, not {trigger!r}",
+                detail=f"idempotency key was first used for {event.trigger!r}, "
+                f"not {shown(trigger)}",
+            )
+        if event.actor != actor:
+            differs: str | None = "actor"
+        elif canonical_json(event.payload) != canonical_json(payload):
+            differs = "payload"
+        else:
+            differs = None
+        if differs is not None:
+            raise IdempotencyConflict(
+                workflow_id=workflow_id,
+                actual_version=self.store.load(workflow_id).version,
+                differs=differs,
             )
         return self.replay_steps(workflow_id, upto=event.seq)[-1]
 
@@ -386,12 +470,18 @@ class Engine:
         if first_move is not None:
             policy = first_move.payload["from_policy"]
             version = first_move.payload["from_version"]
+        first = self.spec_for(
+            head
+            if first_move is None
+            else attrs.evolve(head, policy=policy, policy_version=version, fingerprint="")
+        )
         blank = WorkflowSnapshot(
             workflow_id=workflow_id,
             machine=head.machine,
             policy=policy,
             policy_version=version,
-            state=self.spec_for(head).initial,
+            state=first.initial,
+            fingerprint=first.fingerprint if head.fingerprint else "",
         )
         return self.replay_events(blank, events if upto is None else events[:upto])
 
@@ -424,43 +514,26 @@ class Engine:
         return steps[-1].snapshot
 
     def verify(self, workflow_id: str | None = None) -> int:
-        """Check hash chains and replays; return how many workflows passed.
+        """Check chains, replays, derived rows and (for the whole store) the anchor; reads.
 
-        Raises :class:`IntegrityError` naming the first workflow and event that fails.
+        Returns how many workflows were checked; raises :class:`IntegrityError` naming the
+        first problem and how many more there are. :meth:`verify_report` lists them all.
         """
-        ids = [workflow_id] if workflow_id is not None else list(self.store.workflow_ids())
-        for wid in ids:
-            events = self.store.events(wid)
-            prev = GENESIS_HASH
-            for n, event in enumerate(events, start=1):
-                if event.seq != n:
-                    raise IntegrityError(
-                        workflow_id=wid, seq=event.seq, problem=f"expected seq {n}"
-                    )
-                if event.prev_hash != prev or event_hash(event) != event.hash:
-                    raise IntegrityError(
-                        workflow_id=wid, seq=event.seq, problem="hash chain broken"
-                    )
-                prev = event.hash
-            stored = self.store.load(wid)
-            if not events:
-                raise IntegrityError(workflow_id=wid, seq=None, problem="no events")
-            replayed = self.replay_steps(wid)[-1].snapshot
-            if replayed != stored or replayed.data != stored.data:
-                raise IntegrityError(
-                    workflow_id=wid,
-                    seq=len(events),
-                    problem="replaying the events does not reproduce the snapshot",
-                )
-            if sorted(d.id for d in replayed.deadlines) != sorted(
-                d.id for d in self.store.open_deadlines(wid)
-            ):
-                raise IntegrityError(
-                    workflow_id=wid,
-                    seq=len(events),
-                    problem="open deadline rows differ from the replayed snapshot",
-                )
-        return len(ids)
+        report = self.verify_report(workflow_id)
+        report.raise_for_problems()
+        return report.workflows
+
+    def verify_report(
+        self,
+        workflow_id: str | None = None,
+        *,
+        checkpoint: Mapping[str, Any] | None = None,
+        key: bytes | None = None,
+    ) -> VerifyReport:
+        """Every problem :mod:`qaflow._integrity` finds (never raises for a damaged row)."""
+        from qaflow._integrity import verify_store
+
+        return verify_store(self, workflow_id, checkpoint=checkpoint, key=key)
 
     # --- the interpreter ------------------------------------------------------------------
 
@@ -481,14 +554,14 @@ class Engine:
         state = snapshot.state
         seq = snapshot.version + 1
         if check:
-            if not isinstance(actor, Actor):
-                raise ValidationError(field="actor", value=actor, expected="an Actor")
-            at = ensure_aware(self.clock.now() if at is None else at).astimezone(UTC)
+            clock = self.clock.now()
+            at = clock if at is None else check_at(at, "at", clock)
             if snapshot.updated_at is not None and at < snapshot.updated_at:
                 raise ValidationError(
                     field="at",
                     value=at.isoformat(),
                     expected=f"not earlier than the last event ({snapshot.updated_at.isoformat()})",
+                    quote=True,
                 )
         else:
             assert at is not None
@@ -504,7 +577,10 @@ class Engine:
             )
             step = self._effects(target, ctx, None, idempotency_key)
             moved = attrs.evolve(
-                step.snapshot, policy=target.policy, policy_version=target.policy_version
+                step.snapshot,
+                policy=target.policy,
+                policy_version=target.policy_version,
+                fingerprint=target.fingerprint if snapshot.fingerprint else "",
             )
             return attrs.evolve(step, snapshot=moved)
         else:
@@ -530,6 +606,33 @@ class Engine:
             spec, snapshot, trigger, state, dest, actor, at, payload, dict(snapshot.data), seq
         )
         return self._effects(spec, ctx, transition, idempotency_key)
+
+    def _authorise(
+        self,
+        spec: MachineSpec,
+        snapshot: WorkflowSnapshot,
+        trigger: str,
+        actor: Actor,
+        roles: frozenset[str],
+    ) -> None:
+        """Refuse an actor whose role is not in ``roles`` or whom the directory does not list."""
+        if actor.role not in roles:
+            raise PermissionDenied(
+                workflow_id=snapshot.workflow_id,
+                trigger=trigger,
+                actor_id=actor.id,
+                role=actor.role,
+                allowed_roles=roles,
+            )
+        if self.directory is not None and not self.directory.has_role(actor.id, actor.role):
+            raise PermissionDenied(
+                workflow_id=snapshot.workflow_id,
+                trigger=trigger,
+                actor_id=actor.id,
+                role=actor.role,
+                allowed_roles=roles,
+                reason=f"the directory does not list them as {shown(actor.role)}",
+            )
 
     def _check_missed(
         self, spec: MachineSpec, snapshot: WorkflowSnapshot, actor: Actor, payload: dict[str, Any]
@@ -576,23 +679,7 @@ class Engine:
                 if len(candidates) == 1
                 else frozenset().union(*(t.roles for t in candidates))
             )
-            if actor.role not in roles:
-                raise PermissionDenied(
-                    workflow_id=wid,
-                    trigger=trigger,
-                    actor_id=actor.id,
-                    role=actor.role,
-                    allowed_roles=roles,
-                )
-            if self.directory is not None and not self.directory.has_role(actor.id, actor.role):
-                raise PermissionDenied(
-                    workflow_id=wid,
-                    trigger=trigger,
-                    actor_id=actor.id,
-                    role=actor.role,
-                    allowed_roles=roles,
-                    reason=f"the directory does not list them as {actor.role!r}",
-                )
+            self._authorise(spec, snapshot, trigger, actor, roles)
         failures: list[tuple[int, Guard]] = []
         for t in candidates:
             if not breach and actor.role not in t.roles:
@@ -727,7 +814,7 @@ class Engine:
             and "deadline_id" not in ctx.payload
         ):
             return self._bare_step(ctx, idempotency_key)
-        out = _Outputs(wid, ctx.seq, at)
+        out = Outputs(wid, ctx.seq, at)
         open_now = {d.id: d for d in snapshot.deadlines} if snapshot.deadlines else {}
         breach_id = ctx.payload.get("deadline_id")
         if breach_id is not None and ctx.actor == SYSTEM and breach_id in open_now:
@@ -745,11 +832,11 @@ class Engine:
                     out.closed.append(did)
                     del open_now[did]
         if transition is not None:
-            self._run(transition.effects, ctx, out, open_now)
+            run_effects(transition.effects, ctx, out, open_now)
         if leaving:
             for rule in dest_state.deadlines:
-                self._open(rule, ctx, out, open_now, ctx.dest)
-            self._run(dest_state.on_enter, ctx, out, open_now)
+                open_deadline(rule, ctx, out, open_now, ctx.dest)
+            run_effects(dest_state.on_enter, ctx, out, open_now)
         if dest_state.terminal:
             for did in list(open_now):
                 out.closed.append(did)
@@ -768,6 +855,7 @@ class Engine:
             at,
             event.hash,
             tuple(open_now.values()),
+            snapshot.fingerprint,
         )
         return Step(
             event,
@@ -795,6 +883,7 @@ class Engine:
             ctx.at,
             event.hash,
             snapshot.deadlines,
+            snapshot.fingerprint,
         )
         return Step(event=event, snapshot=new)
 
@@ -836,177 +925,45 @@ class Engine:
             idempotency_key,
         )
 
-    def _run(
-        self, effects: Iterable[Effect], ctx: Context, out: _Outputs, open_now: dict[str, Deadline]
-    ) -> None:
-        for effect in effects:
-            if isinstance(effect, Update):
-                ctx.data.update(effect.fn(ctx))
-            elif isinstance(effect, Notify):
-                out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
-            elif isinstance(effect, AddTask):
-                due = effect.within.after(ctx.at, ctx.calendar) if effect.within else None
-                owner = ctx.data.get(f"{effect.owner_role}_id")
-                out.tasks.append(
-                    Task(
-                        id=f"{ctx.workflow_id}:{ctx.seq}:t{len(out.tasks) + 1}",
-                        workflow_id=ctx.workflow_id,
-                        seq=ctx.seq,
-                        kind=effect.kind,
-                        owner_role=effect.owner_role,
-                        owner_id=owner if isinstance(owner, str) else None,
-                        due_at=due,
-                        clause=effect.clause,
-                        created_at=ctx.at,
-                    )
-                )
-            elif isinstance(effect, OpenDeadline):
-                scope = ctx.dest if effect.scope == "state" else None
-                self._open(effect.rule, ctx, out, open_now, scope)
-            elif isinstance(effect, CloseDeadline):
-                for did, d in list(open_now.items()):
-                    if d.name == effect.name:
-                        out.closed.append(did)
-                        del open_now[did]
-            elif isinstance(effect, ExtendDeadline):
-                for did, d in list(open_now.items()):
-                    if d.name == effect.name:
-                        out.closed.append(did)
-                        del open_now[did]
-                        by = resolve_duration(effect.by, ctx)
-                        due = by.after(d.due_at, ctx.calendar)
-                        self._add_deadline(
-                            ctx,
-                            out,
-                            open_now,
-                            d.name,
-                            d.state,
-                            due,
-                            f"{d.rule} + {by}",
-                            d.breach_trigger,
-                            d.clause,
-                            d.notify,
-                        )
-            elif isinstance(effect, Derived):
-                self._run(effect.fn(ctx), ctx, out, open_now)
-            else:  # pragma: no cover - the Effect union is closed
-                raise PolicyError(f"unknown effect {effect!r}")
 
-    def _open(
-        self,
-        rule: DeadlineRule,
-        ctx: Context,
-        out: _Outputs,
-        open_now: dict[str, Deadline],
-        state: str | None,
-    ) -> None:
-        duration = resolve_duration(rule.duration, ctx)
-        start = ctx.at
-        if rule.from_key is not None:
-            raw = ctx.data.get(rule.from_key)
-            if isinstance(raw, str):
-                start = datetime.fromisoformat(raw)
-        due = duration.after(start, ctx.calendar)
-        for did, d in list(open_now.items()):
-            if d.name == rule.name and d.state == state:
-                out.closed.append(did)
-                del open_now[did]
-        self._add_deadline(
-            ctx,
-            out,
-            open_now,
-            rule.name,
-            state,
-            due,
-            str(duration),
-            rule.breach_trigger,
-            rule.clause,
-            rule.notify,
-        )
+def _command(
+    workflow_id: object, trigger: object, actor: object, payload: object, key: object
+) -> dict[str, Any]:
+    """Check a caller's command at the boundary; return its payload as a plain dict.
 
-    @staticmethod
-    def _add_deadline(
-        ctx: Context,
-        out: _Outputs,
-        open_now: dict[str, Deadline],
-        name: str,
-        state: str | None,
-        due: datetime,
-        rule: str,
-        breach_trigger: str | None,
-        clause: str | None,
-        notify: tuple[str, ...],
-    ) -> None:
-        deadline = Deadline(
-            id=f"{ctx.workflow_id}:{ctx.seq}:{name}",
-            workflow_id=ctx.workflow_id,
-            name=name,
-            state=state,
-            opened_at=ctx.at,
-            due_at=max(due, ctx.at),
-            rule=rule,
-            breach_trigger=breach_trigger,
-            clause=clause,
-            notify=notify,
-            opened_seq=ctx.seq,
+    Every field that goes into the event hash must be valid text or JSON (``_checks``), and
+    the system actor is qaflow's own: only ``tick``, for a due deadline, fires as it.
+    """
+    check_id("workflow_id", workflow_id)
+    check_id("trigger", trigger)
+    check_id("idempotency_key", key, optional=True)
+    if not isinstance(actor, Actor):
+        raise ValidationError(field="actor", value=actor, expected="an Actor")
+    check_id("actor.id", actor.id)
+    check_id("actor.role", actor.role)
+    if actor.role == SYSTEM.role or actor.id == SYSTEM.id:
+        raise PermissionDenied(
+            workflow_id=str(workflow_id),
+            trigger=str(trigger),
+            actor_id=actor.id,
+            role=actor.role,
+            allowed_roles=(),
+            reason="the system actor is qaflow's own: only tick fires as it, for a due deadline",
         )
-        out.opened.append(deadline)
-        open_now[deadline.id] = deadline
+    return check_payload(payload)
 
 
 def _check_version(snapshot: WorkflowSnapshot, expected_version: int | None) -> None:
     """Refuse early a command sent for a version the workflow has moved past."""
+    if expected_version is not None and (
+        not isinstance(expected_version, int) or isinstance(expected_version, bool)
+    ):
+        raise ValidationError(
+            field="expected_version", value=expected_version, expected="a whole number"
+        )
     if expected_version is not None and expected_version != snapshot.version:
         raise ConcurrencyError(
             workflow_id=snapshot.workflow_id,
             expected_version=expected_version,
             actual_version=snapshot.version,
         )
-
-
-def snapshot_deadline(snapshot: WorkflowSnapshot, deadline_id: str) -> Deadline:
-    for d in snapshot.deadlines:
-        if d.id == deadline_id:
-            return d
-    raise KeyError(deadline_id)
-
-
-class _Outputs:
-    """The rows one command produces, gathered while its effects run."""
-
-    __slots__ = ("at", "breached", "closed", "notifications", "opened", "seq", "tasks", "wid")
-
-    def __init__(self, wid: str, seq: int, at: datetime) -> None:
-        self.wid = wid
-        self.seq = seq
-        self.at = at
-        self.opened: list[Deadline] = []
-        self.closed: list[str] = []
-        self.breached: list[str] = []
-        self.notifications: list[Notification] = []
-        self.tasks: list[Task] = []
-
-    def notify(self, ctx: Context, role: str, reason: str, clause: str | None) -> None:
-        self.notify_roles(ctx, (role,), reason, clause)
-
-    def notify_roles(
-        self, ctx: Context, roles: tuple[str, ...], reason: str, clause: str | None
-    ) -> None:
-        """One outbox row per role, to the person the workflow records as ``<role>_id``."""
-        data = ctx.data
-        wid, seq, at = self.wid, self.seq, self.at
-        notifications = self.notifications
-        for role in roles:
-            rid = data.get(f"{role}_id")
-            notifications.append(
-                Notification(  # id, workflow_id, seq, recipient_role, recipient_id, reason, ...
-                    f"{wid}:{seq}:n{len(notifications) + 1}",
-                    wid,
-                    seq,
-                    role,
-                    rid if isinstance(rid, str) else None,
-                    reason,
-                    clause,
-                    at,
-                )
-            )

@@ -9,14 +9,17 @@ that suits it, so callers may catch either::
     ├── PermissionDenied       (also PermissionError) the actor's role may not fire it
     ├── ValidationError        (also ValueError)    a field's value is out of range or malformed
     ├── ConcurrencyError       (also RuntimeError)  a write at a stale version, or a key reused
+    │   └── IdempotencyConflict                     a key resent by another actor or payload
     ├── UnknownWorkflow        (also LookupError)   no workflow with that id
     ├── PolicyError            (also ValueError)    a policy or machine definition is invalid
     ├── IntegrityError         (also RuntimeError)  the stored event log fails verification
-    └── SchemaError            (also RuntimeError)  a database's schema is newer than this qaflow
+    └── StoreError             (also OSError)       the database cannot be used as it is
+        └── StoreBusy          (also TimeoutError)  locked by another writer: retry later
 
 Each error carries its context as keyword-only attributes and builds its message once.
 Messages name what was wrong and what would have been accepted; they never quote free-text
-payload contents, which may hold personal data.
+payload contents, which may hold personal data, and cap the length of any value they quote
+(:func:`shown`), so a hostile megabyte-long id cannot flood a log or a terminal.
 """
 
 from __future__ import annotations
@@ -30,17 +33,45 @@ __all__ = [
     "MISSING",
     "ConcurrencyError",
     "GuardFailed",
+    "IdempotencyConflict",
     "IntegrityError",
     "PermissionDenied",
     "PolicyError",
     "PolicyProblem",
     "QAFlowError",
-    "SchemaError",
+    "StoreBusy",
+    "StoreError",
     "TransitionNotAllowed",
     "UnknownWorkflow",
     "ValidationError",
     "shown_value",
 ]
+
+_QUOTE_MAX = 60
+_INT_MAX_DIGITS = 30
+
+
+def shown(value: object, *, quote: bool = True) -> str:
+    """How a message shows ``value``: capped, escaped, never free text unless ``quote``.
+
+    Text is quoted (``repr``: control characters and lone surrogates escaped) when ``quote``
+    is set and cut to about 60 characters; otherwise only its length is shown. Huge integers
+    are described by their size (formatting one of over 4,300 digits would itself raise).
+    """
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, int):
+        if value.bit_length() > _INT_MAX_DIGITS * 3:
+            return f"an integer of {value.bit_length()} bits"
+        return repr(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        if not quote:
+            return f"text of {len(value)} character(s)"
+        text = repr(value[:_QUOTE_MAX])
+        return text + "…" if len(value) > _QUOTE_MAX else text
+    return type(value).__name__
 
 
 class _Missing(Enum):
@@ -68,10 +99,10 @@ class TransitionNotAllowed(QAFlowError, RuntimeError):
         self.state = state
         self.trigger = trigger
         self.allowed = tuple(sorted(allowed))
-        shown = ", ".join(repr(t) for t in self.allowed) or "none (terminal state)"
+        listed = ", ".join(repr(t) for t in self.allowed) or "none (terminal state)"
         super().__init__(
-            f"trigger {trigger!r} is not allowed in state {state!r} of workflow "
-            f"{workflow_id!r}; allowed triggers: {shown}"
+            f"trigger {shown(trigger)} is not allowed in state {shown(state)} of workflow "
+            f"{shown(workflow_id)}; allowed triggers: {listed}"
         )
 
 
@@ -87,7 +118,8 @@ class GuardFailed(QAFlowError, RuntimeError):
         self.clause = clause
         cited = f" ({clause})" if clause else ""
         super().__init__(
-            f"cannot fire {trigger!r} on workflow {workflow_id!r}: requires {condition}{cited}"
+            f"cannot fire {shown(trigger)} on workflow {shown(workflow_id)}: "
+            f"requires {condition}{cited}"
         )
 
 
@@ -110,24 +142,24 @@ class PermissionDenied(QAFlowError, PermissionError):
         self.role = role
         self.allowed_roles = tuple(sorted(allowed_roles))
         self.reason = reason
-        why = reason or ("allowed roles: " + ", ".join(repr(r) for r in self.allowed_roles))
+        why = reason or (
+            "allowed roles: " + (", ".join(repr(r) for r in self.allowed_roles) or "none")
+        )
         super().__init__(
-            f"actor {actor_id!r} with role {role!r} may not fire {trigger!r} on workflow "
-            f"{workflow_id!r}; {why}"
+            f"actor {shown(actor_id)} with role {shown(role)} may not fire {shown(trigger)} "
+            f"on workflow {shown(workflow_id)}; {why}"
         )
 
 
 class ValidationError(QAFlowError, ValueError):
     """A value is malformed or outside what is accepted."""
 
-    def __init__(self, *, field: str, value: object, expected: str) -> None:
+    def __init__(self, *, field: str, value: object, expected: str, quote: bool = False) -> None:
+        """``quote=True`` for values that are not free text (ids, options, times)."""
         self.field = field
         self.value = value
         self.expected = expected
-        shown = value if isinstance(value, (int, float, bool, type(None))) else type(value).__name__
-        if isinstance(value, str) and len(value) <= 40:
-            shown = repr(value)
-        super().__init__(f"{field!r} must be {expected} (got {shown})")
+        super().__init__(f"{shown(field)} must be {expected} (got {shown(value, quote=quote)})")
 
 
 class ConcurrencyError(QAFlowError, RuntimeError):
@@ -146,8 +178,25 @@ class ConcurrencyError(QAFlowError, RuntimeError):
         self.actual_version = actual_version
         extra = f"; {detail}" if detail else ""
         super().__init__(
-            f"workflow {workflow_id!r} is at version {actual_version}, "
-            f"not {expected_version}{extra}"
+            f"workflow {shown(workflow_id)} is at version {shown(actual_version)}, "
+            f"not {shown(expected_version)}{extra}"
+        )
+
+
+class IdempotencyConflict(ConcurrencyError):
+    """An idempotency key was resent with another actor, trigger or payload.
+
+    A resend must be the same command (same actor, trigger and payload digest); the first
+    result is never handed to anyone else. Nothing is written.
+    """
+
+    def __init__(self, *, workflow_id: str, actual_version: int, differs: str) -> None:
+        self.differs = differs
+        super().__init__(
+            workflow_id=workflow_id,
+            expected_version=None,
+            actual_version=actual_version,
+            detail=f"the idempotency key was first used with a different {differs}",
         )
 
 
@@ -156,7 +205,7 @@ class UnknownWorkflow(QAFlowError, LookupError):
 
     def __init__(self, *, workflow_id: str) -> None:
         self.workflow_id = workflow_id
-        super().__init__(f"no workflow with id {workflow_id!r}")
+        super().__init__(f"no workflow with id {shown(workflow_id)}")
 
     def __str__(self) -> str:  # LookupError would quote the args tuple
         return str(self.args[0])
@@ -256,24 +305,40 @@ class PolicyError(QAFlowError, ValueError):
 
 
 class IntegrityError(QAFlowError, RuntimeError):
-    """The stored event log does not verify: a broken hash chain or a replay mismatch."""
+    """The stored record does not verify: a broken chain, a replay or anchor mismatch.
 
-    def __init__(self, *, workflow_id: str, seq: int | None, problem: str) -> None:
+    ``workflow_id`` is ``None`` for a problem of the whole store (its anchor).
+    """
+
+    def __init__(self, *, workflow_id: str | None, seq: int | None, problem: str) -> None:
         self.workflow_id = workflow_id
         self.seq = seq
         self.problem = problem
         at = f" at event {seq}" if seq is not None else ""
-        super().__init__(f"workflow {workflow_id!r} fails verification{at}: {problem}")
+        what = "the store" if workflow_id is None else f"workflow {shown(workflow_id)}"
+        super().__init__(f"{what} fails verification{at}: {problem}")
 
 
-class SchemaError(QAFlowError, RuntimeError):
-    """A database was written by a newer qaflow: its schema version is unknown here."""
+class StoreError(QAFlowError, OSError):
+    """The database cannot be used: missing, not qaflow's, damaged, newer, or read-only.
 
-    def __init__(self, *, found: int, supported: int, store: str) -> None:
-        self.found = found
-        self.supported = supported
-        self.store = store
-        super().__init__(
-            f"the {store} database has schema version {found}; this qaflow knows versions "
-            f"up to {supported} (upgrade qaflow to open it)"
-        )
+    ``version`` is the schema version found, where one was.
+    """
+
+    def __init__(self, *, path: str, problem: str, version: int | None = None) -> None:
+        self.path = path
+        self.problem = problem
+        self.version = version
+        super().__init__(f"database {shown(path)}: {problem}")
+
+    def __str__(self) -> str:  # OSError would show the args tuple
+        return str(self.args[0])
+
+
+class StoreBusy(StoreError, TimeoutError):
+    """Another writer held the database lock past the busy timeout: retry the command.
+
+    Nothing was written; the command can be resent as it was (with its idempotency key).
+    """
+
+    retryable = True

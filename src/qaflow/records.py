@@ -1,8 +1,28 @@
-"""The records qaflow stores and returns, and their JSON form.
+r"""The records qaflow stores and returns, and their JSON form.
 
 Every record is a frozen attrs class. :data:`converter` turns each one into JSON-ready
 primitives and back unchanged; datetimes travel as UTC ISO 8601 strings and a naive
 datetime is refused on the way in.
+
+The hash encoding, version 1 (:data:`HASH_FORMAT`)
+--------------------------------------------------
+An event's ``hash`` is the lowercase hex SHA-256 of the UTF-8 bytes of one JSON array::
+
+    [workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload,
+     prev_hash, idempotency_key]
+
+written with sorted object keys, ``","`` and ``":"`` separators and no other white space,
+non-ASCII characters as themselves (not ``\u`` escapes), NaN and infinities refused. ``at``
+is ``datetime.isoformat()`` of the moment in UTC (``+00:00``; microseconds only when not
+zero); ``idempotency_key`` is ``null`` when absent; ``prev_hash`` of the first event is
+:data:`GENESIS_HASH`. Every id is non-empty printable text; the payload holds only JSON values
+(:mod:`qaflow._checks` refuses anything else at the boundary, so what is stored re-encodes to
+the same bytes).
+
+The store-wide anchor (:class:`AnchorEntry`) chains every committed event in commit order:
+``head`` of position *n* is the hex SHA-256 of the UTF-8 text
+``"<head n-1>\n<workflow_id>\n<seq>\n<event hash>"``, with :data:`GENESIS_HASH` before the
+first. A later format changes :data:`HASH_FORMAT` and is told apart by it.
 """
 
 from __future__ import annotations
@@ -21,14 +41,18 @@ from qaflow.errors import ValidationError
 
 __all__ = [
     "GENESIS_HASH",
+    "HASH_FORMAT",
     "SYSTEM",
     "Actor",
+    "AnchorEntry",
     "Deadline",
     "Event",
     "Notification",
     "Step",
     "Task",
+    "TickFailure",
     "WorkflowSnapshot",
+    "anchor_head",
     "canonical_json",
     "converter",
     "event_hash",
@@ -38,6 +62,8 @@ __all__ = [
 ]
 
 GENESIS_HASH = "0" * 64
+HASH_FORMAT = 1
+"""The version of the canonical hash encoding described in this module's docstring."""
 
 JSON = Any
 
@@ -48,12 +74,17 @@ def _aware_utc(value: datetime) -> datetime:
     return ensure_aware(value).astimezone(UTC)
 
 
+def _text(instance: object, attribute: attrs.Attribute[str], value: object) -> None:
+    if not isinstance(value, str):
+        raise ValidationError(field=f"actor.{attribute.name}", value=value, expected="text")
+
+
 @attrs.frozen
 class Actor:
     """Who fires a command: an opaque person id and the role they act in."""
 
-    id: str = attrs.field(validator=attrs.validators.instance_of(str))
-    role: str = attrs.field(validator=attrs.validators.instance_of(str))
+    id: str = attrs.field(validator=_text)
+    role: str = attrs.field(validator=_text)
 
 
 SYSTEM = Actor("qaflow", "system")
@@ -149,6 +180,8 @@ class WorkflowSnapshot:
     updated_at: datetime | None = None
     last_hash: str = GENESIS_HASH
     deadlines: tuple[Deadline, ...] = ()
+    fingerprint: str = ""
+    """The :attr:`~qaflow.spec.MachineSpec.fingerprint` of the spec it runs under ("" unknown)."""
 
 
 @attrs.frozen
@@ -162,6 +195,33 @@ class Step:
     breached: tuple[str, ...] = ()
     notifications: tuple[Notification, ...] = ()
     tasks: tuple[Task, ...] = ()
+
+
+@attrs.frozen
+class AnchorEntry:
+    """One position of the store-wide anchor: an event, in commit order, and the running head."""
+
+    position: int
+    workflow_id: str
+    seq: int
+    hash: str
+    head: str
+
+
+def anchor_head(previous: str, workflow_id: str, seq: int, event_hash: str) -> str:
+    """The anchor head after ``previous`` once this event is appended (format above)."""
+    text = f"{previous}\n{workflow_id}\n{seq}\n{event_hash}"
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@attrs.frozen
+class TickFailure:
+    """A deadline ``tick`` could not fire: the workflow is skipped, the others go on."""
+
+    workflow_id: str
+    deadline_id: str
+    error: str
+    """The error's type and message (no payload contents)."""
 
 
 def _structure_datetime(value: object, _: type) -> datetime:

@@ -100,6 +100,10 @@ def _optional_duration(value: Duration | str | None) -> Duration | None:
     return None if value is None else Duration.parse(value)
 
 
+def _role_set(roles: Iterable[str]) -> frozenset[str]:
+    return frozenset(roles)
+
+
 def resolve_duration(value: Duration | Callable[[Context], Duration], ctx: Context) -> Duration:
     return value if isinstance(value, Duration) else value(ctx)
 
@@ -316,12 +320,15 @@ class MachineSpec:
     transitions: tuple[TransitionSpec, ...]
     calendar: WorkingCalendar = attrs.field(factory=default_calendar, eq=False)
     description: str = ""
+    migration_roles: frozenset[str] = attrs.field(default=frozenset(), converter=_role_set)
+    """The roles that may move a workflow off this spec to another policy version."""
     _table: dict[tuple[str, str], tuple[TransitionSpec, ...]] = attrs.field(
         init=False, eq=False, repr=False
     )
     _states: dict[str, StateSpec] = attrs.field(init=False, eq=False, repr=False)
     _breach_triggers: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
     _fields: dict[int, dict[str, Field]] = attrs.field(init=False, eq=False, repr=False)
+    _fingerprint: str = attrs.field(init=False, eq=False, repr=False, default="")
 
     def __attrs_post_init__(self) -> None:
         states = {s.name: s for s in self.states}
@@ -415,6 +422,15 @@ class MachineSpec:
             )
 
     # --- queries --------------------------------------------------------------------------
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 of the spec's content: what a workflow pins besides its key."""
+        if not self._fingerprint:
+            from qaflow._fingerprint import spec_fingerprint
+
+            object.__setattr__(self, "_fingerprint", spec_fingerprint(self))
+        return self._fingerprint
 
     @property
     def key(self) -> tuple[str, str, str]:

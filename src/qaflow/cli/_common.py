@@ -1,8 +1,15 @@
-"""Shared pieces of the command line: the console, clean errors, dates and the engine."""
+"""Shared pieces of the command line: the console, clean errors, dates and the engine.
+
+Everything printed that came from a database or an argument goes through :func:`plain`
+(control characters, bidirectional overrides and lone surrogates shown as escapes) and, on
+the rich console, :func:`safe` (also rich markup escaped), so stored text can neither move
+the cursor, recolour the terminal nor break a table.
+"""
 
 from __future__ import annotations
 
 import os
+import unicodedata
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,9 +20,10 @@ from typing import Any, TypeVar
 import click
 from click.core import ParameterSource
 from rich.console import Console, ConsoleDimensions
+from rich.markup import escape
 
 from qaflow.calendar import LONDON
-from qaflow.errors import QAFlowError, ValidationError
+from qaflow.errors import QAFlowError, StoreError, ValidationError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,16 +56,39 @@ class _Console(Console):
 
 console = _Console(highlight=False)
 
+_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
+
+
+def plain(text: object) -> str:
+    """``text`` with every control, format or unpaired-surrogate character as an escape."""
+    value = str(text)
+    if value.isprintable():
+        return value
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _UNSAFE else ch
+        for ch in value
+    )
+
+
+def safe(text: object) -> str:
+    """:func:`plain`, with rich markup escaped too: for the rich console and its tables."""
+    return escape(plain(text))
+
 
 def fail_cleanly(func: F) -> F:
-    """Turn a qaflow error into one clear line and exit status 1."""
+    """Turn a qaflow error (or a file that cannot be written) into one line and status 1."""
 
     @wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except QAFlowError as error:
-            raise click.ClickException(f"{type(error).__name__}: {error}") from None
+            raise click.ClickException(plain(f"{type(error).__name__}: {error}")) from None
+        except OSError as error:
+            where = f" {error.filename!r}" if getattr(error, "filename", None) else ""
+            raise click.ClickException(
+                plain(f"cannot use{where}: {error.strerror or type(error).__name__}")
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -73,7 +104,7 @@ def parse_now(text: str | None) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValidationError(field="--now", value=text, expected=NOW_FORMATS) from None
+        raise ValidationError(field="--now", value=text, expected=NOW_FORMATS, quote=True) from None
     if moment.tzinfo is None:
         return moment.replace(tzinfo=LONDON)
     return moment
@@ -87,25 +118,75 @@ def local_time(moment: datetime) -> str:
     return f"{local:%Y-%m-%d %H:%M} {offset[:3]}:{offset[3:]}"
 
 
+def output_file(option: str, path: str) -> Path:
+    """A file to write: its folder must exist and it must not be a folder itself."""
+    target = Path(path)
+    if target.is_dir():
+        raise ValidationError(field=option, value=path, expected="a file, not a folder", quote=True)
+    if not target.parent.is_dir():
+        raise ValidationError(
+            field=option, value=path, expected="a file in an existing folder", quote=True
+        )
+    return target
+
+
 @contextmanager
-def open_engine(db: str) -> Iterator[Any]:
-    """An engine with the shipped machines on the store ``db`` names (a file or a URL)."""
+def open_engine(db: str, *, write: bool = False, ladders: tuple[str, ...] = ()) -> Iterator[Any]:
+    """An engine on ``db`` (a SQLite file or a store URL) with the shipped specs and any
+    ``ladders`` files registered.
+
+    Read commands open a SQLite database read-only (``write=False``): a file that is not a
+    qaflow database is refused and left exactly as it was. A PostgreSQL URL opens the shared
+    database (its schema is created if it is new).
+    """
     from qaflow.engine import Engine
     from qaflow.registry import shipped_specs
-    from qaflow.store import open_store
-    from qaflow.store._url import MISSING_DATABASE
+    from qaflow.store import SQLiteStore, open_store
+    from qaflow.store._url import is_url
 
-    source = _db_source()
+    specs = [*shipped_specs(), *_ladder_specs(ladders)]
+    if is_url(db) and not db.startswith("sqlite:"):
+        store = open_store(db, field=_db_source())
+    else:
+        if db.startswith("sqlite:///") and len(db) > len("sqlite:///"):
+            db = db[len("sqlite:///") :]
+        elif db.startswith("sqlite:"):
+            raise ValidationError(field=_db_source(), value=db, expected="sqlite:///PATH")
+        path = Path(db)
+        if not path.exists():
+            raise ValidationError(
+                field=_db_source(), value=db, expected=_missing_db_hint(), quote=True
+            )
+        if path.is_file() and path.stat().st_size == 0:
+            raise StoreError(path=db, problem="is empty: not a qaflow database")
+        store = SQLiteStore(db, readonly=not write)
     try:
-        store = open_store(db, create=False, field=source)
-    except ValidationError as error:
-        if error.expected == MISSING_DATABASE:  # a SQLite file that is not there
-            raise ValidationError(field=source, value=db, expected=_missing_db_hint()) from None
-        raise
-    try:
-        yield Engine(store, shipped_specs())
+        yield Engine(store, specs)
     finally:
         store.close()
+
+
+def _ladder_specs(files: tuple[str, ...]) -> list[Any]:
+    from qaflow.machines.escalation import escalation_machine
+    from qaflow.policies.ladders import load_ladders
+
+    specs: list[Any] = []
+    for name in files:
+        if not Path(name).is_file():
+            raise ValidationError(
+                field="--ladders", value=name, expected="an existing TOML file", quote=True
+            )
+        book = load_ladders(name)
+        specs.extend(escalation_machine(ladder, book.policy) for ladder in book.ladders)
+    return specs
+
+
+LADDERS_OPTION = click.option(
+    "--ladders",
+    multiple=True,
+    metavar="FILE",
+    help="A council's ladders TOML file whose machines the database uses (repeatable).",
+)
 
 
 def _db_source() -> str:

@@ -15,6 +15,7 @@ from rich.table import Table
 from qaflow.calendar import LONDON
 from qaflow.cli._common import DB_ENV, console, fail_cleanly
 from qaflow.cli._main import main
+from qaflow.errors import ValidationError
 
 if TYPE_CHECKING:
     from qaflow.demo import DemoResult
@@ -44,8 +45,12 @@ def demo(out: str, months: int, seed: int) -> None:
     Writes OUT/qaflow-demo.db (replacing an earlier demo) and the report as HTML, Markdown
     and JSON; then prints the commands to explore the database (history, outbox, report).
     """
+    from pathlib import Path
+
     from qaflow.demo import run_demo
 
+    if Path(out).exists() and not Path(out).is_dir():
+        raise ValidationError(field="--out", value=out, expected="a folder, not a file", quote=True)
     with console.status(f"simulating {months} month(s) of audits, moderation and escalations"):
         result = run_demo(out, months=months, seed=seed)
     for line in result.lines():

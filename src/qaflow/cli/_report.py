@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import click
 
-from qaflow.cli._common import DB_OPTION, fail_cleanly, open_engine
+from qaflow.cli._common import DB_OPTION, fail_cleanly, open_engine, output_file, plain
 from qaflow.cli._main import main
 from qaflow.errors import ValidationError
 
@@ -47,10 +46,14 @@ def report(db: str, start: datetime, end: datetime, fmt: str, out: str | None) -
     """
     from qaflow import report as qa_report
 
+    target = None if out is None else output_file("--out", out)
     first, last = start.date(), end.date()
     if last < first:
         raise ValidationError(
-            field="--to", value=last.isoformat(), expected=f"on or after --from {first}"
+            field="--to",
+            value=last.isoformat(),
+            expected=f"on or after --from {first}",
+            quote=True,
         )
     with open_engine(db) as engine:
         built = qa_report.build_report(engine.store, start=first, end=last + timedelta(days=1))
@@ -58,8 +61,8 @@ def report(db: str, start: datetime, end: datetime, fmt: str, out: str | None) -
         fmt
     ]
     text = render(built)
-    if out is None:
+    if target is None:
         click.echo(text)
     else:
-        Path(out).write_text(text, encoding="utf-8")
-        click.echo(f"wrote {out}")
+        target.write_text(text, encoding="utf-8")
+        click.echo(plain(f"wrote {out}"))

@@ -149,7 +149,7 @@ def outbox_deliver(
 
     db = db or (ctx.parent.params["db"] if ctx.parent else "qaflow.db")
     secret = Path(secret_file).read_bytes().strip()
-    with open_engine(db) as engine:
+    with open_engine(db, write=True) as engine:
         deliverer = WebhookDeliverer(engine.store, url, secret)
         try:
             while True:

@@ -30,7 +30,7 @@ def _payload(text: str | None) -> dict[str, Any]:
     raw = sys.stdin.read() if text == "-" else text
     try:
         value = json.loads(raw)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # malformed, or nested past what the parser takes
         raise ValidationError(field="PAYLOAD", value=None, expected="a JSON object") from None
     if not isinstance(value, dict):
         raise ValidationError(field="PAYLOAD", value=None, expected="a JSON object")
@@ -54,7 +54,7 @@ def _engine(db: str, directory: str | None, *, create: bool = False) -> Iterator
     from qaflow.store._url import is_url
 
     if not create or Path(db).exists() or is_url(db):  # URLs open as every --db does
-        with open_engine(db) as engine:
+        with open_engine(db, write=True) as engine:
             engine.directory = people
             yield engine
         return
@@ -217,7 +217,7 @@ def outbox_ack(ctx: click.Context, ids: tuple[str, ...], db: str | None, ack_all
     db = db or (ctx.parent.params["db"] if ctx.parent else "qaflow.db")
     if not ids and not ack_all:
         raise ValidationError(field="IDS", value=None, expected="notification ids, or --all")
-    with open_engine(db) as engine:
+    with open_engine(db, write=True) as engine:
         chosen = list(ids) or [n.id for n in engine.store.pending_notifications()]
         count = engine.store.mark_sent(chosen, engine.clock.now())
     click.echo(f"{count} notification(s) newly marked sent; {len(chosen) - count} already were")

@@ -1161,6 +1161,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
         states=tuple(states),
         transitions=tuple(transitions),
         calendar=policy.policy.calendar,
+        migration_roles=policy.policy.migration_roles,
         description=f"Case audit under {policy.name}'s policy ({policy.form.name}).",
     )
 

@@ -350,6 +350,7 @@ class _Builder:
             states=tuple(states),
             transitions=tuple(transitions),
             calendar=self.policy.calendar,
+            migration_roles=self.policy.migration_roles,
             description=ladder.title or f"{ladder.kind} escalation ladder {ladder.name!r}",
         )
 

@@ -42,7 +42,7 @@ from qaflow.allocation import AllocationImpossible
 from qaflow.calendar import Duration
 from qaflow.directory import InMemoryDirectory as Directory
 from qaflow.engine import Engine
-from qaflow.errors import GuardFailed, QAFlowError, ValidationError
+from qaflow.errors import GuardFailed, IdempotencyConflict, QAFlowError, ValidationError
 from qaflow.machines import audit as audit_machine
 from qaflow.machines.audit import (
     action_task_effects,
@@ -357,6 +357,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
         states=states,
         transitions=transitions,
         calendar=policy.audit.policy.calendar,
+        migration_roles=policy.audit.policy.migration_roles,
         description=f"Moderation of case audits under {policy.name}'s policy.",
     )
 
@@ -499,15 +500,20 @@ def open_moderation(
     """
     spec = _spec(policy)
     payload = sample_payload(engine.get(audit_id), policy)
-    first = engine.start(
-        spec, moderation_id, "sample", actor, payload, at=at, idempotency_key="sample"
-    )
-    if first.snapshot.data.get("audit_id") != audit_id:
-        # A resent start returns the first result: the id already moderates another audit.
+    try:
+        first = engine.start(
+            spec, moderation_id, "sample", actor, payload, at=at, idempotency_key="sample"
+        )
+    except IdempotencyConflict:
+        first = None
+    if first is None or first.snapshot.data.get("audit_id") != audit_id:
+        # A resent start returns the first result only for the same command: this id
+        # already moderates another audit.
+        other = engine.get(moderation_id).data.get("audit_id")
         raise ValidationError(
             field="moderation_id",
             value=moderation_id,
-            expected=f"a new moderation id (it moderates {first.snapshot.data.get('audit_id')!r})",
+            expected=f"a new moderation id (it moderates {other!r})",
         )
     if engine.get(moderation_id).state not in _OPEN:
         raise ValidationError(

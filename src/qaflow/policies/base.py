@@ -16,6 +16,10 @@ def _dates(days: Iterable[date]) -> frozenset[date]:
     return frozenset(days)
 
 
+def _roles(roles: Iterable[str]) -> tuple[str, ...]:
+    return tuple(roles)
+
+
 @attrs.frozen
 class Policy:
     """A council's identity, which every workflow pins (name and version), and its own
@@ -24,6 +28,8 @@ class Policy:
     name: str
     version: str
     closure_days: frozenset[date] = attrs.field(default=frozenset(), converter=_dates)
+    migration_roles: tuple[str, ...] = attrs.field(default=(), converter=_roles)
+    """Who may move a workflow off this policy version (``Engine.migrate``); none if empty."""
 
     @property
     def calendar(self) -> WorkingCalendar:

@@ -586,7 +586,7 @@ from qaflow.policies.ladders import (  # noqa: E402
 
 #: The name and version every workflow of this policy pins, so a later version never changes
 #: a running workflow: escalations here, audits and moderations in the section below.
-POLICY: Final = Policy("bexley", "1")
+POLICY: Final = Policy("bexley", "1", migration_roles=("head_of_service",))
 
 # BX-ESC-CP-01: the chair's concerns: expected practice not delivered, or safeguarding;
 # the other categories are qaflow's common list.

@@ -28,7 +28,7 @@ from qaflow.policies.forms import AuditForm, Grade, JudgementScale, Question, Se
 
 #: The name and version every workflow of this policy pins, so a later version never changes
 #: a running workflow.
-POLICY: Final = Policy("buckinghamshire", "1")
+POLICY: Final = Policy("buckinghamshire", "1", migration_roles=("head_of_service",))
 
 # --- Case file audit and moderation (BK framework App. 1–2) ---  # noqa: RUF003 (the framework's own dash)
 

@@ -558,6 +558,7 @@ class _PolicyTable:
     name: str
     version: str
     closure_days: tuple[date, ...] = ()
+    migration_roles: tuple[str, ...] = ()
 
 
 def _structure_duration(value: object, _: type) -> Duration:
@@ -666,7 +667,7 @@ def loads_ladders(text: str, *, source: str = "<string>") -> LadderFile:
     )
     # Policy converts closure_days with ``frozenset``, which the attrs mypy plugin types as
     # an unbound ``Iterable[_T_co]``; the value is a tuple of dates.
-    policy = Policy(table.name, table.version, table.closure_days)
+    policy = Policy(table.name, table.version, table.closure_days, table.migration_roles)
     return LadderFile(policy, ladders)
 
 

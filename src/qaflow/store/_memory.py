@@ -3,28 +3,46 @@
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
-from qaflow.calendar import ensure_aware
-from qaflow.errors import ConcurrencyError, UnknownWorkflow
+from qaflow._checks import check_ids, to_utc
+from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
 from qaflow.records import (
+    GENESIS_HASH,
+    AnchorEntry,
     Deadline,
     Event,
     Notification,
     Step,
     Task,
     WorkflowSnapshot,
+    anchor_head,
 )
 from qaflow.store._protocol import stale
 
 __all__ = ["MemoryStore"]
 
 
+def _wid(workflow_id: object) -> str:
+    if not isinstance(workflow_id, str):
+        raise ValidationError(field="workflow_id", value=workflow_id, expected="text")
+    return workflow_id
+
+
 class MemoryStore:
-    """An in-process store for simulation and tests: same contract, no durability."""
+    """An in-process store for simulation and tests: same contract, no durability.
+
+    Commits are serialised by a lock, so one store may be shared by threads. The anchor's
+    heads are computed when asked for: a commit only appends the event to the log.
+    """
 
     def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._log: list[Event] = []
+        self._heads: list[str] = []
+        self._breached: set[str] = set()
         self._snapshots: dict[str, WorkflowSnapshot] = {}
         self._events: dict[str, list[Event]] = {}
         self._keys: dict[tuple[str, str], int] = {}
@@ -41,8 +59,14 @@ class MemoryStore:
             return self._snapshots[workflow_id]
         except KeyError:
             raise UnknownWorkflow(workflow_id=workflow_id) from None
+        except TypeError:
+            raise UnknownWorkflow(workflow_id=_wid(workflow_id)) from None
 
     def commit(self, step: Step, *, expected_version: int) -> None:
+        with self._lock:
+            self._commit(step, expected_version)
+
+    def _commit(self, step: Step, expected_version: int) -> None:
         event = step.event
         wid = event.workflow_id
         current = self._snapshots.get(wid)
@@ -62,12 +86,14 @@ class MemoryStore:
             self._events[wid].append(event)
         if key is not None:
             self._keys[(wid, key)] = event.seq
+        self._log.append(event)
         if step.closed or step.breached:
             discard = self._open.discard
             for did in step.closed:
                 discard(did)
             for did in step.breached:
                 discard(did)
+                self._breached.add(did)
         if step.opened:
             deadlines, open_ids, heap = self._deadlines, self._open, self._heap
             for d in step.opened:
@@ -110,19 +136,9 @@ class MemoryStore:
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
     ) -> list[Step]:
         """Breach up to ``limit`` due deadlines (one process: nothing else can claim them)."""
-        now = ensure_aware(now, "now")
-        heap = self._heap
-        taken: list[tuple[datetime, str]] = []
-        while heap and heap[0][0] <= now and len(taken) < limit:
-            item = heapq.heappop(heap)
-            if item[1] in self._open:
-                taken.append(item)
-        for item in taken:
-            heapq.heappush(heap, item)
         written: list[Step] = []
-        for _, did in taken:
-            deadline = self._deadlines[did]
-            if did not in self._open:
+        for deadline in self.due_deadlines(now)[:limit]:
+            if deadline.id not in self._open:
                 continue  # closed by an earlier breach of this round
             step = breach(deadline)
             if step is None:
@@ -135,11 +151,11 @@ class MemoryStore:
         return written
 
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
-        seq = self._keys.get((workflow_id, key))
+        seq = self._keys.get((_wid(workflow_id), key))
         return None if seq is None else self._events[workflow_id][seq - 1]
 
     def events(self, workflow_id: str) -> list[Event]:
-        if workflow_id not in self._snapshots:
+        if _wid(workflow_id) not in self._snapshots:
             raise UnknownWorkflow(workflow_id=workflow_id)
         return list(self._events[workflow_id])
 
@@ -165,7 +181,7 @@ class MemoryStore:
         limit: int = 100,
     ) -> list[WorkflowSnapshot]:
         if overdue_at is not None:
-            overdue_at = ensure_aware(overdue_at, "overdue_at")
+            overdue_at = to_utc(overdue_at, "overdue_at")
         found = [
             snap
             for wid, snap in self._snapshots.items()
@@ -180,7 +196,7 @@ class MemoryStore:
         return found[: max(limit, 0)]
 
     def due_deadlines(self, now: datetime) -> list[Deadline]:
-        now = ensure_aware(now, "now")
+        now = to_utc(now, "now")
         heap = self._heap
         while heap and heap[0][1] not in self._open:
             heapq.heappop(heap)
@@ -215,9 +231,9 @@ class MemoryStore:
         ]
 
     def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
-        ensure_aware(at, "at")
+        to_utc(at, "at")
         count = 0
-        for i in ids:
+        for i in check_ids("ids", ids):
             if i in self._unsent:
                 del self._unsent[i]
                 count += 1
@@ -232,13 +248,42 @@ class MemoryStore:
         ]
 
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
-        at = ensure_aware(at, "at")
+        at = to_utc(at, "at")
         count = 0
-        for i in ids:
+        for i in check_ids("ids", ids):
             if i in self._tasks and i not in self._done:
                 self._done[i] = at
                 count += 1
         return count
+
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        out = []
+        for did, d in list(self._deadlines.items()):
+            if workflow_id is None or d.workflow_id == workflow_id:
+                status = (
+                    "open"
+                    if did in self._open
+                    else "breached"
+                    if did in self._breached
+                    else "closed"
+                )
+                out.append((d, status))
+        return out
+
+    def anchor(self) -> Iterator[AnchorEntry]:
+        with self._lock:
+            log = list(self._log)
+            heads = self._heads
+            head = heads[-1] if heads else GENESIS_HASH
+            for event in log[len(heads) :]:
+                head = anchor_head(head, event.workflow_id, event.seq, event.hash)
+                heads.append(head)
+        for n, event in enumerate(log):
+            yield AnchorEntry(n + 1, event.workflow_id, event.seq, event.hash, heads[n])
+
+    def anchor_tip(self) -> AnchorEntry | None:
+        entries = list(self.anchor())
+        return entries[-1] if entries else None
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests that check a refused command wrote nothing)."""

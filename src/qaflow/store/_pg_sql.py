@@ -9,8 +9,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from qaflow.calendar import ensure_aware
-from qaflow.errors import ConcurrencyError
-from qaflow.records import Actor, Deadline, Event, Step, WorkflowSnapshot, converter
+from qaflow.errors import ConcurrencyError, ValidationError
+from qaflow.records import (
+    GENESIS_HASH,
+    Actor,
+    Deadline,
+    Event,
+    Step,
+    WorkflowSnapshot,
+    converter,
+)
 from qaflow.store._schema import POSTGRES_MIGRATIONS, migrate
 
 if TYPE_CHECKING:
@@ -24,6 +32,7 @@ __all__ = [
     "event_from",
     "find_sql",
     "snapshot_from",
+    "text_id",
     "write_step",
 ]
 
@@ -31,7 +40,17 @@ TABLES = ("workflows", "events", "deadlines", "notifications", "tasks")
 SCHEMA_LOCK = 0x51A_F10  # the advisory lock that serialises schema migrations
 SNAP_COLS = (
     "workflow_id, machine, policy, policy_version, state, version, created_at, updated_at, "
-    "last_hash, data, deadlines"
+    "last_hash, data, deadlines, fingerprint"
+)
+ANCHOR_LOCK = 0x51A_F11  # the advisory lock under which an event joins the anchor
+ANCHOR_COLS = "position, workflow_id, seq, hash, head"
+# The anchor's next position and head, computed by the server from the current tip (the
+# format of qaflow.records.anchor_head), under ANCHOR_LOCK so two commits never share one.
+APPEND = (
+    f"INSERT INTO anchor ({ANCHOR_COLS}) SELECT coalesce(t.position, 0) + 1, %s, %s, %s, "
+    "encode(sha256(convert_to(coalesce(t.head, %s) || E'\\n' || %s || E'\\n' || %s::text "
+    "|| E'\\n' || %s, 'UTF8')), 'hex') FROM (SELECT 1) AS one LEFT JOIN LATERAL "
+    "(SELECT position, head FROM anchor ORDER BY position DESC LIMIT 1) AS t ON true"
 )
 EVENT_COLS = (
     "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, prev_hash, "
@@ -47,14 +66,15 @@ TASK_COLS = "id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, c
 # back when the version is stale or the idempotency key was used (then nothing is kept).
 CREATE = (
     f"WITH moved AS (INSERT INTO workflows ({SNAP_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, "
-    "%s, %s, %s, %s) ON CONFLICT (workflow_id) DO NOTHING RETURNING 1), "
+    "%s, %s, %s, %s, %s) ON CONFLICT (workflow_id) DO NOTHING RETURNING 1), "
     f"added AS (INSERT INTO events ({EVENT_COLS}) "
     "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM moved ON CONFLICT DO NOTHING "
     "RETURNING 1) SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)"
 )
 ADVANCE = (
     "WITH moved AS (UPDATE workflows SET state = %s, version = %s, updated_at = %s, "
-    "last_hash = %s, data = %s, deadlines = %s WHERE workflow_id = %s AND version = %s "
+    "last_hash = %s, data = %s, deadlines = %s, policy = %s, policy_version = %s, "
+    "fingerprint = %s WHERE workflow_id = %s AND version = %s "
     f"RETURNING 1), added AS (INSERT INTO events ({EVENT_COLS}) "
     "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM moved ON CONFLICT DO NOTHING "
     "RETURNING 1) SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)"
@@ -108,6 +128,19 @@ def create_schema(conn: psycopg.Connection[Any]) -> None:
         migrate(int(row[0]) if row else 0, migrations, record, store="PostgreSQL")
 
 
+def text_id(value: object, field: str = "workflow_id") -> str:
+    """An id to bind in SQL: text the server can store (UTF-8, no lone surrogates)."""
+    if not isinstance(value, str):
+        raise ValidationError(field=field, value=value, expected="text")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            field=field, value=value, expected="text encodable as UTF-8"
+        ) from None
+    return value
+
+
 def find_sql(
     machine: str | None,
     policy: str | None,
@@ -143,7 +176,7 @@ def find_sql(
 
 
 def snapshot_from(row: tuple[Any, ...]) -> WorkflowSnapshot:
-    wid, machine, policy, pver, state, version, created, updated, last, data, dls = row
+    wid, machine, policy, pver, state, version, created, updated, last, data, dls, spec = row
     return WorkflowSnapshot(
         workflow_id=wid,
         machine=machine,
@@ -156,6 +189,7 @@ def snapshot_from(row: tuple[Any, ...]) -> WorkflowSnapshot:
         updated_at=updated,
         last_hash=last,
         deadlines=tuple(converter.structure(json.loads(dls), list[Deadline])),
+        fingerprint=spec or "",
     )
 
 
@@ -217,6 +251,7 @@ def write_step(conn: psycopg.Connection[Any], step: Step, expected: int) -> None
                 snap.last_hash,
                 data,
                 deadlines,
+                snap.fingerprint,
                 *_event_row(event, payload),
             ),
         )
@@ -230,6 +265,9 @@ def write_step(conn: psycopg.Connection[Any], step: Step, expected: int) -> None
                 snap.last_hash,
                 data,
                 deadlines,
+                snap.policy,
+                snap.policy_version,
+                snap.fingerprint,
                 wid,
                 expected,
                 *_event_row(event, payload),
@@ -302,6 +340,8 @@ def write_step(conn: psycopg.Connection[Any], step: Step, expected: int) -> None
                 for t in step.tasks
             ],
         )
+    cur.execute("SELECT pg_advisory_xact_lock(%s)", (ANCHOR_LOCK,))
+    cur.execute(APPEND, (wid, event.seq, event.hash, GENESIS_HASH, wid, event.seq, event.hash))
     # Everything above is queued in one pipeline; this fetch sends it and reads the check.
     moved, added = head.fetchone() or (0, 0)
     if not moved or not added:

@@ -18,9 +18,11 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from qaflow._checks import check_ids
 from qaflow.calendar import ensure_aware
 from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
 from qaflow.records import (
+    AnchorEntry,
     Deadline,
     Event,
     Notification,
@@ -29,6 +31,7 @@ from qaflow.records import (
     WorkflowSnapshot,
 )
 from qaflow.store._pg_sql import (
+    ANCHOR_COLS,
     DEADLINE_COLS,
     EVENT_COLS,
     NESTED,
@@ -46,6 +49,7 @@ from qaflow.store._pg_sql import (
     open_states,
     session_options,
     snapshot_from,
+    text_id,
     where_of,
     write_step,
 )
@@ -134,7 +138,7 @@ class PostgresStore:
     def load(self, workflow_id: str) -> WorkflowSnapshot:
         with self._conn() as conn:
             row = conn.execute(
-                f"SELECT {SNAP_COLS} FROM workflows WHERE workflow_id = %s", (workflow_id,)
+                f"SELECT {SNAP_COLS} FROM workflows WHERE workflow_id = %s", (text_id(workflow_id),)
             ).fetchone()
         if row is None:
             raise UnknownWorkflow(workflow_id=workflow_id)
@@ -171,7 +175,8 @@ class PostgresStore:
 
     def events(self, workflow_id: str) -> list[Event]:
         rows = self._select(
-            f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = %s ORDER BY seq", (workflow_id,)
+            f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = %s ORDER BY seq",
+            (text_id(workflow_id),),
         )
         if not rows:
             self.load(workflow_id)
@@ -180,7 +185,7 @@ class PostgresStore:
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         rows = self._select(
             f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = %s AND idempotency_key = %s",
-            (workflow_id, key),
+            (text_id(workflow_id), text_id(key, "idempotency_key")),
         )
         return event_from(rows[0]) if rows else None
 
@@ -194,7 +199,9 @@ class PostgresStore:
 
     def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
         where, args = (
-            ("AND workflow_id = %s", (workflow_id,)) if workflow_id is not None else ("", ())
+            ("AND workflow_id = %s", (text_id(workflow_id),))
+            if workflow_id is not None
+            else ("", ())
         )
         rows = self._select(
             f"SELECT {DEADLINE_COLS} FROM deadlines WHERE status = 'open' {where} "
@@ -215,7 +222,9 @@ class PostgresStore:
 
     def notifications(self, workflow_id: str | None = None) -> list[Notification]:
         where, args = (
-            ("WHERE workflow_id = %s", (workflow_id,)) if workflow_id is not None else ("", ())
+            ("WHERE workflow_id = %s", (text_id(workflow_id),))
+            if workflow_id is not None
+            else ("", ())
         )
         rows = self._select(
             f"SELECT {NOTE_COLS} FROM notifications {where} ORDER BY created_at, id", args
@@ -228,7 +237,7 @@ class PostgresStore:
         with self._conn() as conn:
             cur = conn.execute(
                 "UPDATE notifications SET sent_at = %s WHERE id = ANY(%s) AND sent_at IS NULL",
-                (stamp, list(ids)),
+                (stamp, check_ids("ids", ids)),
             )
             return cur.rowcount
 
@@ -248,7 +257,7 @@ class PostgresStore:
         with self._conn() as conn:
             cur = conn.execute(
                 "UPDATE tasks SET done_at = %s WHERE id = ANY(%s) AND done_at IS NULL",
-                (stamp, list(ids)),
+                (stamp, check_ids("ids", ids)),
             )
             return cur.rowcount
 
@@ -263,6 +272,24 @@ class PostgresStore:
     def dump(self) -> dict[str, list[tuple[Any, ...]]]:
         """Every row of every table, sorted: the store's whole content, for comparisons."""
         return {t: sorted(self._select(f"SELECT * FROM {t}"), key=repr) for t in TABLES}
+
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        where, args = ("WHERE workflow_id = %s", (workflow_id,)) if workflow_id else ("", ())
+        rows = self._select(f"SELECT {DEADLINE_COLS}, status FROM deadlines {where}", args)
+        return [(deadline_from(r[:-1]), r[-1]) for r in rows]
+
+    def anchor(self) -> Iterator[AnchorEntry]:
+        last = 0
+        while rows := self._select(
+            f"SELECT {ANCHOR_COLS} FROM anchor WHERE position > %s ORDER BY position LIMIT 10000",
+            (last,),
+        ):
+            yield from (AnchorEntry(*row) for row in rows)
+            last = rows[-1][0]
+
+    def anchor_tip(self) -> AnchorEntry | None:
+        rows = self._select(f"SELECT {ANCHOR_COLS} FROM anchor ORDER BY position DESC LIMIT 1")
+        return AnchorEntry(*rows[0]) if rows else None
 
     # --- the write path ---------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from qaflow.errors import ConcurrencyError
 from qaflow.records import (
+    AnchorEntry,
     Deadline,
     Event,
     Notification,
@@ -20,7 +21,21 @@ __all__ = ["Store", "stale"]
 
 
 class Store(Protocol):
-    """What the engine, ``tick``, reports and the outbox need of a store."""
+    """What the engine, ``tick``, reports, the outbox and ``verify`` need of a store.
+
+    Every method is safe to call from several threads on one store object, or the store
+    says clearly that it is not. Ids passed in are text (a ``list`` of ids, never one text).
+    Errors are :class:`~qaflow.errors.QAFlowError` subclasses: :class:`UnknownWorkflow`,
+    :class:`ConcurrencyError` from ``commit``, :class:`StoreBusy` (retryable) when another
+    writer holds the database too long, :class:`StoreError` when it cannot be used at all.
+
+    **The anchor** (for ``verify``): ``commit`` also appends, in the same
+    transaction, one :class:`~qaflow.records.AnchorEntry` per event to a store-wide,
+    append-only log in commit order, whose ``head`` chains the previous head with
+    (workflow id, seq, event hash) as :func:`~qaflow.records.anchor_head` defines. Two
+    commits never share a position: the append happens under the store's write lock (SQLite:
+    ``BEGIN IMMEDIATE``; PostgreSQL: e.g. a row lock on the log's tip or an advisory lock).
+    """
 
     def load(self, workflow_id: str) -> WorkflowSnapshot: ...
 
@@ -89,6 +104,18 @@ class Store(Protocol):
     def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]: ...
 
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int: ...
+
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        """Every deadline row ever opened, with its status: open, closed or breached."""
+        ...
+
+    def anchor(self) -> Iterator[AnchorEntry]:
+        """The whole anchor log, in position order (1, 2, 3, ...)."""
+        ...
+
+    def anchor_tip(self) -> AnchorEntry | None:
+        """The anchor's last entry (``None`` for an empty store): what a checkpoint records."""
+        ...
 
 
 def stale(workflow_id: str, expected: int, actual: int, detail: str = "") -> ConcurrencyError:

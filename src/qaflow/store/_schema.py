@@ -3,7 +3,8 @@
 A database records the version of its schema in ``meta`` (key ``schema_version``). Opening a
 store brings an older database up to :data:`SCHEMA_VERSION` by running, in order and inside
 the caller's transaction, the migration of every version it lacks; a database of a newer,
-unknown version is refused with :class:`~qaflow.errors.SchemaError` and left untouched.
+unknown version is refused with :class:`~qaflow.errors.StoreError` naming the version, and
+left untouched.
 
 Each store keeps its own migration functions (SQLite's in ``_sqlite``, written with
 sqlite-utils; PostgreSQL's DDL here, as text, so the PostgreSQL schema lives in one place).
@@ -15,12 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from qaflow.errors import SchemaError
+from qaflow.errors import StoreError
 
 __all__ = ["POSTGRES_MIGRATIONS", "SCHEMA_VERSION", "Migration", "migrate"]
 
-SCHEMA_VERSION = 1
-"""The schema version this qaflow writes and the newest it can open."""
+SCHEMA_VERSION = 2
+"""The PostgreSQL schema version this qaflow writes and the newest it can open (SQLite's is
+kept in step by ``_sqlite_schema``: 2 adds the spec fingerprint and the anchor)."""
 
 Migration = Callable[[], None]
 """Brings a database from the previous version to its own (runs in the caller's transaction)."""
@@ -36,10 +38,15 @@ def migrate(
     """Run the migrations after version ``found`` (0: an empty database); return the new version.
 
     ``record(version)`` stores the version reached after each migration. Raises
-    :class:`SchemaError`, having run nothing, when ``found`` is newer than this qaflow.
+    :class:`StoreError`, having run nothing, when ``found`` is newer than this qaflow.
     """
     if found > SCHEMA_VERSION:
-        raise SchemaError(found=found, supported=SCHEMA_VERSION, store=store)
+        raise StoreError(
+            path=store,
+            problem=f"has schema version {found}; this qaflow knows versions up to "
+            f"{SCHEMA_VERSION} (upgrade qaflow to open it)",
+            version=found,
+        )
     for version in range(found + 1, SCHEMA_VERSION + 1):
         migrations[version]()
         record(version)
@@ -125,5 +132,33 @@ POSTGRES_MIGRATIONS: Mapping[int, tuple[str, ...]] = {
             done_at timestamptz
         )""",
         "CREATE INDEX tasks_workflow ON tasks (workflow_id)",
+    ),
+    # 2: the spec each workflow is pinned to, and the store-wide anchor ``verify`` checks.
+    2: (
+        "ALTER TABLE workflows ADD COLUMN fingerprint text NOT NULL DEFAULT ''",
+        """CREATE TABLE anchor (
+            position bigint PRIMARY KEY,
+            workflow_id text NOT NULL,
+            seq integer NOT NULL,
+            hash text NOT NULL,
+            head text NOT NULL
+        )""",
+        # Events written under version 1 join the anchor in (workflow, seq) order.
+        """INSERT INTO anchor (position, workflow_id, seq, hash, head)
+        WITH RECURSIVE ordered AS (
+            SELECT row_number() OVER (ORDER BY workflow_id, seq) AS position,
+                   workflow_id, seq, hash FROM events
+        ), chain AS (
+            SELECT position, workflow_id, seq, hash,
+                   encode(sha256(convert_to(repeat('0', 64) || E'\\n' || workflow_id
+                       || E'\\n' || seq::text || E'\\n' || hash, 'UTF8')), 'hex') AS head
+            FROM ordered WHERE position = 1
+            UNION ALL
+            SELECT o.position, o.workflow_id, o.seq, o.hash,
+                   encode(sha256(convert_to(c.head || E'\\n' || o.workflow_id
+                       || E'\\n' || o.seq::text || E'\\n' || o.hash, 'UTF8')), 'hex')
+            FROM ordered o JOIN chain c ON o.position = c.position + 1
+        )
+        SELECT position, workflow_id, seq, hash, head FROM chain""",
     ),
 }

@@ -4,50 +4,62 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import sqlite_utils
 
-from qaflow.calendar import ensure_aware
+from qaflow._checks import check_ids, to_utc
 from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
 from qaflow.records import (
-    Actor,
+    GENESIS_HASH,
+    AnchorEntry,
     Deadline,
     Event,
     Notification,
     Step,
     Task,
     WorkflowSnapshot,
+    anchor_head,
     converter,
 )
 from qaflow.store._protocol import stale
-from qaflow.store._schema import Migration, migrate
+from qaflow.store._sqlite_rows import (
+    Inspection,
+    deadline_row,
+    dt,
+    event_row,
+    notification_row,
+    text_id,
+    ts,
+)
+from qaflow.store._sqlite_schema import SCHEMA_VERSION, guarded, open_connection
 
 __all__ = ["SQLiteStore"]
 
 _RECENT_MAX = 1024
 
 
-def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def _dt(text: str) -> datetime:
-    return datetime.fromisoformat(text)
-
-
-class SQLiteStore:
+class SQLiteStore(Inspection):
     """The embedded durable store: one SQLite file in WAL mode.
 
     ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
     ``"NORMAL"`` under WAL survives a crash of the process but may lose the last commits on
-    power loss, for several times the write rate. Open one store per thread or process;
-    several may share the file.
+    power loss, for several times the write rate. Several stores (threads, processes) may
+    share the file; one store object may also be shared by threads: its methods take a lock.
+
+    ``readonly=True`` opens an existing qaflow database without ever writing to it (no
+    schema, no journal-mode change); a file that is not qaflow's, damaged, or of a newer
+    schema version is refused with :class:`~qaflow.errors.StoreError` either way, before
+    anything is written. SQLite errors surface as :class:`~qaflow.errors.StoreBusy`
+    (locked past ``timeout``: retry) or :class:`~qaflow.errors.StoreError`.
     """
+
+    schema_version = SCHEMA_VERSION
 
     def __init__(
         self,
@@ -55,161 +67,42 @@ class SQLiteStore:
         *,
         synchronous: Literal["FULL", "NORMAL"] = "FULL",
         timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         if synchronous not in ("FULL", "NORMAL"):
             raise ValidationError(
-                field="synchronous", value=synchronous, expected="'FULL' or 'NORMAL'"
+                field="synchronous", value=synchronous, expected="'FULL' or 'NORMAL'", quote=True
             )
+        if not isinstance(path, (str, Path)):
+            raise ValidationError(field="path", value=path, expected="a file path")
         self.path = str(path)
-        self.conn = sqlite3.connect(
-            self.path, isolation_level=None, timeout=timeout, check_same_thread=False
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        self.conn = open_connection(
+            self.path, readonly=readonly, synchronous=synchronous, timeout=timeout
         )
-        self.conn.execute("PRAGMA journal_mode=WAL")
-        self.conn.execute(f"PRAGMA synchronous={synchronous}")
-        self.conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         self.db = sqlite_utils.Database(self.conn)
         # The snapshots this store last wrote, with their deadlines' JSON: a load that finds
         # the row still at that version skips decoding (any other writer bumps the version).
         self._recent: dict[str, tuple[WorkflowSnapshot, str]] = {}
-        self._create_schema()
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
 
+    def forget_cached(self) -> None:
+        """Drop the snapshots this store remembers writing (``verify`` reads the file)."""
+        with self._lock:
+            self._recent.clear()
+
     def close(self) -> None:
-        self.conn.close()
+        with self._lock:
+            self.conn.close()
 
     def __enter__(self) -> SQLiteStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    def _table(self, name: str) -> sqlite_utils.db.Table:
-        return self.db.table(name)
-
-    def _create_schema(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            self._table("meta").create({"key": str, "value": str}, pk="key", if_not_exists=True)
-            row = self.conn.execute(
-                "SELECT value FROM meta WHERE key = 'schema_version'"
-            ).fetchone()
-            migrate(int(row[0]) if row else 0, self.migrations(), self._record, store="SQLite")
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-
-    def migrations(self) -> dict[int, Migration]:
-        """This store's migration per schema version (see ``qaflow.store._schema``)."""
-        return {1: self._schema_v1}
-
-    def _record(self, version: int) -> None:
-        self.conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)", (str(version),)
-        )
-
-    def _schema_v1(self) -> None:
-        """Version 1: workflows, events, deadlines, notifications, tasks and their indexes."""
-        self._table("workflows").create(
-            {
-                "workflow_id": str,
-                "machine": str,
-                "policy": str,
-                "policy_version": str,
-                "state": str,
-                "version": int,
-                "created_at": str,
-                "updated_at": str,
-                "last_hash": str,
-                "data": str,
-                "deadlines": str,
-            },
-            pk="workflow_id",
-            not_null={"machine", "state", "version"},
-            if_not_exists=True,
-        )
-        self._table("events").create(
-            {
-                "workflow_id": str,
-                "seq": int,
-                "trigger": str,
-                "source": str,
-                "dest": str,
-                "actor_id": str,
-                "actor_role": str,
-                "at": str,
-                "payload": str,
-                "prev_hash": str,
-                "hash": str,
-                "idempotency_key": str,
-            },
-            pk=("workflow_id", "seq"),
-            if_not_exists=True,
-        )
-        self._table("deadlines").create(
-            {
-                "id": str,
-                "workflow_id": str,
-                "name": str,
-                "state": str,
-                "opened_at": str,
-                "due_at": str,
-                "rule": str,
-                "breach_trigger": str,
-                "clause": str,
-                "notify": str,
-                "opened_seq": int,
-                "status": str,
-                "closed_at": str,
-                "closed_seq": int,
-            },
-            pk="id",
-            if_not_exists=True,
-        )
-        self._table("notifications").create(
-            {
-                "id": str,
-                "workflow_id": str,
-                "seq": int,
-                "recipient_role": str,
-                "recipient_id": str,
-                "reason": str,
-                "clause": str,
-                "created_at": str,
-                "sent_at": str,
-            },
-            pk="id",
-            if_not_exists=True,
-        )
-        self._table("tasks").create(
-            {
-                "id": str,
-                "workflow_id": str,
-                "seq": int,
-                "kind": str,
-                "owner_role": str,
-                "owner_id": str,
-                "due_at": str,
-                "clause": str,
-                "created_at": str,
-                "done_at": str,
-            },
-            pk="id",
-            if_not_exists=True,
-        )
-        self._table("events").create_index(
-            ["workflow_id", "idempotency_key"],
-            unique=True,
-            if_not_exists=True,
-            index_name="events_idempotency",
-        )
-        self._table("deadlines").create_index(["status", "due_at"], if_not_exists=True)
-        self._table("deadlines").create_index(["workflow_id", "status"], if_not_exists=True)
-        self._table("notifications").create_index(["sent_at", "id"], if_not_exists=True)
-        self._table("tasks").create_index(["workflow_id"], if_not_exists=True)
-        self._table("workflows").create_index(["machine", "state"], if_not_exists=True)
 
     # --- reads ----------------------------------------------------------------------------
 
@@ -226,6 +119,7 @@ class SQLiteStore:
             last_hash,
             data,
             deadlines,
+            fingerprint,
         ) = row
         return WorkflowSnapshot(
             workflow_id=wid,
@@ -235,19 +129,21 @@ class SQLiteStore:
             state=state,
             data=json.loads(data),
             version=version,
-            created_at=_dt(created),
-            updated_at=_dt(updated),
+            created_at=dt(created),
+            updated_at=dt(updated),
             last_hash=last_hash,
             deadlines=tuple(converter.structure(json.loads(deadlines), list[Deadline])),
+            fingerprint=fingerprint or "",
         )
 
     _SNAP_COLS = (
         "workflow_id, machine, policy, policy_version, state, version, created_at, "
-        "updated_at, last_hash, data, deadlines"
+        "updated_at, last_hash, data, deadlines, fingerprint"
     )
 
+    @guarded
     def load(self, workflow_id: str) -> WorkflowSnapshot:
-        recent = self._recent.get(workflow_id)
+        recent = self._recent.get(text_id(workflow_id))
         if recent is not None:
             row = self.conn.execute(
                 "SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,)
@@ -267,7 +163,7 @@ class SQLiteStore:
         if machine is not None:
             sql += " WHERE machine = ?"
             args = (machine,)
-        for row in self.conn.execute(sql + " ORDER BY workflow_id", args).fetchall():
+        for row in self._fetch(sql + " ORDER BY workflow_id", args):
             yield self._snapshot(row)
 
     def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
@@ -276,9 +172,14 @@ class SQLiteStore:
         if machine is not None:
             sql += " WHERE machine = ?"
             args = (machine,)
-        for (wid,) in self.conn.execute(sql + " ORDER BY workflow_id", args).fetchall():
+        for (wid,) in self._fetch(sql + " ORDER BY workflow_id", args):
             yield wid
 
+    @guarded
+    def _fetch(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, tuple(args)).fetchall()
+
+    @guarded
     def find_workflows(
         self,
         *,
@@ -304,7 +205,7 @@ class SQLiteStore:
                 "EXISTS (SELECT 1 FROM deadlines d WHERE d.workflow_id = workflows.workflow_id "
                 "AND d.status = 'open' AND d.due_at <= ?)"
             )
-            args.append(_ts(ensure_aware(overdue_at, "overdue_at")))
+            args.append(ts(to_utc(overdue_at, "overdue_at")))
         if after is not None:
             where.append("workflow_id > ?")
             args.append(after)
@@ -316,41 +217,27 @@ class SQLiteStore:
         ).fetchall()
         return [self._snapshot(row) for row in rows]
 
-    @staticmethod
-    def _event(row: tuple[Any, ...]) -> Event:
-        (wid, seq, trigger, source, dest, actor_id, role, at, payload, prev_hash, hash_, key) = row
-        return Event(
-            workflow_id=wid,
-            seq=seq,
-            trigger=trigger,
-            source=source,
-            dest=dest,
-            actor=Actor(actor_id, role),
-            at=_dt(at),
-            payload=json.loads(payload),
-            prev_hash=prev_hash,
-            hash=hash_,
-            idempotency_key=key,
-        )
-
+    _event = staticmethod(event_row)
     _EVENT_COLS = (
         "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, "
         "prev_hash, hash, idempotency_key"
     )
 
+    @guarded
     def events(self, workflow_id: str) -> list[Event]:
         rows = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? ORDER BY seq",
-            (workflow_id,),
+            (text_id(workflow_id),),
         ).fetchall()
         if not rows:
             self.load(workflow_id)
         return [self._event(r) for r in rows]
 
+    @guarded
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         row = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND idempotency_key = ?",
-            (workflow_id, key),
+            (text_id(workflow_id), text_id(key, "idempotency_key")),
         ).fetchone()
         return None if row is None else self._event(row)
 
@@ -359,88 +246,78 @@ class SQLiteStore:
         "clause, notify, opened_seq"
     )
 
-    @staticmethod
-    def _deadline(row: tuple[Any, ...]) -> Deadline:
-        did, wid, name, state, opened, due, rule, breach, clause, notify, seq = row
-        return Deadline(
-            id=did,
-            workflow_id=wid,
-            name=name,
-            state=state,
-            opened_at=_dt(opened),
-            due_at=_dt(due),
-            rule=rule,
-            breach_trigger=breach,
-            clause=clause,
-            notify=tuple(json.loads(notify)),
-            opened_seq=seq,
-        )
+    _deadline = staticmethod(deadline_row)
 
+    @guarded
     def due_deadlines(self, now: datetime) -> list[Deadline]:
+        """Open deadlines due by ``now``; a row that cannot be decoded still comes back
+        (id, workflow and due time only), so ``tick`` reaches its workflow's snapshot."""
+        moment = to_utc(now, "now")
         rows = self.conn.execute(
             f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= ? "
             "ORDER BY due_at, id",
-            (_ts(ensure_aware(now, "now")),),
+            (ts(moment),),
         ).fetchall()
-        return [self._deadline(r) for r in rows]
+        out = []
+        for row in rows:
+            try:
+                out.append(self._deadline(row))
+            except Exception:  # a damaged row: verify names it; tick must not stop on it
+                out.append(Deadline(str(row[0]), str(row[1]), "?", None, moment, moment, "?"))
+        return out
 
+    @guarded
     def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
         sql = f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open'"
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " AND workflow_id = ?"
-            args = (workflow_id,)
+            args = (text_id(workflow_id),)
         rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
         return [self._deadline(r) for r in rows]
 
     _NOTE_COLS = "id, workflow_id, seq, recipient_role, recipient_id, reason, clause, created_at"
 
-    @staticmethod
-    def _notification(row: tuple[Any, ...]) -> Notification:
-        nid, wid, seq, role, rid, reason, clause, created = row
-        return Notification(
-            id=nid,
-            workflow_id=wid,
-            seq=seq,
-            recipient_role=role,
-            recipient_id=rid,
-            reason=reason,
-            clause=clause,
-            created_at=_dt(created),
-        )
+    _notification = staticmethod(notification_row)
 
+    @guarded
     def pending_notifications(self, limit: int | None = None) -> list[Notification]:
         sql = (
             f"SELECT {self._NOTE_COLS} FROM notifications WHERE sent_at IS NULL "
             "ORDER BY created_at, id"
         )
         if limit is not None:
-            sql += f" LIMIT {int(limit)}"
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise ValidationError(field="limit", value=limit, expected="a whole number >= 0")
+            sql += f" LIMIT {limit}"
         return [self._notification(r) for r in self.conn.execute(sql).fetchall()]
 
+    @guarded
     def notifications(self, workflow_id: str | None = None) -> list[Notification]:
         sql = f"SELECT {self._NOTE_COLS} FROM notifications"
         args: tuple[str, ...] = ()
         if workflow_id is not None:
             sql += " WHERE workflow_id = ?"
-            args = (workflow_id,)
+            args = (text_id(workflow_id),)
         return [
             self._notification(r)
             for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
         ]
 
+    @guarded
     def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
         """Mark outbox rows delivered (writes). Returns how many were pending."""
-        stamp = _ts(ensure_aware(at, "at"))
+        stamp = ts(to_utc(at, "at"))
+        rows = [(stamp, i) for i in check_ids("ids", ids)]
         with self._transaction():
             cur = self.conn.executemany(
-                "UPDATE notifications SET sent_at = ? WHERE id = ? AND sent_at IS NULL",
-                [(stamp, i) for i in ids],
+                "UPDATE notifications SET sent_at = ? WHERE id = ? AND sent_at IS NULL", rows
             )
             return cur.rowcount
 
     _TASK_COLS = "id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, created_at"
 
+    @guarded
     def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
         sql = f"SELECT {self._TASK_COLS} FROM tasks WHERE 1=1"
         args: list[str] = []
@@ -461,46 +338,61 @@ class SQLiteStore:
                     kind=kind,
                     owner_role=role,
                     owner_id=owner,
-                    due_at=_dt(due) if due else None,
+                    due_at=dt(due) if due else None,
                     clause=clause,
-                    created_at=_dt(created),
+                    created_at=dt(created),
                 )
             )
         return out
 
+    @guarded
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
         """Mark tasks done (writes). Returns how many were open."""
-        stamp = _ts(ensure_aware(at, "at"))
+        stamp = ts(to_utc(at, "at"))
+        rows = [(stamp, i) for i in check_ids("ids", ids)]
         with self._transaction():
             cur = self.conn.executemany(
-                "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL",
-                [(stamp, i) for i in ids],
+                "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL", rows
             )
             return cur.rowcount
 
-    def counts(self) -> dict[str, int]:
-        """Row counts per table (for tests that check a refused command wrote nothing)."""
-        out = {
-            t: self.db[t].count
-            for t in ("workflows", "events", "deadlines", "notifications", "tasks")
-        }
-        out["open_deadlines"] = self.conn.execute(
-            "SELECT count(*) FROM deadlines WHERE status = 'open'"
-        ).fetchone()[0]
-        return out
+    @guarded
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        sql = f"SELECT {self._DEADLINE_COLS}, status FROM deadlines"
+        args: tuple[str, ...] = ()
+        if workflow_id is not None:
+            sql += " WHERE workflow_id = ?"
+            args = (text_id(workflow_id),)
+        return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
 
-    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, sorted: the store's whole content, for comparisons."""
-        return {
-            t: sorted(self.conn.execute(f"SELECT * FROM [{t}]").fetchall(), key=repr)
-            for t in ("workflows", "events", "deadlines", "notifications", "tasks")
-        }
+    def anchor(self) -> Iterator[AnchorEntry]:
+        last = 0
+        while True:
+            rows = self._fetch(
+                "SELECT position, workflow_id, seq, hash, head FROM anchor WHERE position > ? "
+                "ORDER BY position LIMIT 10000",
+                (last,),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield AnchorEntry(*row)
+            last = rows[-1][0]
+
+    @guarded
+    def anchor_tip(self) -> AnchorEntry | None:
+        row = self.conn.execute(
+            "SELECT position, workflow_id, seq, hash, head FROM anchor "
+            "ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else AnchorEntry(*row)
 
     # --- the write path -------------------------------------------------------------------
 
     def _transaction(self) -> _Tx:
         return _Tx(self.conn)
 
+    @guarded
     def commit(self, step: Step, *, expected_version: int) -> None:
         """Write ``step`` in one transaction if the workflow is at ``expected_version``."""
         event = step.event
@@ -518,8 +410,8 @@ class SQLiteStore:
                 try:
                     execute(
                         "INSERT INTO workflows (workflow_id, machine, policy, policy_version, "
-                        "state, version, created_at, updated_at, last_hash, data, deadlines) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        "state, version, created_at, updated_at, last_hash, data, deadlines, "
+                        "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                         (
                             wid,
                             snap.machine,
@@ -527,11 +419,12 @@ class SQLiteStore:
                             snap.policy_version,
                             snap.state,
                             snap.version,
-                            _ts(snap.created_at or event.at),
-                            _ts(event.at),
+                            ts(snap.created_at or event.at),
+                            ts(event.at),
                             snap.last_hash,
                             data,
                             deadlines,
+                            snap.fingerprint,
                         ),
                     )
                 except sqlite3.IntegrityError:
@@ -539,14 +432,18 @@ class SQLiteStore:
             else:
                 cur = execute(
                     "UPDATE workflows SET state = ?, version = ?, updated_at = ?, last_hash = ?, "
-                    "data = ?, deadlines = ? WHERE workflow_id = ? AND version = ?",
+                    "data = ?, deadlines = ?, policy = ?, policy_version = ?, fingerprint = ? "
+                    "WHERE workflow_id = ? AND version = ?",
                     (
                         snap.state,
                         snap.version,
-                        _ts(event.at),
+                        ts(event.at),
                         snap.last_hash,
                         data,
                         deadlines,
+                        snap.policy,
+                        snap.policy_version,
+                        snap.fingerprint,
                         wid,
                         expected_version,
                     ),
@@ -565,7 +462,7 @@ class SQLiteStore:
                         event.dest,
                         event.actor.id,
                         event.actor.role,
-                        _ts(event.at),
+                        ts(event.at),
                         json.dumps(event.payload, sort_keys=True),
                         event.prev_hash,
                         event.hash,
@@ -576,6 +473,19 @@ class SQLiteStore:
                 raise stale(
                     wid, expected_version, self._version(wid), "idempotency key already used"
                 ) from None
+            tip = execute("SELECT position, head FROM anchor ORDER BY position DESC LIMIT 1")
+            position, head = tip.fetchone() or (0, GENESIS_HASH)
+            execute(
+                "INSERT INTO anchor (position, workflow_id, seq, hash, head) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (
+                    position + 1,
+                    wid,
+                    event.seq,
+                    event.hash,
+                    anchor_head(head, wid, event.seq, event.hash),
+                ),
+            )
             if step.opened:
                 self.conn.executemany(
                     "INSERT INTO deadlines (id, workflow_id, name, state, opened_at, due_at, rule, "
@@ -587,8 +497,8 @@ class SQLiteStore:
                             d.workflow_id,
                             d.name,
                             d.state,
-                            _ts(d.opened_at),
-                            _ts(d.due_at),
+                            ts(d.opened_at),
+                            ts(d.due_at),
                             d.rule,
                             d.breach_trigger,
                             d.clause,
@@ -602,7 +512,7 @@ class SQLiteStore:
                 ("breached", i) for i in step.breached
             ]
             if closing:
-                stamp = _ts(event.at)
+                stamp = ts(event.at)
                 self.conn.executemany(
                     "UPDATE deadlines SET status = ?, closed_at = ?, closed_seq = ? "
                     "WHERE id = ? AND status = 'open'",
@@ -621,7 +531,7 @@ class SQLiteStore:
                             n.recipient_id,
                             n.reason,
                             n.clause,
-                            _ts(n.created_at),
+                            ts(n.created_at),
                         )
                         for n in step.notifications
                     ],
@@ -637,9 +547,9 @@ class SQLiteStore:
                             t.kind,
                             t.owner_role,
                             t.owner_id,
-                            _ts(t.due_at) if t.due_at else None,
+                            ts(t.due_at) if t.due_at else None,
                             t.clause,
-                            _ts(t.created_at),
+                            ts(t.created_at),
                         )
                         for t in step.tasks
                     ],
@@ -648,26 +558,22 @@ class SQLiteStore:
             del self._recent[next(iter(self._recent))]
         self._recent[wid] = (snap, deadlines)
 
+    @guarded
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Write ``steps`` in order in one transaction, all or nothing (each version-checked)."""
         with self._outer():
             for step in steps:
                 self.commit(step, expected_version=step.event.seq - 1)
 
+    @guarded
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
     ) -> list[Step]:
         """Claim due deadlines under the write lock and commit their breaches in one transaction."""
-        stamp = _ts(ensure_aware(now, "now"))
         written: list[Step] = []
-        with self._outer():
-            rows = self.conn.execute(
-                f"SELECT {self._DEADLINE_COLS} FROM deadlines "
-                "WHERE status = 'open' AND due_at <= ? ORDER BY due_at, id LIMIT ?",
-                (stamp, int(limit)),
-            ).fetchall()
-            for row in rows:
-                step = breach(self._deadline(row))
+        with self._outer():  # the write lock from here: no other ticker sees these rows
+            for deadline in self.due_deadlines(now)[:limit]:
+                step = breach(deadline)
                 if step is None:
                     continue
                 try:
@@ -717,6 +623,11 @@ class _Tx:
                 self.conn.execute("ROLLBACK TO step")
             self.conn.execute("RELEASE step")
         elif exc_type is None:
-            self.conn.execute("COMMIT")
-        else:
+            try:
+                self.conn.execute("COMMIT")
+            except BaseException:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        elif self.conn.in_transaction:
             self.conn.execute("ROLLBACK")

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from qaflow.errors import ValidationError
-from qaflow.records import Deadline, Event, Notification, Step, Task, WorkflowSnapshot
+from qaflow.records import AnchorEntry, Deadline, Event, Notification, Step, Task, WorkflowSnapshot
 from qaflow.store._protocol import Store, stale
 
 __all__ = ["StagedStore"]
@@ -130,3 +130,12 @@ class StagedStore:
 
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
         return self.base.complete_tasks(ids, at)
+
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        return self.base.deadlines(workflow_id)
+
+    def anchor(self) -> Iterator[AnchorEntry]:
+        return self.base.anchor()
+
+    def anchor_tip(self) -> AnchorEntry | None:
+        return self.base.anchor_tip()

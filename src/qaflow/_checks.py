@@ -1,0 +1,198 @@
+"""Validation at the boundary: every value that goes into an event's hash is checked here.
+
+The canonical hash encoding (:func:`qaflow.records.hash_fields`) is defined only for text
+ids and JSON values, so a command is refused before it is computed unless each field fits:
+
+- ids (workflow id, trigger, actor id and role, idempotency key): non-empty ``str`` of at most
+  :data:`MAX_ID_LENGTH` characters, encodable as UTF-8 (no lone surrogates), without control
+  characters;
+- the payload: a mapping with text keys whose values are ``None``, ``bool``, ``int`` (at most
+  :data:`MAX_INT_BITS` bits), finite ``float``, ``str`` (UTF-8 encodable), ``list`` or ``dict``,
+  nested at most :data:`MAX_DEPTH` deep;
+- times: timezone-aware, from :data:`MIN_AT` to the clock plus :data:`MAX_CLOCK_SKEW`.
+
+Each refusal is a :class:`~qaflow.errors.ValidationError` naming the field; a value never
+reaches the store in a form that would hash differently after a round trip.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from qaflow.errors import ValidationError
+
+__all__ = [
+    "MAX_CLOCK_SKEW",
+    "MAX_DEPTH",
+    "MAX_ID_LENGTH",
+    "MAX_INT_BITS",
+    "MIN_AT",
+    "check_at",
+    "check_id",
+    "check_ids",
+    "check_payload",
+    "to_utc",
+]
+
+MAX_ID_LENGTH = 200
+"""The longest id (workflow, trigger, actor, role, idempotency key) accepted."""
+
+MAX_DEPTH = 32
+"""How deeply lists and mappings may nest in a payload."""
+
+MAX_INT_BITS = 63
+"""Integers in a payload fit a signed 64-bit column: at most 63 bits of magnitude."""
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+"""How far ahead of the engine's clock a command's ``at`` (or a tick's ``now``) may be."""
+
+MIN_AT = datetime(1970, 1, 1, tzinfo=UTC)
+"""The earliest ``at`` accepted (older moments are typing errors, not history)."""
+
+
+def _utf8(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_id(field: str, value: object, *, optional: bool = False) -> None:
+    """Refuse anything but short, printable, UTF-8 encodable, non-empty text."""
+    # Fast path: printable text excludes control characters and lone surrogates alike.
+    if type(value) is str and value and len(value) <= MAX_ID_LENGTH and value.isprintable():
+        return
+    if value is None and optional:
+        return
+    if not isinstance(value, str) or not value:
+        raise ValidationError(field=field, value=value, expected="non-empty text")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(
+            field=field, value=len(value), expected=f"at most {MAX_ID_LENGTH} characters long"
+        )
+    if not _utf8(value) or not value.isprintable():
+        raise ValidationError(
+            field=field,
+            value=value,
+            expected="printable text encodable as UTF-8 (no control characters)",
+        )
+
+
+def check_ids(field: str, values: object) -> list[str]:
+    """A collection of ids (``mark_sent``, ``complete_tasks``): never one text."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        raise ValidationError(
+            field=field, value=values, expected="an iterable of ids (a list, not one text)"
+        )
+    out: list[str] = []
+    for value in values:
+        if not isinstance(value, str) or not _utf8(value):
+            raise ValidationError(
+                field=field, value=value, expected="ids that are text encodable as UTF-8"
+            )
+        out.append(value)
+    return out
+
+
+def check_payload(payload: object) -> dict[str, Any]:
+    """The payload as a plain dict, after checking it is JSON that hashes stably."""
+    if payload is None:
+        return {}
+    if not isinstance(payload, Mapping):
+        raise ValidationError(
+            field="payload", value=payload, expected="a mapping of field names to JSON values"
+        )
+    out = dict(payload)
+    for key, value in out.items():  # fast path: a flat mapping of plain values
+        kind = type(value)
+        if type(key) is not str or not (key.isascii() or _utf8(key)):
+            break
+        if kind is str:
+            if not (value.isascii() or _utf8(value)):
+                break
+        elif kind is int:
+            if value.bit_length() > MAX_INT_BITS:
+                break
+        elif kind is float:
+            if not math.isfinite(value):
+                break
+        elif value is not None and kind is not bool:
+            break
+    else:
+        return out
+    # Iterative, so a hostile nesting depth cannot exhaust the interpreter's stack.
+    todo: list[tuple[str, object, int]] = [("payload", out, 0)]
+    while todo:
+        where, value, depth = todo.pop()
+        if depth > MAX_DEPTH:
+            raise ValidationError(field=where, value=value, expected=f"nested at most {MAX_DEPTH}")
+        if value is None or isinstance(value, bool):
+            continue
+        if isinstance(value, int):
+            if value.bit_length() > MAX_INT_BITS:
+                raise ValidationError(
+                    field=where, value=value, expected=f"an integer of at most {MAX_INT_BITS} bits"
+                )
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                raise ValidationError(field=where, value=value, expected="a finite number")
+        elif isinstance(value, str):
+            if not _utf8(value):
+                raise ValidationError(field=where, value=value, expected="text encodable as UTF-8")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if not isinstance(key, str) or not _utf8(key):
+                    raise ValidationError(
+                        field=where, value=key, expected="mapping keys that are UTF-8 text"
+                    )
+                todo.append((key if depth == 0 else where, item, depth + 1))
+        elif isinstance(value, list):
+            todo.extend((where, item, depth + 1) for item in value)
+        else:
+            raise ValidationError(
+                field=where,
+                value=value,
+                expected="a JSON value (None, bool, int, float, text, list or dict)",
+            )
+    return out
+
+
+def to_utc(value: object, field: str) -> datetime:
+    """``value`` in UTC: aware datetimes only; an out-of-range moment is refused, not raised."""
+    if not isinstance(value, datetime):
+        raise ValidationError(field=field, value=value, expected="a timezone-aware datetime")
+    try:
+        offset = value.utcoffset()
+    except (ValueError, TypeError, OverflowError):
+        offset = None
+    if offset is None:
+        raise ValidationError(
+            field=field, value=value, expected="a timezone-aware datetime, not naive"
+        )
+    try:
+        return value.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise ValidationError(
+            field=field, value=value, expected="a moment between the years 1 and 9999 in UTC"
+        ) from None
+
+
+def check_at(value: object, field: str, now: datetime) -> datetime:
+    """A command's time in UTC: aware, not before :data:`MIN_AT`, not after ``now`` + skew."""
+    at = to_utc(value, field)
+    if at < MIN_AT:
+        raise ValidationError(
+            field=field, value=at.isoformat(), expected="not before 1970-01-01", quote=True
+        )
+    if at > now + MAX_CLOCK_SKEW:
+        raise ValidationError(
+            field=field,
+            value=at.isoformat(),
+            expected=f"not later than the clock ({now.isoformat()}) plus {MAX_CLOCK_SKEW}",
+            quote=True,
+        )
+    return at

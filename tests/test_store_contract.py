@@ -435,3 +435,38 @@ def test_postgres_a_failing_row_undoes_its_whole_step(pg_dsn: str) -> None:
         assert store_content(store) == before
         engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "still usable"})
         assert engine.verify() == 1
+
+
+def test_postgres_version_1_is_migrated_with_its_anchor_backfilled(pg_dsn: str) -> None:
+    """A version-1 database (no fingerprint, no anchor) opens at version 2: the anchor holds
+    every event in (workflow, seq) order with the heads ``anchor_head`` defines."""
+    from qaflow.records import GENESIS_HASH, anchor_head
+
+    with PostgresStore(pg_dsn) as store:
+        engine = _engine(store)
+        _start(engine, "B")
+        _start(engine, "A")
+        engine.fire("B", "comment", Actor("M-1", "manager"), {"text": "x"})
+        with store.pool.connection() as conn:  # back to version 1's layout
+            conn.execute("DROP TABLE anchor")
+            conn.execute("ALTER TABLE workflows DROP COLUMN fingerprint")
+            conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with PostgresStore(pg_dsn) as store:
+        with store.pool.connection() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert row == (str(SCHEMA_VERSION),)
+        events = sorted(
+            (e for w in store.workflow_ids() for e in store.events(w)),
+            key=lambda e: (e.workflow_id, e.seq),
+        )
+        head, expected = GENESIS_HASH, []
+        for n, e in enumerate(events, start=1):
+            head = anchor_head(head, e.workflow_id, e.seq, e.hash)
+            expected.append((n, e.workflow_id, e.seq, e.hash, head))
+        assert [tuple(attrs.astuple(a)) for a in store.anchor()] == expected
+        engine = _engine(store)
+        engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "after"})
+        tip = store.anchor_tip()
+        assert tip is not None and tip.position == len(events) + 1
+        assert tip.head == anchor_head(head, "A", 2, store.events("A")[-1].hash)
+        assert engine.verify() == 2

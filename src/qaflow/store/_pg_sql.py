@@ -19,6 +19,7 @@ from qaflow.records import (
     WorkflowSnapshot,
     converter,
 )
+from qaflow.store._protocol import stale
 from qaflow.store._schema import POSTGRES_MIGRATIONS, migrate
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ __all__ = [
     "deadline_from",
     "event_from",
     "find_sql",
+    "refusal",
     "snapshot_from",
     "text_id",
     "write_step",
@@ -79,6 +81,31 @@ ADVANCE = (
     "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM moved ON CONFLICT DO NOTHING "
     "RETURNING 1) SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)"
 )
+
+
+# Due deadlines no other ticker holds, locked with their workflows until the claim ends.
+CLAIM = (
+    "SELECT "
+    + ", ".join(f"d.{c.strip()}" for c in DEADLINE_COLS.split(","))
+    + " FROM deadlines d JOIN workflows w ON w.workflow_id = d.workflow_id "
+    "WHERE d.status = 'open' AND d.due_at <= %s ORDER BY d.due_at, d.id LIMIT %s "
+    "FOR UPDATE OF d, w SKIP LOCKED"
+)
+
+
+def refusal(
+    conn: psycopg.Connection[Any], wid: str, expected: int, key_used: bool
+) -> ConcurrencyError:
+    """Why a step was refused, asked after its transaction was rolled back."""
+    row = conn.execute("SELECT version FROM workflows WHERE workflow_id = %s", (wid,)).fetchone()
+    actual = 0 if row is None else int(row[0])
+    if expected == 0 and actual:
+        return stale(wid, 0, actual, "the workflow already exists")
+    if actual == expected and key_used:
+        return stale(wid, expected, actual, "idempotency key already used")
+    if actual == expected:
+        return stale(wid, expected, actual, "a row of this step already exists")
+    return stale(wid, expected, actual)
 
 
 def where_of(dsn: str) -> str:

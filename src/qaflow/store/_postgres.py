@@ -32,6 +32,7 @@ from qaflow.records import (
 )
 from qaflow.store._pg_sql import (
     ANCHOR_COLS,
+    CLAIM,
     DEADLINE_COLS,
     EVENT_COLS,
     NESTED,
@@ -47,13 +48,13 @@ from qaflow.store._pg_sql import (
     event_from,
     find_sql,
     open_states,
+    refusal,
     session_options,
     snapshot_from,
     text_id,
     where_of,
     write_step,
 )
-from qaflow.store._protocol import stale
 
 if TYPE_CHECKING:
     import psycopg
@@ -68,7 +69,7 @@ class PostgresStore:
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the
     connection pool (one connection per concurrently committing thread is enough). Opening
     creates or migrates the schema (serialised across nodes by an advisory lock); a database
-    of a newer schema version raises :class:`~qaflow.errors.SchemaError`.
+    of a newer schema version raises :class:`~qaflow.errors.StoreError`.
     """
 
     def __init__(
@@ -79,8 +80,7 @@ class PostgresStore:
 
         if not isinstance(dsn, str) or not dsn:
             raise ValidationError(field="dsn", value=dsn, expected="a PostgreSQL URL or DSN")
-        self.dsn = dsn
-        self.where = where_of(dsn)
+        self.dsn, self.where = dsn, where_of(dsn)
         kwargs: dict[str, Any] = {"autocommit": True, "options": session_options(dsn)}
         try:
             with psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs) as conn:
@@ -105,8 +105,6 @@ class PostgresStore:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    # --- connections ------------------------------------------------------------------------
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
@@ -316,9 +314,9 @@ class PostgresStore:
                     for statement in undo:
                         conn.execute(statement)
                 if isinstance(error, Refused):
-                    raise self._refusal(conn, wid, expected_version, error.key_used) from None
+                    raise refusal(conn, wid, expected_version, error.key_used) from None
                 if isinstance(error, errors.IntegrityError):
-                    raise self._refusal(conn, wid, expected_version, False) from None
+                    raise refusal(conn, wid, expected_version, False) from None
                 raise
 
     def commit_many(self, steps: Sequence[Step]) -> None:
@@ -345,20 +343,7 @@ class PostgresStore:
             key_used = isinstance(error, Refused) and error.key_used
             wid, expected = current.event.workflow_id, current.event.seq - 1
             with self._conn() as conn:
-                raise self._refusal(conn, wid, expected, key_used) from None
-
-    def _refusal(
-        self, conn: psycopg.Connection[Any], wid: str, expected: int, key_used: bool
-    ) -> ConcurrencyError:
-        """Why a step was refused, asked after its transaction was rolled back."""
-        actual = self._version(conn, wid)
-        if expected == 0 and actual:
-            return stale(wid, 0, actual, "the workflow already exists")
-        if actual == expected and key_used:
-            return stale(wid, expected, actual, "idempotency key already used")
-        if actual == expected:
-            return stale(wid, expected, actual, "a row of this step already exists")
-        return stale(wid, expected, actual)
+                raise refusal(conn, wid, expected, key_used) from None
 
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
@@ -367,14 +352,7 @@ class PostgresStore:
         moment = ensure_aware(now, "now")
         written: list[Step] = []
         with self._hold() as conn:
-            rows = conn.execute(
-                "SELECT "
-                + ", ".join(f"d.{c.strip()}" for c in DEADLINE_COLS.split(","))
-                + " FROM deadlines d JOIN workflows w ON w.workflow_id = d.workflow_id "
-                "WHERE d.status = 'open' AND d.due_at <= %s ORDER BY d.due_at, d.id LIMIT %s "
-                "FOR UPDATE OF d, w SKIP LOCKED",
-                (moment, int(limit)),
-            ).fetchall()
+            rows = conn.execute(CLAIM, (moment, int(limit))).fetchall()
             for row in rows:
                 step = breach(deadline_from(row))
                 if step is None:
@@ -385,10 +363,3 @@ class PostgresStore:
                     continue
                 written.append(step)
         return written
-
-    @staticmethod
-    def _version(conn: psycopg.Connection[Any], workflow_id: str) -> int:
-        row = conn.execute(
-            "SELECT version FROM workflows WHERE workflow_id = %s", (workflow_id,)
-        ).fetchone()
-        return 0 if row is None else int(row[0])

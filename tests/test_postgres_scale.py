@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -114,7 +115,7 @@ CLAIMER = textwrap.dedent("""
     from qaflow import PostgresStore
     store = PostgresStore(sys.argv[1], max_size=1)
     def hold(deadline):
-        print("claimed", deadline.id, flush=True)
+        print("claimed", deadline.id, store._local.conn.info.backend_pid, flush=True)
         sys.stdin.readline()  # blocks, holding the claim, until killed
     store.fire_due(datetime.fromisoformat(sys.argv[2]), hold, limit=3)
 """)
@@ -138,11 +139,21 @@ def test_a_ticker_killed_mid_claim_releases_it_and_nothing_fires_twice(pg_dsn: s
         env=ENV,
     )
     assert claimer.stdout is not None
-    held = claimer.stdout.readline().split()[1]  # its claim holds three rows, this one first
+    _, held, backend = claimer.stdout.readline().split()  # its claim holds three rows
     first = {s.event.payload["deadline_id"] for s in engine.tick(now)}
     assert held not in first and len(first) == 5, "a claimed deadline was fired by another ticker"
     claimer.kill()
     claimer.wait()
+    # The server ends the dead client's transaction when it sees the socket close: wait for
+    # that (bounded), as a node's tick would simply find the rows free on its next round.
+    for _ in range(400):
+        with store.pool.connection() as conn:
+            alive = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", (int(backend),)
+            ).fetchone()
+        if alive == (0,):
+            break
+        time.sleep(0.05)
     second = {s.event.payload["deadline_id"] for s in engine.tick(now)}
     assert held in second and len(second) == 3 and not first & second
     assert store.due_deadlines(now) == [] and engine.verify() == 8

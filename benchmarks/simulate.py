@@ -39,16 +39,16 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-
-from qaflow import Engine, MemoryStore  # noqa: E402
-from qaflow.machines.escalation import escalation_machine  # noqa: E402
-from qaflow.policies import bexley  # noqa: E402
-from qaflow.simulate import simulate_escalations  # noqa: E402
-from qaflow.spec import MachineSpec, TransitionSpec  # noqa: E402
+from _common import ROOT, Row, header, paired, summary, us
+from _common import line as _line
+from _common import rate as _rate
+from qaflow import Engine, MemoryStore
+from qaflow.machines.escalation import escalation_machine
+from qaflow.policies import bexley
+from qaflow.simulate import simulate_escalations
+from qaflow.spec import MachineSpec, TransitionSpec
 
 LADDERS = {
     "iro": bexley.IRO_LADDER,
@@ -77,56 +77,12 @@ class Config:
         return cls(False, 10_000, 7, memory_paths)
 
 
-@dataclass(frozen=True)
-class Row:
-    figure: str
-    value: str
-    ratio: str
-    target: str
-    met: bool | None
-
-
-@dataclass(frozen=True)
-class Paired:
-    subject: float  # median seconds per path
-    baseline: float
-    ratio: float  # median of per-pair subject/baseline time ratios
-
-
-def paired(subject: Callable[[], float], baseline: Callable[[], float], reps: int) -> Paired:
-    """Run ``reps`` back-to-back pairs (order alternating); each call returns s/path."""
-    subj: list[float] = []
-    base: list[float] = []
-    for i in range(reps):
-        if i % 2:
-            b = baseline()
-            s = subject()
-        else:
-            s = subject()
-            b = baseline()
-        subj.append(s)
-        base.append(b)
-    return Paired(
-        statistics.median(subj),
-        statistics.median(base),
-        statistics.median(s / b for s, b in zip(subj, base, strict=True)),
-    )
-
-
-def header(title: str) -> None:
-    print(f"\n== {title}")
-
-
 def line(label: str, value: str, note: str = "") -> None:
-    print(f"  {label:<58} {value:>16}  {note}".rstrip())
+    _line(label, value, note, width=58)
 
 
 def rate(seconds_per_path: float) -> str:
-    return f"{1 / seconds_per_path:,.0f} paths/s"
-
-
-def us(seconds: float) -> str:
-    return f"{seconds * 1e6:,.1f} µs"
+    return _rate(seconds_per_path, "paths")
 
 
 # --- the subject ----------------------------------------------------------------------------
@@ -340,26 +296,6 @@ def bench_memory(cfg: Config, rows: list[Row]) -> None:
             peak <= TARGET_MEMORY,
         )
     )
-
-
-def summary(rows: Sequence[Row]) -> None:
-    header("summary")
-    cols = ("figure", "value", "ratio", "target", "met")
-    table = [cols] + [
-        (
-            r.figure,
-            r.value,
-            r.ratio,
-            r.target,
-            "—" if r.met is None else "met" if r.met else "NOT met",
-        )
-        for r in rows
-    ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
-    for j, row in enumerate(table):
-        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
-        if j == 0:
-            print("  " + "  ".join("-" * w for w in widths))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -275,3 +275,56 @@ def test_a_larger_council_is_allocated_quickly() -> None:
     result = allocate_audits(cases, auditors, MONTH, seed=1)
     assert result.complete and result.max_worker_load == 1
     assert all(isinstance(a, Allocation) for a in result.allocations)
+
+
+@given(
+    st.integers(2, 12),
+    st.integers(1, 60),
+    st.integers(1, 15),
+    st.integers(1, 6),
+    st.integers(0, 40),
+    st.integers(0, 2**16),
+)
+def test_pruned_graph_keeps_the_full_graphs_optimum(
+    n_auditors: int, n_cases: int, n_workers: int, n_teams: int, n_past: int, seed: int
+) -> None:
+    """Issue 14: the matching runs on at most auditors-squared edges; the allocation's size
+    and its largest worker load equal those the full auditors x cases graph gives."""
+    import random
+
+    from qaflow.allocation import _balanced
+
+    rng = random.Random(seed)
+    teams = [f"T-{t}" for t in range(n_teams)]
+    workers = [(f"W-{w}", rng.choice(teams)) for w in range(n_workers)]
+    cases = [Case(f"C-{i:03d}", *rng.choice(workers)) for i in range(n_cases)]
+    auditors = [Auditor(f"A-{a:02d}", rng.choice([*teams, None])) for a in range(n_auditors)]
+    months = ["2024-11", "2024-12", "2025-01", "2025-02"]
+    history = [
+        PastAudit(rng.choice(auditors).id, rng.choice(workers)[0], rng.choice(months))
+        for _ in range(n_past)
+    ]
+    rules = AllocationRules()
+    result = allocate_audits(cases, auditors, MONTH, history=history, seed=seed)
+    ordered = sorted(cases, key=lambda c: (c.child_id, c.worker_id, c.team_id))
+    paired: dict[tuple[str, str], list[str]] = {}
+    for p in history:
+        paired.setdefault((p.auditor_id, p.worker_id), []).append(p.month)
+    full = {
+        a.id: [j for j, c in enumerate(ordered) if not ineligibility(c, a, MONTH, rules, paired)]
+        for a in auditors
+    }
+    size = len(hopcroft_karp(full))
+    assert len(result.allocations) == size
+    if size:
+        _, cap = _balanced(sorted(full), ordered, full, size)
+        assert result.max_worker_load == cap
+
+
+def test_eighty_managers_and_9600_cases_in_one_pass() -> None:
+    """The issue-14 size: the graph is pruned, so this takes well under a second."""
+    cases = [Case(f"C-{i:05d}", f"W-{i % 2400:04d}", f"T-{i % 120:03d}") for i in range(9600)]
+    auditors = [Auditor(f"A-{i:03d}", f"T-{i % 120:03d}") for i in range(80)]
+    result = allocate_audits(cases, auditors, MONTH, seed=3)
+    assert result.complete and result.max_worker_load == 1
+    assert len({a.worker_id for a in result.allocations}) == 80

@@ -151,3 +151,47 @@ def test_simulate_escalations_table_and_json() -> None:
     assert code == 0 and '"accept_probability"' in out
     code, out = run("simulate", "escalations", "-n", "0")
     assert code == 2
+
+
+def test_history_pages_with_limit_and_after(tmp_path: Path) -> None:
+    """Issue 14: --limit and --after page through a long history; the table stays aligned."""
+    from review_machine import review_spec
+
+    path = tmp_path / "long.db"
+    with SQLiteStore(path) as store:
+        engine = Engine(
+            store, [review_spec()], clock=ManualClock(datetime(2025, 12, 1, tzinfo=UTC))
+        )
+        worker = Actor("P-1", "worker")
+        engine.start("example.review", "R-1", "submit", worker, {"document_ref": "D"})
+        for _ in range(6):
+            engine.fire("R-1", "comment", worker, {"text": "private words"})
+        total = len(engine.history("R-1"))
+    assert total == 7
+    db = str(path)
+    code, out = run("history", "R-1", "--db", db)
+    assert code == 0 and len(out.splitlines()) == 3 + total and "private" not in out
+    code, out = run("history", "R-1", "--db", db, "--limit", "2")
+    lines = out.splitlines()
+    assert code == 0 and lines[1].split() == [
+        "#",
+        "at",
+        "(London)",
+        "trigger",
+        "from",
+        "to",
+        "actor",
+        "role",
+    ]
+    assert [ln.split()[0] for ln in lines[3:5]] == ["1", "2"]
+    assert lines[-1] == f"{total - 2} more event(s): --after 2"
+    code, out = run("history", "R-1", "--db", db, "--after", "2", "--limit", "2")
+    assert code == 0 and [ln.split()[0] for ln in out.splitlines()[3:5]] == ["3", "4"]
+    code, out = run("history", "R-1", "--db", db, "--after", str(total - 1))
+    assert code == 0 and out.splitlines()[-1].split()[0] == str(total) and "more" not in out
+    code, out = run("history", "R-1", "--db", db, "--after", "1", "--limit", "1", "--json")
+    assert code == 0 and '"seq": 2' in out and '"seq": 3' not in out
+    for bad in (("--limit", "0"), ("--after", "-1")):
+        code, out = run("history", "R-1", "--db", db, *bad)
+        assert code == 1 and out.startswith(f"Error: ValidationError: '{bad[0]}'"), out
+        assert "Traceback" not in out

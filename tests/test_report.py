@@ -560,3 +560,81 @@ def test_the_html_report_renders_its_charts_in_headless_chromium(
     bar = np.all(np.abs(pixels.astype(int) - (63, 111, 181)) < 12, axis=2).sum()
     good = np.all(np.abs(pixels.astype(int) - (21, 101, 192)) < 12, axis=2).sum()
     assert bar > 500 and good > 200, (bar, good)
+
+
+def _whole_histories(store: Any) -> Any:
+    """The same store, offering only what the report read before period reads (issue 14)."""
+
+    class WholeHistories(type(store)):  # type: ignore[misc]
+        period_workflows = quiet_workflows = tasks_created = notifications_created = None
+
+    copy = object.__new__(WholeHistories)
+    copy.__dict__.update(store.__dict__)
+    return copy
+
+
+PERIODS = [
+    (Q_START, Q_END),
+    (date(2026, 2, 1), date(2026, 3, 1)),
+    (date(2026, 3, 1), date(2026, 6, 1)),  # January's finished work is quiet here
+    (date(2026, 3, 20), date(2026, 3, 27)),
+    (date(2026, 9, 1), date(2026, 10, 1)),  # everything is quiet
+]
+
+
+@pytest.mark.parametrize(("start", "end"), PERIODS)
+def test_period_reads_give_the_whole_history_report(
+    store: MemoryStore, start: date, end: date
+) -> None:
+    """Reading only the period's workflows (one query per table) changes no figure."""
+    whole = build_report(_whole_histories(store), start=start, end=end)
+    assert build_report(store, start=start, end=end) == whole
+    by_policy = build_report(store, start=start, end=end, policy="buckinghamshire")
+    assert by_policy == build_report(
+        _whole_histories(store),
+        start=start,
+        end=end,
+        policy="buckinghamshire",
+    )
+
+
+def test_period_reads_on_sqlite_give_the_whole_history_report(tmp_path: Path) -> None:
+    council = generate_council(6, teams=4, practitioners_per_team=4)
+    with SQLiteStore(tmp_path / "p.db", synchronous="NORMAL") as sqlite:
+        run_programme(council, months=3, start=Q_START, seed=9, store=sqlite, escalation_rate=0.1)
+        for start, end in PERIODS:
+            report = build_report(sqlite, start=start, end=end)
+            assert report == build_report(_whole_histories(sqlite), start=start, end=end)
+            assert report.workflows_read > 0
+
+
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_a_quiet_unfinished_audit_is_open_at_the_end(kind: str, tmp_path: Path) -> None:
+    """An audit with no event in the period, never completed, still counts as open."""
+    store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "q.db")
+    harness = Harness(store)
+    harness.start("bexley", "AUD-1")
+    harness.start("bexley", "AUD-2")
+    harness.fire("AUD-2", "cancel", BUSINESS, {"reason": "left the service"})
+    later = START + timedelta(days=200)
+    report = build_report(store, start=later, end=later + timedelta(days=30))
+    assert report == build_report(
+        _whole_histories(store), start=later, end=later + timedelta(days=30)
+    )
+    assert report.activity.audits_open_at_end == 1
+    assert report.workflows_read == 2 and report.policies == ("bexley",)
+
+
+def test_a_quiet_audits_state_says_whether_it_ended_or_the_report_reads_its_events() -> None:
+    """The period path counts quiet audits by state only where the machine makes that exact."""
+    from qaflow.report import _audit_ended, _audit_phases
+
+    for policy in A.SHIPPED_POLICIES:
+        before, after = _audit_phases(policy)
+        assert before and after and not before & after
+        assert {"completed", "cancelled"} <= after and "allocated" in before
+        phases: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        assert _audit_ended(policy, "cancelled", phases) is True
+        assert _audit_ended(policy, "allocated", phases) is False
+        assert _audit_ended(policy, "no_such_state", phases) is None
+    assert _audit_ended(None, "completed", {}) is None

@@ -470,3 +470,82 @@ def test_postgres_version_1_is_migrated_with_its_anchor_backfilled(pg_dsn: str) 
         assert tip is not None and tip.position == len(events) + 1
         assert tip.head == anchor_head(head, "A", 2, store.events("A")[-1].hash)
         assert engine.verify() == 2
+
+
+def test_sqlite_per_workflow_reads_search_by_workflow(tmp_path: Path) -> None:
+    """Issue 14: verify of one workflow must not scan the store's other rows.
+
+    Without statistics SQLite's planner chose the (status, due_at) index for a workflow's
+    open deadlines and scanned every open deadline of the store, so verify of all was
+    quadratic. The plan of each SQL the store really runs must search by workflow id.
+    """
+    with SQLiteStore(tmp_path / "plan.db") as store:
+        engine = _engine(store)
+        for i in range(30):
+            _start(engine, f"W-{i}")
+        engine.fire("W-3", "send_back", Actor("M-1", "manager"), {"reason": "r"})
+        seen: list[str] = []
+        store.conn.set_trace_callback(seen.append)
+        try:
+            store.open_deadlines("W-3")
+            store.notifications("W-3")
+            store.tasks("W-3", open_only=True)
+            store.events("W-3")
+            engine.verify("W-3")
+        finally:
+            store.conn.set_trace_callback(None)
+        selects = [q for q in dict.fromkeys(seen) if q.lstrip().upper().startswith("SELECT")]
+        by_table = {}
+        for sql in selects:
+            plan = " ".join(r[-1] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
+            assert "(workflow_id=?" in plan, (sql, plan)
+            assert not plan.startswith("SCAN"), (sql, plan)
+            by_table[sql.split(" FROM ")[1].split()[0]] = plan
+        assert set(by_table) >= {"deadlines", "notifications", "tasks", "events", "workflows"}
+        assert "idx_deadlines_workflow_id_status" in by_table["deadlines"]
+
+
+def test_sqlite_deadline_json_is_the_converter_form() -> None:
+    """The hand-written deadline JSON of the snapshot row is cattrs' text, both ways."""
+    import json
+
+    from qaflow.records import Deadline, converter
+    from qaflow.store._codec import deadlines_from_json, deadlines_json
+
+    deadlines = (
+        Deadline("W:1:review", "W", "review", "submitted", T0, T0 + timedelta(days=7), "5 WD"),
+        Deadline(
+            "W:2:x",
+            "W",
+            "x",
+            None,
+            T0 + timedelta(microseconds=7),
+            datetime(2025, 6, 9, 23, 59, 59, 999999, tzinfo=UTC),
+            "24 h",
+            breach_trigger="escalate",
+            clause="EX-01",
+            notify=("manager", "service_manager"),
+            opened_seq=2,
+        ),
+    )
+    for ds in ((), deadlines[:1], deadlines):
+        text = json.dumps(converter.unstructure(list(ds)))
+        assert deadlines_json(ds) == text
+        assert deadlines_from_json(text) == tuple(
+            converter.structure(json.loads(text), list[Deadline])
+        )
+        assert deadlines_from_json(text) == ds
+
+
+def test_sqlite_events_page_is_a_slice_of_the_history(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "page.db") as store:
+        engine = _engine(store)
+        _start(engine, "A")
+        for _ in range(5):
+            engine.fire("A", "comment", Actor("P-1", "worker"), {"text": "t"})
+        events = store.events("A")
+        for after in range(0, 8):
+            for limit in (None, 1, 2, 10):
+                end = None if limit is None else after + limit
+                assert store.events_page("A", after, limit) == events[after:end]
+        assert store.events_page("nobody") == []

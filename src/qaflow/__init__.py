@@ -4,6 +4,7 @@ The public surface is re-exported here; implementation lives in the submodules.
 """
 
 from qaflow._checks import MAX_CLOCK_SKEW
+from qaflow._gc import freeze_loaded
 from qaflow._integrity import Problem, VerifyReport, make_checkpoint
 from qaflow.calendar import Duration, WorkingCalendar, default_calendar
 from qaflow.clock import Clock, ManualClock, SystemClock
@@ -108,6 +109,7 @@ __all__ = [
     "WorkingCalendar",
     "converter",
     "default_calendar",
+    "freeze_loaded",
     "make_checkpoint",
     "open_store",
 ]

@@ -210,7 +210,9 @@ def _check_workflow(engine: Engine, report: VerifyReport, wid: str) -> list[Even
         report.add(wid, None, f"its events cannot be read ({_failure(error)})")
         return None
     report.events += len(events)
+    before = len(report.problems)
     _check_chain(report, wid, events)
+    chain_intact = len(report.problems) == before
     try:
         stored = store.load(wid)
     except Exception as error:
@@ -224,7 +226,7 @@ def _check_workflow(engine: Engine, report: VerifyReport, wid: str) -> list[Even
             wid, None, f"snapshot is at version {stored.version} but there are {len(events)} events"
         )
     try:
-        steps = engine.replay_steps(wid)
+        steps = engine.replay_steps(wid, events=events, hashes_checked=chain_intact)
     except Exception as error:
         report.add(wid, None, f"its events cannot be replayed ({_failure(error)})")
         return events

@@ -10,6 +10,7 @@ snapshot; :meth:`Engine.verify` checks that and the hash chain.
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -459,12 +460,33 @@ class Engine:
         """Every event of the workflow, in order."""
         return self.store.events(workflow_id)
 
-    def replay_steps(self, workflow_id: str, *, upto: int | None = None) -> list[Step]:
-        """Recompute the workflow's steps from its stored events alone."""
-        events = self.store.events(workflow_id)
-        if not events:
-            self.store.load(workflow_id)
-        head = self.store.load(workflow_id)
+    def replay_steps(
+        self,
+        workflow_id: str,
+        *,
+        upto: int | None = None,
+        events: list[Event] | None = None,
+        hashes_checked: bool = False,
+    ) -> list[Step]:
+        """Recompute the workflow's steps from its stored events alone.
+
+        ``events``: the workflow's events when the caller has already read them.
+        ``hashes_checked``: the caller has checked every event's hash against its content
+        (verify does, on the chain), so a replayed event that reproduces every hashed field
+        is returned as stored instead of being hashed a second time (issue 14).
+        """
+        if events is None:
+            events = self.store.events(workflow_id)
+        blank = self._blank(workflow_id, events)
+        chosen = events if upto is None else events[:upto]
+        return list(self._replayed(blank, chosen, reuse=hashes_checked))
+
+    def _blank(
+        self, workflow_id: str, events: list[Event], head: WorkflowSnapshot | None = None
+    ) -> WorkflowSnapshot:
+        """The snapshot ``events`` start from: the initial state of the first policy."""
+        if head is None:
+            head = self.store.load(workflow_id)  # raises UnknownWorkflow
         policy, version = head.policy, head.policy_version
         first_move = next((e for e in events if e.trigger == POLICY_MIGRATED), None)
         if first_move is not None:
@@ -475,7 +497,7 @@ class Engine:
             if first_move is None
             else attrs.evolve(head, policy=policy, policy_version=version, fingerprint="")
         )
-        blank = WorkflowSnapshot(
+        return WorkflowSnapshot(
             workflow_id=workflow_id,
             machine=head.machine,
             policy=policy,
@@ -483,13 +505,16 @@ class Engine:
             state=first.initial,
             fingerprint=first.fingerprint if head.fingerprint else "",
         )
-        return self.replay_events(blank, events if upto is None else events[:upto])
 
     def replay_events(self, blank: WorkflowSnapshot, events: Iterable[Event]) -> list[Step]:
         """Apply ``events`` to ``blank`` without re-checking them; return each step."""
+        return list(self._replayed(blank, events))
+
+    def _replayed(
+        self, blank: WorkflowSnapshot, events: Iterable[Event], *, reuse: bool = False
+    ) -> Iterator[Step]:
         spec = self.spec_for(blank)
         snapshot = blank
-        steps: list[Step] = []
         for event in events:
             step = self._compute(
                 spec,
@@ -500,18 +525,26 @@ class Engine:
                 event.at,
                 event.idempotency_key,
                 check=False,
+                replayed=event if reuse else None,
             )
-            steps.append(step)
+            yield step
             snapshot = step.snapshot
             if event.trigger == POLICY_MIGRATED:
                 spec = self.spec_for(snapshot)
-        return steps
+
+    def _replay_last(
+        self, workflow_id: str, events: list[Event], head: WorkflowSnapshot | None = None
+    ) -> WorkflowSnapshot:
+        """The snapshot after ``events``; keeps no step alive (no list for the collector)."""
+        last = deque(self._replayed(self._blank(workflow_id, events, head), events), maxlen=1)
+        if not last:
+            raise IndexError(f"workflow {workflow_id!r} has no events to replay")
+        return last[0].snapshot
 
     def replay(self, workflow_id: str) -> WorkflowSnapshot:
         """The snapshot rebuilt from the event log (:meth:`verify` checks it equals the
         stored one)."""
-        steps = self.replay_steps(workflow_id)
-        return steps[-1].snapshot
+        return self._replay_last(workflow_id, self.store.events(workflow_id))
 
     def verify(self, workflow_id: str | None = None) -> int:
         """Check chains, replays, derived rows and (for the whole store) the anchor; reads.
@@ -548,6 +581,7 @@ class Engine:
         idempotency_key: str | None,
         *,
         check: bool = True,
+        replayed: Event | None = None,
     ) -> Step:
         wid = snapshot.workflow_id
         payload = dict(payload) if payload else {}
@@ -575,7 +609,7 @@ class Engine:
             ctx = Context(
                 spec, snapshot, trigger, state, state, actor, at, payload, dict(snapshot.data), seq
             )
-            step = self._effects(target, ctx, None, idempotency_key)
+            step = self._effects(target, ctx, None, idempotency_key, replayed)
             moved = attrs.evolve(
                 step.snapshot,
                 policy=target.policy,
@@ -605,7 +639,7 @@ class Engine:
         ctx = Context(
             spec, snapshot, trigger, state, dest, actor, at, payload, dict(snapshot.data), seq
         )
-        return self._effects(spec, ctx, transition, idempotency_key)
+        return self._effects(spec, ctx, transition, idempotency_key, replayed)
 
     def _authorise(
         self,
@@ -803,6 +837,7 @@ class Engine:
         ctx: Context,
         transition: TransitionSpec | None,
         idempotency_key: str | None,
+        replayed: Event | None = None,
     ) -> Step:
         snapshot = ctx.snapshot
         wid = snapshot.workflow_id
@@ -813,7 +848,7 @@ class Engine:
             and not transition.effects
             and "deadline_id" not in ctx.payload
         ):
-            return self._bare_step(ctx, idempotency_key)
+            return self._bare_step(ctx, idempotency_key, replayed)
         out = Outputs(wid, ctx.seq, at)
         open_now = {d.id: d for d in snapshot.deadlines} if snapshot.deadlines else {}
         breach_id = ctx.payload.get("deadline_id")
@@ -841,7 +876,7 @@ class Engine:
             for did in list(open_now):
                 out.closed.append(did)
                 del open_now[did]
-        event = self._event(ctx, idempotency_key)
+        event = self._event(ctx, idempotency_key, replayed)
         # Positional arguments: these records are built on every command.
         new = WorkflowSnapshot(
             wid,
@@ -867,10 +902,12 @@ class Engine:
             tuple(out.tasks) if out.tasks else (),
         )
 
-    def _bare_step(self, ctx: Context, idempotency_key: str | None) -> Step:
+    def _bare_step(
+        self, ctx: Context, idempotency_key: str | None, replayed: Event | None = None
+    ) -> Step:
         """The step of an internal transition without effects: only the event is new."""
         snapshot = ctx.snapshot
-        event = self._event(ctx, idempotency_key)
+        event = self._event(ctx, idempotency_key, replayed)
         new = WorkflowSnapshot(
             snapshot.workflow_id,
             snapshot.machine,
@@ -888,9 +925,25 @@ class Engine:
         return Step(event=event, snapshot=new)
 
     @staticmethod
-    def _event(ctx: Context, idempotency_key: str | None) -> Event:
-        """The event of a command, its hash chained to the workflow's last one."""
+    def _event(ctx: Context, idempotency_key: str | None, replayed: Event | None = None) -> Event:
+        """The event of a command, its hash chained to the workflow's last one.
+
+        A replay passes the stored event: when the replay reproduces every field the hash
+        covers (trigger, actor, time, payload and key come from the event itself; sequence,
+        source, destination and previous hash are checked here) the stored event is the
+        result, and its hash is not computed again (``verify`` checks every stored hash
+        once, on the chain).
+        """
         snapshot = ctx.snapshot
+        if (
+            replayed is not None
+            and replayed.seq == ctx.seq
+            and replayed.source == ctx.source
+            and replayed.dest == ctx.dest
+            and replayed.prev_hash == snapshot.last_hash
+            and replayed.workflow_id == snapshot.workflow_id
+        ):
+            return replayed
         wid = snapshot.workflow_id
         at = ctx.at
         payload = dict(ctx.payload)

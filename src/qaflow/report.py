@@ -39,7 +39,7 @@ import html
 import json
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final
 
@@ -91,6 +91,7 @@ CHART_IDS: Final = (
 _URGENT: Final = timedelta(hours=24)
 _HISTOGRAM_WIDTH: Final = 5
 _ESCALATION_PREFIX: Final = "escalation."
+_AUDIT_ENDS: Final = ("complete", "cancel")
 
 
 # --- the records ------------------------------------------------------------------------------
@@ -356,6 +357,58 @@ class _Workflow:
         return next((e for e in self.before_end if e.trigger == trigger and e.at >= start), None)
 
 
+def _audit_ended(
+    policy: AuditPolicy | None,
+    state: str,
+    phases: dict[str, tuple[frozenset[str], frozenset[str]]],
+) -> bool | None:
+    """Whether an audit now in ``state`` was ever completed or cancelled (``None``: the
+    state does not tell).
+
+    The states reachable without ``complete`` or ``cancel`` and those reachable after one
+    are disjoint in the shipped audit machines, so the current state answers; for an
+    unknown policy, or a machine where they meet, the caller reads the events instead.
+    """
+    if policy is None:
+        return None
+    if policy.name not in phases:
+        phases[policy.name] = _audit_phases(policy)
+    before, after = phases[policy.name]
+    if state in after:
+        return True
+    if state in before:
+        return False
+    return None
+
+
+def _audit_phases(policy: AuditPolicy) -> tuple[frozenset[str], frozenset[str]]:
+    """States reachable before any ending trigger, and after one (empty if they meet)."""
+    spec = audit_machine.audit_spec(policy)
+
+    def reach(starts: Iterable[str], skip: frozenset[str]) -> set[str]:
+        seen = set(starts)
+        todo = list(seen)
+        while todo:
+            here = todo.pop()
+            for t in spec.transitions:
+                if here in t.sources and t.trigger not in skip:
+                    there = t.dest_from(here)
+                    if there not in seen:
+                        seen.add(there)
+                        todo.append(there)
+        return seen
+
+    ends = frozenset(_AUDIT_ENDS)
+    before = reach([spec.initial], ends)
+    after = reach(
+        [t.dest_from(s) for t in spec.transitions if t.trigger in ends for s in t.sources],
+        frozenset(),
+    )
+    if before & after:
+        return frozenset(), frozenset()
+    return frozenset(before), frozenset(after)
+
+
 def _in(moment: datetime | None, start: datetime, end: datetime) -> bool:
     return moment is not None and start <= moment < end
 
@@ -427,20 +480,19 @@ class _Builder:
         self.calendar = calendar
         self.audit_policies = audit_policies
         self.ladders = ladders
+        self.policy = policy
         self.notes: list[str] = []
         self.flows: dict[str, list[_Workflow]] = {"audit": [], "moderation": [], "escalation": []}
         self.read = 0
-        for snapshot in store.snapshots():
-            kind = (
-                "escalation"
-                if snapshot.machine.startswith(_ESCALATION_PREFIX)
-                else snapshot.machine
-            )
-            if kind not in self.flows:
+        # Workflows with no event since ``start`` count only as read, by policy, and (audits
+        # never completed nor cancelled) as open at the end: the store answers that in one
+        # query instead of handing over their histories (issue 14).
+        self.quiet_policies: set[str] = set()
+        self.quiet_open_audits = 0
+        for snapshot, events in self._histories(store, start, end):
+            kind = self._kind(snapshot.machine, snapshot.policy, policy)
+            if kind is None:
                 continue
-            if policy is not None and kind != "escalation" and snapshot.policy != policy:
-                continue
-            events = store.events(snapshot.workflow_id)
             if not events or events[0].at >= end:
                 continue
             self.read += 1
@@ -448,6 +500,47 @@ class _Builder:
             self.flows[kind].append(
                 _Workflow(snapshot, events, {e.seq: e.at for e in events}, before)
             )
+
+    def _kind(self, machine: str, policy_name: str, policy: str | None) -> str | None:
+        """The flow a workflow belongs to, or ``None`` if the report leaves it out."""
+        kind = "escalation" if machine.startswith(_ESCALATION_PREFIX) else machine
+        if kind not in self.flows:
+            return None
+        if policy is not None and kind != "escalation" and policy_name != policy:
+            return None
+        return kind
+
+    def _histories(
+        self, store: Store, start: datetime, end: datetime
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        reader = getattr(store, "period_workflows", None)
+        quiet = getattr(store, "quiet_workflows", None)
+        if not callable(reader) or not callable(quiet):  # a store without period reads
+            for snapshot in store.snapshots():
+                yield snapshot, store.events(snapshot.workflow_id)
+            return
+        groups = list(quiet(start, end))
+        ended: dict[tuple[str, str], bool | None] = {}
+        phases: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
+        for machine, policy_name, state, _ in groups:
+            if self._kind(machine, policy_name, self.policy) == "audit":
+                ended[(policy_name, state)] = _audit_ended(
+                    self.audit_policies.get(policy_name), state, phases
+                )
+        if None in ended.values():  # a state that does not tell: read every history
+            for snapshot in store.snapshots():
+                yield snapshot, store.events(snapshot.workflow_id)
+            return
+        for machine, policy_name, state, count in groups:
+            kind = self._kind(machine, policy_name, self.policy)
+            if kind is None:
+                continue
+            self.read += count
+            if policy_name:
+                self.quiet_policies.add(policy_name)
+            if kind == "audit" and not ended[(policy_name, state)]:
+                self.quiet_open_audits += count
+        yield from reader(start, end)
 
     # --- audits -----------------------------------------------------------------------------
 
@@ -458,8 +551,8 @@ class _Builder:
         def n(flows: list[_Workflow], trigger: str) -> int:
             return sum(1 for w in flows if w.any_in(trigger, s) is not None)
 
-        open_at_end = sum(
-            1 for w in audits if w.first("complete") is None and w.first("cancel") is None
+        open_at_end = self.quiet_open_audits + sum(
+            1 for w in audits if all(w.first(t) is None for t in _AUDIT_ENDS)
         )
         escalations = self.flows["escalation"]
         raised = sum(1 for w in escalations if _in(w.events[0].at, s, e))
@@ -610,11 +703,19 @@ class _Builder:
 
     def urgent_tasks(self) -> tuple[OnTime, list[OverdueItem]]:
         """Tasks due within 24 h of being opened (BX-AUD-12, BX-MOD-06), opened in the period."""
-        done_at = _task_done_times(self.store)
-        open_ids = {t.id for t in self.store.tasks(open_only=True)}
+        created = getattr(self.store, "tasks_created", None)
+        if callable(created):
+            period: list[tuple[Task, datetime | None]] = created(self.start, self.end)
+            done_at: dict[str, datetime] | None = {t.id: d for t, d in period if d is not None}
+            open_ids = {t.id for t, d in period if d is None}
+            tasks = [t for t, _ in period]
+        else:
+            done_at = _task_done_times(self.store)
+            open_ids = {t.id for t in self.store.tasks(open_only=True)}
+            tasks = self.store.tasks()
         on_time = late = overdue = pending = unknown = 0
         items: list[OverdueItem] = []
-        for task in self.store.tasks():
+        for task in tasks:
             if not self._urgent(task):
                 continue
             assert task.due_at is not None
@@ -863,7 +964,9 @@ class _Builder:
             self.notes.append("This store cannot list its notifications; none are counted.")
             return ()
         found: dict[str, int] = {}
-        for note in reader():
+        created = getattr(self.store, "notifications_created", None)
+        notes = created(self.start, self.end) if callable(created) else reader()
+        for note in notes:
             if _in(note.created_at, self.start, self.end):
                 clause = note.clause or "(none)"
                 found[clause] = found.get(clause, 0) + 1
@@ -921,6 +1024,7 @@ def build_report(
     escalations, resolution, time_to_close = b.escalations()
     policies = sorted(
         {w.snapshot.policy for flows in b.flows.values() for w in flows if w.snapshot.policy}
+        | b.quiet_policies
     )
     distance = b.distance()
     return QAReport(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import click
@@ -97,37 +98,68 @@ def tick(db: str, now: str | None, allow_future: bool, ladders: tuple[str, ...])
 @click.argument("workflow_id")
 @DB_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the events as JSON (times in UTC).")
+@click.option("--limit", type=int, default=None, help="Print at most this many events.")
+@click.option("--after", type=int, default=0, help="Start after this event number.")
 @fail_cleanly
-def history(workflow_id: str, db: str, as_json: bool) -> None:
+def history(workflow_id: str, db: str, as_json: bool, limit: int | None, after: int) -> None:
     """Print a workflow's events (reads only; payload contents are not shown in the table).
 
-    Times are Europe/London wall time with their UTC offset.
+    Times are Europe/London wall time with their UTC offset. Pages with ``--limit`` and
+    ``--after``: the last line names the ``--after`` of the next page when events remain.
     """
+    if limit is not None and limit < 1:
+        raise ValidationError(field="--limit", value=limit, expected="a whole number >= 1")
+    if after < 0:
+        raise ValidationError(field="--after", value=after, expected="a whole number >= 0")
     with open_engine(db) as engine:
-        events = engine.history(workflow_id)
         snapshot = engine.get(workflow_id)
+        reader = getattr(engine.store, "events_page", None)
+        if callable(reader):  # one page read, not the whole history
+            page = reader(workflow_id, after, limit)
+        else:
+            page = engine.history(workflow_id)[after : None if limit is None else after + limit]
+    remaining = max(0, snapshot.version - after - len(page))
     if as_json:
-        click.echo(json.dumps(converter.unstructure(events), indent=2))
+        click.echo(json.dumps(converter.unstructure(page), indent=2))
         return
-    table = Table(
-        title=safe(
-            f"{workflow_id}: {snapshot.machine} ({snapshot.policy} v"
-            f"{snapshot.policy_version}), now {snapshot.state}"
-        )
-    )
-    for column in ("#", "at (London)", "trigger", "from", "to", "actor", "role"):
-        table.add_column(column, no_wrap=column == "at (London)")
-    for e in events:
-        table.add_row(
+    rows = [
+        (
             str(e.seq),
             local_time(e.at),
-            safe(e.trigger),
-            safe(e.source),
-            safe(e.dest),
-            safe(e.actor.id),
-            safe(e.actor.role),
+            plain(e.trigger),
+            plain(e.source),
+            plain(e.dest),
+            plain(e.actor.id),
+            plain(e.actor.role),
         )
-    console.print(table)
+        for e in page
+    ]
+    title = plain(
+        f"{workflow_id}: {snapshot.machine} ({snapshot.policy} v"
+        f"{snapshot.policy_version}), now {snapshot.state}"
+    )
+    head = ("#", "at (London)", "trigger", "from", "to", "actor", "role")
+    click.echo(_text_table(title, head, rows))
+    if remaining > 0:
+        click.echo(f"{remaining} more event(s): --after {page[-1].seq if page else after}")
+
+
+def _text_table(title: str, head: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An aligned plain-text table, built as one string.
+
+    A rich ``Table`` measured every cell and cost about 0.7 ms an event (65 s for 100,000,
+    issue 14); this costs microseconds an event and prints the same cells.
+    """
+    widths = [len(h) for h in head]
+    for row in rows:
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                widths[i] = len(cell)
+    pad = [f"{{:<{w}}}" for w in widths]
+    fmt = "  ".join(pad)
+    lines = [title, fmt.format(*head).rstrip(), "  ".join("-" * w for w in widths)]
+    lines.extend(fmt.format(*row).rstrip() for row in rows)
+    return "\n".join(lines)
 
 
 def _read_key(key_file: str | None) -> bytes | None:

@@ -285,6 +285,36 @@ class MemoryStore:
         entries = list(self.anchor())
         return entries[-1] if entries else None
 
+    def period_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        for snap in list(self._snapshots.values()):
+            created, updated = snap.created_at, snap.updated_at
+            if created is None or updated is None or created >= end or updated < start:
+                continue
+            yield snap, [e for e in self._events[snap.workflow_id] if e.at < end]
+
+    def quiet_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, str, str, int]]:
+        groups: dict[tuple[str, str, str], int] = {}
+        for snap in list(self._snapshots.values()):
+            created, updated = snap.created_at, snap.updated_at
+            if created is None or updated is None or created >= end or updated >= start:
+                continue
+            key = (snap.machine, snap.policy, snap.state)
+            groups[key] = groups.get(key, 0) + 1
+        for (machine, policy, state), count in sorted(groups.items()):
+            yield machine, policy, state, count
+
+    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
+        return [
+            (t, self._done.get(t.id)) for t in self._tasks.values() if start <= t.created_at < end
+        ]
+
+    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
+        return [n for n in self._notifications.values() if start <= n.created_at < end]
+
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests that check a refused command wrote nothing)."""
         return {

@@ -30,6 +30,7 @@ from qaflow.records import (
     Task,
     WorkflowSnapshot,
 )
+from qaflow.store._pg_period import PeriodReads
 from qaflow.store._pg_sql import (
     ANCHOR_COLS,
     CLAIM,
@@ -63,7 +64,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore:
+class PostgresStore(PeriodReads):
     """A store on a PostgreSQL server, safe to share between threads, processes and nodes.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the
@@ -142,7 +143,7 @@ class PostgresStore:
             raise UnknownWorkflow(workflow_id=workflow_id)
         return snapshot_from(row)
 
-    def _select(self, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    def _select(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         with self._conn() as conn:
             return conn.execute(sql, args).fetchall()
 

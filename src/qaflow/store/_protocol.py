@@ -117,6 +117,30 @@ class Store(Protocol):
         """The anchor's last entry (``None`` for an empty store): what a checkpoint records."""
         ...
 
+    # --- period reads (the QA report; issue 14): cost follows the period, not the store ---
+
+    def period_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        """Workflows created before ``end`` and last updated at or after ``start``, in
+        ``snapshots()`` order, each with its events before ``end`` in sequence order."""
+        ...
+
+    def quiet_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, str, str, int]]:
+        """How many workflows created before ``end`` and last updated before ``start``
+        there are, as ``(machine, policy, state, count)`` groups (their histories unread)."""
+        ...
+
+    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
+        """Tasks created in ``[start, end)``, each with when it was done (``None``: open)."""
+        ...
+
+    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
+        """Outbox rows created in ``[start, end)``."""
+        ...
+
 
 def stale(workflow_id: str, expected: int, actual: int, detail: str = "") -> ConcurrencyError:
     return ConcurrencyError(

@@ -17,6 +17,7 @@ from qaflow._checks import check_ids, to_utc
 from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
+    Actor,
     AnchorEntry,
     Deadline,
     Event,
@@ -25,9 +26,10 @@ from qaflow.records import (
     Task,
     WorkflowSnapshot,
     anchor_head,
-    converter,
 )
+from qaflow.store._codec import deadlines_from_json, deadlines_json
 from qaflow.store._protocol import stale
+from qaflow.store._sqlite_period import PeriodReads
 from qaflow.store._sqlite_rows import (
     Inspection,
     deadline_row,
@@ -42,9 +44,10 @@ from qaflow.store._sqlite_schema import SCHEMA_VERSION, guarded, open_connection
 __all__ = ["SQLiteStore"]
 
 _RECENT_MAX = 1024
+_DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
 
 
-class SQLiteStore(Inspection):
+class SQLiteStore(Inspection, PeriodReads):
     """The embedded durable store: one SQLite file in WAL mode.
 
     ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
@@ -132,7 +135,7 @@ class SQLiteStore(Inspection):
             created_at=dt(created),
             updated_at=dt(updated),
             last_hash=last_hash,
-            deadlines=tuple(converter.structure(json.loads(deadlines), list[Deadline])),
+            deadlines=deadlines_from_json(deadlines),
             fingerprint=fingerprint or "",
         )
 
@@ -143,18 +146,16 @@ class SQLiteStore(Inspection):
 
     @guarded
     def load(self, workflow_id: str) -> WorkflowSnapshot:
-        recent = self._recent.get(text_id(workflow_id))
-        if recent is not None:
-            row = self.conn.execute(
-                "SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,)
-            ).fetchone()
-            if row is not None and row[0] == recent[0].version:
-                return recent[0]
+        wid = text_id(workflow_id)
         row = self.conn.execute(
-            f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id = ?", (workflow_id,)
+            f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id = ?", (wid,)
         ).fetchone()
         if row is None:
             raise UnknownWorkflow(workflow_id=workflow_id)
+        # One read (issue 14): a snapshot this store wrote at that version skips decoding.
+        recent = self._recent.get(wid)
+        if recent is not None and row[5] == recent[0].version:
+            return recent[0]
         return self._snapshot(row)
 
     def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
@@ -231,7 +232,9 @@ class SQLiteStore(Inspection):
         ).fetchall()
         if not rows:
             self.load(workflow_id)
-        return [self._event(r) for r in rows]
+        actors: dict[tuple[str, str], Actor] = {}
+        event = self._event
+        return [event(r, actors) for r in rows]
 
     @guarded
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
@@ -268,10 +271,16 @@ class SQLiteStore(Inspection):
 
     @guarded
     def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
-        sql = f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open'"
-        args: tuple[str, ...] = ()
-        if workflow_id is not None:
-            sql += " AND workflow_id = ?"
+        if workflow_id is None:
+            sql = f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open'"
+            args: tuple[str, ...] = ()
+        else:
+            # Named: without statistics the planner prefers (status, due_at) for the ORDER BY
+            # and scans every open deadline of the store, making verify quadratic (issue 14).
+            sql = (
+                f"SELECT {self._DEADLINE_COLS} FROM deadlines "
+                f"INDEXED BY {_DEADLINES_BY_WORKFLOW} WHERE workflow_id = ? AND status = 'open'"
+            )
             args = (text_id(workflow_id),)
         rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
         return [self._deadline(r) for r in rows]
@@ -404,7 +413,8 @@ class SQLiteStore(Inspection):
         if recent is not None and recent[0].deadlines == snap.deadlines:
             deadlines = recent[1]
         else:
-            deadlines = json.dumps(converter.unstructure(list(snap.deadlines)))
+            deadlines = deadlines_json(snap.deadlines)
+        stamp = ts(event.at)
         with self._transaction():
             if expected_version == 0:
                 try:
@@ -419,8 +429,8 @@ class SQLiteStore(Inspection):
                             snap.policy_version,
                             snap.state,
                             snap.version,
-                            ts(snap.created_at or event.at),
-                            ts(event.at),
+                            stamp if snap.created_at is None else ts(snap.created_at),
+                            stamp,
                             snap.last_hash,
                             data,
                             deadlines,
@@ -437,7 +447,7 @@ class SQLiteStore(Inspection):
                     (
                         snap.state,
                         snap.version,
-                        ts(event.at),
+                        stamp,
                         snap.last_hash,
                         data,
                         deadlines,
@@ -462,7 +472,7 @@ class SQLiteStore(Inspection):
                         event.dest,
                         event.actor.id,
                         event.actor.role,
-                        ts(event.at),
+                        stamp,
                         json.dumps(event.payload, sort_keys=True),
                         event.prev_hash,
                         event.hash,
@@ -512,7 +522,6 @@ class SQLiteStore(Inspection):
                 ("breached", i) for i in step.breached
             ]
             if closing:
-                stamp = ts(event.at)
                 self.conn.executemany(
                     "UPDATE deadlines SET status = ?, closed_at = ?, closed_seq = ? "
                     "WHERE id = ? AND status = 'open'",

@@ -38,27 +38,26 @@ def text_id(workflow_id: object, field: str = "workflow_id") -> str:
 
 
 def ts(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    return value.isoformat(timespec="microseconds")
 
 
 def dt(text: str) -> datetime:
     return datetime.fromisoformat(text)
 
 
-def event_row(row: tuple[Any, ...]) -> Event:
+def event_row(row: tuple[Any, ...], actors: dict[tuple[str, str], Actor] | None = None) -> Event:
+    """An event from its row; ``actors`` shares one (validated) Actor per person and role
+    across the rows of one read (issue 14: re-validating it was a cost of every event)."""
     (wid, seq, trigger, source, dest, actor_id, role, at, payload, prev_hash, hash_, key) = row
+    actor = None if actors is None else actors.get((actor_id, role))
+    if actor is None:
+        actor = Actor(actor_id, role)
+        if actors is not None:
+            actors[(actor_id, role)] = actor
     return Event(
-        workflow_id=wid,
-        seq=seq,
-        trigger=trigger,
-        source=source,
-        dest=dest,
-        actor=Actor(actor_id, role),
-        at=dt(at),
-        payload=json.loads(payload),
-        prev_hash=prev_hash,
-        hash=hash_,
-        idempotency_key=key,
+        wid, seq, trigger, source, dest, actor, dt(at), json.loads(payload), prev_hash, hash_, key
     )
 
 

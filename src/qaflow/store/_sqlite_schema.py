@@ -242,6 +242,15 @@ def _upgrade_1_to_2(conn: sqlite3.Connection) -> None:
     conn.executemany("INSERT INTO anchor VALUES (?, ?, ?, ?, ?)", entries)
 
 
+_PERIOD_INDEXES = """
+CREATE INDEX IF NOT EXISTS idx_workflows_updated_at ON workflows (updated_at);
+CREATE INDEX IF NOT EXISTS idx_tasks_created_at ON tasks (created_at);
+CREATE INDEX IF NOT EXISTS idx_notifications_created_at ON notifications (created_at);
+"""
+"""The QA report's period reads (issue 14); made on every writable open, so an older file
+gains them too (no query names them: without them the reads are correct, only slower)."""
+
+
 def _create(conn: sqlite3.Connection) -> None:
     for statement in (_SCHEMA + _V2).split(";"):
         if statement.strip():
@@ -292,6 +301,9 @@ def open_connection(
                     "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
                 )
                 _check_layout(_tables(conn), path)
+            for statement in _PERIOD_INDEXES.split(";"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -139,3 +139,19 @@ class StagedStore:
 
     def anchor_tip(self) -> AnchorEntry | None:
         return self.base.anchor_tip()
+
+    def period_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        return self.base.period_workflows(start, end)
+
+    def quiet_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, str, str, int]]:
+        return self.base.quiet_workflows(start, end)
+
+    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
+        return self.base.tasks_created(start, end)
+
+    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
+        return self.base.notifications_created(start, end)

@@ -1,0 +1,121 @@
+"""SQLiteStore's period reads (the QA report, issue 14): one query per table, in SQL.
+
+A mixin so the store module stays readable; :class:`~qaflow.store.SQLiteStore` provides
+the connection and the row decoders declared here.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any
+
+from qaflow.calendar import ensure_aware
+from qaflow.records import Actor, Event, Notification, Task, WorkflowSnapshot
+from qaflow.store._sqlite_rows import dt, text_id, ts
+from qaflow.store._sqlite_schema import guarded
+
+__all__ = ["PeriodReads"]
+
+
+def _task(row: tuple[Any, ...]) -> Task:
+    tid, wid, seq, kind, role, owner, due, clause, created = row
+    return Task(
+        id=tid,
+        workflow_id=wid,
+        seq=seq,
+        kind=kind,
+        owner_role=role,
+        owner_id=owner,
+        due_at=dt(due) if due else None,
+        clause=clause,
+        created_at=dt(created),
+    )
+
+
+class PeriodReads:
+    """Reads of one period: workflows touched in it, the others counted, its tasks and outbox."""
+
+    conn: sqlite3.Connection
+    _SNAP_COLS: str
+    _EVENT_COLS: str
+    _TASK_COLS: str
+    _NOTE_COLS: str
+
+    def _snapshot(self, row: tuple[Any, ...]) -> WorkflowSnapshot:
+        raise NotImplementedError
+
+    @staticmethod
+    def _event(row: tuple[Any, ...], actors: dict[tuple[str, str], Actor] | None = None) -> Event:
+        raise NotImplementedError
+
+    @staticmethod
+    def _notification(row: tuple[Any, ...]) -> Notification:
+        raise NotImplementedError
+
+    _PERIOD = "created_at < :end AND updated_at >= :start"
+
+    def period_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        """Reads the workflows touched since ``start`` and their events before ``end``."""
+        args = {"start": ts(ensure_aware(start, "start")), "end": ts(ensure_aware(end, "end"))}
+        # Sorted here, not in SQL: an ORDER BY workflow_id would lead the planner to walk
+        # the whole table in key order instead of the updated_at index's range.
+        snaps = sorted(
+            self.conn.execute(
+                f"SELECT {self._SNAP_COLS} FROM workflows WHERE {self._PERIOD}", args
+            ).fetchall()
+        )
+        rows = self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE at < :end AND workflow_id IN "
+            f"(SELECT workflow_id FROM workflows WHERE {self._PERIOD}) ORDER BY workflow_id, seq",
+            args,
+        ).fetchall()
+        by_workflow: dict[str, list[Event]] = {}
+        actors: dict[tuple[str, str], Actor] = {}
+        for row in rows:
+            by_workflow.setdefault(row[0], []).append(self._event(row, actors))
+        for row in snaps:
+            yield self._snapshot(row), by_workflow.get(row[0], [])
+
+    def quiet_workflows(
+        self, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, str, str, int]]:
+        yield from self.conn.execute(
+            "SELECT machine, policy, state, count(*) FROM workflows "
+            "WHERE updated_at < ? AND created_at < ? GROUP BY machine, policy, state "
+            "ORDER BY machine, policy, state",
+            (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
+        ).fetchall()
+
+    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
+        rows = self.conn.execute(
+            f"SELECT {self._TASK_COLS}, done_at FROM tasks "
+            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        return [(_task(r[:-1]), dt(r[-1]) if r[-1] else None) for r in rows]
+
+    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
+        rows = self.conn.execute(
+            f"SELECT {self._NOTE_COLS} FROM notifications "
+            "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
+            (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        return [self._notification(r) for r in rows]
+
+    @guarded
+    def events_page(
+        self, workflow_id: str, after: int = 0, limit: int | None = None
+    ) -> list[Event]:
+        """Events numbered after ``after``, at most ``limit`` of them (reads one page only;
+        not in the Store protocol: ``qaflow history`` uses it when the store has it)."""
+        rows = self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND seq > ? "
+            "ORDER BY seq LIMIT ?",
+            (text_id(workflow_id), after, -1 if limit is None else limit),
+        ).fetchall()
+        actors: dict[tuple[str, str], Actor] = {}
+        return [self._event(r, actors) for r in rows]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from qaflow import Actor, Engine, ManualClock, MemoryStore, Step
@@ -13,11 +14,21 @@ from qaflow.machines import moderation as M
 from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.audits import AuditPolicy
 from qaflow.policies.forms import Grade, Question
+from qaflow.procedure import load_audit_procedure
 
-POLICIES = {"bexley": bexley.BEXLEY_AUDIT, "buckinghamshire": buckinghamshire.BUCKINGHAMSHIRE_AUDIT}
+#: A third council's tool written only as a file: the four Ofsted grades given directly.
+OFSTED_FILE = Path(__file__).parent.parent / "examples" / "councils" / "ofsted_grade_audit.toml"
+OFSTED = load_audit_procedure(OFSTED_FILE)
+
+POLICIES = {
+    "bexley": bexley.BEXLEY_AUDIT,
+    "buckinghamshire": buckinghamshire.BUCKINGHAMSHIRE_AUDIT,
+    "ofsted_example": OFSTED.audit,
+}
 MODERATION = {
     "bexley": bexley.BEXLEY_MODERATION,
     "buckinghamshire": buckinghamshire.BUCKINGHAMSHIRE_MODERATION,
+    "ofsted_example": OFSTED.moderation,
 }
 
 BUSINESS = Actor("B-01", "business_support")
@@ -42,6 +53,7 @@ def valid_answer(question: Question, main: object = None) -> dict[str, Any]:
     defaults: dict[str, object] = {
         "scale_0_10": 6,
         "judgement": "meets_good",
+        "grade": "good",
         "yes_no": False,
         "text": "some text",
     }
@@ -69,7 +81,8 @@ def grading_answer(policy: AuditPolicy, grade: Grade) -> dict[str, Any]:
     if form.grade_bands is not None:
         score = next(s for s in range(11) if form.grade_bands.grade_for(s) is grade)
         return valid_answer(question, score)
-    assert form.judgement_scale is not None
+    if form.judgement_scale is None:  # the grade itself, given directly
+        return valid_answer(question, grade.name.lower())
     judgement = next(j for j, g in form.judgement_scale.as_mapping().items() if g is grade)
     return valid_answer(question, judgement.value)
 
@@ -130,7 +143,7 @@ def actions_for(data: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 class Harness:
-    """One engine on a memory store and a manual clock, with both councils registered."""
+    """One engine on a memory store and a manual clock, with every council registered."""
 
     def __init__(self, store: Any = None, directory: Any = None) -> None:
         self.clock = ManualClock(START)

@@ -33,6 +33,7 @@ MODULES = [
     "qaflow.policies.ladders",
     "qaflow.policydocs",
     "qaflow.procedure",
+    "qaflow.procedure.expr",
     "qaflow.records",
     "qaflow.registry",
     "qaflow.service",
@@ -41,6 +42,7 @@ MODULES = [
     "qaflow.store._sqlite_rows",
     "qaflow.store._sqlite_schema",
     "qaflow.testing",
+    "qaflow.vocabulary",
 ]
 
 

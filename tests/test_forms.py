@@ -35,6 +35,9 @@ from qaflow.policies.forms import (
 )
 
 FORMS = {"bexley": bexley.AUDIT_FORM, "buckinghamshire": buckinghamshire.AUDIT_FORM}
+BX_AUDIT = bexley.BEXLEY_AUDIT
+BK_AUDIT = buckinghamshire.BUCKINGHAMSHIRE_AUDIT
+BK_GIVES = BK_AUDIT.form.grades
 SECRET = "free text about a child, which may name them or their family"
 
 
@@ -274,7 +277,7 @@ def test_BX_AUD_06_overall_grading_question() -> None:
 
 
 def test_BX_AUD_03_self_assessment_two_practitioner_scales() -> None:
-    section = bexley.AUDIT_FORM.section(bexley.SELF_ASSESSMENT_SECTION)
+    section = bexley.AUDIT_FORM.section("self_assessment")
     assert section.stage == "self_assessment"
     assert [q.id for q in section.questions] == ["SA1", "SA2"]
     for q in section.questions:
@@ -287,7 +290,7 @@ def test_BX_AUD_03_self_assessment_two_practitioner_scales() -> None:
 
 def test_BX_AUD_04_health_check_q1_to_q5_auditor_before_meeting() -> None:
     form = bexley.AUDIT_FORM
-    section = form.section(bexley.HEALTH_CHECK_SECTION)
+    section = form.section("health_check")
     assert [q.id for q in section.questions] == ["Q1", "Q2", "Q3", "Q4", "Q5"]
     for q in section.questions:
         assert (q.kind, q.answered_by, q.required) == ("scale_0_10", "auditor", True)
@@ -296,7 +299,7 @@ def test_BX_AUD_04_health_check_q1_to_q5_auditor_before_meeting() -> None:
 
 
 def test_BX_AUD_05_areas_of_practice_q6_to_q18_collaborative_and_q19_auditor() -> None:
-    section = bexley.AUDIT_FORM.section(bexley.AREAS_OF_PRACTICE_SECTION)
+    section = bexley.AUDIT_FORM.section("areas_of_practice")
     assert section.stage == "meeting"
     assert [q.id for q in section.questions] == [f"Q{n}" for n in range(6, 20)]
     for q in section.questions[:-1]:
@@ -330,9 +333,9 @@ def test_BX_AUD_07_feedback_is_optional_on_the_form() -> None:
     form = bexley.AUDIT_FORM
     feedback = form.questions_in_stage("feedback")
     assert {q.section for q in feedback} == {
-        bexley.CHILD_FEEDBACK_SECTION,
-        bexley.FAMILY_FEEDBACK_SECTION,
-        bexley.NETWORK_FEEDBACK_SECTION,
+        "child_feedback",
+        "family_feedback",
+        "network_feedback",
     }
     assert not any(q.required for q in feedback)
     assert form.required_question_ids("feedback") == ()
@@ -343,14 +346,21 @@ def test_BX_AUD_07_feedback_is_optional_on_the_form() -> None:
 def test_BX_AUD_11_practice_observation_question() -> None:
     q = bexley.AUDIT_FORM.question("practice_observation")
     assert (q.kind, q.answered_by) == ("yes_no", "auditor")
-    assert bexley.INADEQUATE_REQUIRED_ACTIONS == ("practice_observation",)
+    (rule,) = [r for r in BX_AUDIT.grade_rules if r.clause == "BX-AUD-11"]
+    assert rule.required_actions == ("practice_observation",)
+    assert rule.grades == {Grade.INADEQUATE}
+    assert BX_AUDIT.practice_week_action == "practice_observation"
 
 
 def test_BX_AUD_01_09_13_audit_timescales() -> None:
-    assert bexley.AUDITOR_FROM_OTHER_TEAM is True
-    assert bexley.FOLLOW_UP_WITHIN == "5 WD"
-    assert (bexley.AUDITS_PER_MANAGER, bexley.AUDIT_PERIOD) == (1, "1 month")
-    assert bexley.IMMEDIATE_ACTIONS_BELOW is Grade.GOOD  # BX-AUD-08
+    assert BX_AUDIT.auditor_from_other_team is True
+    assert BX_AUDIT.other_team_clause == "BX-AUD-01"
+    assert BX_AUDIT.follow_up is not None
+    assert BX_AUDIT.follow_up.within == "5 WD"
+    assert BX_AUDIT.monthly_clause == "BX-AUD-13"
+    (rule,) = [r for r in BX_AUDIT.grade_rules if r.clause == "BX-AUD-08"]
+    assert rule.immediate_actions
+    assert rule.grades == {g for g in Grade if g < Grade.GOOD}  # BX-AUD-08
 
 
 def test_BX_AUD_12_inadequate_notifications_and_24h_tasks() -> None:
@@ -362,11 +372,14 @@ def test_BX_AUD_12_inadequate_notifications_and_24h_tasks() -> None:
         "assistant_director",
         "psqa",
     )
-    assert bexley.INADEQUATE_TASK_WITHIN == "24 h"
+    (rule,) = [r for r in BX_AUDIT.grade_rules if r.clause == "BX-AUD-12"]
+    assert [t.within for t in rule.tasks] == ["24 h", "24 h"]
 
 
 def test_BX_MOD_01_06_moderation_constants() -> None:
-    assert bexley.MODERATION_LOOKBACK == "6 months"
+    policy = bexley.BEXLEY_MODERATION
+    assert policy.sample.lookback == "6 months"
+    assert BX_AUDIT.moderation_window == "6 months"
     assert set(bexley.MODERATOR_ROLES) == {
         "consultant_social_worker",
         "cp_chair",
@@ -375,9 +388,10 @@ def test_BX_MOD_01_06_moderation_constants() -> None:
         "head_of_service",
         "deputy_director",
     }
-    assert bexley.MODERATION_FOLLOW_UP_ROLES == ("worker", "team_manager", "service_manager")
-    assert bexley.MODERATION_TASK_WITHIN == "24 h"
-    assert "psqa" in bexley.MODERATION_INADEQUATE_NOTIFY_ROLES
+    assert policy.follow_up_notice is not None and policy.inadequate_notice is not None
+    assert policy.follow_up_notice.roles == ("worker", "team_manager", "service_manager")
+    assert [t.within for t in policy.follow_up_tasks] == ["24 h", "24 h"]
+    assert "psqa" in policy.inadequate_notice.roles
 
 
 def test_BX_AUD_required_answers_by_stage() -> None:
@@ -442,30 +456,33 @@ def test_BK_AUD_01_judgement_answer_refused(bad: object) -> None:
 
 
 def test_BK_AUD_02_to_05_timescales_and_roles() -> None:
-    assert buckinghamshire.COMPLETION_WITHIN == "3 weeks"  # BK-AUD-02
-    assert buckinghamshire.LOOKBACK == "6 months"  # BK-AUD-03
-    assert buckinghamshire.LOOKBACK_MAY_EXTEND is True
-    assert buckinghamshire.SAFEGUARDING_ESCALATION_ROLES  # BK-AUD-04
-    assert buckinghamshire.CORRECTIVE_ACTION_BELOW is Grade.GOOD  # BK-AUD-05
+    assert BK_AUDIT.completion_limit is not None
+    assert BK_AUDIT.completion_limit.within == "3 weeks"  # BK-AUD-02
+    assert BK_AUDIT.lookback == "6 months"  # BK-AUD-03
+    assert BK_AUDIT.lookback_may_extend is True
+    assert BK_AUDIT.safeguarding is not None and BK_AUDIT.safeguarding.roles  # BK-AUD-04
+    (rule,) = BK_AUDIT.grade_rules  # BK-AUD-05: below Good (what the judgements can give)
+    assert rule.grades == {Grade.REQUIRES_IMPROVEMENT} == {g for g in BK_GIVES if g < Grade.GOOD}
 
 
 def test_BK_MOD_01_monthly_sample() -> None:
-    assert buckinghamshire.MODERATION_PERIOD == "1 month"
-    assert 0 < buckinghamshire.MODERATION_SAMPLE_RATE <= 1
-    assert buckinghamshire.MODERATION_SAMPLE_MIN >= 1
+    sample = buckinghamshire.BUCKINGHAMSHIRE_MODERATION.sample
+    assert sample.lookback == "1 month"
+    assert 0 < sample.share <= 1
+    assert sample.minimum >= 1
 
 
 def test_policy_durations_parse() -> None:
     calendar = pytest.importorskip("qaflow.calendar")
+    assert BX_AUDIT.follow_up is not None and BK_AUDIT.completion_limit is not None
     for text in (
-        bexley.FOLLOW_UP_WITHIN,
-        bexley.INADEQUATE_TASK_WITHIN,
-        bexley.MODERATION_LOOKBACK,
-        bexley.MODERATION_TASK_WITHIN,
-        bexley.AUDIT_PERIOD,
-        buckinghamshire.COMPLETION_WITHIN,
-        buckinghamshire.LOOKBACK,
-        buckinghamshire.MODERATION_PERIOD,
+        BX_AUDIT.follow_up.within,
+        BX_AUDIT.moderation_window,
+        bexley.BEXLEY_MODERATION.sample.lookback,
+        BK_AUDIT.completion_limit.within,
+        BK_AUDIT.lookback,
+        BK_AUDIT.moderation_window,
+        *(t.within for r in BX_AUDIT.grade_rules for t in r.tasks if t.within),
     ):
         duration = calendar.Duration.parse(text)
         assert calendar.Duration.parse(str(duration)) == duration
@@ -621,7 +638,7 @@ def test_bad_sections_and_forms_refused() -> None:
     with pytest.raises(PolicyError, match="needs a judgement_scale"):
         form(judged)
     text = Section(id="s", title="S", stage="meeting", questions=(q(kind="text"),))
-    with pytest.raises(PolicyError, match="must be scale_0_10 or judgement"):
+    with pytest.raises(PolicyError, match="must be scale_0_10, judgement or grade"):
         form(text)
 
 

@@ -18,6 +18,7 @@ from qaflow import Duration, PolicyError
 from qaflow.machines.escalation import escalation_machine, state_of
 from qaflow.policies import bexley
 from qaflow.policies.ladders import (
+    IRO_DISPUTE_RESOLUTION,
     IRO_MAX_TOTAL_RESPONSE,
     REASONS,
     EscalationLadder,
@@ -139,28 +140,47 @@ def test_NAT_IRO_03_default_ladder_adds_up_to_20_wd() -> None:
 
 def test_NAT_IRO_03_a_ladder_over_20_wd_is_refused() -> None:
     stages = [stage("team_manager", response="10 WD"), stage("director", response="11 WD")]
+    iro = {"statutory": (IRO_DISPUTE_RESOLUTION,)}
     with pytest.raises(PolicyError, match="21 WD, more than 20 WD") as info:
-        ladder(kind="iro", raiser="iro", stages=stages)
+        ladder(kind="iro", raiser="iro", stages=stages, **iro)
     assert info.value.clause == "NAT-IRO-03"
-    # the same rule binds an IRO raiser whatever the kind says, and a non-WD timescale
+    # the rule binds by declaration, whatever the kind or raiser are called
     with pytest.raises(PolicyError, match="NAT-IRO-03"):
-        ladder(raiser="iro", stages=stages)
+        ladder(kind="dispute", raiser="reviewing_officer", stages=stages, **iro)
     with pytest.raises(PolicyError, match="working days"):
-        ladder(kind="iro", raiser="iro", stages=[stage("team_manager", response="3 d")])
-    # exactly 20 is allowed, and other kinds are not bound by it
-    ladder(kind="iro", raiser="iro", stages=[stage("a_manager", response="20 WD")])
-    ladder(stages=stages)
+        ladder(stages=[stage("team_manager", response="3 d")], **iro)
+    # exactly 20 is allowed, and an undeclared ladder is not bound by it, whatever its names
+    ladder(stages=[stage("a_manager", response="20 WD")], **iro)
+    ladder(kind="iro", raiser="iro", stages=stages)
+
+
+def test_NAT_IRO_03_extensions_count_when_the_policy_says_so() -> None:
+    stages = [stage("team_manager", response="8 WD"), stage("director", response="8 WD")]
+    ext = ExtensionRule(1, "2 WD", per="stage")
+    iro = {"statutory": (IRO_DISPUTE_RESOLUTION,)}
+    ladder(stages=stages, extensions=ext, **iro)  # 16 WD: extensions do not count
+    ladder(stages=stages, extensions=ext, extensions_count_to_cap=True, **iro)  # 16 + 2 x 2
+    with pytest.raises(PolicyError, match="with the extensions that may be granted add up to 22"):
+        ladder(
+            stages=stages,
+            extensions=ExtensionRule(1, "3 WD", per="stage"),
+            extensions_count_to_cap=True,
+            **iro,
+        )
 
 
 def test_NAT_IRO_03_refused_when_loaded_from_toml() -> None:
     text = """
+format_version = 1
 [policy]
 name = "x"
 version = "1"
+roles = { reviewing_officer = "IRO", team_manager = "TM", director = "D", child = "C" }
 [[ladders]]
 name = "too_long"
-kind = "iro"
-raiser = "iro"
+kind = "dispute"
+raised_by = ["reviewing_officer"]
+statutory = ["iro_dispute_resolution"]
 stages = [{ holders = ["team_manager"], response = "15 WD" },
           { holders = ["director"], response = "6 WD" }]
 """
@@ -326,32 +346,41 @@ def test_default_ladders_round_trip_through_plain_data(kind: str) -> None:
     assert ladder_from_dict(ladder_to_dict(DEFAULTS[kind])) == DEFAULTS[kind]
 
 
+_HEAD = (
+    "format_version = 1\n[policy]\nname='x'\nversion='1'\n"
+    "roles = { iro = 'IRO', tm = 'TM', child = 'C' }\n"
+)
+_LADDER = "[[ladders]]\nname='l'\nraised_by=['iro']\n"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("not = [toml", "not valid TOML"),
-        ("[policy]\nname='x'\nversion='1'\n", "at least one"),
-        ("[[ladders]]\nname='x'\n", "a \\[policy\\] table"),
-        ("[policy]\nname='x'\nversion='1'\n[extra]\n", "unknown top-level key"),
-        ("[policy]\nname='x'\n[[ladders]]\nname='x'\n", "required key 'version' missing"),
+        ("not = [toml", "valid TOML"),
+        ("[policy]\nname='x'\n", "format_version: an integer from 1"),
+        (_HEAD, "ladders: at least one procedure"),
+        ("format_version = 1\n[[ladders]]\nname='x'\n", "policy: required"),
+        (_HEAD + "[extra]\n", "extra: is not a known key"),
+        ("format_version = 1\n[policy]\nname='x'\nroles={a='b'}\n", "policy.version: required"),
         (
-            "[policy]\nname='x'\nversion='1'\nclosure_days=['someday']\n[[ladders]]\n",
-            "a date like",
+            _HEAD.replace("roles", "closure_days=['someday']\nroles") + _LADDER,
+            "policy.closure_days\\[0\\]: a date like",
         ),
         (
-            "[policy]\nname='x'\nversion='1'\n[[ladders]]\nname='l'\nkind='x'\nraiser='iro'\n"
-            "stages=[{holders=['tm'], response='5 WD', respnse='x'}]\n",
-            "extra fields found \\(respnse\\) @ \\$.stages\\[0\\]",
+            _HEAD + _LADDER + "stages=[{holders=['tm'], response='5 WD', respnse='x'}]\n",
+            "ladders\\[0\\].stages\\[0\\].respnse: is not a known key.*did you mean 'response'",
         ),
         (
-            "[policy]\nname='x'\nversion='1'\n[[ladders]]\nname='l'\nkind='x'\nraiser='iro'\n"
-            "stages=[{holders=['tm'], response='five days'}]\n",
-            "'duration' must be a number and a unit",
+            _HEAD + _LADDER + "stages=[{holders=['tm'], response='five days'}]\n",
+            "ladders\\[0\\].stages\\[0\\].response: a duration like '5 WD'",
         ),
         (
-            "[policy]\nname='x'\nversion='1'\n[[ladders]]\nname='l'\nkind='x'\nraiser='iro'\n"
-            "breach='sometimes'\nstages=[{holders=['tm'], response='5 WD'}]\n",
-            "must be one of 'notify', 'escalate' @ \\$.breach",
+            _HEAD + _LADDER + "breach='sometimes'\nstages=[{holders=['tm'], response='5 WD'}]\n",
+            "ladders\\[0\\].breach: one of \\('escalate', 'notify'\\)",
+        ),
+        (
+            _HEAD + _LADDER + "stages=[{holders=['tim'], response='5 WD'}]\n",
+            "ladders\\[0\\].stages\\[0\\].holders\\[0\\]: a declared role.*did you mean 'tm'",
         ),
     ],
 )
@@ -371,8 +400,10 @@ def test_ladder_names_are_unique_in_a_file() -> None:
 def test_load_ladders_reads_a_file(tmp_path: Path) -> None:
     path = tmp_path / "council.toml"
     path.write_text(
-        "[policy]\nname = 'c'\nversion = '2'\n[[ladders]]\nname = 'mine'\nkind = 'firo'\n"
-        "raiser = 'firo'\nsubject = 'foster_carer'\nstages = [{holders = ['director'], "
+        "format_version = 1\n[policy]\nname = 'c'\nversion = '2'\n"
+        "roles = {firo = 'F', foster_carer = 'FC', director = 'D'}\n"
+        "[[ladders]]\nname = 'mine'\nkind = 'firo'\n"
+        "raised_by = ['firo']\nsubject = 'foster_carer'\nstages = [{holders = ['director'], "
         "response = '8 WD'}]\n",
         encoding="utf-8",
     )

@@ -28,7 +28,7 @@ from audit_support import AUDITOR, BUSINESS, START, Harness
 from qaflow import Actor, MemoryStore, SQLiteStore
 from qaflow.calendar import default_calendar
 from qaflow.machines import audit as A
-from qaflow.policies import bexley, buckinghamshire
+from qaflow.policies import bexley, buckinghamshire, shipped_audit_procedures
 from qaflow.policies.forms import Grade
 from qaflow.programme import generate_council, run_programme
 from qaflow.records import SYSTEM, Event
@@ -44,7 +44,7 @@ from qaflow.report import (
 )
 
 Q_START, Q_END = date(2026, 1, 1), date(2026, 4, 1)
-POLICIES = {p.name: p for p in A.SHIPPED_POLICIES}
+POLICIES = {p.audit.name: p.audit for p in shipped_audit_procedures()}
 
 
 @pytest.fixture(scope="module")

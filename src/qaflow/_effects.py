@@ -36,7 +36,8 @@ def run_effects(
         if isinstance(effect, Update):
             ctx.data.update(effect.fn(ctx))
         elif isinstance(effect, Notify):
-            out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
+            if effect.applies(ctx):  # a conditional notice ('when') goes only when it holds
+                out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
         elif isinstance(effect, AddTask):
             due = effect.within.after(ctx.at, ctx.calendar) if effect.within else None
             owner = ctx.data.get(f"{effect.owner_role}_id")

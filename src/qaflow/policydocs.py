@@ -2,8 +2,8 @@
 
 For each clause the page gives the rule in plain words, where the policy's machines use it
 (deadlines, guards, notifications, tasks, transitions), and the tests that enforce it, found
-by the clause ID in a test's name (``test_BX_AUD_12_...``) or docstring. A clause no test
-names is listed as such: that is a gap to close, not something to hide.
+by the clause ID in a test's name (``test_BX_AUD_12_...``) or docstring, whatever prefix
+the council chose. A clause no test names is listed as such: that is a gap to close.
 """
 
 from __future__ import annotations
@@ -19,15 +19,17 @@ from qaflow.policies.clauses import CLAUSES
 from qaflow.spec import (
     AddTask,
     DeadlineRule,
+    DurationRef,
     MachineSpec,
     Notify,
     OpenDeadline,
 )
 
-__all__ = ["clause_uses", "find_clause_tests", "policy_page", "write_policy_docs"]
+__all__ = ["clause_uses", "duration_text", "find_clause_tests", "policy_page", "write_policy_docs"]
 
 _PREFIXES = {"bexley": ("BX-", "NAT-"), "buckinghamshire": ("BK-", "NAT-CAL-")}
-_ID = re.compile(r"(?<![A-Za-z0-9])(?:BX|BK|NAT)[-_][A-Z]+(?:[-_][A-Z]+)*[-_]\d{2}(?!\d)")
+_ID = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Z0-9]+(?:[-_][A-Z][A-Z0-9]*)*[-_]\d{2,3}(?!\d)")
+"""A clause ID with any prefix a council chooses: ``BX-AUD-07``, ``EX-ESC-01``, ``RBK-ESC-02``."""
 
 
 def _norm(found: str) -> str:
@@ -49,8 +51,16 @@ def find_clause_tests(tests_dir: str | Path) -> dict[str, list[str]]:
     return {k: sorted(v) for k, v in found.items()}
 
 
+def duration_text(duration: object) -> str:
+    """A deadline's length in words: "5 WD", "agreed per case" (a timescale agreed at raise,
+    named in the vocabulary), or "computed" (an older-style callable)."""
+    if isinstance(duration, DurationRef):
+        return f"agreed per case ({duration.use})"
+    return "computed" if callable(duration) else str(duration)
+
+
 def _rule_text(rule: DeadlineRule) -> str:
-    duration = rule.duration if not callable(rule.duration) else "computed"
+    duration = duration_text(rule.duration)
     then = f", breach fires `{rule.breach_trigger}`" if rule.breach_trigger else ""
     told = f", a miss tells {', '.join(rule.notify)}" if rule.notify else ""
     return f"deadline `{rule.name}` {duration}{then}{told}"

@@ -62,10 +62,19 @@ from qaflow.machines.escalation import (
     machine_name,
     state_of,
 )
-from qaflow.policies import bexley
-from qaflow.policies.audits import AUDITOR, MODERATOR, WORKER, AuditPolicy, ModerationPolicy
-from qaflow.policies.forms import AuditForm, Grade, Judgement, Question
+from qaflow.policies import bexley, shipped_audit_procedures
 from qaflow.policies.ladders import EscalationLadder
+from qaflow.procedure import (
+    AUDITOR,
+    MODERATOR,
+    WORKER,
+    AuditForm,
+    AuditPolicy,
+    Grade,
+    Judgement,
+    ModerationPolicy,
+    Question,
+)
 from qaflow.records import Actor, Step, Task
 from qaflow.registry import shipped_specs
 from qaflow.spec import MachineSpec
@@ -668,7 +677,12 @@ class _Run:
         auditors = [Auditor(tm, directory.team_of(tm)) for tm in council.team_managers]
         auditors += [Auditor(sm, None) for sm in council.service_managers]
         result = allocate_audits(
-            cases, auditors, month, history=self.past, seed=f"{self.seed}:{month}"
+            cases,
+            auditors,
+            month,
+            history=self.past,
+            rules=A.allocation_rules(self.policy),
+            seed=f"{self.seed}:{month}",
         )
         self.count("unallocated", len(result.unallocated))
         for n, allocation in enumerate(result.allocations, start=1):
@@ -1085,9 +1099,9 @@ class _Run:
 
 
 def _moderation_for(policy: AuditPolicy) -> ModerationPolicy:
-    for candidate in M.SHIPPED_POLICIES:
+    for candidate in shipped_audit_procedures():
         if candidate.audit == policy:
-            return candidate
+            return candidate.moderation
     raise ValidationError(
         field="moderation",
         value=policy.name,

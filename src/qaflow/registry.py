@@ -27,9 +27,15 @@ def shipped_specs() -> tuple[MachineSpec, ...]:
 
 
 def _audit_specs() -> list[MachineSpec]:
-    from qaflow.machines import audit, moderation
+    from qaflow.machines.audit import audit_spec
+    from qaflow.machines.moderation import moderation_spec
+    from qaflow.policies import shipped_audit_procedures
 
-    return [*audit.shipped_specs(), *moderation.shipped_specs()]
+    procedures = shipped_audit_procedures()
+    return [
+        *(audit_spec(p.audit) for p in procedures),
+        *(moderation_spec(p.moderation) for p in procedures),
+    ]
 
 
 def shipped_spec(name: str, policy: str | None = None) -> MachineSpec:

@@ -50,9 +50,8 @@ from qaflow.errors import ValidationError
 from qaflow.machines import audit as audit_machine
 from qaflow.machines.escalation import state_of
 from qaflow.policies import bexley
-from qaflow.policies.audits import AuditPolicy
-from qaflow.policies.forms import Grade, Judgement
 from qaflow.policies.ladders import EscalationLadder
+from qaflow.procedure import AuditPolicy, Grade, Judgement
 from qaflow.records import SYSTEM, Event, Task, WorkflowSnapshot, converter
 from qaflow.store import MemoryStore, SQLiteStore, Store
 
@@ -982,7 +981,9 @@ class _Builder:
 
 
 def _known_policies() -> dict[str, AuditPolicy]:
-    return {p.name: p for p in audit_machine.SHIPPED_POLICIES}
+    from qaflow.policies import shipped_audit_procedures
+
+    return {p.audit.name: p.audit for p in shipped_audit_procedures()}
 
 
 def build_report(

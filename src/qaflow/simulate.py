@@ -503,7 +503,7 @@ class _Level:
         self.state = state_of(ladder, level)
         self.behaviour = behaviour
         self.holders = ladder.holders(level)
-        self.timed = ladder.stage_at(level).response is not None
+        self.timed = ladder.stage_at(level).has_response_deadline
         self.last = ladder.next_level(level) is None
         self.bypass_to = tuple(state_of(ladder, lv) for lv in ladder.bypass_targets(level))
         self.days = tuple(d for d, _ in behaviour.response_days)
@@ -807,6 +807,10 @@ class _Simulation:
             payload["details"] = "simulated concern"
         if self.raise_to is not None:
             payload["to"] = self.raise_to
+            if self.ladder.bypass_consultation:
+                payload["consulted"] = "simulated consultation"
+        if self.ladder.agreed_response is not None:
+            payload["response_time"] = str(self.ladder.agreed_response.max)
         step = self.engine.start(self.spec, path.wid, "raise", path.raiser, payload)
         path.commands = 1
         path.raised_at = when
@@ -883,7 +887,7 @@ class _Simulation:
         level = path.level
         assert level is not None
         if self.rng.random() < level.behaviour.accept_probability:
-            self.after(path, self.fire(path, "accept", path.raiser, {}))
+            self.after(path, self.accept(path))
         else:
             self.move_on(path)
 
@@ -902,15 +906,39 @@ class _Simulation:
         elif r < b.withdraw_probability + b.bypass_probability and level.bypass_to:
             targets = level.bypass_to
             to = targets[int(self.rng.random() * len(targets))]
-            step = self.fire(path, "bypass", raiser, {"to": to})
+            payload = {"to": to}
+            if self.ladder.bypass_consultation:
+                payload["consulted"] = "simulated consultation"
+            step = self.fire(path, "bypass", raiser, payload)
             path.bypasses += 1
         elif not level.last:
-            step = self.fire(path, "escalate", raiser, {})
+            stage = self.ladder.stage_at(level.level)
+            if stage.endorsed_by:  # an endorsement first, where the stage needs one
+                self.fire(path, "endorse", self.actor(stage.endorsed_by[0]), {})
+            by = self.actor(stage.escalated_by[0]) if stage.escalated_by else raiser
+            step = self.fire(path, "escalate", by, {})
         elif self.referral:
             step = self.fire(path, "refer_externally", raiser, {})
         else:
-            step = self.fire(path, "accept", raiser, {})
+            step = self.accept(path)
         self.after(path, step)
+
+    def actor(self, role: str) -> Actor:
+        """The one simulated person holding ``role`` (besides raisers)."""
+        person = self.holders.get(role)
+        if person is None:
+            person = self.holders[role] = Actor(f"{role.upper()}-1", role)
+        return person
+
+    def accept(self, path: _Path) -> Step:
+        """Accept at the current stage: the joint parties agree first, the accepter accepts."""
+        level = path.level
+        assert level is not None
+        stage = self.ladder.stage_at(level.level)
+        for role in stage.joint:
+            self.fire(path, "agree", self.actor(role), {})
+        by = self.actor(stage.accepted_by[0]) if stage.accepted_by else path.raiser
+        return self.fire(path, "accept", by, {})
 
     def do_ask(self, path: _Path, when: datetime) -> None:
         holder = path.holder
@@ -937,6 +965,9 @@ class _Simulation:
         for step in self.engine.tick(when):
             path = self.by_wid.get(step.event.workflow_id)
             if path is None:  # a workflow of the given store that is not ours
+                continue
+            if step.event.payload.get("deadline") != RESPONSE_DEADLINE:
+                path.commands += 1  # another party's deadline: recorded, the stage goes on
                 continue
             path.commands += 1
             path.breaches += 1

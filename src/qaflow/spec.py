@@ -16,8 +16,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from qaflow._specparts import (
+    GUARD_NAMES,
+    Args,
+    DurationRef,
+    Field,
+    Guard,
+    _args,
+    _entry,
+    _one_of,
+    _unset,
+    bindings,
+)
 from qaflow.calendar import Duration, WorkingCalendar, default_calendar
-from qaflow.errors import PolicyError, ValidationError
+from qaflow.errors import PolicyError
+from qaflow.procedure.expr import compile_expression
 
 if TYPE_CHECKING:
     from transitions import Machine
@@ -26,12 +39,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEADLINE_MISSED",
+    "GUARD_NAMES",
     "POLICY_MIGRATED",
     "AddTask",
     "CloseDeadline",
     "Context",
     "DeadlineRule",
     "Derived",
+    "DurationRef",
     "Effect",
     "ExtendDeadline",
     "Field",
@@ -42,6 +57,7 @@ __all__ = [
     "StateSpec",
     "TransitionSpec",
     "Update",
+    "bindings",
 ]
 
 DEADLINE_MISSED = "deadline_missed"
@@ -49,8 +65,6 @@ DEADLINE_MISSED = "deadline_missed"
 
 POLICY_MIGRATED = "policy_migrated"
 """The built-in trigger :meth:`Engine.migrate` records when a workflow changes policy."""
-
-FieldKind = Literal["str", "int", "float", "bool", "choice", "list", "dict", "datetime", "any"]
 
 
 @attrs.define(slots=True)
@@ -109,83 +123,6 @@ def resolve_duration(value: Duration | Callable[[Context], Duration], ctx: Conte
 
 
 @attrs.frozen
-class Field:
-    """One payload field a transition accepts, with its type and range."""
-
-    name: str
-    kind: FieldKind = "str"
-    required: bool = True
-    min: float | None = None
-    max: float | None = None
-    choices: tuple[Any, ...] = ()
-    max_length: int | None = None
-
-    def check(self, value: Any) -> None:
-        """Raise :class:`ValidationError` naming this field unless ``value`` fits."""
-        kind = self.kind
-        if kind == "any":
-            return
-        if kind == "choice":
-            if value not in self.choices:
-                raise ValidationError(
-                    field=self.name,
-                    value=value,
-                    expected="one of " + ", ".join(repr(c) for c in self.choices),
-                )
-            return
-        types: dict[str, type | tuple[type, ...]] = {
-            "str": str,
-            "int": int,
-            "float": (int, float),
-            "bool": bool,
-            "list": list,
-            "dict": dict,
-            "datetime": str,
-        }
-        expected_type = types[kind]
-        v: Any = value
-        if not isinstance(value, expected_type) or (
-            kind in ("int", "float") and isinstance(value, bool)
-        ):
-            raise ValidationError(field=self.name, value=value, expected=f"of type {kind}")
-        if kind in ("int", "float"):
-            lo, hi = self.min, self.max
-            if (lo is not None and v < lo) or (hi is not None and v > hi):
-                bounds = f"in ({_fmt(lo)}..{_fmt(hi)})"
-                raise ValidationError(field=self.name, value=value, expected=f"a number {bounds}")
-        if self.max_length is not None and kind in ("str", "list") and len(v) > self.max_length:
-            raise ValidationError(
-                field=self.name, value=len(v), expected=f"at most {self.max_length} long"
-            )
-        if kind == "str" and self.required and not v.strip():
-            raise ValidationError(field=self.name, value=value, expected="non-empty text")
-        if kind == "datetime":
-            try:
-                parsed = datetime.fromisoformat(v)
-            except ValueError:
-                parsed = None
-            if parsed is None or parsed.tzinfo is None:
-                raise ValidationError(
-                    field=self.name, value=value, expected="an aware ISO 8601 datetime"
-                )
-
-
-def _fmt(bound: float | None) -> str:
-    if bound is None:
-        return ""
-    return str(int(bound)) if float(bound).is_integer() else str(bound)
-
-
-@attrs.frozen
-class Guard:
-    """A condition a transition needs, named in plain words with the clause it enforces."""
-
-    condition: str
-    check: Check = attrs.field(eq=False)
-    clause: str | None = None
-
-
-@attrs.frozen
 class DeadlineRule:
     """A deadline to open: its name, length, what a breach fires, who hears of a miss."""
 
@@ -203,9 +140,20 @@ class DeadlineRule:
 
 @attrs.frozen
 class Update:
-    """Set data keys to what ``fn`` returns (a mapping), computed from the context."""
+    """Set data keys to what is computed from the context (a mapping).
 
-    fn: Callable[[Context], Mapping[str, Any]] = attrs.field(eq=False)
+    ``use`` names a vocabulary update (with ``args``); the older closure form ``Update(fn)``
+    still works but makes the spec not serialisable.
+    """
+
+    fn: Callable[[Context], Mapping[str, Any]] = attrs.field(default=_unset, eq=False, repr=False)
+    use: str | None = attrs.field(default=None, kw_only=True)
+    args: Args = attrs.field(default=(), converter=_args, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        _one_of("update", None, self.use, None if self.fn is _unset else self.fn)
+        if self.use is not None:
+            object.__setattr__(self, "fn", _entry("update", self.use, self.args))
 
 
 @attrs.frozen
@@ -218,6 +166,18 @@ class Notify:
     roles: tuple[str, ...]
     reason: str
     clause: str | None = None
+    when: str | None = None
+    """A CEL condition (reading :data:`GUARD_NAMES`): the notice is sent only when it holds."""
+    _test: Check | None = attrs.field(init=False, eq=False, repr=False, default=None)
+
+    def __attrs_post_init__(self) -> None:
+        if self.when is not None:
+            compiled = compile_expression(self.when, GUARD_NAMES, path="notify.when")
+            object.__setattr__(self, "_test", lambda ctx: compiled.test(bindings(ctx)))
+
+    def applies(self, ctx: Context) -> bool:
+        """Whether the notice is sent for this command (always, unless ``when`` says not)."""
+        return self._test is None or self._test(ctx)
 
 
 @attrs.frozen
@@ -260,9 +220,20 @@ class ExtendDeadline:
 
 @attrs.frozen
 class Derived:
-    """Effects chosen at run time from the context (e.g. by the grade just given)."""
+    """Effects chosen at run time from the context (e.g. by the grade just given).
 
-    fn: Callable[[Context], Iterable[Effect]] = attrs.field(eq=False)
+    ``use`` names a vocabulary effect chooser (with ``args``); the older closure form
+    ``Derived(fn)`` still works but makes the spec not serialisable.
+    """
+
+    fn: Callable[[Context], Iterable[Effect]] = attrs.field(default=_unset, eq=False, repr=False)
+    use: str | None = attrs.field(default=None, kw_only=True)
+    args: Args = attrs.field(default=(), converter=_args, kw_only=True)
+
+    def __attrs_post_init__(self) -> None:
+        _one_of("derived effects", None, self.use, None if self.fn is _unset else self.fn)
+        if self.use is not None:
+            object.__setattr__(self, "fn", _entry("effects", self.use, self.args))
 
 
 Effect = Update | Notify | AddTask | OpenDeadline | CloseDeadline | ExtendDeadline | Derived
@@ -329,6 +300,9 @@ class MachineSpec:
     _breach_triggers: frozenset[str] = attrs.field(init=False, eq=False, repr=False)
     _fields: dict[int, dict[str, Field]] = attrs.field(init=False, eq=False, repr=False)
     _fingerprint: str = attrs.field(init=False, eq=False, repr=False, default="")
+    _plain: tuple[dict[str, Any], bool] | None = attrs.field(
+        init=False, eq=False, repr=False, default=None
+    )
 
     def __attrs_post_init__(self) -> None:
         states = {s.name: s for s in self.states}
@@ -420,6 +394,25 @@ class MachineSpec:
                 f"machine {self.name!r}: state(s) {', '.join(map(repr, stuck))} "
                 "can never reach a terminal state"
             )
+
+    # --- plain data and fingerprint ------------------------------------------------------
+
+    def _serialised(self) -> tuple[dict[str, Any], bool]:
+        if self._plain is None:
+            from qaflow._specdata import spec_to_data
+
+            object.__setattr__(self, "_plain", spec_to_data(self))
+        assert self._plain is not None
+        return self._plain
+
+    def to_data(self) -> dict[str, Any]:
+        """The spec as JSON-compatible data: guards as expressions or vocabulary references."""
+        return self._serialised()[0]
+
+    @property
+    def serialisable(self) -> bool:
+        """Whether every guard, effect and duration is data (no older-style closure)."""
+        return self._serialised()[1]
 
     # --- queries --------------------------------------------------------------------------
 

@@ -4,6 +4,9 @@ The project's own tests use exactly these, and a council that writes its own pol
 same checks on it. Each ``check_*`` function raises ``AssertionError`` naming the workflow
 that breaks the rule it checks and what it found.
 
+For audit and moderation procedures, :func:`check_audit_procedure` runs the audit
+conformance suite on any procedure file a council writes (``qaflow._audit_conformance``).
+
 Importing this module needs ``hypothesis`` (the ``test`` extra).
 """
 
@@ -14,6 +17,11 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from qaflow._audit_conformance import (
+    AuditProcedureMachine,
+    audit_state_machine,
+    check_audit_procedure,
+)
 from qaflow.calendar import LONDON
 from qaflow.engine import Engine
 from qaflow.errors import IntegrityError
@@ -22,10 +30,13 @@ from qaflow.store import MemoryStore, PostgresStore, SQLiteStore, Store
 
 __all__ = [
     "CONFORMANCE_POLICY",
+    "AuditProcedureMachine",
     "EscalationLadderMachine",
     "LadderCommand",
     "apply_command",
+    "audit_state_machine",
     "aware_datetimes",
+    "check_audit_procedure",
     "check_deadlines",
     "check_escalation",
     "check_integrity_detects_tampering",
@@ -234,11 +245,13 @@ from qaflow.machines.escalation import (  # noqa: E402
     OVERDUE,
     REFERRED,
     RESOLVED,
+    RESPONSE_DEADLINE,
     TERMINAL_STATES,
     WITHDRAWN,
     escalation_machine,
     level_of,
     machine_name,
+    raiser_role,
     state_of,
 )
 from qaflow.policies.base import Policy  # noqa: E402
@@ -249,8 +262,9 @@ from qaflow.policies.ladders import (  # noqa: E402
     LadderStage,
     Notice,
 )
+from qaflow.procedure.expr import compile_expression  # noqa: E402
 from qaflow.records import SYSTEM, Actor, Notification, Step  # noqa: E402
-from qaflow.spec import DEADLINE_MISSED, MachineSpec  # noqa: E402
+from qaflow.spec import DEADLINE_MISSED, GUARD_NAMES, MachineSpec  # noqa: E402
 
 CONFORMANCE_POLICY = Policy("qaflow-conformance", "1")
 """The policy ladders are pinned to when a check is given none."""
@@ -347,6 +361,7 @@ def ladders(
         on_raise=on_raise,
         clause="T-LADDER",
         close_clause="T-CLOSE",
+        statutory=("iro_dispute_resolution",) if iro else (),
     )
 
 
@@ -419,6 +434,13 @@ def raise_commands(draw: st.DrawFn, ladder: EscalationLadder) -> LadderCommand:
         payload["to"] = draw(st.sampled_from((*_state_names(ladder), "stage_99")))
     if not _usually(draw, True, False):
         payload["people"] = draw(_people(ladder))
+    agreed = ladder.agreed_response
+    if agreed is not None:
+        low, high = agreed.min.amount, agreed.max.amount
+        good = [f"{k} {agreed.min.unit}" for k in range(low, high + 1)]
+        payload["response_time"] = _usually(draw, draw(st.sampled_from(good)), f"{high + 1} h")
+    if ladder.bypass_consultation and draw(st.booleans()):
+        payload["consulted"] = "consulted the head of service"
     who: Who = _usually(draw, "raiser", "someone")
     return LadderCommand("raise", who, payload, draw(st.integers(0, 7)))
 
@@ -434,8 +456,12 @@ _LATER = (  # the order matters: hypothesis favours the first
     OVERDUE,
     "accept",
     "withdraw",
+    "endorse",
+    "agree",
+    "refer",
     "raise",
 )
+_BY_OTHERS = frozenset({"endorse", "agree"})
 _HOLDER_TRIGGERS = frozenset({"respond", "request_extension"})
 _CLOSING = frozenset({"accept", "withdraw", "refer_externally"})
 
@@ -467,6 +493,8 @@ def ladder_commands(
     right: Who = "holder" if trigger in _HOLDER_TRIGGERS else "raiser"
     if trigger == OVERDUE:
         right = "system"
+    elif trigger in _BY_OTHERS:
+        right = "someone"
     who: Who = _usually(draw, right, *(w for w in _WHO if w != right))
     payload: dict[str, Any] = {}
     if trigger == "respond":
@@ -480,6 +508,10 @@ def ladder_commands(
         payload["length"] = _usually(draw, draw(st.sampled_from(good)), *bad)
     elif trigger == OVERDUE:
         payload = {"deadline": "response", "deadline_id": "not-open"}
+    elif trigger == "refer" and ladder.tracks:
+        payload["track"] = draw(st.sampled_from([t.name for t in ladder.tracks]))
+    if trigger == "bypass" and ladder.bypass_consultation and draw(st.booleans()):
+        payload["consulted"] = "consulted the head of service"
     if trigger in ("escalate", "bypass") and not _usually(draw, True, False):
         payload["people"] = draw(_people(ladder))
     if trigger not in ("respond", OVERDUE) and not _usually(draw, True, False):
@@ -506,10 +538,12 @@ def _actor(
     data = snapshot.data if snapshot is not None else {}
     if cmd.who == "system":
         return SYSTEM
+    raisers = ladder.raisers
     if cmd.who == "raiser":
-        return Actor(str(data.get("raiser_id", f"R-{cmd.pick % 3}")), ladder.raiser)
+        role = data.get("raiser_role", raisers[cmd.pick % len(raisers)])
+        return Actor(str(data.get("raiser_id", f"R-{cmd.pick % 3}")), str(role))
     if cmd.who == "other_raiser":
-        return Actor("R-OTHER", ladder.raiser)
+        return Actor("R-OTHER", raisers[cmd.pick % len(raisers)])
     level = level_of(ladder, snapshot.state) if snapshot is not None else None
     holder = cmd.who == "holder" and level is not None
     roles = ladder.holders(level) if holder and level is not None else ladder.all_roles
@@ -581,32 +615,76 @@ def run_commands(
 # checks -----------------------------------------------------------------------------------------
 
 
-def expected_recipients(ladder: EscalationLadder, event: Event) -> Counter[str]:
+def expected_recipients(
+    ladder: EscalationLadder, event: Event, data: Mapping[str, Any] | None = None
+) -> Counter[str]:
     """The roles ``event`` must notify, each as often as it must, derived from the ladder.
 
-    Stage entry: the holders and everyone kept informed there. Raise: also the ladder's raise
-    notices (IRO: rights and advocacy, BX-ESC-IRO-02). Respond and extension requests: the
-    raiser. Extension decisions: the holders. A missed response: the raiser and the holders.
-    Resolve and withdraw: the current stage's recipients.
+    Stage entry: the holders, everyone kept informed there and the stage's notices whose
+    condition holds. Raise: also the ladder's raise notices (IRO: rights and advocacy,
+    BX-ESC-IRO-02). Respond, extension requests and endorsements: the raiser. Extension
+    decisions: the holders. A missed response: the raiser and the holders; a missed party
+    deadline: the party and the raiser. A parallel referral: its role and those informed.
+    Resolve and withdraw: the current stage's recipients. ``data`` (the workflow's) gives the
+    reason the conditions read.
     """
     source, dest = level_of(ladder, event.source), level_of(ladder, event.dest)
     roles: Counter[str] = Counter()
     trigger = event.trigger
+    (raiser,) = raiser_role(ladder)
+    when = _When(ladder, event, data or {})
     if trigger == "raise":
         for notice in ladder.on_raise:
-            roles.update(notice.roles)
-    elif trigger in ("respond", "request_extension"):
-        roles[ladder.raiser] += 1
+            if when.holds(notice.when):
+                roles.update(notice.roles)
+    elif trigger in ("respond", "request_extension", "endorse"):
+        roles[raiser] += 1
     elif source is not None and trigger in ("grant_extension", "refuse_extension"):
         roles.update(ladder.holders(source))
-    elif source is not None and trigger in (OVERDUE, DEADLINE_MISSED):
-        roles[ladder.raiser] += 1
+    elif source is not None and trigger == OVERDUE:
+        roles[raiser] += 1
         roles.update(ladder.holders(source))
+    elif source is not None and trigger == DEADLINE_MISSED:
+        name = event.payload.get("deadline")
+        party = [d for d in ladder.stage_at(source).deadlines if d.name == name]
+        if party:
+            roles.update(dict.fromkeys((party[0].party, raiser), 1))
+        else:
+            roles[raiser] += 1
+            roles.update(ladder.holders(source))
+    elif trigger == "refer":
+        for track in ladder.tracks:
+            if track.name == event.payload.get("track"):
+                roles.update((track.role, *track.informed))
     elif source is not None and trigger in ("accept", "withdraw"):
         roles.update(ladder.recipients(source))
     if event.dest != event.source and dest is not None:
         roles.update(ladder.recipients(dest))
+        if dest != ladder.referral_level:
+            for notice in ladder.stage_at(dest).notices:
+                if when.holds(notice.when):
+                    roles.update(notice.roles)
     return roles
+
+
+class _When:
+    """Evaluates a notice's condition for the conformance checks, as the machine does."""
+
+    def __init__(self, ladder: EscalationLadder, event: Event, data: Mapping[str, Any]) -> None:
+        self.bindings = {
+            "actor": {"id": event.actor.id, "role": event.actor.role},
+            "data": dict(data),
+            "payload": dict(event.payload),
+            "state": event.source,
+            "dest": event.dest,
+            "trigger": event.trigger,
+            "reason": event.payload.get("reason", data.get("reason")),
+        }
+
+    def holds(self, source: str | None) -> bool:
+        if source is None:
+            return True
+        return compile_expression(source, GUARD_NAMES).test(self.bindings)
 
 
 def _notifications(engine: Engine, workflow_id: str) -> list[Notification]:
@@ -643,10 +721,10 @@ def check_escalation(engine: Engine, workflow_id: str, ladder: EscalationLadder)
         where = f"{workflow_id} event {event.seq} ({event.trigger} {event.source}->{event.dest})"
         assert event.source not in TERMINAL_STATES, f"{where}: moved out of a terminal state"
         got = Counter(n.recipient_role for n in by_seq.get(event.seq, ()))
-        want = expected_recipients(ladder, event)
+        want = expected_recipients(ladder, event, data)
         assert got == want, f"notifications {where}: sent {dict(got)}, ladder says {dict(want)}"
         for n in by_seq.get(event.seq, ()):
-            if n.recipient_role == ladder.raiser:
+            if n.recipient_role == raiser_role(ladder)[0]:
                 assert n.recipient_id == data.get("raiser_id"), f"{where}: raiser id"
             if n.recipient_role == ladder.subject:
                 assert n.recipient_id == data.get("subject_id"), f"{where}: subject id"
@@ -704,8 +782,8 @@ def check_ladder_spec(ladder: EscalationLadder, spec: MachineSpec) -> None:
     for level in ladder.levels:
         state = state_of(ladder, level)
         stage = ladder.stage_at(level)
-        rules = spec.state(state).deadlines
-        assert bool(rules) == (stage.response is not None), f"{state}: response deadline"
+        rules = [r for r in spec.state(state).deadlines if r.name == RESPONSE_DEADLINE]
+        assert bool(rules) == stage.has_response_deadline, f"{state}: response deadline"
         dests = {
             level_of(ladder, t.dest) for t in spec.candidates(state, "bypass") if t.dest is not None
         }

@@ -8,6 +8,7 @@ lives in a private module of this package and attaches itself to :func:`main`.
 from __future__ import annotations
 
 from qaflow.cli import (  # noqa: F401  (they register commands)
+    _check,
     _copy,
     _demo,
     _ops,

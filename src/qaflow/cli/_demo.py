@@ -112,8 +112,12 @@ def simulate() -> None:
     "--seed", type=int, default=0, show_default=True, help="The same seed gives the same result."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no paths).")
+@click.option("--ladder-file", help="A procedure file: simulate its ladder instead.")
+@click.option("--name", help="Which ladder of --ladder-file (default: its first).")
 @fail_cleanly
-def simulate_escalations_command(ladder: str, paths: int, seed: int, as_json: bool) -> None:
+def simulate_escalations_command(
+    ladder: str, paths: int, seed: int, as_json: bool, ladder_file: str | None, name: str | None
+) -> None:
     """Run N escalations on a ladder with a virtual clock; print where they end and when."""
     from qaflow.policies import bexley
     from qaflow.simulate import simulate_escalations
@@ -123,8 +127,18 @@ def simulate_escalations_command(ladder: str, paths: int, seed: int, as_json: bo
         "iro": bexley.IRO_LADDER,
         "firo": bexley.FIRO_LADDER,
     }[ladder]
+    policy = bexley.POLICY
+    if ladder_file is not None:
+        from qaflow.cli._check import load_file
+        from qaflow.procedure import ProcedureFile
+
+        book = load_file(ladder_file)
+        assert isinstance(book, ProcedureFile)
+        chosen = book.ladder(name) if name else book.ladders[0]
+        policy = book.policy
+        ladder = chosen.name
     with console.status(f"simulating {paths} {ladder} escalation(s)"):
-        result = simulate_escalations(chosen, bexley.POLICY, n=paths, seed=seed)
+        result = simulate_escalations(chosen, policy, n=paths, seed=seed)
     if as_json:
         click.echo(result.to_json(paths=False, indent=2))
     else:

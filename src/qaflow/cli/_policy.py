@@ -20,17 +20,34 @@ if TYPE_CHECKING:
 @click.argument("machine", required=False)
 @click.option("--policy", help="The council policy, where several ship MACHINE.")
 @click.option("--show-missed", is_flag=True, help="Also draw the built-in deadline_missed loops.")
+@click.option("--file", "file", help="A procedure file to read instead of the shipped ones.")
 @fail_cleanly
-def diagram(machine: str | None, policy: str | None, show_missed: bool) -> None:
-    """Print a shipped machine as a mermaid state diagram (without MACHINE: list them)."""
+def diagram(machine: str | None, policy: str | None, show_missed: bool, file: str | None) -> None:
+    """Print a machine as a mermaid state diagram (without MACHINE: list them)."""
     from qaflow.diagram import mermaid
     from qaflow.registry import shipped_spec, shipped_specs
 
+    specs = _specs(file) if file else shipped_specs()
     if machine is None:
-        for spec in shipped_specs():
+        for spec in specs:
             click.echo(f"{spec.name}  --policy {spec.policy}  (version {spec.policy_version})")
         return
+    if file:
+        chosen = [s for s in specs if s.name == machine]
+        if not chosen:
+            names = sorted(s.name for s in specs)
+            raise ValidationError(field="MACHINE", value=machine, expected=f"one of {names}")
+        click.echo(mermaid(chosen[0], show_missed=show_missed))
+        return
     click.echo(mermaid(shipped_spec(machine, policy), show_missed=show_missed))
+
+
+def _specs(file: str) -> list[MachineSpec]:
+    """The machines of every procedure in a council's file."""
+    from qaflow.cli._check import file_specs
+    from qaflow.spec import MachineSpec
+
+    return [s for s in file_specs(file) if isinstance(s, MachineSpec)]
 
 
 @main.group(short_help="Read the shipped policies: values, clauses and tests.")
@@ -49,15 +66,16 @@ def policy() -> None:
     "--state",
     help="Only this state: its deadlines and the commands that leave or enter it.",
 )
+@click.option("--file", "file", help="A procedure file to read instead of the shipped ones.")
 @fail_cleanly
-def policy_show(name: str | None, machine: str | None, state: str | None) -> None:
+def policy_show(name: str | None, machine: str | None, state: str | None, file: str | None) -> None:
     """Print a policy's machines with their deadlines, roles and clauses (reads only).
 
     NAME, --machine and --state are matched without regard to case.
     """
     from qaflow.registry import shipped_specs
 
-    every = shipped_specs()
+    every = _specs(file) if file else shipped_specs()
     specs = [s for s in every if name is None or s.policy == name.lower()]
     if not specs:
         policies = sorted({s.policy for s in every})
@@ -79,6 +97,8 @@ def policy_show(name: str | None, machine: str | None, state: str | None) -> Non
 
 
 def _print_spec(spec: MachineSpec, only: str | None) -> None:
+    from qaflow.policydocs import duration_text
+
     table = Table(title=f"{spec.name} ({spec.policy} v{spec.policy_version})")
     for column in ("state", "deadlines (clause)", "end?"):
         table.add_column(column)
@@ -86,8 +106,7 @@ def _print_spec(spec: MachineSpec, only: str | None) -> None:
         if only is not None and state.name != only:
             continue
         rules = "; ".join(
-            f"{r.name}: {r.duration if not callable(r.duration) else 'computed'}"
-            + (f" ({r.clause})" if r.clause else "")
+            f"{r.name}: {duration_text(r.duration)}" + (f" ({r.clause})" if r.clause else "")
             for r in state.deadlines
         )
         table.add_row(state.name, rules, "yes" if state.terminal else "")
@@ -127,8 +146,9 @@ def _repository_tests() -> Path | None:
     help="Where the tests that name clause IDs live (default: the tests folder of the clone "
     "qaflow is installed from; without one the pages list no tests and say so).",
 )
+@click.option("--file", "file", help="A procedure file to document instead of the shipped ones.")
 @fail_cleanly
-def policy_docs(out: str, tests_dir: str | None) -> None:
+def policy_docs(out: str, tests_dir: str | None, file: str | None) -> None:
     """Write a Markdown page per shipped policy: clauses, values, diagrams, tests (writes).
 
     Works from any folder: the tests are found next to qaflow's own source when it is
@@ -144,7 +164,8 @@ def policy_docs(out: str, tests_dir: str | None) -> None:
             raise ValidationError(field="--tests", value=tests_dir, expected="an existing folder")
     else:
         tests = _repository_tests()
-    for path in write_policy_docs(out, shipped_specs(), tests):
+    specs = _specs(file) if file else shipped_specs()
+    for path in write_policy_docs(out, specs, tests):
         click.echo(f"wrote {path}")
     if tests is None:
         click.echo("tests not found (give --tests DIR): the pages list no tests")

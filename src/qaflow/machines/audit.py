@@ -1,8 +1,9 @@
 """The collaborative case audit as a machine built from a council's :class:`AuditPolicy`.
 
-The policy is data (:mod:`qaflow.policies.audits` defines its types; the shipped values are
-``bexley.BEXLEY_AUDIT`` and ``buckinghamshire.BUCKINGHAMSHIRE_AUDIT``); this module only
-builds the machine from it, and helps a host allocate (:func:`allocation_payload`).
+The policy is data (:mod:`qaflow.procedure` defines its types and reads it from a procedure
+file; the shipped files are listed in :mod:`qaflow.policies`); this module only builds the
+machine from it, imports no council, and helps a host allocate (:func:`allocation_payload`,
+:func:`allocation_rules`).
 
 The lifecycle::
 
@@ -15,21 +16,26 @@ The lifecycle::
 States a council's policy does not use are left out when the machine is built: a form
 without a self-assessment stage goes straight from ``allocated`` to the meeting, a policy
 without a feedback rule from ``graded`` to agreeing actions, one without a follow-up rule
-rests in ``completed``. So a new council is a new :class:`AuditPolicy` value, never code.
+rests in ``completed``. So a new council is a new procedure file (read into an
+:class:`AuditPolicy`), never code.
 
 What the guards enforce, each citing its clause: the auditor is not from the case's team
-(BX-AUD-01); the self-assessment (BX-AUD-03) and the health check (BX-AUD-04) are done
-before the meeting; every required answer is given before grading (BX-AUD-05, BK-AUD-01);
-family feedback, or the reason it could not be had, before completion (BX-AUD-07); at least
-one action, and immediate actions below Good (BX-AUD-08, BK-AUD-05), and the practice
-observation after an Inadequate grade or in Practice Week (BX-AUD-11).
+where the policy says so (BX-AUD-01); the self-assessment (BX-AUD-03) and the health
+check (BX-AUD-04) are done before the meeting; every required answer is given before
+grading (BX-AUD-05, BK-AUD-01); family feedback, or the reason it could not be had, before
+completion (BX-AUD-07); at least one action, and immediate actions below Good (BX-AUD-08,
+BK-AUD-05), and the practice observation after an Inadequate grade or in Practice Week
+(BX-AUD-11). The spec holds no closure: each guard is a CEL expression or a named entry of
+the vocabulary (``machines/_audit_vocabulary.py``) with plain-data arguments, and returns a
+verdict; the engine raises ``GuardFailed``. Who may act is the transition's ``actor_key``.
 
-What the effects do: grading maps the overall answer to a grade through the form's bands
-or judgement scale; the policy's grade rules then write notifications and tasks (BX-AUD-12:
-the exact roles, tasks due in 24 h). Agreed actions become tasks with an owner and a due
-date. Completion opens the follow-up deadline (BX-AUD-09); allocation opens the completion
-deadline (BK-AUD-02, from the allocation time). A serious safeguarding issue is escalated
-in the same step that records it (BK-AUD-04).
+What the effects do (named vocabulary entries too): grading maps the overall answer to a
+grade through the form's bands, its judgement scale, or directly; the policy's grade rules
+then write notifications and tasks (BX-AUD-12: the exact roles, tasks due in 24 h). Agreed
+actions become tasks with an owner and a due date. Completion opens the follow-up deadline
+(BX-AUD-09); allocation opens the completion deadline (BK-AUD-02, from the allocation
+time). A serious safeguarding issue is escalated in the same step that records it
+(BK-AUD-04).
 
 Moderation (``qaflow.machines.moderation``) writes back to the audit through three internal
 transitions, ``moderation_started``, ``moderated`` and ``moderation_cancelled``: the
@@ -37,28 +43,42 @@ moderated grade becomes the audit's grade and both grades stay in the history (B
 The audit closes when its moderation window has passed (``close``, fired by ``tick``).
 
 Answers arrive as JSON objects, ``{"answers": {"Q7": {"score": 6, ...}}}``, and are checked
-by :meth:`~qaflow.policies.forms.Question.validate_answer` before anything is written: a
+by :meth:`~qaflow.procedure.Question.validate_answer` before anything is written: a
 bad answer raises :class:`~qaflow.errors.ValidationError` naming the field and the range.
 """
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, time
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, Final
 
-from qaflow.calendar import LONDON, Duration
+from qaflow.allocation import AllocationRules
 from qaflow.directory import InMemoryDirectory
-from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
-from qaflow.policies import bexley, buckinghamshire
-from qaflow.policies.audits import AUDITOR, MODERATOR, WORKER, AuditPolicy, NoticeRule, TaskRule
-from qaflow.policies.forms import Grade, missing_answers
+from qaflow.errors import ValidationError
+from qaflow.machines._audit_data import (
+    _answers,
+    action_task_effects,
+    form_data,
+    grade_of,
+    validate_actions,
+)
+from qaflow.machines._audit_vocabulary import feedback_args, notice_data, task_data
+from qaflow.machines._audit_vocabulary import record as _record
+from qaflow.procedure import (
+    AUDITOR,
+    MODERATOR,
+    WORKER,
+    AuditPolicy,
+    Grade,
+    GradeRule,
+    NoticeRule,
+    TaskRule,
+)
 from qaflow.spec import (
     AddTask,
     CloseDeadline,
-    Context,
     DeadlineRule,
     Derived,
     Effect,
@@ -86,14 +106,13 @@ __all__ = [
     "NEW",
     "SELF_ASSESSMENT_DONE",
     "SELF_ASSESSMENT_REQUESTED",
-    "SHIPPED_POLICIES",
     "action_task_effects",
     "allocation_payload",
+    "allocation_rules",
     "audit_spec",
     "family_feedback_complete",
     "grade_of",
     "notice_effect",
-    "shipped_specs",
     "task_effect",
     "validate_actions",
 ]
@@ -114,15 +133,11 @@ FOLLOWED_UP: Final = "followed_up"
 CLOSED: Final = "closed"
 CANCELLED: Final = "cancelled"
 
-# Who records a practitioner's answers (the workflow roles AUDITOR, WORKER and MODERATOR are
-# defined with the policy types); every other answer is recorded by the auditor.
-_ANSWERED_BY_ROLE: Final[Mapping[str, str]] = {"practitioner": WORKER}
 
 COMPLETION_DEADLINE: Final = "completion"
 FOLLOW_UP_DEADLINE: Final = "follow_up"
 MODERATION_WINDOW: Final = "moderation_window"
 
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _TEXT_LIMIT: Final = 4000
 
 
@@ -137,22 +152,6 @@ def task_effect(rule: TaskRule) -> AddTask:
 
 
 # --- helpers over workflow data ---------------------------------------------------------
-
-
-def _copy(value: Any) -> Any:
-    """A deep, JSON-only copy: workflow data never shares structure with a payload."""
-    return json.loads(json.dumps(value))
-
-
-def _answers(data: Mapping[str, Any]) -> dict[str, Any]:
-    found = data.get("answers")
-    return dict(found) if isinstance(found, dict) else {}
-
-
-def grade_of(data: Mapping[str, Any]) -> Grade | None:
-    """The audit's current grade (after moderation, the moderated one), if graded."""
-    name = data.get("grade")
-    return Grade[name] if isinstance(name, str) else None
 
 
 def family_feedback_complete(policy: AuditPolicy, data: Mapping[str, Any]) -> bool:
@@ -171,183 +170,7 @@ def family_feedback_complete(policy: AuditPolicy, data: Mapping[str, Any]) -> bo
     return True
 
 
-def _local_end_of_day(day: date) -> datetime:
-    return datetime.combine(day, time(23, 59, 59, 999999), LONDON).astimezone(UTC)
-
-
-def validate_actions(
-    actions: object, ctx: Context, *, field: str = "actions"
-) -> list[dict[str, Any]]:
-    """Check agreed actions and return them in stored form (raises ValidationError).
-
-    Each action is ``{"action": text, "owner_role": role, "owner_id": id (optional when the
-    workflow records that role's id), "within": "5 WD" | "due": "YYYY-MM-DD",
-    "immediate": bool (optional), "kind": identifier (optional)}``. A ``due`` date must be a
-    working day, not before today: the task then falls due at the end of that day.
-    """
-    if not isinstance(actions, list):
-        raise ValidationError(field=field, value=actions, expected="a list of actions")
-    allowed = {"action", "owner_role", "owner_id", "within", "due", "immediate", "kind"}
-    today = ctx.at.astimezone(LONDON).date()
-    out: list[dict[str, Any]] = []
-    for i, action in enumerate(actions):
-        where = f"{field}[{i}]"
-        if not isinstance(action, dict):
-            raise ValidationError(
-                field=where, value=action, expected="an object with action, owner_role, when"
-            )
-        for key in action:
-            if key not in allowed:
-                raise ValidationError(
-                    field=f"{where}.{key}",
-                    value=key,
-                    expected="one of the fields " + ", ".join(sorted(allowed)),
-                )
-        text = action.get("action")
-        if not isinstance(text, str) or not text.strip() or len(text) > _TEXT_LIMIT:
-            raise ValidationError(
-                field=f"{where}.action",
-                value="" if isinstance(text, str) else text,
-                expected=f"non-empty text of at most {_TEXT_LIMIT} characters",
-            )
-        role = action.get("owner_role")
-        if not isinstance(role, str) or not _IDENT.match(role):
-            raise ValidationError(
-                field=f"{where}.owner_role", value=role, expected="a role name like 'worker'"
-            )
-        owner = action.get("owner_id", ctx.data.get(f"{role}_id"))
-        if not isinstance(owner, str) or not owner:
-            raise ValidationError(
-                field=f"{where}.owner_id",
-                value=owner,
-                expected=f"a person id (the workflow records no {role + '_id'!r})",
-            )
-        within, due = action.get("within"), action.get("due")
-        if (within is None) == (due is None):
-            raise ValidationError(
-                field=f"{where}.within", value=within, expected="given, or 'due', but not both"
-            )
-        if within is not None:
-            if not isinstance(within, str):
-                raise ValidationError(
-                    field=f"{where}.within", value=within, expected="text like '5 WD' or '24 h'"
-                )
-            try:
-                Duration.parse(within)
-            except ValidationError:
-                raise ValidationError(
-                    field=f"{where}.within",
-                    value=within,
-                    expected="a number and a unit, e.g. '5 WD', '24 h', '2 weeks'",
-                ) from None
-        if due is not None:
-            try:
-                day = date.fromisoformat(due) if isinstance(due, str) else None
-            except ValueError:
-                day = None
-            if day is None:
-                raise ValidationError(
-                    field=f"{where}.due", value=due, expected="a date as 'YYYY-MM-DD'"
-                )
-            if day < today or not ctx.calendar.is_working_day(day):
-                raise ValidationError(
-                    field=f"{where}.due",
-                    value=due,
-                    expected=f"a working day on or after {today.isoformat()}",
-                )
-        immediate = action.get("immediate", False)
-        if not isinstance(immediate, bool):
-            raise ValidationError(
-                field=f"{where}.immediate", value=immediate, expected="True or False"
-            )
-        kind = action.get("kind", "action")
-        if not isinstance(kind, str) or not _IDENT.match(kind):
-            raise ValidationError(
-                field=f"{where}.kind", value=kind, expected="an identifier like 'action'"
-            )
-        out.append(
-            {
-                "action": text,
-                "owner_role": role,
-                "owner_id": owner,
-                "within": within,
-                "due": due,
-                "immediate": immediate,
-                "kind": kind,
-            }
-        )
-    return out
-
-
-def _setter(key: str, value: Any) -> Callable[[Context], Mapping[str, Any]]:
-    return lambda ctx: {key: value}
-
-
-def _restore(key: str, had: bool, old: Any) -> Callable[[Context], Mapping[str, Any]]:
-    def undo(ctx: Context) -> Mapping[str, Any]:
-        if had:
-            return {key: old}
-        ctx.data.pop(key, None)
-        return {}
-
-    return undo
-
-
-def action_task_effects(
-    ctx: Context, actions: Iterable[Mapping[str, Any]], clause: str | None
-) -> list[Effect]:
-    """Effects opening one task per action, owned by its person and due when agreed.
-
-    The engine's ``AddTask`` takes the owner from data ``<role>_id`` and the due time as a
-    duration from now. An action owned by someone other than the workflow's holder of that
-    role is written by setting the key for the task and restoring it straight after; a due
-    date becomes the working-day count that ends on it. (See the report: an ``AddTask``
-    with explicit owner and due time would make this direct.)
-    """
-    effects: list[Effect] = []
-    for action in actions:
-        role = str(action["owner_role"])
-        key = f"{role}_id"
-        if action["within"] is not None:
-            within = Duration.parse(str(action["within"]))
-        else:
-            end = _local_end_of_day(date.fromisoformat(str(action["due"])))
-            within = Duration(max(0, ctx.calendar.working_days_between(ctx.at, end)), "WD")
-        task = AddTask(str(action["kind"]), role, within, clause)
-        if ctx.data.get(key) == action["owner_id"]:
-            effects.append(task)
-        else:
-            owner = action["owner_id"]
-            effects.extend(
-                (
-                    Update(_setter(key, owner)),
-                    task,
-                    Update(_restore(key, key in ctx.data, ctx.data.get(key))),
-                )
-            )
-    return effects
-
-
-# --- guards: return a bool, or raise the typed error that explains the refusal ----------
-
-
-def _fail(ctx: Context, condition: str, clause: str | None) -> GuardFailed:
-    return GuardFailed(
-        workflow_id=ctx.workflow_id, trigger=ctx.trigger, condition=condition, clause=clause
-    )
-
-
-def _only(ctx: Context, key: str) -> None:
-    """Refuse unless the actor is the person recorded under ``key``."""
-    if ctx.data.get(key) != ctx.actor.id:
-        raise PermissionDenied(
-            workflow_id=ctx.workflow_id,
-            trigger=ctx.trigger,
-            actor_id=ctx.actor.id,
-            role=ctx.actor.role,
-            allowed_roles=(key.removesuffix("_id"),),
-            reason=f"only the person recorded as {key!r} may",
-        )
+_MERGE: Final = Update(use="audit.merge_answers")
 
 
 def _open_stages(policy: AuditPolicy, state: str) -> tuple[str, ...]:
@@ -365,112 +188,70 @@ def _open_stages(policy: AuditPolicy, state: str) -> tuple[str, ...]:
     return tuple(s for s in table.get(state, ()) if s in used)
 
 
-def _check_answers(policy: AuditPolicy, ctx: Context, answers: object, field: str) -> None:
-    """Validate answers given in a payload: known question, well-formed, its stage open in
-    this state, given by the right person. Raises the typed error, else returns."""
-    form = policy.form
-    if not isinstance(answers, dict):
-        raise ValidationError(field=field, value=answers, expected="an object of answers")
-    open_stages = _open_stages(policy, ctx.source)
-    for qid, answer in answers.items():
-        question = form.question(qid)
-        if not isinstance(answer, dict):
-            raise ValidationError(field=qid, value=answer, expected="an object (the answer)")
-        question.validate_answer(answer)
-        stage = form.section(question.section).stage
-        if qid == form.grading_question:
-            raise _fail(ctx, f"the overall grading ({qid}) given as 'answer' of 'grade'", None)
-        if stage not in open_stages:
-            raise _fail(
-                ctx,
-                f"question {qid} to be answered in the {stage} stage, not in state "
-                f"{ctx.source!r} (open here: {', '.join(open_stages) or 'none'})",
-                policy.clause_for(stage),
-            )
-        role = _ANSWERED_BY_ROLE.get(question.answered_by, AUDITOR)
-        if question.answered_by == MODERATOR:
-            raise _fail(ctx, f"question {qid} is answered in moderation", None)
-        if ctx.actor.role != role:
-            raise PermissionDenied(
-                workflow_id=ctx.workflow_id,
-                trigger=ctx.trigger,
-                actor_id=ctx.actor.id,
-                role=ctx.actor.role,
-                allowed_roles=(role,),
-                reason=f"question {qid} is answered by the {role}",
-            )
-        _only(ctx, f"{role}_id")
-
-
-def _merged(ctx: Context, *fields: str) -> dict[str, Any]:
-    merged = _answers(ctx.data)
-    for name in fields:
-        extra = ctx.payload.get(name)
-        if isinstance(extra, dict):
-            merged.update(extra)
-    return merged
-
-
 def _answers_guard(policy: AuditPolicy) -> Guard:
-    def check(ctx: Context) -> bool:
-        if "answers" in ctx.payload:
-            if ctx.trigger == "answer" and not ctx.payload["answers"]:
-                raise ValidationError(field="answers", value=0, expected="at least one answer")
-            _check_answers(policy, ctx, ctx.payload["answers"], "answers")
-        return True
-
-    return Guard("answers that are valid, of a stage open now, by the right person", check)
+    """Answers that are on the form, well formed, of a stage open now, by the right person."""
+    states = (
+        ALLOCATED,
+        SELF_ASSESSMENT_REQUESTED,
+        SELF_ASSESSMENT_DONE,
+        AUDIT_MEETING,
+        GRADED,
+        FEEDBACK_SOUGHT,
+        ACTIONS_AGREED,
+    )
+    return Guard(
+        "answers that are valid, of a stage open now, by the right person",
+        use="audit.valid_answers",
+        args={
+            "form": form_data(policy.form),
+            "open": {state: list(_open_stages(policy, state)) for state in states},
+            "clauses": dict(policy.stage_clauses),
+        },
+    )
 
 
 def _complete_guard(policy: AuditPolicy, stage: str, condition: str) -> Guard:
-    """Every required question of ``stage`` (and earlier stages) answered, naming the gaps."""
+    """Every required question of ``stage`` (before grading: and earlier stages) answered."""
     clause = policy.clause_for(stage)
-
-    def check(ctx: Context) -> bool:
-        answers = _merged(ctx, "answers")
-        if ctx.trigger == "grade":
-            answers[policy.form.grading_question] = ctx.payload.get("answer")
-            stages: Iterable[str] = policy.form.stages_through(stage)
-        else:
-            stages = (stage,)
-        missing = missing_answers(policy.form, answers, stages=stages)
-        if missing:
-            raise _fail(ctx, f"{condition} (missing: {', '.join(missing)})", clause)
-        return True
-
-    return Guard(condition, check, clause)
-
-
-def _actor_is(key: str) -> Guard:
-    def check(ctx: Context) -> bool:
-        _only(ctx, key)
-        return True
-
-    return Guard(f"the actor is the person recorded as {key!r}", check)
+    stages = policy.form.stages_through(stage) if stage == "grading" else (stage,)
+    return Guard(
+        condition,
+        clause,
+        use="audit.required_answered",
+        args={
+            "form": form_data(policy.form),
+            "stages": list(stages),
+            "condition": condition,
+            "clause": clause,
+        },
+    )
 
 
 def _not_under_moderation(policy: AuditPolicy) -> Guard:
     return Guard(
         "no moderation in progress",
-        lambda ctx: not ctx.data.get("moderation_open"),
         policy.moderation_clause,
+        expr="data.moderation_open != true",
     )
 
 
-def _window_end(policy: AuditPolicy, data: Mapping[str, Any]) -> datetime | None:
-    completed = data.get("completed_at")
-    if not isinstance(completed, str):
-        return None
-    return Duration.parse(policy.moderation_window).after(datetime.fromisoformat(completed))
+def _cel(value: str) -> str:
+    """``value`` as a CEL string literal (JSON's quoting and escapes are valid CEL)."""
+    return json.dumps(value)
 
 
 # --- the builder ------------------------------------------------------------------------
 
 
 def _id_fields(policy: AuditPolicy) -> tuple[Field, ...]:
-    required = ("child_id", "worker_id", "auditor_id", "team_id", "auditor_team_id")
+    """The allocation's ids: the auditor's team is required only where the policy compares
+    it with the case's team (an auditor may hold no team, e.g. a QA practitioner)."""
+    required: tuple[str, ...] = ("child_id", "worker_id", "auditor_id", "team_id")
+    if policy.auditor_from_other_team:
+        required += ("auditor_team_id",)
     optional = sorted(
-        {f"{role}_id" for role in policy.roles()} - set(required) | {"staying_together_worker_id"}
+        {f"{role}_id" for role in policy.roles()} - set(required)
+        | {"staying_together_worker_id", "auditor_team_id"} - set(required)
     )
     fields = [Field(name, "str", max_length=200) for name in required]
     fields += [Field(name, "str", required=False, max_length=200) for name in optional]
@@ -481,44 +262,31 @@ def _id_fields(policy: AuditPolicy) -> tuple[Field, ...]:
 
 
 def _allocate(policy: AuditPolicy) -> TransitionSpec:
-    def check_ids(ctx: Context) -> bool:
-        for name, value in ctx.payload.items():
-            if name.endswith("_id") and not value.strip():
-                raise ValidationError(field=name, value=value, expected="a non-empty id")
-        raw = ctx.payload.get("allocated_at")
-        if raw is not None and datetime.fromisoformat(raw) > ctx.at:
-            raise ValidationError(
-                field="allocated_at",
-                value=raw,
-                expected=f"not later than the command ({ctx.at.isoformat()})",
+    guards = [
+        Guard("well-formed ids and an allocation time not in the future", use="audit.valid_ids"),
+        Guard(
+            "an auditor who is not the case's worker",
+            policy.other_team_clause,
+            expr="payload.auditor_id != payload.worker_id",
+        ),
+    ]
+    if policy.auditor_from_other_team:
+        guards.append(
+            Guard(
+                "an auditor from another team than the case's",
+                policy.other_team_clause,
+                expr="payload.auditor_team_id != payload.team_id",
             )
-        return True
-
-    def allocate(ctx: Context) -> Mapping[str, Any]:
-        raw = ctx.payload.get("allocated_at")
-        at = datetime.fromisoformat(raw) if raw is not None else ctx.at
-        data: dict[str, Any] = {k: v for k, v in ctx.payload.items() if k.endswith("_id")}
-        required: list[dict[str, Any]] = []
-        if ctx.payload.get("practice_week") and policy.practice_week_action is not None:
-            required.append(
-                {"kind": policy.practice_week_action, "clause": policy.practice_week_clause}
-            )
-        if policy.lookback is not None:
-            data["look_back_from"] = Duration.parse(policy.lookback).before(at).isoformat()
-        data.update(
-            allocated_at=at.astimezone(UTC).isoformat(),
-            practice_week=bool(ctx.payload.get("practice_week", False)),
-            answers={},
-            actions=[],
-            required_actions=required,
-            immediate_actions_clause=None,
-            grades=[],
-            moderation_open=False,
-            moderated=False,
         )
-        return data
-
-    effects: list[Effect] = [Update(allocate)]
+    allocate = Update(
+        use="audit.allocate",
+        args={
+            "practice_week_action": policy.practice_week_action,
+            "practice_week_clause": policy.practice_week_clause,
+            "lookback": policy.lookback,
+        },
+    )
+    effects: list[Effect] = [allocate]
     if policy.allocation_notice is not None:
         effects.append(notice_effect(policy.allocation_notice))
     if policy.completion_limit is not None:
@@ -540,19 +308,7 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
         ALLOCATED,
         frozenset(policy.allocator_roles),
         fields=_id_fields(policy),
-        guards=(
-            Guard("well-formed ids and an allocation time not in the future", check_ids),
-            Guard(
-                "an auditor who is not the case's worker",
-                lambda ctx: ctx.payload["auditor_id"] != ctx.payload["worker_id"],
-                policy.other_team_clause,
-            ),
-            Guard(
-                "an auditor from another team than the case's",
-                lambda ctx: ctx.payload["auditor_team_id"] != ctx.payload["team_id"],
-                policy.other_team_clause,
-            ),
-        ),
+        guards=tuple(guards),
         effects=tuple(effects),
         clause=policy.other_team_clause,
         description="Business support allocates the audit: auditor, child, worker, team.",
@@ -560,105 +316,91 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
 
 
 def _grade_effects(policy: AuditPolicy) -> Derived:
-    def fire(ctx: Context) -> list[Effect]:
-        grade = Grade[str(ctx.data["grade"])]
-        effects: list[Effect] = []
-        for rule in policy.rules_for(grade):
-            if rule.notify:
-                effects.append(Notify(rule.notify, rule.reason, rule.clause))
-            effects.extend(task_effect(task) for task in rule.tasks)
-        return effects
-
-    return Derived(fire)
-
-
-def _record_grade(policy: AuditPolicy) -> Update:
-    def record(ctx: Context) -> Mapping[str, Any]:
-        answer = _copy(ctx.payload["answer"])
-        grade = policy.form.grade(answer)
-        answers = _answers(ctx.data)
-        answers.update(_copy(ctx.payload.get("answers", {})))
-        answers[policy.form.grading_question] = answer
-        required = list(ctx.data.get("required_actions", []))
-        immediate: str | None = None
-        for rule in policy.rules_for(grade):
-            required.extend({"kind": k, "clause": rule.clause} for k in rule.required_actions)
-            if rule.immediate_actions and immediate is None:
-                immediate = rule.clause
-        return {
-            "answers": answers,
-            "grade": grade.name,
-            "original_grade": grade.name,
-            "graded_at": ctx.at.isoformat(),
-            "grades": [
-                *ctx.data.get("grades", []),
-                {"grade": grade.name, "source": AUDITOR, "seq": ctx.seq},
-            ],
-            "required_actions": required,
-            "immediate_actions_clause": immediate,
-        }
-
-    return Update(record)
+    rules = [
+        [
+            sorted(g.name for g in r.grades),
+            notice_data(_rule_notice(r)),
+            [task_data(t) for t in r.tasks],
+        ]
+        for r in policy.grade_rules
+    ]
+    return Derived(use="audit.grade_effects", args={"rules": rules})
 
 
-def _grade_guard(policy: AuditPolicy) -> Guard:
-    def check(ctx: Context) -> bool:
-        answer = ctx.payload.get("answer")
-        if not isinstance(answer, dict):
-            raise ValidationError(field="answer", value=answer, expected="an object")
-        policy.form.grade(answer)  # raises ValidationError naming e.g. 'overall.score'
-        return True
-
-    return Guard("a valid overall grading answer", check, policy.clause_for("grading"))
-
-
-def _actions_guards(policy: AuditPolicy) -> tuple[Guard, ...]:
-    def valid(ctx: Context) -> bool:
-        validate_actions(ctx.payload.get("actions"), ctx)
-        return True
-
-    def at_least_one(ctx: Context) -> bool:
-        return bool(ctx.payload.get("actions"))
-
-    def immediate(ctx: Context) -> bool:
-        clause = ctx.data.get("immediate_actions_clause")
-        if clause is None:
-            return True
-        if any(a.get("immediate") is True for a in ctx.payload["actions"]):
-            return True
-        raise _fail(ctx, "at least one immediate action to reach Good", clause)
-
-    def required(ctx: Context) -> bool:
-        kinds = {a.get("kind", "action") for a in ctx.payload["actions"]}
-        for need in ctx.data.get("required_actions", []):
-            if need["kind"] not in kinds:
-                raise _fail(ctx, f"an action of kind {need['kind']!r}", need["clause"])
-        return True
-
+def _rule_notice(rule: GradeRule) -> NoticeRule | None:
     return (
-        Guard("valid actions (action, owner, when)", valid, policy.actions_clause),
-        Guard("at least one action", at_least_one, policy.actions_clause),
-        Guard("immediate actions when graded below Good", immediate, policy.actions_clause),
-        Guard("the actions the grade requires", required),
+        NoticeRule(roles=rule.notify, reason=rule.reason, clause=rule.clause)
+        if rule.notify
+        else None
     )
 
 
-def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
-    def record(ctx: Context) -> Mapping[str, Any]:
-        return {"actions": validate_actions(_copy(ctx.payload["actions"]), ctx)}
+def _record_grade(policy: AuditPolicy) -> Update:
+    rules = [
+        [sorted(g.name for g in r.grades), r.clause, list(r.required_actions), r.immediate_actions]
+        for r in policy.grade_rules
+    ]
+    return Update(use="audit.record_grade", args={"form": form_data(policy.form), "rules": rules})
 
+
+def _grade_guard(policy: AuditPolicy) -> Guard:
+    return Guard(
+        "a valid overall grading answer",
+        policy.clause_for("grading"),
+        use="audit.valid_grading",
+        args={"form": form_data(policy.form)},
+    )
+
+
+def _actions_guards(policy: AuditPolicy) -> tuple[Guard, ...]:
+    guards = [
+        Guard(
+            "valid actions (action, owner, when)", policy.actions_clause, use="audit.valid_actions"
+        ),
+        Guard("at least one action", policy.actions_clause, expr="size(payload.actions) > 0"),
+    ]
+    # Below Good (the first grade rule asking for them): at least one immediate action.
+    immediate = "payload.actions.exists(a, has(a.immediate) && a.immediate == true)"
+    for rule in policy.grade_rules:
+        if rule.immediate_actions:
+            grades = ", ".join(_cel(g.name) for g in sorted(rule.grades))
+            guards.append(
+                Guard(
+                    "at least one immediate action to reach Good",
+                    rule.clause,
+                    expr=f"!(data.grade in [{grades}]) || {immediate}",
+                )
+            )
+    # Each action kind the grade (or Practice Week) requires, under the rule that requires it.
+    needs = [(k, r.clause) for r in policy.grade_rules for k in r.required_actions]
+    if policy.practice_week_action is not None and policy.practice_week_clause is not None:
+        needs.append((policy.practice_week_action, policy.practice_week_clause))
+    for kind, clause in dict.fromkeys(needs):
+        needed = f"n.kind == {_cel(kind)} && n.clause == {_cel(clause)}"
+        given = f"has(a.kind) && a.kind == {_cel(kind)}"
+        guards.append(
+            Guard(
+                f"an action of kind {kind!r}",
+                clause,
+                expr=f"!data.required_actions.exists(n, {needed}) || "
+                f"payload.actions.exists(a, {given})",
+            )
+        )
+    return tuple(guards)
+
+
+def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
     return TransitionSpec(
         "agree_actions",
         (source,),
         ACTIONS_AGREED,
         frozenset({AUDITOR}),
         fields=(Field("actions", "list", max_length=50),),
-        guards=(_actor_is("auditor_id"), *_actions_guards(policy)),
+        guards=_actions_guards(policy),
+        actor_key="auditor_id",
         effects=(
-            Update(record),
-            Derived(
-                lambda ctx: action_task_effects(ctx, ctx.data["actions"], policy.actions_clause)
-            ),
+            Update(use="audit.record_actions"),
+            Derived(use="audit.action_tasks", args={"clause": policy.actions_clause}),
         ),
         clause=policy.actions_clause,
         description="Auditor and practitioner agree the actions (what, who, when).",
@@ -667,26 +409,20 @@ def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
 
 def _complete(policy: AuditPolicy) -> TransitionSpec:
     guards = [
-        _actor_is("auditor_id"),
-        Guard(
-            "at least one agreed action",
-            lambda ctx: bool(ctx.data.get("actions")),
-            policy.actions_clause,
-        ),
+        Guard("at least one agreed action", policy.actions_clause, expr="size(data.actions) > 0"),
     ]
     if policy.feedback is not None:
         feedback = policy.feedback
+        questions = [policy.form.question(qid) for qid in feedback.questions]
         guards.append(
             Guard(
                 "family feedback, or the reason it could not be obtained",
-                lambda ctx: (
-                    family_feedback_complete(policy, ctx.data)
-                    or bool(ctx.data.get("feedback_reason"))
-                ),
                 feedback.clause,
+                use="audit.feedback_or_reason",
+                args=feedback_args(questions),
             )
         )
-    effects: list[Effect] = [Update(lambda ctx: {"completed_at": ctx.at.isoformat()})]
+    effects: list[Effect] = [_record(now=["completed_at"])]
     if policy.completion_limit is not None:
         effects.append(CloseDeadline(COMPLETION_DEADLINE))
     effects.extend(task_effect(task) for task in policy.completion_tasks)
@@ -697,6 +433,7 @@ def _complete(policy: AuditPolicy) -> TransitionSpec:
         frozenset({AUDITOR}),
         guards=tuple(guards),
         effects=tuple(effects),
+        actor_key="auditor_id",
         clause=policy.feedback.clause if policy.feedback else policy.actions_clause,
         description="The auditor completes the audit.",
     )
@@ -707,68 +444,22 @@ def _moderation_transitions(
 ) -> list[TransitionSpec]:
     clause = policy.moderation_clause
 
-    def start_ok(ctx: Context) -> bool:
-        if ctx.data.get("moderation_open"):
-            raise _fail(ctx, "no other moderation in progress", clause)
-        if ctx.data.get("moderated"):
-            raise _fail(ctx, "an audit not yet moderated", clause)
-        end = _window_end(policy, ctx.data)
-        if end is not None and ctx.at > end:
-            raise _fail(
-                ctx, f"an audit completed within the last {policy.moderation_window}", clause
-            )
-        return True
+    window = {"within": policy.moderation_window}
+    start_guards = (
+        Guard("no other moderation in progress", clause, expr="data.moderation_open != true"),
+        Guard("an audit not yet moderated", clause, expr="data.moderated != true"),
+        Guard(
+            f"an audit completed within the last {policy.moderation_window}",
+            clause,
+            use="audit.within_moderation_window",
+            args=window,
+        ),
+    )
+    in_progress = Guard("a moderation in progress", clause, expr="data.moderation_open == true")
 
-    def matches(ctx: Context) -> bool:
-        if not ctx.data.get("moderation_open"):
-            raise _fail(ctx, "a moderation in progress", clause)
-        if ctx.payload["moderation_id"] != ctx.data.get("moderation_id"):
-            raise ValidationError(
-                field="moderation_id",
-                value=ctx.payload["moderation_id"],
-                expected="the id of the moderation in progress",
-            )
-        return True
-
-    def moderator_ok(ctx: Context) -> bool:
-        if ctx.payload["moderator_id"] == ctx.data.get("auditor_id"):
-            raise _fail(ctx, "a moderator who is not the audit's auditor", clause)
-        if ctx.payload["moderator_id"] != ctx.actor.id:
-            raise PermissionDenied(
-                workflow_id=ctx.workflow_id,
-                trigger=ctx.trigger,
-                actor_id=ctx.actor.id,
-                role=ctx.actor.role,
-                allowed_roles=(MODERATOR,),
-                reason="only the moderator named in the payload may record it",
-            )
-        return True
-
-    def window_over(ctx: Context) -> bool:
-        end = _window_end(policy, ctx.data)
-        return end is not None and ctx.at >= end
-
-    def moderated(ctx: Context) -> Mapping[str, Any]:
-        grade = str(ctx.payload["grade"])
-        return {
-            "grade": grade,
-            "moderated_grade": grade,
-            "moderated": True,
-            "moderation_open": False,
-            "moderation_agreed": bool(ctx.payload["agreed"]),
-            "moderator_id": ctx.payload["moderator_id"],
-            "grades": [
-                *ctx.data.get("grades", []),
-                {
-                    "grade": grade,
-                    "source": "moderation",
-                    "seq": ctx.seq,
-                    "moderation_id": ctx.payload["moderation_id"],
-                    "agreed": bool(ctx.payload["agreed"]),
-                },
-            ],
-        }
-
+    matches = Guard(
+        "the id of the moderation in progress", clause, use="audit.moderation_id_matches"
+    )
     moderated_fields = (
         Field("moderation_id", "str", max_length=200),
         Field("moderator_id", "str", max_length=200),
@@ -776,8 +467,17 @@ def _moderation_transitions(
         Field("agreed", "bool"),
     )
     moderated_guards = (
-        Guard("the moderation in progress", matches, clause),
-        Guard("the allocated moderator, who is not the auditor", moderator_ok, clause),
+        in_progress,
+        matches,
+        Guard(
+            "a moderator who is not the audit's auditor",
+            clause,
+            expr="payload.moderator_id != data.auditor_id",
+        ),
+        Guard("the allocated moderator, named in the payload", clause, use="audit.named_moderator"),
+    )
+    window_over = Guard(
+        "the moderation window is over", use="audit.moderation_window_over", args=window
     )
     return [
         TransitionSpec(
@@ -786,13 +486,10 @@ def _moderation_transitions(
             None,
             frozenset(policy.qa_roles),
             fields=(Field("moderation_id", "str", max_length=200),),
-            guards=(Guard("an audit open to moderation", start_ok, clause),),
+            guards=start_guards,
             effects=(
-                Update(
-                    lambda ctx: {
-                        "moderation_open": True,
-                        "moderation_id": ctx.payload["moderation_id"],
-                    }
+                _record(
+                    values={"moderation_open": True}, payload={"moderation_id": "moderation_id"}
                 ),
             ),
             clause=clause,
@@ -806,8 +503,8 @@ def _moderation_transitions(
             CLOSED,
             frozenset({MODERATOR}),
             fields=moderated_fields,
-            guards=(Guard("the moderation window is over", window_over), *moderated_guards),
-            effects=(Update(moderated),),
+            guards=(*moderated_guards, window_over),
+            effects=(Update(use="audit.moderated"),),
             clause="BX-MOD-05",
             description="Written by the moderation code: the agreed grade; closes late ones.",
         ),
@@ -818,7 +515,7 @@ def _moderation_transitions(
             frozenset({MODERATOR}),
             fields=moderated_fields,
             guards=moderated_guards,
-            effects=(Update(moderated),),
+            effects=(Update(use="audit.moderated"),),
             clause="BX-MOD-05",
             description="Written by the moderation code: the agreed grade (both kept).",
         ),
@@ -828,8 +525,8 @@ def _moderation_transitions(
             None,
             frozenset(policy.qa_roles),
             fields=(Field("moderation_id", "str", max_length=200),),
-            guards=(Guard("the moderation in progress", matches, clause),),
-            effects=(Update(lambda ctx: {"moderation_open": False, "moderation_id": None}),),
+            guards=(in_progress, matches),
+            effects=(_record(values={"moderation_open": False, "moderation_id": None}),),
             clause=clause,
             description="Written by the moderation code: the moderation was cancelled.",
         ),
@@ -849,17 +546,6 @@ def _extend_lookback(policy: AuditPolicy, sources: tuple[str, ...]) -> Transitio
     """BK-AUD-03: the audit looks back over the policy's period; the auditor may look
     further back (never less far) when a concern needs it."""
 
-    def earlier(ctx: Context) -> bool:
-        wanted = datetime.fromisoformat(str(ctx.payload["look_back_from"]))
-        current = datetime.fromisoformat(str(ctx.data["look_back_from"]))
-        if wanted >= current:
-            raise ValidationError(
-                field="look_back_from",
-                value=str(ctx.payload["look_back_from"]),
-                expected=f"earlier than the current look-back start ({current.isoformat()})",
-            )
-        return True
-
     return TransitionSpec(
         "extend_lookback",
         sources,
@@ -869,19 +555,9 @@ def _extend_lookback(policy: AuditPolicy, sources: tuple[str, ...]) -> Transitio
             Field("look_back_from", "datetime"),
             Field("reason", "str", max_length=_TEXT_LIMIT),
         ),
-        guards=(
-            _actor_is("auditor_id"),
-            Guard("an earlier start", earlier, policy.lookback_clause),
-        ),
-        effects=(
-            Update(
-                lambda ctx: {
-                    "look_back_from": datetime.fromisoformat(str(ctx.payload["look_back_from"]))
-                    .astimezone(UTC)
-                    .isoformat()
-                }
-            ),
-        ),
+        guards=(Guard("an earlier start", policy.lookback_clause, use="audit.earlier_lookback"),),
+        actor_key="auditor_id",
+        effects=(Update(use="audit.extend_lookback"),),
         clause=policy.lookback_clause,
         description="The auditor looks further back than the default period.",
     )
@@ -890,17 +566,15 @@ def _extend_lookback(policy: AuditPolicy, sources: tuple[str, ...]) -> Transitio
 def _staying_together(notice: NoticeRule) -> Derived:
     """BX-AUD-02: the Staying Together worker, where there is one, is asked the same way."""
 
-    def fire(ctx: Context) -> list[Effect]:
-        if not ctx.data.get("staying_together_worker_id"):
-            return []
-        return [Notify(("staying_together_worker",), notice.reason, notice.clause)]
-
-    return Derived(fire)
+    return Derived(
+        use="audit.staying_together", args={"reason": notice.reason, "clause": notice.clause}
+    )
 
 
 def audit_spec(policy: AuditPolicy) -> MachineSpec:
     """Build the audit machine for ``policy`` (validated: raises PolicyError if broken)."""
     auditor = frozenset({AUDITOR})
+    answers = _answers_guard(policy)  # one guard (its form frozen once), cited four times
     states: list[StateSpec] = [StateSpec(NEW, description="Not yet allocated.")]
     transitions: list[TransitionSpec] = [_allocate(policy)]
 
@@ -930,16 +604,8 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 SELF_ASSESSMENT_REQUESTED,
                 auditor,
                 fields=(Field("meeting_at", "datetime", required=False),),
-                guards=(_actor_is("auditor_id"),),
-                effects=(
-                    Update(
-                        lambda ctx: (
-                            {"meeting_at": ctx.payload["meeting_at"]}
-                            if "meeting_at" in ctx.payload
-                            else {}
-                        )
-                    ),
-                ),
+                actor_key="auditor_id",
+                effects=(_record(payload={"meeting_at": "meeting_at"}),),
                 clause=policy.self_assessment_notice.clause
                 if policy.self_assessment_notice
                 else clause,
@@ -951,18 +617,18 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 SELF_ASSESSMENT_DONE,
                 frozenset({WORKER}),
                 fields=(Field("answers", "dict", required=False),),
+                actor_key="worker_id",
                 guards=(
-                    _actor_is("worker_id"),
-                    _answers_guard(policy),
+                    answers,
                     _complete_guard(policy, "self_assessment", "every self-assessment answer"),
                 ),
-                effects=(Update(lambda ctx: {"answers": _copy(_merged(ctx, "answers"))}),),
+                effects=(_MERGE,),
                 clause=clause,
                 description="The practitioner submits the self-assessment.",
             ),
         ]
         before_meeting = SELF_ASSESSMENT_DONE
-    meeting_guards: list[Guard] = [_actor_is("auditor_id"), _answers_guard(policy)]
+    meeting_guards: list[Guard] = [answers]
     if policy.has_health_check:
         meeting_guards.append(
             _complete_guard(policy, "health_check", "the case-file health check before the meeting")
@@ -976,7 +642,8 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             auditor,
             fields=(Field("answers", "dict", required=False),),
             guards=tuple(meeting_guards),
-            effects=(Update(lambda ctx: {"answers": _copy(_merged(ctx, "answers"))}),),
+            actor_key="auditor_id",
+            effects=(_MERGE,),
             clause=policy.clause_for("health_check") or policy.clause_for("meeting"),
             description="The collaborative audit meeting starts.",
         )
@@ -991,10 +658,10 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             GRADED,
             auditor,
             fields=(Field("answer", "dict"), Field("answers", "dict", required=False)),
+            actor_key="auditor_id",
             guards=(
-                _actor_is("auditor_id"),
                 _grade_guard(policy),
-                _answers_guard(policy),
+                answers,
                 _complete_guard(policy, "grading", "every required answer before grading"),
             ),
             effects=(_record_grade(policy), _grade_effects(policy)),
@@ -1013,7 +680,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 (GRADED,),
                 FEEDBACK_SOUGHT,
                 auditor,
-                guards=(_actor_is("auditor_id"),),
+                actor_key="auditor_id",
                 clause=policy.feedback.clause,
                 description="The auditor seeks feedback from the family and the child.",
             )
@@ -1032,8 +699,8 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 None,
                 auditor,
                 fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
-                guards=(_actor_is("auditor_id"),),
-                effects=(Update(lambda ctx: {"feedback_reason": ctx.payload["reason"]}),),
+                actor_key="auditor_id",
+                effects=(_record(payload={"feedback_reason": "reason"}),),
                 clause=policy.feedback.clause,
                 description="Records why family feedback could not be obtained.",
             )
@@ -1072,8 +739,8 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 FOLLOWED_UP,
                 auditor,
                 fields=(Field("note", "str", max_length=_TEXT_LIMIT),),
-                guards=(_actor_is("auditor_id"),),
-                effects=(Update(lambda ctx: {"followed_up_at": ctx.at.isoformat()}),),
+                actor_key="auditor_id",
+                effects=(_record(now=["followed_up_at"]),),
                 clause=policy.follow_up.clause,
                 description="The auditor follows up with the manager and case-notes it.",
             )
@@ -1099,14 +766,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             frozenset(policy.cancel_roles),
             fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
             guards=(_not_under_moderation(policy),),
-            effects=(
-                Update(
-                    lambda ctx: {
-                        "cancel_reason": ctx.payload["reason"],
-                        "cancelled_at": ctx.at.isoformat(),
-                    }
-                ),
-            ),
+            effects=(_record(payload={"cancel_reason": "reason"}, now=["cancelled_at"]),),
             description="Cancel the audit, recording why.",
         )
     )
@@ -1118,12 +778,12 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
             None,
             frozenset({AUDITOR, WORKER}),
             fields=(Field("answers", "dict"),),
-            guards=(_answers_guard(policy),),
-            effects=(Update(lambda ctx: {"answers": _copy(_merged(ctx, "answers"))}),),
+            guards=(answers,),
+            effects=(_MERGE,),
             description="Record answers to form questions whose stage is open.",
         )
     )
-    if policy.lookback is not None:
+    if policy.lookback is not None and policy.lookback_may_extend:
         transitions.append(_extend_lookback(policy, open_states))
     if policy.safeguarding is not None:
         safeguarding = policy.safeguarding
@@ -1137,16 +797,9 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                     Field("concern", "str", max_length=_TEXT_LIMIT),
                     Field("corrective_action", "str", max_length=_TEXT_LIMIT),
                 ),
-                guards=(_actor_is("auditor_id"),),
+                actor_key="auditor_id",
                 effects=(
-                    Update(
-                        lambda ctx: {
-                            "safeguarding_escalations": int(
-                                ctx.data.get("safeguarding_escalations", 0)
-                            )
-                            + 1
-                        }
-                    ),
+                    _record(increment=["safeguarding_escalations"]),
                     notice_effect(safeguarding),
                 ),
                 clause=safeguarding.clause,
@@ -1187,7 +840,8 @@ def allocation_payload(
     no ``service_manager_id``.
 
     BX-AUD-01 compares the auditor's team with the case's. An auditor with no team of their
-    own (a service manager) is given the service they manage as ``auditor_team_id``.
+    own (a service manager) is given the service they manage as ``auditor_team_id``; under a
+    policy that does not compare them, an auditor with neither is allocated without one.
     ``extra_ids`` (``staying_together_worker_id=...``, ``auditor_team_id=...``) are passed as
     given and override what was looked up. Raises :class:`~qaflow.errors.ValidationError`
     when the worker has no team, or the auditor neither team nor service, and ``extra_ids``
@@ -1203,7 +857,7 @@ def allocation_payload(
         ("team_id", team, f"the team of {worker_id!r}"),
         ("auditor_team_id", auditor_team, f"the team or service of {auditor_id!r}"),
     ):
-        if not found:
+        if not found and (key == "team_id" or policy.auditor_from_other_team):
             raise ValidationError(
                 field=key, value=found, expected=f"{whose} in the directory, or given as {key}=..."
             )
@@ -1212,8 +866,9 @@ def allocation_payload(
         "worker_id": worker_id,
         "auditor_id": auditor_id,
         "team_id": team,
-        "auditor_team_id": auditor_team,
     }
+    if auditor_team:
+        payload["auditor_team_id"] = auditor_team
     payload.update(directory.management_chain(worker_id))
     for role in policy.roles():
         key = f"{role}_id"
@@ -1231,10 +886,16 @@ def allocation_payload(
     return payload
 
 
-SHIPPED_POLICIES: Final = (bexley.BEXLEY_AUDIT, buckinghamshire.BUCKINGHAMSHIRE_AUDIT)
-"""The audit policies qaflow ships, one per council (defined in the council modules)."""
+def allocation_rules(policy: AuditPolicy) -> AllocationRules:
+    """The constraints :func:`qaflow.allocation.allocate_audits` applies under ``policy``.
 
-
-def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The audit machine under every shipped council policy (for the registry and CLI)."""
-    return tuple(audit_spec(policy) for policy in SHIPPED_POLICIES)
+    Read from the policy's allocation rules: whether the auditor must be from another team
+    than the case's (and the clause that says so), how long before an auditor and a worker
+    are paired again, and the clause of one audit per auditor a month.
+    """
+    return AllocationRules(
+        exclude_own_team=policy.auditor_from_other_team,
+        own_team_clause=policy.other_team_clause,
+        pair_window_months=policy.pair_window_months,
+        audits_per_month_clause=policy.monthly_clause,
+    )

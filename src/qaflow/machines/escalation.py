@@ -18,8 +18,16 @@ trigger                who          what
 ``refuse_extension``   raiser       refuse the pending request
 ``withdraw``           raiser       withdraw the escalation (terminal)
 ``refer_externally``   raiser       after the last stage: refer outside the council (terminal)
+``refer``              raiser       a parallel referral (``track``): recorded, stages go on
+``endorse``            endorser     where a stage needs it, before escalating from it
+``agree``              joint party  one party's agreement where a stage decides jointly
 ``response_overdue``   qaflow       fired by ``tick`` when a response deadline passes
 =====================  ===========  =========================================================
+
+Where a stage names them, ``escalated_by`` and ``accepted_by`` replace the raiser for those
+commands, and ``joint`` roles must each ``agree`` before the outcome is accepted. Guards and
+updates are named entries of :mod:`qaflow.vocabulary` (``machines/_escalation_vocab.py``) or
+CEL expressions, so the spec holds no closure and has a stable fingerprint.
 
 Only the person who raised an escalation may drive it on (``actor_key="raiser_id"``). Each
 stage opens a ``response`` deadline; its breach records the miss in the stage history and
@@ -34,30 +42,43 @@ The workflow data is the escalation record (JSON-compatible, datetimes as UTC IS
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
 from datetime import datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import attrs
 
-from qaflow.calendar import Duration, WorkingCalendar
+from qaflow.calendar import Duration
 from qaflow.errors import PolicyError, ValidationError
+from qaflow.machines._escalation_parts import (
+    _TEXT_MAX,
+    INFORMAL,
+    NEW,
+    REFERRED,
+    RESOLVED,
+    WITHDRAWN,
+    _dedupe,
+    _g,
+    _StageCommands,
+    _u,
+    raiser_role,
+    state_of,
+)
+from qaflow.machines._escalation_vocab import ID_MAX as _ID_MAX
+from qaflow.machines._escalation_vocab import OVERDUE as OVERDUE
+from qaflow.machines._escalation_vocab import RESPONSE_DEADLINE as RESPONSE_DEADLINE
 from qaflow.policies.base import Policy
-from qaflow.policies.ladders import EscalationLadder
-from qaflow.records import WorkflowSnapshot, converter, utc_isoformat
+from qaflow.procedure._ladder import EscalationLadder
+from qaflow.records import WorkflowSnapshot, converter
 from qaflow.spec import (
     AddTask,
     CloseDeadline,
-    Context,
     DeadlineRule,
-    Derived,
+    DurationRef,
     Effect,
-    ExtendDeadline,
     Field,
     Guard,
     MachineSpec,
     Notify,
-    OpenDeadline,
     StateSpec,
     TransitionSpec,
     Update,
@@ -81,19 +102,11 @@ __all__ = [
     "escalation_record",
     "level_of",
     "machine_name",
+    "raiser_role",
     "state_of",
 ]
 
-NEW: Final = "new"
-INFORMAL: Final = "informal"
-RESOLVED: Final = "resolved"
-WITHDRAWN: Final = "withdrawn"
-REFERRED: Final = "referred"
 TERMINAL_STATES: Final = (RESOLVED, WITHDRAWN, REFERRED)
-RESPONSE_DEADLINE: Final = "response"
-"""The name of each stage's response deadline."""
-OVERDUE: Final = "response_overdue"
-"""The breach trigger ``tick`` fires when a response deadline passes."""
 TRIGGERS: Final = (
     "raise",
     "respond",
@@ -105,29 +118,19 @@ TRIGGERS: Final = (
     "refuse_extension",
     "withdraw",
     "refer_externally",
+    "refer",
+    "endorse",
+    "agree",
     OVERDUE,
 )
 
-_NOBODY: Final[dict[str, str]] = {}
-_TEXT_MAX: Final = 4000
-_ID_MAX: Final = 64
+_AGREED: Final = "escalation.agreed_response"
 _STAGE_RE: Final = re.compile(r"^stage_([1-9][0-9]*)$")
 
 
 def machine_name(ladder: EscalationLadder) -> str:
     """The machine name workflows of ``ladder`` pin: ``escalation.<ladder name>``."""
     return f"escalation.{ladder.name}"
-
-
-def state_of(ladder: EscalationLadder, level: int) -> str:
-    """The state of a ladder level: 0 ``informal``, k ``stage_k``, N+1 ``referred``."""
-    if level == 0 and ladder.informal is not None:
-        return INFORMAL
-    if 1 <= level <= ladder.last_level:
-        return f"stage_{level}"
-    if level == ladder.referral_level:
-        return REFERRED
-    raise PolicyError(f"ladder {ladder.name!r} has no level {level!r}")
 
 
 def level_of(ladder: EscalationLadder, state: str) -> int | None:
@@ -233,77 +236,20 @@ def escalation_record(snapshot: WorkflowSnapshot) -> EscalationRecord:
     return record
 
 
-# --- data helpers (pure: every Update returns new values, never mutates the old ones) -------
-
-
-def _iso(moment: datetime) -> str:
-    return utc_isoformat(moment)
-
-
-def _history(ctx: Context) -> list[dict[str, Any]]:
-    history: list[dict[str, Any]] = list(ctx.data.get("history", ()))
-    return history
-
-
-def _last(ctx: Context) -> dict[str, Any]:
-    """The current stage's history entry, to read (never changed in place), or ``{}``."""
-    history = ctx.data.get("history")
-    if not history:
-        return {}
-    last: dict[str, Any] = history[-1]
-    return last
-
-
-def _with_last(ctx: Context, **changes: Any) -> list[dict[str, Any]]:
-    """The history with its last entry replaced by a copy carrying ``changes``."""
-    history = _history(ctx)
-    history[-1] = {**history[-1], **changes}
-    return history
-
-
-def _pending(ctx: Context) -> dict[str, Any] | None:
-    """The extension request of the current stage still waiting for a decision, if any."""
-    extensions = _last(ctx).get("extensions", ())
-    if extensions and extensions[-1].get("decision") is None:
-        pending: dict[str, Any] = extensions[-1]
-        return pending
-    return None
-
-
-def _with_pending(ctx: Context, **changes: Any) -> list[dict[str, Any]]:
-    """The history with the pending extension request decided (``changes``)."""
-    extensions = list(_last(ctx)["extensions"])
-    extensions[-1] = {**extensions[-1], **changes}
-    return _with_last(ctx, extensions=extensions)
-
-
-def _length(ctx: Context) -> Duration | None:
-    try:
-        return Duration.parse(ctx.payload.get("length", ""))
-    except ValidationError:
-        return None
-
-
-def _people(ctx: Context) -> dict[str, str]:
-    people = ctx.payload.get("people")
-    if not people:
-        return {}
-    return {f"{role}_id": person for role, person in sorted(people.items())}
-
-
 # --- the builder ----------------------------------------------------------------------------
 
 
 def escalation_machine(ladder: EscalationLadder, policy: Policy) -> MachineSpec:
     """The machine of ``ladder`` under ``policy`` (whose name, version and calendar it pins).
 
-    Pure: the same ladder and policy give an equal spec. Raises :class:`PolicyError` if the
-    ladder cannot be made into a valid machine.
+    Pure: the same ladder and policy give an equal spec with the same fingerprint; the spec
+    holds no closure (its guards and updates are named vocabulary entries). Raises
+    :class:`PolicyError` if the ladder cannot be made into a valid machine.
     """
     return _Builder(ladder, policy).build()
 
 
-class _Builder:
+class _Builder(_StageCommands):
     """Builds one ladder's states and transitions; each method returns declarative specs."""
 
     def __init__(self, ladder: EscalationLadder, policy: Policy) -> None:
@@ -313,30 +259,27 @@ class _Builder:
             raise PolicyError(f"expected a Policy, got {type(policy).__name__}")
         self.ladder = ladder
         self.policy = policy
-        self.raiser = frozenset({ladder.raiser})
-        self.raiser_roles = (ladder.raiser,)
+        self.raiser = frozenset(ladder.raisers)
+        # Who hears of what the raiser must act on: the raiser role, or (where several roles
+        # may raise) the person who raised it, by the role "raiser" and its raiser_id.
+        self.raiser_roles = raiser_role(ladder)
         self.ext = ladder.extensions
+        self.agreed = any(ladder.stage_at(lv).agreed for lv in ladder.levels)
+        self._people: Guard | None = None  # one shared guard: every command may name people
 
     def build(self) -> MachineSpec:
         ladder = self.ladder
         states = [StateSpec(NEW, description="before the escalation is raised")]
         states.extend(self._stage_state(level) for level in ladder.levels)
-        states.append(
-            StateSpec(
-                RESOLVED,
-                terminal=True,
-                on_enter=(self._close_update(RESOLVED),),
-                description="the raiser accepted the response",
+        for name, word in (
+            (RESOLVED, "the raiser accepted the response"),
+            (WITHDRAWN, "the raiser withdrew the escalation"),
+        ):
+            states.append(
+                StateSpec(
+                    name, terminal=True, on_enter=(_u("close", outcome=name),), description=word
+                )
             )
-        )
-        states.append(
-            StateSpec(
-                WITHDRAWN,
-                terminal=True,
-                on_enter=(self._close_update(WITHDRAWN),),
-                description="the raiser withdrew the escalation",
-            )
-        )
         if ladder.referral is not None:
             states.append(self._referral_state())
         transitions: list[TransitionSpec] = [*self._raise()]
@@ -356,80 +299,18 @@ class _Builder:
 
     # --- labels and shared pieces ---------------------------------------------------------
 
-    def label(self, level: int) -> str:
-        ladder = self.ladder
-        if level == ladder.referral_level and ladder.referral is not None:
-            return ladder.referral.label
-        stage = ladder.stage_at(level)
-        if level == 0:
-            return f"informal stage ({stage.label})"
-        return f"stage {level} ({stage.label})"
-
-    def _clause(self, level: int) -> str | None:
-        ladder = self.ladder
-        if level == ladder.referral_level and ladder.referral is not None:
-            return ladder.referral.clause
-        return ladder.stage_at(level).clause
-
-    def _entry_notices(self, level: int, what: str) -> tuple[Notify, ...]:
-        """Notify the level's holders, then everyone kept informed there, citing clauses."""
-        ladder = self.ladder
-        notices = [Notify(ladder.holders(level), what, self._clause(level))]
-        informed = ladder.informed_at(level)
-        wide = tuple(r for r in informed if r in ladder.informed)
-        own = tuple(r for r in informed if r not in ladder.informed)
-        if wide:
-            clause = ladder.informed_clause or self._clause(level)
-            notices.append(Notify(wide, f"{what} (kept informed)", clause))
-        if own:
-            notices.append(Notify(own, f"{what} (kept informed)", self._clause(level)))
-        return tuple(notices)
-
-    def _people_guard(self) -> Guard:
-        allowed = frozenset(self.ladder.assignable_roles)
-
-        def check(ctx: Context) -> bool:
-            people = ctx.payload.get("people", _NOBODY)
-            if people is _NOBODY:  # the usual case: no one new to record
-                return True
-            return isinstance(people, dict) and all(
-                role in allowed and isinstance(pid, str) and 0 < len(pid.strip()) <= _ID_MAX
-                for role, pid in people.items()
-            )
-
-        return Guard(
-            "'people' to map this ladder's roles ("
-            + ", ".join(sorted(allowed))
-            + f") to person ids of at most {_ID_MAX} characters",
-            check,
-        )
-
-    @staticmethod
-    def _to_guard(target: str, *, default: bool) -> Guard:
-        if default:
-            return Guard(
-                f"'to' omitted or {target!r}",
-                lambda c: c.payload.get("to", target) == target,
-            )
-        return Guard(f"'to' is {target!r}", lambda c: c.payload.get("to") == target)
-
-    def _note(self) -> Field:
-        return Field("note", "str", required=False, max_length=_TEXT_MAX)
-
-    def _people_field(self) -> Field:
-        return Field("people", "dict", required=False)
-
-    # --- states ---------------------------------------------------------------------------
-
     def _response_rule(self, level: int) -> DeadlineRule | None:
         stage = self.ladder.stage_at(level)
-        if stage.response is None:
+        if not stage.has_response_deadline:
             return None
+        duration: Duration | DurationRef = (
+            stage.response if stage.response is not None else DurationRef(_AGREED)
+        )
         return DeadlineRule(
             RESPONSE_DEADLINE,
-            stage.response,
+            duration,
             breach_trigger=OVERDUE,
-            notify=(self.ladder.raiser, *stage.holders),
+            notify=(*self.raiser_roles, *stage.holders),
             clause=stage.clause,
         )
 
@@ -437,16 +318,28 @@ class _Builder:
         ladder = self.ladder
         stage = ladder.stage_at(level)
         rule = self._response_rule(level)
-        due = f": a response is due within {stage.response}" if stage.response else ""
+        due = ""
+        if stage.response is not None:
+            due = f": a response is due within {stage.response}"
+        elif stage.agreed:
+            due = ": a response is due within the timescale agreed at raise"
         effects: list[Effect] = [
             self._enter_update(level),
             *self._entry_notices(level, f"escalation at {self.label(level)}{due}"),
         ]
+        effects.extend(Notify(n.roles, n.reason, n.clause, when=n.when) for n in stage.notices)
         if stage.task:
-            effects.append(AddTask(stage.task, ladder.raiser, None, stage.clause))
+            effects.append(AddTask(stage.task, self.raiser_roles[0], None, stage.clause))
+        deadlines = [rule] if rule else []
+        deadlines.extend(
+            DeadlineRule(
+                d.name, d.within, notify=_dedupe((d.party, *self.raiser_roles)), clause=d.clause
+            )
+            for d in stage.deadlines
+        )
         return StateSpec(
             state_of(ladder, level),
-            deadlines=(rule,) if rule else (),
+            deadlines=tuple(deadlines),
             on_enter=tuple(effects),
             description=self.label(level),
         )
@@ -461,68 +354,19 @@ class _Builder:
             on_enter=(
                 self._enter_update(level),
                 *self._entry_notices(level, f"escalation referred: {ladder.referral.label}"),
-                self._close_update(REFERRED),
+                _u("close", outcome=REFERRED),
             ),
             description=ladder.referral.label,
         )
 
     def _enter_update(self, level: int) -> Update:
-        """Append a stage visit to the history (closing the one before)."""
         ladder = self.ladder
         holders = list(ladder.holders(level))
-        response = None if level == ladder.referral_level else ladder.stage_at(level).response
-        # The due time for an entry moment (the engine's deadline for the same rule): many
-        # escalations enter a stage at the same moment, so it is remembered (bounded).
-        due_at: dict[tuple[datetime, WorkingCalendar], str] = {}
-
-        def fn(ctx: Context) -> Mapping[str, Any]:
-            history = _history(ctx)
-            if history and history[-1].get("left_at") is None:
-                history[-1] = {**history[-1], "left_at": _iso(ctx.at)}
-            due = None
-            if response is not None:
-                key = (ctx.at, ctx.calendar)
-                due = due_at.get(key)
-                if due is None:
-                    if len(due_at) >= 4096:
-                        due_at.clear()
-                    due = due_at[key] = _iso(max(response.after(ctx.at, key[1]), ctx.at))
-            entry = {
-                "state": ctx.dest,
-                "level": level,
-                "entered_at": _iso(ctx.at),
-                "via": ctx.trigger,
-                "holders": holders,
-                "due_at": due,
-                "note": ctx.payload.get("note"),
-                "response": None,
-                "extensions": [],
-                "breaches": 0,
-                "breached_at": None,
-                "left_at": None,
-            }
-            return {"history": [*history, entry], "level": level}
-
-        return Update(fn)
-
-    def _close_update(self, outcome: str) -> Update:
-        """Record the outcome, when, and the working days the escalation was open."""
-
-        def fn(ctx: Context) -> Mapping[str, Any]:
-            history = _history(ctx)
-            if outcome != REFERRED and history and history[-1].get("left_at") is None:
-                history[-1] = {**history[-1], "left_at": _iso(ctx.at)}
-            raised = datetime.fromisoformat(ctx.data["raised_at"])
-            days = ctx.calendar.working_days_between(raised, ctx.at)
-            return {
-                "history": history,
-                "outcome": outcome,
-                "closed_at": _iso(ctx.at),
-                "working_days_open": days,
-                "working_days_to_resolution": days if outcome == RESOLVED else None,
-            }
-
-        return Update(fn)
+        if level == ladder.referral_level:
+            return _u("enter", level=level, holders=holders, response=None)
+        stage = ladder.stage_at(level)
+        response = None if stage.response is None else str(stage.response)
+        return _u("enter", level=level, holders=holders, response=response, agreed=stage.agreed)
 
     # --- raise ----------------------------------------------------------------------------
 
@@ -532,36 +376,64 @@ class _Builder:
         first = ladder.first_level
         targets = (first, *ladder.bypass_targets(None))
         names = tuple(state_of(ladder, lv) for lv in targets)
-        fields = (
+        fields = [
             Field("subject_id", "str", max_length=_ID_MAX),
             Field("reason", "choice", choices=ladder.reasons),
             Field("details", "str", required=False, max_length=_TEXT_MAX),
             Field("to", "choice", required=False, choices=names),
             self._people_field(),
-        )
-        details = Guard(
-            "'details' describing the concern when the reason is 'other'",
-            lambda c: (
-                c.payload["reason"] != "other" or bool(str(c.payload.get("details", "")).strip())
-            ),
-        )
+            Field("consulted", "str", required=False, max_length=_TEXT_MAX),
+        ]
+        agreed = ladder.agreed_response
+        guards = [
+            _g("'details' describing the concern when the reason is 'other'", "details_when_other")
+        ]
+        if self.agreed and agreed is not None:
+            fields.append(Field("response_time", "str", max_length=16))
+            guards.append(
+                _g(
+                    f"'response_time' agreed between {agreed.min} and {agreed.max}",
+                    "length_within",
+                    agreed.clause,
+                    key="response_time",
+                    min=str(agreed.min),
+                    max=str(agreed.max),
+                )
+            )
         effects: tuple[Effect, ...] = (
-            self._raise_update(),
-            *(Notify(n.roles, n.reason, n.clause) for n in ladder.on_raise),
+            _u(
+                "raise",
+                ladder=ladder.name,
+                kind=ladder.kind,
+                subject=ladder.subject,
+                agreed=self.agreed,
+            ),
+            *(Notify(n.roles, n.reason, n.clause, when=n.when) for n in ladder.on_raise),
         )
         specs = []
         for level, name in zip(targets, names, strict=True):
+            skip = level != first
+            consult: tuple[Guard, ...] = ()
+            if skip and ladder.bypass_consultation and level != ladder.referral_level:
+                consult = (
+                    Guard(
+                        "a recorded consultation ('consulted') before bypassing",
+                        ladder.bypass_clause,
+                        expr="has(payload.consulted)",
+                    ),
+                )
             specs.append(
                 TransitionSpec(
                     "raise",
                     (NEW,),
                     name,
-                    self.raiser,
-                    fields=fields,
+                    self._roles_to(level),
+                    fields=tuple(fields),
                     guards=(
                         self._to_guard(name, default=level == first),
                         self._people_guard(),
-                        details,
+                        *guards,
+                        *consult,
                     ),
                     effects=effects,
                     clause=ladder.clause if level == first else self._skip_clause(level),
@@ -570,35 +442,12 @@ class _Builder:
             )
         return specs
 
-    def _raise_update(self) -> Update:
+    def _roles_to(self, level: int) -> frozenset[str]:
+        """Who may go to ``level`` by raising or bypassing: the referral may be limited."""
         ladder = self.ladder
-
-        def fn(ctx: Context) -> Mapping[str, Any]:
-            payload = ctx.payload
-            data: dict[str, Any] = {
-                "ladder": ladder.name,
-                "kind": ladder.kind,
-                "subject_role": ladder.subject,
-                "subject_id": payload["subject_id"],
-                f"{ladder.subject}_id": payload["subject_id"],
-                "raiser_role": ladder.raiser,
-                "raiser_id": ctx.actor.id,
-                f"{ladder.raiser}_id": ctx.actor.id,
-                "reason": payload["reason"],
-                "details": payload.get("details"),
-                "raised_at": _iso(ctx.at),
-                "history": [],
-                "level": None,
-                "extensions_granted": 0,
-                "outcome": None,
-                "closed_at": None,
-                "working_days_open": None,
-                "working_days_to_resolution": None,
-            }
-            data.update(_people(ctx))
-            return data
-
-        return Update(fn)
+        if level == ladder.referral_level and ladder.referral is not None and ladder.referral.by:
+            return frozenset(ladder.referral.by)
+        return self.raiser
 
     def _skip_clause(self, level: int) -> str | None:
         ladder = self.ladder
@@ -610,40 +459,61 @@ class _Builder:
 
     def _stage_transitions(self, level: int) -> list[TransitionSpec]:
         ladder = self.ladder
+        stage = ladder.stage_at(level)
         here = (state_of(ladder, level),)
         specs = [self._respond(level, here)]
         nxt = ladder.next_level(level)
-        leave = (CloseDeadline(RESPONSE_DEADLINE), Update(_people))
+        leave = (CloseDeadline(RESPONSE_DEADLINE), _u("people"))
         if nxt is not None:
+            endorse: tuple[Guard, ...] = ()
+            if stage.endorsed_by:
+                endorse = (
+                    _g(
+                        f"an endorsement by {' or '.join(stage.endorsed_by)} first",
+                        "endorsed",
+                        stage.clause,
+                    ),
+                )
+                specs.append(self._endorse(level, here))
             specs.append(
                 TransitionSpec(
                     "escalate",
                     here,
                     state_of(ladder, nxt),
-                    self.raiser,
+                    frozenset(stage.escalated_by) or self.raiser,
                     fields=(self._note(), self._people_field()),
-                    guards=(self._people_guard(),),
+                    guards=(self._people_guard(), *endorse),
                     effects=leave,
                     clause=ladder.clause,
-                    actor_key="raiser_id",
+                    actor_key=None if stage.escalated_by else "raiser_id",
                     description="not satisfied, or no response in time: move up a stage",
                 )
             )
         targets = ladder.bypass_targets(level)
         names = tuple(state_of(ladder, lv) for lv in targets)
         for target, name in zip(targets, names, strict=True):
+            consult: tuple[Guard, ...] = ()
+            if ladder.bypass_consultation and target != ladder.referral_level:
+                consult = (
+                    Guard(
+                        "a recorded consultation ('consulted') before bypassing",
+                        ladder.bypass_clause,
+                        expr="has(payload.consulted)",
+                    ),
+                )
             specs.append(
                 TransitionSpec(
                     "bypass",
                     here,
                     name,
-                    self.raiser,
+                    self._roles_to(target),
                     fields=(
                         Field("to", "choice", choices=names),
                         self._note(),
                         self._people_field(),
+                        Field("consulted", "str", required=False, max_length=_TEXT_MAX),
                     ),
-                    guards=(self._to_guard(name, default=False), self._people_guard()),
+                    guards=(self._to_guard(name, default=False), self._people_guard(), *consult),
                     effects=leave,
                     clause=self._skip_clause(target),
                     actor_key="raiser_id",
@@ -656,7 +526,7 @@ class _Builder:
                     "refer_externally",
                     here,
                     REFERRED,
-                    self.raiser,
+                    self._roles_to(ladder.last_level + 1),
                     fields=(self._note(),),
                     effects=(CloseDeadline(RESPONSE_DEADLINE),),
                     clause=ladder.referral.clause,
@@ -664,262 +534,12 @@ class _Builder:
                     description=ladder.referral.label,
                 )
             )
-        for trigger, dest, word in (
-            ("accept", RESOLVED, "resolved"),
-            ("withdraw", WITHDRAWN, "withdrawn"),
-        ):
-            specs.append(
-                TransitionSpec(
-                    trigger,
-                    here,
-                    dest,
-                    self.raiser,
-                    fields=(self._note(),),
-                    effects=self._entry_notices(level, f"escalation {word} at {self.label(level)}"),
-                    clause=ladder.close_clause,
-                    actor_key="raiser_id",
-                    description=f"the raiser closes the escalation: {word}",
-                )
-            )
-        if ladder.stage_at(level).response is not None:
+        specs.extend(self._closing(level, here))
+        specs.extend(self._tracks(here))
+        if stage.joint:
+            specs.append(self._agree(level, here))
+        if stage.has_response_deadline:
             specs.append(self._overdue(level, here))
             if self.ext.allowed:
                 specs.extend(self._extensions(level, here))
         return specs
-
-    def _respond(self, level: int, here: tuple[str, ...]) -> TransitionSpec:
-        stage = self.ladder.stage_at(level)
-
-        def record(ctx: Context) -> Mapping[str, Any]:
-            response = {"at": _iso(ctx.at), "by": ctx.actor.id, "text": ctx.payload["response"]}
-            return {"history": _with_last(ctx, response=response)}
-
-        return TransitionSpec(
-            "respond",
-            here,
-            None,
-            frozenset(stage.holders),
-            fields=(Field("response", "str", max_length=_TEXT_MAX),),
-            guards=(
-                Guard(
-                    "no response recorded at this stage yet",
-                    lambda c: _last(c).get("response") is None,
-                    stage.clause,
-                ),
-            ),
-            effects=(
-                CloseDeadline(RESPONSE_DEADLINE),
-                Update(record),
-                Notify(
-                    self.raiser_roles,
-                    f"response received at {self.label(level)}: accept, escalate or withdraw",
-                    stage.clause,
-                ),
-            ),
-            clause=stage.clause,
-            description="the stage holder responds",
-        )
-
-    def _overdue(self, level: int, here: tuple[str, ...]) -> TransitionSpec:
-        ladder = self.ladder
-        stage = ladder.stage_at(level)
-        nxt = ladder.next_level(level)
-        moves = ladder.breach == "escalate" and nxt is not None
-        clause = ladder.breach_clause or stage.clause
-
-        def record(ctx: Context) -> Mapping[str, Any]:
-            entry = _last(ctx)
-            first = entry.get("breached_at") or _iso(ctx.at)
-            breaches = int(entry.get("breaches", 0)) + 1
-            return {"history": _with_last(ctx, breaches=breaches, breached_at=first)}
-
-        def names_open_response(ctx: Context) -> bool:
-            wanted = ctx.payload.get("deadline_id")
-            for d in ctx.snapshot.deadlines:
-                if d.id == wanted and d.name == RESPONSE_DEADLINE:
-                    return True
-            return False
-
-        then = "moved up a stage" if moves else "escalate, bypass or grant further time"
-        effects: list[Effect] = [
-            Update(record),
-            Notify(self.raiser_roles, f"response overdue at {self.label(level)}: {then}", clause),
-            Notify(stage.holders, f"response overdue at {self.label(level)}", stage.clause),
-        ]
-        if moves:
-            effects.append(CloseDeadline(RESPONSE_DEADLINE))
-        return TransitionSpec(
-            OVERDUE,
-            here,
-            state_of(ladder, nxt) if moves and nxt is not None else None,
-            frozenset(),  # only tick's breach may fire it (the system actor skips role checks)
-            guards=(
-                Guard("the breach names this stage's open response deadline", names_open_response),
-            ),
-            effects=tuple(effects),
-            clause=clause,
-            description="the response deadline passed",
-        )
-
-    def _extensions(self, level: int, here: tuple[str, ...]) -> list[TransitionSpec]:
-        ladder = self.ladder
-        ext = self.ext
-        stage = ladder.stage_at(level)
-        assert ext.max_length is not None
-        scope = "at this stage" if ext.per == "stage" else "in this escalation"
-
-        def granted(ctx: Context) -> int:
-            if ext.per == "escalation":
-                return int(ctx.data.get("extensions_granted", 0))
-            return sum(
-                1 for e in _last(ctx).get("extensions", ()) if e.get("decision") == "granted"
-            )
-
-        pending = Guard(
-            "an extension request waiting for a decision", lambda c: _pending(c) is not None
-        )
-        under_limit = Guard(
-            f"fewer than {ext.max_count} extension(s) granted {scope}",
-            lambda c: granted(c) < ext.max_count,
-            ext.clause,
-        )
-
-        def request(ctx: Context) -> Mapping[str, Any]:
-            length = _length(ctx)
-            assert length is not None
-            item = {
-                "requested_at": _iso(ctx.at),
-                "requested_by": ctx.actor.id,
-                "length": str(length),
-                "decision": None,
-                "decided_at": None,
-                "due_at": None,
-                "note": ctx.payload.get("note"),
-                "decision_note": None,
-            }
-            extensions = [*_last(ctx).get("extensions", ()), item]
-            return {"history": _with_last(ctx, extensions=extensions)}
-
-        def pending_length(ctx: Context) -> Duration:
-            item = _pending(ctx)
-            assert item is not None
-            return Duration.parse(item["length"])
-
-        def new_due(ctx: Context) -> datetime:
-            length = pending_length(ctx)
-            current = ctx.open_deadline(RESPONSE_DEADLINE)
-            start = current.due_at if current is not None else ctx.at
-            return max(length.after(start, ctx.calendar), ctx.at)
-
-        def extend(ctx: Context) -> Iterable[Effect]:
-            # The engine's ExtendDeadline moves an open deadline; once a breach has closed it,
-            # the granted time runs from now as a new workflow-level deadline, which leaving
-            # the stage closes (CloseDeadline on every way out).
-            length = pending_length(ctx)
-            if ctx.open_deadline(RESPONSE_DEADLINE) is not None:
-                return (ExtendDeadline(RESPONSE_DEADLINE, length),)
-            rule = DeadlineRule(
-                RESPONSE_DEADLINE,
-                length,
-                breach_trigger=OVERDUE,
-                notify=(ladder.raiser, *stage.holders),
-                clause=ext.clause or stage.clause,
-            )
-            return (OpenDeadline(rule),)
-
-        def grant(ctx: Context) -> Mapping[str, Any]:
-            due = _iso(new_due(ctx))
-            history = _with_pending(
-                ctx,
-                decision="granted",
-                decided_at=_iso(ctx.at),
-                due_at=due,
-                decision_note=ctx.payload.get("note"),
-            )
-            history[-1] = {**history[-1], "due_at": due}
-            return {
-                "history": history,
-                "extensions_granted": int(ctx.data.get("extensions_granted", 0)) + 1,
-            }
-
-        def refuse(ctx: Context) -> Mapping[str, Any]:
-            history = _with_pending(
-                ctx,
-                decision="refused",
-                decided_at=_iso(ctx.at),
-                decision_note=ctx.payload.get("note"),
-            )
-            return {"history": history}
-
-        assert ext.max_length is not None
-        return [
-            TransitionSpec(
-                "request_extension",
-                here,
-                None,
-                frozenset(stage.holders),
-                fields=(Field("length", "str", max_length=16), self._note()),
-                guards=(
-                    Guard(
-                        "no other extension request waiting for a decision",
-                        lambda c: _pending(c) is None,
-                    ),
-                    Guard(
-                        "no response recorded at this stage yet",
-                        lambda c: _last(c).get("response") is None,
-                        stage.clause,
-                    ),
-                    under_limit,
-                    Guard(
-                        f"'length' of at most {ext.max_length} (e.g. '{ext.max_length}')",
-                        lambda c: (n := _length(c)) is not None and ext.allows(n),
-                        ext.clause,
-                    ),
-                ),
-                effects=(
-                    Update(request),
-                    Notify(
-                        self.raiser_roles,
-                        f"further time requested at {self.label(level)}: grant or refuse",
-                        ext.clause,
-                    ),
-                ),
-                clause=ext.clause,
-                description="the holder asks for further time before the next stage",
-            ),
-            TransitionSpec(
-                "grant_extension",
-                here,
-                None,
-                self.raiser,
-                fields=(self._note(),),
-                guards=(pending, under_limit),
-                effects=(
-                    Derived(extend),
-                    Update(grant),
-                    Notify(
-                        stage.holders, f"further time granted at {self.label(level)}", ext.clause
-                    ),
-                ),
-                clause=ext.clause,
-                actor_key="raiser_id",
-                description="the raiser grants the further time asked for",
-            ),
-            TransitionSpec(
-                "refuse_extension",
-                here,
-                None,
-                self.raiser,
-                fields=(self._note(),),
-                guards=(pending,),
-                effects=(
-                    Update(refuse),
-                    Notify(
-                        stage.holders, f"further time refused at {self.label(level)}", ext.clause
-                    ),
-                ),
-                clause=ext.clause,
-                actor_key="raiser_id",
-                description="the raiser refuses the further time asked for",
-            ),
-        ]

@@ -8,12 +8,12 @@ The lifecycle::
             -finalise-> finalised
     any open state -cancel (with a reason)-> cancelled
 
-The policy is data (:class:`~qaflow.policies.audits.ModerationPolicy`; the shipped values
-are ``bexley.BEXLEY_MODERATION`` and ``buckinghamshire.BUCKINGHAMSHIRE_MODERATION``); this
-module builds the machine from it and runs the sampling and the write-backs.
+The policy is data (:class:`~qaflow.procedure.ModerationPolicy`, read from a procedure file;
+the shipped files are listed in :mod:`qaflow.policies`); this module builds the machine from
+it, imports no council, and runs the sampling and the write-backs.
 
 Sampling (BX-MOD-01, BK-MOD-01) draws from audits completed within the policy's look-back:
-every audit with a grade the :class:`~qaflow.policies.audits.SampleRule` always takes (all
+every audit with a grade the :class:`~qaflow.procedure.SampleRule` always takes (all
 Inadequate), plus a share of the rest chosen by a seeded random generator, so a run is
 reproducible. The moderator is never the audit's auditor; the review records the
 moderator's own scaling, comments, whether the audit's actions were completed and any new
@@ -42,30 +42,14 @@ from qaflow.allocation import AllocationImpossible
 from qaflow.calendar import Duration
 from qaflow.directory import InMemoryDirectory as Directory
 from qaflow.engine import Engine
-from qaflow.errors import GuardFailed, IdempotencyConflict, QAFlowError, ValidationError
+from qaflow.errors import IdempotencyConflict, QAFlowError, ValidationError
 from qaflow.machines import audit as audit_machine
-from qaflow.machines.audit import (
-    action_task_effects,
-    notice_effect,
-    task_effect,
-    validate_actions,
-)
-from qaflow.policies import bexley, buckinghamshire
-from qaflow.policies.audits import MODERATOR, ModerationPolicy
-from qaflow.policies.forms import Grade
+from qaflow.machines._audit_data import form_data
+from qaflow.machines._audit_vocabulary import notice_data, task_data
+from qaflow.machines._audit_vocabulary import record as _record
+from qaflow.procedure import MODERATOR, Grade, ModerationPolicy
 from qaflow.records import Actor, Step, WorkflowSnapshot
-from qaflow.spec import (
-    Context,
-    Derived,
-    Effect,
-    Field,
-    Guard,
-    MachineSpec,
-    Notify,
-    StateSpec,
-    TransitionSpec,
-    Update,
-)
+from qaflow.spec import Derived, Field, Guard, MachineSpec, StateSpec, TransitionSpec, Update
 
 __all__ = [
     "AGREED",
@@ -79,7 +63,6 @@ __all__ = [
     "NEW",
     "REVIEWED",
     "SAMPLED",
-    "SHIPPED_POLICIES",
     "assign_moderators",
     "cancel_moderation",
     "eligible_audits",
@@ -90,7 +73,6 @@ __all__ = [
     "reconcile",
     "sample_audits",
     "sample_payload",
-    "shipped_specs",
 ]
 
 MACHINE: Final = "moderation"
@@ -113,21 +95,13 @@ _TEXT_LIMIT: Final = 4000
 # --- the machine ----------------------------------------------------------------------
 
 
-def _fail(ctx: Context, condition: str, clause: str | None) -> GuardFailed:
-    return GuardFailed(
-        workflow_id=ctx.workflow_id, trigger=ctx.trigger, condition=condition, clause=clause
-    )
-
-
 def _grading_guard(policy: ModerationPolicy, clause: str | None) -> Guard:
-    def check(ctx: Context) -> bool:
-        answer = ctx.payload.get("answer")
-        if not isinstance(answer, dict):
-            raise ValidationError(field="answer", value=answer, expected="an object")
-        policy.audit.form.grade(answer)
-        return True
-
-    return Guard("a valid scaling on the audit form's overall question", check, clause)
+    return Guard(
+        "a valid scaling on the audit form's overall question",
+        clause,
+        use="audit.valid_grading",
+        args={"form": form_data(policy.audit.form)},
+    )
 
 
 def _sample_fields(policy: ModerationPolicy) -> tuple[Field, ...]:
@@ -142,69 +116,25 @@ def _sample_fields(policy: ModerationPolicy) -> tuple[Field, ...]:
 
 
 def _finalise_effects(policy: ModerationPolicy) -> Derived:
-    def fire(ctx: Context) -> list[Effect]:
-        effects: list[Effect] = []
-        if policy.completion_notice is not None:
-            effects.append(notice_effect(policy.completion_notice))
-        effects.extend(task_effect(t) for t in policy.completion_tasks)
-        grade = Grade[str(ctx.data["agreed_grade"])]
-        remains = grade in policy.follow_up_grades
-        outstanding = not ctx.data.get("actions_completed", True)
-        notice = policy.inadequate_notice if grade is Grade.INADEQUATE else None
-        notice = notice or (policy.follow_up_notice if remains or outstanding else None)
-        if notice is not None:
-            effects.append(Notify(notice.roles, notice.reason, notice.clause))
-        if remains or outstanding:
-            effects.extend(task_effect(t) for t in policy.follow_up_tasks)
-        return effects
-
-    return Derived(fire)
+    return Derived(
+        use="moderation.finalise",
+        args={
+            "completion_notice": notice_data(policy.completion_notice),
+            "completion_tasks": [task_data(t) for t in policy.completion_tasks],
+            "follow_up_grades": sorted(g.name for g in policy.follow_up_grades),
+            "follow_up_notice": notice_data(policy.follow_up_notice),
+            "inadequate_notice": notice_data(policy.inadequate_notice),
+            "follow_up_tasks": [task_data(t) for t in policy.follow_up_tasks],
+        },
+    )
 
 
 def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
     """Build the moderation machine for ``policy`` (validated: raises PolicyError)."""
     moderator = frozenset({MODERATOR})
     allocators = frozenset(policy.allocator_roles)
-    lookback = Duration.parse(policy.sample.lookback)
 
-    def in_window(ctx: Context) -> bool:
-        completed = datetime.fromisoformat(str(ctx.payload["audit_completed_at"]))
-        if completed > ctx.at or completed < lookback.before(ctx.at):
-            raise _fail(
-                ctx,
-                f"an audit completed within the last {policy.sample.lookback}",
-                policy.sample.clause,
-            )
-        return True
-
-    def sample(ctx: Context) -> Mapping[str, Any]:
-        data = {k: v for k, v in ctx.payload.items() if k.endswith("_id")}
-        data.update(
-            original_grade=ctx.payload["original_grade"],
-            audit_completed_at=ctx.payload["audit_completed_at"],
-            sampled_at=ctx.at.isoformat(),
-        )
-        return data
-
-    def review(ctx: Context) -> Mapping[str, Any]:
-        grade = policy.audit.form.grade(ctx.payload["answer"])
-        actions = validate_actions(ctx.payload.get("actions", []), ctx)
-        return {
-            "moderator_grade": grade.name,
-            "scaling": ctx.payload["answer"],
-            "good_practice": ctx.payload["good_practice"],
-            "areas_for_development": ctx.payload["areas_for_development"],
-            "actions_completed": ctx.payload["actions_completed"],
-            "actions": actions,
-        }
-
-    def valid_actions(ctx: Context) -> bool:
-        validate_actions(ctx.payload.get("actions", []), ctx)
-        return True
-
-    def not_auditor(ctx: Context) -> bool:
-        return bool(ctx.payload["moderator_id"] != ctx.data.get("auditor_id"))
-
+    form = {"form": form_data(policy.audit.form)}
     transitions = (
         TransitionSpec(
             "sample",
@@ -212,8 +142,15 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             SAMPLED,
             allocators,
             fields=_sample_fields(policy),
-            guards=(Guard("an audit within the look-back", in_window, policy.sample.clause),),
-            effects=(Update(sample),),
+            guards=(
+                Guard(
+                    f"an audit completed within the last {policy.sample.lookback}",
+                    policy.sample.clause,
+                    use="moderation.audit_in_lookback",
+                    args={"within": policy.sample.lookback},
+                ),
+            ),
+            effects=(Update(use="moderation.sample"),),
             clause=policy.sample.clause,
             description="PSQA puts a completed audit on the moderation list.",
         ),
@@ -226,11 +163,11 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             guards=(
                 Guard(
                     "a moderator who is not the audit's auditor",
-                    not_auditor,
                     policy.allocation_clause,
+                    expr="payload.moderator_id != data.auditor_id",
                 ),
             ),
-            effects=(Update(lambda ctx: {"moderator_id": ctx.payload["moderator_id"]}),),
+            effects=(_record(payload={"moderator_id": "moderator_id"}),),
             clause=policy.allocation_clause,
             description="PSQA allocates the moderation (never to the audit's auditor).",
         ),
@@ -248,13 +185,16 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             ),
             guards=(
                 _grading_guard(policy, policy.scaling_clause),
-                Guard("valid actions (action, owner, when)", valid_actions, policy.actions_clause),
+                Guard(
+                    "valid actions (action, owner, when)",
+                    policy.actions_clause,
+                    use="audit.valid_actions",
+                    args={"optional": True},
+                ),
             ),
             effects=(
-                Update(review),
-                Derived(
-                    lambda ctx: action_task_effects(ctx, ctx.data["actions"], policy.actions_clause)
-                ),
+                Update(use="moderation.review", args=form),
+                Derived(use="audit.action_tasks", args={"clause": policy.actions_clause}),
             ),
             clause=policy.scaling_clause,
             actor_key="moderator_id",
@@ -265,9 +205,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             (REVIEWED,),
             AGREED,
             moderator,
-            effects=(
-                Update(lambda ctx: {"agreed": True, "agreed_grade": ctx.data["original_grade"]}),
-            ),
+            effects=(_record(values={"agreed": True}, data={"agreed_grade": "original_grade"}),),
             clause=policy.agreement_clause,
             actor_key="moderator_id",
             description="The moderator agrees with the audit's grade.",
@@ -278,7 +216,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             DISAGREED,
             moderator,
             fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
-            effects=(Update(lambda ctx: {"agreed": False, "disagreement": ctx.payload["reason"]}),),
+            effects=(_record(values={"agreed": False}, payload={"disagreement": "reason"}),),
             clause=policy.disagreement_clause,
             actor_key="moderator_id",
             description="The moderator disagrees with the audit's grade.",
@@ -302,14 +240,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
                 Field("rationale", "str", max_length=_TEXT_LIMIT),
             ),
             guards=(_grading_guard(policy, policy.disagreement_clause),),
-            effects=(
-                Update(
-                    lambda ctx: {
-                        "agreed_grade": policy.audit.form.grade(ctx.payload["answer"]).name,
-                        "agreed_scaling": ctx.payload["answer"],
-                    }
-                ),
-            ),
+            effects=(Update(use="moderation.agree_grade", args=form),),
             clause=policy.disagreement_clause,
             actor_key="moderator_id",
             description="The grading moderator and auditor agreed.",
@@ -319,10 +250,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             (AGREED, GRADE_AGREED),
             FINALISED,
             moderator,
-            effects=(
-                Update(lambda ctx: {"finalised_at": ctx.at.isoformat()}),
-                _finalise_effects(policy),
-            ),
+            effects=(_record(now=["finalised_at"]), _finalise_effects(policy)),
             clause=policy.agreement_clause,
             actor_key="moderator_id",
             description="The moderation is final; the agreed grade goes back to the audit.",
@@ -333,7 +261,7 @@ def moderation_spec(policy: ModerationPolicy) -> MachineSpec:
             CANCELLED,
             allocators,
             fields=(Field("reason", "str", max_length=_TEXT_LIMIT),),
-            effects=(Update(lambda ctx: {"cancel_reason": ctx.payload["reason"]}),),
+            effects=(_record(payload={"cancel_reason": "reason"}),),
             description="PSQA cancels the moderation, recording why.",
         ),
     )
@@ -667,12 +595,3 @@ def eligible_moderators(directory: Directory, policy: ModerationPolicy) -> tuple
     """Ids of everyone who holds one of the policy's moderator roles (BX-MOD-01), sorted."""
     found = {person for role in policy.moderator_roles for person in directory.holders(role)}
     return tuple(sorted(found))
-
-
-SHIPPED_POLICIES: Final = (bexley.BEXLEY_MODERATION, buckinghamshire.BUCKINGHAMSHIRE_MODERATION)
-"""The moderation policies qaflow ships, one per council (defined in the council modules)."""
-
-
-def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The moderation machine under every shipped council policy (for the registry and CLI)."""
-    return tuple(_spec(policy) for policy in SHIPPED_POLICIES)

@@ -1,14 +1,21 @@
 """Council policies as data: one module per council, each citing the clauses it encodes.
 
-The types the council modules are written in: :mod:`~qaflow.policies.base` (a policy's
-name, version and calendar), :mod:`~qaflow.policies.forms` (audit forms, grade bands),
-:mod:`~qaflow.policies.audits` (audit and moderation rules) and
+The types the councils are written in: :mod:`~qaflow.policies.base` (a policy's name,
+version and calendar), :mod:`qaflow.procedure` (audit forms, grading, audit and moderation
+rules, and the procedure file reader; :mod:`~qaflow.policies.forms` and
+:mod:`~qaflow.policies.audits` import them under their old names) and
 :mod:`~qaflow.policies.ladders` (escalation ladders). The councils:
 :mod:`~qaflow.policies.bexley` (clause prefix BX) and :mod:`~qaflow.policies.buckinghamshire`
-(BK); :mod:`~qaflow.policies.clauses` is the catalogue of their clauses. Nothing
-here imports a machine: ``qaflow.machines`` builds from these.
+(BK), each with its procedure files (``bexley/audit.toml``...), listed in one
+catalogue (:data:`SHIPPED_AUDIT_FILES`); :mod:`~qaflow.policies.clauses` is the catalogue
+of their clauses. Nothing here imports a machine: ``qaflow.machines`` builds from these.
 """
 
+from qaflow.policies._catalogue import (
+    SHIPPED_AUDIT_FILES,
+    shipped_audit_procedure,
+    shipped_audit_procedures,
+)
 from qaflow.policies.base import Policy
 
-__all__ = ["Policy"]
+__all__ = ["SHIPPED_AUDIT_FILES", "Policy", "shipped_audit_procedure", "shipped_audit_procedures"]

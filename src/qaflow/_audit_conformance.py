@@ -1,0 +1,277 @@
+"""The audit conformance suite: hypothesis stateful tests for any audit procedure file.
+
+:func:`check_audit_procedure` builds the audit machine of a council's procedure (as
+:func:`qaflow.procedure.load_audit_procedure` reads it), then drives a few audits with the
+commands the lifecycle expects next (sometimes incomplete, so the guards are exercised),
+random commands by random actors, and ticks of a manual clock. After every step, on every
+audit: the event sequence, replay, deadlines and hash chain hold
+(:func:`~qaflow.testing.check_workflow`); a refused command wrote nothing; a finished audit
+never moved; a tick leaves nothing due; an Inadequate grade notifies exactly the roles of
+the policy's grade rules and opens their tasks in the grading step; no grade without every
+required answer; completion only with an action.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from hypothesis import HealthCheck
+from hypothesis import settings as _settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+
+from qaflow.clock import ManualClock
+from qaflow.engine import Engine
+from qaflow.errors import QAFlowError
+from qaflow.machines import audit as A
+from qaflow.procedure import AuditPolicy, AuditProcedure, Grade, Question, missing_answers
+from qaflow.records import Actor, Step
+from qaflow.spec import MachineSpec
+from qaflow.store import MemoryStore
+
+__all__ = ["AuditProcedureMachine", "audit_state_machine", "check_audit_procedure"]
+
+_START = datetime(2025, 3, 3, 9, tzinfo=UTC)  # a Monday
+_TRIGGERS = [
+    "request_self_assessment",
+    "submit_self_assessment",
+    "hold_meeting",
+    "grade",
+    "seek_feedback",
+    "feedback_not_obtained",
+    "agree_actions",
+    "complete",
+    "follow_up",
+    "close",
+    "cancel",
+    "answer",
+    "extend_lookback",
+    "escalate_safeguarding",
+    "moderation_started",
+    "moderated",
+    "moderation_cancelled",
+]
+_DEFAULTS: dict[str, object] = {
+    "scale_0_10": 6,
+    "judgement": "meets_good",
+    "grade": "good",
+    "yes_no": False,
+    "text": "some text",
+}
+
+
+def valid_answer(question: Question, main: object = None) -> dict[str, Any]:
+    """A complete answer to ``question``; ``main`` replaces the kind's default value."""
+    answer: dict[str, Any] = {
+        question.answer_key: _DEFAULTS[question.kind] if main is None else main
+    }
+    answer.update({name: f"{name} text" for name in question.text_fields})
+    return answer
+
+
+def _stage_answers(policy: AuditPolicy, stage: str) -> dict[str, dict[str, Any]]:
+    form = policy.form
+    return {
+        q.id: valid_answer(q)
+        for q in form.questions_in_stage(stage)
+        if q.id != form.grading_question
+    }
+
+
+def grading_answer(policy: AuditPolicy, grade: Grade) -> dict[str, Any]:
+    """An answer to the grading question that the policy's form maps to ``grade``."""
+    form = policy.form
+    question = form.question(form.grading_question)
+    if form.grade_bands is not None:
+        score = next(s for s in range(11) if form.grade_bands.grade_for(s) is grade)
+        return valid_answer(question, score)
+    if form.judgement_scale is not None:
+        judgement = next(j for j, g in form.judgement_scale.as_mapping().items() if g is grade)
+        return valid_answer(question, judgement.value)
+    return valid_answer(question, grade.name.lower())
+
+
+class AuditProcedureMachine(RuleBasedStateMachine):
+    """Random valid and invalid commands on a few audits under one procedure."""
+
+    procedure: ClassVar[AuditProcedure]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.policy = self.procedure.audit
+        self.spec: MachineSpec = A.audit_spec(self.policy)
+        self.clock = ManualClock(_START)
+        self.store = MemoryStore()
+        self.engine = Engine(self.store, [self.spec], clock=self.clock)
+        self.ids: list[str] = []
+        self.checked: dict[str, int] = {}
+        self.grades = sorted(self.policy.form.grades)
+        self.business = Actor("B-01", self.policy.allocator_roles[0])
+        self.auditor = Actor("A-01", "auditor")
+        self.worker = Actor("W-01", "worker")
+        self.qa = Actor("Q-01", self.policy.qa_roles[0])
+        self.actors = [self.business, self.auditor, self.worker, self.qa, Actor("A-02", "auditor")]
+
+    def _payload(self) -> dict[str, Any]:
+        accepted = {f.name for f in self.spec.candidates(A.NEW, "allocate")[0].fields}
+        payload: dict[str, Any] = {
+            "child_id": "C-01",
+            "worker_id": self.worker.id,
+            "auditor_id": self.auditor.id,
+            "team_id": "T-01",
+            "auditor_team_id": "T-02",
+        }
+        for role in self.policy.roles():
+            payload.setdefault(f"{role}_id", f"{role.upper()}-1")
+        return {k: v for k, v in payload.items() if k in accepted}
+
+    def _attempt(self, wid: str, action: Any) -> Step | None:
+        from qaflow.testing import store_content
+
+        before_content = store_content(self.store)
+        before = self.engine.get(wid)
+        try:
+            step: Step = action()
+        except QAFlowError:
+            assert store_content(self.store) == before_content, "a refused command wrote something"
+            return None
+        if self.spec.state(before.state).terminal:
+            raise AssertionError(f"the finished audit {wid!r} moved")
+        if step.event.trigger == "grade":
+            self._check_grade_step(step)
+        return step
+
+    def _check_grade_step(self, step: Step) -> None:
+        """The grading step notifies exactly the grade rules' roles and opens their tasks."""
+        rules = self.policy.rules_for(Grade[str(step.snapshot.data["grade"])])
+        assert [n.recipient_role for n in step.notifications] == [
+            r for rule in rules for r in rule.notify
+        ], "the grading step's notifications are not the policy's"
+        assert len(step.tasks) == sum(len(rule.tasks) for rule in rules)
+        for task in step.tasks:
+            assert task.due_at is None or task.due_at > step.event.at
+
+    @initialize()
+    def first_audit(self) -> None:
+        self.engine.start(self.spec, "AU-0", "allocate", self.business, self._payload())
+        self.ids.append("AU-0")
+
+    @rule()
+    def new_audit(self) -> None:
+        if len(self.ids) < 3:
+            wid = f"AU-{len(self.ids)}"
+            self.engine.start(self.spec, wid, "allocate", self.business, self._payload())
+            self.ids.append(wid)
+
+    @rule(index=st.integers(0, 2), grade_index=st.integers(0, 3), data=st.data())
+    def next_step(self, index: int, grade_index: int, data: st.DataObject) -> None:
+        """The command the lifecycle expects next, sometimes without what it needs."""
+        wid = self.ids[index % len(self.ids)]
+        command = self._next(wid, self.grades[grade_index % len(self.grades)], data)
+        if command is not None:
+            trigger, actor, payload = command
+            self._attempt(wid, lambda: self.engine.fire(wid, trigger, actor, payload))
+
+    def _next(
+        self, wid: str, grade: Grade, data: st.DataObject
+    ) -> tuple[str, Actor, dict[str, Any]] | None:
+        policy, snap = self.policy, self.engine.get(wid)
+        full = data.draw(st.booleans())
+        if snap.state == A.ALLOCATED:
+            if policy.has_self_assessment:
+                return ("request_self_assessment", self.auditor, {})
+            answers = _stage_answers(policy, "health_check") if full else {}
+            return ("hold_meeting", self.auditor, {"answers": answers})
+        if snap.state == A.SELF_ASSESSMENT_REQUESTED:
+            answers = _stage_answers(policy, "self_assessment") if full else {}
+            return ("submit_self_assessment", self.worker, {"answers": answers})
+        if snap.state == A.SELF_ASSESSMENT_DONE:
+            answers = _stage_answers(policy, "health_check") if full else {}
+            return ("hold_meeting", self.auditor, {"answers": answers})
+        if snap.state == A.AUDIT_MEETING:
+            answers = {**_stage_answers(policy, "meeting"), **_stage_answers(policy, "grading")}
+            payload = {"answer": grading_answer(policy, grade), "answers": answers if full else {}}
+            return ("grade", self.auditor, payload)
+        if snap.state == A.GRADED and policy.feedback is not None:
+            return ("seek_feedback", self.auditor, {})
+        if snap.state == A.FEEDBACK_SOUGHT and not full:
+            return ("feedback_not_obtained", self.auditor, {"reason": "no reply"})
+        if snap.state in (A.GRADED, A.FEEDBACK_SOUGHT):
+            actions = [{"action": "a", "owner_role": "worker", "within": "5 WD", "immediate": full}]
+            for need in snap.data.get("required_actions", []):
+                actions.append(
+                    {"action": "b", "owner_role": "worker", "within": "5 WD", "kind": need["kind"]}
+                )
+            return ("agree_actions", self.auditor, {"actions": actions})
+        if snap.state == A.ACTIONS_AGREED:
+            return ("complete", self.auditor, {})
+        if snap.state == A.COMPLETED and policy.follow_up is not None:
+            return ("follow_up", self.auditor, {"note": "n"})
+        return None
+
+    @rule(
+        index=st.integers(0, 2),
+        trigger=st.sampled_from(_TRIGGERS),
+        actor_index=st.integers(0, 4),
+        payload=st.sampled_from([{}, {"reason": "r"}, {"answers": {}}, {"actions": []}]),
+    )
+    def random_command(
+        self, index: int, trigger: str, actor_index: int, payload: dict[str, Any]
+    ) -> None:
+        wid = self.ids[index % len(self.ids)]
+        actor = self.actors[actor_index]
+        self._attempt(wid, lambda: self.engine.fire(wid, trigger, actor, dict(payload)))
+
+    @rule(hours=st.sampled_from([1, 24, 24 * 10, 24 * 40]))
+    def advance_and_tick(self, hours: int) -> None:
+        from qaflow.testing import check_tick
+
+        self.clock.advance(hours=hours)
+        check_tick(self.engine, self.clock.now())
+
+    @invariant()
+    def audits_hold_the_invariants(self) -> None:
+        from qaflow.testing import check_workflow
+
+        form = self.policy.form
+        for wid in self.ids:
+            snap = self.engine.get(wid)
+            if self.checked.get(wid) != snap.version:
+                check_workflow(self.engine, wid)
+                self.checked[wid] = snap.version
+            triggers = [e.trigger for e in self.engine.history(wid)]
+            if "grade" in triggers:
+                stages = form.stages_through("grading")
+                assert not missing_answers(form, snap.data["answers"], stages=stages)
+            if "complete" in triggers:
+                assert snap.data["actions"], "completed without an action"
+
+
+def audit_state_machine(procedure: AuditProcedure) -> type[AuditProcedureMachine]:
+    """An :class:`AuditProcedureMachine` subclass for ``procedure``."""
+    name = f"AuditMachine_{procedure.audit.name}"
+    return type(name, (AuditProcedureMachine,), {"procedure": procedure})
+
+
+def check_audit_procedure(
+    procedure: AuditProcedure,
+    *,
+    max_examples: int | None = None,
+    stateful_step_count: int | None = None,
+) -> None:
+    """Run the audit conformance suite on ``procedure``; raise ``AssertionError`` on a
+    failure (hypothesis prints the shortest command sequence that breaks it)."""
+    from hypothesis.stateful import run_state_machine_as_test
+
+    changes: dict[str, Any] = {
+        "deadline": None,
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
+    }
+    if max_examples is not None:
+        changes["max_examples"] = max_examples
+    if stateful_step_count is not None:
+        changes["stateful_step_count"] = stateful_step_count
+    run_state_machine_as_test(  # type: ignore[no-untyped-call,unused-ignore]  # hypothesis leaves it untyped
+        audit_state_machine(procedure), settings=_settings(_settings(), **changes)
+    )

@@ -627,9 +627,10 @@ def test_a_quiet_unfinished_audit_is_open_at_the_end(kind: str, tmp_path: Path) 
 
 def test_a_quiet_audits_state_says_whether_it_ended_or_the_report_reads_its_events() -> None:
     """The period path counts quiet audits by state only where the machine makes that exact."""
+    from qaflow.policies import shipped_audit_procedures
     from qaflow.report import _audit_ended, _audit_phases
 
-    for policy in A.SHIPPED_POLICIES:
+    for policy in (procedure.audit for procedure in shipped_audit_procedures()):
         before, after = _audit_phases(policy)
         assert before and after and not before & after
         assert {"completed", "cancelled"} <= after and "allocated" in before

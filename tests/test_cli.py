@@ -112,6 +112,12 @@ def test_policy_show_and_docs(tmp_path: Path) -> None:
     page = (tmp_path / "bexley.md").read_text()
     assert "### BX-ESC-FIRO-02" in page and "test_BX_ESC_FIRO_02_stage_deadlines" in page
     assert "```mermaid" in page
+    assert "timescale `supervision`" in page and "BX-SUP-01" in page
+
+
+def test_policy_show_lists_the_rolling_timescales() -> None:
+    code, out = run("policy", "show", "buckinghamshire")
+    assert code == 0 and "case_timescales: timescales" in out and "BK-TS-07" in out
 
 
 @pytest.mark.slow

@@ -27,7 +27,15 @@ from qaflow.spec import (
 )
 
 if TYPE_CHECKING:
-    from qaflow.spec import DeadlineRule, Effect, Field, Guard, MachineSpec, StateSpec
+    from qaflow.spec import (
+        DeadlineRule,
+        Effect,
+        Field,
+        Guard,
+        MachineSpec,
+        RollingRule,
+        StateSpec,
+    )
 
 __all__ = ["spec_to_data"]
 
@@ -123,7 +131,39 @@ class _Writer:
             "description": s.description,
         }
 
+    def rolling(self, r: RollingRule) -> dict[str, Any]:
+        return {
+            "name": r.name,
+            "cadence": [
+                {
+                    "when": c.when,
+                    "first": None if c.first is None else str(c.first),
+                    "every": None if c.every is None else str(c.every),
+                    "since": c.since,
+                    "windows": [[str(w.until), str(w.every)] for w in c.windows],
+                    "from_key": c.from_key,
+                    "clause": c.clause,
+                }
+                for c in r.cadence
+            ],
+            "met_by": list(r.met_by),
+            "met_when": r.met_when,
+            "restart_by": list(r.restart_by),
+            "restart_when": r.restart_when,
+            "follows": r.follows,
+            "anchor": r.anchor,
+            "notify": list(r.notify),
+            "clause": r.clause,
+            "description": r.description,
+        }
+
     def spec(self, spec: MachineSpec) -> dict[str, Any]:
+        out = self._spec(spec)
+        if spec.rolling:  # only when present: specs without any keep their plain form
+            out["rolling"] = [self.rolling(r) for r in spec.rolling]
+        return out
+
+    def _spec(self, spec: MachineSpec) -> dict[str, Any]:
         return {
             "name": spec.name,
             "policy": spec.policy,

@@ -26,6 +26,7 @@ from typing import Final
 
 import attrs
 
+from qaflow._practice import run_practice
 from qaflow.calendar import LONDON
 from qaflow.engine import Engine
 from qaflow.errors import ValidationError
@@ -180,6 +181,9 @@ def run_demo(
             store=store,
             escalation_rate=DEMO_ESCALATION_RATE,
         )
+        practice = run_practice(  # case timescales, supervision, QA calendar: same council
+            store, council, policy="bexley", start=result.start, end=result.end, seed=seed
+        )
         verified = Engine(store, shipped_specs()).verify()
         workflows = sum(1 for _ in store.workflow_ids())
         samples = _samples(store)
@@ -194,6 +198,9 @@ def run_demo(
         html=paths[HTML],
         markdown=paths[MARKDOWN],
         json=paths[JSON],
-        summary=_summary(result, report, workflows, verified),
+        summary=attrs.evolve(
+            _summary(result, report, workflows, verified),
+            events=result.events_written + practice.events,
+        ),
         samples=samples,
     )

@@ -20,6 +20,7 @@ import attrs
 
 from qaflow._checks import check_at, check_id, check_payload
 from qaflow._effects import Outputs, open_deadline, run_effects, snapshot_deadline
+from qaflow._rolling import advance as advance_rolling
 from qaflow.clock import Clock, SystemClock
 from qaflow.errors import (
     ConcurrencyError,
@@ -847,6 +848,7 @@ class Engine:
             and transition.dest is None
             and not transition.effects
             and "deadline_id" not in ctx.payload
+            and not spec.rolling
         ):
             return self._bare_step(ctx, idempotency_key, replayed)
         out = Outputs(wid, ctx.seq, at)
@@ -872,6 +874,8 @@ class Engine:
             for rule in dest_state.deadlines:
                 open_deadline(rule, ctx, out, open_now, ctx.dest)
             run_effects(dest_state.on_enter, ctx, out, open_now)
+        if spec.rolling and not dest_state.terminal:
+            advance_rolling(spec.rolling, ctx, out.opened, out.closed, open_now)
         if dest_state.terminal:
             for did in list(open_now):
                 out.closed.append(did)

@@ -82,7 +82,23 @@ def clause_uses(spec: MachineSpec) -> dict[str, list[str]]:
             if guard.clause:
                 uses[guard.clause].append(f"{where} requires {guard.condition}")
         _effect_uses(uses, t.effects, where)
+    _rolling_uses(uses, spec)
     return {k: list(dict.fromkeys(v)) for k, v in uses.items()}
+
+
+def _rolling_uses(uses: dict[str, list[str]], spec: MachineSpec) -> None:
+    for r in spec.rolling:
+        met = f", met by {' or '.join(r.met_by)}" if r.met_by else ""
+        opened = f", opened by {' or '.join(r.restart_by)}" if r.restart_by else ""
+        for c in r.cadence:
+            when = f" when {c.when}" if c.when else ""
+            lengths = [f"first {c.first}"] if c.first else []
+            lengths += [
+                f"then every {w.every} until {w.until} after `{c.since}`" for w in c.windows
+            ]
+            lengths += [f"every {c.every}"] if c.every else []
+            text = f"timescale `{r.name}`{when}: {', '.join(lengths)}{met}{opened}"
+            uses[c.clause or r.clause or "?"].append(text)
 
 
 def _effect_uses(uses: dict[str, list[str]], effects: Iterable[object], where: str) -> None:

@@ -23,6 +23,7 @@ def shipped_specs() -> tuple[MachineSpec, ...]:
 
     specs = [escalation_machine(ladder, bexley.POLICY) for ladder in bexley.ESCALATION_LADDERS]
     specs.extend(_audit_specs())
+    specs.extend(_timescale_specs())
     return tuple(sorted(specs, key=lambda s: (s.name, s.policy)))
 
 
@@ -36,6 +37,12 @@ def _audit_specs() -> list[MachineSpec]:
         *(audit_spec(p.audit) for p in procedures),
         *(moderation_spec(p.moderation) for p in procedures),
     ]
+
+
+def _timescale_specs() -> list[MachineSpec]:
+    from qaflow.machines import qa_calendar, supervision, timescales
+
+    return [*timescales.shipped_specs(), *supervision.shipped_specs(), *qa_calendar.shipped_specs()]
 
 
 def shipped_spec(name: str, policy: str | None = None) -> MachineSpec:

@@ -17,7 +17,9 @@ notification outbox, tasks and open deadlines -- and answers three questions for
 
 Then escalations by ladder and stage reached, time to resolution in working days (median and
 90th percentile), deadline breaches, and what is overdue at ``end``: follow-ups, 24 h tasks
-and open deadlines past due.
+and open deadlines past due. Last, timescale compliance per team (case timescales,
+supervision, the QA calendar): each timescale's instances met, missed and still open at
+``end`` (:mod:`qaflow.compliance`).
 
 Everything is counted "as of ``end``": an event belongs to the period when its time is in
 ``[start, end)``, and a workflow's state at the end is read from its events before ``end``,
@@ -46,6 +48,7 @@ from typing import Any, Final
 import attrs
 
 from qaflow.calendar import LONDON, WorkingCalendar, default_calendar
+from qaflow.compliance import TimescaleCompliance, report_rows
 from qaflow.errors import ValidationError
 from qaflow.machines import audit as audit_machine
 from qaflow.machines.escalation import state_of
@@ -295,6 +298,8 @@ class QAReport:
     overdue_tasks: tuple[OverdueItem, ...]
     overdue_deadlines: tuple[OverdueItem, ...]
     notes: tuple[str, ...]
+    timescales: tuple[TimescaleCompliance, ...] = ()
+    """Timescale compliance per team (case, supervision, QA calendar): qaflow.compliance."""
 
     @property
     def breaches_total(self) -> int:
@@ -1059,6 +1064,7 @@ def build_report(
         overdue_tasks=tuple(overdue_tasks),
         overdue_deadlines=b.overdue_deadlines(),
         notes=tuple(b.notes),
+        timescales=report_rows(store, begin, finish, policy=policy),
     )
 
 
@@ -1171,6 +1177,32 @@ def _overdue_rows(report: QAReport) -> list[tuple[str, ...]]:
 
 
 # --- Markdown ---------------------------------------------------------------------------------
+
+
+_TIMESCALE_HEAD: Final = (
+    "Team",
+    "Timescale",
+    "Clause",
+    "Met",
+    "Missed",
+    "Open at the end",
+    "Met on time (of settled)",
+)
+
+
+def _timescale_rows(report: QAReport) -> list[tuple[str, ...]]:
+    return [
+        (
+            t.team or "-",
+            t.name.replace("_", " "),
+            t.clause or "-",
+            str(t.met),
+            str(t.missed),
+            str(t.open),
+            _pct(_rate(t.met, t.met + t.missed)),
+        )
+        for t in report.timescales
+    ]
 
 
 def _md_table(head: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
@@ -1324,6 +1356,9 @@ def to_markdown(report: QAReport) -> str:
             else ["None.", ""]
         ),
     ]
+    if r.timescales:
+        out += ["## Timescale compliance, by team", ""]
+        out += _md_table(_TIMESCALE_HEAD, _timescale_rows(r))
     if r.notes:
         out += ["## Notes", "", *(f"- {n}" for n in r.notes), ""]
     return "\n".join(out).rstrip() + "\n"
@@ -1616,6 +1651,9 @@ def to_html(report: QAReport) -> str:
             ("Clause", "Notifications"), [(c.clause, str(c.count)) for c in r.notifications]
         ),
     ]
+    if r.timescales:
+        parts.append("<h2>Timescale compliance, by team</h2>")
+        parts.append(_html_table(_TIMESCALE_HEAD, _timescale_rows(r)))
     if r.notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{_e(n)}</li>" for n in r.notes) + "</ul>")
     parts.append("</body></html>")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from qaflow._rolling import Cadence, RollingRule, Window
 from qaflow._specparts import (
     GUARD_NAMES,
     Args,
@@ -42,6 +43,7 @@ __all__ = [
     "GUARD_NAMES",
     "POLICY_MIGRATED",
     "AddTask",
+    "Cadence",
     "CloseDeadline",
     "Context",
     "DeadlineRule",
@@ -54,9 +56,11 @@ __all__ = [
     "MachineSpec",
     "Notify",
     "OpenDeadline",
+    "RollingRule",
     "StateSpec",
     "TransitionSpec",
     "Update",
+    "Window",
     "bindings",
 ]
 
@@ -291,6 +295,8 @@ class MachineSpec:
     transitions: tuple[TransitionSpec, ...]
     calendar: WorkingCalendar = attrs.field(factory=default_calendar, eq=False)
     description: str = ""
+    rolling: tuple[RollingRule, ...] = ()
+    """Rolling and recurring deadlines on the whole workflow (see :mod:`qaflow._rolling`)."""
     migration_roles: frozenset[str] = attrs.field(default=frozenset(), converter=_role_set)
     """The roles that may move a workflow off this spec to another policy version."""
     _table: dict[tuple[str, str], tuple[TransitionSpec, ...]] = attrs.field(
@@ -353,12 +359,29 @@ class MachineSpec:
                 f"machine {self.name!r}: breach trigger(s) {', '.join(map(repr, missing))} "
                 "have no transition"
             )
+        self._check_rolling(triggers, {d.name for s in self.states for d in s.deadlines})
         object.__setattr__(self, "_states", states)
         object.__setattr__(self, "_table", {k: tuple(v) for k, v in table.items()})
         object.__setattr__(self, "_breach_triggers", frozenset(breach))
         object.__setattr__(
             self, "_fields", {id(t): {f.name: f for f in t.fields} for t in self.transitions}
         )
+
+    def _check_rolling(self, triggers: set[str], deadline_names: set[str]) -> None:
+        names = [r.name for r in self.rolling]
+        for rule in self.rolling:
+            if names.count(rule.name) > 1 or rule.name in deadline_names:
+                raise PolicyError(
+                    path=f"rolling {rule.name!r}",
+                    expected="a deadline name no other deadline of the machine uses",
+                )
+            unknown = sorted(rule.triggers - triggers)
+            if unknown:
+                raise PolicyError(
+                    path=f"rolling {rule.name!r}",
+                    value=", ".join(unknown),
+                    expected=f"triggers of machine {self.name!r}",
+                )
 
     def _check_graph(self, states: dict[str, StateSpec]) -> None:
         edges: dict[str, set[str]] = {name: set() for name in states}

@@ -33,6 +33,7 @@ __all__ = [
     "AuditProcedureMachine",
     "EscalationLadderMachine",
     "LadderCommand",
+    "TimescaleStateMachine",
     "apply_command",
     "audit_state_machine",
     "aware_datetimes",
@@ -44,20 +45,25 @@ __all__ = [
     "check_ladder_spec",
     "check_record_round_trip",
     "check_replay",
+    "check_rolling",
     "check_sequence",
     "check_terminal_absorbing",
     "check_tick",
+    "check_timescales",
     "check_workflow",
     "clock_starts",
     "clocks",
     "command_sequences",
+    "event_bindings",
     "expected_recipients",
     "ladder_commands",
     "ladder_state_machine",
     "ladders",
+    "payloads",
     "raise_commands",
     "run_commands",
     "store_content",
+    "timescale_state_machine",
     "waits",
 ]
 
@@ -905,3 +911,15 @@ def check_ladder(
     run_state_machine_as_test(  # type: ignore[no-untyped-call,unused-ignore]  # hypothesis leaves it untyped
         ladder_state_machine(ladder, policy), settings=_settings(_settings(), **changes)
     )
+
+
+# --- rolling deadlines and the timescale machines: see qaflow._testing_rolling ---
+
+from qaflow._testing_rolling import (  # noqa: E402
+    TimescaleStateMachine,
+    check_rolling,
+    check_timescales,
+    event_bindings,
+    payloads,
+    timescale_state_machine,
+)

@@ -94,6 +94,29 @@ def policy_show(name: str | None, machine: str | None, state: str | None, file: 
             raise ValidationError(field="--state", value=state, expected=f"one of {states}")
     for spec in specs:
         _print_spec(spec, None if state is None else state.lower())
+        if spec.rolling and state is None:
+            console.print(_timescales_table(spec))
+
+
+def _timescales_table(spec: MachineSpec) -> Table:
+    """The spec's rolling timescales: cadence entries, what meets and what opens them."""
+    table = Table(title=f"{spec.name}: timescales")
+    for column in ("timescale", "when", "length", "met by", "opened by", "clause"):
+        table.add_column(column)
+    for r in spec.rolling:
+        for c in r.cadence:
+            lengths = [f"first {c.first}"] if c.first else []
+            lengths += [f"{w.every} until {w.until} after {c.since}" for w in c.windows]
+            lengths += [f"every {c.every}"] if c.every else []
+            table.add_row(
+                r.name,
+                c.when or "always",
+                ", ".join(lengths),
+                ", ".join(r.met_by) + (f" if {r.met_when}" if r.met_when else ""),
+                ", ".join(r.restart_by) + (f" if {r.restart_when}" if r.restart_when else ""),
+                c.clause or r.clause or "",
+            )
+    return table
 
 
 def _print_spec(spec: MachineSpec, only: str | None) -> None:

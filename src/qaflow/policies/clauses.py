@@ -248,38 +248,78 @@ CLAUSES: Final[dict[str, Clause]] = {
     ),
     "BK-TS-01": Clause(
         "BK-TS-01",
-        "Practice timescales (BK App. 3; BX §5.1–5.2) — later work, listed so nothing is forgotten",
-        "Strategy discussion within 24 h of the concern; s47 enquiry completed within 15 WD.",
+        'Practice timescales (BK App. 3 "Practice Standards"; BX §5.2)',
+        "Contact: the decision on the response and feedback to the referrer within 72 h of the referral. s47 triggered: child visited within 24 h. s17 Child and Family assessment started: child visited within 5 WD of the referral being opened.",
     ),
     "BK-TS-02": Clause(
         "BK-TS-02",
-        "Practice timescales (BK App. 3; BX §5.1–5.2) — later work, listed so nothing is forgotten",
-        "Initial child protection conference requested within 5 WD and held within 15 WD of the strategy discussion (BX §5.2: never later than 15 WD).",
+        'Practice timescales (BK App. 3 "Practice Standards"; BX §5.2)',
+        "Strategy discussion/meeting within 24 h of the concern being identified, chaired by a manager. s47 enquiry completed within 15 WD. ICPC requested within 5 WD and held within 15 WD of the strategy discussion.",
+    ),
+    "BX-TS-01": Clause(
+        "BX-TS-01",
+        'Practice timescales (BK App. 3 "Practice Standards"; BX §5.2)',
+        "BX §5.2: an ICPC is held no later than 15 WD after the strategy discussion.",
     ),
     "BK-TS-03": Clause(
         "BK-TS-03",
-        "Practice timescales (BK App. 3; BX §5.1–5.2) — later work, listed so nothing is forgotten",
-        "Child in need visited at least every 4 weeks (unannounced at least every 3 months); CP plan: within 5 WD of the ICPC, then every 10 WD; children looked after: on the day of placement, within 1 week, then at most every 6 weeks in year one.",
+        'Practice timescales (BK App. 3 "Practice Standards"; BX §5.2)',
+        "Visits, rolling. CIN: at least every 4 weeks; unannounced at least every 3 months. CP plan: within 5 WD of the ICPC, then at least every 10 WD; unannounced at least every 4 weeks. Looked after: on the day of placement, within 1 week, then at most every 6 weeks in the placement's first year, every 6 weeks after, or at most every 3 months once agreed as permanent.",
     ),
     "BK-TS-04": Clause(
         "BK-TS-04",
-        "Practice timescales (BK App. 3; BX §5.1–5.2) — later work, listed so nothing is forgotten",
-        "CIN plans reviewed at most every 8 weeks; CP plans at most every 4 weeks; pathway plans within 3 months then at most every 6 months.",
+        'Practice timescales (BK App. 3 "Practice Standards"; BX §5.2)',
+        "Visits, rolling, other statuses: adoptive placement within the first week then weekly until the first adoption review; private fostering within 5 WD of notification, then at most every 6 weeks in the first 12 months, 12 weeks after; interim care order weekly until the first review; supervision order within the first week then at most every 10 days for at least 3 months; more than one placement: each setting at least every 12 weeks; remanded: within 72 h.",
     ),
     "BK-TS-05": Clause(
         "BK-TS-05",
-        "Practice timescales (BK App. 3; BX §5.1–5.2) — later work, listed so nothing is forgotten",
-        "Significant events recorded within 1 WD; a changed plan updated on the record within 48 h.",
+        'Practice timescales (BK App. 3 "Practice Standards"; BX §5.2)',
+        "Plan reviews, rolling: CIN at most every 8 weeks (first and last chaired by a manager); CP at most every 4 weeks (first core group after ICPC chaired by a manager); pathway plan within 3 months then at most every 6 months; short-break plans the same; permanence plan ready for the 2nd looked-after review.",
     ),
     "BK-TS-06": Clause(
         "BK-TS-06",
-        "Practice timescales (BK App. 3; BX §5.1–5.2) — later work, listed so nothing is forgotten",
-        "A missing child is visited within 24 h of return; the return home interview is done within 72 h.",
+        'Practice timescales (BK App. 3 "Practice Standards"; BX §5.2)',
+        "Recording: significant events recorded within 1 WD; a plan changed at review updated on the record within 48 h.",
+    ),
+    "BK-TS-07": Clause(
+        "BK-TS-07",
+        'Practice timescales (BK App. 3 "Practice Standards"; BX §5.2)',
+        "Missing child: visited by the allocated worker within 24 h of return; return home interview (by someone independent) within 72 h; referral to the RHI service within 24 h of the child being found where it applies.",
     ),
     "BX-SUP-01": Clause(
         "BX-SUP-01",
-        "Practice timescales (BK App. 3; BX §5.1–5.2) — later work, listed so nothing is forgotten",
-        "Case-holding practitioners: supervision weekly for the first 4 weeks, fortnightly for the next 4, then at least every 4 weeks; group supervision every 2–4 weeks.",
+        'Supervision (BX §5.1 and "Hints & tips" §4; BK "Expectations of Managers")',
+        "Case-holding practitioners: 1.5–2 h supervision weekly for the first 4 weeks, fortnightly for the next 4 weeks, then at least every 4 weeks. Non-case-holding: at least every 4 weeks. Group supervision every 2–4 weeks.",
+    ),
+    "BX-SUP-02": Clause(
+        "BX-SUP-02",
+        'Supervision (BX §5.1 and "Hints & tips" §4; BK "Expectations of Managers")',
+        '"Hints & tips" §4 differs: newly qualified staff weekly for at least 6 months, then fortnightly for 6 months; experienced at least every 4 weeks; sessions 90–120 min, booked up to 6 months ahead. The policy must choose between BX-SUP-01 and this and say why.',
+    ),
+    "BK-SUP-01": Clause(
+        "BK-SUP-01",
+        'Supervision (BX §5.1 and "Hints & tips" §4; BK "Expectations of Managers")',
+        "Newly qualified social workers: supervision fortnightly for the first 6 months, then at least monthly; other practitioners at least monthly; a signed supervision agreement reviewed annually; casework supervision recorded on the child's file within 1 WD; a formal observation of practice recorded in supervision at least once a year; an annual appraisal.",
+    ),
+    "BX-QA-01": Clause(
+        "BX-QA-01",
+        'QA calendar (BX §1.1 table, §1.3, §5.4; BK "Professional Challenge")',
+        "Monthly: practitioners self-assess; each manager completes a collaborative case audit (BX-AUD-13); a sample of audits is moderated.",
+    ),
+    "BX-QA-02": Clause(
+        "BX-QA-02",
+        'QA calendar (BX §1.1 table, §1.3, §5.4; BK "Professional Challenge")',
+        "Themes from auditing are reported monthly and in the quarterly QA report; the quarterly report is reviewed in week 5 of the 10-week performance and accountability cycle.",
+    ),
+    "BX-QA-03": Clause(
+        "BX-QA-03",
+        'QA calendar (BX §1.1 table, §1.3, §5.4; BK "Professional Challenge")',
+        "Practice Week takes place every six months and includes practice observations for its audits (BX-AUD-11).",
+    ),
+    "BK-QA-01": Clause(
+        "BK-QA-01",
+        'QA calendar (BX §1.1 table, §1.3, §5.4; BK "Professional Challenge")',
+        "Audits take place every month; a sample of each month's audits is moderated (BK-MOD-01); aggregated findings are reported monthly.",
     ),
 }
 

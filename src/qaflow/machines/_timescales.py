@@ -1,0 +1,314 @@
+"""What the timescale machines share: events declared as data, the policy file, one builder.
+
+A timescale machine (case practice, supervision, the QA calendar) is a workflow that records
+events and keeps the deadlines a council's policy names. The machine fixes only the events
+(trigger, who may record it, its payload fields, the data it records) and the statuses; the
+policy file names every timescale as a :class:`~qaflow.spec.RollingRule`: one-off ("ICPC held
+within 15 WD of the strategy discussion"), chained, or rolling ("a visit at least every 4
+weeks; every 10 WD on a CP plan"). The file is read with :mod:`qaflow.procedure`'s reader, so
+one load reports every problem with its key path, and every value in it is read.
+
+The file (TOML)::
+
+    format_version = 1
+    [policy]
+    name = "bexley"            # the council policy this belongs to
+    version = "1"
+    [[decisions]]               # where the seed gives two rules, which one the file follows
+    clause = "BX-SUP-01"
+    over = "BX-SUP-02"
+    why = "..."
+    [[rules]]
+    name = "icpc_held"
+    clause = "BX-TS-01"
+    restart_by = ["strategy_discussion"]   # opens (afresh) on these events
+    met_by = ["icpc_held"]                 # closed as met by these
+    within = "15 WD"                       # a one-off: no next instance
+    [[rules]]
+    name = "visit"
+    clause = "BK-TS-03"
+    met_by = ["visit"]
+    [[rules.cadence]]                      # the first entry whose 'when' holds applies
+    when = 'data.status == "cp_plan"'
+    first = "5 WD"
+    every = "10 WD"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from qaflow import vocabulary
+from qaflow.errors import PolicyError
+from qaflow.policies.base import Policy
+from qaflow.procedure import Node, Problems, migrate, parse_toml
+from qaflow.spec import (
+    Cadence,
+    Context,
+    Field,
+    MachineSpec,
+    RollingRule,
+    StateSpec,
+    TransitionSpec,
+    Update,
+    Window,
+)
+
+__all__ = [
+    "CLOSED",
+    "NEW",
+    "OPEN",
+    "Decision",
+    "EventSpec",
+    "TimescalePolicy",
+    "build_machine",
+    "load_file",
+    "load_shipped",
+    "read_timescales",
+]
+
+NEW: Final = "new"
+OPEN: Final = "open"
+CLOSED: Final = "closed"
+
+
+@attrs.frozen
+class EventSpec:
+    """One event a timescale machine records: who records it, its fields, what it sets.
+
+    ``stamp`` is a data key set to the event's time; ``copy`` maps payload fields to data
+    keys; ``set`` sets fixed data values; ``starts`` marks the event that opens the workflow
+    and ``ends`` the one that closes it.
+    """
+
+    trigger: str
+    roles: frozenset[str]
+    fields: tuple[Field, ...] = ()
+    stamp: str | None = None
+    copy: tuple[tuple[str, str], ...] = ()
+    set: tuple[tuple[str, Any], ...] = ()
+    starts: bool = False
+    ends: bool = False
+    description: str = ""
+
+
+@attrs.frozen
+class Decision:
+    """Where a seed gives two conflicting rules: which the file follows, over which, and why."""
+
+    clause: str
+    over: str
+    why: str
+
+
+@attrs.frozen
+class TimescalePolicy:
+    """A council's timescales for one machine, as read from its file."""
+
+    policy: Policy
+    rules: tuple[RollingRule, ...]
+    decisions: tuple[Decision, ...] = ()
+    source: str = ""
+
+
+@vocabulary.update("timescales.record")
+def _record(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The data an event records: its time under ``stamp``, copied fields, fixed values."""
+    out: dict[str, Any] = dict(args.get("set", ()))
+    stamp = args.get("stamp")
+    if isinstance(stamp, str):
+        out[stamp] = ctx.at.isoformat()
+    for field, key in args.get("copy", ()):
+        if field in ctx.payload:
+            out[key] = ctx.payload[field]
+    return out
+
+
+def build_machine(
+    name: str,
+    events: Iterable[EventSpec],
+    timescales: TimescalePolicy,
+    *,
+    description: str = "",
+) -> MachineSpec:
+    """The machine ``name`` recording ``events`` under a council's ``timescales``."""
+    transitions: list[TransitionSpec] = []
+    for event in events:
+        args: dict[str, Any] = {"copy": event.copy, "set": event.set}
+        if event.stamp is not None:
+            args["stamp"] = event.stamp
+        transitions.append(
+            TransitionSpec(
+                trigger=event.trigger,
+                sources=(NEW,) if event.starts else (OPEN,),
+                dest=CLOSED if event.ends else OPEN if event.starts else None,
+                roles=event.roles,
+                fields=event.fields,
+                effects=(Update(use="timescales.record", args=args),),
+                description=event.description,
+            )
+        )
+    policy = timescales.policy
+    for d in timescales.decisions:
+        description += f" Follows {d.clause} over {d.over}: {d.why}"
+    return MachineSpec(
+        name=name,
+        policy=policy.name,
+        policy_version=policy.version,
+        initial=NEW,
+        states=(
+            StateSpec(NEW, description="not yet opened"),
+            StateSpec(OPEN, description="open: events recorded, timescales running"),
+            StateSpec(CLOSED, terminal=True, description="closed"),
+        ),
+        transitions=tuple(transitions),
+        calendar=policy.calendar,
+        description=description,
+        rolling=timescales.rules,
+    )
+
+
+# --- the file ------------------------------------------------------------------------------
+
+
+def read_timescales(
+    text: str,
+    *,
+    source: str,
+    policy: Policy,
+    events: Iterable[EventSpec],
+) -> TimescalePolicy:
+    """Read a timescale file for ``policy``; raise one :class:`PolicyError` listing every
+    problem (file, key path, what was found and what is accepted)."""
+    doc = migrate(parse_toml(text, source=source), source=source)
+    problems = Problems(source)
+    root = Node(doc, problems)
+    head = root.table("policy")
+    if head is not None:
+        for key, want in (("name", policy.name), ("version", policy.version)):
+            found = head.text(key)
+            if found is not None and found != want:
+                head.problem(key, f"{want!r} (the council policy this file belongs to)", found)
+        head.finish()
+    triggers = {e.trigger for e in events}
+    decisions = tuple(
+        d for d in (_decision(n) for n in root.tables("decisions", required=False)) if d
+    )
+    rules: list[RollingRule] = []
+    names: set[str] = set()
+    for node in root.tables("rules", min_items=1):
+        rule = _rule(node, triggers)
+        if rule is None:
+            continue
+        if rule.name in names:
+            node.problem("name", "a rule name not already used in this file", rule.name)
+        names.add(rule.name)
+        rules.append(rule)
+    root.finish()
+    problems.raise_if_any()
+    return TimescalePolicy(policy, tuple(rules), decisions, source)
+
+
+def _decision(node: Node) -> Decision | None:
+    clause, over, why = node.text("clause"), node.text("over"), node.text("why")
+    node.finish()
+    if clause is None or over is None or why is None:
+        return None
+    return Decision(clause, over, why)
+
+
+def _triggers(node: Node, key: str, triggers: set[str]) -> tuple[str, ...]:
+    return node.names(key, allowed=triggers, default=(), what="an event of the machine") or ()
+
+
+def _rule(node: Node, triggers: set[str]) -> RollingRule | None:
+    name = node.ident("name")
+    clause = node.text("clause")
+    met_by = _triggers(node, "met_by", triggers)
+    restart_by = _triggers(node, "restart_by", triggers)
+    if not met_by and not restart_by and node.has("met_by"):
+        node.problem("met_by", "at least one event")
+    fields: dict[str, Any] = {
+        "met_when": node.text("met_when", default=None),
+        "restart_when": node.text("restart_when", default=None),
+        "follows": node.get("follows", bool, default=not restart_by),
+        "anchor": node.choice("anchor", ("event", "due"), default="event"),
+        "notify": node.names("notify", default=()) or (),
+        "description": node.text("description", default=None) or "",
+    }
+    within = node.duration("within", default=None, clause=clause)
+    every = node.duration("every", default=None, clause=clause)
+    entries = [_cadence(n, clause) for n in node.tables("cadence", required=False)]
+    if (within or every) and entries:
+        node.problem("cadence", "either 'within'/'every' or [[cadence]] entries, not both")
+    if within or every:
+        entries = [Cadence(first=within, every=every, clause=clause)]
+    elif not entries and name is not None:
+        node.problem("cadence", "a length: 'within', 'every' or [[cadence]] entries", clause=clause)
+    node.finish()
+    if name is None or clause is None or any(e is None for e in entries) or not entries:
+        return None
+    return node.build(
+        RollingRule,
+        name=name,
+        cadence=tuple(e for e in entries if e is not None),
+        met_by=met_by,
+        restart_by=restart_by,
+        clause=clause,
+        **fields,
+    )
+
+
+def _cadence(node: Node, rule_clause: str | None) -> Cadence | None:
+    clause = node.text("clause", default=rule_clause)
+    windows: list[Window] = []
+    for index, raw in enumerate(node.get("windows", list, default=[]) or []):
+        window = Node(
+            raw if isinstance(raw, dict) else {},
+            node.problems,
+            f"{node.key_path('windows')}[{index}]",
+        )
+        until, every = (
+            window.duration("until", clause=clause),
+            window.duration("every", clause=clause),
+        )
+        window.finish()
+        if until is not None and every is not None:
+            windows.append(Window(until, every))
+    fields = {
+        "when": node.text("when", default=None),
+        "first": node.duration("first", default=None, clause=clause),
+        "every": node.duration("every", default=None, clause=clause),
+        "since": node.ident("since", default=None),
+        "from_key": node.ident("from_key", default=None),
+    }
+    node.finish()
+    return node.build(Cadence, windows=tuple(windows), clause=clause, **fields)
+
+
+def load_shipped(
+    council: str, file: str, policy: Policy, events: Iterable[EventSpec]
+) -> TimescalePolicy:
+    """A shipped council's timescale file (``policies/<council>/<file>.toml``)."""
+    resource = resources.files("qaflow.policies") / council / f"{file}.toml"
+    return read_timescales(
+        resource.read_text(encoding="utf-8"),
+        source=f"policies/{council}/{file}.toml",
+        policy=policy,
+        events=tuple(events),
+    )
+
+
+def load_file(path: str | Path, policy: Policy, events: Iterable[EventSpec]) -> TimescalePolicy:
+    """A timescale file on disk (a council's own); raises :class:`PolicyError` on problems."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError:
+        raise PolicyError(source=str(p), expected="a readable timescale file") from None
+    return read_timescales(text, source=p.name, policy=policy, events=tuple(events))

@@ -1,0 +1,176 @@
+"""The case timescales machine: a child's case records practice events, the policy's
+timescales run on them (BK-TS-01..07, BX-TS-01).
+
+The machine fixes the practice events and the statuses a case can have; which deadlines
+those events open, meet and restart is the council's file
+(``policies/<council>/timescales.toml``, read by :mod:`qaflow.machines._timescales`). One
+workflow per case: ``referral_received`` opens it, ``case_closed`` ends it.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+from typing import Final
+
+from qaflow.machines._timescales import (
+    EventSpec,
+    TimescalePolicy,
+    build_machine,
+    load_file,
+    load_shipped,
+)
+from qaflow.policies import bexley, buckinghamshire
+from qaflow.policies.base import Policy
+from qaflow.spec import Field, MachineSpec
+
+__all__ = [
+    "EVENTS",
+    "MACHINE",
+    "ROLES",
+    "STATUSES",
+    "case_spec",
+    "load_case_timescales",
+    "shipped_case_timescales",
+    "shipped_specs",
+]
+
+MACHINE: Final = "case_timescales"
+
+STATUSES: Final = (
+    "referral",
+    "assessment",
+    "cin",
+    "cp_plan",
+    "looked_after",
+    "private_fostering",
+    "supervision_order",
+    "interim_care_order",
+    "adoptive_placement",
+    "remanded",
+    "care_leaver",
+)
+"""What a case can be (``data.status``); a cadence entry's ``when`` chooses among them."""
+
+ROLES: Final = frozenset({"social_worker", "team_manager", "independent_worker"})
+_PRACTICE = frozenset({"social_worker", "team_manager"})
+_MANAGER = frozenset({"team_manager"})
+
+
+def _status(name: str = "status", *, required: bool = True) -> Field:
+    return Field(name, "choice", required=required, choices=STATUSES)
+
+
+def _flag(name: str) -> Field:
+    return Field(name, "bool", required=False)
+
+
+EVENTS: Final = (
+    EventSpec(
+        "referral_received",
+        _PRACTICE,
+        (Field("team_id"), Field("social_worker_id"), _status(required=False)),
+        stamp="referral_at",
+        copy=(
+            ("team_id", "team_id"),
+            ("social_worker_id", "social_worker_id"),
+            ("status", "status"),
+        ),
+        set=(("status", "referral"), ("permanent", False)),
+        starts=True,
+        description="a referral opens the case (and starts the contact timescale)",
+    ),
+    EventSpec(
+        "contact_decision",
+        _PRACTICE,
+        (Field("decision", "choice", choices=("no_further_action", "early_help", "s17", "s47")),),
+        stamp="decided_at",
+        copy=(("decision", "decision"),),
+        description="the decision on the response; feedback given to the referrer",
+    ),
+    EventSpec("assessment_visit", _PRACTICE, stamp="assessment_visit_at"),
+    EventSpec("concern_identified", _PRACTICE, stamp="concern_at"),
+    EventSpec("strategy_discussion", _MANAGER, stamp="strategy_at"),
+    EventSpec("s47_started", _PRACTICE, stamp="s47_started_at"),
+    EventSpec("s47_completed", _PRACTICE, stamp="s47_completed_at"),
+    EventSpec("icpc_requested", _PRACTICE, stamp="icpc_requested_at"),
+    EventSpec(
+        "icpc_held",
+        _PRACTICE,
+        (Field("outcome", "choice", choices=("cp_plan", "cin")),),
+        stamp="icpc_at",
+        copy=(("outcome", "status"),),
+        description="the initial child protection conference: a CP plan or CIN",
+    ),
+    EventSpec(
+        "visit",
+        _PRACTICE,
+        (_flag("unannounced"), _flag("seen_alone")),
+        stamp="last_visit_at",
+        description="the child visited (announced unless said otherwise)",
+    ),
+    EventSpec("plan_review", _PRACTICE, (_flag("plan_changed"),), stamp="reviewed_at"),
+    EventSpec("plan_updated", _PRACTICE, stamp="plan_updated_at"),
+    EventSpec("significant_event", _PRACTICE, stamp="significant_event_at"),
+    EventSpec("significant_event_recorded", _PRACTICE, stamp="significant_recorded_at"),
+    EventSpec("missing_started", _PRACTICE, stamp="missing_at", set=(("missing", True),)),
+    EventSpec(
+        "child_found",
+        _PRACTICE,
+        (_flag("rhi_applies"),),
+        stamp="found_at",
+        set=(("missing", False),),
+    ),
+    EventSpec("return_visit", _PRACTICE, stamp="return_visit_at"),
+    EventSpec("return_interview", frozenset({"independent_worker"}), stamp="rhi_at"),
+    EventSpec("rhi_referral", _PRACTICE, stamp="rhi_referral_at"),
+    EventSpec(
+        "placement_started",
+        _PRACTICE,
+        stamp="placed_at",
+        set=(("status", "looked_after"), ("permanent", False)),
+        description="a placement starts (the child is looked after)",
+    ),
+    EventSpec("permanence_agreed", _MANAGER, stamp="permanence_at", set=(("permanent", True),)),
+    EventSpec(
+        "status_changed",
+        _PRACTICE,
+        (_status(),),
+        stamp="status_at",
+        copy=(("status", "status"),),
+        description="the case's status changes (CIN plan, private fostering, remand...)",
+    ),
+    EventSpec("case_closed", _MANAGER, ends=True),
+)
+
+
+def case_spec(timescales: TimescalePolicy) -> MachineSpec:
+    """The case timescales machine under a council's timescales."""
+    return build_machine(
+        MACHINE,
+        EVENTS,
+        timescales,
+        description="a child's case: practice events and the timescales they keep",
+    )
+
+
+_SHIPPED: Final[dict[str, Policy]] = {
+    "bexley": bexley.POLICY,
+    "buckinghamshire": buckinghamshire.POLICY,
+}
+
+
+@cache
+def shipped_case_timescales(council: str) -> TimescalePolicy:
+    """A shipped council's case timescales (``policies/<council>/timescales.toml``)."""
+    return load_shipped(council, "timescales", _SHIPPED[council], EVENTS)
+
+
+def load_case_timescales(path: str | Path, policy: Policy) -> TimescalePolicy:
+    """A council's own case timescale file (raises :class:`PolicyError` listing problems)."""
+    return load_file(path, policy, EVENTS)
+
+
+def shipped_specs() -> tuple[MachineSpec, ...]:
+    """The case machine under every shipped council."""
+    return tuple(case_spec(shipped_case_timescales(c)) for c in _SHIPPED)

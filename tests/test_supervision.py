@@ -1,0 +1,174 @@
+"""Supervision (BX-SUP-01/02, BK-SUP-01) and the QA calendar (BX-QA-01..03, BK-QA-01).
+
+Expected lengths are written from the seeds, never read from the shipped files, so changing a
+value in ``policies/*/supervision.toml`` or ``qa_calendar.toml`` fails a test here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from qaflow.machines.qa_calendar import calendar_spec, shipped_qa_calendar
+from qaflow.machines.supervision import shipped_supervision, supervision_spec
+from timescale_support import QA_LEAD, SUPERVISOR, Run
+
+T0 = datetime(2025, 3, 3, 9, tzinfo=UTC)  # a Monday
+
+
+def _practitioner(council: str, experience: str, case_holding: bool = True) -> Run:
+    run = Run(supervision_spec(shipped_supervision(council)), T0)
+    run.start(
+        "practitioner_joined",
+        SUPERVISOR,
+        {
+            "team_id": "T1",
+            "practitioner_id": "SW-9",
+            "experience": experience,
+            "case_holding": case_holding,
+        },
+    )
+    return run
+
+
+def _session(run: Run, minutes: int = 90, kind: str = "individual") -> None:
+    run.fire("session_recorded", SUPERVISOR, minutes=minutes, kind=kind)
+
+
+def test_bx_sup_01_weekly_for_4_weeks_fortnightly_for_4_then_4_weekly() -> None:
+    """BX-SUP-01: case-holding: weekly for the first 4 weeks, fortnightly for the next 4, then
+    at least every 4 weeks."""
+    run = _practitioner("bexley", "newly_qualified")
+    assert run.due("supervision") == run.after("1 weeks", T0)
+    run.wait(days=6)
+    _session(run)
+    assert run.due("supervision") == run.after("1 weeks")
+    run.clock.set(run.after("4 weeks", T0))
+    _session(run)
+    assert run.due("supervision") == run.after("2 weeks")
+    run.clock.set(run.after("8 weeks", T0))
+    _session(run)
+    assert run.due("supervision") == run.after("4 weeks")
+
+
+def test_bx_sup_01_sessions_last_90_minutes_and_group_supervision_every_4_weeks() -> None:
+    """BX-SUP-01: a session is 1.5-2 h (a shorter one does not count); group supervision at
+    least every 4 weeks (the 2-4 week range's outer bound); non-case-holding 4-weekly."""
+    run = _practitioner("bexley", "experienced", case_holding=False)
+    assert run.due("supervision") == run.after("4 weeks", T0)
+    assert run.due("group_supervision") == run.after("4 weeks", T0)
+    run.wait(days=3)
+    _session(run, minutes=89)
+    assert run.due("supervision") == run.after("4 weeks", T0)  # not met
+    _session(run, minutes=90)
+    assert run.due("supervision") == run.after("4 weeks")
+    _session(run, minutes=60, kind="group")
+    assert run.due("group_supervision") == run.after("4 weeks")
+
+
+def test_bx_sup_02_is_the_rule_the_file_does_not_follow_and_says_why() -> None:
+    """BX-SUP-02: the Hints & tips cadence conflicts with BX-SUP-01; the file chooses
+    BX-SUP-01 and says why (a newly qualified worker is not weekly for 6 months)."""
+    (decision,) = shipped_supervision("bexley").decisions
+    assert (decision.clause, decision.over) == ("BX-SUP-01", "BX-SUP-02")
+    assert "policy governs" in decision.why
+    run = _practitioner("bexley", "newly_qualified")
+    run.clock.set(run.after("8 weeks", T0))
+    _session(run)
+    assert run.due("supervision") == run.after("4 weeks")  # not BX-SUP-02's weekly
+
+
+def test_bk_sup_01_newly_qualified_fortnightly_for_6_months_then_monthly() -> None:
+    """BK-SUP-01: newly qualified: fortnightly for the first 6 months, then at least monthly;
+    other practitioners at least monthly."""
+    run = _practitioner("buckinghamshire", "newly_qualified")
+    assert run.due("supervision") == run.after("2 weeks", T0)
+    run.wait(days=10)
+    _session(run, minutes=45)  # BK sets no minimum length
+    assert run.due("supervision") == run.after("2 weeks")
+    run.clock.set(run.after("6 months", T0))
+    _session(run)
+    assert run.due("supervision") == run.after("1 months")
+    other = _practitioner("buckinghamshire", "experienced")
+    assert other.due("supervision") == other.after("1 months", T0)
+
+
+def test_bk_sup_01_casework_on_file_1_wd_and_yearly_agreement_observation_appraisal() -> None:
+    """BK-SUP-01: casework supervision recorded on the child's file within 1 WD; a signed
+    agreement reviewed annually; an observation of practice and an appraisal each year."""
+    run = _practitioner("buckinghamshire", "experienced")
+    for name in ("supervision_agreement", "practice_observation", "appraisal"):
+        assert run.due(name) == run.after("12 months", T0), name
+    run.wait(hours=2)
+    run.fire("casework_discussed", SUPERVISOR, case_ref="C-1")
+    assert run.due("casework_recorded") == run.after("1 WD")
+    run.fire("casework_recorded", SUPERVISOR, case_ref="C-1")
+    assert run.due("casework_recorded") is None
+    run.fire("agreement_signed", SUPERVISOR)
+    assert run.due("supervision_agreement") == run.after("12 months")
+
+
+def test_a_change_of_role_takes_effect_from_the_event_that_changes_it() -> None:
+    """I15 on supervision: stopping case holding moves the cadence from this event."""
+    run = _practitioner("bexley", "newly_qualified")
+    run.wait(days=2)
+    run.fire("role_changed", SUPERVISOR, case_holding=False)
+    assert run.due("supervision") == run.after("4 weeks")
+
+
+def _calendar(council: str, holder: str) -> Run:
+    run = Run(calendar_spec(shipped_qa_calendar(council)), T0)
+    run.start("calendar_started", QA_LEAD, {"team_id": "T1", "holder": holder, "holder_id": "P-1"})
+    return run
+
+
+@pytest.mark.parametrize("council", ["bexley", "buckinghamshire"])
+def test_bx_qa_01_bk_qa_01_one_audit_per_manager_per_month_a_miss_is_a_breach(
+    council: str,
+) -> None:
+    """BX-QA-01 / BK-QA-01: each manager completes an audit every month; a missed month is a
+    breach and the next month still falls due a month later (calendar cadence)."""
+    run = _calendar(council, "manager")
+    first = run.after("1 months", T0)
+    assert run.due("monthly_audit") == first
+    run.wait(days=10)
+    run.fire("audit_completed", QA_LEAD)
+    second = run.after("1 months", first)
+    assert run.due("monthly_audit") == second  # from the period, not from the audit
+    run.tick(second)
+    assert run.missed() == ["monthly_audit"]
+    assert run.due("monthly_audit") == run.after("1 months", second)
+
+
+def test_bx_qa_01_practitioners_self_assess_monthly_and_a_sample_is_moderated() -> None:
+    """BX-QA-01: practitioners self-assess monthly; a sample is moderated monthly."""
+    practitioner = _calendar("bexley", "practitioner")
+    assert practitioner.due("self_assessment") == practitioner.after("1 months", T0)
+    assert practitioner.due("monthly_audit") is None
+    lead = _calendar("bexley", "qa_lead")
+    assert lead.due("moderation_sample") == lead.after("1 months", T0)
+
+
+def test_bx_qa_02_themes_monthly_and_the_quarterly_report() -> None:
+    """BX-QA-02: themes reported monthly and in the quarterly QA report."""
+    lead = _calendar("bexley", "qa_lead")
+    assert lead.due("monthly_themes") == lead.after("1 months", T0)
+    assert lead.due("quarterly_report") == lead.after("3 months", T0)
+
+
+def test_bx_qa_03_practice_week_every_six_months() -> None:
+    """BX-QA-03: Practice Week every six months."""
+    lead = _calendar("bexley", "qa_lead")
+    assert lead.due("practice_week") == lead.after("6 months", T0)
+    lead.wait(days=100)
+    lead.fire("practice_week_held", QA_LEAD)
+    assert lead.due("practice_week") == lead.after("12 months", T0)
+
+
+def test_bk_qa_01_monthly_moderation_sample_and_findings() -> None:
+    """BK-QA-01: a sample of each month's audits is moderated; findings reported monthly."""
+    lead = _calendar("buckinghamshire", "qa_lead")
+    assert lead.due("moderation_sample") == lead.after("1 months", T0)
+    assert lead.due("monthly_findings") == lead.after("1 months", T0)
+    assert lead.due("practice_week") is None  # a Bexley duty, not imposed on BK

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "examples"))
+
+from pg_support import PgServer, find_pg_bin, pg_missing  # noqa: E402  (after the path set-up)
 
 settings.register_profile(
     "default",
@@ -25,3 +29,24 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server for the session (skips outside CI without binaries)."""
+    bindir = find_pg_bin()
+    if bindir is None:
+        pg_missing("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib")
+    assert bindir is not None
+    server = PgServer(bindir)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_dsn(pg_server: PgServer) -> Iterator[str]:
+    """A DSN to an empty schema of the session's server, dropped after the test."""
+    dsn, schema = pg_server.fresh_dsn()
+    yield dsn
+    pg_server.drop(schema)

@@ -1,13 +1,15 @@
-"""``qaflow list``, ``start``, ``fire`` and ``outbox ack`` on a real SQLite file."""
+"""``qaflow list``, ``start``, ``fire`` and ``outbox ack`` on a real SQLite file and a real
+PostgreSQL server."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
-from qaflow import SQLiteStore
+from qaflow import open_store
 from qaflow.cli import main
 from qaflow.policies import bexley
 from service_support import DIRECTORY
@@ -23,8 +25,9 @@ def run(*args: str, stdin: str | None = None) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_start_fire_list_and_ack(tmp_path: Path) -> None:
-    db = str(tmp_path / "w.db")
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_start_fire_list_and_ack(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    db = str(request.getfixturevalue("pg_dsn")) if kind == "postgres" else str(tmp_path / "w.db")
     actor = ("--as", "FIRO-1", "--role", "firo")
     code, out = run("start", FIRO, "ESC-1", "raise", RAISE, "--db", db, *actor)
     assert code == 0, out
@@ -61,7 +64,7 @@ def test_start_fire_list_and_ack(tmp_path: Path) -> None:
     # The outbox: the group still lists; `ack` marks sent, twice is harmless.
     code, out = run("outbox", "--db", db)
     assert code == 0 and "pending notification(s)" in out
-    with SQLiteStore(db) as store:
+    with open_store(db) as store:
         first = store.pending_notifications()[0].id
         total = len(store.pending_notifications())
     code, out = run("outbox", "ack", first, "--db", db)
@@ -70,7 +73,7 @@ def test_start_fire_list_and_ack(tmp_path: Path) -> None:
     assert code == 0 and out.startswith("0 notification(s) newly marked sent; 1 already")
     code, out = run("outbox", "ack", "--all", "--db", db)
     assert code == 0 and out.startswith(f"{total - 1} notification(s) newly marked sent")
-    with SQLiteStore(db) as store:
+    with open_store(db) as store:
         assert store.pending_notifications() == []
 
 

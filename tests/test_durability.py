@@ -1,4 +1,5 @@
-"""Crash and concurrency on a real SQLite file, across processes (principle 3, I12)."""
+"""Crash and concurrency across processes on a real SQLite file and a real PostgreSQL server
+(principle 3, I12)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from qaflow import Engine, ManualClock, SQLiteStore
+from qaflow import Engine, ManualClock, open_store
 from review_machine import review_spec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -22,9 +23,9 @@ WRITER = textwrap.dedent("""
     import sys
     from datetime import UTC, datetime, timedelta
     from review_machine import review_spec
-    from qaflow import Actor, Engine, ManualClock, SQLiteStore
+    from qaflow import Actor, Engine, ManualClock, open_store
     clock = ManualClock(datetime(2025, 6, 2, 9, tzinfo=UTC))
-    engine = Engine(SQLiteStore(sys.argv[1]), [review_spec()], clock=clock)
+    engine = Engine(open_store(sys.argv[1]), [review_spec()], clock=clock)
     worker, manager = Actor("P-1", "worker"), Actor("M-1", "manager")
     n = 0
     while True:
@@ -41,8 +42,8 @@ WRITER = textwrap.dedent("""
 RACER = textwrap.dedent("""
     import sys
     from review_machine import review_spec
-    from qaflow import Actor, ConcurrencyError, Engine, SQLiteStore
-    engine = Engine(SQLiteStore(sys.argv[1]), [review_spec()])
+    from qaflow import Actor, ConcurrencyError, Engine, open_store
+    engine = Engine(open_store(sys.argv[1]), [review_spec()])
     version = engine.get("R").version
     at = engine.get("R").updated_at
     print("ready", flush=True)
@@ -56,9 +57,17 @@ RACER = textwrap.dedent("""
 """)
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Where the processes meet: a SQLite file, or a schema on the PostgreSQL server."""
+    if request.param == "postgres":
+        return str(request.getfixturevalue("pg_dsn"))
+    return f"sqlite:///{tmp_path / 'shared.db'}"
+
+
 @pytest.mark.slow
-def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path: Path) -> None:
-    path = tmp_path / "crash.db"
+def test_sigkill_mid_stream_loses_no_acknowledged_event(url: str) -> None:
+    path = url
     proc = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(path)], stdout=subprocess.PIPE, text=True, env=ENV
     )
@@ -71,7 +80,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path: Path) -> None:
             break
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    store = SQLiteStore(path)
+    store = open_store(path)
     engine = Engine(store, [review_spec()], clock=ManualClock(datetime(2026, 1, 1, tzinfo=UTC)))
     stored = {(e.workflow_id, e.seq) for w in store.workflow_ids() for e in store.events(w)}
     assert set(acked) <= stored, "an acknowledged event was lost"
@@ -81,11 +90,9 @@ def test_sigkill_mid_stream_loses_no_acknowledged_event(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("round_", range(3))
-def test_I12_two_processes_at_the_same_version_exactly_one_wins(
-    tmp_path: Path, round_: int
-) -> None:
-    path = tmp_path / "race.db"
-    store = SQLiteStore(path)
+def test_I12_two_processes_at_the_same_version_exactly_one_wins(url: str, round_: int) -> None:
+    path = url
+    store = open_store(path)
     engine = Engine(store, [review_spec()])
     from qaflow import Actor
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import assume
+from hypothesis import assume, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -21,6 +21,7 @@ from hypothesis.stateful import (
     invariant,
     precondition,
     rule,
+    run_state_machine_as_test,
 )
 
 from qaflow import (
@@ -29,6 +30,7 @@ from qaflow import (
     Engine,
     ManualClock,
     MemoryStore,
+    PostgresStore,
     QAFlowError,
     SQLiteStore,
     WorkflowSnapshot,
@@ -220,6 +222,26 @@ class SQLiteEngineMachine(EngineMachine):
 
 TestEngineOnMemoryStore = pytest.mark.slow(EngineMachine.TestCase)
 TestEngineOnSQLiteStore = pytest.mark.slow(SQLiteEngineMachine.TestCase)
+
+
+def test_engine_on_postgres_store(pg_server: Any) -> None:
+    """The same rules and invariants against a real PostgreSQL server (fewer examples)."""
+
+    class PostgresEngineMachine(EngineMachine):
+        def make_store(self) -> Any:
+            dsn, self.schema = pg_server.fresh_dsn()
+            return PostgresStore(dsn, max_size=2)
+
+        def teardown(self) -> None:
+            super().teardown()
+            pg_server.drop(self.schema)
+
+    # Every step checks every invariant over the network: fewer, shorter runs than in memory.
+    examples = max(8, settings.default.max_examples // 6)
+    run_state_machine_as_test(
+        PostgresEngineMachine,
+        settings=settings(settings.default, max_examples=examples, stateful_step_count=25),
+    )
 
 
 @pytest.mark.parametrize("store_cls", [MemoryStore, SQLiteStore])

@@ -20,8 +20,12 @@ BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
     # A snippet that runs the conformance suite (hypothesis) is slow.
     [pytest.param(i, marks=[pytest.mark.slow] * ("check_" in b)) for i, b in enumerate(BLOCKS)],
 )
-def test_readme_snippet_runs(index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_snippet_runs(
+    index: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
     monkeypatch.chdir(tmp_path)
+    if "QAFLOW_DB" in BLOCKS[index]:  # the PostgreSQL snippet runs on the test server
+        monkeypatch.setenv("QAFLOW_DB", request.getfixturevalue("pg_dsn"))
     source = BLOCKS[index].replace("examples/", f"{ROOT}/examples/")
     exec(compile(source, f"README.md block {index + 1}", "exec"), {"__name__": "readme"})
 

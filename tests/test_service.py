@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from qaflow import ManualClock, SQLiteStore, ValidationError
+from qaflow import ManualClock, PostgresStore, SQLiteStore, ValidationError
 from qaflow.policies import bexley
 from qaflow.service import KeyStore, create_app
 from service_support import directory, live_server
@@ -45,12 +45,16 @@ def clock() -> ManualClock:
     return ManualClock(T0)
 
 
-@pytest.fixture
-def api(tmp_path: Path, clock: ManualClock) -> Iterator[Api]:
+@pytest.fixture(params=["sqlite", "postgres"])
+def api(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> Iterator[Api]:
+    """The service on either store: a SQLite file, or a schema on the PostgreSQL server."""
     keys = KeyStore(path=tmp_path / "keys.json")
     issued = {p: keys.add(p)[1] for p in PEOPLE}
     keys.save()
-    store = SQLiteStore(tmp_path / "service.db")
+    if request.param == "postgres":
+        store: Any = PostgresStore(request.getfixturevalue("pg_dsn"))
+    else:
+        store = SQLiteStore(tmp_path / "service.db")
     app = create_app(store, directory(), keys=KeyStore.load(tmp_path / "keys.json"), clock=clock)
     with live_server(app) as base:
         client = Api(base, issued)

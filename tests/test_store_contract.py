@@ -16,22 +16,28 @@ from qaflow import (
     Engine,
     ManualClock,
     MemoryStore,
+    PostgresStore,
     SQLiteStore,
+    StoreError,
     UnknownWorkflow,
     ValidationError,
 )
 from qaflow.records import WorkflowSnapshot
+from qaflow.store import SCHEMA_VERSION
 from qaflow.testing import store_content
 from review_machine import review_spec
 
 T0 = datetime(2025, 6, 2, 9, tzinfo=UTC)
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
-    s = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
+    if request.param == "postgres":
+        s: Any = PostgresStore(request.getfixturevalue("pg_dsn"))
+    else:
+        s = MemoryStore() if request.param == "memory" else SQLiteStore(tmp_path / "s.db")
     yield s
-    if isinstance(s, SQLiteStore):
+    if not isinstance(s, MemoryStore):
         s.close()
 
 
@@ -242,6 +248,228 @@ def test_find_workflows_by_team_reads_the_team_id_in_the_data(store: Any) -> Non
     assert [s.workflow_id for s in store.find_workflows(team="T-1")] == ["A", "C"]
     assert [s.workflow_id for s in store.find_workflows(team="T-2", limit=5)] == ["B"]
     assert store.find_workflows(team="T-3") == []
+
+
+def _steps(store: Any, wid: str, n: int) -> list[Any]:
+    """``n`` steps of one new workflow computed in a batch (nothing written yet)."""
+    engine = _engine(store)
+    with pytest.raises(RuntimeError, match="held back"), engine.batch():
+        _start(engine, wid)
+        for i in range(n - 1):
+            engine.fire(wid, "comment", Actor("M-1", "manager"), {"text": str(i)})
+        steps = list(engine.store.steps)  # type: ignore[attr-defined]
+        raise RuntimeError("held back")
+    return steps
+
+
+def test_commit_many_writes_every_step_in_order(store: Any) -> None:
+    steps = _steps(store, "A", 3) + _steps(store, "B", 2)
+    store.commit_many(steps)
+    assert [e.seq for e in store.events("A")] == [1, 2, 3]
+    assert store.load("B").version == 2
+    assert _engine(store).verify() == 2
+
+
+def test_commit_many_is_all_or_nothing(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "A")
+    before = store_content(store)
+    fresh = _steps(store, "B", 2)
+    stale_step = _steps(MemoryStore(), "A", 2)[1]  # computed at version 1: A is at 1, fine
+    duplicate = _steps(MemoryStore(), "A", 1)[0]  # creates A again: stale
+    with pytest.raises(ConcurrencyError, match="already exists"):
+        store.commit_many([*fresh, stale_step, duplicate])
+    assert store_content(store) == before
+    with pytest.raises(ConcurrencyError, match="is at version 1, not 2"):
+        store.commit_many(
+            [*fresh, attrs.evolve(stale_step, event=attrs.evolve(stale_step.event, seq=3))]
+        )
+    assert store_content(store) == before
+
+
+def test_commit_many_refuses_a_key_used_twice_in_one_batch(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "A")
+    one = engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "x"}, idempotency_key="k")
+    before = store_content(store)
+    reused = _steps(MemoryStore(), "A", 3)[2]
+    reused = attrs.evolve(reused, event=attrs.evolve(reused.event, idempotency_key="k"))
+    with pytest.raises(ConcurrencyError, match="idempotency key already used"):
+        store.commit_many([reused])
+    assert store_content(store) == before
+    assert store.find_idempotent("A", "k") == one.event
+
+
+def test_idempotency_keys_are_per_workflow(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "A")
+    _start(engine, "B")
+    for wid in ("A", "B"):
+        engine.fire(wid, "comment", Actor("M-1", "manager"), {"text": "x"}, idempotency_key="k")
+    assert store.find_idempotent("A", "k").workflow_id == "A"
+    assert store.find_idempotent("B", "k").workflow_id == "B"
+
+
+def test_fire_due_claims_at_most_limit_in_due_order(store: Any) -> None:
+    engine = _engine(store)
+    for n in range(5):
+        _start(engine, f"W{n}", T0 - timedelta(weeks=n))
+    later = T0 + timedelta(days=30)
+    engine.clock = ManualClock(later)
+    seen: list[str] = []
+
+    def breach(deadline: Any) -> Any:
+        seen.append(deadline.workflow_id)
+        return engine._breach_step(store.load(deadline.workflow_id), deadline, later)
+
+    written = store.fire_due(later, breach, limit=2)
+    assert seen == ["W4", "W3"] and [s.event.workflow_id for s in written] == seen
+    assert {d.workflow_id for d in store.due_deadlines(later)} >= {"W0", "W1", "W2"}
+    assert store.fire_due(later, lambda d: None, limit=10) == []
+
+
+def test_fire_due_skips_a_stale_breach_and_keeps_the_rest(store: Any) -> None:
+    engine = _engine(store)
+    _start(engine, "A", T0 - timedelta(days=1))
+    _start(engine, "B", T0)
+    later = T0 + timedelta(days=30)
+    engine.clock = ManualClock(later)
+
+    def breach(deadline: Any) -> Any:
+        step = engine._breach_step(store.load(deadline.workflow_id), deadline, later)
+        if deadline.workflow_id == "A":  # pretend A moved on meanwhile
+            return attrs.evolve(step, event=attrs.evolve(step.event, seq=7))
+        return step
+
+    written = store.fire_due(later, breach, limit=10)
+    assert [s.event.workflow_id for s in written] == ["B"]
+    assert [d.id for d in store.due_deadlines(later)] == ["A:1:review", "B:2:senior_review"]
+    assert engine.tick(later) and engine.verify() == 2
+
+
+def test_engine_batch_commits_all_at_the_end_or_nothing(store: Any) -> None:
+    engine = _engine(store)
+    with engine.batch():
+        _start(engine, "A")
+        step = engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "x"})
+        assert step.snapshot.version == 2
+        assert engine.history("A")[-1] == step.event
+        assert list(store.workflow_ids()) == []  # not yet written
+    assert store.load("A").version == 2
+    before = store_content(store)
+    with pytest.raises(ValueError, match="stop"), engine.batch():
+        engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "y"})
+        raise ValueError("stop")
+    assert store_content(store) == before
+    other = _engine(store)
+    with pytest.raises(ConcurrencyError), engine.batch():
+        engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "y"})
+        other.fire("A", "comment", Actor("M-1", "manager"), {"text": "z"})  # wins meanwhile
+    assert store.load("A").version == 3
+    assert engine.verify() == 1
+
+
+def test_tick_inside_a_batch_is_refused(store: Any) -> None:
+    engine = _engine(store)
+    with pytest.raises(ValidationError, match="'tick' must be called outside"), engine.batch():
+        engine.tick(T0)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_newer_schema_is_refused_by_name(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if kind == "sqlite":
+        with SQLiteStore(tmp_path / "new.db") as s:
+            s.conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+        reopen: Any = lambda: SQLiteStore(tmp_path / "new.db")  # noqa: E731
+    else:
+        dsn = request.getfixturevalue("pg_dsn")
+        with PostgresStore(dsn) as p, p.pool.connection() as conn:
+            conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'")
+        reopen = lambda: PostgresStore(dsn)  # noqa: E731
+    with pytest.raises(StoreError, match="schema version 999"):
+        reopen()
+
+
+def test_postgres_store_reopens_with_everything(pg_dsn: str) -> None:
+    with PostgresStore(pg_dsn) as first:
+        engine = _engine(first)
+        _start(engine, "A")
+        content = first.dump()
+    with PostgresStore(pg_dsn) as second:
+        assert second.dump() == content
+        assert _engine(second).verify() == 1
+        assert "password" not in repr(second)
+
+
+def test_postgres_store_unreachable_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ValidationError, match="'dsn' must be a reachable PostgreSQL server"):
+        PostgresStore(f"host={tmp_path} port=1 dbname=x user=u password=secret", timeout=1)
+
+
+def test_schema_migrations_cover_every_version() -> None:
+    """PostgreSQL has a migration per version, and its versions keep step with SQLite's."""
+    from qaflow.store._schema import POSTGRES_MIGRATIONS
+    from qaflow.store._sqlite_schema import SCHEMA_VERSION as SQLITE_VERSION
+
+    assert set(POSTGRES_MIGRATIONS) == set(range(1, SCHEMA_VERSION + 1))
+    assert SQLITE_VERSION == SCHEMA_VERSION
+
+
+def test_postgres_a_failing_row_undoes_its_whole_step(pg_dsn: str) -> None:
+    """A row the server refuses mid-pipeline rolls back the step's transaction or savepoint."""
+    with PostgresStore(pg_dsn) as store:
+        engine = _engine(store)
+        _start(engine, "A")
+        step = engine.fire("A", "send_back", Actor("M-1", "manager"), {"reason": "r"})
+        assert step.tasks
+        clash = _steps(MemoryStore(), "B", 1)[0]
+        clash = attrs.evolve(clash, tasks=step.tasks)  # a task id that already exists
+        before = store_content(store)
+        with pytest.raises(ConcurrencyError, match="a row of this step already exists"):
+            store.commit(clash, expected_version=0)
+        assert store_content(store) == before
+        with pytest.raises(ConcurrencyError):
+            store.commit_many([clash])
+        assert store_content(store) == before
+        engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "still usable"})
+        assert engine.verify() == 1
+
+
+def test_postgres_version_1_is_migrated_with_its_anchor_backfilled(pg_dsn: str) -> None:
+    """A version-1 database (no fingerprint, no anchor) opens at version 2: the anchor holds
+    every event in (workflow, seq) order with the heads ``anchor_head`` defines."""
+    from qaflow.records import GENESIS_HASH, anchor_head
+
+    with PostgresStore(pg_dsn) as store:
+        engine = _engine(store)
+        _start(engine, "B")
+        _start(engine, "A")
+        engine.fire("B", "comment", Actor("M-1", "manager"), {"text": "x"})
+        with store.pool.connection() as conn:  # back to version 1's layout
+            conn.execute("DROP TABLE anchor")
+            conn.execute("ALTER TABLE workflows DROP COLUMN fingerprint")
+            conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    with PostgresStore(pg_dsn) as store:
+        with store.pool.connection() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        assert row == (str(SCHEMA_VERSION),)
+        events = sorted(
+            (e for w in store.workflow_ids() for e in store.events(w)),
+            key=lambda e: (e.workflow_id, e.seq),
+        )
+        head, expected = GENESIS_HASH, []
+        for n, e in enumerate(events, start=1):
+            head = anchor_head(head, e.workflow_id, e.seq, e.hash)
+            expected.append((n, e.workflow_id, e.seq, e.hash, head))
+        assert [tuple(attrs.astuple(a)) for a in store.anchor()] == expected
+        engine = _engine(store)
+        engine.fire("A", "comment", Actor("M-1", "manager"), {"text": "after"})
+        tip = store.anchor_tip()
+        assert tip is not None and tip.position == len(events) + 1
+        assert tip.head == anchor_head(head, "A", 2, store.events("A")[-1].hash)
+        assert engine.verify() == 2
 
 
 def test_sqlite_per_workflow_reads_search_by_workflow(tmp_path: Path) -> None:

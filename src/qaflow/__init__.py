@@ -52,7 +52,7 @@ from qaflow.spec import (
     TransitionSpec,
     Update,
 )
-from qaflow.store import MemoryStore, SQLiteStore, Store
+from qaflow.store import MemoryStore, PostgresStore, SQLiteStore, Store, open_store
 
 __version__ = "0.1.0"
 
@@ -87,6 +87,7 @@ __all__ = [
     "OpenDeadline",
     "PermissionDenied",
     "PolicyError",
+    "PostgresStore",
     "Problem",
     "QAFlowError",
     "SQLiteStore",
@@ -110,4 +111,5 @@ __all__ = [
     "default_calendar",
     "freeze_loaded",
     "make_checkpoint",
+    "open_store",
 ]

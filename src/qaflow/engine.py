@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -306,55 +307,77 @@ class Engine:
                 )
         return target
 
-    def tick(self, now: datetime | None = None) -> list[Step]:
+    def tick(self, now: datetime | None = None, *, batch: int = 200) -> list[Step]:
         """Fire every deadline due by ``now``; return the steps written.
 
         Idempotent: a deadline is closed by the step that breaches it, so a second tick at
-        the same time writes nothing. Safe to run from several processes: a breach another
-        process already wrote is skipped. ``now`` may not be ahead of the clock by more than
-        ``MAX_CLOCK_SKEW``. A workflow that cannot be ticked (pinned to an unregistered spec,
-        a damaged row) is skipped and listed in :attr:`tick_failures`; the others go on.
+        the same time writes nothing. Safe to run from several processes and nodes: each
+        round the store claims up to ``batch`` due deadlines that no other ticker holds and
+        commits their breaches in one transaction (:meth:`Store.fire_due`), so each breach
+        fires exactly once; a breach another writer overtook is skipped and retried.
+        ``now`` may not be ahead of the clock by more than ``MAX_CLOCK_SKEW``. A workflow
+        that cannot be ticked (pinned to an unregistered spec, a damaged row) is skipped and
+        listed in :attr:`tick_failures`; the others go on.
         """
         clock = self.clock.now()
         now = clock if now is None else check_at(now, "now", clock)
+        if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
+            raise ValidationError(field="batch", value=batch, expected="a whole number >= 1")
         steps: list[Step] = []
         failures: dict[str, TickFailure] = {}
+
+        def breach(deadline: Deadline) -> Step | None:
+            if deadline.workflow_id in failures:
+                return None
+            try:
+                snapshot = self.store.load(deadline.workflow_id)
+                # The snapshot's copy is the one replay vouches for (not the row's).
+                pinned = next((d for d in snapshot.deadlines if d.id == deadline.id), None)
+                if pinned is None:
+                    return None  # already closed by an earlier step
+                return self._breach_step(snapshot, pinned, now)
+            except StoreBusy:
+                raise
+            except Exception as error:  # one unusable workflow must not stop the others
+                log.warning(
+                    "tick skipped workflow %s: %s", deadline.workflow_id, type(error).__name__
+                )
+                failures[deadline.workflow_id] = TickFailure(
+                    deadline.workflow_id, deadline.id, f"{type(error).__name__}: {error}"
+                )
+                return None
+
         # A breach may open a deadline that is itself already due: go round until none is.
         for _ in range(_MAX_TICK_ROUNDS):
-            due = self.store.due_deadlines(now)
-            if not due:
-                break
-            written = 0
-            for deadline in due:
-                if deadline.workflow_id in failures:
-                    continue
-                try:
-                    snapshot = self.store.load(deadline.workflow_id)
-                    # The snapshot's copy is the one replay vouches for (not the row's).
-                    pinned = next((d for d in snapshot.deadlines if d.id == deadline.id), None)
-                    if pinned is None:
-                        continue
-                    step = self._breach_step(snapshot, pinned, now)
-                    self.store.commit(step, expected_version=snapshot.version)
-                except ConcurrencyError:
-                    log.info("deadline %s already handled by another writer", deadline.id)
-                    continue
-                except StoreBusy:
-                    raise
-                except Exception as error:  # one unusable workflow must not stop the others
-                    log.warning(
-                        "tick skipped workflow %s: %s", deadline.workflow_id, type(error).__name__
-                    )
-                    failures[deadline.workflow_id] = TickFailure(
-                        deadline.workflow_id, deadline.id, f"{type(error).__name__}: {error}"
-                    )
-                    continue
-                steps.append(step)
-                written += 1
+            written = self.store.fire_due(now, breach, limit=batch)
             if not written:
                 break
+            steps.extend(written)
         self.tick_failures = list(failures.values())
         return steps
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit every command fired in the block in one transaction when it ends (writes).
+
+        Commands in the block see the batch's earlier steps and return their steps as usual,
+        but nothing is durable until the block ends; then all of them are written, or, if
+        the block raises or a step is stale by then (:class:`ConcurrencyError`), none. For
+        imports, simulations written to a database and other bulk work. A batch inside a
+        batch joins it; ``tick`` cannot run inside one (it commits by itself).
+        """
+        from qaflow.store._staged import StagedStore
+
+        if isinstance(self.store, StagedStore):
+            yield
+            return
+        staged = StagedStore(self.store)
+        self.store = staged
+        try:
+            yield
+        finally:
+            self.store = staged.base
+        staged.flush()
 
     def _breach_step(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:
         spec = self.spec_for(snapshot)

@@ -26,7 +26,7 @@ from qaflow.calendar import LONDON
 from qaflow.engine import Engine
 from qaflow.errors import IntegrityError
 from qaflow.records import Event, WorkflowSnapshot, converter
-from qaflow.store import MemoryStore, SQLiteStore, Store
+from qaflow.store import MemoryStore, PostgresStore, SQLiteStore, Store
 
 __all__ = [
     "CONFORMANCE_POLICY",
@@ -79,7 +79,7 @@ def aware_datetimes(min_year: int = 2020, max_year: int = 2030) -> st.SearchStra
 def store_content(store: Store) -> Any:
     """Everything a store holds, comparable with ``==`` (so a test sees a refusal wrote
     nothing)."""
-    if isinstance(store, SQLiteStore):
+    if isinstance(store, (SQLiteStore, PostgresStore)):
         return store.dump()
     if isinstance(store, MemoryStore):
         return (

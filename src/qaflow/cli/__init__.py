@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from qaflow.cli import (  # noqa: F401  (they register commands)
     _check,
+    _copy,
     _demo,
     _ops,
     _policy,

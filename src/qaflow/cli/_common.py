@@ -132,22 +132,34 @@ def output_file(option: str, path: str) -> Path:
 
 @contextmanager
 def open_engine(db: str, *, write: bool = False, ladders: tuple[str, ...] = ()) -> Iterator[Any]:
-    """An engine on ``db`` with the shipped specs and any ``ladders`` files registered.
+    """An engine on ``db`` (a SQLite file or a store URL) with the shipped specs and any
+    ``ladders`` files registered.
 
-    Read commands open the database read-only (``write=False``): a file that is not a
-    qaflow database is refused and left exactly as it was.
+    Read commands open a SQLite database read-only (``write=False``): a file that is not a
+    qaflow database is refused and left exactly as it was. A PostgreSQL URL opens the shared
+    database (its schema is created if it is new).
     """
     from qaflow.engine import Engine
     from qaflow.registry import shipped_specs
-    from qaflow.store import SQLiteStore
+    from qaflow.store import SQLiteStore, open_store
+    from qaflow.store._url import is_url
 
-    path = Path(db)
-    if not path.exists():
-        raise ValidationError(field=_db_source(), value=db, expected=_missing_db_hint(), quote=True)
-    if path.is_file() and path.stat().st_size == 0:
-        raise StoreError(path=db, problem="is empty: not a qaflow database")
     specs = [*shipped_specs(), *_ladder_specs(ladders)]
-    store = SQLiteStore(db, readonly=not write)
+    if is_url(db) and not db.startswith("sqlite:"):
+        store = open_store(db, field=_db_source())
+    else:
+        if db.startswith("sqlite:///") and len(db) > len("sqlite:///"):
+            db = db[len("sqlite:///") :]
+        elif db.startswith("sqlite:"):
+            raise ValidationError(field=_db_source(), value=db, expected="sqlite:///PATH")
+        path = Path(db)
+        if not path.exists():
+            raise ValidationError(
+                field=_db_source(), value=db, expected=_missing_db_hint(), quote=True
+            )
+        if path.is_file() and path.stat().st_size == 0:
+            raise StoreError(path=db, problem="is empty: not a qaflow database")
+        store = SQLiteStore(db, readonly=not write)
     try:
         yield Engine(store, specs)
     finally:
@@ -200,5 +212,6 @@ DB_OPTION = click.option(
     show_default=True,
     envvar=DB_ENV,
     show_envvar=True,
-    help=f"The SQLite database file (or set {DB_ENV}).",
+    help=f"The database: a SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB (or set "
+    f"{DB_ENV}).",
 )

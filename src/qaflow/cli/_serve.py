@@ -51,7 +51,7 @@ def serve(
 
     from qaflow.directory import InMemoryDirectory
     from qaflow.service import KeyStore, create_app
-    from qaflow.store import SQLiteStore
+    from qaflow.store import open_store
 
     if keys_path is None and not insecure_local:
         raise ValidationError(
@@ -71,7 +71,7 @@ def serve(
         )
     directory = InMemoryDirectory.load_json(directory_path)
     keys = KeyStore.load(keys_path) if keys_path is not None else None
-    store = SQLiteStore(db)
+    store = open_store(db, field="--db")  # a SQLite file (made if new) or a URL
     app = create_app(store, directory, keys=keys, insecure_local=insecure_local)
     click.echo(f"qaflow serving {db} on http://{host}:{port} (OpenAPI at /openapi.json)")
     try:

@@ -51,7 +51,9 @@ def _engine(db: str, directory: str | None, *, create: bool = False) -> Iterator
     from qaflow.store import SQLiteStore
 
     people = InMemoryDirectory.load_json(directory) if directory else None
-    if not create or Path(db).exists():
+    from qaflow.store._url import is_url
+
+    if not create or Path(db).exists() or is_url(db):  # URLs open as every --db does
         with open_engine(db, write=True) as engine:
             engine.directory = people
             yield engine

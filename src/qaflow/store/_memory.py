@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import heapq
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from qaflow._checks import check_ids, to_utc
-from qaflow.errors import UnknownWorkflow, ValidationError
+from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     AnchorEntry,
@@ -109,6 +109,46 @@ class MemoryStore:
             tasks = self._tasks
             for t in step.tasks:
                 tasks[t.id] = t
+
+    def commit_many(self, steps: Sequence[Step]) -> None:
+        """Commit ``steps`` all or nothing: every check runs before anything is written."""
+        versions: dict[str, int] = {}
+        keys: set[tuple[str, str]] = set()
+        for step in steps:
+            event = step.event
+            wid = event.workflow_id
+            current = self._snapshots.get(wid)
+            actual = versions.get(wid, current.version if current is not None else 0)
+            expected = event.seq - 1
+            if actual != expected:
+                detail = "the workflow already exists" if expected == 0 and actual else ""
+                raise stale(wid, expected, actual, detail)
+            key = event.idempotency_key
+            if key is not None and ((wid, key) in self._keys or (wid, key) in keys):
+                raise stale(wid, expected, actual, "idempotency key already used")
+            if key is not None:
+                keys.add((wid, key))
+            versions[wid] = event.seq
+        for step in steps:
+            self.commit(step, expected_version=step.event.seq - 1)
+
+    def fire_due(
+        self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
+    ) -> list[Step]:
+        """Breach up to ``limit`` due deadlines (one process: nothing else can claim them)."""
+        written: list[Step] = []
+        for deadline in self.due_deadlines(now)[:limit]:
+            if deadline.id not in self._open:
+                continue  # closed by an earlier breach of this round
+            step = breach(deadline)
+            if step is None:
+                continue
+            try:
+                self.commit(step, expected_version=step.event.seq - 1)
+            except ConcurrencyError:
+                continue
+            written.append(step)
+        return written
 
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         seq = self._keys.get((_wid(workflow_id), key))

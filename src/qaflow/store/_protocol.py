@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -40,6 +40,29 @@ class Store(Protocol):
     def load(self, workflow_id: str) -> WorkflowSnapshot: ...
 
     def commit(self, step: Step, *, expected_version: int) -> None: ...
+
+    def commit_many(self, steps: Sequence[Step]) -> None:
+        """Commit ``steps`` in order in one transaction, all or nothing.
+
+        Each step is checked as :meth:`commit` checks it, at the version before its event
+        (``step.event.seq - 1``), counting the batch's earlier steps: a stale one raises
+        :class:`~qaflow.errors.ConcurrencyError` and nothing of the batch is written.
+        """
+        ...
+
+    def fire_due(
+        self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
+    ) -> list[Step]:
+        """Claim up to ``limit`` open deadlines due by ``now`` and commit their breach steps.
+
+        In one transaction: claim deadlines no other ticker holds (PostgreSQL: ``FOR UPDATE
+        SKIP LOCKED``; SQLite: the write lock; memory: one process), call ``breach`` for each
+        (``None``: nothing to write; its loads see the claim's earlier writes) and commit the
+        step it returns. A step refused as stale is skipped alone and its deadline stays open
+        for the next round. Returns the steps written. A ticker that dies releases its claims
+        when its transaction ends, so every breach fires exactly once.
+        """
+        ...
 
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None: ...
 

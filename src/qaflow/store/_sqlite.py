@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -13,7 +14,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from qaflow._checks import check_ids, to_utc
-from qaflow.errors import UnknownWorkflow, ValidationError
+from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     Actor,
@@ -566,6 +567,41 @@ class SQLiteStore(Inspection, PeriodReads):
             del self._recent[next(iter(self._recent))]
         self._recent[wid] = (snap, deadlines)
 
+    @guarded
+    def commit_many(self, steps: Sequence[Step]) -> None:
+        """Write ``steps`` in order in one transaction, all or nothing (each version-checked)."""
+        with self._outer():
+            for step in steps:
+                self.commit(step, expected_version=step.event.seq - 1)
+
+    @guarded
+    def fire_due(
+        self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
+    ) -> list[Step]:
+        """Claim due deadlines under the write lock and commit their breaches in one transaction."""
+        written: list[Step] = []
+        with self._outer():  # the write lock from here: no other ticker sees these rows
+            for deadline in self.due_deadlines(now)[:limit]:
+                step = breach(deadline)
+                if step is None:
+                    continue
+                try:
+                    self.commit(step, expected_version=step.event.seq - 1)
+                except ConcurrencyError:
+                    continue
+                written.append(step)
+        return written
+
+    @contextmanager
+    def _outer(self) -> Iterator[None]:
+        """One transaction around several commits; a rollback forgets the cached snapshots."""
+        try:
+            with self._transaction():
+                yield
+        except BaseException:
+            self._recent.clear()
+            raise
+
     def _version(self, workflow_id: str) -> int:
         row = self.conn.execute(
             "SELECT version FROM workflows WHERE workflow_id = ?", (workflow_id,)
@@ -574,18 +610,28 @@ class SQLiteStore(Inspection, PeriodReads):
 
 
 class _Tx:
-    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception."""
+    """``BEGIN IMMEDIATE`` … ``COMMIT``, or ``ROLLBACK`` on any exception.
 
-    __slots__ = ("conn",)
+    Inside a transaction already open (a batch or a tick claim) it is a savepoint instead,
+    so one step's refusal undoes that step alone.
+    """
+
+    __slots__ = ("conn", "nested")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.nested = False
 
     def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
+        self.nested = self.conn.in_transaction
+        self.conn.execute("SAVEPOINT step" if self.nested else "BEGIN IMMEDIATE")
 
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is None:
+        if self.nested:
+            if exc_type is not None:
+                self.conn.execute("ROLLBACK TO step")
+            self.conn.execute("RELEASE step")
+        elif exc_type is None:
             try:
                 self.conn.execute("COMMIT")
             except BaseException:

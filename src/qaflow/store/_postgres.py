@@ -1,0 +1,366 @@
+"""The PostgreSQL store: one shared server, several nodes (its SQL is in ``_pg_sql``).
+
+Every step commits in one transaction on a pooled connection. Optimistic concurrency is the
+``WHERE version = …`` of the snapshot update (under READ COMMITTED a second writer waits for
+the first and then finds the version moved); idempotency keys are a unique constraint per
+workflow. ``tick`` claims due deadlines with ``FOR UPDATE SKIP LOCKED`` together with their
+workflows' rows, so several nodes can tick at once and each breach fires exactly once; a
+node that dies mid-claim releases its rows when the server ends its transaction.
+
+psycopg is imported when a store is opened, so ``import qaflow`` stays fast for SQLite users.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from qaflow._checks import check_ids
+from qaflow.calendar import ensure_aware
+from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
+from qaflow.records import (
+    AnchorEntry,
+    Deadline,
+    Event,
+    Notification,
+    Step,
+    Task,
+    WorkflowSnapshot,
+)
+from qaflow.store._pg_period import PeriodReads
+from qaflow.store._pg_sql import (
+    ANCHOR_COLS,
+    CLAIM,
+    DEADLINE_COLS,
+    EVENT_COLS,
+    NESTED,
+    NOTE_COLS,
+    SNAP_COLS,
+    TABLES,
+    TASK_COLS,
+    TOP,
+    Refused,
+    conflicts_typed,
+    create_schema,
+    deadline_from,
+    event_from,
+    find_sql,
+    open_states,
+    refusal,
+    session_options,
+    snapshot_from,
+    text_id,
+    where_of,
+    write_step,
+)
+
+if TYPE_CHECKING:
+    import psycopg
+    import psycopg_pool
+
+__all__ = ["PostgresStore"]
+
+
+class PostgresStore(PeriodReads):
+    """A store on a PostgreSQL server, safe to share between threads, processes and nodes.
+
+    ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the
+    connection pool (one connection per concurrently committing thread is enough). Opening
+    creates or migrates the schema (serialised across nodes by an advisory lock); a database
+    of a newer schema version raises :class:`~qaflow.errors.StoreError`.
+    """
+
+    def __init__(
+        self, dsn: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 30.0
+    ) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        if not isinstance(dsn, str) or not dsn:
+            raise ValidationError(field="dsn", value=dsn, expected="a PostgreSQL URL or DSN")
+        self.dsn, self.where = dsn, where_of(dsn)
+        kwargs: dict[str, Any] = {"autocommit": True, "options": session_options(dsn)}
+        try:
+            with psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs) as conn:
+                create_schema(conn)
+        except psycopg.OperationalError:
+            raise ValidationError(
+                field="dsn", value=self.where, expected="a reachable PostgreSQL server"
+            ) from None
+        self.pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            dsn, min_size=min_size, max_size=max_size, kwargs=kwargs, timeout=timeout, open=True
+        )
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"PostgresStore({self.where!r})"
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> PostgresStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def _conn(self) -> Iterator[psycopg.Connection[Any]]:
+        """The connection of the batch or claim this thread is in, else one from the pool."""
+        held = getattr(self._local, "conn", None)
+        if held is not None:
+            yield held
+            return
+        with self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def _hold(self) -> Iterator[psycopg.Connection[Any]]:
+        """One transaction that this thread's reads and commits join until it ends."""
+        if getattr(self._local, "conn", None) is not None:
+            with self._conn() as conn, conn.transaction():
+                yield conn
+            return
+        with self.pool.connection() as conn:
+            self._local.conn = conn
+            try:
+                with conflicts_typed(), conn.transaction():
+                    yield conn
+            finally:
+                self._local.conn = None
+
+    # --- reads ------------------------------------------------------------------------------
+
+    def load(self, workflow_id: str) -> WorkflowSnapshot:
+        with self._conn() as conn:
+            row = conn.execute(
+                f"SELECT {SNAP_COLS} FROM workflows WHERE workflow_id = %s", (text_id(workflow_id),)
+            ).fetchone()
+        if row is None:
+            raise UnknownWorkflow(workflow_id=workflow_id)
+        return snapshot_from(row)
+
+    def _select(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        with self._conn() as conn:
+            return conn.execute(sql, args).fetchall()
+
+    def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
+        where, args = ("WHERE machine = %s", (machine,)) if machine is not None else ("", ())
+        sql = f"SELECT {SNAP_COLS} FROM workflows {where} ORDER BY workflow_id"
+        for row in self._select(sql, args):
+            yield snapshot_from(row)
+
+    def find_workflows(
+        self,
+        *,
+        machine: str | None = None,
+        policy: str | None = None,
+        state: str | None = None,
+        team: str | None = None,
+        overdue_at: datetime | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> list[WorkflowSnapshot]:
+        sql, args = find_sql(machine, policy, state, team, overdue_at, after, limit)
+        return [snapshot_from(row) for row in self._select(sql, args)]
+
+    def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
+        where, args = ("WHERE machine = %s", (machine,)) if machine is not None else ("", ())
+        for (wid,) in self._select(f"SELECT workflow_id FROM workflows {where} ORDER BY 1", args):
+            yield wid
+
+    def events(self, workflow_id: str) -> list[Event]:
+        rows = self._select(
+            f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = %s ORDER BY seq",
+            (text_id(workflow_id),),
+        )
+        if not rows:
+            self.load(workflow_id)
+        return [event_from(r) for r in rows]
+
+    def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
+        rows = self._select(
+            f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = %s AND idempotency_key = %s",
+            (text_id(workflow_id), text_id(key, "idempotency_key")),
+        )
+        return event_from(rows[0]) if rows else None
+
+    def due_deadlines(self, now: datetime) -> list[Deadline]:
+        rows = self._select(
+            f"SELECT {DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= %s "
+            "ORDER BY due_at, id",
+            (ensure_aware(now, "now"),),
+        )
+        return [deadline_from(r) for r in rows]
+
+    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
+        where, args = (
+            ("AND workflow_id = %s", (text_id(workflow_id),))
+            if workflow_id is not None
+            else ("", ())
+        )
+        rows = self._select(
+            f"SELECT {DEADLINE_COLS} FROM deadlines WHERE status = 'open' {where} "
+            "ORDER BY due_at, id",
+            args,
+        )
+        return [deadline_from(r) for r in rows]
+
+    @staticmethod
+    def _notification(row: tuple[Any, ...]) -> Notification:
+        return Notification(*row)
+
+    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
+        sql = f"SELECT {NOTE_COLS} FROM notifications WHERE sent_at IS NULL ORDER BY created_at, id"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [self._notification(r) for r in self._select(sql)]
+
+    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
+        where, args = (
+            ("WHERE workflow_id = %s", (text_id(workflow_id),))
+            if workflow_id is not None
+            else ("", ())
+        )
+        rows = self._select(
+            f"SELECT {NOTE_COLS} FROM notifications {where} ORDER BY created_at, id", args
+        )
+        return [self._notification(r) for r in rows]
+
+    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
+        """Mark outbox rows delivered (writes). Returns how many were pending."""
+        stamp = ensure_aware(at, "at")
+        with self._conn() as conn:
+            cur = conn.execute(
+                "UPDATE notifications SET sent_at = %s WHERE id = ANY(%s) AND sent_at IS NULL",
+                (stamp, check_ids("ids", ids)),
+            )
+            return cur.rowcount
+
+    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
+        sql = f"SELECT {TASK_COLS} FROM tasks WHERE true"
+        args: list[str] = []
+        if workflow_id is not None:
+            sql += " AND workflow_id = %s"
+            args.append(workflow_id)
+        if open_only:
+            sql += " AND done_at IS NULL"
+        return [Task(*row) for row in self._select(sql + " ORDER BY created_at, id", args)]
+
+    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
+        """Mark tasks done (writes). Returns how many were open."""
+        stamp = ensure_aware(at, "at")
+        with self._conn() as conn:
+            cur = conn.execute(
+                "UPDATE tasks SET done_at = %s WHERE id = ANY(%s) AND done_at IS NULL",
+                (stamp, check_ids("ids", ids)),
+            )
+            return cur.rowcount
+
+    def counts(self) -> dict[str, int]:
+        """Row counts per table (for tests that check a refused command wrote nothing)."""
+        out = {t: self._select(f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
+        out["open_deadlines"] = self._select(
+            "SELECT count(*) FROM deadlines WHERE status = 'open'"
+        )[0][0]
+        return out
+
+    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Every row of every table, sorted: the store's whole content, for comparisons."""
+        return {t: sorted(self._select(f"SELECT * FROM {t}"), key=repr) for t in TABLES}
+
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        where, args = ("WHERE workflow_id = %s", (workflow_id,)) if workflow_id else ("", ())
+        rows = self._select(f"SELECT {DEADLINE_COLS}, status FROM deadlines {where}", args)
+        return [(deadline_from(r[:-1]), r[-1]) for r in rows]
+
+    def anchor(self) -> Iterator[AnchorEntry]:
+        last = 0
+        while rows := self._select(
+            f"SELECT {ANCHOR_COLS} FROM anchor WHERE position > %s ORDER BY position LIMIT 10000",
+            (last,),
+        ):
+            yield from (AnchorEntry(*row) for row in rows)
+            last = rows[-1][0]
+
+    def anchor_tip(self) -> AnchorEntry | None:
+        rows = self._select(f"SELECT {ANCHOR_COLS} FROM anchor ORDER BY position DESC LIMIT 1")
+        return AnchorEntry(*rows[0]) if rows else None
+
+    # --- the write path ---------------------------------------------------------------------
+
+    def commit(self, step: Step, *, expected_version: int) -> None:
+        """Write ``step`` in one transaction if the workflow is at ``expected_version``.
+
+        Two round trips: the transaction's statements go in one pipeline flush, then the
+        commit. Inside a batch or a tick claim the step is a savepoint of that transaction.
+        """
+        from psycopg import errors
+        from psycopg.pq import TransactionStatus
+
+        wid = step.event.workflow_id
+        with conflicts_typed(wid), self._conn() as conn:
+            nested = conn.info.transaction_status != TransactionStatus.IDLE
+            begin, done, undo = NESTED if nested else TOP
+            try:
+                with conn.pipeline():
+                    conn.execute(begin)
+                    write_step(conn, step, expected_version)
+                    conn.execute(done)
+            except BaseException as error:
+                if conn.info.transaction_status in open_states():
+                    for statement in undo:
+                        conn.execute(statement)
+                if isinstance(error, Refused):
+                    raise refusal(conn, wid, expected_version, error.key_used) from None
+                if isinstance(error, errors.IntegrityError):
+                    raise refusal(conn, wid, expected_version, False) from None
+                raise
+
+    def commit_many(self, steps: Sequence[Step]) -> None:
+        """Write ``steps`` in order in one transaction, all or nothing (each version-checked).
+
+        The batch first locks its workflows' rows in id order, so two batches never deadlock.
+        """
+        from psycopg import errors
+
+        if not steps:
+            return
+        current = steps[0]
+        try:
+            with self._hold() as conn, conn.pipeline():
+                ids = sorted({s.event.workflow_id for s in steps})
+                conn.execute(
+                    "SELECT 1 FROM workflows WHERE workflow_id = ANY(%s) ORDER BY workflow_id "
+                    "FOR UPDATE",
+                    (ids,),
+                )
+                for current in steps:
+                    write_step(conn, current, current.event.seq - 1)
+        except (Refused, errors.IntegrityError) as error:
+            key_used = isinstance(error, Refused) and error.key_used
+            wid, expected = current.event.workflow_id, current.event.seq - 1
+            with self._conn() as conn:
+                raise refusal(conn, wid, expected, key_used) from None
+
+    def fire_due(
+        self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
+    ) -> list[Step]:
+        """Claim due deadlines (``SKIP LOCKED``) with their workflows; commit their breaches."""
+        moment = ensure_aware(now, "now")
+        written: list[Step] = []
+        with self._hold() as conn:
+            rows = conn.execute(CLAIM, (moment, int(limit))).fetchall()
+            for row in rows:
+                step = breach(deadline_from(row))
+                if step is None:
+                    continue
+                try:
+                    self.commit(step, expected_version=step.event.seq - 1)
+                except ConcurrencyError:
+                    continue
+                written.append(step)
+        return written

@@ -291,6 +291,20 @@ def _cadence(node: Node, rule_clause: str | None) -> Cadence | None:
     return node.build(Cadence, windows=tuple(windows), clause=clause, **fields)
 
 
+def shipped_councils() -> tuple[str, ...]:
+    """The councils qaflow ships, from the one catalogue in :mod:`qaflow.policies`."""
+    from qaflow.policies import SHIPPED_AUDIT_FILES
+
+    return tuple(SHIPPED_AUDIT_FILES)
+
+
+def shipped_policy(council: str) -> Policy:
+    """A shipped council's policy (name, version, closure days), from the catalogue."""
+    from qaflow.policies import shipped_audit_procedure
+
+    return shipped_audit_procedure(council).audit.policy
+
+
 def load_shipped(
     council: str, file: str, policy: Policy, events: Iterable[EventSpec]
 ) -> TimescalePolicy:

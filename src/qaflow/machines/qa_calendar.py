@@ -19,8 +19,9 @@ from qaflow.machines._timescales import (
     build_machine,
     load_file,
     load_shipped,
+    shipped_councils,
+    shipped_policy,
 )
-from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.base import Policy
 from qaflow.spec import Field, MachineSpec
 
@@ -69,16 +70,10 @@ def calendar_spec(timescales: TimescalePolicy) -> MachineSpec:
     )
 
 
-_SHIPPED: Final[dict[str, Policy]] = {
-    "bexley": bexley.POLICY,
-    "buckinghamshire": buckinghamshire.POLICY,
-}
-
-
 @cache
 def shipped_qa_calendar(council: str) -> TimescalePolicy:
     """A shipped council's QA calendar (``policies/<council>/qa_calendar.toml``)."""
-    return load_shipped(council, "qa_calendar", _SHIPPED[council], EVENTS)
+    return load_shipped(council, "qa_calendar", shipped_policy(council), EVENTS)
 
 
 def load_qa_calendar(path: str | Path, policy: Policy) -> TimescalePolicy:
@@ -88,4 +83,4 @@ def load_qa_calendar(path: str | Path, policy: Policy) -> TimescalePolicy:
 
 def shipped_specs() -> tuple[MachineSpec, ...]:
     """The QA calendar machine under every shipped council."""
-    return tuple(calendar_spec(shipped_qa_calendar(c)) for c in _SHIPPED)
+    return tuple(calendar_spec(shipped_qa_calendar(c)) for c in shipped_councils())

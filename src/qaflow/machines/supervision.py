@@ -19,8 +19,9 @@ from qaflow.machines._timescales import (
     build_machine,
     load_file,
     load_shipped,
+    shipped_councils,
+    shipped_policy,
 )
-from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.base import Policy
 from qaflow.spec import Field, MachineSpec
 
@@ -99,16 +100,10 @@ def supervision_spec(timescales: TimescalePolicy) -> MachineSpec:
     )
 
 
-_SHIPPED: Final[dict[str, Policy]] = {
-    "bexley": bexley.POLICY,
-    "buckinghamshire": buckinghamshire.POLICY,
-}
-
-
 @cache
 def shipped_supervision(council: str) -> TimescalePolicy:
     """A shipped council's supervision file (``policies/<council>/supervision.toml``)."""
-    return load_shipped(council, "supervision", _SHIPPED[council], EVENTS)
+    return load_shipped(council, "supervision", shipped_policy(council), EVENTS)
 
 
 def load_supervision(path: str | Path, policy: Policy) -> TimescalePolicy:
@@ -118,4 +113,4 @@ def load_supervision(path: str | Path, policy: Policy) -> TimescalePolicy:
 
 def shipped_specs() -> tuple[MachineSpec, ...]:
     """The supervision machine under every shipped council."""
-    return tuple(supervision_spec(shipped_supervision(c)) for c in _SHIPPED)
+    return tuple(supervision_spec(shipped_supervision(c)) for c in shipped_councils())

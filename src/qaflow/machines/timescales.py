@@ -19,8 +19,9 @@ from qaflow.machines._timescales import (
     build_machine,
     load_file,
     load_shipped,
+    shipped_councils,
+    shipped_policy,
 )
-from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.base import Policy
 from qaflow.spec import Field, MachineSpec
 
@@ -154,16 +155,10 @@ def case_spec(timescales: TimescalePolicy) -> MachineSpec:
     )
 
 
-_SHIPPED: Final[dict[str, Policy]] = {
-    "bexley": bexley.POLICY,
-    "buckinghamshire": buckinghamshire.POLICY,
-}
-
-
 @cache
 def shipped_case_timescales(council: str) -> TimescalePolicy:
     """A shipped council's case timescales (``policies/<council>/timescales.toml``)."""
-    return load_shipped(council, "timescales", _SHIPPED[council], EVENTS)
+    return load_shipped(council, "timescales", shipped_policy(council), EVENTS)
 
 
 def load_case_timescales(path: str | Path, policy: Policy) -> TimescalePolicy:
@@ -173,4 +168,4 @@ def load_case_timescales(path: str | Path, policy: Policy) -> TimescalePolicy:
 
 def shipped_specs() -> tuple[MachineSpec, ...]:
     """The case machine under every shipped council."""
-    return tuple(case_spec(shipped_case_timescales(c)) for c in _SHIPPED)
+    return tuple(case_spec(shipped_case_timescales(c)) for c in shipped_councils())

@@ -104,7 +104,6 @@ def test_four_nodes_fire_and_tick_on_one_server(pg_dsn: str) -> None:
     assert counts["events"] == WORKFLOWS + len(acked) + len(fired)
     tried = sum(len(r["acked"]) + r["conflict"] + r["refused"] for r in reports)
     assert tried == 4 * ROUNDS
-    assert Counter(len(r["breached"]) > 0 for r in reports)[True] >= 2, "one node did it all"
     assert engine.verify() == WORKFLOWS
     store.close()
 

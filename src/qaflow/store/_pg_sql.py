@@ -19,6 +19,7 @@ from qaflow.records import (
     WorkflowSnapshot,
     converter,
 )
+from qaflow.store._find import find_query
 from qaflow.store._protocol import stale
 from qaflow.store._schema import POSTGRES_MIGRATIONS, migrate
 
@@ -178,28 +179,18 @@ def find_sql(
     limit: int,
 ) -> tuple[str, list[Any]]:
     """The query behind :meth:`PostgresStore.find_workflows` and its arguments."""
-    where: list[str] = []
-    args: list[Any] = []
-    for column, value in (("machine", machine), ("policy", policy), ("state", state)):
-        if value is not None:
-            where.append(f"{column} = %s")
-            args.append(value)
-    if team is not None:
-        where.append("(data::jsonb) ->> 'team_id' = %s")
-        args.append(team)
-    if overdue_at is not None:
-        where.append(
-            "EXISTS (SELECT 1 FROM deadlines d WHERE d.workflow_id = workflows.workflow_id "
-            "AND d.status = 'open' AND d.due_at <= %s)"
-        )
-        args.append(ensure_aware(overdue_at, "overdue_at"))
-    if after is not None:
-        where.append("workflow_id > %s")
-        args.append(after)
-    sql = f"SELECT {SNAP_COLS} FROM workflows"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return sql + " ORDER BY workflow_id LIMIT %s", [*args, max(limit, 0)]
+    return find_query(
+        columns=SNAP_COLS,
+        placeholder="%s",
+        team_expr="(data::jsonb) ->> 'team_id'",
+        machine=machine,
+        policy=policy,
+        state=state,
+        team=team,
+        overdue_at=None if overdue_at is None else ensure_aware(overdue_at, "overdue_at"),
+        after=after,
+        limit=limit,
+    )
 
 
 def snapshot_from(row: tuple[Any, ...]) -> WorkflowSnapshot:

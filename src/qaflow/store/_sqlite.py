@@ -28,6 +28,7 @@ from qaflow.records import (
     anchor_head,
 )
 from qaflow.store._codec import deadlines_from_json, deadlines_json
+from qaflow.store._find import find_query
 from qaflow.store._protocol import stale
 from qaflow.store._sqlite_period import PeriodReads
 from qaflow.store._sqlite_rows import (
@@ -192,30 +193,19 @@ class SQLiteStore(Inspection, PeriodReads):
         after: str | None = None,
         limit: int = 100,
     ) -> list[WorkflowSnapshot]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (("machine", machine), ("policy", policy), ("state", state)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if team is not None:
-            where.append("json_extract(data, '$.team_id') = ?")
-            args.append(team)
-        if overdue_at is not None:
-            where.append(
-                "EXISTS (SELECT 1 FROM deadlines d WHERE d.workflow_id = workflows.workflow_id "
-                "AND d.status = 'open' AND d.due_at <= ?)"
-            )
-            args.append(ts(to_utc(overdue_at, "overdue_at")))
-        if after is not None:
-            where.append("workflow_id > ?")
-            args.append(after)
-        sql = f"SELECT {self._SNAP_COLS} FROM workflows"
-        if where:
-            sql += " WHERE " + " AND ".join(where)
-        rows = self.conn.execute(
-            sql + " ORDER BY workflow_id LIMIT ?", (*args, max(limit, 0))
-        ).fetchall()
+        sql, args = find_query(
+            columns=self._SNAP_COLS,
+            placeholder="?",
+            team_expr="json_extract(data, '$.team_id')",
+            machine=machine,
+            policy=policy,
+            state=state,
+            team=team,
+            overdue_at=None if overdue_at is None else ts(to_utc(overdue_at, "overdue_at")),
+            after=after,
+            limit=limit,
+        )
+        rows = self.conn.execute(sql, args).fetchall()
         return [self._snapshot(row) for row in rows]
 
     _event = staticmethod(event_row)

@@ -10,10 +10,16 @@ import qaflow
 
 MODULES = [
     "qaflow",
+    "qaflow._authorise",
     "qaflow._checks",
+    "qaflow._compute",
     "qaflow._effects",
     "qaflow._fingerprint",
     "qaflow._integrity",
+    "qaflow._reads",
+    "qaflow._replay",
+    "qaflow._specs",
+    "qaflow._tick",
     "qaflow.allocation",
     "qaflow.calendar",
     "qaflow.cli",

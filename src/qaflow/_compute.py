@@ -137,7 +137,7 @@ def replay_step(
     stored one, not a copy. ``hash_checked``: the caller has checked the event's hash against
     its content (``verify`` does, on the chain), so it is not computed a second time.
     """
-    payload = dict(event.payload)
+    payload = event.payload  # the stored event's own: read, never changed
     trigger = event.trigger
     if trigger == DEADLINE_MISSED:
         return _finish(spec, snapshot, event, payload, None, snapshot.state, event, hash_checked)
@@ -417,7 +417,7 @@ def _event(
     )
     if stored is not None and reproduced and hash_checked:
         return stored
-    payload = dict(ctx.payload)
+    payload = ctx.payload if type(ctx.payload) is dict else dict(ctx.payload)
     try:
         digest = hash_fields(
             snapshot.workflow_id,

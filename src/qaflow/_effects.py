@@ -74,6 +74,8 @@ class Outputs:
 
     def close_where(self, test: Callable[[Deadline], bool]) -> None:
         """Close every open deadline for which ``test`` holds."""
+        if not self.open_now:
+            return
         for did, d in list(self.open_now.items()):
             if test(d):
                 self.close(did)
@@ -281,8 +283,8 @@ def collect(spec: MachineSpec, ctx: Context, transition: TransitionSpec | None) 
         for rule in dest.deadlines:
             open_deadline(rule, ctx, out, ctx.dest)
         run_effects(dest.on_enter, ctx, out)
-    if spec.rolling and not dest.terminal:
-        advance_rolling(spec.rolling, ctx, out.opened, out.closed, out.open_now)
     if dest.terminal:
         out.close_where(lambda d: True)
+    elif spec.rolling:
+        advance_rolling(spec.rolling, ctx, out.opened, out.closed, out.open_now)
     return out

@@ -14,6 +14,7 @@ MODULES = [
     "qaflow._effects",
     "qaflow._fingerprint",
     "qaflow._integrity",
+    "qaflow._matching",
     "qaflow.allocation",
     "qaflow.calendar",
     "qaflow.cli",
@@ -47,6 +48,11 @@ MODULES = [
     "qaflow.store._sqlite_rows",
     "qaflow.store._sqlite_schema",
     "qaflow.testing",
+    "qaflow.testing._ladder_checks",
+    "qaflow.testing._ladder_draw",
+    "qaflow.testing._ladder_machine",
+    "qaflow.testing._rolling",
+    "qaflow.testing._workflow",
     "qaflow.vocabulary",
 ]
 

@@ -11,6 +11,7 @@ import qaflow
 MODULES = [
     "qaflow",
     "qaflow._checks",
+    "qaflow._convert",
     "qaflow._effects",
     "qaflow._fingerprint",
     "qaflow._integrity",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from qaflow._convert import optional_duration
 from qaflow._rolling import Cadence, RollingRule, Window
 from qaflow._specparts import (
     GUARD_NAMES,
@@ -114,10 +115,6 @@ def _duration(value: object) -> Duration | Callable[[Context], Duration]:
     raise PolicyError(f"a duration must be text like '5 WD' or a callable, not {value!r}")
 
 
-def _optional_duration(value: Duration | str | None) -> Duration | None:
-    return None if value is None else Duration.parse(value)
-
-
 def _role_set(roles: Iterable[str]) -> frozenset[str]:
     return frozenset(roles)
 
@@ -190,7 +187,7 @@ class AddTask:
 
     kind: str
     owner_role: str
-    within: Duration | None = attrs.field(default=None, converter=_optional_duration)
+    within: Duration | None = attrs.field(default=None, converter=optional_duration)
     clause: str | None = None
 
 

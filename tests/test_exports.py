@@ -16,6 +16,7 @@ MODULES = [
     "qaflow._fingerprint",
     "qaflow._integrity",
     "qaflow._matching",
+    "qaflow._stats",
     "qaflow.allocation",
     "qaflow.calendar",
     "qaflow.cli",

@@ -104,7 +104,6 @@ class Context:
 
 
 Check = Callable[[Context], bool]
-DurationLike = Duration | str | Callable[[Context], Duration]
 
 
 def _duration(value: object) -> Duration | Callable[[Context], Duration]:

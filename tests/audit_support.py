@@ -3,12 +3,14 @@ that brings an audit to any state of its lifecycle under either council's policy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qaflow import Actor, Engine, ManualClock, MemoryStore, Step
+import pytest
+
+from qaflow import Actor, Engine, ManualClock, MemoryStore, QAFlowError, Step
 from qaflow._audit_conformance import grading_answer, stage_answers, valid_answer
 from qaflow.machines import audit as A
 from qaflow.machines import moderation as M
@@ -16,6 +18,7 @@ from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.audits import AuditPolicy
 from qaflow.policies.forms import Grade
 from qaflow.procedure import load_audit_procedure
+from qaflow.testing import store_content
 
 #: A third council's tool written only as a file: the four Ofsted grades given directly.
 OFSTED_FILE = Path(__file__).parent.parent / "examples" / "councils" / "ofsted_grade_audit.toml"
@@ -184,3 +187,12 @@ class Harness:
         if state == A.FOLLOWED_UP:
             return self.fire(wid, "follow_up", AUDITOR, {"note": "actions under way"})
         raise AssertionError(f"no way into {state!r}")
+
+
+def refused(h: Harness, error: type[QAFlowError], action: Callable[[], object]) -> QAFlowError:
+    """Run ``action``; it must raise ``error`` and write nothing at all (I3)."""
+    before = store_content(h.store)
+    with pytest.raises(error) as caught:
+        action()
+    assert store_content(h.store) == before, "I3: a refused command wrote something"
+    return caught.value

@@ -12,6 +12,7 @@ a webhook deliverer for the outbox and a few server-rendered pages for a QA lead
 
 from __future__ import annotations
 
+from qaflow.service._access import SEE_ALL_ROLES, AccessRule, CaseAccess
 from qaflow.service._app import Service, create_app
 from qaflow.service._auth import ApiKey, AuthenticationFailed, Caller, KeyStore
 from qaflow.service._http import OPERATOR_ROLE, OperatorRequired
@@ -24,9 +25,12 @@ from qaflow.service._webhook import DeliveryReport, WebhookDeliverer, sign, veri
 __all__ = [
     "OPERATIONS",
     "OPERATOR_ROLE",
+    "SEE_ALL_ROLES",
+    "AccessRule",
     "ApiKey",
     "AuthenticationFailed",
     "Caller",
+    "CaseAccess",
     "DeliveryReport",
     "KeyStore",
     "NotFound",

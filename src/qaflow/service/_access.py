@@ -1,6 +1,6 @@
 """Per-case access: which workflows a caller may see, and so read, list and act on.
 
-Roles say what a person may do to a workflow (principle 7); access says which workflows
+Roles say what a person may do to a workflow; access says which workflows
 they may touch at all. The service checks access before every read or command on one
 workflow and filters every list, and answers a workflow the caller may not see exactly as
 one that does not exist (404, the same body), so the answer leaks nothing about it.

@@ -194,3 +194,15 @@ def test_the_team_rule_follows_the_directory() -> None:
     # those who see every case; not the other team.
     assert seen == {"TM-1", "SW-1", "HS-1", "FIRO-2", "QA-1", "CMS-1"}
     assert not access.may_see("SOMEONE", audit, None, lambda _: [])
+
+
+def test_an_access_file_adds_grants_and_names_who_sees_all() -> None:
+    directory = InMemoryDirectory.from_mapping(PEOPLE)
+    audit = _snap({"team_id": "T-F"})
+    access = CaseAccess.from_mapping(
+        directory, {"see_all_roles": ["qaflow_operator"], "grants": {"SW-2": ["AUD-1"]}}
+    )
+    assert access.may_see("SW-2", audit, None, lambda _: [])  # granted
+    assert not access.may_see("QA-1", audit, None, lambda _: [])  # qa_lead no longer sees all
+    assert access.may_see("CMS-1", audit, None, lambda _: [])
+    assert CaseAccess.from_mapping(directory, {}).see_all_roles == {"qa_lead", "qaflow_operator"}

@@ -27,8 +27,7 @@ import pytest
 from qaflow import Actor, Engine, ManualClock, PostgresStore, SQLiteStore
 from qaflow.policies import bexley
 from qaflow.registry import shipped_specs
-from qaflow.service import WebhookDeliverer, verify_signature
-from qaflow.service._delivery_log import DeliveryLog
+from qaflow.service import DeliveryLog, WebhookDeliverer, verify_signature
 
 SECRET = b"a-test-secret-of-some-length"
 pytestmark = pytest.mark.slow

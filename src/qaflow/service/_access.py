@@ -25,10 +25,13 @@ A host with its own rule passes any object with the :class:`AccessRule` method i
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Protocol
+from pathlib import Path
+from typing import Any, Protocol
 
 from qaflow.directory import InMemoryDirectory
+from qaflow.errors import ValidationError
 from qaflow.records import Event, WorkflowSnapshot
 from qaflow.spec import MachineSpec
 
@@ -74,6 +77,47 @@ class CaseAccess:
         self.see_all_roles = frozenset(see_all_roles)
         self.grants = {person: frozenset(ids) for person, ids in (grants or {}).items()}
 
+    @classmethod
+    def from_mapping(cls, directory: InMemoryDirectory, data: Mapping[str, Any]) -> CaseAccess:
+        """From ``{"see_all_roles": [role, ...], "grants": {person_id: [workflow_id, ...]}}``
+        (both optional; without ``see_all_roles`` the default roles see every case)."""
+        if not isinstance(data, Mapping) or set(data) - {"see_all_roles", "grants"}:
+            raise ValidationError(
+                field="access", value=None, expected="an object with see_all_roles and grants"
+            )
+        roles = data.get("see_all_roles", sorted(SEE_ALL_ROLES))
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise ValidationError(field="see_all_roles", value=None, expected="a list of roles")
+        grants = data.get("grants", {})
+        if not isinstance(grants, Mapping) or not all(
+            isinstance(ids, list) and all(isinstance(i, str) for i in ids)
+            for ids in grants.values()
+        ):
+            raise ValidationError(
+                field="grants", value=None, expected="person ids, each with a list of workflow ids"
+            )
+        unknown = sorted(p for p in grants if p not in directory)
+        if unknown:
+            raise ValidationError(
+                field="grants", value=unknown[0], expected="people in the directory"
+            )
+        return cls(directory, see_all_roles=roles, grants=grants)
+
+    @classmethod
+    def load_json(cls, directory: InMemoryDirectory, path: str | Path) -> CaseAccess:
+        """Read :meth:`from_mapping`'s shape from a JSON file (``qaflow serve --access``)."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ValidationError(
+                field="--access", value=str(path), expected="an existing access file"
+            ) from None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise ValidationError(
+                field="--access", value=str(path), expected="a JSON access file"
+            ) from None
+        return cls.from_mapping(directory, data)
+
     def sees_all(self, person_id: str) -> bool:
         """Whether the person sees every case (lists then need no per-row check)."""
         return any(self.directory.has_role(person_id, r) for r in self.see_all_roles)
@@ -87,10 +131,10 @@ class CaseAccess:
     ) -> bool:
         if person_id not in self.directory:
             return False
-        if self.sees_all(person_id) or snapshot.workflow_id in self.grants.get(person_id, ()):
+        named = _named(snapshot)  # cheapest first: most callers are named in their cases
+        if person_id in named or snapshot.workflow_id in self.grants.get(person_id, ()):
             return True
-        named = _named(snapshot)
-        if person_id in named or self._team_access(person_id, snapshot):
+        if self.sees_all(person_id) or self._team_access(person_id, snapshot):
             return True
         if any(self._manages(person_id, other) for other in named):
             return True

@@ -18,7 +18,7 @@ import pytest
 
 from qaflow import ManualClock, PostgresStore, SQLiteStore, ValidationError
 from qaflow.policies import bexley
-from qaflow.service import KeyStore, create_app
+from qaflow.service import CaseAccess, KeyStore, create_app
 from service_support import directory, live_server
 
 FIRO = "escalation.bexley_firo"
@@ -55,7 +55,10 @@ def api(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> I
         store: Any = PostgresStore(request.getfixturevalue("pg_dsn"))
     else:
         store = SQLiteStore(tmp_path / "service.db")
-    app = create_app(store, directory(), keys=KeyStore.load(tmp_path / "keys.json"), clock=clock)
+    people = directory()
+    access = CaseAccess(people, grants={"FIRO-2": ["ESC-1"]})  # sees a colleague's case
+    keys = KeyStore.load(tmp_path / "keys.json")
+    app = create_app(store, people, keys=keys, clock=clock, access=access)
     with live_server(app) as base:
         client = Api(base, issued)
         yield client
@@ -121,7 +124,8 @@ def test_a_firo_escalation_from_raise_to_resolution(api: Api, clock: ManualClock
         "permission-denied",
     )
     assert denied["allowed_roles"] == ["firo"] and denied["actor_id"] == "TM-1"
-    # Another FIRO may not drive someone else's escalation on.
+    # Another FIRO, though granted sight of the case, may not drive someone else's
+    # escalation on.
     other = _problem(
         api.as_("FIRO-2", "POST", "/workflows/ESC-1/fire", json={"trigger": "accept"}),
         403,

@@ -128,7 +128,8 @@ def test_a_killed_deliverer_resumes_with_exactly_the_pending_ones(
     assert process.returncode == -signal.SIGKILL
     states = log.states()
     log.close()
-    assert {s.attempts for s in states.values()} == {1}
+    # One failed attempt each (two, should a slow machine let 30 s pass before the kill).
+    assert all(s.attempts >= 1 and not s.given_up for s in states.values())
     first_tries = len(receiver.answered)
     assert sorted(i for i, status in receiver.answered if status == 204) == accepted
 

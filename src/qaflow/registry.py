@@ -8,11 +8,43 @@ reported on by the command line.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from qaflow.errors import PolicyError
 from qaflow.spec import MachineSpec
 
-__all__ = ["shipped_spec", "shipped_specs"]
+if TYPE_CHECKING:
+    from qaflow.policies.ladders import EscalationLadder
+    from qaflow.report import ReportPolicies
+
+__all__ = ["shipped_ladders", "shipped_report_policies", "shipped_spec", "shipped_specs"]
+
+
+def shipped_ladders() -> tuple[EscalationLadder, ...]:
+    """The shipped escalation ladders."""
+    from qaflow.policies import bexley
+
+    return tuple(bexley.ESCALATION_LADDERS)
+
+
+def shipped_report_policies(policy: str | None = None) -> ReportPolicies:
+    """What the QA report knows of the shipped councils: every audit policy and ladder, and
+    the targets of ``policy``'s report file (of the first council in the catalogue when
+    ``policy`` is ``None`` or ships no such file)."""
+    from qaflow.policies import SHIPPED_REPORT_FILES, shipped_audit_procedures
+    from qaflow.policies import shipped_report_file as report_file
+    from qaflow.report import ReportPolicies, load_targets
+
+    name = next(iter(SHIPPED_REPORT_FILES))
+    if policy is not None and policy in SHIPPED_REPORT_FILES:
+        name = policy
+    source, text = report_file(name)
+    return ReportPolicies(
+        audits=[p.audit for p in shipped_audit_procedures()],
+        ladders=shipped_ladders(),
+        targets=load_targets(source, text=text),
+        targets_source=source,
+    )
 
 
 @lru_cache(maxsize=1)
@@ -21,7 +53,7 @@ def shipped_specs() -> tuple[MachineSpec, ...]:
     from qaflow.machines.escalation import escalation_machine
     from qaflow.policies import bexley
 
-    specs = [escalation_machine(ladder, bexley.POLICY) for ladder in bexley.ESCALATION_LADDERS]
+    specs = [escalation_machine(ladder, bexley.POLICY) for ladder in shipped_ladders()]
     specs.extend(_audit_specs())
     specs.extend(_timescale_specs())
     return tuple(sorted(specs, key=lambda s: (s.name, s.policy)))

@@ -13,9 +13,18 @@ of their clauses. Nothing here imports a machine: ``qaflow.machines`` builds fro
 
 from qaflow.policies._catalogue import (
     SHIPPED_AUDIT_FILES,
+    SHIPPED_REPORT_FILES,
     shipped_audit_procedure,
     shipped_audit_procedures,
+    shipped_report_file,
 )
 from qaflow.policies.base import Policy
 
-__all__ = ["SHIPPED_AUDIT_FILES", "Policy", "shipped_audit_procedure", "shipped_audit_procedures"]
+__all__ = [
+    "SHIPPED_AUDIT_FILES",
+    "SHIPPED_REPORT_FILES",
+    "Policy",
+    "shipped_audit_procedure",
+    "shipped_audit_procedures",
+    "shipped_report_file",
+]

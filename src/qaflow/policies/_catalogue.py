@@ -16,7 +16,13 @@ from typing import Final
 from qaflow.errors import PolicyError
 from qaflow.procedure._audit_toml import AuditProcedure, load_audit_procedure
 
-__all__ = ["SHIPPED_AUDIT_FILES", "shipped_audit_procedure", "shipped_audit_procedures"]
+__all__ = [
+    "SHIPPED_AUDIT_FILES",
+    "SHIPPED_REPORT_FILES",
+    "shipped_audit_procedure",
+    "shipped_audit_procedures",
+    "shipped_report_file",
+]
 
 SHIPPED_AUDIT_FILES: Final = MappingProxyType(
     {
@@ -45,3 +51,27 @@ def shipped_audit_procedure(name: str) -> AuditProcedure:
 def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:
     """Every shipped council's audit and moderation policies, in catalogue order."""
     return tuple(shipped_audit_procedure(name) for name in SHIPPED_AUDIT_FILES)
+
+
+SHIPPED_REPORT_FILES: Final = MappingProxyType(
+    {
+        "bexley": "bexley/report.toml",
+        "buckinghamshire": "buckinghamshire/report.toml",
+    }
+)
+"""Policy name -> its QA report targets file, relative to ``qaflow/policies``."""
+
+
+def shipped_report_file(name: str) -> tuple[str, str]:
+    """The source name and text of council ``name``'s report targets file (read by
+    :func:`qaflow.report.load_targets`; this package does not import the report)."""
+    relative = SHIPPED_REPORT_FILES.get(name)
+    if relative is None:
+        raise PolicyError(
+            source="shipped policies",
+            path="name",
+            value=name,
+            expected="a shipped council (" + ", ".join(sorted(SHIPPED_REPORT_FILES)) + ")",
+        )
+    path = resources.files("qaflow.policies").joinpath(relative)
+    return f"qaflow/policies/{relative}", path.read_text("utf-8")

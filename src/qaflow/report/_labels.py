@@ -15,13 +15,9 @@ from typing import Final
 
 from qaflow.calendar import LONDON
 from qaflow.machines.escalation import level_of
-from qaflow.policies import bexley
-from qaflow.policies.audits import AuditPolicy
 from qaflow.policies.clauses import CLAUSES
-from qaflow.policies.ladders import EscalationLadder
-from qaflow.report._build import _known_policies
+from qaflow.report._policies import ReportPolicies
 
-_ESCALATION_PREFIX: Final = "escalation."
 _STAGE: Final = re.compile(r"\bstage_(\d+)\b")
 _MACHINES: Final = {
     "audit": "Case audit",
@@ -53,19 +49,12 @@ def plain_moment(moment: datetime) -> str:
 
 
 class Labels:
-    """Looks codes up in the audit policies and ladders the report was built with."""
+    """Looks codes up in the audit policies and ladders the renderer was given."""
 
-    def __init__(
-        self,
-        policies: Iterable[str] = (),
-        *,
-        audit_policies: Iterable[AuditPolicy] = (),
-        ladders: Iterable[EscalationLadder] = (),
-    ) -> None:
-        known = _known_policies()
-        known.update({p.name: p for p in audit_policies})
-        wanted = [known[name] for name in policies if name in known]
-        ordered = [*wanted, *(p for p in known.values() if p not in wanted)]
+    def __init__(self, policies: Iterable[str] = (), *, known: ReportPolicies) -> None:
+        audits = known.audit_map()
+        wanted = [audits[name] for name in policies if name in audits]
+        ordered = [*wanted, *(p for p in audits.values() if p not in wanted)]
         self._questions: dict[str, str] = {}
         self._sections: dict[str, str] = {}
         for policy in ordered:
@@ -74,7 +63,7 @@ class Labels:
                 self._sections.setdefault(section.id, section.title)
                 for question in section.questions:
                     self._questions.setdefault(question.id, question.text)
-        self._ladders = {lad.name: lad for lad in (*bexley.ESCALATION_LADDERS, *ladders)}
+        self._known = known
 
     def question(self, question_id: str) -> str:
         """The question's text (a practice area, a feedback statement, a scale)."""
@@ -87,13 +76,12 @@ class Labels:
 
     def ladder(self, name: str) -> str:
         """The ladder's title, e.g. "Child protection conference chair escalation"."""
-        name = name.removeprefix(_ESCALATION_PREFIX)
-        ladder = self._ladders.get(name)
+        ladder = self._known.ladder(name)
         return (ladder.title if ladder and ladder.title else None) or humanise(name)
 
     def stage(self, ladder_name: str, state: str) -> str:
         """The stage's title on its ladder, e.g. "Service manager" for ``stage_2``."""
-        ladder = self._ladders.get(ladder_name.removeprefix(_ESCALATION_PREFIX))
+        ladder = self._known.ladder(ladder_name)
         if ladder is not None:
             level = level_of(ladder, state)
             if level == 0 and ladder.informal is not None:
@@ -107,13 +95,13 @@ class Labels:
 
     def machine(self, machine: str) -> str:
         """What kind of work a machine runs: "Case audit", or the ladder's title."""
-        if machine.startswith(_ESCALATION_PREFIX):
+        if self._known.ladder(machine) is not None:
             return self.ladder(machine)
         return _MACHINES.get(machine) or humanise(machine)
 
     def deadline(self, machine: str, name: str) -> str:
         """A deadline's name with any ``stage_k`` replaced by that stage's title."""
-        if machine.startswith(_ESCALATION_PREFIX):
+        if self._known.ladder(machine) is not None:
             name = _STAGE.sub(lambda m: self.stage(machine, m.group(0)).lower(), name)
         else:
             name = _STAGE.sub(lambda m: f"stage {m.group(1)}", name)

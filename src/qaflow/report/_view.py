@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from qaflow.report._build import OnTime, QAReport, _rate
 from qaflow.report._charts import BAR, GRADE_COLOURS, Bar, bar_chart, column_chart
 from qaflow.report._labels import Labels, plain_moment, plain_period
 from qaflow.report._model import (
@@ -23,6 +22,8 @@ from qaflow.report._model import (
     Table,
     Target,
 )
+from qaflow.report._records import OnTime, QAReport
+from qaflow.report._stats import rate
 
 GOOD_OR_BETTER: Final = frozenset({"OUTSTANDING", "GOOD"})
 
@@ -511,7 +512,7 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
                             str(ts.met),
                             str(ts.missed),
                             str(ts.open),
-                            _pct(_rate(ts.met, ts.met + ts.missed)),
+                            _pct(rate(ts.met, ts.met + ts.missed)),
                         )
                         for ts in r.timescales
                     ],

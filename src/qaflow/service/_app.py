@@ -28,7 +28,7 @@ from qaflow.errors import (
     ValidationError,
 )
 from qaflow.records import Actor, WorkflowSnapshot
-from qaflow.registry import shipped_specs
+from qaflow.registry import shipped_report_policies, shipped_specs
 from qaflow.service._auth import AuthenticationFailed, Caller, KeyStore
 from qaflow.service._http import (
     OPERATOR_ROLE,
@@ -329,12 +329,17 @@ class Service:
             raise ValidationError(
                 field="to", value=None, expected=f"at most {_MAX_REPORT_DAYS} days after 'from'"
             )
-        built = qa.build_report(self.store, start=start, end=end, policy=params.get("policy"))
+        known = shipped_report_policies(params.get("policy"))
+        built = qa.build_report(
+            self.store, start=start, end=end, policies=known, policy=params.get("policy")
+        )
         form = params.get("format", "json")
         if form == "markdown":
-            return PlainTextResponse(qa.to_markdown(built), media_type="text/markdown")
+            return PlainTextResponse(
+                qa.to_markdown(built, policies=known), media_type="text/markdown"
+            )
         if form == "html":
-            return HTMLResponse(qa.to_html(built))
+            return HTMLResponse(qa.to_html(built, policies=known))
         return Response(qa.to_json(built), media_type="application/json")
 
     def handlers(self) -> dict[str, Handler]:

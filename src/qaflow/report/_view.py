@@ -14,6 +14,7 @@ from qaflow.report._charts import BAR, GRADE_COLOURS, Bar, bar_chart, column_cha
 from qaflow.report._labels import Labels, plain_moment, plain_period
 from qaflow.report._model import (
     DEFAULT_TARGETS,
+    QAFLOW_DEFAULT,
     Block,
     Figure,
     Message,
@@ -24,6 +25,7 @@ from qaflow.report._model import (
 )
 from qaflow.report._records import OnTime, QAReport
 from qaflow.report._stats import rate
+from qaflow.report._trend_view import breakdown_sections
 
 GOOD_OR_BETTER: Final = frozenset({"OUTSTANDING", "GOOD"})
 
@@ -74,6 +76,16 @@ def rag(value: float | None, target: Target) -> str:
     return "Amber" if value >= target.minimum - target.amber else "Red"
 
 
+def _filtered(r: QAReport) -> str:
+    f = r.filters
+    shown = [
+        f"{name} {value}"
+        for name, value in (("policy", f.policy), ("team", f.team), ("service", f.service))
+        if value is not None
+    ]
+    return f"; only {', '.join(shown)}" if shown else ""
+
+
 def _on_time_row(name: str, item: OnTime) -> tuple[str, ...]:
     known = item.timing_known
     return (
@@ -112,7 +124,13 @@ def build_view(
             continue
         status = rag(item.rate, target)
         target_rows.append(
-            (target.measure, _pct(item.rate), f"at least {_pct(target.minimum)}", status or "n/a")
+            (
+                target.measure,
+                _pct(item.rate),
+                f"at least {_pct(target.minimum)}",
+                status or "n/a",
+                labels.clause(target.source) if target.source != QAFLOW_DEFAULT else QAFLOW_DEFAULT,
+            )
         )
         if item.rate is not None:
             messages.append(
@@ -169,18 +187,21 @@ def build_view(
         about=(
             f"{period} (Europe/London), {r.working_days} working days; "
             f"{r.workflows_read} workflows read"
-            + (f"; policies: {', '.join(r.policies)}." if r.policies else ".")
+            + (f"; policies: {', '.join(r.policies)}" if r.policies else "")
+            + _filtered(r)
+            + "."
         ),
         messages=tuple(messages),
         targets=Table(
-            "Targets and RAG status (Green: met; Amber: within 10 points; Red: further below)",
-            ("Measure", "This period", "Target", "Status"),
+            "Targets and RAG status (Green: met; Amber: within the target's margin below it; "
+            "Red: further below)",
+            ("Measure", "This period", "Target", "Status", "Set by"),
             tuple(target_rows),
         )
         if target_rows
         else None,
         comparison=comparison,
-        sections=_sections(r, labels),
+        sections=_sections(r, labels) + breakdown_sections(r),
         notes=r.notes,
     )
 

@@ -33,6 +33,7 @@ def shipped_report_policies(policy: str | None = None) -> ReportPolicies:
     ``policy`` is ``None`` or ships no such file)."""
     from qaflow.policies import SHIPPED_REPORT_FILES, shipped_audit_procedures
     from qaflow.policies import shipped_report_file as report_file
+    from qaflow.policies.clauses import CLAUSES
     from qaflow.report import ReportPolicies, load_targets
 
     name = next(iter(SHIPPED_REPORT_FILES))
@@ -44,6 +45,7 @@ def shipped_report_policies(policy: str | None = None) -> ReportPolicies:
         ladders=shipped_ladders(),
         targets=load_targets(source, text=text),
         targets_source=source,
+        clauses={cid: clause.topic for cid, clause in CLAUSES.items()},
     )
 
 

@@ -15,8 +15,9 @@ from typing import Final
 
 from qaflow.calendar import LONDON
 from qaflow.machines.escalation import level_of
-from qaflow.policies.clauses import CLAUSES
+from qaflow.procedure import AuditPolicy
 from qaflow.report._policies import ReportPolicies
+from qaflow.report._records import OnTime
 
 _STAGE: Final = re.compile(r"\bstage_(\d+)\b")
 _MACHINES: Final = {
@@ -107,13 +108,29 @@ class Labels:
             name = _STAGE.sub(lambda m: f"stage {m.group(1)}", name)
         return humanise(name)
 
+    def _in_report(self, policies: Iterable[str]) -> list[AuditPolicy]:
+        audits = self._known.audit_map()
+        return [audits[name] for name in policies if name in audits]
+
+    def follow_ups(self, policies: Iterable[str], item: OnTime) -> str:
+        """ "Follow-ups within 5 WD (BX-AUD-09)": the timescale the report's policies set."""
+        limits = {p.follow_up.within for p in self._in_report(policies) if p.follow_up}
+        within = limits.pop().replace("WD", "working days") if len(limits) == 1 else None
+        title = f"Follow-ups within {within}" if within else "Follow-ups"
+        return f"{title} ({', '.join(item.clauses)})" if item.clauses else title
+
+    def feedback_clauses(self, policies: Iterable[str]) -> tuple[str, ...]:
+        """The clauses of the family feedback rules of the report's policies."""
+        found = {p.feedback.clause for p in self._in_report(policies) if p.feedback}
+        return tuple(sorted(found))
+
     def role(self, role: str | None) -> str:
         return "" if not role else humanise(role)
 
     def clause(self, clause_id: str) -> str:
         """The clause's topic after its id: "BX-AUD-09 (Collaborative case audit ...)"."""
-        found = CLAUSES.get(clause_id)
+        found = self._known.clauses.get(clause_id)
         if found is None:
             return clause_id if clause_id != "(none)" else "No clause"
-        topic = found.topic.split(" (")[0]
+        topic = found.split(" (")[0]
         return f"{clause_id}: {topic}"

@@ -48,17 +48,29 @@ def follow_ups(p: Period) -> tuple[OnTime, list[OverdueItem]]:
     """BX-AUD-09 for audits completed in the period: followed up before any miss."""
     found = {"on_time": 0, "late": 0, "overdue": 0, "pending": 0}
     items: list[OverdueItem] = []
+    clauses: set[str] = set()
     for w in completed(p):
         outcome = follow_up_outcome(p, w)
         if outcome is None:
             continue
+        policy = p.audit_policies.get(w.snapshot.policy)
+        if policy is not None and policy.follow_up is not None and policy.follow_up.clause:
+            clauses.add(policy.follow_up.clause)
         found[outcome[0]] += 1
         if outcome[0] == "overdue":
             name = audit_machine.FOLLOW_UP_DEADLINE
             items.append(overdue_item(p, "follow_up", w.id, name, outcome[1]))
     on_time, late, overdue, pending = found.values()
     total = on_time + late + overdue + pending
-    return OnTime(total, on_time, late, overdue, pending, rate(on_time, total - pending)), items
+    return OnTime(
+        total,
+        on_time,
+        late,
+        overdue,
+        pending,
+        rate(on_time, total - pending),
+        clauses=tuple(sorted(clauses)),
+    ), items
 
 
 def urgent_tasks(p: Period) -> tuple[OnTime, list[OverdueItem]]:
@@ -75,11 +87,14 @@ def urgent_tasks(p: Period) -> tuple[OnTime, list[OverdueItem]]:
         tasks = p.store.tasks()
     on_time = late = overdue = pending = unknown = 0
     items: list[OverdueItem] = []
+    clauses: set[str] = set()
     wanted = p.workflow_ids() if p.filters.any else None
     for task in tasks:
         if not urgent(p, task) or (wanted is not None and task.workflow_id not in wanted):
             continue
         assert task.due_at is not None
+        if task.clause:
+            clauses.add(task.clause)
         when = done_at.get(task.id) if done_at is not None else None
         if done_at is None and task.id not in open_ids:
             unknown += 1
@@ -115,6 +130,7 @@ def urgent_tasks(p: Period) -> tuple[OnTime, list[OverdueItem]]:
             rate(on_time, on_time + late + overdue) if done_at is not None else None,
             timing_known=done_at is not None,
             done_time_unknown=unknown,
+            clauses=tuple(sorted(clauses)),
         ),
         items,
     )

@@ -40,6 +40,10 @@ def _targets(value: Mapping[str, Target]) -> Mapping[str, Target]:
     return MappingProxyType(dict(value))
 
 
+def _texts(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(value))
+
+
 @attrs.frozen
 class ReportPolicies:
     """The audit policies, ladders and targets a report knows.
@@ -48,7 +52,7 @@ class ReportPolicies:
     feedback statements and self-assessment scales; with a ladder it counts that ladder's
     escalations, lists every stage (even one nobody reached) and names stages by their
     titles. ``targets`` (measure key -> :class:`Target`) give the RAG status; ``targets_source``
-    says where they were read from.
+    says where they were read from; ``clauses`` name each clause's topic.
     """
 
     audits: tuple[AuditPolicy, ...] = attrs.field(default=(), converter=_audits)
@@ -57,6 +61,11 @@ class ReportPolicies:
         factory=dict, converter=_targets, eq=False, repr=False
     )
     targets_source: str = ""
+    clauses: Mapping[str, str] = attrs.field(
+        factory=dict, converter=_texts, eq=False, repr=False
+    )
+    """Clause id -> its topic, for the words after a clause id ("BX-AUD-09: Collaborative
+    case audit")."""
 
     def audit(self, name: str) -> AuditPolicy | None:
         """The audit policy called ``name`` (the first given wins)."""
@@ -95,4 +104,5 @@ class ReportPolicies:
             ladders=(*self.ladders, *other.ladders),
             targets={**self.targets, **other.targets},
             targets_source=other.targets_source or self.targets_source,
+            clauses={**self.clauses, **other.clauses},
         )

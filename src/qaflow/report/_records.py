@@ -86,6 +86,8 @@ class OnTime:
     rate: float | None
     timing_known: bool = True
     done_time_unknown: int = 0
+    clauses: tuple[str, ...] = ()
+    """The clauses that set the timescale of the work counted (from its policy or tasks)."""
 
 
 @attrs.frozen

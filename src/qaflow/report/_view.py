@@ -76,6 +76,10 @@ def rag(value: float | None, target: Target) -> str:
     return "Amber" if value >= target.minimum - target.amber else "Red"
 
 
+def _cited(title: str, clauses: Sequence[str]) -> str:
+    return f"{title} ({', '.join(clauses)})" if clauses else title
+
+
 def _filtered(r: QAReport) -> str:
     f = r.filters
     shown = [
@@ -367,15 +371,17 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
                     "Work due in the period and whether it was done on time",
                     ("Work", "Total", "On time", "Late", "Overdue at end", "Not yet due", "Rate"),
                     [
-                        _on_time_row("Follow-ups within 5 working days (BX-AUD-09)", r.follow_ups),
-                        _on_time_row("24 hour tasks (BX-AUD-12, BX-MOD-06)", r.urgent_tasks),
+                        _on_time_row(labels.follow_ups(r.policies, r.follow_ups), r.follow_ups),
+                        _on_time_row(
+                            _cited("24 hour tasks", r.urgent_tasks.clauses), r.urgent_tasks
+                        ),
                     ],
                 ),
             ),
         ),
         Section(
             "family-feedback",
-            "Family feedback (BX-AUD-07)",
+            _cited("Family feedback", labels.feedback_clauses(r.policies)),
             3,
             (
                 _p(

@@ -61,9 +61,7 @@ class ReportPolicies:
         factory=dict, converter=_targets, eq=False, repr=False
     )
     targets_source: str = ""
-    clauses: Mapping[str, str] = attrs.field(
-        factory=dict, converter=_texts, eq=False, repr=False
-    )
+    clauses: Mapping[str, str] = attrs.field(factory=dict, converter=_texts, eq=False, repr=False)
     """Clause id -> its topic, for the words after a clause id ("BX-AUD-09: Collaborative
     case audit")."""
 

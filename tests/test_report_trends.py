@@ -13,12 +13,15 @@ import pytest
 from click.testing import CliRunner
 
 from audit_support import Harness
+from qaflow.calendar import default_calendar as report_calendar
 from qaflow.cli import main
 from qaflow.errors import PolicyError, ValidationError
 from qaflow.machines import audit as A
 from qaflow.policies.forms import Grade
 from qaflow.registry import shipped_report_policies
-from qaflow.report import QAFLOW_DEFAULT, Target, build_report, load_targets, to_markdown
+from qaflow.report import QAFLOW_DEFAULT, Filters, Target, build_report, load_targets, to_markdown
+from qaflow.report._read import Period
+from qaflow.report._trends import monthly_trends
 from qaflow.store import SQLiteStore
 
 KNOWN = shipped_report_policies()
@@ -132,3 +135,34 @@ def test_a_bad_targets_file_names_the_file_and_key_path() -> None:
     assert "mine/report.toml" in message
     for path in ("targets.follow_ups.minimum", "targets.follow_ups.source", "targets.speed"):
         assert path in message, message
+
+
+class _PeriodReadsOnly(SQLiteStore):
+    """A real SQLite store that refuses whole-history reads, so a test can show the
+    trends never fall back to them."""
+
+    def snapshots(self, machine: str | None = None):  # type: ignore[no-untyped-def]
+        raise AssertionError("read every snapshot")
+
+    def events(self, workflow_id: str):  # type: ignore[no-untyped-def]
+        raise AssertionError("read a whole history")
+
+
+def test_trend_months_are_read_by_period_even_for_one_team(tmp_path: Path) -> None:
+    with SQLiteStore(tmp_path / "t.db") as store:
+        history(store)
+    march = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    with _PeriodReadsOnly(tmp_path / "t.db") as store:
+        quarter = Period(store, *march, report_calendar(), KNOWN, Filters())
+        trends = monthly_trends(quarter, 15)
+        assert sum(m.audits_completed for m in trends) == len(HISTORY)
+        month = Period(
+            store,
+            datetime(2026, 1, 1, tzinfo=UTC),
+            datetime(2026, 2, 1, tzinfo=UTC),
+            report_calendar(),
+            KNOWN,
+            Filters(team="T02"),
+            touched_only=True,
+        )
+        assert [w.id for w in month.flows["audit"]] == ["AUD-4"]

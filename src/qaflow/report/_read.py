@@ -140,7 +140,12 @@ def audit_phases(policy: AuditPolicy) -> tuple[frozenset[str], frozenset[str]]:
 
 
 class Period:
-    """The workflows of ``[start, end)`` the report counts, read once from the store."""
+    """The workflows of ``[start, end)`` the report counts, read once from the store.
+
+    ``touched_only`` reads just the workflows with an event in the period (through the
+    store's period query where it has one) and leaves the others uncounted: enough for a
+    month of trend, which counts only what happened in it.
+    """
 
     def __init__(
         self,
@@ -151,6 +156,8 @@ class Period:
         policies: ReportPolicies,
         filters: Filters,
         directory: InMemoryDirectory | None = None,
+        *,
+        touched_only: bool = False,
     ) -> None:
         self.store = store
         self.start = start
@@ -171,6 +178,7 @@ class Period:
         # query instead of handing over their histories (issue 14).
         self.quiet_policies: set[str] = set()
         self.quiet_open_audits = 0
+        self.touched_only = touched_only
         for snapshot, events in self._histories():
             kind = self.kind(snapshot.machine, snapshot.policy)
             if kind is None or not events or events[0].at >= end:
@@ -227,6 +235,11 @@ class Period:
         store, start, end = self.store, self.start, self.end
         reader = getattr(store, "period_workflows", None)
         quiet = getattr(store, "quiet_workflows", None)
+        if self.touched_only and callable(reader):
+            # only the workflows touched in the period matter (a trend month): no quiet
+            # groups, and a team or service filter applies to each one read
+            yield from reader(start, end)
+            return
         if not callable(reader) or not callable(quiet) or self.filters.any:
             # a store without period reads, or a filter the quiet groups cannot apply
             for snapshot in store.snapshots():

@@ -52,7 +52,16 @@ def monthly_trends(
     for first, after in pairwise(firsts):
         start = _midnight(first)
         end = min(_midnight(after), p.end)
-        month = Period(p.store, start, end, p.calendar, p.policies, p.filters, p.directory)
+        month = Period(
+            p.store,
+            start,
+            end,
+            p.calendar,
+            p.policies,
+            p.filters,
+            p.directory,
+            touched_only=True,
+        )
         row = tally(month, lambda kind, w: "").get("", dict.fromkeys(FIELDS, 0))
         out.append(MonthTrend(f"{first:%Y-%m}", start, end, *(row[f] for f in FIELDS)))
         if progress is not None:

@@ -166,3 +166,30 @@ def test_trend_months_are_read_by_period_even_for_one_team(tmp_path: Path) -> No
             touched_only=True,
         )
         assert [w.id for w in month.flows["audit"]] == ["AUD-4"]
+
+
+def test_breakdown_by_service_and_the_service_filter_with_a_directory() -> None:
+    from qaflow import MemoryStore
+    from qaflow.programme import generate_council, run_programme
+
+    council = generate_council(5, teams=4, teams_per_service=2)
+    store = MemoryStore()
+    run_programme(council, months=2, start=date(2026, 1, 1), seed=5, store=store,
+                  escalation_rate=0.2)  # fmt: skip
+    period = {"start": date(2026, 1, 1), "end": date(2026, 3, 1), "policies": KNOWN}
+    whole = build_report(store, directory=council.directory, **period)
+    services = sorted(s.id for s in council.directory.services())
+    assert [b.id for b in whole.by_service if b.id] == services
+    raised = sum(b.escalations_raised for b in whole.by_team)
+    assert raised == whole.escalations_raised > 0  # every raiser has a team in the directory
+    team_service = {t.id: t.service_id for t in council.directory.teams()}
+    for service in services:
+        only = build_report(store, directory=council.directory, service=service, **period)
+        expected = sum(
+            b.audits_completed for b in whole.by_team if team_service.get(b.id) == service
+        )
+        assert only.activity.audits_completed == expected
+        assert {b.id for b in only.by_team} <= {t for t, s in team_service.items() if s == service}
+    with pytest.raises(ValidationError, match="service") as refused:
+        build_report(store, directory=council.directory, service="S99", **period)
+    assert services[0] in str(refused.value)

@@ -195,7 +195,12 @@ def run_demo(
         samples = _samples(store)
         known = shipped_report_policies()
         report = build_report(
-            store, start=result.start, end=result.end, policies=known, trend_months=TREND_MONTHS
+            store,
+            start=result.start,
+            end=result.end,
+            policies=known,
+            directory=council.directory,
+            trend_months=TREND_MONTHS,
         )
     paths = {name: directory / name for name in (HTML, MARKDOWN, JSON)}
     paths[HTML].write_text(to_html(report, policies=known), encoding="utf-8")

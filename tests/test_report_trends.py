@@ -19,7 +19,16 @@ from qaflow.errors import PolicyError, ValidationError
 from qaflow.machines import audit as A
 from qaflow.policies.forms import Grade
 from qaflow.registry import shipped_report_policies
-from qaflow.report import QAFLOW_DEFAULT, Filters, Target, build_report, load_targets, to_markdown
+from qaflow.report import (
+    QAFLOW_DEFAULT,
+    Filters,
+    Target,
+    build_report,
+    from_json,
+    load_targets,
+    to_json,
+    to_markdown,
+)
 from qaflow.report._read import Period
 from qaflow.report._trends import monthly_trends
 from qaflow.store import SQLiteStore
@@ -69,6 +78,7 @@ def test_monthly_trends_over_the_quarter_and_the_four_before(kind: str, tmp_path
     alone = build_report(h.store, start=date(2026, 1, 1), end=date(2026, 2, 1), policies=KNOWN)
     assert alone.activity.audits_completed == completed["2026-01"]
     assert "## Trends by month" in to_markdown(report, policies=KNOWN)
+    assert from_json(to_json(report)) == report  # trends, teams and filters round-trip
 
 
 def test_breakdown_and_filters_by_team() -> None:

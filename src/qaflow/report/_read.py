@@ -168,6 +168,7 @@ class Period:
         self.ladders = policies.ladder_map()
         self.filters = filters
         self.directory = directory
+        self._services = {t.id: t.service_id for t in directory.teams()} if directory else {}
         self.notes: list[str] = []
         self.flows: dict[str, list[Workflow]] = {kind: [] for kind in KINDS}
         self.read = 0
@@ -220,10 +221,8 @@ class Period:
         return None
 
     def service_of(self, team: str | None) -> str | None:
-        if team is None or self.directory is None:
-            return None
-        found = next((t for t in self.directory.teams() if t.id == team), None)
-        return None if found is None else found.service_id
+        """The service the directory places ``team`` in (``None`` without a directory)."""
+        return None if team is None else self._services.get(team)
 
     def _wanted(self, kind: str, snapshot: WorkflowSnapshot) -> bool:
         team = self.team_of(kind, snapshot)
@@ -275,6 +274,7 @@ class Period:
         return {w.id for flows in self.flows.values() for w in flows}
 
     def overdue_days(self, due: datetime | None) -> int | None:
+        """Working days from ``due`` to the period's end (0 if not yet due)."""
         return None if due is None else max(0, self.calendar.working_days_between(due, self.end))
 
 

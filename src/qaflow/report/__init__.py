@@ -38,12 +38,14 @@ from qaflow.report._records import (
 )
 from qaflow.report._render import to_html, to_markdown
 from qaflow.report._targets import load_targets
+from qaflow.report._trend_view import TREND_CHART
 
 __all__ = [
     "CHART_IDS",
     "DEFAULT_TARGETS",
     "QAFLOW_DEFAULT",
     "TARGET_KEYS",
+    "TREND_CHART",
     "Activity",
     "BreachCount",
     "Breakdown",

@@ -654,3 +654,35 @@ def test_a_quiet_audits_state_says_whether_it_ended_or_the_report_reads_its_even
         assert _audit_ended(policy, "allocated", phases) is False
         assert _audit_ended(policy, "no_such_state", phases) is None
     assert _audit_ended(None, "completed", {}) is None
+
+
+def test_each_trend_month_equals_a_report_of_that_month_alone(store: MemoryStore) -> None:
+    """The trend reads its span once and counts each month as of its end: the same figures
+    as a report built for that month alone (audits, grades, follow-ups, escalations)."""
+    report = build_report(store, policies=KNOWN, start=Q_START, end=Q_END, trend_months=4)
+    assert [m.month for m in report.trends] == ["2025-12", "2026-01", "2026-02", "2026-03"]
+    assert report.trends[0].audits_completed == 0
+    for month in report.trends:
+        alone = build_report(store, policies=KNOWN, start=month.start, end=month.end)
+        good = sum(g.count for g in alone.grades if g.grade in ("OUTSTANDING", "GOOD"))
+        f = alone.follow_ups
+        assert (
+            month.audits_completed,
+            month.audits_graded,
+            month.good_or_better,
+            month.follow_ups_due,
+            month.follow_ups_on_time,
+            month.escalations_raised,
+            month.escalations_resolved,
+            month.breaches,
+        ) == (
+            alone.activity.audits_completed,
+            alone.activity.audits_graded,
+            good,
+            f.on_time + f.late + f.overdue,
+            f.on_time,
+            alone.escalations_raised,
+            alone.resolution.count,
+            alone.breaches_total,
+        ), month.month
+    assert sum(m.escalations_raised for m in report.trends) == report.escalations_raised > 0

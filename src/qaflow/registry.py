@@ -21,10 +21,10 @@ __all__ = ["shipped_ladders", "shipped_report_policies", "shipped_spec", "shippe
 
 
 def shipped_ladders() -> tuple[EscalationLadder, ...]:
-    """The shipped escalation ladders."""
-    from qaflow.policies import bexley
+    """The shipped escalation ladders, from the catalogue's escalation procedure files."""
+    from qaflow.policies import shipped_escalation_procedures
 
-    return tuple(bexley.ESCALATION_LADDERS)
+    return tuple(lad for p in shipped_escalation_procedures() for lad in p.ladders)
 
 
 def shipped_report_policies(policy: str | None = None) -> ReportPolicies:
@@ -53,9 +53,13 @@ def shipped_report_policies(policy: str | None = None) -> ReportPolicies:
 def shipped_specs() -> tuple[MachineSpec, ...]:
     """The shipped machine specs, sorted by name (built once, then cached)."""
     from qaflow.machines.escalation import escalation_machine
-    from qaflow.policies import bexley
+    from qaflow.policies import shipped_escalation_procedures
 
-    specs = [escalation_machine(ladder, bexley.POLICY) for ladder in shipped_ladders()]
+    specs = [
+        escalation_machine(ladder, procedure.policy)
+        for procedure in shipped_escalation_procedures()
+        for ladder in procedure.ladders
+    ]
     specs.extend(_audit_specs())
     specs.extend(_timescale_specs())
     return tuple(sorted(specs, key=lambda s: (s.name, s.policy)))

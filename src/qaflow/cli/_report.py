@@ -67,8 +67,8 @@ def _flagged(error: ValidationError) -> ValidationError:
 )
 @click.option(
     "--policy",
-    help="Only this council's audits and moderations (a shipped policy name, e.g. bexley); "
-    "its report targets are used.",
+    help="Only this council's audits and moderations (a shipped policy name, as listed by "
+    "'qaflow diagram'); its report targets are used.",
 )
 @click.option("--team", help="Only this team's work (a team id, as recorded on the audits).")
 @click.option(

@@ -12,19 +12,29 @@ of their clauses. Nothing here imports a machine: ``qaflow.machines`` builds fro
 """
 
 from qaflow.policies._catalogue import (
+    DEMO_COUNCIL,
     SHIPPED_AUDIT_FILES,
+    SHIPPED_CLAUSE_PREFIXES,
+    SHIPPED_ESCALATION_FILES,
     SHIPPED_REPORT_FILES,
     shipped_audit_procedure,
     shipped_audit_procedures,
+    shipped_escalation_procedure,
+    shipped_escalation_procedures,
     shipped_report_file,
 )
 from qaflow.policies.base import Policy
 
 __all__ = [
+    "DEMO_COUNCIL",
     "SHIPPED_AUDIT_FILES",
+    "SHIPPED_CLAUSE_PREFIXES",
+    "SHIPPED_ESCALATION_FILES",
     "SHIPPED_REPORT_FILES",
     "Policy",
     "shipped_audit_procedure",
     "shipped_audit_procedures",
+    "shipped_escalation_procedure",
+    "shipped_escalation_procedures",
     "shipped_report_file",
 ]

@@ -1,6 +1,6 @@
 """Words for the report's codes, taken from the policies: a council's reader sees the question
 text, the feedback statement, the ladder's and the stage's titles and role names, never ``Q7``,
-``F3``, ``bexley_cp_chair`` or ``stage_2``.
+``F3``, ``escalation.cp_chair`` or ``stage_2``.
 
 The report itself holds ids only (it is data); the renderers ask :class:`Labels` for the words.
 A code no policy knows is still shown readably (``team_manager`` reads "Team manager").

@@ -3,7 +3,6 @@ distributions (median, nearest-rank 90th percentile, a histogram)."""
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -11,6 +10,7 @@ from typing import Final
 
 import attrs
 
+from qaflow._stats import nearest_rank
 from qaflow.procedure import Grade
 from qaflow.report._records import Distribution, GradeCount, HistogramBin
 
@@ -35,14 +35,6 @@ def grade(name: object) -> Grade | None:
     return None
 
 
-def percentile(ordered: Sequence[int], p: float) -> int | None:
-    """The nearest-rank percentile (the smallest value with at least p% at or below it)."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def distribution(values: Iterable[int]) -> Distribution:
     ordered = sorted(values)
     top = ordered[-1] if ordered else 0
@@ -56,7 +48,7 @@ def distribution(values: Iterable[int]) -> Distribution:
     return Distribution(
         count=len(ordered),
         median=float(statistics.median(ordered)) if ordered else None,
-        p90=percentile(ordered, 90),
+        p90=nearest_rank(ordered, 90),
         histogram=tuple(attrs.evolve(b, count=c) for b, c in zip(bins, counts, strict=True)),
     )
 

@@ -23,10 +23,12 @@ __all__ = [
     "SHIPPED_AUDIT_FILES",
     "SHIPPED_CLAUSE_PREFIXES",
     "SHIPPED_ESCALATION_FILES",
+    "SHIPPED_REPORT_FILES",
     "shipped_audit_procedure",
     "shipped_audit_procedures",
     "shipped_escalation_procedure",
     "shipped_escalation_procedures",
+    "shipped_report_file",
 ]
 
 SHIPPED_AUDIT_FILES: Final = MappingProxyType(
@@ -90,3 +92,27 @@ def shipped_escalation_procedure(name: str) -> ProcedureFile:
 def shipped_escalation_procedures() -> tuple[ProcedureFile, ...]:
     """Every shipped council's escalation procedures, in catalogue order."""
     return tuple(shipped_escalation_procedure(name) for name in SHIPPED_ESCALATION_FILES)
+
+
+SHIPPED_REPORT_FILES: Final = MappingProxyType(
+    {
+        "bexley": "bexley/report.toml",
+        "buckinghamshire": "buckinghamshire/report.toml",
+    }
+)
+"""Policy name -> its QA report targets file, relative to ``qaflow/policies``."""
+
+
+def shipped_report_file(name: str) -> tuple[str, str]:
+    """The source name and text of council ``name``'s report targets file (read by
+    :func:`qaflow.report.load_targets`; this package does not import the report)."""
+    relative = SHIPPED_REPORT_FILES.get(name)
+    if relative is None:
+        raise PolicyError(
+            source="shipped policies",
+            path="name",
+            value=name,
+            expected="a shipped council (" + ", ".join(sorted(SHIPPED_REPORT_FILES)) + ")",
+        )
+    path = resources.files("qaflow.policies").joinpath(relative)
+    return f"qaflow/policies/{relative}", path.read_text("utf-8")

@@ -13,6 +13,7 @@ from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, R
 
 from qaflow.diagram import mermaid
 from qaflow.errors import ValidationError
+from qaflow.registry import shipped_report_policies
 from qaflow.service._auth import Caller
 from qaflow.service._http import parse_moment
 from qaflow.service._schemas import callable_triggers, payload_schema
@@ -83,10 +84,13 @@ def report(service: Service, _: Request, __: Caller, params: dict[str, Any], ___
         raise ValidationError(
             field="to", value=None, expected=f"at most {_MAX_REPORT_DAYS} days after 'from'"
         )
-    built = qa.build_report(service.store, start=start, end=end, policy=params.get("policy"))
+    known = shipped_report_policies(params.get("policy"))
+    built = qa.build_report(
+        service.store, start=start, end=end, policies=known, policy=params.get("policy")
+    )
     form = params.get("format", "json")
     if form == "markdown":
-        return PlainTextResponse(qa.to_markdown(built), media_type="text/markdown")
+        return PlainTextResponse(qa.to_markdown(built, policies=known), media_type="text/markdown")
     if form == "html":
-        return HTMLResponse(qa.to_html(built))
+        return HTMLResponse(qa.to_html(built, policies=known))
     return Response(qa.to_json(built), media_type="application/json")

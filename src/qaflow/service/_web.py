@@ -20,6 +20,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from qaflow.errors import QAFlowError
+from qaflow.registry import shipped_report_policies
 from qaflow.service._auth import Caller
 from qaflow.service._http import parse_moment
 from qaflow.service._problems import problem_from_error
@@ -142,7 +143,7 @@ def _report(service: Service, request: Request, _: Caller) -> dict[str, Any]:
         return context
     start = parse_moment("from", start_text)
     end = parse_moment("to", end_text)
-    built = qa.build_report(service.store, start=start, end=end)
+    built = qa.build_report(service.store, start=start, end=end, policies=shipped_report_policies())
     query = {"from": start_text, "to": end_text}
     context.update(
         start=start_text,

@@ -175,22 +175,29 @@ HANDLERS: dict[type[Any], Handler] = {
 """The handler of each effect type; a type missing here is refused (:class:`PolicyError`)."""
 
 
+def _unknown(effect: object, path: str) -> PolicyError:
+    return PolicyError(
+        path=path,
+        value=type(effect).__name__,
+        expected="an effect type the engine handles: "
+        + ", ".join(sorted(t.__name__ for t in HANDLERS)),
+    )
+
+
 def _handler(effect: object, path: str) -> Handler:
     handler = HANDLERS.get(type(effect))
     if handler is None:
-        raise PolicyError(
-            path=path,
-            value=type(effect).__name__,
-            expected="an effect type the engine handles: "
-            + ", ".join(sorted(t.__name__ for t in HANDLERS)),
-        )
+        raise _unknown(effect, path)
     return handler
 
 
 def run_effects(effects: Iterable[Effect], ctx: Context, out: Outputs) -> None:
     """Run ``effects`` in order against the command's context, gathering rows in ``out``."""
     for effect in effects:
-        _handler(effect, f"{ctx.trigger}.effects")(effect, ctx, out)
+        handler = HANDLERS.get(type(effect))
+        if handler is None:
+            raise _unknown(effect, f"{ctx.trigger}.effects")
+        handler(effect, ctx, out)
 
 
 def check_effects(spec: MachineSpec) -> None:

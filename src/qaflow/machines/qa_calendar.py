@@ -9,19 +9,10 @@ whenever this month's was done); a missed duty is a ``deadline_missed`` breach l
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Final
 
-from qaflow.machines._timescales import (
-    EventSpec,
-    TimescalePolicy,
-    build_machine,
-    load_file,
-    load_shipped,
-    shipped_councils,
-    shipped_policy,
-)
+from qaflow.machines._timescales import EventSpec, TimescaleMachine, TimescalePolicy
 from qaflow.policies.base import Policy
 from qaflow.spec import Field, MachineSpec
 
@@ -63,24 +54,26 @@ EVENTS: Final = (
 )
 
 
+_MACHINE: Final = TimescaleMachine(
+    MACHINE, "qa_calendar", EVENTS, "a duty holder's recurring QA duties"
+)
+
+
 def calendar_spec(timescales: TimescalePolicy) -> MachineSpec:
-    """The QA calendar machine under a council's calendar file."""
-    return build_machine(
-        MACHINE, EVENTS, timescales, description="a duty holder's recurring QA duties"
-    )
+    """The qa calendar machine under a council's file."""
+    return _MACHINE.spec(timescales)
 
 
-@cache
 def shipped_qa_calendar(council: str) -> TimescalePolicy:
-    """A shipped council's QA calendar (``policies/<council>/qa_calendar.toml``)."""
-    return load_shipped(council, "qa_calendar", shipped_policy(council), EVENTS)
+    """A shipped council's file (``policies/<council>/qa_calendar.toml``), read once."""
+    return _MACHINE.shipped(council)
 
 
 def load_qa_calendar(path: str | Path, policy: Policy) -> TimescalePolicy:
-    """A council's own QA calendar file (raises :class:`PolicyError` listing problems)."""
-    return load_file(path, policy, EVENTS)
+    """A council's own file (raises :class:`PolicyError` listing every problem)."""
+    return _MACHINE.load(path, policy)
 
 
 def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The QA calendar machine under every shipped council."""
-    return tuple(calendar_spec(shipped_qa_calendar(c)) for c in shipped_councils())
+    """The machine under every shipped council."""
+    return _MACHINE.shipped_specs()

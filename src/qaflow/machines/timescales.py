@@ -9,19 +9,10 @@ workflow per case: ``referral_received`` opens it, ``case_closed`` ends it.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Final
 
-from qaflow.machines._timescales import (
-    EventSpec,
-    TimescalePolicy,
-    build_machine,
-    load_file,
-    load_shipped,
-    shipped_councils,
-    shipped_policy,
-)
+from qaflow.machines._timescales import EventSpec, TimescaleMachine, TimescalePolicy
 from qaflow.policies.base import Policy
 from qaflow.spec import Field, MachineSpec
 
@@ -145,27 +136,26 @@ EVENTS: Final = (
 )
 
 
+_MACHINE: Final = TimescaleMachine(
+    MACHINE, "timescales", EVENTS, "a child's case: practice events and the timescales they keep"
+)
+
+
 def case_spec(timescales: TimescalePolicy) -> MachineSpec:
-    """The case timescales machine under a council's timescales."""
-    return build_machine(
-        MACHINE,
-        EVENTS,
-        timescales,
-        description="a child's case: practice events and the timescales they keep",
-    )
+    """The timescales machine under a council's file."""
+    return _MACHINE.spec(timescales)
 
 
-@cache
 def shipped_case_timescales(council: str) -> TimescalePolicy:
-    """A shipped council's case timescales (``policies/<council>/timescales.toml``)."""
-    return load_shipped(council, "timescales", shipped_policy(council), EVENTS)
+    """A shipped council's file (``policies/<council>/timescales.toml``), read once."""
+    return _MACHINE.shipped(council)
 
 
 def load_case_timescales(path: str | Path, policy: Policy) -> TimescalePolicy:
-    """A council's own case timescale file (raises :class:`PolicyError` listing problems)."""
-    return load_file(path, policy, EVENTS)
+    """A council's own file (raises :class:`PolicyError` listing every problem)."""
+    return _MACHINE.load(path, policy)
 
 
 def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The case machine under every shipped council."""
-    return tuple(case_spec(shipped_case_timescales(c)) for c in shipped_councils())
+    """The machine under every shipped council."""
+    return _MACHINE.shipped_specs()

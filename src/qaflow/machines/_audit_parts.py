@@ -9,11 +9,10 @@ import json
 from collections.abc import Mapping
 from typing import Any, Final
 
-from qaflow.errors import ValidationError
 from qaflow.machines._audit_data import (
-    _answers,
     form_data,
 )
+from qaflow.machines._audit_feedback import consent_questions, feedback_complete, feedback_guard
 from qaflow.machines._audit_states import (
     ACTIONS_AGREED,
     ALLOCATED,
@@ -27,7 +26,7 @@ from qaflow.machines._audit_states import (
     SELF_ASSESSMENT_REQUESTED,
     TEXT_LIMIT,
 )
-from qaflow.machines._audit_vocabulary import feedback_args, notice_data, task_data
+from qaflow.machines._audit_vocabulary import notice_data, task_data
 from qaflow.machines._audit_vocabulary import record as _record
 from qaflow.procedure import (
     AUDITOR,
@@ -65,19 +64,12 @@ def task_effect(rule: TaskRule) -> AddTask:
 
 
 def family_feedback_complete(policy: AuditPolicy, data: Mapping[str, Any]) -> bool:
-    """Whether every family feedback question of the policy has a valid answer."""
-    if policy.feedback is None:
+    """Whether ``data`` holds the feedback the policy requires (BX-AUD-07): a complete answer
+    set from each required respondent (the family: every statement scored)."""
+    rule = policy.feedback
+    if rule is None:
         return True
-    answers = _answers(data)
-    for qid in policy.feedback.questions:
-        answer = answers.get(qid)
-        if not isinstance(answer, dict):
-            return False
-        try:
-            policy.form.question(qid).validate_answer(answer)
-        except ValidationError:
-            return False
-    return True
+    return feedback_complete(policy.form, rule.questions, rule.required_from, data)
 
 
 _MERGE: Final = Update(use="audit.merge_answers")
@@ -116,6 +108,7 @@ def _answers_guard(policy: AuditPolicy) -> Guard:
             "form": form_data(policy.form),
             "open": {state: list(_open_stages(policy, state)) for state in states},
             "clauses": dict(policy.stage_clauses),
+            "consent": consent_questions(policy),
         },
     )
 
@@ -322,16 +315,7 @@ def _complete(policy: AuditPolicy) -> TransitionSpec:
         Guard("at least one agreed action", policy.actions_clause, expr="size(data.actions) > 0"),
     ]
     if policy.feedback is not None:
-        feedback = policy.feedback
-        questions = [policy.form.question(qid) for qid in feedback.questions]
-        guards.append(
-            Guard(
-                "family feedback, or the reason it could not be obtained",
-                feedback.clause,
-                use="audit.feedback_or_reason",
-                args=feedback_args(questions),
-            )
-        )
+        guards.append(feedback_guard(policy, policy.feedback))
     effects: list[Effect] = [_record(now=["completed_at"])]
     if policy.completion_limit is not None:
         effects.append(CloseDeadline(COMPLETION_DEADLINE))

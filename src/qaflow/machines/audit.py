@@ -55,6 +55,7 @@ from qaflow.machines._audit_data import (
     grade_of,
     validate_actions,
 )
+from qaflow.machines._audit_feedback import feedback_transitions
 from qaflow.machines._audit_parts import (
     _MERGE,
     _agree_actions,
@@ -254,20 +255,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
         for s in (GRADED, FEEDBACK_SOUGHT, ACTIONS_AGREED)
         if "feedback" in _open_stages(policy, s)
     )
-    if policy.feedback is not None:
-        transitions.append(
-            TransitionSpec(
-                "feedback_not_obtained",
-                feedback_states,
-                None,
-                auditor,
-                fields=(Field("reason", "str", max_length=TEXT_LIMIT),),
-                actor_key="auditor_id",
-                effects=(_record(payload={"feedback_reason": "reason"}),),
-                clause=policy.feedback.clause,
-                description="Records why family feedback could not be obtained.",
-            )
-        )
+    transitions += feedback_transitions(policy, feedback_states)
     states.append(StateSpec(ACTIONS_AGREED, description="Actions agreed (BX-AUD-08)."))
     transitions.append(_agree_actions(policy, before_actions))
 

@@ -34,6 +34,7 @@ from qaflow.procedure._policy import Policy
 __all__ = [
     "AUDITOR",
     "MODERATOR",
+    "RESPONDENTS",
     "WORKER",
     "AuditPolicy",
     "FeedbackRule",
@@ -165,17 +166,36 @@ class GradeRule:
             raise PolicyError("a grade rule that notifies must give a reason", clause=self.clause)
 
 
+#: Who may give feedback on an audit: the form's feedback sections are answered by these.
+RESPONDENTS: Final = ("family", "child", "network")
+
+
 @attrs.frozen(kw_only=True)
 class FeedbackRule:
-    """Family feedback: the form questions that make it up (all must be answered), or a
-    recorded reason why it could not be obtained, before completion."""
+    """Feedback on an audit (BX-AUD-07): before completion, a complete answer set from each
+    respondent in ``required_from`` (a set is complete when every one of ``questions`` the
+    respondent answers is answered), or a recorded reason why it could not be obtained.
+
+    Each respondent may give several answer sets (the same questions repeated for different
+    family members, several network members); every set is kept. A respondent in
+    ``consent_for`` (the child) gives feedback only where the parent/carer, or the young
+    adult, agrees, and whether they agreed is recorded.
+    """
 
     questions: tuple[str, ...] = attrs.field(converter=_tuple)
     clause: str
+    required_from: tuple[str, ...] = attrs.field(default=("family",), converter=_tuple)
+    consent_for: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
 
     def __attrs_post_init__(self) -> None:
         if not self.questions:
             raise PolicyError("a feedback rule must name its questions", clause=self.clause)
+        for who in (*self.required_from, *self.consent_for):
+            if who not in RESPONDENTS:
+                raise PolicyError(
+                    f"feedback respondents must be among {', '.join(RESPONDENTS)}, got {who!r}",
+                    clause=self.clause,
+                )
 
 
 @attrs.frozen(kw_only=True)

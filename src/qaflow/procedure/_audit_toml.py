@@ -33,6 +33,7 @@ from qaflow.errors import MISSING, PolicyError
 from qaflow.procedure._audit import (
     AUDITOR,
     MODERATOR,
+    RESPONDENTS,
     WORKER,
     AuditPolicy,
     FeedbackRule,
@@ -384,6 +385,10 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
     if feedback is not None:
         questions = feedback.get("questions", list, expected="a list of question ids")
         clause = feedback.text("clause")
+        required_from, consent_for = (
+            feedback.names(key, allowed=RESPONDENTS, default=default, what="a respondent")
+            for key, default in (("required_from", ("family",)), ("consent_for", ()))
+        )
         feedback.finish()
         if questions is not None and clause is not None and form is not None:
             for index, qid in enumerate(questions):
@@ -394,7 +399,13 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
                         qid,
                         hint=did_you_mean(qid, [q.id for q in form.questions]),
                     )
-            fields["feedback"] = feedback.build(FeedbackRule, questions=questions, clause=clause)
+            fields["feedback"] = feedback.build(
+                FeedbackRule,
+                questions=questions,
+                clause=clause,
+                required_from=required_from,
+                consent_for=consent_for,
+            )
     week = node.table("practice_week", required=False)
     if week is not None:
         fields["practice_week_action"] = week.ident("action")

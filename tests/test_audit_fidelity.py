@@ -8,11 +8,14 @@ from typing import Any
 import pytest
 
 from audit_support import AUDITOR, Harness, valid_answer
-from qaflow.errors import GuardFailed, ValidationError
+from qaflow import Actor
+from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
 from qaflow.machines import audit as A
 from qaflow.policies import bexley, buckinghamshire
+from qaflow.procedure import Grade
 
 BX, BK = "bexley", "buckinghamshire"
+SERVICE_MANAGER = Actor("S-01", "service_manager")
 BX_POLICY = bexley.BEXLEY_AUDIT
 BK_POLICY = buckinghamshire.BUCKINGHAMSHIRE_AUDIT
 
@@ -196,3 +199,76 @@ def test_BK_AUD_01_the_eleven_fields_ids_and_texts() -> None:
         "Auditor's overall grading",
         "judgement",
     )
+
+
+# --- BX-AUD-12 -------------------------------------------------------------------------------
+
+
+def inadequate_with_actions(h: Harness, wid: str = "AU-1") -> Any:
+    """An Inadequate Bexley audit taken to its agreed actions; the agree_actions step."""
+    return h.drive(BX, wid, A.ACTIONS_AGREED, grade=Grade.INADEQUATE)
+
+
+def test_BX_AUD_12_the_notice_states_the_actions_and_their_timescales() -> None:
+    h = Harness()
+    graded = h.drive(BX, "AU-1", A.GRADED, grade=Grade.INADEQUATE)
+    assert not graded.notifications  # nothing to state yet
+    h2 = Harness()
+    step = inadequate_with_actions(h2)
+    assert [n.recipient_role for n in step.notifications] == [
+        "worker",
+        "team_manager",
+        "service_manager",
+        "head_of_service",
+        "assistant_director",
+        "psqa",
+    ]
+    reasons = {n.reason for n in step.notifications}
+    assert len(reasons) == 1
+    reason = reasons.pop()
+    assert reason.startswith("audit graded Inadequate: actions needed to improve the case to Good")
+    assert "2 action(s): action by the worker within 5 WD, immediate" in reason
+    assert "practice_observation by the team_manager within 5 WD" in reason
+    assert "share the plan" not in reason  # an action's own words stay in the event
+    assert {n.seq for n in step.notifications} == {step.event.seq}
+    assert all(n.clause == "BX-AUD-12" for n in step.notifications)
+
+
+@pytest.mark.parametrize("grade", [Grade.REQUIRES_IMPROVEMENT, Grade.GOOD, Grade.OUTSTANDING])
+def test_BX_AUD_12_no_notice_and_no_review_above_inadequate(grade: Grade) -> None:
+    h = Harness()
+    step = h.drive(BX, "AU-1", A.ACTIONS_AGREED, grade=grade)
+    assert not step.notifications
+    assert "sufficiency_review" not in [t.kind for t in step.tasks]
+    refused(
+        h,
+        GuardFailed,
+        lambda: h.fire(
+            "AU-1", "review_sufficiency", SERVICE_MANAGER, {"sufficient": True, "note": "n"}
+        ),
+    )
+
+
+def test_BX_AUD_12_the_service_manager_reviews_whether_the_actions_suffice() -> None:
+    review = BX_POLICY.sufficiency_review
+    assert review is not None and review.reviewer_role == "service_manager"
+    assert review.clause == "BX-AUD-12" and review.notify_if_not == ("team_manager",)
+    h = Harness()
+    step = inadequate_with_actions(h)
+    tasks = [(t.kind, t.owner_role, t.owner_id, t.clause) for t in step.tasks]
+    assert ("sufficiency_review", "service_manager", "S-01", "BX-AUD-12") in tasks
+    # Only the service manager recorded on the audit may record the verdict.
+    refused(
+        h,
+        PermissionDenied,
+        lambda: h.fire("AU-1", "review_sufficiency", AUDITOR, {"sufficient": True, "note": "n"}),
+    )
+    verdict = h.fire(
+        "AU-1", "review_sufficiency", SERVICE_MANAGER, {"sufficient": False, "note": "n"}
+    )
+    assert verdict.snapshot.data["actions_sufficient"] is False
+    assert [(n.recipient_role, n.clause) for n in verdict.notifications] == [
+        ("team_manager", "BX-AUD-12")
+    ]
+    again = h.fire("AU-1", "review_sufficiency", SERVICE_MANAGER, {"sufficient": True, "note": "n"})
+    assert again.snapshot.data["actions_sufficient"] is True and not again.notifications

@@ -13,6 +13,7 @@ from qaflow.machines._audit_data import (
     form_data,
 )
 from qaflow.machines._audit_feedback import consent_questions, feedback_complete, feedback_guard
+from qaflow.machines._audit_review import actions_notice_effects
 from qaflow.machines._audit_states import (
     ACTIONS_AGREED,
     ALLOCATED,
@@ -222,7 +223,7 @@ def _grade_effects(policy: AuditPolicy) -> Derived:
     rules = [
         [
             sorted(g.name for g in r.grades),
-            notice_data(_rule_notice(r)),
+            notice_data(_rule_notice(r) if r.notify_with == "grading" else None),
             [task_data(t) for t in r.tasks],
         ]
         for r in policy.grade_rules
@@ -304,6 +305,7 @@ def _agree_actions(policy: AuditPolicy, source: str) -> TransitionSpec:
         effects=(
             Update(use="audit.record_actions"),
             Derived(use="audit.action_tasks", args={"clause": policy.actions_clause}),
+            *actions_notice_effects(policy),
         ),
         clause=policy.actions_clause,
         description="Auditor and practitioner agree the actions (what, who, when).",

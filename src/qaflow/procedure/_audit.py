@@ -158,8 +158,16 @@ class GradeRule:
         default=(), converter=_tuple, validator=_ident("a required action kind")
     )
     immediate_actions: bool = False
+    notify_with: str = "grading"
+    """When the notice is written: ``"grading"`` (the grading step) or ``"actions"`` (the
+    step that records the agreed actions, so the notice states them and their timescales)."""
 
     def __attrs_post_init__(self) -> None:
+        if self.notify_with not in ("grading", "actions"):
+            raise PolicyError(
+                f"notify_with must be 'grading' or 'actions', got {self.notify_with!r}",
+                clause=self.clause,
+            )
         if not self.grades:
             raise PolicyError("a grade rule must name at least one grade", clause=self.clause)
         if self.notify and not self.reason:
@@ -196,6 +204,22 @@ class FeedbackRule:
                     f"feedback respondents must be among {', '.join(RESPONDENTS)}, got {who!r}",
                     clause=self.clause,
                 )
+
+
+@attrs.frozen(kw_only=True)
+class ReviewRule:
+    """A review of an audit's agreed actions by ``reviewer_role`` (BX-AUD-12: the service
+    manager must be satisfied the team manager's actions are sufficient), for audits graded
+    in ``grades``: a ``task`` opened when the actions are agreed, the verdict recorded, and
+    ``notify_if_not`` told when the actions are not sufficient."""
+
+    grades: frozenset[Grade] = attrs.field(converter=_grades)
+    reviewer_role: str = attrs.field(validator=_ident("a reviewer role"))
+    task: TaskRule
+    notify_if_not: tuple[str, ...] = attrs.field(
+        default=(), converter=_tuple, validator=_ident("a notified role")
+    )
+    clause: str
 
 
 @attrs.frozen(kw_only=True)
@@ -244,6 +268,7 @@ class AuditPolicy:
     lookback_may_extend: bool = True
     moderation_window: str = attrs.field(default="6 months", validator=_duration_text)
     moderation_clause: str | None = None
+    sufficiency_review: ReviewRule | None = None
 
     def __attrs_post_init__(self) -> None:
         for stage in self.stage_clauses:
@@ -301,6 +326,9 @@ class AuditPolicy:
         for rule in self.grade_rules:
             found.update(rule.notify)
             found.update(t.owner_role for t in rule.tasks)
+        if self.sufficiency_review is not None:
+            review = self.sufficiency_review
+            found.update((review.reviewer_role, review.task.owner_role, *review.notify_if_not))
         for task in (*self.completion_tasks, self.self_assessment_task):
             if task is not None:
                 found.add(task.owner_role)
@@ -312,6 +340,13 @@ class AuditPolicy:
     def rules_for(self, grade: Grade) -> tuple[GradeRule, ...]:
         """The grade rules a grade triggers, in policy order."""
         return tuple(r for r in self.grade_rules if grade in r.grades)
+
+    def notified(self, grade: Grade, *, step: str = "grading") -> tuple[str, ...]:
+        """The roles the grade rules notify for ``grade`` in ``step`` ("grading", or
+        "actions": the step that records the agreed actions), in policy order."""
+        return tuple(
+            role for r in self.rules_for(grade) if r.notify_with == step for role in r.notify
+        )
 
 
 # --- moderation rules -------------------------------------------------------------------

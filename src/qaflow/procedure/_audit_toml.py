@@ -40,6 +40,7 @@ from qaflow.procedure._audit import (
     GradeRule,
     ModerationPolicy,
     NoticeRule,
+    ReviewRule,
     SampleRule,
     TaskRule,
     TimeLimit,
@@ -344,11 +345,36 @@ def _grade_rule(node: Node, roles: _Roles, gives: Collection[Grade]) -> GradeRul
         "tasks": _tasks(node, "tasks", roles),
         "required_actions": node.names("required_actions", default=()),
         "immediate_actions": node.get("immediate_actions", bool, default=False),
+        "notify_with": node.choice("notify_with", ("grading", "actions"), default="grading"),
     }
     node.finish()
     if grades is None or None in fields.values():
         return None
     return node.build(GradeRule, grades={g for _, g in grades}, **fields)
+
+
+def _review(node: Node | None, roles: _Roles, gives: Collection[Grade]) -> ReviewRule | None:
+    """``[audit.sufficiency_review]``: who reviews the agreed actions, for which grades."""
+    if node is None:
+        return None
+    grades = _grades(node, "grades")
+    _live_grades(node, "grades", grades, gives)
+    reviewer = roles.one(node, "reviewer_role")
+    task_node = node.table("task")
+    task = None if task_node is None else _task(task_node, roles)
+    notify = roles.names(node, "notify_if_not", default=())
+    clause = node.text("clause")
+    node.finish()
+    if grades is None or reviewer is None or task is None or notify is None or clause is None:
+        return None
+    return node.build(
+        ReviewRule,
+        grades={g for _, g in grades},
+        reviewer_role=reviewer,
+        task=task,
+        notify_if_not=notify,
+        clause=clause,
+    )
 
 
 def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Roles) -> Any:
@@ -406,6 +432,9 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
                 required_from=required_from,
                 consent_for=consent_for,
             )
+    fields["sufficiency_review"] = _review(
+        node.table("sufficiency_review", required=False), roles, gives
+    )
     week = node.table("practice_week", required=False)
     if week is not None:
         fields["practice_week_action"] = week.ident("action")

@@ -170,15 +170,25 @@ def test_rule_data_is_validated() -> None:
 # --- BX-AUD-01 allocation ------------------------------------------------------------------
 
 
-@BOTH
-def test_BX_AUD_01_auditor_never_from_the_cases_team(h: Harness, council: str) -> None:
-    """BX-AUD-01 (and I9 for every council): the auditor is from another team."""
-    error = refused(h, GuardFailed, lambda: h.start(council, "AU-1", auditor_team_id="T-01"))
+def test_BX_AUD_01_auditor_never_from_the_cases_team(h: Harness) -> None:
+    """BX-AUD-01 (I9 where the policy requires it): the auditor is from another team."""
+    assert POLICIES[BX].auditor_from_other_team and POLICIES[BX].other_team_clause == "BX-AUD-01"
+    error = refused(h, GuardFailed, lambda: h.start(BX, "AU-1", auditor_team_id="T-01"))
     assert "another team" in str(error)
-    refused(h, GuardFailed, lambda: h.start(council, "AU-1", auditor_id=WORKER.id))
-    step = h.start(council, "AU-1")
+    refused(h, GuardFailed, lambda: h.start(BX, "AU-1", auditor_id=WORKER.id))
+    step = h.start(BX, "AU-1")
     assert step.snapshot.state == A.ALLOCATED
     assert step.snapshot.data["child_id"] == "C-01"
+
+
+def test_BK_allocation_allows_an_auditor_from_the_cases_team(h: Harness) -> None:
+    """BK's framework never requires an auditor from another team (BX-AUD-01 is Bexley's):
+    managers at all levels audit; only the case's own worker may not audit it."""
+    assert not POLICIES[BK].auditor_from_other_team
+    assert not A.allocation_rules(POLICIES[BK]).exclude_own_team
+    refused(h, GuardFailed, lambda: h.start(BK, "AU-1", auditor_id=WORKER.id))
+    step = h.start(BK, "AU-1", auditor_team_id="T-01")
+    assert step.snapshot.state == A.ALLOCATED
 
 
 def test_BX_AUD_01_the_team_manager_sees_the_allocation(h: Harness) -> None:

@@ -3,11 +3,12 @@ told what (BX-AUD-07, -10, -12, BK-AUD-01, -07, BX-MOD-07)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from audit_support import AUDITOR, Harness, valid_answer
+from audit_support import AUDITOR, WORKER, Harness, valid_answer
 from qaflow import Actor
 from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
 from qaflow.machines import audit as A
@@ -272,3 +273,41 @@ def test_BX_AUD_12_the_service_manager_reviews_whether_the_actions_suffice() -> 
     ]
     again = h.fire("AU-1", "review_sufficiency", SERVICE_MANAGER, {"sufficient": True, "note": "n"})
     assert again.snapshot.data["actions_sufficient"] is True and not again.notifications
+
+
+# --- BK-AUD-07 -------------------------------------------------------------------------------
+
+
+def test_BK_AUD_07_the_practitioner_is_told_and_a_meeting_arranged() -> None:
+    notice, task = BK_POLICY.selection_notice, BK_POLICY.selection_task
+    assert notice is not None and task is not None
+    assert (notice.roles, notice.clause) == (("worker",), "BK-AUD-07")
+    assert (task.kind, task.owner_role, task.clause) == ("arrange_meeting", "auditor", "BK-AUD-07")
+    h = Harness()
+    step = h.start(BK, "AU-1")
+    assert [(n.recipient_role, n.recipient_id, n.clause) for n in step.notifications] == [
+        ("worker", "W-01", "BK-AUD-07")
+    ]
+    assert "selected for an audit" in step.notifications[0].reason
+    assert [(t.kind, t.owner_id, t.clause) for t in step.tasks] == [
+        ("arrange_meeting", "A-01", "BK-AUD-07")
+    ]
+    meeting = (h.clock.now() + timedelta(days=2)).isoformat()
+    refused(
+        h,
+        PermissionDenied,
+        lambda: h.fire("AU-1", "arrange_meeting", WORKER, {"meeting_at": meeting}),
+    )
+    arranged = h.fire("AU-1", "arrange_meeting", AUDITOR, {"meeting_at": meeting})
+    assert arranged.snapshot.state == A.ALLOCATED
+    assert arranged.snapshot.data["meeting_at"] == meeting
+    assert arranged.snapshot.data["meeting_arranged_at"] == h.clock.now().isoformat()
+
+
+def test_BK_AUD_07_is_buckinghamshires_only() -> None:
+    """Bexley's auditor books the meeting when asking for the self-assessment (BX-AUD-02)."""
+    assert BX_POLICY.selection_notice is None and BX_POLICY.selection_task is None
+    h = Harness()
+    step = h.start(BX, "AU-1")
+    assert "arrange_meeting" not in h.specs[BX].allowed_triggers(A.ALLOCATED)
+    assert [n.clause for n in step.notifications] == ["BX-AUD-01"]

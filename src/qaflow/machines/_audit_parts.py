@@ -193,6 +193,10 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
     effects: list[Effect] = [allocate]
     if policy.allocation_notice is not None:
         effects.append(notice_effect(policy.allocation_notice))
+    if policy.selection_notice is not None:  # BK-AUD-07: the practitioner is told
+        effects.append(notice_effect(policy.selection_notice))
+    if policy.selection_task is not None:  # ... and the auditor arranges a meeting
+        effects.append(task_effect(policy.selection_task))
     if policy.completion_limit is not None:
         limit = policy.completion_limit
         effects.append(
@@ -361,4 +365,22 @@ def _staying_together(notice: NoticeRule) -> Derived:
 
     return Derived(
         use="audit.staying_together", args={"reason": notice.reason, "clause": notice.clause}
+    )
+
+
+def _arrange_meeting(policy: AuditPolicy) -> TransitionSpec | None:
+    """BK-AUD-07: the auditor arranges the meeting with the practitioner (recorded)."""
+    rule = policy.selection_task or policy.selection_notice
+    if rule is None:
+        return None
+    return TransitionSpec(
+        "arrange_meeting",
+        (ALLOCATED,),
+        None,
+        frozenset({AUDITOR}),
+        fields=(Field("meeting_at", "datetime"),),
+        actor_key="auditor_id",
+        effects=(_record(payload={"meeting_at": "meeting_at"}, now=["meeting_arranged_at"]),),
+        clause=rule.clause,
+        description="The auditor arranges the meeting with the practitioner.",
     )

@@ -61,6 +61,7 @@ from qaflow.machines._audit_parts import (
     _agree_actions,
     _allocate,
     _answers_guard,
+    _arrange_meeting,
     _complete,
     _complete_guard,
     _extend_lookback,
@@ -146,6 +147,9 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
     answers = _answers_guard(policy)  # one guard (its form frozen once), cited four times
     states: list[StateSpec] = [StateSpec(NEW, description="Not yet allocated.")]
     transitions: list[TransitionSpec] = [_allocate(policy)]
+    arrange = _arrange_meeting(policy)
+    if arrange is not None:
+        transitions.append(arrange)
 
     # Allocation -> (self-assessment) -> meeting.
     states.append(StateSpec(ALLOCATED, description="Allocated to an auditor (BX-AUD-01)."))

@@ -254,6 +254,8 @@ class AuditPolicy:
     allocation_notice: NoticeRule | None = None
     self_assessment_notice: NoticeRule | None = None
     self_assessment_task: TaskRule | None = None
+    selection_notice: NoticeRule | None = None
+    selection_task: TaskRule | None = None
     grade_rules: tuple[GradeRule, ...] = attrs.field(default=(), converter=_tuple)
     actions_clause: str
     feedback: FeedbackRule | None = None
@@ -318,6 +320,7 @@ class AuditPolicy:
         rules: list[NoticeRule | None] = [
             self.allocation_notice,
             self.self_assessment_notice,
+            self.selection_notice,
             self.safeguarding,
         ]
         for notice in rules:
@@ -329,7 +332,7 @@ class AuditPolicy:
         if self.sufficiency_review is not None:
             review = self.sufficiency_review
             found.update((review.reviewer_role, review.task.owner_role, *review.notify_if_not))
-        for task in (*self.completion_tasks, self.self_assessment_task):
+        for task in (*self.completion_tasks, self.self_assessment_task, self.selection_task):
             if task is not None:
                 found.add(task.owner_role)
         for limit in (self.completion_limit, self.follow_up):

@@ -451,12 +451,15 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
         window_node.finish()
     grade_rules = [_grade_rule(r, roles, gives) for r in node.tables("grade_rules", required=False)]
     task = node.table("self_assessment_task", required=False)
+    selection_task = node.table("selection_task", required=False)
     fields.update(
         cancel_roles=roles.names(node, "cancel_roles"),
         qa_roles=roles.names(node, "qa_roles"),
         actions_clause=node.text("actions_clause"),
         self_assessment_notice=_notice(node.table("self_assessment_notice", required=False), roles),
         self_assessment_task=None if task is None else _task(task, roles),
+        selection_notice=_notice(node.table("selection_notice", required=False), roles),
+        selection_task=None if selection_task is None else _task(selection_task, roles),
         completion_tasks=_tasks(node, "completion_tasks", roles),
         completion_limit=_limit(node.table("completion_limit", required=False), roles),
         follow_up=_limit(node.table("follow_up", required=False), roles),

@@ -48,6 +48,7 @@ from qaflow import vocabulary
 from qaflow.errors import PolicyError
 from qaflow.policies.base import Policy
 from qaflow.procedure import Node, Problems, migrate, parse_toml
+from qaflow.procedure._defaults import QaflowDefault, read_defaults
 from qaflow.spec import (
     Cadence,
     Context,
@@ -116,6 +117,8 @@ class TimescalePolicy:
     rules: tuple[RollingRule, ...]
     decisions: tuple[Decision, ...] = ()
     source: str = ""
+    defaults: tuple[QaflowDefault, ...] = ()
+    """The file's values its framework does not give (``qaflow policy docs`` lists them)."""
 
 
 @vocabulary.update("timescales.record")
@@ -211,9 +214,10 @@ def read_timescales(
             node.problem("name", "a rule name not already used in this file", rule.name)
         names.add(rule.name)
         rules.append(rule)
+    defaults = read_defaults(root)
     root.finish()
     problems.raise_if_any()
-    return TimescalePolicy(policy, tuple(rules), decisions, source)
+    return TimescalePolicy(policy, tuple(rules), decisions, source, defaults)
 
 
 def _decision(node: Node) -> Decision | None:

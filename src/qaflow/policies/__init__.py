@@ -15,7 +15,14 @@ from qaflow.policies._catalogue import (
     SHIPPED_AUDIT_FILES,
     shipped_audit_procedure,
     shipped_audit_procedures,
+    shipped_defaults,
 )
 from qaflow.policies.base import Policy
 
-__all__ = ["SHIPPED_AUDIT_FILES", "Policy", "shipped_audit_procedure", "shipped_audit_procedures"]
+__all__ = [
+    "SHIPPED_AUDIT_FILES",
+    "Policy",
+    "shipped_audit_procedure",
+    "shipped_audit_procedures",
+    "shipped_defaults",
+]

@@ -27,6 +27,7 @@ import attrs
 
 from qaflow.calendar import Duration
 from qaflow.errors import PolicyError, ValidationError
+from qaflow.procedure._defaults import QaflowDefault
 from qaflow.procedure._forms import STAGES, AuditForm
 from qaflow.procedure._grading import Grade
 from qaflow.procedure._policy import Policy
@@ -271,6 +272,8 @@ class AuditPolicy:
     moderation_window: str = attrs.field(default="6 months", validator=_duration_text)
     moderation_clause: str | None = None
     sufficiency_review: ReviewRule | None = None
+    defaults: tuple[QaflowDefault, ...] = attrs.field(default=(), converter=_tuple)
+    """The file's values its framework does not give (``qaflow policy docs`` lists them)."""
 
     def __attrs_post_init__(self) -> None:
         for stage in self.stage_clauses:

@@ -29,6 +29,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
+
 from qaflow.errors import MISSING, PolicyError
 from qaflow.procedure._audit import (
     AUDITOR,
@@ -45,6 +47,7 @@ from qaflow.procedure._audit import (
     TaskRule,
     TimeLimit,
 )
+from qaflow.procedure._defaults import read_defaults
 from qaflow.procedure._forms import KINDS, ROLES, STAGES, AuditForm, Question, Section
 from qaflow.procedure._grading import GRADE_VALUES, Grade, GradeBands, JudgementScale, ScoreBand
 from qaflow.procedure._policy import Policy
@@ -557,12 +560,14 @@ def read_audit_procedure(doc: dict[str, Any], *, source: str) -> AuditProcedure:
     audit = _audit(root, policy, form, roles)
     gives = form.grades if form is not None else frozenset(Grade)
     moderation = _moderation(root, audit, roles, gives)
+    defaults = read_defaults(root)
     root.finish()
     roles.check_all_used(problems)
     problems.raise_if_any()
     if audit is None or moderation is None:  # pragma: no cover - a problem was recorded
         raise PolicyError(source=source, expected="a complete audit procedure")
-    return AuditProcedure(audit, moderation)
+    audit = attrs.evolve(audit, defaults=defaults)
+    return AuditProcedure(audit, attrs.evolve(moderation, audit=audit))
 
 
 def load_audit_procedure(path: str | Path, *, text: str | None = None) -> AuditProcedure:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from audit_support import AUDITOR, WORKER, Harness, valid_answer
+from audit_support import AUDITOR, START, WORKER, Harness, valid_answer
 from qaflow import Actor
 from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
 from qaflow.machines import audit as A
@@ -311,3 +311,67 @@ def test_BK_AUD_07_is_buckinghamshires_only() -> None:
     step = h.start(BX, "AU-1")
     assert "arrange_meeting" not in h.specs[BX].allowed_triggers(A.ALLOCATED)
     assert [n.clause for n in step.notifications] == ["BX-AUD-01"]
+
+
+# --- BX-AUD-10, BX-MOD-07 --------------------------------------------------------------------
+
+
+def test_BX_AUD_10_the_review_in_supervision_records_note_and_timeframe() -> None:
+    review = BX_POLICY.supervision_review
+    assert review is not None and review.roles == ("team_manager",)
+    assert review.clause == "BX-AUD-10"
+    h = Harness()
+    done = h.drive(BX, "AU-1", A.COMPLETED)
+    assert ("supervision_review", "M-01", "BX-AUD-10") in [
+        (t.kind, t.owner_id, t.clause) for t in done.tasks
+    ]
+    manager = Actor("M-01", "team_manager")
+    bad = {"note": "discussed", "timeframe": "soon"}
+    error = refused(
+        h, ValidationError, lambda: h.fire("AU-1", "review_in_supervision", manager, bad)
+    )
+    assert "timeframe" in str(error)
+    refused(
+        h,
+        PermissionDenied,
+        lambda: h.fire("AU-1", "review_in_supervision", AUDITOR, {**bad, "timeframe": "2 weeks"}),
+    )
+    step = h.fire("AU-1", "review_in_supervision", manager, {"note": "n", "timeframe": "2 weeks"})
+    data = step.snapshot.data
+    assert (data["oversight_note"], data["action_timeframe"]) == ("n", "2 weeks")
+    assert not step.tasks  # no performance issue, no personal supervision note
+    issue = {"note": "n", "timeframe": "5 WD", "performance_issue": True}
+    step = h.fire("AU-1", "review_in_supervision", manager, issue)
+    assert [(t.kind, t.owner_id, t.clause) for t in step.tasks] == [
+        ("personal_supervision_note", "M-01", "BX-AUD-10")
+    ]
+
+
+def test_BX_AUD_10_actions_are_reviewed_at_the_next_supervision() -> None:
+    """The practitioner's supervision workflow keeps the next-supervision review."""
+    from qaflow import Engine, ManualClock, MemoryStore
+    from qaflow.machines import supervision
+
+    spec = next(s for s in supervision.shipped_specs() if s.policy == "bexley")
+    rule = next(r for r in spec.rolling if r.name == "audit_actions_review")
+    assert rule.clause == "BX-AUD-10" and rule.restart_by == ("audit_reviewed",)
+    assert rule.met_by == ("audit_actions_reviewed",)
+    clock = ManualClock(START)
+    store = MemoryStore()
+    engine = Engine(store, [spec], clock=clock)
+    boss = Actor("M-01", "team_manager")
+    joined = {"team_id": "T-01", "practitioner_id": "P-01", "experience": "experienced"}
+    engine.start(spec, "SU-1", "practitioner_joined", boss, {**joined, "case_holding": False})
+    reviewed = {"audit_ref": "AU-1", "kind": "audit"}
+    step = engine.fire("SU-1", "audit_reviewed", boss, reviewed)
+    due = [d for d in step.opened if d.name == "audit_actions_review"]
+    assert len(due) == 1 and due[0].due_at.date() == (START + timedelta(weeks=4)).date()
+    moderation = engine.fire("SU-1", "audit_reviewed", boss, {**reviewed, "kind": "moderation"})
+    assert not [d for d in moderation.opened if d.name == "audit_actions_review"]
+    engine.fire("SU-1", "audit_actions_reviewed", boss, {"audit_ref": "AU-1"})
+    assert not [d for d in store.open_deadlines("SU-1") if d.name == "audit_actions_review"]
+
+
+def test_BX_MOD_07_every_moderation_is_reviewed_in_supervision() -> None:
+    tasks = [(t.kind, t.owner_role, t.clause) for t in bexley.BEXLEY_MODERATION.completion_tasks]
+    assert ("supervision_review", "team_manager", "BX-MOD-07") in tasks

@@ -25,6 +25,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from qaflow import vocabulary
+from qaflow.calendar import Duration
+from qaflow.errors import ValidationError
 from qaflow.machines._audit_states import TEXT_LIMIT
 from qaflow.machines._audit_vocabulary import notice_data, record, task_data
 from qaflow.procedure import AuditPolicy, NoticeRule
@@ -34,6 +36,7 @@ __all__ = [
     "action_summary",
     "actions_notice_effects",
     "review_transitions",
+    "supervision_transitions",
 ]
 
 
@@ -118,6 +121,49 @@ def review_transitions(policy: AuditPolicy, sources: tuple[str, ...]) -> list[Tr
     ]
 
 
+def supervision_transitions(policy: AuditPolicy, sources: tuple[str, ...]) -> list[TransitionSpec]:
+    """``review_in_supervision`` (BX-AUD-10), where the policy has a supervision review."""
+    review = policy.supervision_review
+    if review is None:
+        return []
+    effects: list[Effect] = [
+        record(
+            payload={
+                "oversight_note": "note",
+                "action_timeframe": "timeframe",
+                "performance_issue": "performance_issue",
+            },
+            now=["supervision_reviewed_at"],
+        )
+    ]
+    if review.performance_tasks:
+        tasks = [task_data(t) for t in review.performance_tasks]
+        effects.append(Derived(use="audit.performance_tasks", args={"tasks": tasks}))
+    return [
+        TransitionSpec(
+            "review_in_supervision",
+            sources,
+            None,
+            frozenset(review.roles),
+            fields=(
+                Field("note", "str", max_length=TEXT_LIMIT),
+                Field("timeframe", "str", max_length=40),
+                Field("performance_issue", "bool", required=False),
+            ),
+            guards=(
+                Guard(
+                    "a timeframe for action like '2 weeks' or '5 WD'",
+                    review.clause,
+                    use="audit.valid_timeframe",
+                ),
+            ),
+            effects=tuple(effects),
+            clause=review.clause,
+            description="The audit reviewed in supervision: oversight note and timeframe.",
+        )
+    ]
+
+
 # --- vocabulary -------------------------------------------------------------------------------
 
 
@@ -141,3 +187,25 @@ def _review_task(ctx: Context, args: Mapping[str, Any]) -> list[Effect]:
         return []
     kind, owner, within, clause = args["task"]
     return [AddTask(kind, owner, within, clause)]
+
+
+@vocabulary.guard("audit.valid_timeframe")
+def _valid_timeframe(ctx: Context, args: Mapping[str, Any]) -> bool:
+    """Input check: the timeframe for action is a duration ("2 weeks", "5 WD")."""
+    try:
+        Duration.parse(str(ctx.payload["timeframe"]))
+    except ValidationError:
+        raise ValidationError(
+            field="timeframe",
+            value=ctx.payload["timeframe"],
+            expected="a number and a unit, e.g. '5 WD', '2 weeks', '1 months'",
+        ) from None
+    return True
+
+
+@vocabulary.effects("audit.performance_tasks")
+def _performance_tasks(ctx: Context, args: Mapping[str, Any]) -> list[Effect]:
+    """BX-AUD-10: a performance issue goes in the personal supervision notes."""
+    if not ctx.payload.get("performance_issue"):
+        return []
+    return [AddTask(kind, owner, within, clause) for kind, owner, within, clause in args["tasks"]]

@@ -75,7 +75,7 @@ from qaflow.machines._audit_parts import (
     notice_effect,
     task_effect,
 )
-from qaflow.machines._audit_review import review_transitions
+from qaflow.machines._audit_review import review_transitions, supervision_transitions
 from qaflow.machines._audit_states import (
     ACTIONS_AGREED,
     ALLOCATED,
@@ -311,6 +311,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
         rest, final = (COMPLETED,), COMPLETED
     transitions.append(_complete(policy))
     transitions += review_transitions(policy, (ACTIONS_AGREED, *rest))
+    transitions += supervision_transitions(policy, rest)
     transitions += _moderation_transitions(policy, rest, final)
     states += [
         StateSpec(CLOSED, terminal=True, description="Closed after its moderation window."),

@@ -43,6 +43,7 @@ __all__ = [
     "ModerationPolicy",
     "NoticeRule",
     "SampleRule",
+    "SupervisionReview",
     "TaskRule",
     "TimeLimit",
 ]
@@ -224,6 +225,21 @@ class ReviewRule:
 
 
 @attrs.frozen(kw_only=True)
+class SupervisionReview:
+    """The audit reviewed in supervision (BX-AUD-10): one of ``roles`` records the management
+    oversight note (the discussion) and the timeframe for action; where the review finds a
+    performance issue, ``performance_tasks`` are opened (personal supervision notes)."""
+
+    roles: tuple[str, ...] = attrs.field(converter=_tuple, validator=_ident("a role"))
+    clause: str
+    performance_tasks: tuple[TaskRule, ...] = attrs.field(default=(), converter=_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.roles:
+            raise PolicyError("a supervision review names who records it", clause=self.clause)
+
+
+@attrs.frozen(kw_only=True)
 class AuditPolicy:
     """Everything the audit machine needs to know about one council, as data.
 
@@ -272,6 +288,7 @@ class AuditPolicy:
     moderation_window: str = attrs.field(default="6 months", validator=_duration_text)
     moderation_clause: str | None = None
     sufficiency_review: ReviewRule | None = None
+    supervision_review: SupervisionReview | None = None
     defaults: tuple[QaflowDefault, ...] = attrs.field(default=(), converter=_tuple)
     """The file's values its framework does not give (``qaflow policy docs`` lists them)."""
 
@@ -335,6 +352,9 @@ class AuditPolicy:
         if self.sufficiency_review is not None:
             review = self.sufficiency_review
             found.update((review.reviewer_role, review.task.owner_role, *review.notify_if_not))
+        if self.supervision_review is not None:
+            found.update(self.supervision_review.roles)
+            found.update(t.owner_role for t in self.supervision_review.performance_tasks)
         for task in (*self.completion_tasks, self.self_assessment_task, self.selection_task):
             if task is not None:
                 found.add(task.owner_role)

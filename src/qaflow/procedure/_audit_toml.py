@@ -44,6 +44,7 @@ from qaflow.procedure._audit import (
     NoticeRule,
     ReviewRule,
     SampleRule,
+    SupervisionReview,
     TaskRule,
     TimeLimit,
 )
@@ -380,6 +381,19 @@ def _review(node: Node | None, roles: _Roles, gives: Collection[Grade]) -> Revie
     )
 
 
+def _supervision(node: Node | None, roles: _Roles) -> SupervisionReview | None:
+    """``[audit.supervision_review]``: who records the review in supervision (BX-AUD-10)."""
+    if node is None:
+        return None
+    who = roles.names(node, "roles")
+    clause = node.text("clause")
+    tasks = _tasks(node, "performance_tasks", roles)
+    node.finish()
+    if who is None or clause is None:
+        return None
+    return node.build(SupervisionReview, roles=who, clause=clause, performance_tasks=tasks)
+
+
 def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Roles) -> Any:
     alloc = root.table("allocation")
     node = root.table("audit")
@@ -438,6 +452,8 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
     fields["sufficiency_review"] = _review(
         node.table("sufficiency_review", required=False), roles, gives
     )
+    supervision = node.table("supervision_review", required=False)
+    fields["supervision_review"] = _supervision(supervision, roles)
     week = node.table("practice_week", required=False)
     if week is not None:
         fields["practice_week_action"] = week.ident("action")

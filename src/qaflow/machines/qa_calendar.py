@@ -10,11 +10,17 @@ whenever this month's was done); a missed duty is a ``deadline_missed`` breach l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from qaflow.errors import ValidationError
 from qaflow.machines._timescales import EventSpec, TimescaleMachine, TimescalePolicy
 from qaflow.policies.base import Policy
+from qaflow.records import Actor
 from qaflow.spec import Field, MachineSpec
+
+if TYPE_CHECKING:
+    from qaflow.engine import Engine
+    from qaflow.records import Step
 
 __all__ = [
     "EVENTS",
@@ -23,6 +29,7 @@ __all__ = [
     "ROLES",
     "calendar_spec",
     "load_qa_calendar",
+    "record_audit_completion",
     "shipped_qa_calendar",
     "shipped_specs",
 ]
@@ -50,6 +57,18 @@ EVENTS: Final = (
     EventSpec("qa_report_published", _ANY, stamp="qa_report_at"),
     EventSpec("qa_report_reviewed", _ANY, stamp="qa_review_at"),
     EventSpec("practice_week_held", _ANY, stamp="practice_week_at"),
+    EventSpec(
+        "practice_observations_recorded",
+        _ANY,
+        stamp="observations_at",
+        description="the practice observations of a Practice Week recorded",
+    ),
+    EventSpec(
+        "cycle_started",
+        _ANY,
+        stamp="cycle_started_at",
+        description="a performance and accountability cycle starts (its week 1)",
+    ),
     EventSpec("calendar_closed", frozenset({"qa_lead"}), ends=True),
 )
 
@@ -77,3 +96,40 @@ def load_qa_calendar(path: str | Path, policy: Policy) -> TimescalePolicy:
 def shipped_specs() -> tuple[MachineSpec, ...]:
     """The machine under every shipped council."""
     return _MACHINE.shipped_specs()
+
+
+#: The audit states in which an audit counts as completed (its auditor's duty is done).
+_COMPLETED: Final = frozenset({"completed", "followed_up", "closed"})
+
+
+def record_audit_completion(engine: Engine, calendar_id: str, audit_id: str) -> Step:
+    """Feed a completed audit to its auditor's QA calendar (BX-QA-01 / BX-AUD-13, BK-QA-01):
+    the ``audit_completed`` event that meets the manager's monthly audit duty (writes).
+
+    The calendar must be the auditor's own (its ``holder_id`` is the audit's ``auditor_id``)
+    and the audit completed; else :class:`~qaflow.errors.ValidationError` and nothing is
+    written. Feeding the same audit again returns the first step (its idempotency key is the
+    audit's id), so a host may feed every completion it sees without keeping count.
+    """
+    audit = engine.get(audit_id)
+    if (
+        audit.machine != "audit"
+        or audit.state not in _COMPLETED
+        or "completed_at" not in audit.data
+    ):
+        raise ValidationError(field="audit_id", value=audit_id, expected="a completed audit")
+    holder = engine.get(calendar_id)
+    if holder.machine != MACHINE or holder.data.get("holder_id") != audit.data.get("auditor_id"):
+        raise ValidationError(
+            field="calendar_id",
+            value=calendar_id,
+            expected="the QA calendar of the audit's own auditor",
+        )
+    actor = Actor(str(holder.data["holder_id"]), "team_manager")
+    return engine.fire(
+        calendar_id,
+        "audit_completed",
+        actor,
+        {"audit_ref": audit_id},
+        idempotency_key=f"audit_completed:{audit_id}",
+    )

@@ -92,9 +92,9 @@ def instances(
 
     ``since``: only instances still open or settled at or after ``since`` are wanted, so a
     workflow with no event since then is not replayed: what it has open is its snapshot's
-    open deadlines (I2), and everything else it settled before ``since``. A workflow that
-    starts after ``until`` is skipped without reading its events. So a period's compliance
-    reads the period's workflows, not the whole store's history.
+    open deadlines (a snapshot is its replay), and all else it settled before ``since``.
+    One that starts after ``until`` is skipped without reading its events. So a period's
+    compliance reads the period's workflows, not the whole store's history.
     """
     wanted = None if machines is None else set(machines)
     limit = None if until is None else ensure_aware(until, "until")

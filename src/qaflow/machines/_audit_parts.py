@@ -51,12 +51,12 @@ from qaflow.spec import (
 )
 
 
-def notice_effect(rule: NoticeRule) -> Notify:
+def _notice_effect(rule: NoticeRule) -> Notify:
     """The effect that writes a policy's notice: its roles, reason and clause."""
     return Notify(rule.roles, rule.reason, rule.clause)
 
 
-def task_effect(rule: TaskRule) -> AddTask:
+def _task_effect(rule: TaskRule) -> AddTask:
     """The effect that opens a policy's task: its kind, owner role, due time and clause."""
     return AddTask(rule.kind, rule.owner_role, rule.within, rule.clause)
 
@@ -192,11 +192,11 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
     )
     effects: list[Effect] = [allocate]
     if policy.allocation_notice is not None:
-        effects.append(notice_effect(policy.allocation_notice))
+        effects.append(_notice_effect(policy.allocation_notice))
     if policy.selection_notice is not None:  # BK-AUD-07: the practitioner is told
-        effects.append(notice_effect(policy.selection_notice))
+        effects.append(_notice_effect(policy.selection_notice))
     if policy.selection_task is not None:  # ... and the auditor arranges a meeting
-        effects.append(task_effect(policy.selection_task))
+        effects.append(_task_effect(policy.selection_task))
     if policy.completion_limit is not None:
         limit = policy.completion_limit
         effects.append(
@@ -325,7 +325,7 @@ def _complete(policy: AuditPolicy) -> TransitionSpec:
     effects: list[Effect] = [_record(now=["completed_at"])]
     if policy.completion_limit is not None:
         effects.append(CloseDeadline(COMPLETION_DEADLINE))
-    effects.extend(task_effect(task) for task in policy.completion_tasks)
+    effects.extend(_task_effect(task) for task in policy.completion_tasks)
     return TransitionSpec(
         "complete",
         (ACTIONS_AGREED,),

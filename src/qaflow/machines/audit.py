@@ -50,11 +50,6 @@ bad answer raises :class:`~qaflow.errors.ValidationError` naming the field and t
 from __future__ import annotations
 
 from qaflow.machines._audit_allocation import allocation_payload, allocation_rules
-from qaflow.machines._audit_data import (
-    action_task_effects,
-    grade_of,
-    validate_actions,
-)
 from qaflow.machines._audit_feedback import feedback_transitions
 from qaflow.machines._audit_parts import (
     _MERGE,
@@ -68,12 +63,12 @@ from qaflow.machines._audit_parts import (
     _grade_effects,
     _grade_guard,
     _not_under_moderation,
+    _notice_effect,
     _open_stages,
     _record_grade,
     _staying_together,
+    _task_effect,
     family_feedback_complete,
-    notice_effect,
-    task_effect,
 )
 from qaflow.machines._audit_review import review_transitions, supervision_transitions
 from qaflow.machines._audit_states import (
@@ -129,15 +124,10 @@ __all__ = [
     "NEW",
     "SELF_ASSESSMENT_DONE",
     "SELF_ASSESSMENT_REQUESTED",
-    "action_task_effects",
     "allocation_payload",
     "allocation_rules",
     "audit_spec",
     "family_feedback_complete",
-    "grade_of",
-    "notice_effect",
-    "task_effect",
-    "validate_actions",
 ]
 
 
@@ -158,10 +148,10 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
         clause = policy.clause_for("self_assessment")
         on_enter: list[Effect] = []
         if policy.self_assessment_notice is not None:
-            on_enter.append(notice_effect(policy.self_assessment_notice))
+            on_enter.append(_notice_effect(policy.self_assessment_notice))
             on_enter.append(_staying_together(policy.self_assessment_notice))
         if policy.self_assessment_task is not None:
-            on_enter.append(task_effect(policy.self_assessment_task))
+            on_enter.append(_task_effect(policy.self_assessment_task))
         states += [
             StateSpec(
                 SELF_ASSESSMENT_REQUESTED,
@@ -362,7 +352,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 actor_key="auditor_id",
                 effects=(
                     _record(increment=["safeguarding_escalations"]),
-                    notice_effect(safeguarding),
+                    _notice_effect(safeguarding),
                 ),
                 clause=safeguarding.clause,
                 description="Escalate a serious safeguarding issue to senior managers now.",

@@ -7,15 +7,25 @@ rules, and the procedure file reader; :mod:`~qaflow.policies.forms` and
 :mod:`~qaflow.policies.ladders` (escalation ladders). The councils:
 :mod:`~qaflow.policies.bexley` (clause prefix BX) and :mod:`~qaflow.policies.buckinghamshire`
 (BK), each with its procedure files (``bexley/audit.toml``...), listed in one
-catalogue (:data:`SHIPPED_AUDIT_FILES`); :mod:`~qaflow.policies.clauses` is the catalogue
-of their clauses. Nothing here imports a machine: ``qaflow.machines`` builds from these.
+catalogue (:data:`SHIPPED_AUDIT_FILES`, :data:`SHIPPED_ESCALATION_FILES`);
+:mod:`~qaflow.policies.clauses` is the catalogue of their clauses. Nothing here imports a
+machine: ``qaflow.machines`` builds from these.
 """
 
 from qaflow.policies._catalogue import (
     SHIPPED_AUDIT_FILES,
+    SHIPPED_ESCALATION_FILES,
     shipped_audit_procedure,
     shipped_audit_procedures,
+    shipped_escalations,
 )
 from qaflow.policies.base import Policy
 
-__all__ = ["SHIPPED_AUDIT_FILES", "Policy", "shipped_audit_procedure", "shipped_audit_procedures"]
+__all__ = [
+    "SHIPPED_AUDIT_FILES",
+    "SHIPPED_ESCALATION_FILES",
+    "Policy",
+    "shipped_audit_procedure",
+    "shipped_audit_procedures",
+    "shipped_escalations",
+]

@@ -8,6 +8,7 @@ are read by the same loader a council's own file goes through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
@@ -15,8 +16,15 @@ from typing import Final
 
 from qaflow.errors import PolicyError
 from qaflow.procedure._audit_toml import AuditProcedure, load_audit_procedure
+from qaflow.procedure._toml import ProcedureFile, loads_procedure
 
-__all__ = ["SHIPPED_AUDIT_FILES", "shipped_audit_procedure", "shipped_audit_procedures"]
+__all__ = [
+    "SHIPPED_AUDIT_FILES",
+    "SHIPPED_ESCALATION_FILES",
+    "shipped_audit_procedure",
+    "shipped_audit_procedures",
+    "shipped_escalations",
+]
 
 SHIPPED_AUDIT_FILES: Final = MappingProxyType(
     {
@@ -30,18 +38,41 @@ SHIPPED_AUDIT_FILES: Final = MappingProxyType(
 @cache
 def shipped_audit_procedure(name: str) -> AuditProcedure:
     """The shipped audit and moderation policies of council ``name`` (read once, cached)."""
-    relative = SHIPPED_AUDIT_FILES.get(name)
+    relative, text = _read(SHIPPED_AUDIT_FILES, name, "a shipped council")
+    return load_audit_procedure(f"qaflow/policies/{relative}", text=text)
+
+
+def _read(files: Mapping[str, str], name: str, kind: str) -> tuple[str, str]:
+    """The relative path and text of council ``name``'s file in ``files``."""
+    relative = files.get(name)
     if relative is None:
         raise PolicyError(
             source="shipped policies",
             path="name",
             value=name,
-            expected="a shipped council (" + ", ".join(sorted(SHIPPED_AUDIT_FILES)) + ")",
+            expected=f"{kind} (" + ", ".join(sorted(files)) + ")",
         )
-    path = resources.files("qaflow.policies").joinpath(relative)
-    return load_audit_procedure(f"qaflow/policies/{relative}", text=path.read_text("utf-8"))
+    text = resources.files("qaflow.policies").joinpath(relative).read_text("utf-8")
+    return relative, text
 
 
 def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:
     """Every shipped council's audit and moderation policies, in catalogue order."""
     return tuple(shipped_audit_procedure(name) for name in SHIPPED_AUDIT_FILES)
+
+
+SHIPPED_ESCALATION_FILES: Final = MappingProxyType({"bexley": "bexley/escalation.toml"})
+"""Policy name -> its escalation procedure file (ladders), relative to ``qaflow/policies``."""
+
+
+@cache
+def shipped_escalations(name: str | None = None) -> ProcedureFile:
+    """The shipped escalation ladders of council ``name`` (read once, cached).
+
+    ``None`` gives the first council in the catalogue that ships ladders: what a generated
+    council escalates on when its own audit policy comes without them.
+    """
+    if name is None:
+        name = next(iter(SHIPPED_ESCALATION_FILES))
+    relative, text = _read(SHIPPED_ESCALATION_FILES, name, "a council that ships ladders")
+    return loads_procedure(text, source=f"qaflow/policies/{relative}")

@@ -323,3 +323,26 @@ def test_the_cli_takes_workers_and_prints_the_same_result() -> None:
 
     assert run("--workers", "2") == run("--workers", "1") == run()
     assert CliRunner().invoke(main, ["simulate", "escalations", "--workers", "0"]).exit_code == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"status_weights": (("cin", 1.0), ("cpp", 1.0))}, "status_weights"),
+        ({"status_weights": (("cin", -1.0),)}, "status_weights"),
+        ({"status_weights": (("cin", 0.0),)}, "status_weights"),
+        ({"status_weights": "cin"}, "status_weights"),
+        ({"moderator_roles": "psqa"}, "moderator_roles"),
+        ({"moderator_roles": ("psqa", "")}, "moderator_roles"),
+    ],
+)
+def test_council_knobs_are_checked(kwargs: dict[str, Any], field: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        generate_council(1, **kwargs)
+    assert info.value.field == field
+
+
+def test_council_knobs_shape_the_council() -> None:
+    council = generate_council(2, status_weights=(("cla", 1.0),), moderator_roles=("iro",))
+    assert {c.status for c in council.cases} == {"cla"}
+    assert set(council.directory.holders("moderator")) == set(council.iros)

@@ -346,3 +346,16 @@ def test_council_knobs_shape_the_council() -> None:
     council = generate_council(2, status_weights=(("cla", 1.0),), moderator_roles=("iro",))
     assert {c.status for c in council.cases} == {"cla"}
     assert set(council.directory.holders("moderator")) == set(council.iros)
+
+
+def test_a_paused_run_leaves_no_garbage_cycles_behind() -> None:
+    """With the collector paused, what a chunk held must go by reference counting alone:
+    a cycle would keep every chunk's store alive (memory would grow with the paths)."""
+    gc.collect()
+    gc.disable()
+    try:
+        simulate_escalations(IRO, n=60, seed=2, chunk=20, keep_paths=False)
+        assert gc.isenabled() is False  # gc="keep": left as the caller set it
+        assert gc.collect() < 50
+    finally:
+        gc.enable()

@@ -175,7 +175,7 @@ class EscalationActors:
         self.rng = rng
         self.on_end = on_end
         self.observe = observe
-        self.host_tick = tick or self.tick_own
+        self.host_tick = tick  # None: tick_own (no bound method kept: no reference cycle)
         self.calendar: WorkingCalendar = spec.calendar
         self.levels = {lv: _Level(ladder, lv, behaviour.at(lv)) for lv in ladder.levels}
         self.by_state = {lv.state: lv for lv in self.levels.values()}
@@ -213,7 +213,10 @@ class EscalationActors:
 
     def _tick(self, when: datetime) -> None:
         self.ticks.discard(when)
-        self.host_tick(when)
+        if self.host_tick is None:
+            self.tick_own(when)
+        else:
+            self.host_tick(when)
 
     def tick_own(self, when: datetime) -> None:
         """The default tick: ``engine.tick`` and follow whatever it fired."""

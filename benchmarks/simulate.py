@@ -406,7 +406,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         default=0,
         help="paths in the memory figure (default 1,000,000, the target's size; quick 100,000)",
     )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["rate", "memory", "workers"],
+        help="run only these figures (repeatable; default all)",
+    )
     args = parser.parse_args(argv)
+    only = set(args.only or ["rate", "memory", "workers"])
     cfg = Config.make(args.quick, args.memory_paths)
     started = time.perf_counter()
     print(
@@ -414,9 +421,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"Python {sys.version.split()[0]}"
     )
     rows: list[Row] = []
-    bench_rate(cfg, rows)
-    bench_memory(cfg, rows)
-    bench_workers(cfg, rows)
+    if "rate" in only:
+        bench_rate(cfg, rows)
+    if "memory" in only:
+        bench_memory(cfg, rows)
+    if "workers" in only:
+        bench_workers(cfg, rows)
     summary(rows)
     print(f"\ntotal {time.perf_counter() - started:,.0f} s")
 

@@ -15,6 +15,7 @@ import gc as _gc
 import multiprocessing
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from random import Random
 from typing import Final, Literal
 
@@ -227,7 +228,13 @@ def _worker_init(gc: GcOption) -> None:
 
 
 def _play_in_worker(job: _Job) -> tuple[Tally, tuple[EscalationPath, ...]]:
-    return _play(job, escalation_machine(job.ladder, job.policy), None, None, 0)
+    return _play(job, _spec(job.ladder, job.policy), None, None, 0)
+
+
+@lru_cache(maxsize=8)
+def _spec(ladder: EscalationLadder, policy: Policy) -> MachineSpec:
+    """A worker builds each machine once, however many chunks it plays."""
+    return escalation_machine(ladder, policy)
 
 
 def _play(

@@ -25,7 +25,7 @@ from qaflow import MemoryStore, ValidationError
 from qaflow.calendar import LONDON
 from qaflow.clock import ManualClock
 from qaflow.machines.escalation import RESOLVED
-from qaflow.policies import bexley, shipped_escalations
+from qaflow.policies import bexley, shipped_escalation_procedures
 from qaflow.programme import generate_council, run_programme
 from qaflow.sim import (
     Behaviour,
@@ -184,7 +184,7 @@ def test_the_programme_escalations_follow_its_behaviour_knobs() -> None:
 
 
 def test_the_programme_escalates_on_the_ladders_it_is_given() -> None:
-    shipped = shipped_escalations()
+    shipped = shipped_escalation_procedures()[0]
     only_firo = attrs.evolve(
         shipped, ladders=tuple(lad for lad in shipped.ladders if lad.kind == "firo")
     )

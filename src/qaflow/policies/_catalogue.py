@@ -8,7 +8,6 @@ are read by the same loader a council's own file goes through
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
@@ -19,11 +18,14 @@ from qaflow.procedure._audit_toml import AuditProcedure, load_audit_procedure
 from qaflow.procedure._toml import ProcedureFile, loads_procedure
 
 __all__ = [
+    "DEMO_COUNCIL",
     "SHIPPED_AUDIT_FILES",
+    "SHIPPED_CLAUSE_PREFIXES",
     "SHIPPED_ESCALATION_FILES",
     "shipped_audit_procedure",
     "shipped_audit_procedures",
-    "shipped_escalations",
+    "shipped_escalation_procedure",
+    "shipped_escalation_procedures",
 ]
 
 SHIPPED_AUDIT_FILES: Final = MappingProxyType(
@@ -34,26 +36,34 @@ SHIPPED_AUDIT_FILES: Final = MappingProxyType(
 )
 """Policy name -> its audit-and-moderation procedure file, relative to ``qaflow/policies``."""
 
+SHIPPED_ESCALATION_FILES: Final = MappingProxyType({"bexley": "bexley/escalation.toml"})
+"""Policy name -> its escalation procedure file (the ladders), relative to ``qaflow/policies``."""
+
+SHIPPED_CLAUSE_PREFIXES: Final = MappingProxyType(
+    {"bexley": ("BX-", "NAT-"), "buckinghamshire": ("BK-", "NAT-CAL-")}
+)
+"""Policy name -> the prefixes of the clause IDs its policy page lists: its own clauses and
+the national ones it follows."""
+
+DEMO_COUNCIL: Final = "bexley"
+"""The shipped council ``qaflow demo`` plays: one quarterly report is one council's, and this
+council's procedures exercise every part of it (scales for distance travelled, family
+feedback, follow-ups, 24 h tasks, moderation agreement, every ladder)."""
+
 
 @cache
 def shipped_audit_procedure(name: str) -> AuditProcedure:
     """The shipped audit and moderation policies of council ``name`` (read once, cached)."""
-    relative, text = _read(SHIPPED_AUDIT_FILES, name, "a shipped council")
-    return load_audit_procedure(f"qaflow/policies/{relative}", text=text)
-
-
-def _read(files: Mapping[str, str], name: str, kind: str) -> tuple[str, str]:
-    """The relative path and text of council ``name``'s file in ``files``."""
-    relative = files.get(name)
+    relative = SHIPPED_AUDIT_FILES.get(name)
     if relative is None:
         raise PolicyError(
             source="shipped policies",
             path="name",
             value=name,
-            expected=f"{kind} (" + ", ".join(sorted(files)) + ")",
+            expected="a shipped council (" + ", ".join(sorted(SHIPPED_AUDIT_FILES)) + ")",
         )
-    text = resources.files("qaflow.policies").joinpath(relative).read_text("utf-8")
-    return relative, text
+    path = resources.files("qaflow.policies").joinpath(relative)
+    return load_audit_procedure(f"qaflow/policies/{relative}", text=path.read_text("utf-8"))
 
 
 def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:
@@ -61,18 +71,23 @@ def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:
     return tuple(shipped_audit_procedure(name) for name in SHIPPED_AUDIT_FILES)
 
 
-SHIPPED_ESCALATION_FILES: Final = MappingProxyType({"bexley": "bexley/escalation.toml"})
-"""Policy name -> its escalation procedure file (ladders), relative to ``qaflow/policies``."""
-
-
 @cache
-def shipped_escalations(name: str | None = None) -> ProcedureFile:
-    """The shipped escalation ladders of council ``name`` (read once, cached).
+def shipped_escalation_procedure(name: str) -> ProcedureFile:
+    """The shipped escalation procedures (ladders) of council ``name`` (read once, cached)."""
+    relative = SHIPPED_ESCALATION_FILES.get(name)
+    if relative is None:
+        raise PolicyError(
+            source="shipped policies",
+            path="name",
+            value=name,
+            expected="a council that ships escalation ladders ("
+            + ", ".join(sorted(SHIPPED_ESCALATION_FILES))
+            + ")",
+        )
+    path = resources.files("qaflow.policies").joinpath(relative)
+    return loads_procedure(path.read_text("utf-8"), source=f"qaflow/policies/{relative}")
 
-    ``None`` gives the first council in the catalogue that ships ladders: what a generated
-    council escalates on when its own audit policy comes without them.
-    """
-    if name is None:
-        name = next(iter(SHIPPED_ESCALATION_FILES))
-    relative, text = _read(SHIPPED_ESCALATION_FILES, name, "a council that ships ladders")
-    return loads_procedure(text, source=f"qaflow/policies/{relative}")
+
+def shipped_escalation_procedures() -> tuple[ProcedureFile, ...]:
+    """Every shipped council's escalation procedures, in catalogue order."""
+    return tuple(shipped_escalation_procedure(name) for name in SHIPPED_ESCALATION_FILES)

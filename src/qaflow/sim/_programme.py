@@ -20,8 +20,12 @@ from qaflow.allocation import month_key
 from qaflow.calendar import LONDON
 from qaflow.errors import ValidationError
 from qaflow.machines import audit as A
-from qaflow.policies import shipped_audit_procedures, shipped_escalations
-from qaflow.policies._catalogue import SHIPPED_ESCALATION_FILES
+from qaflow.policies import (
+    SHIPPED_ESCALATION_FILES,
+    shipped_audit_procedures,
+    shipped_escalation_procedure,
+    shipped_escalation_procedures,
+)
 from qaflow.procedure import AuditPolicy, Grade, ModerationPolicy, ProcedureFile
 from qaflow.registry import shipped_specs
 from qaflow.sim._answers import can_give
@@ -221,8 +225,11 @@ def run_programme(
             field="moderation", value=moderation.name, expected=f"moderation of {policy.name!r}"
         )
     if escalations is None:
-        own = policy.name if policy.name in SHIPPED_ESCALATION_FILES else None
-        escalations = shipped_escalations(own)
+        escalations = (
+            shipped_escalation_procedure(policy.name)
+            if policy.name in SHIPPED_ESCALATION_FILES
+            else shipped_escalation_procedures()[0]
+        )
     elif not isinstance(escalations, ProcedureFile):
         raise ValidationError(
             field="escalations", value=escalations, expected="a ProcedureFile with ladders"

@@ -113,6 +113,9 @@ def test_behaviour_knobs_are_checked(kwargs: dict[str, Any], field: str) -> None
         ({"grades": {"GOOD": 1.0}}, "grades"),
         ({"grades": [1, 2]}, "grades"),
         ({"escalation": StageBehaviour()}, "escalation"),
+        ({"meeting_days": (5, 2)}, "meeting_days"),
+        ({"slow_follow_up_days": (1, 2, 3)}, "slow_follow_up_days"),
+        ({"follow_up_days": [1, 2]}, "follow_up_days"),
     ],
 )
 def test_programme_knobs_are_checked(kwargs: dict[str, Any], field: str) -> None:
@@ -359,3 +362,24 @@ def test_a_paused_run_leaves_no_garbage_cycles_behind() -> None:
         assert gc.collect() < 50
     finally:
         gc.enable()
+
+
+def test_BX_AUD_09_the_follow_up_pace_is_a_knob() -> None:
+    """Slow auditors miss the 5 WD follow-up with the default pace, not with a quick one."""
+
+    def misses(pace: tuple[int, int]) -> int:
+        store = MemoryStore()
+        knobs = ProgrammeBehaviour(slow_auditor_share=1.0, slow_follow_up_days=pace)
+        run_programme(
+            generate_council(11), months=2, start=date(2026, 1, 1), seed=3, store=store,
+            behaviour=knobs,
+        )  # fmt: skip
+        return sum(
+            1
+            for s in store.snapshots("audit")
+            for e in store.events(s.workflow_id)
+            if e.trigger == "deadline_missed" and e.payload["deadline"] == "follow_up"
+        )
+
+    assert misses((1, 1)) == 0
+    assert misses((8, 9)) > 0

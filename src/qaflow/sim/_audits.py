@@ -141,7 +141,8 @@ class AuditPlay:
                 lambda: self.audit_next(audit),
             )
         else:
-            days = rng.randint(9, 15) if audit.slow else rng.randint(2, 7)
+            pace = self.knobs.slow_meeting_days if audit.slow else self.knobs.meeting_days
+            days = rng.randint(*pace)
             self.run.later(
                 self.run.working_day(step.event.at, days), lambda: self.audit_next(audit)
             )
@@ -223,7 +224,9 @@ class AuditPlay:
             self.run.fire(wid, "complete", auditor)
             self.run.count("audits_completed")
             if policy.follow_up is not None:
-                days = rng.randint(4, 9) if audit.slow else rng.randint(1, 4)
+                knobs = self.knobs
+                pace = knobs.slow_follow_up_days if audit.slow else knobs.follow_up_days
+                days = rng.randint(*pace)
                 nxt = self.run.working_day(now, days)
         elif state == A.COMPLETED and policy.follow_up is not None:
             self.run.fire(wid, "follow_up", auditor, {"note": TEXT})

@@ -246,6 +246,20 @@ def _programme_escalations() -> Behaviour:
     )
 
 
+def _day_range(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if (
+        not isinstance(value, tuple)
+        or len(value) != 2
+        or any(isinstance(v, bool) or not isinstance(v, int) for v in value)
+        or not 0 <= value[0] <= value[1] <= 365
+    ):
+        raise ValidationError(
+            field=attribute.name,
+            value=value,
+            expected="working days (low, high), 0 <= low <= high <= 365",
+        )
+
+
 def _behaviour(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, Behaviour):
         raise ValidationError(field=attribute.name, value=value, expected="a Behaviour")
@@ -267,7 +281,10 @@ class ProgrammeBehaviour:
     the audit's actions completed; ``task_on_time_rate`` the chance a task is done before it
     falls due; ``safeguarding_rate`` the share of audits that escalate a serious
     safeguarding issue where the policy has that rule; ``practice_week_rate`` the share of
-    audits held in a practice week.
+    audits held in a practice week. Without a self-assessment an auditor holds the meeting
+    ``meeting_days`` working days after allocation (``slow_meeting_days`` for a slow one); a
+    completed audit is followed up ``follow_up_days`` later (``slow_follow_up_days``): each
+    a (low, high) range drawn uniformly.
     """
 
     grades: dict[Grade, float] = attrs.field(factory=_default_grades, converter=_grades, hash=False)
@@ -281,4 +298,8 @@ class ProgrammeBehaviour:
     task_on_time_rate: float = attrs.field(default=0.85, validator=_probability)
     safeguarding_rate: float = attrs.field(default=0.02, validator=_probability)
     practice_week_rate: float = attrs.field(default=0.05, validator=_probability)
+    meeting_days: tuple[int, int] = attrs.field(default=(2, 7), validator=_day_range)
+    slow_meeting_days: tuple[int, int] = attrs.field(default=(9, 15), validator=_day_range)
+    follow_up_days: tuple[int, int] = attrs.field(default=(1, 4), validator=_day_range)
+    slow_follow_up_days: tuple[int, int] = attrs.field(default=(4, 9), validator=_day_range)
     escalation: Behaviour = attrs.field(factory=_programme_escalations, validator=_behaviour)

@@ -92,13 +92,6 @@ def test_no_module_over_600_lines_and_no_class_over_300() -> None:
     assert oversized(_modules(SOURCE)) == []
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "issue 17: waits for the simulation and report splits; council names on main at "
-        "880d546 in report/_build.py and report/_labels.py (programme.py: none since qaflow.sim)"
-    ),
-)
 def test_no_council_named_outside_the_shipped_policies() -> None:
     """Generic code (machines, engine, simulation, report, CLI, service) names no council:
     the shipped councils come from the one catalogue in ``qaflow.policies``."""

@@ -9,9 +9,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from qaflow.calendar import ensure_aware
-from qaflow.errors import ConcurrencyError, ValidationError
+from qaflow.errors import ConcurrencyError, StoreError, ValidationError
 from qaflow.records import (
-    GENESIS_HASH,
     Actor,
     Deadline,
     Event,
@@ -21,7 +20,7 @@ from qaflow.records import (
 )
 from qaflow.store._find import find_query
 from qaflow.store._protocol import stale
-from qaflow.store._schema import POSTGRES_MIGRATIONS, migrate
+from qaflow.store._schema import POSTGRES_MIGRATIONS, check_version, migrate
 
 if TYPE_CHECKING:
     import psycopg
@@ -45,16 +44,12 @@ SNAP_COLS = (
     "workflow_id, machine, policy, policy_version, state, version, created_at, updated_at, "
     "last_hash, data, deadlines, fingerprint"
 )
-ANCHOR_LOCK = 0x51A_F11  # the advisory lock under which an event joins the anchor
 ANCHOR_COLS = "position, workflow_id, seq, hash, head"
-# The anchor's next position and head, computed by the server from the current tip (the
-# format of qaflow.records.anchor_head), under ANCHOR_LOCK so two commits never share one.
-APPEND = (
-    f"INSERT INTO anchor ({ANCHOR_COLS}) SELECT coalesce(t.position, 0) + 1, %s, %s, %s, "
-    "encode(sha256(convert_to(coalesce(t.head, %s) || E'\\n' || %s || E'\\n' || %s::text "
-    "|| E'\\n' || %s, 'UTF8')), 'hex') FROM (SELECT 1) AS one LEFT JOIN LATERAL "
-    "(SELECT position, head FROM anchor ORDER BY position DESC LIMIT 1) AS t ON true"
-)
+# A commit only records its event for the anchor; ``qaflow_seal`` (in ``_schema``) chains it.
+PEND = "INSERT INTO anchor_pending (workflow_id, seq, hash) VALUES (%s, %s, %s)"
+SEAL = "SELECT qaflow_seal(%s)"
+# The anchor as it stands: the sealed rows, then the pending ones in the order a seal takes.
+PENDING = "SELECT workflow_id, seq, hash FROM anchor_pending ORDER BY xid, id"
 EVENT_COLS = (
     "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, prev_hash, "
     "hash, idempotency_key"
@@ -120,23 +115,31 @@ def where_of(dsn: str) -> str:
     return " ".join(f"{k}={parts[k]}" for k in ("host", "port", "dbname") if parts.get(k))
 
 
-def session_options(dsn: str) -> str:
-    """The DSN's own server options (e.g. a ``search_path``) with the session in UTC."""
+def session_options(dsn: str, *, readonly: bool = False) -> str:
+    """The DSN's own server options (e.g. a ``search_path``) with the session in UTC (and
+    read-only on the server when ``readonly``)."""
     from psycopg.conninfo import conninfo_to_dict
 
     try:
         given = str(conninfo_to_dict(dsn).get("options") or "")
     except Exception:  # malformed: connecting reports it
         given = ""
-    return f"{given} -c TimeZone=UTC".strip()
+    extra = " -c default_transaction_read_only=on" if readonly else ""
+    return f"{given} -c TimeZone=UTC{extra}".strip()
 
 
-def create_schema(conn: psycopg.Connection[Any]) -> None:
-    """Create or migrate the schema (see ``_schema``), one node at a time."""
+def create_schema(conn: psycopg.Connection[Any], *, writable: bool = True) -> None:
+    """Create or migrate the schema (see ``_schema``), one node at a time; read-only: check."""
+    if not writable:
+        with conn.transaction():
+            found = _found_version(conn)
+            if found == 0:
+                raise StoreError(path=where_of_conn(conn), problem="has no qaflow schema")
+            check_version(found, store=where_of_conn(conn), writable=False)
+        return
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
         conn.execute("CREATE TABLE IF NOT EXISTS meta (key text PRIMARY KEY, value text)")
-        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
 
         def step(version: int) -> Callable[[], None]:
             def run() -> None:
@@ -145,15 +148,28 @@ def create_schema(conn: psycopg.Connection[Any]) -> None:
 
             return run
 
-        def record(version: int) -> None:
-            conn.execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
-                "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                (str(version),),
-            )
-
         migrations = {v: step(v) for v in POSTGRES_MIGRATIONS}
-        migrate(int(row[0]) if row else 0, migrations, record, store="PostgreSQL")
+        migrate(
+            _found_version(conn),
+            migrations,
+            conn.execute,
+            placeholder="%s",
+            store=f"PostgreSQL {where_of_conn(conn)}",
+        )
+
+
+def _found_version(conn: psycopg.Connection[Any]) -> int:
+    """``meta``'s schema version (0: no qaflow tables yet)."""
+    if conn.execute("SELECT to_regclass('meta')").fetchone() in (None, (None,)):
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row else 0
+
+
+def where_of_conn(conn: psycopg.Connection[Any]) -> str:
+    """Where ``conn`` is connected (host, port, database; never a password)."""
+    info = conn.info
+    return f"host={info.host} port={info.port} dbname={info.dbname}"
 
 
 def text_id(value: object, field: str = "workflow_id") -> str:
@@ -358,8 +374,7 @@ def write_step(conn: psycopg.Connection[Any], step: Step, expected: int) -> None
                 for t in step.tasks
             ],
         )
-    cur.execute("SELECT pg_advisory_xact_lock(%s)", (ANCHOR_LOCK,))
-    cur.execute(APPEND, (wid, event.seq, event.hash, GENESIS_HASH, wid, event.seq, event.hash))
+    cur.execute(PEND, (wid, event.seq, event.hash))
     # Everything above is queued in one pipeline; this fetch sends it and reads the check.
     moved, added = head.fetchone() or (0, 0)
     if not moved or not added:
@@ -411,6 +426,17 @@ class Refused(Exception):
     def __init__(self, *, key_used: bool) -> None:
         super().__init__("refused")
         self.key_used = key_used
+
+
+@contextmanager
+def read_only_typed(where: str) -> Iterator[None]:
+    """The server refusing a write in a read-only session is a :class:`StoreError`."""
+    from psycopg import errors
+
+    try:
+        yield
+    except errors.ReadOnlySqlTransaction:
+        raise StoreError(path=where, problem="is open read-only: it cannot be written") from None
 
 
 @contextmanager

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from qaflow._checks import check_ids
 from qaflow.calendar import ensure_aware
-from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
+from qaflow.errors import ConcurrencyError, StoreError, UnknownWorkflow, ValidationError
 from qaflow.records import (
+    GENESIS_HASH,
     AnchorEntry,
     Deadline,
     Event,
@@ -29,6 +30,7 @@ from qaflow.records import (
     Step,
     Task,
     WorkflowSnapshot,
+    anchor_head,
 )
 from qaflow.store._pg_period import PeriodReads
 from qaflow.store._pg_sql import (
@@ -38,6 +40,8 @@ from qaflow.store._pg_sql import (
     EVENT_COLS,
     NESTED,
     NOTE_COLS,
+    PENDING,
+    SEAL,
     SNAP_COLS,
     TABLES,
     TASK_COLS,
@@ -49,6 +53,7 @@ from qaflow.store._pg_sql import (
     event_from,
     find_sql,
     open_states,
+    read_only_typed,
     refusal,
     session_options,
     snapshot_from,
@@ -71,21 +76,34 @@ class PostgresStore(PeriodReads):
     connection pool (one connection per concurrently committing thread is enough). Opening
     creates or migrates the schema (serialised across nodes by an advisory lock); a database
     of a newer schema version raises :class:`~qaflow.errors.StoreError`.
+
+    ``readonly=True`` never writes: the schema is only checked (an older or missing one is
+    refused, not upgraded), every session is read-only on the server too, and each write
+    method raises :class:`~qaflow.errors.StoreError` before sending anything.
     """
 
     def __init__(
-        self, dsn: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 30.0
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
 
         if not isinstance(dsn, str) or not dsn:
             raise ValidationError(field="dsn", value=dsn, expected="a PostgreSQL URL or DSN")
-        self.dsn, self.where = dsn, where_of(dsn)
-        kwargs: dict[str, Any] = {"autocommit": True, "options": session_options(dsn)}
+        self.dsn, self.where, self.readonly = dsn, where_of(dsn), bool(readonly)
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "options": session_options(dsn, readonly=self.readonly),
+        }
         try:
             with psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs) as conn:
-                create_schema(conn)
+                create_schema(conn, writable=not self.readonly)
         except psycopg.OperationalError:
             raise ValidationError(
                 field="dsn", value=self.where, expected="a reachable PostgreSQL server"
@@ -94,6 +112,7 @@ class PostgresStore(PeriodReads):
             dsn, min_size=min_size, max_size=max_size, kwargs=kwargs, timeout=timeout, open=True
         )
         self._local = threading.local()
+        self.seal(wait=True)  # rows a crashed node left pending
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"
@@ -114,8 +133,15 @@ class PostgresStore(PeriodReads):
         if held is not None:
             yield held
             return
-        with self.pool.connection() as conn:
+        with read_only_typed(self.where), self.pool.connection() as conn:
             yield conn
+
+    def _writable(self, what: str) -> None:
+        """Refuse a write on a store opened read-only, before anything reaches the server."""
+        if self.readonly:
+            raise StoreError(
+                path=self.where, problem=f"is open read-only: {what} writes (open it for writing)"
+            )
 
     @contextmanager
     def _hold(self) -> Iterator[psycopg.Connection[Any]]:
@@ -232,6 +258,7 @@ class PostgresStore(PeriodReads):
 
     def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
         """Mark outbox rows delivered (writes). Returns how many were pending."""
+        self._writable("marking outbox rows sent")
         stamp = ensure_aware(at, "at")
         with self._conn() as conn:
             cur = conn.execute(
@@ -252,6 +279,7 @@ class PostgresStore(PeriodReads):
 
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
         """Mark tasks done (writes). Returns how many were open."""
+        self._writable("completing tasks")
         stamp = ensure_aware(at, "at")
         with self._conn() as conn:
             cur = conn.execute(
@@ -278,17 +306,47 @@ class PostgresStore(PeriodReads):
         return [(deadline_from(r[:-1]), r[-1]) for r in rows]
 
     def anchor(self) -> Iterator[AnchorEntry]:
-        last = 0
-        while rows := self._select(
-            f"SELECT {ANCHOR_COLS} FROM anchor WHERE position > %s ORDER BY position LIMIT 10000",
-            (last,),
-        ):
-            yield from (AnchorEntry(*row) for row in rows)
-            last = rows[-1][0]
+        """The sealed anchor, then the rows still pending (heads computed as a seal would).
+
+        Both are read in one snapshot, so a seal running meanwhile neither hides nor
+        repeats a row.
+        """
+        from psycopg.pq import TransactionStatus
+
+        with self._conn() as conn:
+            nested = conn.info.transaction_status != TransactionStatus.IDLE
+            with conn.transaction():
+                if not nested:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                sealed = conn.execute(
+                    f"SELECT {ANCHOR_COLS} FROM anchor ORDER BY position"
+                ).fetchall()
+                pending = conn.execute(PENDING).fetchall()
+        yield from (AnchorEntry(*row) for row in sealed)
+        position, head = (sealed[-1][0], sealed[-1][4]) if sealed else (0, GENESIS_HASH)
+        for wid, seq, hash_ in pending:
+            position += 1
+            head = anchor_head(str(head), wid, seq, hash_)
+            yield AnchorEntry(position, wid, seq, hash_, head)
 
     def anchor_tip(self) -> AnchorEntry | None:
+        """The sealed anchor's last entry, after sealing what can be (what a checkpoint
+        records: a sealed position never moves, a pending one may)."""
+        self.seal(wait=True)
         rows = self._select(f"SELECT {ANCHOR_COLS} FROM anchor ORDER BY position DESC LIMIT 1")
         return AnchorEntry(*rows[0]) if rows else None
+
+    def seal(self, *, wait: bool = False) -> int:
+        """Chain the pending anchor rows of finished transactions (see ``qaflow_seal``).
+
+        Commits call it without waiting; ``wait=True`` queues behind another sealer and
+        commits durably. Returns how many rows were sealed (-1: another sealer was busy).
+        """
+        if self.readonly or getattr(self._local, "conn", None) is not None:
+            return 0  # read-only, or inside a batch or claim: its rows are not final until it ends
+        with self._conn() as conn:
+            row = conn.execute(SEAL, (wait,)).fetchone()
+        return int(row[0]) if row else 0
 
     # --- the write path ---------------------------------------------------------------------
 
@@ -301,6 +359,7 @@ class PostgresStore(PeriodReads):
         from psycopg import errors
         from psycopg.pq import TransactionStatus
 
+        self._writable("a command")
         wid = step.event.workflow_id
         with conflicts_typed(wid), self._conn() as conn:
             nested = conn.info.transaction_status != TransactionStatus.IDLE
@@ -310,6 +369,8 @@ class PostgresStore(PeriodReads):
                     conn.execute(begin)
                     write_step(conn, step, expected_version)
                     conn.execute(done)
+                    if not nested:  # chain it (and others) into the anchor, same round trip
+                        conn.execute(SEAL, (False,))
             except BaseException as error:
                 if conn.info.transaction_status in open_states():
                     for statement in undo:
@@ -327,6 +388,7 @@ class PostgresStore(PeriodReads):
         """
         from psycopg import errors
 
+        self._writable("a batch")
         if not steps:
             return
         current = steps[0]
@@ -345,11 +407,13 @@ class PostgresStore(PeriodReads):
             wid, expected = current.event.workflow_id, current.event.seq - 1
             with self._conn() as conn:
                 raise refusal(conn, wid, expected, key_used) from None
+        self.seal()
 
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
     ) -> list[Step]:
         """Claim due deadlines (``SKIP LOCKED``) with their workflows; commit their breaches."""
+        self._writable("tick")
         moment = ensure_aware(now, "now")
         written: list[Step] = []
         with self._hold() as conn:
@@ -363,4 +427,5 @@ class PostgresStore(PeriodReads):
                 except ConcurrencyError:
                     continue
                 written.append(step)
+        self.seal()
         return written

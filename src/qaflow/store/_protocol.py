@@ -33,8 +33,12 @@ class Store(Protocol):
     transaction, one :class:`~qaflow.records.AnchorEntry` per event to a store-wide,
     append-only log in commit order, whose ``head`` chains the previous head with
     (workflow id, seq, event hash) as :func:`~qaflow.records.anchor_head` defines. Two
-    commits never share a position: the append happens under the store's write lock (SQLite:
-    ``BEGIN IMMEDIATE``; PostgreSQL: e.g. a row lock on the log's tip or an advisory lock).
+    commits never share a position. SQLite appends under its write lock (``BEGIN
+    IMMEDIATE``). PostgreSQL does not serialise commits on the log: a commit records its
+    event as *pending* with its transaction id, and a short seal after it (or any later one)
+    chains the rows of finished transactions in (xid, id) order; ``anchor`` returns the
+    sealed rows then the pending ones with the heads a seal would give them, and
+    ``anchor_tip`` seals first and returns the sealed tip (a position that never moves).
     """
 
     def load(self, workflow_id: str) -> WorkflowSnapshot: ...

@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from qaflow.calendar import ensure_aware
-from qaflow.errors import ConcurrencyError, StoreError, ValidationError
+from qaflow.errors import ConcurrencyError, StoreError
 from qaflow.records import (
-    Actor,
     Deadline,
     Event,
     Step,
+    Task,
     WorkflowSnapshot,
-    converter,
 )
-from qaflow.store._find import find_query
+from qaflow.store import _rows as rows
+from qaflow.store._codec import deadlines_json
+from qaflow.store._find import Filters, find_query
 from qaflow.store._protocol import stale
+from qaflow.store._rows import (
+    DEADLINE_COLS,
+    EVENT_COLS,
+    NOTE_COLS,
+    SNAP_COLS,
+    TASK_COLS,
+    text_id,
+)
 from qaflow.store._schema import POSTGRES_MIGRATIONS, check_version, migrate
 
 if TYPE_CHECKING:
@@ -40,26 +48,15 @@ __all__ = [
 
 TABLES = ("workflows", "events", "deadlines", "notifications", "tasks")
 SCHEMA_LOCK = 0x51A_F10  # the advisory lock that serialises schema migrations
-SNAP_COLS = (
-    "workflow_id, machine, policy, policy_version, state, version, created_at, updated_at, "
-    "last_hash, data, deadlines, fingerprint"
-)
 ANCHOR_COLS = "position, workflow_id, seq, hash, head"
 # A commit only records its event for the anchor; ``qaflow_seal`` (in ``_schema``) chains it.
 PEND = "INSERT INTO anchor_pending (workflow_id, seq, hash) VALUES (%s, %s, %s)"
 SEAL = "SELECT qaflow_seal(%s)"
 # The anchor as it stands: the sealed rows, then the pending ones in the order a seal takes.
 PENDING = "SELECT workflow_id, seq, hash FROM anchor_pending ORDER BY xid, id"
-EVENT_COLS = (
-    "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, prev_hash, "
-    "hash, idempotency_key"
-)
-DEADLINE_COLS = (
-    "id, workflow_id, name, state, opened_at, due_at, rule, breach_trigger, clause, notify, "
-    "opened_seq"
-)
-NOTE_COLS = "id, workflow_id, seq, recipient_role, recipient_id, reason, clause, created_at"
-TASK_COLS = "id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, created_at"
+INSERT_DEADLINE = rows.insert_sql("deadlines", DEADLINE_COLS, "%s", status="open")
+INSERT_NOTE = rows.insert_sql("notifications", NOTE_COLS, "%s")
+INSERT_TASK = rows.insert_sql("tasks", TASK_COLS, "%s")
 # One statement checks the version, moves the snapshot and appends the event: no row comes
 # back when the version is stale or the idempotency key was used (then nothing is kept).
 CREATE = (
@@ -70,10 +67,8 @@ CREATE = (
     "RETURNING 1) SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)"
 )
 ADVANCE = (
-    "WITH moved AS (UPDATE workflows SET state = %s, version = %s, updated_at = %s, "
-    "last_hash = %s, data = %s, deadlines = %s, policy = %s, policy_version = %s, "
-    "fingerprint = %s WHERE workflow_id = %s AND version = %s "
-    f"RETURNING 1), added AS (INSERT INTO events ({EVENT_COLS}) "
+    f"WITH moved AS ({rows.advance_sql('%s')} RETURNING 1), "
+    f"added AS (INSERT INTO events ({EVENT_COLS}) "
     "SELECT %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s FROM moved ON CONFLICT DO NOTHING "
     "RETURNING 1) SELECT (SELECT count(*) FROM moved), (SELECT count(*) FROM added)"
 )
@@ -172,93 +167,37 @@ def where_of_conn(conn: psycopg.Connection[Any]) -> str:
     return f"host={info.host} port={info.port} dbname={info.dbname}"
 
 
-def text_id(value: object, field: str = "workflow_id") -> str:
-    """An id to bind in SQL: text the server can store (UTF-8, no lone surrogates)."""
-    if not isinstance(value, str):
-        raise ValidationError(field=field, value=value, expected="text")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            field=field, value=value, expected="text encodable as UTF-8"
-        ) from None
-    return value
-
-
-def find_sql(
-    machine: str | None,
-    policy: str | None,
-    state: str | None,
-    team: str | None,
-    overdue_at: datetime | None,
-    after: str | None,
-    limit: int,
-) -> tuple[str, list[Any]]:
+def find_sql(filters: Filters) -> tuple[str, list[Any]]:
     """The query behind :meth:`PostgresStore.find_workflows` and its arguments."""
+    when = filters.overdue_at
     return find_query(
+        filters,
         columns=SNAP_COLS,
         placeholder="%s",
         team_expr="(data::jsonb) ->> 'team_id'",
-        machine=machine,
-        policy=policy,
-        state=state,
-        team=team,
-        overdue_at=None if overdue_at is None else ensure_aware(overdue_at, "overdue_at"),
-        after=after,
-        limit=limit,
+        overdue_at=None if when is None else ensure_aware(when, "overdue_at"),
     )
+
+
+def same(value: Any) -> Any:
+    """PostgreSQL's times come back as datetimes: the identity for ``_rows``' ``back``."""
+    return value
 
 
 def snapshot_from(row: tuple[Any, ...]) -> WorkflowSnapshot:
-    wid, machine, policy, pver, state, version, created, updated, last, data, dls, spec = row
-    return WorkflowSnapshot(
-        workflow_id=wid,
-        machine=machine,
-        policy=policy,
-        policy_version=pver,
-        state=state,
-        data=json.loads(data),
-        version=version,
-        created_at=created,
-        updated_at=updated,
-        last_hash=last,
-        deadlines=tuple(converter.structure(json.loads(dls), list[Deadline])),
-        fingerprint=spec or "",
-    )
+    return rows.snapshot_from(row, same)
 
 
 def event_from(row: tuple[Any, ...]) -> Event:
-    wid, seq, trigger, source, dest, actor_id, role, at, payload, prev, hash_, key = row
-    return Event(
-        workflow_id=wid,
-        seq=seq,
-        trigger=trigger,
-        source=source,
-        dest=dest,
-        actor=Actor(actor_id, role),
-        at=at,
-        payload=json.loads(payload),
-        prev_hash=prev,
-        hash=hash_,
-        idempotency_key=key,
-    )
+    return rows.event_from(row, same)
 
 
 def deadline_from(row: tuple[Any, ...]) -> Deadline:
-    did, wid, name, state, opened, due, rule, breach, clause, notify, seq = row
-    return Deadline(
-        id=did,
-        workflow_id=wid,
-        name=name,
-        state=state,
-        opened_at=opened,
-        due_at=due,
-        rule=rule,
-        breach_trigger=breach,
-        clause=clause,
-        notify=tuple(json.loads(notify)),
-        opened_seq=seq,
-    )
+    return rows.deadline_from(row, same)
+
+
+def task_from(row: tuple[Any, ...]) -> Task:
+    return rows.task_from(row, same)
 
 
 def write_step(conn: psycopg.Connection[Any], step: Step, expected: int) -> None:
@@ -267,142 +206,28 @@ def write_step(conn: psycopg.Connection[Any], step: Step, expected: int) -> None
     event, snap = step.event, step.snapshot
     wid = event.workflow_id
     data = json.dumps(snap.data, sort_keys=True)
-    deadlines = json.dumps(converter.unstructure(list(snap.deadlines)))
-    payload = json.dumps(event.payload, sort_keys=True)
+    deadlines = deadlines_json(snap.deadlines)
     head, cur = conn.cursor(), conn.cursor()
     if expected == 0:
-        head.execute(
-            CREATE,
-            (
-                wid,
-                snap.machine,
-                snap.policy,
-                snap.policy_version,
-                snap.state,
-                snap.version,
-                snap.created_at or event.at,
-                event.at,
-                snap.last_hash,
-                data,
-                deadlines,
-                snap.fingerprint,
-                *_event_row(event, payload),
-            ),
-        )
+        created = snap.created_at or event.at
+        row = rows.snapshot_values(snap, created, event.at, data, deadlines)
+        head.execute(CREATE, (*row, *rows.event_values(event, event.at)))
     else:
-        head.execute(
-            ADVANCE,
-            (
-                snap.state,
-                snap.version,
-                event.at,
-                snap.last_hash,
-                data,
-                deadlines,
-                snap.policy,
-                snap.policy_version,
-                snap.fingerprint,
-                wid,
-                expected,
-                *_event_row(event, payload),
-            ),
-        )
-    if step.opened:
-        _queue(
-            cur,
-            f"INSERT INTO deadlines ({DEADLINE_COLS}, status) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, 'open')",
-            [
-                (
-                    d.id,
-                    d.workflow_id,
-                    d.name,
-                    d.state,
-                    d.opened_at,
-                    d.due_at,
-                    d.rule,
-                    d.breach_trigger,
-                    d.clause,
-                    json.dumps(list(d.notify)),
-                    d.opened_seq,
-                )
-                for d in step.opened
-            ],
-        )
-    closing = [("closed", i) for i in step.closed] + [("breached", i) for i in step.breached]
-    if closing:
-        _queue(
-            cur,
-            "UPDATE deadlines SET status = %s, closed_at = %s, closed_seq = %s "
-            "WHERE id = %s AND status = 'open'",
-            [(status, event.at, event.seq, i) for status, i in closing],
-        )
-    if step.notifications:
-        _queue(
-            cur,
-            f"INSERT INTO notifications ({NOTE_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    n.id,
-                    n.workflow_id,
-                    n.seq,
-                    n.recipient_role,
-                    n.recipient_id,
-                    n.reason,
-                    n.clause,
-                    n.created_at,
-                )
-                for n in step.notifications
-            ],
-        )
-    if step.tasks:
-        _queue(
-            cur,
-            f"INSERT INTO tasks ({TASK_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    t.id,
-                    t.workflow_id,
-                    t.seq,
-                    t.kind,
-                    t.owner_role,
-                    t.owner_id,
-                    t.due_at,
-                    t.clause,
-                    t.created_at,
-                )
-                for t in step.tasks
-            ],
-        )
+        row = rows.advance_values(snap, event.at, data, deadlines, expected)
+        head.execute(ADVANCE, (*row, *rows.event_values(event, event.at)))
+    for sql, values in (
+        (INSERT_DEADLINE, rows.deadline_rows(step, same)),
+        (rows.CLOSE_DEADLINE, rows.closing_rows(step, event.at)),
+        (INSERT_NOTE, rows.note_rows(step, same)),
+        (INSERT_TASK, rows.task_rows(step, same)),
+    ):
+        for value in values:  # queued one by one: executemany would wait for the server
+            cur.execute(sql, value)
     cur.execute(PEND, (wid, event.seq, event.hash))
     # Everything above is queued in one pipeline; this fetch sends it and reads the check.
     moved, added = head.fetchone() or (0, 0)
     if not moved or not added:
         raise Refused(key_used=bool(moved))
-
-
-def _queue(cur: psycopg.Cursor[Any], sql: str, rows: Iterable[Sequence[Any]]) -> None:
-    """One ``execute`` per row: in pipeline mode each is only queued (``executemany`` would
-    open a nested pipeline and wait for the server each time)."""
-    for row in rows:
-        cur.execute(sql, row)
-
-
-def _event_row(event: Event, payload: str) -> tuple[Any, ...]:
-    return (
-        event.workflow_id,
-        event.seq,
-        event.trigger,
-        event.source,
-        event.dest,
-        event.actor.id,
-        event.actor.role,
-        event.at,
-        payload,
-        event.prev_hash,
-        event.hash,
-        event.idempotency_key,
-    )
 
 
 # How a step begins, ends and is undone: its own transaction, or a savepoint of one.

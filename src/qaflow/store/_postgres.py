@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from qaflow._checks import check_ids
 from qaflow.calendar import ensure_aware
-from qaflow.errors import ConcurrencyError, StoreError, UnknownWorkflow, ValidationError
+from qaflow.errors import StoreError, UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     AnchorEntry,
@@ -32,19 +32,15 @@ from qaflow.records import (
     WorkflowSnapshot,
     anchor_head,
 )
+from qaflow.store._find import Filters, FindWorkflows
 from qaflow.store._pg_period import PeriodReads
 from qaflow.store._pg_sql import (
     ANCHOR_COLS,
     CLAIM,
-    DEADLINE_COLS,
-    EVENT_COLS,
     NESTED,
-    NOTE_COLS,
     PENDING,
     SEAL,
-    SNAP_COLS,
     TABLES,
-    TASK_COLS,
     TOP,
     Refused,
     conflicts_typed,
@@ -55,11 +51,22 @@ from qaflow.store._pg_sql import (
     open_states,
     read_only_typed,
     refusal,
+    same,
     session_options,
     snapshot_from,
+    task_from,
     text_id,
     where_of,
     write_step,
+)
+from qaflow.store._protocol import breach_each
+from qaflow.store._rows import (
+    DEADLINE_COLS,
+    EVENT_COLS,
+    NOTE_COLS,
+    SNAP_COLS,
+    TASK_COLS,
+    notification_from,
 )
 
 if TYPE_CHECKING:
@@ -69,7 +76,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PeriodReads):
+class PostgresStore(FindWorkflows, PeriodReads):
     """A store on a PostgreSQL server, safe to share between threads, processes and nodes.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the
@@ -179,19 +186,8 @@ class PostgresStore(PeriodReads):
         for row in self._select(sql, args):
             yield snapshot_from(row)
 
-    def find_workflows(
-        self,
-        *,
-        machine: str | None = None,
-        policy: str | None = None,
-        state: str | None = None,
-        team: str | None = None,
-        overdue_at: datetime | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowSnapshot]:
-        sql, args = find_sql(machine, policy, state, team, overdue_at, after, limit)
-        return [snapshot_from(row) for row in self._select(sql, args)]
+    def _find(self, filters: Filters) -> list[WorkflowSnapshot]:
+        return [snapshot_from(row) for row in self._select(*find_sql(filters))]
 
     def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
         where, args = ("WHERE machine = %s", (machine,)) if machine is not None else ("", ())
@@ -237,7 +233,7 @@ class PostgresStore(PeriodReads):
 
     @staticmethod
     def _notification(row: tuple[Any, ...]) -> Notification:
-        return Notification(*row)
+        return notification_from(row, same)
 
     def pending_notifications(self, limit: int | None = None) -> list[Notification]:
         sql = f"SELECT {NOTE_COLS} FROM notifications WHERE sent_at IS NULL ORDER BY created_at, id"
@@ -275,7 +271,7 @@ class PostgresStore(PeriodReads):
             args.append(workflow_id)
         if open_only:
             sql += " AND done_at IS NULL"
-        return [Task(*row) for row in self._select(sql + " ORDER BY created_at, id", args)]
+        return [task_from(row) for row in self._select(sql + " ORDER BY created_at, id", args)]
 
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
         """Mark tasks done (writes). Returns how many were open."""
@@ -415,17 +411,12 @@ class PostgresStore(PeriodReads):
         """Claim due deadlines (``SKIP LOCKED``) with their workflows; commit their breaches."""
         self._writable("tick")
         moment = ensure_aware(now, "now")
-        written: list[Step] = []
         with self._hold() as conn:
             rows = conn.execute(CLAIM, (moment, int(limit))).fetchall()
-            for row in rows:
-                step = breach(deadline_from(row))
-                if step is None:
-                    continue
-                try:
-                    self.commit(step, expected_version=step.event.seq - 1)
-                except ConcurrencyError:
-                    continue
-                written.append(step)
+            written = breach_each(
+                (deadline_from(row) for row in rows),
+                breach,
+                lambda step: self.commit(step, expected_version=step.event.seq - 1),
+            )
         self.seal()
         return written

@@ -17,7 +17,7 @@ from qaflow.records import (
     WorkflowSnapshot,
 )
 
-__all__ = ["Store", "stale"]
+__all__ = ["Store", "breach_each", "check_next", "commit_each", "stale"]
 
 
 class Store(Protocol):
@@ -150,3 +150,39 @@ def stale(workflow_id: str, expected: int, actual: int, detail: str = "") -> Con
     return ConcurrencyError(
         workflow_id=workflow_id, expected_version=expected, actual_version=actual, detail=detail
     )
+
+
+def check_next(workflow_id: str, expected: int, actual: int, seq: int, *, key_taken: bool) -> None:
+    """Refuse a step unless the workflow is at ``expected`` (its event ``expected + 1``) and
+    its idempotency key is unused: the check of every store that checks before writing."""
+    if actual != expected or seq != expected + 1:
+        detail = "the workflow already exists" if expected == 0 and actual else ""
+        raise stale(workflow_id, expected, actual, detail)
+    if key_taken:
+        raise stale(workflow_id, expected, actual, "idempotency key already used")
+
+
+def commit_each(store: Store, steps: Iterable[Step]) -> None:
+    """Commit ``steps`` one by one, each at the version before its event."""
+    for step in steps:
+        store.commit(step, expected_version=step.event.seq - 1)
+
+
+def breach_each(
+    deadlines: Iterable[Deadline],
+    breach: Callable[[Deadline], Step | None],
+    commit: Callable[[Step], None],
+) -> list[Step]:
+    """The body of every ``fire_due``: commit each claimed deadline's breach step; a step
+    refused as stale is skipped alone (its deadline stays open for the next round)."""
+    written: list[Step] = []
+    for deadline in deadlines:
+        step = breach(deadline)
+        if step is None:
+            continue
+        try:
+            commit(step)
+        except ConcurrencyError:
+            continue
+        written.append(step)
+    return written

@@ -14,7 +14,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from qaflow._checks import check_ids, to_utc
-from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
+from qaflow.errors import UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     Actor,
@@ -27,9 +27,27 @@ from qaflow.records import (
     WorkflowSnapshot,
     anchor_head,
 )
-from qaflow.store._codec import deadlines_from_json, deadlines_json
-from qaflow.store._find import find_query
-from qaflow.store._protocol import stale
+from qaflow.store._codec import deadlines_json
+from qaflow.store._find import Filters, FindWorkflows, find_query
+from qaflow.store._protocol import breach_each, commit_each, stale
+from qaflow.store._rows import (
+    CLOSE_DEADLINE,
+    DEADLINE_COLS,
+    EVENT_COLS,
+    NOTE_COLS,
+    SNAP_COLS,
+    TASK_COLS,
+    advance_sql,
+    advance_values,
+    closing_rows,
+    deadline_rows,
+    event_values,
+    insert_sql,
+    note_rows,
+    snapshot_from,
+    snapshot_values,
+    task_rows,
+)
 from qaflow.store._sqlite_period import PeriodReads
 from qaflow.store._sqlite_rows import (
     Inspection,
@@ -37,6 +55,7 @@ from qaflow.store._sqlite_rows import (
     dt,
     event_row,
     notification_row,
+    task_row,
     text_id,
     ts,
 )
@@ -45,10 +64,16 @@ from qaflow.store._sqlite_schema import SCHEMA_VERSION, guarded, open_connection
 __all__ = ["SQLiteStore"]
 
 _RECENT_MAX = 1024
+_INSERT_WORKFLOW = insert_sql("workflows", SNAP_COLS, "?")
+_ADVANCE = advance_sql("?")
+_INSERT_EVENT = insert_sql("events", EVENT_COLS, "?")
+_INSERT_DEADLINE = insert_sql("deadlines", DEADLINE_COLS, "?", status="open")
+_INSERT_NOTE = insert_sql("notifications", NOTE_COLS, "?")
+_INSERT_TASK = insert_sql("tasks", TASK_COLS, "?")
 _DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
 
 
-class SQLiteStore(Inspection, PeriodReads):
+class SQLiteStore(FindWorkflows, Inspection, PeriodReads):
     """The embedded durable store: one SQLite file in WAL mode.
 
     ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
@@ -111,39 +136,9 @@ class SQLiteStore(Inspection, PeriodReads):
     # --- reads ----------------------------------------------------------------------------
 
     def _snapshot(self, row: tuple[Any, ...]) -> WorkflowSnapshot:
-        (
-            wid,
-            machine,
-            policy,
-            pver,
-            state,
-            version,
-            created,
-            updated,
-            last_hash,
-            data,
-            deadlines,
-            fingerprint,
-        ) = row
-        return WorkflowSnapshot(
-            workflow_id=wid,
-            machine=machine,
-            policy=policy,
-            policy_version=pver,
-            state=state,
-            data=json.loads(data),
-            version=version,
-            created_at=dt(created),
-            updated_at=dt(updated),
-            last_hash=last_hash,
-            deadlines=deadlines_from_json(deadlines),
-            fingerprint=fingerprint or "",
-        )
+        return snapshot_from(row, dt)
 
-    _SNAP_COLS = (
-        "workflow_id, machine, policy, policy_version, state, version, created_at, "
-        "updated_at, last_hash, data, deadlines, fingerprint"
-    )
+    _SNAP_COLS = SNAP_COLS
 
     @guarded
     def load(self, workflow_id: str) -> WorkflowSnapshot:
@@ -182,37 +177,19 @@ class SQLiteStore(Inspection, PeriodReads):
         return self.conn.execute(sql, tuple(args)).fetchall()
 
     @guarded
-    def find_workflows(
-        self,
-        *,
-        machine: str | None = None,
-        policy: str | None = None,
-        state: str | None = None,
-        team: str | None = None,
-        overdue_at: datetime | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowSnapshot]:
+    def _find(self, filters: Filters) -> list[WorkflowSnapshot]:
+        when = filters.overdue_at
         sql, args = find_query(
+            filters,
             columns=self._SNAP_COLS,
             placeholder="?",
             team_expr="json_extract(data, '$.team_id')",
-            machine=machine,
-            policy=policy,
-            state=state,
-            team=team,
-            overdue_at=None if overdue_at is None else ts(to_utc(overdue_at, "overdue_at")),
-            after=after,
-            limit=limit,
+            overdue_at=None if when is None else ts(to_utc(when, "overdue_at")),
         )
-        rows = self.conn.execute(sql, args).fetchall()
-        return [self._snapshot(row) for row in rows]
+        return [self._snapshot(row) for row in self.conn.execute(sql, args).fetchall()]
 
     _event = staticmethod(event_row)
-    _EVENT_COLS = (
-        "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, "
-        "prev_hash, hash, idempotency_key"
-    )
+    _EVENT_COLS = EVENT_COLS
 
     @guarded
     def events(self, workflow_id: str) -> list[Event]:
@@ -234,10 +211,7 @@ class SQLiteStore(Inspection, PeriodReads):
         ).fetchone()
         return None if row is None else self._event(row)
 
-    _DEADLINE_COLS = (
-        "id, workflow_id, name, state, opened_at, due_at, rule, breach_trigger, "
-        "clause, notify, opened_seq"
-    )
+    _DEADLINE_COLS = DEADLINE_COLS
 
     _deadline = staticmethod(deadline_row)
 
@@ -275,7 +249,7 @@ class SQLiteStore(Inspection, PeriodReads):
         rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
         return [self._deadline(r) for r in rows]
 
-    _NOTE_COLS = "id, workflow_id, seq, recipient_role, recipient_id, reason, clause, created_at"
+    _NOTE_COLS = NOTE_COLS
 
     _notification = staticmethod(notification_row)
 
@@ -314,7 +288,7 @@ class SQLiteStore(Inspection, PeriodReads):
             )
             return cur.rowcount
 
-    _TASK_COLS = "id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, created_at"
+    _TASK_COLS = TASK_COLS
 
     @guarded
     def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
@@ -325,24 +299,8 @@ class SQLiteStore(Inspection, PeriodReads):
             args.append(workflow_id)
         if open_only:
             sql += " AND done_at IS NULL"
-        out = []
-        for tid, wid, seq, kind, role, owner, due, clause, created in self.conn.execute(
-            sql + " ORDER BY created_at, id", args
-        ).fetchall():
-            out.append(
-                Task(
-                    id=tid,
-                    workflow_id=wid,
-                    seq=seq,
-                    kind=kind,
-                    owner_role=role,
-                    owner_id=owner,
-                    due_at=dt(due) if due else None,
-                    clause=clause,
-                    created_at=dt(created),
-                )
-            )
-        return out
+        rows = self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
+        return [task_row(row) for row in rows]
 
     @guarded
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
@@ -407,68 +365,19 @@ class SQLiteStore(Inspection, PeriodReads):
         stamp = ts(event.at)
         with self._transaction():
             if expected_version == 0:
+                created = stamp if snap.created_at is None else ts(snap.created_at)
                 try:
                     execute(
-                        "INSERT INTO workflows (workflow_id, machine, policy, policy_version, "
-                        "state, version, created_at, updated_at, last_hash, data, deadlines, "
-                        "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            wid,
-                            snap.machine,
-                            snap.policy,
-                            snap.policy_version,
-                            snap.state,
-                            snap.version,
-                            stamp if snap.created_at is None else ts(snap.created_at),
-                            stamp,
-                            snap.last_hash,
-                            data,
-                            deadlines,
-                            snap.fingerprint,
-                        ),
+                        _INSERT_WORKFLOW, snapshot_values(snap, created, stamp, data, deadlines)
                     )
                 except sqlite3.IntegrityError:
                     raise stale(wid, 0, self._version(wid), "the workflow already exists") from None
             else:
-                cur = execute(
-                    "UPDATE workflows SET state = ?, version = ?, updated_at = ?, last_hash = ?, "
-                    "data = ?, deadlines = ?, policy = ?, policy_version = ?, fingerprint = ? "
-                    "WHERE workflow_id = ? AND version = ?",
-                    (
-                        snap.state,
-                        snap.version,
-                        stamp,
-                        snap.last_hash,
-                        data,
-                        deadlines,
-                        snap.policy,
-                        snap.policy_version,
-                        snap.fingerprint,
-                        wid,
-                        expected_version,
-                    ),
-                )
-                if cur.rowcount != 1:
+                values = advance_values(snap, stamp, data, deadlines, expected_version)
+                if execute(_ADVANCE, values).rowcount != 1:
                     raise stale(wid, expected_version, self._version(wid))
             try:
-                execute(
-                    f"INSERT INTO events ({self._EVENT_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        wid,
-                        event.seq,
-                        event.trigger,
-                        event.source,
-                        event.dest,
-                        event.actor.id,
-                        event.actor.role,
-                        stamp,
-                        json.dumps(event.payload, sort_keys=True),
-                        event.prev_hash,
-                        event.hash,
-                        event.idempotency_key,
-                    ),
-                )
+                execute(_INSERT_EVENT, event_values(event, stamp))
             except sqlite3.IntegrityError:
                 raise stale(
                     wid, expected_version, self._version(wid), "idempotency key already used"
@@ -486,73 +395,15 @@ class SQLiteStore(Inspection, PeriodReads):
                     anchor_head(head, wid, event.seq, event.hash),
                 ),
             )
+            many = self.conn.executemany
             if step.opened:
-                self.conn.executemany(
-                    "INSERT INTO deadlines (id, workflow_id, name, state, opened_at, due_at, rule, "
-                    "breach_trigger, clause, notify, opened_seq, status) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
-                    [
-                        (
-                            d.id,
-                            d.workflow_id,
-                            d.name,
-                            d.state,
-                            ts(d.opened_at),
-                            ts(d.due_at),
-                            d.rule,
-                            d.breach_trigger,
-                            d.clause,
-                            json.dumps(list(d.notify)),
-                            d.opened_seq,
-                        )
-                        for d in step.opened
-                    ],
-                )
-            closing = [("closed", i) for i in step.closed] + [
-                ("breached", i) for i in step.breached
-            ]
-            if closing:
-                self.conn.executemany(
-                    "UPDATE deadlines SET status = ?, closed_at = ?, closed_seq = ? "
-                    "WHERE id = ? AND status = 'open'",
-                    [(status, stamp, event.seq, i) for status, i in closing],
-                )
+                many(_INSERT_DEADLINE, deadline_rows(step, ts))
+            if step.closed or step.breached:
+                many(CLOSE_DEADLINE.replace("%s", "?"), closing_rows(step, stamp))
             if step.notifications:
-                self.conn.executemany(
-                    f"INSERT INTO notifications ({self._NOTE_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            n.id,
-                            n.workflow_id,
-                            n.seq,
-                            n.recipient_role,
-                            n.recipient_id,
-                            n.reason,
-                            n.clause,
-                            ts(n.created_at),
-                        )
-                        for n in step.notifications
-                    ],
-                )
+                many(_INSERT_NOTE, note_rows(step, ts))
             if step.tasks:
-                self.conn.executemany(
-                    f"INSERT INTO tasks ({self._TASK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            t.id,
-                            t.workflow_id,
-                            t.seq,
-                            t.kind,
-                            t.owner_role,
-                            t.owner_id,
-                            ts(t.due_at) if t.due_at else None,
-                            t.clause,
-                            ts(t.created_at),
-                        )
-                        for t in step.tasks
-                    ],
-                )
+                many(_INSERT_TASK, task_rows(step, ts))
         if len(self._recent) >= _RECENT_MAX:
             del self._recent[next(iter(self._recent))]
         self._recent[wid] = (snap, deadlines)
@@ -561,26 +412,19 @@ class SQLiteStore(Inspection, PeriodReads):
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Write ``steps`` in order in one transaction, all or nothing (each version-checked)."""
         with self._outer():
-            for step in steps:
-                self.commit(step, expected_version=step.event.seq - 1)
+            commit_each(self, steps)
 
     @guarded
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
     ) -> list[Step]:
         """Claim due deadlines under the write lock and commit their breaches in one transaction."""
-        written: list[Step] = []
         with self._outer():  # the write lock from here: no other ticker sees these rows
-            for deadline in self.due_deadlines(now)[:limit]:
-                step = breach(deadline)
-                if step is None:
-                    continue
-                try:
-                    self.commit(step, expected_version=step.event.seq - 1)
-                except ConcurrencyError:
-                    continue
-                written.append(step)
-        return written
+            return breach_each(
+                self.due_deadlines(now)[:limit],
+                breach,
+                lambda step: self.commit(step, expected_version=step.event.seq - 1),
+            )
 
     @contextmanager
     def _outer(self) -> Iterator[None]:

@@ -13,12 +13,11 @@ psycopg is imported when a store is opened, so ``import qaflow`` stays fast for 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from qaflow._checks import check_ids
 from qaflow.calendar import ensure_aware
 from qaflow.errors import StoreError, UnknownWorkflow, ValidationError
 from qaflow.records import (
@@ -26,21 +25,19 @@ from qaflow.records import (
     AnchorEntry,
     Deadline,
     Event,
-    Notification,
     Step,
-    Task,
     WorkflowSnapshot,
     anchor_head,
 )
 from qaflow.store._find import Filters, FindWorkflows
 from qaflow.store._pg_period import PeriodReads
+from qaflow.store._pg_reads import RowReads
 from qaflow.store._pg_sql import (
     ANCHOR_COLS,
     CLAIM,
     NESTED,
     PENDING,
     SEAL,
-    TABLES,
     TOP,
     Refused,
     conflicts_typed,
@@ -51,22 +48,16 @@ from qaflow.store._pg_sql import (
     open_states,
     read_only_typed,
     refusal,
-    same,
     session_options,
     snapshot_from,
-    task_from,
     text_id,
     where_of,
     write_step,
 )
 from qaflow.store._protocol import breach_each
 from qaflow.store._rows import (
-    DEADLINE_COLS,
     EVENT_COLS,
-    NOTE_COLS,
     SNAP_COLS,
-    TASK_COLS,
-    notification_from,
 )
 
 if TYPE_CHECKING:
@@ -76,7 +67,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(FindWorkflows, PeriodReads):
+class PostgresStore(FindWorkflows, RowReads, PeriodReads):
     """A store on a PostgreSQL server, safe to share between threads, processes and nodes.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the
@@ -209,97 +200,6 @@ class PostgresStore(FindWorkflows, PeriodReads):
             (text_id(workflow_id), text_id(key, "idempotency_key")),
         )
         return event_from(rows[0]) if rows else None
-
-    def due_deadlines(self, now: datetime) -> list[Deadline]:
-        rows = self._select(
-            f"SELECT {DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= %s "
-            "ORDER BY due_at, id",
-            (ensure_aware(now, "now"),),
-        )
-        return [deadline_from(r) for r in rows]
-
-    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
-        where, args = (
-            ("AND workflow_id = %s", (text_id(workflow_id),))
-            if workflow_id is not None
-            else ("", ())
-        )
-        rows = self._select(
-            f"SELECT {DEADLINE_COLS} FROM deadlines WHERE status = 'open' {where} "
-            "ORDER BY due_at, id",
-            args,
-        )
-        return [deadline_from(r) for r in rows]
-
-    @staticmethod
-    def _notification(row: tuple[Any, ...]) -> Notification:
-        return notification_from(row, same)
-
-    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
-        sql = f"SELECT {NOTE_COLS} FROM notifications WHERE sent_at IS NULL ORDER BY created_at, id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [self._notification(r) for r in self._select(sql)]
-
-    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
-        where, args = (
-            ("WHERE workflow_id = %s", (text_id(workflow_id),))
-            if workflow_id is not None
-            else ("", ())
-        )
-        rows = self._select(
-            f"SELECT {NOTE_COLS} FROM notifications {where} ORDER BY created_at, id", args
-        )
-        return [self._notification(r) for r in rows]
-
-    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
-        """Mark outbox rows delivered (writes). Returns how many were pending."""
-        self._writable("marking outbox rows sent")
-        stamp = ensure_aware(at, "at")
-        with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE notifications SET sent_at = %s WHERE id = ANY(%s) AND sent_at IS NULL",
-                (stamp, check_ids("ids", ids)),
-            )
-            return cur.rowcount
-
-    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
-        sql = f"SELECT {TASK_COLS} FROM tasks WHERE true"
-        args: list[str] = []
-        if workflow_id is not None:
-            sql += " AND workflow_id = %s"
-            args.append(workflow_id)
-        if open_only:
-            sql += " AND done_at IS NULL"
-        return [task_from(row) for row in self._select(sql + " ORDER BY created_at, id", args)]
-
-    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
-        """Mark tasks done (writes). Returns how many were open."""
-        self._writable("completing tasks")
-        stamp = ensure_aware(at, "at")
-        with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE tasks SET done_at = %s WHERE id = ANY(%s) AND done_at IS NULL",
-                (stamp, check_ids("ids", ids)),
-            )
-            return cur.rowcount
-
-    def counts(self) -> dict[str, int]:
-        """Row counts per table (for tests that check a refused command wrote nothing)."""
-        out = {t: self._select(f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
-        out["open_deadlines"] = self._select(
-            "SELECT count(*) FROM deadlines WHERE status = 'open'"
-        )[0][0]
-        return out
-
-    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, sorted: the store's whole content, for comparisons."""
-        return {t: sorted(self._select(f"SELECT * FROM {t}"), key=repr) for t in TABLES}
-
-    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
-        where, args = ("WHERE workflow_id = %s", (workflow_id,)) if workflow_id else ("", ())
-        rows = self._select(f"SELECT {DEADLINE_COLS}, status FROM deadlines {where}", args)
-        return [(deadline_from(r[:-1]), r[-1]) for r in rows]
 
     def anchor(self) -> Iterator[AnchorEntry]:
         """The sealed anchor, then the rows still pending (heads computed as a seal would).

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,17 +13,14 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from qaflow._checks import check_ids, to_utc
+from qaflow._checks import to_utc
 from qaflow.errors import UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     Actor,
-    AnchorEntry,
     Deadline,
     Event,
-    Notification,
     Step,
-    Task,
     WorkflowSnapshot,
     anchor_head,
 )
@@ -49,13 +46,11 @@ from qaflow.store._rows import (
     task_rows,
 )
 from qaflow.store._sqlite_period import PeriodReads
+from qaflow.store._sqlite_reads import RowReads
 from qaflow.store._sqlite_rows import (
     Inspection,
-    deadline_row,
     dt,
     event_row,
-    notification_row,
-    task_row,
     text_id,
     ts,
 )
@@ -70,10 +65,9 @@ _INSERT_EVENT = insert_sql("events", EVENT_COLS, "?")
 _INSERT_DEADLINE = insert_sql("deadlines", DEADLINE_COLS, "?", status="open")
 _INSERT_NOTE = insert_sql("notifications", NOTE_COLS, "?")
 _INSERT_TASK = insert_sql("tasks", TASK_COLS, "?")
-_DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
 
 
-class SQLiteStore(FindWorkflows, Inspection, PeriodReads):
+class SQLiteStore(FindWorkflows, RowReads, Inspection, PeriodReads):
     """The embedded durable store: one SQLite file in WAL mode.
 
     ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
@@ -173,10 +167,6 @@ class SQLiteStore(FindWorkflows, Inspection, PeriodReads):
             yield wid
 
     @guarded
-    def _fetch(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, tuple(args)).fetchall()
-
-    @guarded
     def _find(self, filters: Filters) -> list[WorkflowSnapshot]:
         when = filters.overdue_at
         sql, args = find_query(
@@ -210,139 +200,6 @@ class SQLiteStore(FindWorkflows, Inspection, PeriodReads):
             (text_id(workflow_id), text_id(key, "idempotency_key")),
         ).fetchone()
         return None if row is None else self._event(row)
-
-    _DEADLINE_COLS = DEADLINE_COLS
-
-    _deadline = staticmethod(deadline_row)
-
-    @guarded
-    def due_deadlines(self, now: datetime) -> list[Deadline]:
-        """Open deadlines due by ``now``; a row that cannot be decoded still comes back
-        (id, workflow and due time only), so ``tick`` reaches its workflow's snapshot."""
-        moment = to_utc(now, "now")
-        rows = self.conn.execute(
-            f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= ? "
-            "ORDER BY due_at, id",
-            (ts(moment),),
-        ).fetchall()
-        out = []
-        for row in rows:
-            try:
-                out.append(self._deadline(row))
-            except Exception:  # a damaged row: verify names it; tick must not stop on it
-                out.append(Deadline(str(row[0]), str(row[1]), "?", None, moment, moment, "?"))
-        return out
-
-    @guarded
-    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
-        if workflow_id is None:
-            sql = f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open'"
-            args: tuple[str, ...] = ()
-        else:
-            # Named: without statistics the planner prefers (status, due_at) for the ORDER BY
-            # and scans every open deadline of the store, making verify quadratic (issue 14).
-            sql = (
-                f"SELECT {self._DEADLINE_COLS} FROM deadlines "
-                f"INDEXED BY {_DEADLINES_BY_WORKFLOW} WHERE workflow_id = ? AND status = 'open'"
-            )
-            args = (text_id(workflow_id),)
-        rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
-        return [self._deadline(r) for r in rows]
-
-    _NOTE_COLS = NOTE_COLS
-
-    _notification = staticmethod(notification_row)
-
-    @guarded
-    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
-        sql = (
-            f"SELECT {self._NOTE_COLS} FROM notifications WHERE sent_at IS NULL "
-            "ORDER BY created_at, id"
-        )
-        if limit is not None:
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-                raise ValidationError(field="limit", value=limit, expected="a whole number >= 0")
-            sql += f" LIMIT {limit}"
-        return [self._notification(r) for r in self.conn.execute(sql).fetchall()]
-
-    @guarded
-    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
-        sql = f"SELECT {self._NOTE_COLS} FROM notifications"
-        args: tuple[str, ...] = ()
-        if workflow_id is not None:
-            sql += " WHERE workflow_id = ?"
-            args = (text_id(workflow_id),)
-        return [
-            self._notification(r)
-            for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
-        ]
-
-    @guarded
-    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
-        """Mark outbox rows delivered (writes). Returns how many were pending."""
-        stamp = ts(to_utc(at, "at"))
-        rows = [(stamp, i) for i in check_ids("ids", ids)]
-        with self._transaction():
-            cur = self.conn.executemany(
-                "UPDATE notifications SET sent_at = ? WHERE id = ? AND sent_at IS NULL", rows
-            )
-            return cur.rowcount
-
-    _TASK_COLS = TASK_COLS
-
-    @guarded
-    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
-        sql = f"SELECT {self._TASK_COLS} FROM tasks WHERE 1=1"
-        args: list[str] = []
-        if workflow_id is not None:
-            sql += " AND workflow_id = ?"
-            args.append(workflow_id)
-        if open_only:
-            sql += " AND done_at IS NULL"
-        rows = self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
-        return [task_row(row) for row in rows]
-
-    @guarded
-    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
-        """Mark tasks done (writes). Returns how many were open."""
-        stamp = ts(to_utc(at, "at"))
-        rows = [(stamp, i) for i in check_ids("ids", ids)]
-        with self._transaction():
-            cur = self.conn.executemany(
-                "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL", rows
-            )
-            return cur.rowcount
-
-    @guarded
-    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
-        sql = f"SELECT {self._DEADLINE_COLS}, status FROM deadlines"
-        args: tuple[str, ...] = ()
-        if workflow_id is not None:
-            sql += " WHERE workflow_id = ?"
-            args = (text_id(workflow_id),)
-        return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
-
-    def anchor(self) -> Iterator[AnchorEntry]:
-        last = 0
-        while True:
-            rows = self._fetch(
-                "SELECT position, workflow_id, seq, hash, head FROM anchor WHERE position > ? "
-                "ORDER BY position LIMIT 10000",
-                (last,),
-            )
-            if not rows:
-                return
-            for row in rows:
-                yield AnchorEntry(*row)
-            last = rows[-1][0]
-
-    @guarded
-    def anchor_tip(self) -> AnchorEntry | None:
-        row = self.conn.execute(
-            "SELECT position, workflow_id, seq, hash, head FROM anchor "
-            "ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else AnchorEntry(*row)
 
     # --- the write path -------------------------------------------------------------------
 

@@ -11,6 +11,8 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from qaflow._convert import IDENT
+
 __all__ = ["FILE", "Key", "Kind", "Table", "json_schema"]
 
 Kind = Literal[
@@ -240,7 +242,7 @@ FILE: Final = Table(
     ),
 )
 
-_IDENT_PATTERN: Final = "^[a-z][a-z0-9_]*$"
+_IDENT_PATTERN: Final = IDENT.pattern
 _DURATION_PATTERN: Final = r"^\s*[0-9]+\s*(WD|h|d|weeks?|months?)\s*$"
 
 

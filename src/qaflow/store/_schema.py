@@ -102,7 +102,9 @@ def migrate(
 
 
 SEAL_LOCK = 0x51A_F11
-"""The advisory lock one sealer holds while it moves pending rows into the anchor."""
+"""The advisory lock one sealer holds while it moves pending rows into the anchor (with the
+schema's hash as its second key: stores in different schemas of one database never wait on,
+or skip a seal for, each other)."""
 
 SEAL_FUNCTION = f"""CREATE OR REPLACE FUNCTION qaflow_seal(wait boolean) RETURNS bigint
 LANGUAGE plpgsql AS $seal$
@@ -115,8 +117,8 @@ DECLARE
     n bigint := 0;
 BEGIN
     IF wait THEN
-        PERFORM pg_advisory_xact_lock({SEAL_LOCK});
-    ELSIF NOT pg_try_advisory_xact_lock({SEAL_LOCK}) THEN
+        PERFORM pg_advisory_xact_lock({SEAL_LOCK}, hashtext(current_schema()));
+    ELSIF NOT pg_try_advisory_xact_lock({SEAL_LOCK}, hashtext(current_schema())) THEN
         RETURN -1;
     ELSE
         PERFORM set_config('synchronous_commit', 'off', true);

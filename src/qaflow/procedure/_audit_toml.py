@@ -29,20 +29,26 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
+
 from qaflow.errors import MISSING, PolicyError
 from qaflow.procedure._audit import (
     AUDITOR,
     MODERATOR,
+    RESPONDENTS,
     WORKER,
     AuditPolicy,
     FeedbackRule,
     GradeRule,
     ModerationPolicy,
     NoticeRule,
+    ReviewRule,
     SampleRule,
+    SupervisionReview,
     TaskRule,
     TimeLimit,
 )
+from qaflow.procedure._defaults import read_defaults
 from qaflow.procedure._forms import KINDS, ROLES, STAGES, AuditForm, Question, Section
 from qaflow.procedure._grading import GRADE_VALUES, Grade, GradeBands, JudgementScale, ScoreBand
 from qaflow.procedure._policy import Policy
@@ -343,11 +349,49 @@ def _grade_rule(node: Node, roles: _Roles, gives: Collection[Grade]) -> GradeRul
         "tasks": _tasks(node, "tasks", roles),
         "required_actions": node.names("required_actions", default=()),
         "immediate_actions": node.get("immediate_actions", bool, default=False),
+        "notify_with": node.choice("notify_with", ("grading", "actions"), default="grading"),
     }
     node.finish()
     if grades is None or None in fields.values():
         return None
     return node.build(GradeRule, grades={g for _, g in grades}, **fields)
+
+
+def _review(node: Node | None, roles: _Roles, gives: Collection[Grade]) -> ReviewRule | None:
+    """``[audit.sufficiency_review]``: who reviews the agreed actions, for which grades."""
+    if node is None:
+        return None
+    grades = _grades(node, "grades")
+    _live_grades(node, "grades", grades, gives)
+    reviewer = roles.one(node, "reviewer_role")
+    task_node = node.table("task")
+    task = None if task_node is None else _task(task_node, roles)
+    notify = roles.names(node, "notify_if_not", default=())
+    clause = node.text("clause")
+    node.finish()
+    if grades is None or reviewer is None or task is None or notify is None or clause is None:
+        return None
+    return node.build(
+        ReviewRule,
+        grades={g for _, g in grades},
+        reviewer_role=reviewer,
+        task=task,
+        notify_if_not=notify,
+        clause=clause,
+    )
+
+
+def _supervision(node: Node | None, roles: _Roles) -> SupervisionReview | None:
+    """``[audit.supervision_review]``: who records the review in supervision (BX-AUD-10)."""
+    if node is None:
+        return None
+    who = roles.names(node, "roles")
+    clause = node.text("clause")
+    tasks = _tasks(node, "performance_tasks", roles)
+    node.finish()
+    if who is None or clause is None:
+        return None
+    return node.build(SupervisionReview, roles=who, clause=clause, performance_tasks=tasks)
 
 
 def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Roles) -> Any:
@@ -384,6 +428,10 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
     if feedback is not None:
         questions = feedback.get("questions", list, expected="a list of question ids")
         clause = feedback.text("clause")
+        required_from, consent_for = (
+            feedback.names(key, allowed=RESPONDENTS, default=default, what="a respondent")
+            for key, default in (("required_from", ("family",)), ("consent_for", ()))
+        )
         feedback.finish()
         if questions is not None and clause is not None and form is not None:
             for index, qid in enumerate(questions):
@@ -394,7 +442,18 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
                         qid,
                         hint=did_you_mean(qid, [q.id for q in form.questions]),
                     )
-            fields["feedback"] = feedback.build(FeedbackRule, questions=questions, clause=clause)
+            fields["feedback"] = feedback.build(
+                FeedbackRule,
+                questions=questions,
+                clause=clause,
+                required_from=required_from,
+                consent_for=consent_for,
+            )
+    fields["sufficiency_review"] = _review(
+        node.table("sufficiency_review", required=False), roles, gives
+    )
+    supervision = node.table("supervision_review", required=False)
+    fields["supervision_review"] = _supervision(supervision, roles)
     week = node.table("practice_week", required=False)
     if week is not None:
         fields["practice_week_action"] = week.ident("action")
@@ -411,12 +470,15 @@ def _audit(root: Node, policy: Policy | None, form: AuditForm | None, roles: _Ro
         window_node.finish()
     grade_rules = [_grade_rule(r, roles, gives) for r in node.tables("grade_rules", required=False)]
     task = node.table("self_assessment_task", required=False)
+    selection_task = node.table("selection_task", required=False)
     fields.update(
         cancel_roles=roles.names(node, "cancel_roles"),
         qa_roles=roles.names(node, "qa_roles"),
         actions_clause=node.text("actions_clause"),
         self_assessment_notice=_notice(node.table("self_assessment_notice", required=False), roles),
         self_assessment_task=None if task is None else _task(task, roles),
+        selection_notice=_notice(node.table("selection_notice", required=False), roles),
+        selection_task=None if selection_task is None else _task(selection_task, roles),
         completion_tasks=_tasks(node, "completion_tasks", roles),
         completion_limit=_limit(node.table("completion_limit", required=False), roles),
         follow_up=_limit(node.table("follow_up", required=False), roles),
@@ -514,12 +576,14 @@ def read_audit_procedure(doc: dict[str, Any], *, source: str) -> AuditProcedure:
     audit = _audit(root, policy, form, roles)
     gives = form.grades if form is not None else frozenset(Grade)
     moderation = _moderation(root, audit, roles, gives)
+    defaults = read_defaults(root)
     root.finish()
     roles.check_all_used(problems)
     problems.raise_if_any()
     if audit is None or moderation is None:  # pragma: no cover - a problem was recorded
         raise PolicyError(source=source, expected="a complete audit procedure")
-    return AuditProcedure(audit, moderation)
+    audit = attrs.evolve(audit, defaults=defaults)
+    return AuditProcedure(audit, attrs.evolve(moderation, audit=audit))
 
 
 def load_audit_procedure(path: str | Path, *, text: str | None = None) -> AuditProcedure:

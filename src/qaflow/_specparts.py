@@ -28,6 +28,18 @@ FieldKind = Literal["str", "int", "float", "bool", "choice", "list", "dict", "da
 Check = Callable[["Context"], bool]
 
 
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "str": str,
+    "int": int,
+    "float": (int, float),
+    "bool": bool,
+    "list": list,
+    "dict": dict,
+    "datetime": str,
+}
+"""The Python type(s) a value of each plain field kind must be (built once, not per check)."""
+
+
 @attrs.frozen
 class Field:
     """One payload field a transition accepts, with its type and range."""
@@ -53,16 +65,7 @@ class Field:
                     expected="one of " + ", ".join(repr(c) for c in self.choices),
                 )
             return
-        types: dict[str, type | tuple[type, ...]] = {
-            "str": str,
-            "int": int,
-            "float": (int, float),
-            "bool": bool,
-            "list": list,
-            "dict": dict,
-            "datetime": str,
-        }
-        expected_type = types[kind]
+        expected_type = _FIELD_TYPES[kind]
         v: Any = value
         if not isinstance(value, expected_type) or (
             kind in ("int", "float") and isinstance(value, bool)

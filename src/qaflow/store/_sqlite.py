@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -43,6 +42,7 @@ from qaflow.store._rows import (
     note_rows,
     snapshot_from,
     snapshot_values,
+    sorted_json,
     task_rows,
 )
 from qaflow.store._sqlite_period import PeriodReads
@@ -213,7 +213,7 @@ class SQLiteStore(FindWorkflows, RowReads, Inspection, PeriodReads):
         snap = step.snapshot
         wid = event.workflow_id
         execute = self.conn.execute
-        data = json.dumps(snap.data, sort_keys=True)
+        data = sorted_json(snap.data)
         recent = self._recent.pop(wid, None)
         if recent is not None and recent[0].deadlines == snap.deadlines:
             deadlines = recent[1]

@@ -39,7 +39,10 @@ def shipped_audit_procedure(name: str) -> AuditProcedure:
             expected="a shipped council (" + ", ".join(sorted(SHIPPED_AUDIT_FILES)) + ")",
         )
     path = resources.files("qaflow.policies").joinpath(relative)
-    return load_audit_procedure(f"qaflow/policies/{relative}", text=path.read_text("utf-8"))
+    folder = resources.files("qaflow.policies").joinpath(relative.rsplit("/", 1)[0])
+    return load_audit_procedure(
+        f"qaflow/policies/{relative}", text=path.read_text("utf-8"), base=folder
+    )
 
 
 def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:

@@ -8,7 +8,6 @@ a key path at or below the place the schema points to.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import tomllib
 from pathlib import Path
@@ -28,6 +27,7 @@ from qaflow.procedure import (
     loads_procedure,
     read_roles,
 )
+from test_procedure_files import _plain  # the parsed TOML as JSON carries it
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "src" / "qaflow"
@@ -58,17 +58,6 @@ FILES = sorted(
     ]
     if _kind(p) is not None
 )
-
-
-def _plain(value: Any) -> Any:
-    """The parsed TOML as JSON would carry it (dates as ISO text)."""
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    return value
 
 
 def _load(kind: str, text: str, base: Path) -> object:

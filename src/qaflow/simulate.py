@@ -915,12 +915,15 @@ class _Simulation:
             payload = {"to": to}
             if self.ladder.bypass_consultation:
                 payload["consulted"] = "simulated consultation"
+            for role in self.ladder.bypass_consulted[:1]:  # consulted at the stage first
+                self.fire(path, "consult", self.actor(role), {})
             step = self.fire(path, "bypass", raiser, payload)
             path.bypasses += 1
         elif not level.last:
             stage = self.ladder.stage_at(level.level)
-            if stage.endorsed_by:  # an endorsement first, where the stage needs one
-                self.fire(path, "endorse", self.actor(stage.endorsed_by[0]), {})
+            endorsers = stage.endorsed_by if stage.endorse_all else stage.endorsed_by[:1]
+            for role in endorsers:  # an endorsement (each, where all must) first
+                self.fire(path, "endorse", self.actor(role), {})
             by = self.actor(stage.escalated_by[0]) if stage.escalated_by else raiser
             step = self.fire(path, "escalate", by, {})
         elif self.referral:

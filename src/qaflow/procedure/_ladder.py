@@ -105,7 +105,10 @@ class LadderStage:
     escalated_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
     """Who escalates from this stage (empty: the person who raised it)."""
     endorsed_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
-    """One of these roles must endorse before the escalation leaves this stage upwards."""
+    """One of these roles (each of them, with :attr:`endorse_all`) must endorse before the
+    escalation leaves this stage upwards."""
+    endorse_all: bool = attrs.field(default=False, kw_only=True)
+    """Whether each role of :attr:`endorsed_by` must endorse (all-of), not any one of them."""
     accepted_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
     """Who accepts the outcome at this stage (empty: the person who raised it)."""
     joint: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
@@ -127,6 +130,11 @@ class LadderStage:
             ("joint", self.joint),
         ):
             _check_roles(f"stage {what}", roles)
+        if self.endorse_all and not self.endorsed_by:
+            raise PolicyError(
+                f"stage {self.label!r}: endorsement by all needs 'endorsed_by' roles",
+                clause=self.clause,
+            )
         if self.response is not None and (self.agreed or self.open_ended):
             raise PolicyError(
                 f"stage {self.label!r}: a fixed response timescale cannot also be agreed at "
@@ -184,6 +192,10 @@ def _track_tuple(items: Iterable[ReferralTrack]) -> tuple[ReferralTrack, ...]:
     return tuple(items)
 
 
+def _referral_tuple(items: Iterable[ExternalReferral]) -> tuple[ExternalReferral, ...]:
+    return tuple(items)
+
+
 def _int_tuple(items: Iterable[int]) -> tuple[int, ...]:
     return tuple(items)
 
@@ -230,7 +242,18 @@ class EscalationLadder:
     bypass_to: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple, kw_only=True)
     """The levels a bypass may enter (empty: any later stage)."""
     bypass_consultation: bool = attrs.field(default=False, kw_only=True)
-    """Whether a bypass needs a recorded consultation (``consulted`` in the command)."""
+    """Whether a bypass needs a recorded consultation (``consulted`` in the command, or a
+    ``consult`` command by a :attr:`bypass_consulted` role)."""
+    bypass_consulted: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
+    """Who is consulted before a bypass: a person in one of these roles records it with a
+    ``consult`` command at the stage; the bypass from that stage needs it (role-checked).
+    Empty: the consultation, if needed, is a ``consulted`` field of the bypass itself."""
+    more_referrals: tuple[ExternalReferral, ...] = attrs.field(
+        default=(), converter=_referral_tuple, kw_only=True
+    )
+    """Terminal referral routes besides :attr:`referral` (each named; state
+    ``referred_<name>``), made after the last stage or, with ``when = "any_time"``, from any
+    stage."""
     tracks: tuple[ReferralTrack, ...] = attrs.field(
         default=(), converter=_track_tuple, kw_only=True
     )
@@ -329,16 +352,27 @@ class EscalationLadder:
                 )
         if self.referral is not None:
             self._check_by("referral", self.referral.by)
+        if self.bypass_consulted and not self.bypass:
+            raise PolicyError(f"{where}: 'consulted' needs bypass allowed", clause=self.clause)
+        if self.more_referrals and self.referral is None:
+            raise PolicyError(f"{where}: more referral routes need a first one")
+        routes = [r.name for r in self.more_referrals]
+        if self.more_referrals and (not self.referral or not self.referral.name or "" in routes):
+            raise PolicyError(f"{where}: each of several referral routes needs a name")
+        if self.referral is not None and len({self.referral.name, *routes}) != len(routes) + 1:
+            raise PolicyError(f"{where} names a referral route twice")
         names = [t.name for t in self.tracks]
         if len(set(names)) != len(names):
             raise PolicyError(f"{where} names a referral track twice")
-        for track in self.tracks:
-            if track.role in (*self.raisers, self.subject):
+        others = [("route", r.name, r.role, r.by, r.clause) for r in self.more_referrals]
+        others += [("track", t.name, t.role, t.by, t.clause) for t in self.tracks]
+        for what, name, role, by, clause in others:
+            if role in (*self.raisers, self.subject):
                 raise PolicyError(
-                    f"{where}: referral track {track.name!r} goes to the raiser or the subject",
-                    clause=track.clause,
+                    f"{where}: referral {what} {name!r} goes to the raiser or the subject",
+                    clause=clause,
                 )
-            self._check_by(f"referral track {track.name!r}", track.by)
+            self._check_by(f"referral {what} {name!r}", by)
 
     def _check_by(self, what: str, by: tuple[str, ...]) -> None:
         strangers = [r for r in by if r not in self.raisers]
@@ -441,12 +475,13 @@ class EscalationLadder:
 
         Later council stages when the ladder allows bypass (NAT-IRO-02, NAT-CP-01,
         BX-ESC-FIRO-03); the external referral when it may be made at any time (NAT-IRO-04)
-        and is not simply the next level.
+        and is not simply the next level. A ladder whose bypass needs a consultation
+        recorded at a stage (:attr:`bypass_consulted`) skips no stage when raising.
         """
         # A plain raise lands on the first level and escalate on the next: only beyond is a skip.
         beyond = self.first_level if level is None else level + 1
         targets: list[int] = []
-        if self.bypass:
+        if self.bypass and not (level is None and self.bypass_consulted):
             targets.extend(
                 lv
                 for lv in self.levels
@@ -516,6 +551,9 @@ class EscalationLadder:
                 roles.extend(notice.roles)
         for track in self.tracks:
             roles.extend((track.role, *track.informed))
+        for route in self.more_referrals:
+            roles.extend((route.role, *route.informed))
+        roles.extend(self.bypass_consulted)
         return tuple(r for r in _dedupe(roles) if r not in (*self.raisers, self.subject))
 
     @property

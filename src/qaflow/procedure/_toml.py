@@ -123,6 +123,7 @@ def _stage(p: Problems, path: str, v: Mapping[str, Any]) -> LadderStage | None:
         open_ended=response == "none",
         escalated_by=v.get("escalated_by") or (),
         endorsed_by=v.get("endorsed_by") or (),
+        endorse_all=v.get("endorsement") == "all",
         accepted_by=v.get("accepted_by") or (),
         joint=v.get("joint") or (),
         deadlines=deadlines,
@@ -148,21 +149,15 @@ def _ladder(p: Problems, path: str, v: Mapping[str, Any]) -> EscalationLadder | 
             per=ext_v.get("per", "stage"),
             clause=ext_v.get("clause"),
         )
-    ref_v = v.get("referral")
-    referral = None
-    if ref_v and ref_v.get("role"):
-        referral = _build(
-            p,
-            f"{path}.referral",
-            ExternalReferral,
-            role=ref_v["role"],
-            title=ref_v.get("title") or "",
-            when=ref_v.get("when") or "after_last_stage",
-            informed=ref_v.get("informed") or (),
-            clause=ref_v.get("clause"),
-            any_time_clause=ref_v.get("any_time_clause"),
-            by=ref_v.get("by") or (),
-        )
+    routes = [_referral(p, f"{path}.referral", v["referral"])] if v.get("referral") else []
+    if v.get("referrals"):
+        if v.get("referral"):
+            p.add(f"{path}.referrals", "either 'referral' or 'referrals', not both")
+        for i, route in enumerate(v["referrals"]):
+            if route and not route.get("name"):
+                p.add(f"{path}.referrals[{i}].name", "required: a name for each of several routes")
+            routes.append(_referral(p, f"{path}.referrals[{i}]", route))
+    referral = routes[0] if routes else None
     tracks = [
         _build(p, f"{path}.tracks[{i}]", ReferralTrack, **{k: x for k, x in t.items() if x})
         for i, t in enumerate(v.get("tracks", ()))
@@ -178,7 +173,7 @@ def _ladder(p: Problems, path: str, v: Mapping[str, Any]) -> EscalationLadder | 
         not raisers
         or not stages
         or None in parts
-        or (ref_v and referral is None)
+        or None in routes
         or (agreed_v and agreed is None)
         or None in (v.get("name"), v.get("breach", ""), v.get("reasons", ()))
     ):
@@ -200,12 +195,14 @@ def _ladder(p: Problems, path: str, v: Mapping[str, Any]) -> EscalationLadder | 
         bypass=bool(bypass.get("allowed", True)),
         bypass_clause=bypass.get("clause"),
         bypass_to=bypass.get("to") or (),
-        bypass_consultation=bool(bypass.get("consultation", False)),
+        bypass_consultation=bool(bypass.get("consultation") or bypass.get("consulted")),
+        bypass_consulted=bypass.get("consulted") or (),
         breach=v.get("breach") or "notify",
         breach_clause=v.get("breach_clause"),
         extensions=extensions,
         extensions_count_to_cap=bool((ext_v or {}).get("count_to_cap", False)),
         referral=referral,
+        more_referrals=routes[1:],
         tracks=tracks,
         on_raise=on_raise,
         reasons=v["reasons"] if v.get("reasons") else _default_reasons(),
@@ -213,6 +210,24 @@ def _ladder(p: Problems, path: str, v: Mapping[str, Any]) -> EscalationLadder | 
         close_clause=v.get("close_clause"),
         statutory=v.get("statutory") or (),
         agreed_response=agreed,
+    )
+
+
+def _referral(p: Problems, path: str, v: Mapping[str, Any]) -> ExternalReferral | None:
+    if not v.get("role"):
+        return None
+    return _build(  # type: ignore[no-any-return]
+        p,
+        path,
+        ExternalReferral,
+        role=v["role"],
+        name=v.get("name") or "",
+        title=v.get("title") or "",
+        when=v.get("when") or "after_last_stage",
+        informed=v.get("informed") or (),
+        clause=v.get("clause"),
+        any_time_clause=v.get("any_time_clause"),
+        by=v.get("by") or (),
     )
 
 

@@ -3,18 +3,22 @@ that brings an audit to any state of its lifecycle under either council's policy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from qaflow import Actor, Engine, ManualClock, MemoryStore, Step
+import pytest
+
+from qaflow import Actor, Engine, ManualClock, MemoryStore, QAFlowError, Step
+from qaflow._audit_conformance import grading_answer, stage_answers, valid_answer
 from qaflow.machines import audit as A
 from qaflow.machines import moderation as M
 from qaflow.policies import bexley, buckinghamshire
 from qaflow.policies.audits import AuditPolicy
-from qaflow.policies.forms import Grade, Question
+from qaflow.policies.forms import Grade
 from qaflow.procedure import load_audit_procedure
+from qaflow.testing import store_content
 
 #: A third council's tool written only as a file: the four Ofsted grades given directly.
 OFSTED_FILE = Path(__file__).parent.parent / "examples" / "councils" / "ofsted_grade_audit.toml"
@@ -46,45 +50,6 @@ ROLE_IDS = {
     "director_of_childrens_services_id": "D-02",
     "psqa_id": "Q-01",
 }
-
-
-def valid_answer(question: Question, main: object = None) -> dict[str, Any]:
-    """A complete answer for ``question``; ``main`` overrides the kind's default value."""
-    defaults: dict[str, object] = {
-        "scale_0_10": 6,
-        "judgement": "meets_good",
-        "grade": "good",
-        "yes_no": False,
-        "text": "some text",
-    }
-    answer: dict[str, Any] = {
-        question.answer_key: defaults[question.kind] if main is None else main
-    }
-    answer.update({name: f"{name} text" for name in question.text_fields})
-    return answer
-
-
-def stage_answers(policy: AuditPolicy, stage: str) -> dict[str, dict[str, Any]]:
-    """Valid answers to every question of ``stage`` except the overall grading."""
-    form = policy.form
-    return {
-        q.id: valid_answer(q)
-        for q in form.questions_in_stage(stage)
-        if q.id != form.grading_question
-    }
-
-
-def grading_answer(policy: AuditPolicy, grade: Grade) -> dict[str, Any]:
-    """An overall grading answer that the policy maps to ``grade``."""
-    form = policy.form
-    question = form.question(form.grading_question)
-    if form.grade_bands is not None:
-        score = next(s for s in range(11) if form.grade_bands.grade_for(s) is grade)
-        return valid_answer(question, score)
-    if form.judgement_scale is None:  # the grade itself, given directly
-        return valid_answer(question, grade.name.lower())
-    judgement = next(j for j, g in form.judgement_scale.as_mapping().items() if g is grade)
-    return valid_answer(question, judgement.value)
 
 
 def grades_of(policy: AuditPolicy) -> list[Grade]:
@@ -222,3 +187,12 @@ class Harness:
         if state == A.FOLLOWED_UP:
             return self.fire(wid, "follow_up", AUDITOR, {"note": "actions under way"})
         raise AssertionError(f"no way into {state!r}")
+
+
+def refused(h: Harness, error: type[QAFlowError], action: Callable[[], object]) -> QAFlowError:
+    """Run ``action``; it must raise ``error`` and write nothing at all (I3)."""
+    before = store_content(h.store)
+    with pytest.raises(error) as caught:
+        action()
+    assert store_content(h.store) == before, "I3: a refused command wrote something"
+    return caught.value

@@ -32,6 +32,7 @@ from audit_support import (
     grading_answer,
     one_action,
     payload_for,
+    refused,
     stage_answers,
     valid_answer,
 )
@@ -67,15 +68,6 @@ BOTH = pytest.mark.parametrize("council", [BX, BK])
 @pytest.fixture
 def h() -> Harness:
     return Harness()
-
-
-def refused(h: Harness, error: type[QAFlowError], action: Any) -> QAFlowError:
-    """Run ``action``; it must raise ``error`` and write nothing at all (I3)."""
-    before = store_content(h.store)
-    with pytest.raises(error) as caught:
-        action()
-    assert store_content(h.store) == before, "I3: a refused command wrote something"
-    return caught.value
 
 
 def _isort_key(name: str) -> tuple[int, str]:

@@ -284,7 +284,7 @@ def test_invalid_ladders_are_refused_naming_the_problem(
         (lambda: LadderStage(("tm",), "0 WD"), "at least 1 WD"),
         (lambda: LadderStage(("tm",), "5 WD", ("tm",)), "both as holder and"),
         (lambda: LadderStage(("tm",), "5 WD", task=" "), "task must be non-empty"),
-        (lambda: LadderStage("tm"), "not the text"),
+        (lambda: LadderStage("tm"), "not the string"),
         (lambda: ExtensionRule(-1), ">= 0"),
         (lambda: ExtensionRule(2), "need a max_length"),
         (lambda: ExtensionRule(1, "5 WD", per="week"), "per must be one of"),  # type: ignore[arg-type]

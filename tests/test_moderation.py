@@ -23,6 +23,7 @@ from audit_support import (
     grades_of,
     grading_answer,
     one_action,
+    refused,
 )
 from qaflow import (
     Actor,
@@ -49,14 +50,6 @@ MOD2 = Actor("X-02", "moderator")
 @pytest.fixture
 def h() -> Harness:
     return Harness()
-
-
-def refused(h: Harness, error: type[QAFlowError], action: Any) -> QAFlowError:
-    before = store_content(h.store)
-    with pytest.raises(error) as caught:
-        action()
-    assert store_content(h.store) == before, "I3: a refused command wrote something"
-    return caught.value
 
 
 def final_state(council: str) -> str:

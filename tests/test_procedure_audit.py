@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -24,6 +23,7 @@ from audit_support import (
     Harness,
     allocation,
     grading_answer,
+    refused,
     stage_answers,
     valid_answer,
 )
@@ -32,7 +32,6 @@ from qaflow import (
     GuardFailed,
     ManualClock,
     MemoryStore,
-    QAFlowError,
     TransitionNotAllowed,
     ValidationError,
     vocabulary,
@@ -44,20 +43,11 @@ from qaflow.machines import audit as A
 from qaflow.machines.moderation import moderation_spec
 from qaflow.policies import SHIPPED_AUDIT_FILES, shipped_audit_procedure
 from qaflow.procedure import AuditProcedure, Grade, load_audit_procedure
-from qaflow.testing import check_audit_procedure, store_content
+from qaflow.testing import check_audit_procedure
 
 OFSTED_TEXT = OFSTED_FILE.read_text(encoding="utf-8")
 SHIPPED = Path(A.__file__).parent.parent / "policies"
 OF = "ofsted_example"
-
-
-def refused(h: Harness, error: type[QAFlowError], action: Any) -> QAFlowError:
-    """Run ``action``; it must raise ``error`` and write nothing at all (I3)."""
-    before = store_content(h.store)
-    with pytest.raises(error) as caught:
-        action()
-    assert store_content(h.store) == before, "I3: a refused command wrote something"
-    return caught.value
 
 
 def _load(text: str, name: str = "council.toml") -> AuditProcedure:

@@ -30,7 +30,14 @@ from qaflow.records import Actor, Step
 from qaflow.spec import MachineSpec
 from qaflow.store import MemoryStore
 
-__all__ = ["AuditProcedureMachine", "audit_state_machine", "check_audit_procedure"]
+__all__ = [
+    "AuditProcedureMachine",
+    "audit_state_machine",
+    "check_audit_procedure",
+    "grading_answer",
+    "stage_answers",
+    "valid_answer",
+]
 
 _START = datetime(2025, 3, 3, 9, tzinfo=UTC)  # a Monday
 _TRIGGERS = [
@@ -70,7 +77,8 @@ def valid_answer(question: Question, main: object = None) -> dict[str, Any]:
     return answer
 
 
-def _stage_answers(policy: AuditPolicy, stage: str) -> dict[str, dict[str, Any]]:
+def stage_answers(policy: AuditPolicy, stage: str) -> dict[str, dict[str, Any]]:
+    """Valid answers to every question of ``stage`` except the overall grading."""
     form = policy.form
     return {
         q.id: valid_answer(q)
@@ -181,16 +189,16 @@ class AuditProcedureMachine(RuleBasedStateMachine):
         if snap.state == A.ALLOCATED:
             if policy.has_self_assessment:
                 return ("request_self_assessment", self.auditor, {})
-            answers = _stage_answers(policy, "health_check") if full else {}
+            answers = stage_answers(policy, "health_check") if full else {}
             return ("hold_meeting", self.auditor, {"answers": answers})
         if snap.state == A.SELF_ASSESSMENT_REQUESTED:
-            answers = _stage_answers(policy, "self_assessment") if full else {}
+            answers = stage_answers(policy, "self_assessment") if full else {}
             return ("submit_self_assessment", self.worker, {"answers": answers})
         if snap.state == A.SELF_ASSESSMENT_DONE:
-            answers = _stage_answers(policy, "health_check") if full else {}
+            answers = stage_answers(policy, "health_check") if full else {}
             return ("hold_meeting", self.auditor, {"answers": answers})
         if snap.state == A.AUDIT_MEETING:
-            answers = {**_stage_answers(policy, "meeting"), **_stage_answers(policy, "grading")}
+            answers = {**stage_answers(policy, "meeting"), **stage_answers(policy, "grading")}
             payload = {"answer": grading_answer(policy, grade), "answers": answers if full else {}}
             return ("grade", self.auditor, payload)
         if snap.state == A.GRADED and policy.feedback is not None:

@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import attrs
 
+from qaflow._convert import duration, optional_duration
 from qaflow.calendar import Duration
 from qaflow.errors import PolicyError
 from qaflow.procedure.expr import Expression, compile_expression
@@ -61,10 +62,6 @@ _MIGRATED: Final = "policy_migrated"
 _OVERDUE: Final = ", overdue when opened"
 
 
-def _duration(value: Duration | str) -> Duration:
-    return Duration.parse(value)
-
-
 _VERDICTS: dict[tuple[str, tuple[tuple[str, Any], ...]], bool] = {}
 _DATA_KEY: Final = re.compile(r"\bdata\s*\.\s*([A-Za-z_]\w*)")
 
@@ -80,10 +77,6 @@ def _data_keys(source: str | None) -> tuple[str, ...] | None:
     return tuple(sorted(set(keys)))
 
 
-def _opt_duration(value: Duration | str | None) -> Duration | None:
-    return None if value is None else Duration.parse(value)
-
-
 def _compile(source: str | None, names: Iterable[str], path: str) -> Expression | None:
     return None if source is None else compile_expression(source, tuple(names), path=path)
 
@@ -92,8 +85,8 @@ def _compile(source: str | None, names: Iterable[str], path: str) -> Expression 
 class Window:
     """While less than ``until`` has passed since the anchor, instances last ``every``."""
 
-    until: Duration = attrs.field(converter=_duration)
-    every: Duration = attrs.field(converter=_duration)
+    until: Duration = attrs.field(converter=duration)
+    every: Duration = attrs.field(converter=duration)
 
 
 @attrs.frozen
@@ -110,8 +103,8 @@ class Cadence:
     """
 
     when: str | None = None
-    first: Duration | None = attrs.field(default=None, converter=_opt_duration)
-    every: Duration | None = attrs.field(default=None, converter=_opt_duration)
+    first: Duration | None = attrs.field(default=None, converter=optional_duration)
+    every: Duration | None = attrs.field(default=None, converter=optional_duration)
     since: str | None = None
     windows: tuple[Window, ...] = ()
     from_key: str | None = None

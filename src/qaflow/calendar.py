@@ -26,6 +26,7 @@ from qaflow.errors import ValidationError
 __all__ = [
     "LONDON",
     "Duration",
+    "Unit",
     "WorkingCalendar",
     "add_hours",
     "default_calendar",

@@ -1,16 +1,16 @@
 """The demo: a quarter of a made-up council's QA work, stored, verified and reported.
 
 :func:`run_demo` generates a council (:func:`~qaflow.programme.generate_council`), plays a
-quarter of its audit programme under the Bexley (Signs of Safety) policy with
-:func:`~qaflow.programme.run_programme` -- audits, moderation and escalations on the
-shipped CP chair, IRO and fostering IRO ladders -- into an embedded SQLite file on a
-virtual clock, checks every workflow's hash chain and replay
-(:meth:`~qaflow.engine.Engine.verify`), builds the QA report for the quarter
+quarter of its audit programme under the policy of the catalogue's demo council
+(:data:`qaflow.policies.DEMO_COUNCIL`) with :func:`~qaflow.programme.run_programme` --
+audits, moderation and escalations on the shipped CP chair, IRO and fostering IRO
+ladders -- into an embedded SQLite file on a virtual clock, checks every workflow's hash
+chain and replay (:meth:`~qaflow.engine.Engine.verify`), builds the QA report for the quarter
 (:func:`~qaflow.report.build_report`) and writes it as HTML, Markdown and JSON.
 
-Why only the Bexley council: one quarterly report is one council's report, and the Bexley
+Why one council: one quarterly report is one council's report, and the demo council's
 policy exercises every part of it (self-assessment scales for distance travelled, family
-feedback, follow-ups, 24 h tasks, moderation agreement). The Buckinghamshire policy runs
+feedback, follow-ups, 24 h tasks, moderation agreement). Every other shipped council runs
 through the same programme in the tests.
 
 The database holds only shipped machines, so ``qaflow tick``, ``history``, ``verify`` and
@@ -31,7 +31,7 @@ from qaflow._practice import run_practice
 from qaflow.calendar import LONDON
 from qaflow.engine import Engine
 from qaflow.errors import ValidationError
-from qaflow.policies import bexley
+from qaflow.policies import DEMO_COUNCIL, shipped_audit_procedure
 from qaflow.programme import ProgrammeResult, generate_council, run_programme
 from qaflow.registry import shipped_specs
 from qaflow.report import QAReport, build_report, to_html, to_json, to_markdown
@@ -177,7 +177,7 @@ def run_demo(
     with SQLiteStore(database, synchronous="NORMAL") as store:
         result = run_programme(
             council,
-            bexley.BEXLEY_AUDIT,
+            shipped_audit_procedure(DEMO_COUNCIL).audit,
             months=months,
             start=start,
             seed=seed,
@@ -186,7 +186,7 @@ def run_demo(
             progress=progress,
         )
         practice = run_practice(  # case timescales, supervision, QA calendar: same council
-            store, council, policy="bexley", start=result.start, end=result.end, seed=seed
+            store, council, policy=DEMO_COUNCIL, start=result.start, end=result.end, seed=seed
         )
         verified = Engine(store, shipped_specs()).verify()
         workflows = sum(1 for _ in store.workflow_ids())

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from qaflow.policies.base import Policy
     from qaflow.policies.ladders import EscalationLadder
 
-__all__ = ["ladder_mermaid", "mermaid"]
+__all__ = ["DiagramStyle", "ladder_mermaid", "mermaid"]
 
 _UNSAFE = re.compile(r'["\n\r;#{}]')
 

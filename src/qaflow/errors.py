@@ -44,6 +44,7 @@ __all__ = [
     "TransitionNotAllowed",
     "UnknownWorkflow",
     "ValidationError",
+    "shown",
     "shown_value",
 ]
 

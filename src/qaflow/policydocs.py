@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from qaflow.diagram import mermaid
+from qaflow.policies import SHIPPED_CLAUSE_PREFIXES
 from qaflow.policies.clauses import CLAUSES
 from qaflow.spec import (
     AddTask,
@@ -27,7 +28,6 @@ from qaflow.spec import (
 
 __all__ = ["clause_uses", "duration_text", "find_clause_tests", "policy_page", "write_policy_docs"]
 
-_PREFIXES = {"bexley": ("BX-", "NAT-"), "buckinghamshire": ("BK-", "NAT-CAL-")}
 _ID = re.compile(r"(?<![A-Za-z0-9])[A-Z][A-Z0-9]+(?:[-_][A-Z][A-Z0-9]*)*[-_]\d{2,3}(?!\d)")
 """A clause ID with any prefix a council chooses: ``BX-AUD-07``, ``EX-ESC-01``, ``RBK-ESC-02``."""
 
@@ -126,7 +126,7 @@ def policy_page(policy: str, specs: Iterable[MachineSpec], tests_dir: str | Path
     for spec in specs:
         for cid, items in clause_uses(spec).items():
             uses[cid].extend(f"{spec.name}: {item}" for item in items)
-    prefixes = _PREFIXES.get(policy, ())
+    prefixes = SHIPPED_CLAUSE_PREFIXES.get(policy, ())
     ids = sorted({c for c in CLAUSES if c.startswith(prefixes)} | set(uses))
     versions = sorted({s.policy_version for s in specs})
     lines = [f"# Policy `{policy}` (version {', '.join(versions) or '?'})", ""]

@@ -42,6 +42,7 @@ from qaflow.errors import ValidationError
 __all__ = [
     "GENESIS_HASH",
     "HASH_FORMAT",
+    "JSON",
     "SYSTEM",
     "Actor",
     "AnchorEntry",
@@ -57,6 +58,7 @@ __all__ = [
     "converter",
     "event_hash",
     "from_json",
+    "hash_fields",
     "to_json",
     "utc_isoformat",
 ]
@@ -66,6 +68,7 @@ HASH_FORMAT = 1
 """The version of the canonical hash encoding described in this module's docstring."""
 
 JSON = Any
+"""A JSON value (what a payload or workflow data holds): kept as ``Any`` for the type checker."""
 
 
 def _aware_utc(value: datetime) -> datetime:

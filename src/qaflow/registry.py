@@ -19,9 +19,13 @@ __all__ = ["shipped_spec", "shipped_specs"]
 def shipped_specs() -> tuple[MachineSpec, ...]:
     """The shipped machine specs, sorted by name (built once, then cached)."""
     from qaflow.machines.escalation import escalation_machine
-    from qaflow.policies import bexley
+    from qaflow.policies import shipped_escalation_procedures
 
-    specs = [escalation_machine(ladder, bexley.POLICY) for ladder in bexley.ESCALATION_LADDERS]
+    specs = [
+        escalation_machine(ladder, procedure.policy)
+        for procedure in shipped_escalation_procedures()
+        for ladder in procedure.ladders
+    ]
     specs.extend(_audit_specs())
     specs.extend(_timescale_specs())
     return tuple(sorted(specs, key=lambda s: (s.name, s.policy)))

@@ -55,6 +55,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
+from qaflow._stats import nearest_rank
 from qaflow.calendar import LONDON, WorkingCalendar
 from qaflow.clock import ManualClock
 from qaflow.engine import Engine
@@ -295,10 +296,10 @@ class Percentiles:
 
 def percentile(ordered: list[int], p: float) -> int:
     """The nearest-rank ``p``-th percentile of a non-empty ascending list."""
-    if not ordered:
+    value = nearest_rank(ordered, p)
+    if value is None:
         raise ValidationError(field="ordered", value=ordered, expected="at least one value")
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
+    return value
 
 
 def _percentiles(values: Iterable[int]) -> Percentiles | None:

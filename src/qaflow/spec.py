@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
+from qaflow._convert import optional_duration
 from qaflow._rolling import Cadence, RollingRule, Window
 from qaflow._specparts import (
     GUARD_NAMES,
@@ -103,7 +104,6 @@ class Context:
 
 
 Check = Callable[[Context], bool]
-DurationLike = Duration | str | Callable[[Context], Duration]
 
 
 def _duration(value: object) -> Duration | Callable[[Context], Duration]:
@@ -112,10 +112,6 @@ def _duration(value: object) -> Duration | Callable[[Context], Duration]:
     if callable(value):
         return value  # type: ignore[return-value,unused-ignore]
     raise PolicyError(f"a duration must be text like '5 WD' or a callable, not {value!r}")
-
-
-def _optional_duration(value: Duration | str | None) -> Duration | None:
-    return None if value is None else Duration.parse(value)
 
 
 def _role_set(roles: Iterable[str]) -> frozenset[str]:
@@ -190,7 +186,7 @@ class AddTask:
 
     kind: str
     owner_role: str
-    within: Duration | None = attrs.field(default=None, converter=_optional_duration)
+    within: Duration | None = attrs.field(default=None, converter=optional_duration)
     clause: str | None = None
 
 

@@ -98,15 +98,15 @@ def duration(name: str) -> Callable[[F], F]:
     return _register("duration", name)
 
 
-ArgsCheck = Callable[[Mapping[str, Any]], object]
-_CHECKS: Final[dict[tuple[Kind, str], ArgsCheck]] = {}
+_ArgsCheck = Callable[[Mapping[str, Any]], object]
+_CHECKS: Final[dict[tuple[Kind, str], _ArgsCheck]] = {}
 
 
-def checks(kind: Kind, name: str) -> Callable[[ArgsCheck], ArgsCheck]:
+def checks(kind: Kind, name: str) -> Callable[[_ArgsCheck], _ArgsCheck]:
     """Register a load-time check of the ``args`` a spec gives entry ``name`` of ``kind``:
     it raises on arguments the entry could not run with (see :func:`check_args`)."""
 
-    def decorate(fn: ArgsCheck) -> ArgsCheck:
+    def decorate(fn: _ArgsCheck) -> _ArgsCheck:
         _CHECKS[(kind, name)] = fn
         return fn
 

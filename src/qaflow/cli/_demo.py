@@ -100,7 +100,7 @@ def simulate() -> None:
     type=click.Choice(["cp_chair", "iro", "firo"]),
     default="firo",
     show_default=True,
-    help="Which shipped Bexley ladder.",
+    help="Which of the demo council's shipped ladders.",
 )
 @click.option(
     "-n",
@@ -121,15 +121,12 @@ def simulate_escalations_command(
     ladder: str, paths: int, seed: int, as_json: bool, ladder_file: str | None, name: str | None
 ) -> None:
     """Run N escalations on a ladder with a virtual clock; print where they end and when."""
-    from qaflow.policies import bexley
+    from qaflow.policies import DEMO_COUNCIL, shipped_escalation_procedure
     from qaflow.simulate import simulate_escalations
 
-    chosen = {
-        "cp_chair": bexley.CP_CHAIR_LADDER,
-        "iro": bexley.IRO_LADDER,
-        "firo": bexley.FIRO_LADDER,
-    }[ladder]
-    policy = bexley.POLICY
+    shipped = shipped_escalation_procedure(DEMO_COUNCIL)
+    chosen = next(lad for lad in shipped.ladders if lad.kind == ladder)
+    policy = shipped.policy
     if ladder_file is not None:
         from qaflow.cli._check import load_file
         from qaflow.procedure import ProcedureFile

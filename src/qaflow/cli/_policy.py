@@ -60,7 +60,7 @@ def policy() -> None:
 @click.option(
     "--machine",
     help="Only this machine (e.g. audit, or escalation for every ladder, or "
-    "escalation.bexley_firo).",
+    "escalation.<ladder> for one).",
 )
 @click.option(
     "--state",

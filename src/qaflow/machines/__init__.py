@@ -1,1 +1,3 @@
 """Machine builders: functions that turn a policy into a declarative MachineSpec."""
+
+__all__: list[str] = []  # the builders live in the submodules: audit, escalation, ...

@@ -8,12 +8,12 @@ Nothing here holds a council's policy: what a check needs of the policy comes in
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time
 from functools import lru_cache
 from typing import Any, Final
 
+from qaflow._convert import IDENT as _IDENT
 from qaflow.calendar import LONDON, Duration
 from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
 from qaflow.procedure import (
@@ -46,7 +46,6 @@ __all__ = [
 
 # Who records a practitioner's answers; every other answer is recorded by the auditor.
 _ANSWERED_BY_ROLE: Final[Mapping[str, str]] = {"practitioner": WORKER}
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 TEXT_LIMIT: Final = 4000
 _TEXT_LIMIT: Final = TEXT_LIMIT
 

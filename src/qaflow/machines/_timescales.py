@@ -12,7 +12,7 @@ The file (TOML)::
 
     format_version = 1
     [policy]
-    name = "bexley"            # the council policy this belongs to
+    name = "my_council"        # the council policy this belongs to
     version = "1"
     [[decisions]]               # where the seed gives two rules, which one the file follows
     clause = "BX-SUP-01"

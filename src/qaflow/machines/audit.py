@@ -59,10 +59,7 @@ from qaflow.directory import InMemoryDirectory
 from qaflow.errors import ValidationError
 from qaflow.machines._audit_data import (
     _answers,
-    action_task_effects,
     form_data,
-    grade_of,
-    validate_actions,
 )
 from qaflow.machines._audit_vocabulary import feedback_args, notice_data, task_data
 from qaflow.machines._audit_vocabulary import record as _record
@@ -106,15 +103,10 @@ __all__ = [
     "NEW",
     "SELF_ASSESSMENT_DONE",
     "SELF_ASSESSMENT_REQUESTED",
-    "action_task_effects",
     "allocation_payload",
     "allocation_rules",
     "audit_spec",
     "family_feedback_complete",
-    "grade_of",
-    "notice_effect",
-    "task_effect",
-    "validate_actions",
 ]
 
 MACHINE: Final = "audit"
@@ -141,12 +133,12 @@ MODERATION_WINDOW: Final = "moderation_window"
 _TEXT_LIMIT: Final = 4000
 
 
-def notice_effect(rule: NoticeRule) -> Notify:
+def _notice_effect(rule: NoticeRule) -> Notify:
     """The effect that writes a policy's notice: its roles, reason and clause."""
     return Notify(rule.roles, rule.reason, rule.clause)
 
 
-def task_effect(rule: TaskRule) -> AddTask:
+def _task_effect(rule: TaskRule) -> AddTask:
     """The effect that opens a policy's task: its kind, owner role, due time and clause."""
     return AddTask(rule.kind, rule.owner_role, rule.within, rule.clause)
 
@@ -288,7 +280,7 @@ def _allocate(policy: AuditPolicy) -> TransitionSpec:
     )
     effects: list[Effect] = [allocate]
     if policy.allocation_notice is not None:
-        effects.append(notice_effect(policy.allocation_notice))
+        effects.append(_notice_effect(policy.allocation_notice))
     if policy.completion_limit is not None:
         limit = policy.completion_limit
         effects.append(
@@ -425,7 +417,7 @@ def _complete(policy: AuditPolicy) -> TransitionSpec:
     effects: list[Effect] = [_record(now=["completed_at"])]
     if policy.completion_limit is not None:
         effects.append(CloseDeadline(COMPLETION_DEADLINE))
-    effects.extend(task_effect(task) for task in policy.completion_tasks)
+    effects.extend(_task_effect(task) for task in policy.completion_tasks)
     return TransitionSpec(
         "complete",
         (ACTIONS_AGREED,),
@@ -585,10 +577,10 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
         clause = policy.clause_for("self_assessment")
         on_enter: list[Effect] = []
         if policy.self_assessment_notice is not None:
-            on_enter.append(notice_effect(policy.self_assessment_notice))
+            on_enter.append(_notice_effect(policy.self_assessment_notice))
             on_enter.append(_staying_together(policy.self_assessment_notice))
         if policy.self_assessment_task is not None:
-            on_enter.append(task_effect(policy.self_assessment_task))
+            on_enter.append(_task_effect(policy.self_assessment_task))
         states += [
             StateSpec(
                 SELF_ASSESSMENT_REQUESTED,
@@ -800,7 +792,7 @@ def audit_spec(policy: AuditPolicy) -> MachineSpec:
                 actor_key="auditor_id",
                 effects=(
                     _record(increment=["safeguarding_escalations"]),
-                    notice_effect(safeguarding),
+                    _notice_effect(safeguarding),
                 ),
                 clause=safeguarding.clause,
                 description="Escalate a serious safeguarding issue to senior managers now.",

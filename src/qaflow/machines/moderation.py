@@ -44,7 +44,7 @@ from qaflow.directory import InMemoryDirectory as Directory
 from qaflow.engine import Engine
 from qaflow.errors import IdempotencyConflict, QAFlowError, ValidationError
 from qaflow.machines import audit as audit_machine
-from qaflow.machines._audit_data import form_data
+from qaflow.machines._audit_data import form_data, grade_of
 from qaflow.machines._audit_vocabulary import notice_data, task_data
 from qaflow.machines._audit_vocabulary import record as _record
 from qaflow.procedure import MODERATOR, Grade, ModerationPolicy
@@ -339,7 +339,7 @@ def sample_audits(
 
 
 def _grade(snapshot: WorkflowSnapshot) -> Grade | None:
-    return audit_machine.grade_of(snapshot.data)
+    return grade_of(snapshot.data)
 
 
 def assign_moderators(

@@ -12,10 +12,25 @@ of their clauses. Nothing here imports a machine: ``qaflow.machines`` builds fro
 """
 
 from qaflow.policies._catalogue import (
+    DEMO_COUNCIL,
     SHIPPED_AUDIT_FILES,
+    SHIPPED_CLAUSE_PREFIXES,
+    SHIPPED_ESCALATION_FILES,
     shipped_audit_procedure,
     shipped_audit_procedures,
+    shipped_escalation_procedure,
+    shipped_escalation_procedures,
 )
 from qaflow.policies.base import Policy
 
-__all__ = ["SHIPPED_AUDIT_FILES", "Policy", "shipped_audit_procedure", "shipped_audit_procedures"]
+__all__ = [
+    "DEMO_COUNCIL",
+    "SHIPPED_AUDIT_FILES",
+    "SHIPPED_CLAUSE_PREFIXES",
+    "SHIPPED_ESCALATION_FILES",
+    "Policy",
+    "shipped_audit_procedure",
+    "shipped_audit_procedures",
+    "shipped_escalation_procedure",
+    "shipped_escalation_procedures",
+]

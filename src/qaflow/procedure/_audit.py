@@ -18,13 +18,13 @@ clause.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
 
+from qaflow._convert import IDENT as _IDENT
 from qaflow.calendar import Duration
 from qaflow.errors import PolicyError, ValidationError
 from qaflow.procedure._forms import STAGES, AuditForm
@@ -51,8 +51,6 @@ __all__ = [
 AUDITOR: Final = "auditor"
 WORKER: Final = "worker"
 MODERATOR: Final = "moderator"
-
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
 def _ident(what: str) -> Callable[[Any, Any, Any], None]:

@@ -15,6 +15,7 @@ from typing import Any, Final, Literal, cast, get_args
 
 import attrs
 
+from qaflow._convert import IDENT
 from qaflow.errors import PolicyError
 from qaflow.procedure._forms import KINDS, ROLES, STAGES
 from qaflow.procedure._grading import GRADE_VALUES
@@ -174,7 +175,7 @@ FILE: Final = FILE_KINDS["escalation"]
 AUDIT_FILE: Final = FILE_KINDS["audit"]
 ROLES_FILE: Final = FILE_KINDS["roles"]
 
-IDENT_PATTERN: Final = "^[a-z][a-z0-9_]*$"
+IDENT_PATTERN: Final = IDENT.pattern
 CODE_PATTERN: Final = "^[A-Za-z][A-Za-z0-9_]*$"
 DURATION_PATTERN: Final = r"^\s*[0-9]+\s*(WD|h|d|weeks?|months?)\s*$"
 ELAPSED_PATTERN: Final = r"^\s*[0-9]+\s*(h|d|weeks?|months?)\s*$"

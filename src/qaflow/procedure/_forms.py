@@ -33,6 +33,7 @@ from typing import Final, Literal, get_args
 
 import attrs
 
+from qaflow._convert import name_tuple as _str_tuple
 from qaflow.errors import PolicyError, ValidationError
 from qaflow.procedure._grading import (
     _SCALE_MAX,
@@ -86,13 +87,6 @@ ANSWER_KEYS: Final[Mapping[QuestionKind, str]] = MappingProxyType(
     }
 )
 _KINDS: Final = KINDS
-
-
-def _str_tuple(items: Iterable[str]) -> tuple[str, ...]:
-    # A lone string would otherwise become a tuple of its letters.
-    if isinstance(items, str):
-        raise PolicyError(f"text_fields must be a sequence of names, not the string {items!r}")
-    return tuple(items)
 
 
 def _anchors(value: Iterable[str] | None) -> tuple[str, str] | None:

@@ -28,6 +28,9 @@ from collections.abc import Iterable
 
 import attrs
 
+from qaflow._convert import check_ident as _check_ident
+from qaflow._convert import name_tuple as _str_tuple
+from qaflow._convert import optional_duration as _optional_duration
 from qaflow.calendar import Duration
 from qaflow.errors import PolicyError
 from qaflow.procedure._parts import (
@@ -46,11 +49,8 @@ from qaflow.procedure._parts import (
     PartyDeadline,
     ReferralTrack,
     ReferralWhen,
-    _check_ident,
     _check_roles,
     _dedupe,
-    _optional_duration,
-    _str_tuple,
 )
 
 __all__ = [

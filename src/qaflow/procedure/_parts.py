@@ -7,12 +7,15 @@ naming the part); :mod:`qaflow.procedure._ladder` puts them together.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Final, Literal, get_args
 
 import attrs
 
+from qaflow._convert import check_ident as _check_ident
+from qaflow._convert import duration as _duration
+from qaflow._convert import name_tuple as _str_tuple
+from qaflow._convert import optional_duration as _optional_duration
 from qaflow.calendar import Duration
 from qaflow.errors import PolicyError
 
@@ -67,20 +70,9 @@ STATUTORY: Final[dict[str, str]] = {
 }
 """The statutory rule sets a ladder may declare itself subject to, with what they check."""
 
-_IDENT = re.compile(r"^[a-z][a-z0-9_]*$")
 _BREACH_ACTIONS: Final = get_args(BreachAction)
 _SCOPES: Final = get_args(ExtensionScope)
 _WHENS: Final = get_args(ReferralWhen)
-
-
-def _check_ident(what: str, value: object, clause: str | None = None) -> None:
-    """Refuse a name that could not be a role, state or ``<role>_id`` data key."""
-    if not isinstance(value, str) or not _IDENT.match(value):
-        raise PolicyError(
-            f"{what} must be a lower-case identifier (a letter, then letters, digits or '_'), "
-            f"got {value!r}",
-            clause=clause,
-        )
 
 
 def _check_roles(what: str, roles: tuple[str, ...], *, allow_empty: bool = True) -> None:
@@ -96,20 +88,6 @@ def _check_roles(what: str, roles: tuple[str, ...], *, allow_empty: bool = True)
     repeated = sorted({r for r in roles if roles.count(r) > 1})
     if repeated:
         raise PolicyError(f"{what} names {', '.join(map(repr, repeated))} more than once")
-
-
-def _str_tuple(items: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(items, str):
-        raise PolicyError(f"expected a list of names, not the text {items!r}")
-    return tuple(items)
-
-
-def _duration(value: Duration | str) -> Duration:
-    return Duration.parse(value)
-
-
-def _optional_duration(value: Duration | str | None) -> Duration | None:
-    return None if value is None else Duration.parse(value)
 
 
 def _dedupe(roles: Iterable[str]) -> tuple[str, ...]:

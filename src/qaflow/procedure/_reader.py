@@ -10,20 +10,17 @@ for (:meth:`Node.finish`), with a "did you mean" for a misspelt one.
 from __future__ import annotations
 
 import difflib
-import re
 import tomllib
 from collections.abc import Callable, Collection, Iterator, Mapping
 from typing import Any, Final, TypeVar
 
+from qaflow._convert import IDENT
 from qaflow.calendar import Duration
 from qaflow.errors import MISSING, PolicyError, PolicyProblem, QAFlowError
 
 __all__ = ["IDENT", "Node", "Problems", "did_you_mean", "parse_toml"]
 
 T = TypeVar("T")
-
-IDENT: Final = re.compile(r"^[a-z][a-z0-9_]*$")
-"""A name usable as a role, state, stage or ``<role>_id`` data key."""
 
 _KIND_NAMES: Final = {
     str: "text",

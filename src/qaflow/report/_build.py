@@ -38,7 +38,6 @@ as inline SVG, each an ``<svg>`` with a stable ``id`` and the class ``qa-chart``
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
@@ -46,6 +45,7 @@ from typing import Any, Final
 
 import attrs
 
+from qaflow._stats import nearest_rank
 from qaflow.calendar import LONDON, WorkingCalendar, default_calendar
 from qaflow.compliance import TimescaleCompliance, report_rows
 from qaflow.errors import ValidationError
@@ -428,14 +428,6 @@ def _grade(name: object) -> Grade | None:
     return None
 
 
-def _percentile(ordered: Sequence[int], p: float) -> int | None:
-    """The nearest-rank percentile (the smallest value with at least p% at or below it)."""
-    if not ordered:
-        return None
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[rank - 1]
-
-
 def _distribution(values: Iterable[int]) -> Distribution:
     ordered = sorted(values)
     top = ordered[-1] if ordered else 0
@@ -449,7 +441,7 @@ def _distribution(values: Iterable[int]) -> Distribution:
     return Distribution(
         count=len(ordered),
         median=float(statistics.median(ordered)) if ordered else None,
-        p90=_percentile(ordered, 90),
+        p90=nearest_rank(ordered, 90),
         histogram=tuple(attrs.evolve(b, count=c) for b, c in zip(bins, counts, strict=True)),
     )
 

@@ -285,7 +285,7 @@ _IDEM = {
     "description": "resending the same key returns the first result and writes nothing",
 }
 _MOMENT = {"type": "string", "anyOf": [{"format": "date"}, {"format": "date-time"}]}
-_MACHINE_P = _p("machine", "a machine name, e.g. escalation.bexley_firo")
+_MACHINE_P = _p("machine", "a machine name, e.g. audit or escalation.<ladder>")
 _POLICY_Q = _q("policy", {"type": "string"}, "the council policy, where several ship a machine")
 
 OPERATIONS: tuple[Operation, ...] = (

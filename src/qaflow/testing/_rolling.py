@@ -32,6 +32,7 @@ from qaflow.errors import QAFlowError
 from qaflow.records import Actor, Deadline, Step, WorkflowSnapshot
 from qaflow.spec import DEADLINE_MISSED, Field, MachineSpec, RollingRule
 from qaflow.store import MemoryStore
+from qaflow.testing._workflow import check_tick, check_workflow
 
 __all__ = [
     "TimescaleStateMachine",
@@ -219,16 +220,12 @@ class TimescaleStateMachine(RuleBasedStateMachine):
     def time_passes(self, hours: int) -> None:
         assert self.clock is not None and self.engine is not None
         now = self.clock.advance(timedelta(hours=hours))
-        from qaflow.testing import check_tick
-
         check_tick(self.engine, now)
 
     @invariant()
     def conforms(self) -> None:
         if self.engine is None:
             return
-        from qaflow.testing import check_workflow
-
         for wid in self.workflows:
             version = self.engine.get(wid).version
             if self.checked.get(wid) == version:

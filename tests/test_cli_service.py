@@ -60,6 +60,20 @@ def test_serve_refuses_to_run_open(tmp_path: Path) -> None:
     assert code == 1 and "'--host' must be a loopback address" in out
     code, out = run("serve", "--db", db, "--directory", str(directory), "--keys", "nope.json")
     assert code == 1 and "an existing key store file" in out
+    keys = tmp_path / "keys.json"
+    assert run("keys", "add", "FIRO-1", "--keys", str(keys))[0] == 0
+    access = tmp_path / "access.json"
+    for text, expected in (
+        ("{", "a JSON access file"),
+        ('{"grants": {"NOBODY": ["ESC-1"]}}', "'grants' must be people in the directory"),
+        ('{"see_all_roles": "qa_lead"}', "'see_all_roles' must be a list of roles"),
+    ):
+        access.write_text(text)
+        code, out = run(
+            "serve", "--db", db, "--directory", str(directory), "--keys", str(keys),
+            "--access", str(access),
+        )  # fmt: skip
+        assert code == 1 and expected in out, out
     assert not Path(db).exists()  # nothing written on a refused command
 
 

@@ -224,8 +224,10 @@ def test_every_file_of_a_shipped_council_cites_its_one_roles_file(folder: Path) 
     for path in sorted(folder.glob("*.toml")):
         if path.name == "roles.toml":
             continue
-        policy = tomllib.loads(path.read_text(encoding="utf-8"))["policy"]
-        assert policy["roles"] == "roles.toml", path.name
+        doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        if "policy" not in doc:  # the report's targets: no procedure, no role named
+            continue
+        assert doc["policy"]["roles"] == "roles.toml", path.name
 
 
 @pytest.mark.parametrize("folder", COUNCILS, ids=lambda p: p.name)

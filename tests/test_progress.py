@@ -98,3 +98,78 @@ def test_verify_reports_the_workflows_it_checks() -> None:
     )
     assert report.workflows == total > 0
     assert calls[-1] == (total, total) and [d for d, _ in calls] == sorted(d for d, _ in calls)
+
+
+def _on_a_terminal(args: list[str], cwd: Path) -> str:
+    """Run ``qaflow`` with its output on a pseudo-terminal; return what it drew."""
+    qaflow = Path(sys.executable).with_name("qaflow")
+    master, slave = pty.openpty()
+    env = dict(os.environ, COLUMNS="120", TERM="xterm")
+    env.pop("NO_COLOR", None)
+    child = subprocess.Popen([str(qaflow), *args], stdout=slave, stderr=slave, env=env, cwd=cwd)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert child.wait(timeout=120) == 0, out[-2000:]
+    return re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", out.decode(errors="replace"))  # colours off
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from qaflow.store import SQLiteStore
+
+    path = tmp_path_factory.mktemp("progress") / "p.db"
+    with SQLiteStore(path, synchronous="NORMAL") as store:
+        run_programme(generate_council(3, teams=2), months=1, start=date(2026, 1, 1), seed=3,
+                      store=store)  # fmt: skip
+    return path
+
+
+def test_report_and_copy_draw_counts_on_a_terminal(small_db: Path, tmp_path: Path) -> None:
+    period = ["--from", "2026-01-01", "--to", "2026-01-31", "--trends", "3"]
+    text = _on_a_terminal(["report", "--db", str(small_db), *period, "--format", "json"], tmp_path)
+    counts = [int(n) for n in re.findall(r"(\d+)/4 periods", text)]  # 1 + 3 months, no compare
+    assert counts and counts == sorted(counts) and counts[-1] <= 4, text[-500:]
+    target = tmp_path / "copy.db"
+    text = _on_a_terminal(["copy", "--from", str(small_db), "--to", str(target)], tmp_path)
+    assert re.search(r"\d+/\d+ copied", text) and "copied " in text
+
+
+def test_report_and_copy_are_quiet_when_piped(small_db: Path, tmp_path: Path) -> None:
+    period = ["--from", "2026-01-01", "--to", "2026-01-31", "--trends", "3"]
+    result = CliRunner().invoke(
+        main, ["report", "--db", str(small_db), *period, "--format", "json"]
+    )
+    assert result.exit_code == 0, result.output
+    assert len(json.loads(result.output)["trends"]) == 3  # nothing but the JSON
+    target = tmp_path / "copy.db"
+    result = CliRunner().invoke(main, ["copy", "--from", str(small_db), "--to", str(target)])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("\n") == 1 and result.output.startswith("copied ")
+
+
+def test_copy_reports_each_chunk(small_db: Path, tmp_path: Path) -> None:
+    from qaflow.cli._copy import copy_workflows
+    from qaflow.engine import Engine
+    from qaflow.registry import shipped_specs
+    from qaflow.store import SQLiteStore
+
+    calls: list[tuple[int, int]] = []
+    with SQLiteStore(small_db) as source, SQLiteStore(tmp_path / "c.db") as target:
+        total = sum(1 for _ in source.workflow_ids())
+        copied, _ = copy_workflows(
+            Engine(source, shipped_specs()),
+            target,
+            chunk=7,
+            progress=lambda d, t: calls.append((d, t)),
+        )
+    assert copied == total and calls[-1] == (total, total)
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls) and len(calls) == -(-total // 7)

@@ -32,7 +32,7 @@ from qaflow.policies import bexley, buckinghamshire, shipped_audit_procedures
 from qaflow.policies.forms import Grade
 from qaflow.programme import generate_council, run_programme
 from qaflow.records import SYSTEM, Event
-from qaflow.registry import shipped_specs
+from qaflow.registry import shipped_report_policies, shipped_specs
 from qaflow.report import (
     CHART_IDS,
     QAReport,
@@ -44,6 +44,7 @@ from qaflow.report import (
 )
 
 Q_START, Q_END = date(2026, 1, 1), date(2026, 4, 1)
+KNOWN = shipped_report_policies()
 POLICIES = {p.audit.name: p.audit for p in shipped_audit_procedures()}
 
 
@@ -77,7 +78,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture(scope="module")
 def report(store: MemoryStore) -> QAReport:
-    return build_report(store, start=Q_START, end=Q_END)
+    return build_report(store, policies=KNOWN, start=Q_START, end=Q_END)
 
 
 # --- direct counts from the events ---------------------------------------------------------
@@ -275,11 +276,11 @@ def test_the_quarters_figures_equal_direct_counts(report: QAReport, store: Memor
 def test_any_period_is_counted_as_of_its_end(
     store: MemoryStore, start: date | datetime, end: date | datetime
 ) -> None:
-    check_against_direct(build_report(store, start=start, end=end), store)
+    check_against_direct(build_report(store, policies=KNOWN, start=start, end=end), store)
 
 
 def test_one_councils_report(store: MemoryStore) -> None:
-    bx = build_report(store, start=Q_START, end=Q_END, policy="buckinghamshire")
+    bx = build_report(store, policies=KNOWN, start=Q_START, end=Q_END, policy="buckinghamshire")
     assert bx.policies == ("bexley", "buckinghamshire")  # escalations pin the Bexley policy
     audits = [s for s in store.snapshots("audit") if s.policy == "buckinghamshire"]
     assert bx.activity.audits_allocated == len(audits)
@@ -291,7 +292,7 @@ def test_one_councils_report(store: MemoryStore) -> None:
 def test_overdue_items_at_the_end_of_a_period(store: MemoryStore) -> None:
     """A period ending before the work is done: what was due and not done is overdue."""
     end = datetime(2026, 1, 20, 12, tzinfo=UTC)
-    report = build_report(store, start=Q_START, end=end)
+    report = build_report(store, policies=KNOWN, start=Q_START, end=end)
     for item in report.overdue_follow_ups + report.overdue_tasks:
         assert item.due_at is not None and item.due_at < end
         assert item.working_days_overdue is not None and item.working_days_overdue >= 0
@@ -307,19 +308,19 @@ def test_overdue_items_at_the_end_of_a_period(store: MemoryStore) -> None:
     # Deadlines still open and past due (tick not yet run) are listed.
     later = datetime(2026, 6, 1, tzinfo=UTC)
     open_due = store.due_deadlines(later)
-    listed = build_report(store, start=Q_START, end=later).overdue_deadlines
+    listed = build_report(store, policies=KNOWN, start=Q_START, end=later).overdue_deadlines
     assert sorted(i.workflow_id for i in listed) == sorted(d.workflow_id for d in open_due)
     assert listed, "the store holds deadlines the run's last tick had not reached"
 
 
 def test_an_empty_store_or_period_reports_zeros_and_says_what_it_cannot_compute() -> None:
-    report = build_report(MemoryStore(), start=Q_START, end=Q_END)
+    report = build_report(MemoryStore(), policies=KNOWN, start=Q_START, end=Q_END)
     assert report.activity.audits_allocated == report.workflows_read == 0
     assert all(g.count == 0 for g in report.grades)
     assert report.moderation.agreement_rate is None and report.resolution.median is None
     assert report.distance_travelled == ()
     assert any("Distance travelled is not computable" in n for n in report.notes)
-    page = to_html(report)
+    page = to_html(report, policies=KNOWN)
     for chart in CHART_IDS:
         assert f'id="{chart}"' in page
     assert "No data in this period" in page
@@ -340,7 +341,9 @@ def test_a_store_not_written_by_the_programme() -> None:
     h.engine.start(spec, "ESC-1", "raise", chair, {"subject_id": "C-9", "reason": "plan_drift"})
     h.fire("ESC-1", "escalate", chair, {})
     h.fire("ESC-1", "accept", chair, {})
-    report = build_report(h.store, start=START.date(), end=START.date() + timedelta(days=7))
+    report = build_report(
+        h.store, policies=KNOWN, start=START.date(), end=START.date() + timedelta(days=7)
+    )
     a = report.activity
     assert (a.audits_allocated, a.audits_graded, a.audits_completed) == (5, 4, 3)
     assert (a.audits_cancelled, a.audits_followed_up, a.audits_open_at_end) == (1, 1, 1)
@@ -359,7 +362,11 @@ def test_a_store_not_written_by_the_programme() -> None:
     assert report.resolution.count == 1 and report.resolution.median == 0
     clauses = {c.clause: c.count for c in report.notifications}
     assert clauses["BX-AUD-12"] == 6
-    for rendering in (to_markdown(report), to_html(report), to_json(report)):
+    for rendering in (
+        to_markdown(report, policies=KNOWN),
+        to_html(report, policies=KNOWN),
+        to_json(report),
+    ):
         for text in ("case closed", "no reply", "some text", "share the plan"):
             assert text not in rendering  # payload free text never reaches the report
     assert AUDITOR.id not in to_json(report)  # people are not listed unless overdue owners
@@ -369,9 +376,9 @@ def test_the_report_refuses_a_bad_period(store: MemoryStore) -> None:
     from qaflow import ValidationError
 
     with pytest.raises(ValidationError):
-        build_report(store, start=Q_END, end=Q_START)
+        build_report(store, policies=KNOWN, start=Q_END, end=Q_START)
     with pytest.raises(ValidationError):
-        build_report(store, start=datetime(2026, 1, 1), end=Q_END)
+        build_report(store, policies=KNOWN, start=datetime(2026, 1, 1), end=Q_END)
 
 
 def test_the_report_works_on_sqlite_too(tmp_path: Path) -> None:
@@ -380,8 +387,8 @@ def test_the_report_works_on_sqlite_too(tmp_path: Path) -> None:
     run_programme(council, months=2, start=Q_START, seed=8, store=memory)
     with SQLiteStore(tmp_path / "r.db", synchronous="NORMAL") as sqlite:
         run_programme(council, months=2, start=Q_START, seed=8, store=sqlite)
-        from_sqlite = build_report(sqlite, start=Q_START, end=date(2026, 3, 1))
-    assert from_sqlite == build_report(memory, start=Q_START, end=date(2026, 3, 1))
+        from_sqlite = build_report(sqlite, policies=KNOWN, start=Q_START, end=date(2026, 3, 1))
+    assert from_sqlite == build_report(memory, policies=KNOWN, start=Q_START, end=date(2026, 3, 1))
     assert from_sqlite.urgent_tasks.timing_known
 
 
@@ -394,12 +401,16 @@ def test_json_round_trips_and_holds_only_ids(report: QAReport) -> None:
     assert from_json(text) == report
     data = json.loads(text)
     assert data["activity"]["audits_allocated"] == report.activity.audits_allocated
-    for rendering in (text, to_markdown(report), to_html(report)):
+    for rendering in (
+        text,
+        to_markdown(report, policies=KNOWN),
+        to_html(report, policies=KNOWN),
+    ):
         assert "simulated" not in rendering  # the programme's only free text
 
 
 def test_markdown_has_every_section(report: QAReport) -> None:
-    md = to_markdown(report)
+    md = to_markdown(report, policies=KNOWN)
     for heading in (
         "## How much did we do?",
         "## How well did we do it?",
@@ -416,7 +427,7 @@ def test_markdown_has_every_section(report: QAReport) -> None:
 
 
 def test_html_is_self_contained_with_every_chart(report: QAReport) -> None:
-    page = to_html(report)
+    page = to_html(report, policies=KNOWN)
     assert not re.search(r"https?:", page)
     assert "<script" not in page.lower() and "@import" not in page and "url(" not in page
     assert "<link" not in page.lower() and "<img" not in page.lower()
@@ -535,7 +546,7 @@ def test_the_html_report_renders_its_charts_in_headless_chromium(
     if binary is None:
         pytest.skip("chromium is not installed (Debian package 'chromium'); cannot render")
     page = tmp_path / "qa-report.html"
-    page.write_text(to_html(report), encoding="utf-8")
+    page.write_text(to_html(report, policies=KNOWN), encoding="utf-8")
     url = page.resolve().as_uri()
     dumped = run_chromium(binary, tmp_path / "profile-dom", "--dump-dom", url)
     assert dumped.returncode == 0, dumped.stderr[-2000:]
@@ -587,11 +598,12 @@ def test_period_reads_give_the_whole_history_report(
     store: MemoryStore, start: date, end: date
 ) -> None:
     """Reading only the period's workflows (one query per table) changes no figure."""
-    whole = build_report(_whole_histories(store), start=start, end=end)
-    assert build_report(store, start=start, end=end) == whole
-    by_policy = build_report(store, start=start, end=end, policy="buckinghamshire")
+    whole = build_report(_whole_histories(store), policies=KNOWN, start=start, end=end)
+    assert build_report(store, policies=KNOWN, start=start, end=end) == whole
+    by_policy = build_report(store, policies=KNOWN, start=start, end=end, policy="buckinghamshire")
     assert by_policy == build_report(
         _whole_histories(store),
+        policies=KNOWN,
         start=start,
         end=end,
         policy="buckinghamshire",
@@ -603,8 +615,10 @@ def test_period_reads_on_sqlite_give_the_whole_history_report(tmp_path: Path) ->
     with SQLiteStore(tmp_path / "p.db", synchronous="NORMAL") as sqlite:
         run_programme(council, months=3, start=Q_START, seed=9, store=sqlite, escalation_rate=0.1)
         for start, end in PERIODS:
-            report = build_report(sqlite, start=start, end=end)
-            assert report == build_report(_whole_histories(sqlite), start=start, end=end)
+            report = build_report(sqlite, policies=KNOWN, start=start, end=end)
+            assert report == build_report(
+                _whole_histories(sqlite), policies=KNOWN, start=start, end=end
+            )
             assert report.workflows_read > 0
 
 
@@ -617,9 +631,9 @@ def test_a_quiet_unfinished_audit_is_open_at_the_end(kind: str, tmp_path: Path) 
     harness.start("bexley", "AUD-2")
     harness.fire("AUD-2", "cancel", BUSINESS, {"reason": "left the service"})
     later = START + timedelta(days=200)
-    report = build_report(store, start=later, end=later + timedelta(days=30))
+    report = build_report(store, policies=KNOWN, start=later, end=later + timedelta(days=30))
     assert report == build_report(
-        _whole_histories(store), start=later, end=later + timedelta(days=30)
+        _whole_histories(store), policies=KNOWN, start=later, end=later + timedelta(days=30)
     )
     assert report.activity.audits_open_at_end == 1
     assert report.workflows_read == 2 and report.policies == ("bexley",)
@@ -628,7 +642,8 @@ def test_a_quiet_unfinished_audit_is_open_at_the_end(kind: str, tmp_path: Path) 
 def test_a_quiet_audits_state_says_whether_it_ended_or_the_report_reads_its_events() -> None:
     """The period path counts quiet audits by state only where the machine makes that exact."""
     from qaflow.policies import shipped_audit_procedures
-    from qaflow.report import _audit_ended, _audit_phases
+    from qaflow.report._read import audit_ended as _audit_ended
+    from qaflow.report._read import audit_phases as _audit_phases
 
     for policy in (procedure.audit for procedure in shipped_audit_procedures()):
         before, after = _audit_phases(policy)
@@ -639,3 +654,35 @@ def test_a_quiet_audits_state_says_whether_it_ended_or_the_report_reads_its_even
         assert _audit_ended(policy, "allocated", phases) is False
         assert _audit_ended(policy, "no_such_state", phases) is None
     assert _audit_ended(None, "completed", {}) is None
+
+
+def test_each_trend_month_equals_a_report_of_that_month_alone(store: MemoryStore) -> None:
+    """The trend reads its span once and counts each month as of its end: the same figures
+    as a report built for that month alone (audits, grades, follow-ups, escalations)."""
+    report = build_report(store, policies=KNOWN, start=Q_START, end=Q_END, trend_months=4)
+    assert [m.month for m in report.trends] == ["2025-12", "2026-01", "2026-02", "2026-03"]
+    assert report.trends[0].audits_completed == 0
+    for month in report.trends:
+        alone = build_report(store, policies=KNOWN, start=month.start, end=month.end)
+        good = sum(g.count for g in alone.grades if g.grade in ("OUTSTANDING", "GOOD"))
+        f = alone.follow_ups
+        assert (
+            month.audits_completed,
+            month.audits_graded,
+            month.good_or_better,
+            month.follow_ups_due,
+            month.follow_ups_on_time,
+            month.escalations_raised,
+            month.escalations_resolved,
+            month.breaches,
+        ) == (
+            alone.activity.audits_completed,
+            alone.activity.audits_graded,
+            good,
+            f.on_time + f.late + f.overdue,
+            f.on_time,
+            alone.escalations_raised,
+            alone.resolution.count,
+            alone.breaches_total,
+        ), month.month
+    assert sum(m.escalations_raised for m in report.trends) == report.escalations_raised > 0

@@ -18,7 +18,7 @@ import pytest
 
 from qaflow import ManualClock, PostgresStore, SQLiteStore, ValidationError
 from qaflow.policies import bexley
-from qaflow.service import KeyStore, create_app
+from qaflow.service import CaseAccess, KeyStore, create_app
 from service_support import directory, live_server
 
 FIRO = "escalation.bexley_firo"
@@ -55,7 +55,10 @@ def api(request: pytest.FixtureRequest, tmp_path: Path, clock: ManualClock) -> I
         store: Any = PostgresStore(request.getfixturevalue("pg_dsn"))
     else:
         store = SQLiteStore(tmp_path / "service.db")
-    app = create_app(store, directory(), keys=KeyStore.load(tmp_path / "keys.json"), clock=clock)
+    people = directory()
+    access = CaseAccess(people, grants={"FIRO-2": ["ESC-1"]})  # sees a colleague's case
+    keys = KeyStore.load(tmp_path / "keys.json")
+    app = create_app(store, people, keys=keys, clock=clock, access=access)
     with live_server(app) as base:
         client = Api(base, issued)
         yield client
@@ -98,14 +101,31 @@ def test_a_firo_escalation_from_raise_to_resolution(api: Api, clock: ManualClock
     again = dict(RAISE, payload=dict(RAISE["payload"]))
     _problem(api.as_("FIRO-2", "POST", "/workflows", json=again), 409, "concurrency")
 
-    # A worker holds no role the ladder names (403, nothing written).
-    denied = _problem(
+    # A worker who is neither named in the case nor holds a role it now needs does not
+    # see it: the same 404 as for a workflow that does not exist (nothing leaks, nothing
+    # written).
+    hidden = _problem(
         api.as_("SW-1", "POST", "/workflows/ESC-1/fire", json={"trigger": "accept"}),
+        404,
+        "unknown-workflow",
+    )
+    missing = _problem(
+        api.as_("SW-1", "POST", "/workflows/ESC-9/fire", json={"trigger": "accept"}),
+        404,
+        "unknown-workflow",
+    )
+    assert {k: v for k, v in hidden.items() if k not in ("detail", "instance", "workflow_id")} == {
+        k: v for k, v in missing.items() if k not in ("detail", "instance", "workflow_id")
+    }
+    # The stage holder sees it but holds no role the accept needs (403, nothing written).
+    denied = _problem(
+        api.as_("TM-1", "POST", "/workflows/ESC-1/fire", json={"trigger": "accept"}),
         403,
         "permission-denied",
     )
-    assert denied["allowed_roles"] == ["firo"] and denied["actor_id"] == "SW-1"
-    # Another FIRO may not drive someone else's escalation on.
+    assert denied["allowed_roles"] == ["firo"] and denied["actor_id"] == "TM-1"
+    # Another FIRO, though granted sight of the case, may not drive someone else's
+    # escalation on.
     other = _problem(
         api.as_("FIRO-2", "POST", "/workflows/ESC-1/fire", json={"trigger": "accept"}),
         403,
@@ -115,7 +135,7 @@ def test_a_firo_escalation_from_raise_to_resolution(api: Api, clock: ManualClock
     # Nor may a caller claim a role the directory does not give them.
     _problem(
         api.as_(
-            "SW-1", "POST", "/workflows/ESC-1/fire", json={"trigger": "accept", "as_role": "firo"}
+            "TM-1", "POST", "/workflows/ESC-1/fire", json={"trigger": "accept", "as_role": "firo"}
         ),
         403,
         "permission-denied",
@@ -243,11 +263,14 @@ def test_a_firo_escalation_from_raise_to_resolution(api: Api, clock: ManualClock
         "accept",
     ]
     assert all(b["prev_hash"] == a["hash"] for a, b in itertools.pairwise(history))
-    assert api.as_("FIRO-1", "GET", "/verify").json() == {
-        "ok": True,
-        "verified": 1,
-        "problem": None,
-    }
+    # A caller verifies the cases they see; the whole store is for those who see every case.
+    mine = api.as_("FIRO-1", "GET", "/verify", params={"workflow_id": "ESC-1"}).json()
+    assert mine == {"ok": True, "verified": 1, "problem": None}
+    _problem(api.as_("FIRO-1", "GET", "/verify"), 403, "operator-required")
+    _problem(
+        api.as_("SW-1", "GET", "/verify", params={"workflow_id": "ESC-1"}), 404, "unknown-workflow"
+    )
+    assert api.as_("CMS-1", "GET", "/verify").json() == {"ok": True, "verified": 1, "problem": None}
 
     # The outbox: read, acknowledge, acknowledge again (idempotent); operators only.
     _problem(api.as_("FIRO-1", "GET", "/outbox"), 403, "operator-required")

@@ -1,5 +1,7 @@
 """The QA lead's pages, served by a real uvicorn and rendered by Debian's headless chromium:
-they render, every link on them leads to a page that renders, and a screenshot is kept.
+they render, every link on them leads to a page that renders, and a screenshot is kept;
+and a person clicks and tabs through them (real mouse and key events over the DevTools
+protocol, tests/cdp_support.py).
 
 A browser without JavaScript authenticates with HTTP Basic (the key as password), which
 headless chromium cannot answer; so chromium reads the pages from the same database served
@@ -21,6 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
+from cdp_support import Browser
 from qaflow import Actor, Engine, ManualClock, SQLiteStore
 from qaflow.policies import bexley
 from qaflow.registry import shipped_specs
@@ -177,3 +180,74 @@ def test_pages_render_in_chromium_and_their_links_work(
         tmp_path / "profile-png", "--window-size=1100,1400", f"--screenshot={shot}", authed + "/ui"
     )
     assert taken.returncode == 0 and shot.exists() and shot.stat().st_size > 10_000, taken.stderr
+
+
+@pytest.mark.slow  # one chromium, driven over the DevTools protocol
+def test_a_person_clicks_and_tabs_through_the_pages(
+    site: tuple[str, str, str], tmp_path: Path
+) -> None:
+    binary = _chromium()
+    if binary is None:
+        pytest.skip("chromium is not installed (Debian package 'chromium'); .ci/run installs it")
+    _, _, pages = site
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    browser = Browser(binary, tmp_path / "cdp-profile")
+    try:
+        browser.goto(pages + "/ui")
+        assert browser.evaluate("document.querySelector('h1').textContent") == "Open escalations"
+        # The keyboard reaches the skip link first, and it leads to the content.
+        browser.press("Tab")
+        assert browser.evaluate("document.activeElement.textContent") == "Skip to content"
+
+        # Click the overdue escalation: its timeline, with the raise and its actor.
+        browser.click('main a[href="/ui/workflows/ESC-1"]')
+        assert browser.evaluate("location.pathname") == "/ui/workflows/ESC-1"
+        assert browser.evaluate("document.querySelector('h1').textContent") == "Workflow ESC-1"
+        timeline = browser.evaluate(
+            "[...document.querySelectorAll('ol.timeline li')].map(li => li.textContent)"
+        )
+        assert len(timeline) == 1 and "raise" in timeline[0] and "FIRO-1" in timeline[0]
+        browser.screenshot(ARTIFACTS / "service-workflow.png")
+
+        # Back to the overview through the main navigation, then to the report form.
+        browser.click('nav a[href="/ui"]')
+        assert browser.evaluate("location.pathname") == "/ui"
+        browser.click('nav a[href="/ui/report"]')
+        assert browser.evaluate("document.querySelector('h1').textContent") == "QA report"
+        # Choose the period, then submit with the keyboard: Tab from "to" (through its
+        # day, month and year fields) reaches the button, Enter submits the form.
+        browser.evaluate(
+            "document.getElementById('from').value = '2025-10-01';"
+            "document.getElementById('to').value = '2026-01-01';"
+            "document.getElementById('to').focus()"
+        )
+        focused = []
+        for _ in range(4):
+            browser.press("Tab")
+            focused.append(
+                browser.evaluate("document.activeElement.id || document.activeElement.tagName")
+            )
+            if focused[-1] == "BUTTON":
+                break
+        assert focused[-1] == "BUTTON" and set(focused[:-1]) <= {"to"}, focused
+        browser.press("Enter", loads=True)
+        assert browser.evaluate("location.search") == "?from=2025-10-01&to=2026-01-01"
+        captions = browser.evaluate(
+            "[...document.querySelectorAll('caption')].map(c => c.textContent)"
+        )
+        assert "Activity, 2025-10-01 to 2026-01-01" in captions
+        rows = browser.evaluate(
+            "[...document.querySelectorAll('table')[1].querySelectorAll('tbody tr')]"
+            ".map(r => r.textContent)"
+        )
+        assert any(FIRO in row for row in rows)
+        shot = ARTIFACTS / "service-report.png"
+        browser.screenshot(shot)
+        assert shot.stat().st_size > 10_000
+
+        # The full report with charts, one more click away.
+        browser.click('a[href*="format=html"]')
+        assert browser.evaluate("location.pathname") == "/report"
+        assert browser.evaluate("document.querySelectorAll('svg, img, table').length") > 0
+    finally:
+        browser.close()

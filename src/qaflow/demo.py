@@ -33,7 +33,7 @@ from qaflow.engine import Engine
 from qaflow.errors import ValidationError
 from qaflow.policies import DEMO_COUNCIL, shipped_audit_procedure
 from qaflow.programme import ProgrammeResult, generate_council, run_programme
-from qaflow.registry import shipped_specs
+from qaflow.registry import shipped_report_policies, shipped_specs
 from qaflow.report import QAReport, build_report, to_html, to_json, to_markdown
 from qaflow.store import SQLiteStore
 
@@ -50,6 +50,8 @@ DATABASE: Final = "qaflow-demo.db"
 HTML: Final = "qa-report.html"
 MARKDOWN: Final = "qa-report.md"
 JSON: Final = "qa-report.json"
+_TREND_MONTHS: Final = 15
+"""Months of trend in the demo's report: its quarter and the four quarters before it."""
 
 
 @attrs.frozen(kw_only=True)
@@ -191,10 +193,18 @@ def run_demo(
         verified = Engine(store, shipped_specs()).verify()
         workflows = sum(1 for _ in store.workflow_ids())
         samples = _samples(store)
-        report = build_report(store, start=result.start, end=result.end)
+        known = shipped_report_policies()
+        report = build_report(
+            store,
+            start=result.start,
+            end=result.end,
+            policies=known,
+            directory=council.directory,
+            trend_months=_TREND_MONTHS,
+        )
     paths = {name: directory / name for name in (HTML, MARKDOWN, JSON)}
-    paths[HTML].write_text(to_html(report), encoding="utf-8")
-    paths[MARKDOWN].write_text(to_markdown(report), encoding="utf-8")
+    paths[HTML].write_text(to_html(report, policies=known), encoding="utf-8")
+    paths[MARKDOWN].write_text(to_markdown(report, policies=known), encoding="utf-8")
     paths[JSON].write_text(to_json(report) + "\n", encoding="utf-8")
     return DemoResult(
         directory=directory,

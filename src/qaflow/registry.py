@@ -8,11 +8,45 @@ reported on by the command line.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from qaflow.errors import PolicyError
 from qaflow.spec import MachineSpec
 
-__all__ = ["shipped_spec", "shipped_specs"]
+if TYPE_CHECKING:
+    from qaflow.policies.ladders import EscalationLadder
+    from qaflow.report import ReportPolicies
+
+__all__ = ["shipped_ladders", "shipped_report_policies", "shipped_spec", "shipped_specs"]
+
+
+def shipped_ladders() -> tuple[EscalationLadder, ...]:
+    """The shipped escalation ladders, from the catalogue's escalation procedure files."""
+    from qaflow.policies import shipped_escalation_procedures
+
+    return tuple(lad for p in shipped_escalation_procedures() for lad in p.ladders)
+
+
+def shipped_report_policies(policy: str | None = None) -> ReportPolicies:
+    """What the QA report knows of the shipped councils: every audit policy and ladder, and
+    the targets of ``policy``'s report file (of the first council in the catalogue when
+    ``policy`` is ``None`` or ships no such file)."""
+    from qaflow.policies import SHIPPED_REPORT_FILES, shipped_audit_procedures
+    from qaflow.policies import shipped_report_file as report_file
+    from qaflow.policies.clauses import CLAUSES
+    from qaflow.report import ReportPolicies, load_targets
+
+    name = next(iter(SHIPPED_REPORT_FILES))
+    if policy is not None and policy in SHIPPED_REPORT_FILES:
+        name = policy
+    source, text = report_file(name)
+    return ReportPolicies(
+        audits=[p.audit for p in shipped_audit_procedures()],
+        ladders=shipped_ladders(),
+        targets=load_targets(source, text=text),
+        targets_source=source,
+        clauses={cid: clause.topic for cid, clause in CLAUSES.items()},
+    )
 
 
 @lru_cache(maxsize=1)

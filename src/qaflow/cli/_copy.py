@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -10,13 +10,20 @@ import click
 
 from qaflow.cli._common import fail_cleanly
 from qaflow.cli._main import main
+from qaflow.cli._progress import progress_bar
 from qaflow.errors import IntegrityError, ValidationError
 from qaflow.records import Step
 
 _CHUNK = 100
 
 
-def copy_workflows(source: Any, target: Any, *, chunk: int = _CHUNK) -> tuple[int, int]:
+def copy_workflows(
+    source: Any,
+    target: Any,
+    *,
+    chunk: int = _CHUNK,
+    progress: Callable[[int, int], None] | None = None,
+) -> tuple[int, int]:
     """Copy every workflow of engine ``source`` into store ``target``; return (workflows, events).
 
     Each workflow's events are replayed on the source's machines, which re-derives its
@@ -24,7 +31,8 @@ def copy_workflows(source: Any, target: Any, *, chunk: int = _CHUNK) -> tuple[in
     replayed event that differs from the stored one stops the copy (the source fails
     verification). Workflows are written ``chunk`` at a time with ``commit_many``, so each
     chunk lands whole or not at all. Delivered notifications and completed tasks are marked
-    so in the target with their original times.
+    so in the target with their original times. ``progress(done, total)`` follows each
+    chunk written (workflows).
     """
     ids = list(source.store.workflow_ids())
     present = set(target.workflow_ids())
@@ -47,6 +55,8 @@ def copy_workflows(source: Any, target: Any, *, chunk: int = _CHUNK) -> tuple[in
             steps.extend(replayed)
             events += len(stored)
         target.commit_many(steps)
+        if progress is not None:
+            progress(min(start + chunk, len(ids)), len(ids))
     sent, done = _marks(source.store)
     for at, group in _by_time(sent):
         target.mark_sent(group, at)
@@ -99,9 +109,15 @@ def copy(source_url: str, target_url: str) -> None:
         target = open_store(target_url, field="--to")
         try:
             engine = Engine(source, shipped_specs())
-            workflows, events = copy_workflows(engine, target)
+            with progress_bar("copying workflows", unit="copied") as progress:
+                workflows, events = copy_workflows(engine, target, progress=progress)
             checked = Engine(target, shipped_specs())
-            verified = sum(checked.verify(wid) for wid in source.workflow_ids())
+            ids = list(source.workflow_ids())
+            verified = 0
+            with progress_bar("verifying the copy", unit="checked") as progress:
+                for n, wid in enumerate(ids, 1):
+                    verified += checked.verify(wid)
+                    progress(n, len(ids))
         finally:
             target.close()
     finally:

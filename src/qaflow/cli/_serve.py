@@ -35,6 +35,11 @@ def _loopback(host: str) -> bool:
     is_flag=True,
     help="No key store: callers name themselves with X-QAFlow-Person; loopback only.",
 )
+@click.option(
+    "--access",
+    "access_path",
+    help="Who sees which cases beyond the default rule (JSON: see_all_roles, grants).",
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="The address to bind.")
 @click.option("--port", type=int, default=8080, show_default=True, help="The port to bind.")
 @fail_cleanly
@@ -43,6 +48,7 @@ def serve(
     directory_path: str,
     keys_path: str | None,
     insecure_local: bool,
+    access_path: str | None,
     host: str,
     port: int,
 ) -> None:
@@ -50,7 +56,7 @@ def serve(
     import uvicorn
 
     from qaflow.directory import InMemoryDirectory
-    from qaflow.service import KeyStore, create_app
+    from qaflow.service import CaseAccess, KeyStore, create_app
     from qaflow.store import open_store
 
     if keys_path is None and not insecure_local:
@@ -71,8 +77,9 @@ def serve(
         )
     directory = InMemoryDirectory.load_json(directory_path)
     keys = KeyStore.load(keys_path) if keys_path is not None else None
+    access = CaseAccess.load_json(directory, access_path) if access_path is not None else None
     store = open_store(db, field="--db")  # a SQLite file (made if new) or a URL
-    app = create_app(store, directory, keys=keys, insecure_local=insecure_local)
+    app = create_app(store, directory, keys=keys, insecure_local=insecure_local, access=access)
     click.echo(f"qaflow serving {db} on http://{host}:{port} (OpenAPI at /openapi.json)")
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -16,10 +16,12 @@ from qaflow.policies._catalogue import (
     SHIPPED_AUDIT_FILES,
     SHIPPED_CLAUSE_PREFIXES,
     SHIPPED_ESCALATION_FILES,
+    SHIPPED_REPORT_FILES,
     shipped_audit_procedure,
     shipped_audit_procedures,
     shipped_escalation_procedure,
     shipped_escalation_procedures,
+    shipped_report_file,
 )
 from qaflow.policies.base import Policy
 
@@ -28,9 +30,11 @@ __all__ = [
     "SHIPPED_AUDIT_FILES",
     "SHIPPED_CLAUSE_PREFIXES",
     "SHIPPED_ESCALATION_FILES",
+    "SHIPPED_REPORT_FILES",
     "Policy",
     "shipped_audit_procedure",
     "shipped_audit_procedures",
     "shipped_escalation_procedure",
     "shipped_escalation_procedures",
+    "shipped_report_file",
 ]

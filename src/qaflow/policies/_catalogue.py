@@ -8,8 +8,10 @@ are read by the same loader a council's own file goes through
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Final
 
@@ -22,10 +24,12 @@ __all__ = [
     "SHIPPED_AUDIT_FILES",
     "SHIPPED_CLAUSE_PREFIXES",
     "SHIPPED_ESCALATION_FILES",
+    "SHIPPED_REPORT_FILES",
     "shipped_audit_procedure",
     "shipped_audit_procedures",
     "shipped_escalation_procedure",
     "shipped_escalation_procedures",
+    "shipped_report_file",
 ]
 
 SHIPPED_AUDIT_FILES: Final = MappingProxyType(
@@ -51,22 +55,31 @@ council's procedures exercise every part of it (scales for distance travelled, f
 feedback, follow-ups, 24 h tasks, moderation agreement, every ladder)."""
 
 
-@cache
-def shipped_audit_procedure(name: str) -> AuditProcedure:
-    """The shipped audit and moderation policies of council ``name`` (read once, cached)."""
-    relative = SHIPPED_AUDIT_FILES.get(name)
+def _shipped_file(files: Mapping[str, str], name: str, expected: str) -> tuple[str, str]:
+    """The source name and text of council ``name``'s file in ``files``; an unknown council
+    is refused naming the ones listed."""
+    relative = files.get(name)
     if relative is None:
         raise PolicyError(
             source="shipped policies",
             path="name",
             value=name,
-            expected="a shipped council (" + ", ".join(sorted(SHIPPED_AUDIT_FILES)) + ")",
+            expected=f"{expected} (" + ", ".join(sorted(files)) + ")",
         )
-    path = resources.files("qaflow.policies").joinpath(relative)
-    folder = resources.files("qaflow.policies").joinpath(relative.rsplit("/", 1)[0])
-    return load_audit_procedure(
-        f"qaflow/policies/{relative}", text=path.read_text("utf-8"), base=folder
-    )
+    text = resources.files("qaflow.policies").joinpath(relative).read_text("utf-8")
+    return f"qaflow/policies/{relative}", text
+
+
+def _folder(files: Mapping[str, str], name: str) -> Traversable:
+    """The folder of council ``name``'s file in ``files``: where its roles file is."""
+    return resources.files("qaflow.policies").joinpath(files[name].rsplit("/", 1)[0])
+
+
+@cache
+def shipped_audit_procedure(name: str) -> AuditProcedure:
+    """The shipped audit and moderation policies of council ``name`` (read once, cached)."""
+    source, text = _shipped_file(SHIPPED_AUDIT_FILES, name, "a shipped council")
+    return load_audit_procedure(source, text=text, base=_folder(SHIPPED_AUDIT_FILES, name))
 
 
 def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:
@@ -77,23 +90,35 @@ def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:
 @cache
 def shipped_escalation_procedure(name: str) -> ProcedureFile:
     """The shipped escalation procedures (ladders) of council ``name`` (read once, cached)."""
-    relative = SHIPPED_ESCALATION_FILES.get(name)
-    if relative is None:
-        raise PolicyError(
-            source="shipped policies",
-            path="name",
-            value=name,
-            expected="a council that ships escalation ladders ("
-            + ", ".join(sorted(SHIPPED_ESCALATION_FILES))
-            + ")",
-        )
-    path = resources.files("qaflow.policies").joinpath(relative)
-    folder = resources.files("qaflow.policies").joinpath(relative.rsplit("/", 1)[0])
-    return loads_procedure(
-        path.read_text("utf-8"), source=f"qaflow/policies/{relative}", base=folder
-    )
+    expected = "a council that ships escalation ladders"
+    source, text = _shipped_file(SHIPPED_ESCALATION_FILES, name, expected)
+    return loads_procedure(text, source=source, base=_folder(SHIPPED_ESCALATION_FILES, name))
 
 
 def shipped_escalation_procedures() -> tuple[ProcedureFile, ...]:
     """Every shipped council's escalation procedures, in catalogue order."""
     return tuple(shipped_escalation_procedure(name) for name in SHIPPED_ESCALATION_FILES)
+
+
+SHIPPED_REPORT_FILES: Final = MappingProxyType(
+    {
+        "bexley": "bexley/report.toml",
+        "buckinghamshire": "buckinghamshire/report.toml",
+    }
+)
+"""Policy name -> its QA report targets file, relative to ``qaflow/policies``."""
+
+
+def shipped_report_file(name: str) -> tuple[str, str]:
+    """The source name and text of council ``name``'s report targets file (read by
+    :func:`qaflow.report.load_targets`; this package does not import the report)."""
+    relative = SHIPPED_REPORT_FILES.get(name)
+    if relative is None:
+        raise PolicyError(
+            source="shipped policies",
+            path="name",
+            value=name,
+            expected="a shipped council (" + ", ".join(sorted(SHIPPED_REPORT_FILES)) + ")",
+        )
+    path = resources.files("qaflow.policies").joinpath(relative)
+    return f"qaflow/policies/{relative}", path.read_text("utf-8")

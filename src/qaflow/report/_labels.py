@@ -1,6 +1,6 @@
 """Words for the report's codes, taken from the policies: a council's reader sees the question
 text, the feedback statement, the ladder's and the stage's titles and role names, never ``Q7``,
-``F3``, ``bexley_cp_chair`` or ``stage_2``.
+``F3``, ``escalation.cp_chair`` or ``stage_2``.
 
 The report itself holds ids only (it is data); the renderers ask :class:`Labels` for the words.
 A code no policy knows is still shown readably (``team_manager`` reads "Team manager").
@@ -15,13 +15,10 @@ from typing import Final
 
 from qaflow.calendar import LONDON
 from qaflow.machines.escalation import level_of
-from qaflow.policies import bexley
-from qaflow.policies.audits import AuditPolicy
-from qaflow.policies.clauses import CLAUSES
-from qaflow.policies.ladders import EscalationLadder
-from qaflow.report._build import _known_policies
+from qaflow.procedure import AuditPolicy
+from qaflow.report._policies import ReportPolicies
+from qaflow.report._records import OnTime
 
-_ESCALATION_PREFIX: Final = "escalation."
 _STAGE: Final = re.compile(r"\bstage_(\d+)\b")
 _MACHINES: Final = {
     "audit": "Case audit",
@@ -53,19 +50,12 @@ def plain_moment(moment: datetime) -> str:
 
 
 class Labels:
-    """Looks codes up in the audit policies and ladders the report was built with."""
+    """Looks codes up in the audit policies and ladders the renderer was given."""
 
-    def __init__(
-        self,
-        policies: Iterable[str] = (),
-        *,
-        audit_policies: Iterable[AuditPolicy] = (),
-        ladders: Iterable[EscalationLadder] = (),
-    ) -> None:
-        known = _known_policies()
-        known.update({p.name: p for p in audit_policies})
-        wanted = [known[name] for name in policies if name in known]
-        ordered = [*wanted, *(p for p in known.values() if p not in wanted)]
+    def __init__(self, policies: Iterable[str] = (), *, known: ReportPolicies) -> None:
+        audits = known.audit_map()
+        wanted = [audits[name] for name in policies if name in audits]
+        ordered = [*wanted, *(p for p in audits.values() if p not in wanted)]
         self._questions: dict[str, str] = {}
         self._sections: dict[str, str] = {}
         for policy in ordered:
@@ -74,7 +64,7 @@ class Labels:
                 self._sections.setdefault(section.id, section.title)
                 for question in section.questions:
                     self._questions.setdefault(question.id, question.text)
-        self._ladders = {lad.name: lad for lad in (*bexley.ESCALATION_LADDERS, *ladders)}
+        self._known = known
 
     def question(self, question_id: str) -> str:
         """The question's text (a practice area, a feedback statement, a scale)."""
@@ -87,13 +77,12 @@ class Labels:
 
     def ladder(self, name: str) -> str:
         """The ladder's title, e.g. "Child protection conference chair escalation"."""
-        name = name.removeprefix(_ESCALATION_PREFIX)
-        ladder = self._ladders.get(name)
+        ladder = self._known.ladder(name)
         return (ladder.title if ladder and ladder.title else None) or humanise(name)
 
     def stage(self, ladder_name: str, state: str) -> str:
         """The stage's title on its ladder, e.g. "Service manager" for ``stage_2``."""
-        ladder = self._ladders.get(ladder_name.removeprefix(_ESCALATION_PREFIX))
+        ladder = self._known.ladder(ladder_name)
         if ladder is not None:
             level = level_of(ladder, state)
             if level == 0 and ladder.informal is not None:
@@ -107,25 +96,41 @@ class Labels:
 
     def machine(self, machine: str) -> str:
         """What kind of work a machine runs: "Case audit", or the ladder's title."""
-        if machine.startswith(_ESCALATION_PREFIX):
+        if self._known.ladder(machine) is not None:
             return self.ladder(machine)
         return _MACHINES.get(machine) or humanise(machine)
 
     def deadline(self, machine: str, name: str) -> str:
         """A deadline's name with any ``stage_k`` replaced by that stage's title."""
-        if machine.startswith(_ESCALATION_PREFIX):
+        if self._known.ladder(machine) is not None:
             name = _STAGE.sub(lambda m: self.stage(machine, m.group(0)).lower(), name)
         else:
             name = _STAGE.sub(lambda m: f"stage {m.group(1)}", name)
         return humanise(name)
+
+    def _in_report(self, policies: Iterable[str]) -> list[AuditPolicy]:
+        audits = self._known.audit_map()
+        return [audits[name] for name in policies if name in audits]
+
+    def follow_ups(self, policies: Iterable[str], item: OnTime) -> str:
+        """ "Follow-ups within 5 WD (BX-AUD-09)": the timescale the report's policies set."""
+        limits = {p.follow_up.within for p in self._in_report(policies) if p.follow_up}
+        within = limits.pop().replace("WD", "working days") if len(limits) == 1 else None
+        title = f"Follow-ups within {within}" if within else "Follow-ups"
+        return f"{title} ({', '.join(item.clauses)})" if item.clauses else title
+
+    def feedback_clauses(self, policies: Iterable[str]) -> tuple[str, ...]:
+        """The clauses of the family feedback rules of the report's policies."""
+        found = {p.feedback.clause for p in self._in_report(policies) if p.feedback}
+        return tuple(sorted(found))
 
     def role(self, role: str | None) -> str:
         return "" if not role else humanise(role)
 
     def clause(self, clause_id: str) -> str:
         """The clause's topic after its id: "BX-AUD-09 (Collaborative case audit ...)"."""
-        found = CLAUSES.get(clause_id)
+        found = self._known.clauses.get(clause_id)
         if found is None:
             return clause_id if clause_id != "(none)" else "No clause"
-        topic = found.topic.split(" (")[0]
+        topic = found.split(" (")[0]
         return f"{clause_id}: {topic}"

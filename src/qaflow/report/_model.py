@@ -10,23 +10,32 @@ from typing import Final
 
 import attrs
 
+QAFLOW_DEFAULT: Final = "qaflow default"
+"""The ``source`` of a target no policy clause sets."""
+
 
 @attrs.frozen
 class Target:
-    """A figure's target: the share at or above which it is green (amber within ``amber``)."""
+    """A figure's target: the share at or above which it is green (amber within ``amber``).
+
+    ``source`` is the clause that sets the target, or :data:`QAFLOW_DEFAULT` when the
+    council's procedure states a timescale but no share to meet.
+    """
 
     measure: str
     minimum: float
     amber: float = 0.10
-    source: str = ""
+    source: str = QAFLOW_DEFAULT
 
+
+TARGET_KEYS: Final = ("follow_ups", "urgent_tasks")
+"""The measures a target can be set for."""
 
 DEFAULT_TARGETS: Final[Mapping[str, Target]] = {
-    "follow_ups": Target("Follow-ups on time", 0.90, source="BX-AUD-09"),
-    "urgent_tasks": Target("24 hour tasks on time", 0.90, source="BX-AUD-12"),
+    "follow_ups": Target("Follow-ups on time", 0.90),
+    "urgent_tasks": Target("24 hour tasks on time", 0.90),
 }
-"""Targets used when the caller gives none (the shipped policies state the timescales, not a
-share to meet; a council passes its own)."""
+"""Targets used when neither the caller nor the policies give any: qaflow's defaults."""
 
 
 @attrs.frozen

@@ -10,17 +10,16 @@ replace the shipped ones of the same name (``report.html.j2``, ``macros.html.j2`
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import jinja2
 
 from qaflow.errors import ValidationError
-from qaflow.policies.audits import AuditPolicy
-from qaflow.policies.ladders import EscalationLadder
-from qaflow.report._build import QAReport
 from qaflow.report._labels import Labels
 from qaflow.report._model import DEFAULT_TARGETS, Target
+from qaflow.report._policies import ReportPolicies
+from qaflow.report._records import QAReport
 from qaflow.report._view import build_view
 
 _SHIPPED = Path(__file__).with_name("templates")
@@ -58,16 +57,13 @@ def _render(
     previous: QAReport | None,
     templates: str | Path | None,
     targets: Mapping[str, Target] | None,
-    audit_policies: Iterable[AuditPolicy],
-    ladders: Iterable[EscalationLadder],
+    policies: ReportPolicies | None,
 ) -> str:
-    labels = Labels(report.policies, audit_policies=audit_policies, ladders=ladders)
-    view = build_view(
-        report,
-        labels,
-        previous=previous,
-        targets=DEFAULT_TARGETS if targets is None else targets,
-    )
+    known = policies if policies is not None else ReportPolicies()
+    labels = Labels(report.policies, known=known)
+    if targets is None:
+        targets = known.targets or DEFAULT_TARGETS
+    view = build_view(report, labels, previous=previous, targets=targets)
     try:
         text = _environment(templates, html=html).get_template(name).render(view=view)
     except jinja2.TemplateError as error:
@@ -85,14 +81,14 @@ def to_html(
     previous: QAReport | None = None,
     templates: str | Path | None = None,
     targets: Mapping[str, Target] | None = None,
-    audit_policies: Iterable[AuditPolicy] = (),
-    ladders: Iterable[EscalationLadder] = (),
+    policies: ReportPolicies | None = None,
 ) -> str:
     """The report as one self-contained HTML page (inline CSS and SVG charts, no script, no
     external resource; the charts' ids are :data:`CHART_IDS`, each with a table alternative
     ``table[data-chart-for=id]``). ``previous`` adds the comparison with that period;
-    ``templates`` a folder of overriding templates; ``targets`` replaces the default targets;
-    ``audit_policies`` and ``ladders`` name the labels of policies not shipped."""
+    ``templates`` a folder of overriding templates; ``policies`` give the words (question
+    texts, ladder and stage titles) and the targets (:class:`ReportPolicies`); ``targets``
+    replaces those targets (without either: qaflow's defaults)."""
     return _render(
         report,
         "report.html.j2",
@@ -100,8 +96,7 @@ def to_html(
         previous=previous,
         templates=templates,
         targets=targets,
-        audit_policies=audit_policies,
-        ladders=ladders,
+        policies=policies,
     )
 
 
@@ -111,8 +106,7 @@ def to_markdown(
     previous: QAReport | None = None,
     templates: str | Path | None = None,
     targets: Mapping[str, Target] | None = None,
-    audit_policies: Iterable[AuditPolicy] = (),
-    ladders: Iterable[EscalationLadder] = (),
+    policies: ReportPolicies | None = None,
 ) -> str:
     """The report as Markdown (the same view as :func:`to_html`, tables for the charts)."""
     return _render(
@@ -122,6 +116,5 @@ def to_markdown(
         previous=previous,
         templates=templates,
         targets=targets,
-        audit_policies=audit_policies,
-        ladders=ladders,
+        policies=policies,
     )

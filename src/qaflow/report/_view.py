@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-from qaflow.report._build import OnTime, QAReport, _rate
 from qaflow.report._charts import BAR, GRADE_COLOURS, Bar, bar_chart, column_chart
 from qaflow.report._labels import Labels, plain_moment, plain_period
 from qaflow.report._model import (
     DEFAULT_TARGETS,
+    QAFLOW_DEFAULT,
     Block,
     Figure,
     Message,
@@ -23,6 +23,9 @@ from qaflow.report._model import (
     Table,
     Target,
 )
+from qaflow.report._records import OnTime, QAReport
+from qaflow.report._stats import rate
+from qaflow.report._trend_view import breakdown_sections
 
 GOOD_OR_BETTER: Final = frozenset({"OUTSTANDING", "GOOD"})
 
@@ -73,6 +76,20 @@ def rag(value: float | None, target: Target) -> str:
     return "Amber" if value >= target.minimum - target.amber else "Red"
 
 
+def _cited(title: str, clauses: Sequence[str]) -> str:
+    return f"{title} ({', '.join(clauses)})" if clauses else title
+
+
+def _filtered(r: QAReport) -> str:
+    f = r.filters
+    shown = [
+        f"{name} {value}"
+        for name, value in (("policy", f.policy), ("team", f.team), ("service", f.service))
+        if value is not None
+    ]
+    return f"; only {', '.join(shown)}" if shown else ""
+
+
 def _on_time_row(name: str, item: OnTime) -> tuple[str, ...]:
     known = item.timing_known
     return (
@@ -111,7 +128,13 @@ def build_view(
             continue
         status = rag(item.rate, target)
         target_rows.append(
-            (target.measure, _pct(item.rate), f"at least {_pct(target.minimum)}", status or "n/a")
+            (
+                target.measure,
+                _pct(item.rate),
+                f"at least {_pct(target.minimum)}",
+                status or "n/a",
+                labels.clause(target.source) if target.source != QAFLOW_DEFAULT else QAFLOW_DEFAULT,
+            )
         )
         if item.rate is not None:
             messages.append(
@@ -168,18 +191,21 @@ def build_view(
         about=(
             f"{period} (Europe/London), {r.working_days} working days; "
             f"{r.workflows_read} workflows read"
-            + (f"; policies: {', '.join(r.policies)}." if r.policies else ".")
+            + (f"; policies: {', '.join(r.policies)}" if r.policies else "")
+            + _filtered(r)
+            + "."
         ),
         messages=tuple(messages),
         targets=Table(
-            "Targets and RAG status (Green: met; Amber: within 10 points; Red: further below)",
-            ("Measure", "This period", "Target", "Status"),
+            "Targets and RAG status (Green: met; Amber: within the target's margin below it; "
+            "Red: further below)",
+            ("Measure", "This period", "Target", "Status", "Set by"),
             tuple(target_rows),
         )
         if target_rows
         else None,
         comparison=comparison,
-        sections=_sections(r, labels),
+        sections=_sections(r, labels) + breakdown_sections(r),
         notes=r.notes,
     )
 
@@ -345,15 +371,17 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
                     "Work due in the period and whether it was done on time",
                     ("Work", "Total", "On time", "Late", "Overdue at end", "Not yet due", "Rate"),
                     [
-                        _on_time_row("Follow-ups within 5 working days (BX-AUD-09)", r.follow_ups),
-                        _on_time_row("24 hour tasks (BX-AUD-12, BX-MOD-06)", r.urgent_tasks),
+                        _on_time_row(labels.follow_ups(r.policies, r.follow_ups), r.follow_ups),
+                        _on_time_row(
+                            _cited("24 hour tasks", r.urgent_tasks.clauses), r.urgent_tasks
+                        ),
                     ],
                 ),
             ),
         ),
         Section(
             "family-feedback",
-            "Family feedback (BX-AUD-07)",
+            _cited("Family feedback", labels.feedback_clauses(r.policies)),
             3,
             (
                 _p(
@@ -511,7 +539,7 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
                             str(ts.met),
                             str(ts.missed),
                             str(ts.open),
-                            _pct(_rate(ts.met, ts.met + ts.missed)),
+                            _pct(rate(ts.met, ts.met + ts.missed)),
                         )
                         for ts in r.timescales
                     ],

@@ -12,8 +12,10 @@ a webhook deliverer for the outbox and a few server-rendered pages for a QA lead
 
 from __future__ import annotations
 
+from qaflow.service._access import SEE_ALL_ROLES, AccessRule, CaseAccess
 from qaflow.service._app import Service, create_app
 from qaflow.service._auth import ApiKey, AuthenticationFailed, Caller, KeyStore
+from qaflow.service._delivery_log import DeliveryLog, RetryState
 from qaflow.service._http import OPERATOR_ROLE, OperatorRequired
 from qaflow.service._openapi import openapi_document
 from qaflow.service._problems import NotFound, PreconditionFailed
@@ -24,15 +26,20 @@ from qaflow.service._webhook import DeliveryReport, WebhookDeliverer, sign, veri
 __all__ = [
     "OPERATIONS",
     "OPERATOR_ROLE",
+    "SEE_ALL_ROLES",
+    "AccessRule",
     "ApiKey",
     "AuthenticationFailed",
     "Caller",
+    "CaseAccess",
+    "DeliveryLog",
     "DeliveryReport",
     "KeyStore",
     "NotFound",
     "Operation",
     "OperatorRequired",
     "PreconditionFailed",
+    "RetryState",
     "Service",
     "WebhookDeliverer",
     "create_app",

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from qaflow.clock import Clock, SystemClock
-from qaflow.diagram import mermaid
 from qaflow.directory import InMemoryDirectory
 from qaflow.engine import Engine
 from qaflow.errors import (
@@ -25,16 +25,25 @@ from qaflow.errors import (
     IntegrityError,
     PermissionDenied,
     QAFlowError,
+    UnknownWorkflow,
     ValidationError,
 )
 from qaflow.records import Actor, WorkflowSnapshot
 from qaflow.registry import shipped_specs
+from qaflow.service._access import SEE_ALL_ROLES, AccessRule, CaseAccess
 from qaflow.service._auth import AuthenticationFailed, Caller, KeyStore
+from qaflow.service._catalogue import (
+    get_diagram,
+    get_machine,
+    list_machines,
+    list_policies,
+    report,
+)
 from qaflow.service._http import (
     OPERATOR_ROLE,
     Authenticator,
+    OperatorRequired,
     parse_etag,
-    parse_moment,
     read_body,
     read_params,
 )
@@ -44,7 +53,6 @@ from qaflow.service._schemas import (
     OPERATIONS,
     Operation,
     callable_triggers,
-    payload_schema,
 )
 from qaflow.service._views import event_view, notification_view, step_view, workflow_view
 from qaflow.spec import MachineSpec
@@ -54,7 +62,7 @@ __all__ = ["Service", "create_app"]
 
 log = logging.getLogger(__name__)
 
-_MAX_REPORT_DAYS = 3700  # ten years: a report, not a scan of all time
+_MAX_SCANNED = 2000  # rows one list request reads to fill a page of visible workflows
 
 Handler = Callable[[Request, Caller, dict[str, Any], dict[str, Any]], Response]
 
@@ -76,6 +84,7 @@ class Service:
         clock: Clock | None = None,
         specs: Iterable[MachineSpec] | None = None,
         operator_role: str = OPERATOR_ROLE,
+        access: AccessRule | None = None,
     ) -> None:
         self.specs = tuple(shipped_specs() if specs is None else specs)
         self.clock: Clock = clock or SystemClock()
@@ -85,12 +94,30 @@ class Service:
             directory, keys, insecure_local=insecure_local, operator_role=operator_role
         )
         self.openapi = openapi_document(self.specs)
+        self.access: AccessRule = access or CaseAccess(
+            directory, see_all_roles=SEE_ALL_ROLES | {operator_role}
+        )
 
     @property
     def store(self) -> Store:
         return self.engine.store
 
     # --- lookups --------------------------------------------------------------------------
+
+    def visible(self, caller: Caller, snap: WorkflowSnapshot) -> bool:
+        """Whether the caller may see ``snap`` (an anonymous reader exists only on loopback,
+        with ``insecure_local``, and sees everything)."""
+        if caller.person_id is None:
+            return True
+        spec = self._spec_or_none(snap)
+        return self.access.may_see(caller.person_id, snap, spec, self.engine.history)
+
+    def load(self, caller: Caller, workflow_id: str) -> WorkflowSnapshot:
+        """The workflow, if the caller may see it; otherwise exactly as if it did not exist."""
+        snap = self.engine.get(workflow_id)
+        if not self.visible(caller, snap):
+            raise UnknownWorkflow(workflow_id=workflow_id)
+        return snap
 
     def machine(self, name: str, policy: str | None) -> MachineSpec:
         named = [s for s in self.specs if s.name == name]
@@ -145,42 +172,6 @@ class Service:
     def health(self, *_: Any) -> Response:
         return JSONResponse({"status": "ok"})
 
-    def list_policies(self, *_: Any) -> Response:
-        policies: dict[str, list[dict[str, str]]] = {}
-        for s in self.specs:
-            policies.setdefault(s.policy, []).append(
-                {"name": s.name, "policy_version": s.policy_version}
-            )
-        items = [{"name": k, "machines": v} for k, v in sorted(policies.items())]
-        return JSONResponse({"items": items})
-
-    def _machine_view(self, spec: MachineSpec, *, schemas: bool) -> dict[str, Any]:
-        triggers = callable_triggers(spec)
-        view: dict[str, Any] = {
-            "name": spec.name,
-            "policy": spec.policy,
-            "policy_version": spec.policy_version,
-            "initial": spec.initial,
-            "description": spec.description,
-            "states": list(spec.state_names),
-            "terminal_states": [s.name for s in spec.states if s.terminal],
-            "triggers": list(triggers),
-        }
-        if schemas:
-            view["payload_schemas"] = {t: payload_schema(spec, t) for t in triggers}
-        return view
-
-    def list_machines(self, *_: Any) -> Response:
-        return JSONResponse({"items": [self._machine_view(s, schemas=False) for s in self.specs]})
-
-    def get_machine(self, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
-        spec = self.machine(params["machine"], params.get("policy"))
-        return JSONResponse(self._machine_view(spec, schemas=True))
-
-    def get_diagram(self, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
-        spec = self.machine(params["machine"], params.get("policy"))
-        return PlainTextResponse(mermaid(spec))
-
     def _result(self, step: Any, status: int) -> Response:
         spec = self.engine.spec_for(step.snapshot)
         body = step_view(step, self.clock.now(), spec)
@@ -216,7 +207,7 @@ class Service:
     ) -> Response:
         wid = params["workflow_id"]
         expected = parse_etag(params.get("If-Match"))
-        snap = self.engine.get(wid)
+        snap = self.load(caller, wid)
         spec = self.engine.spec_for(snap)
         actor = self.actor(caller, spec, snap, body["trigger"], body.get("as_role"))
         try:
@@ -238,23 +229,42 @@ class Service:
             raise
         return self._result(step, 200)
 
-    def list_workflows(self, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
+    def list_workflows(
+        self, _: Request, caller: Caller, params: dict[str, Any], ___: Any
+    ) -> Response:
+        """A page of the workflows the caller may see. Rows they may not see are skipped; a
+        page reads at most ``_MAX_SCANNED`` rows, so it may come back short with a cursor."""
         limit = params.get("limit", 50)
         now = self.clock.now()
-        found = self.store.find_workflows(
-            machine=params.get("machine"),
-            policy=params.get("policy"),
-            state=params.get("state"),
-            team=params.get("team"),
-            overdue_at=now if params.get("overdue") else None,
-            after=params.get("after"),
-            limit=limit + 1,
-        )
-        items = [workflow_view(s, now, self._spec_or_none(s)) for s in found[:limit]]
-        more = len(found) > limit
-        return JSONResponse(
-            {"items": items, "next_after": items[-1]["workflow_id"] if more else None}
-        )
+        every = caller.person_id is None or self.access.sees_all(caller.person_id)
+        after = params.get("after")
+        shown: list[WorkflowSnapshot] = []
+        scanned, more = 0, True
+        while more and len(shown) <= limit and scanned < _MAX_SCANNED:
+            batch = min(limit + 1, _MAX_SCANNED - scanned) if not every else limit + 1
+            found = self.store.find_workflows(
+                machine=params.get("machine"),
+                policy=params.get("policy"),
+                state=params.get("state"),
+                team=params.get("team"),
+                overdue_at=now if params.get("overdue") else None,
+                after=after,
+                limit=batch,
+            )
+            more = len(found) == batch
+            for snap in found:
+                scanned += 1
+                after = snap.workflow_id
+                if every or self.visible(caller, snap):
+                    shown.append(snap)
+                    if len(shown) > limit:
+                        break
+        items = [workflow_view(s, now, self._spec_or_none(s)) for s in shown[:limit]]
+        if len(shown) > limit:
+            cursor: str | None = items[-1]["workflow_id"]
+        else:
+            cursor = after if more else None  # a short page: carry on after the last row read
+        return JSONResponse({"items": items, "next_after": cursor})
 
     def _spec_or_none(self, snap: WorkflowSnapshot) -> MachineSpec | None:
         try:
@@ -262,18 +272,21 @@ class Service:
         except QAFlowError:
             return None
 
-    def get_workflow(self, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
-        snap = self.engine.get(params["workflow_id"])
+    def get_workflow(
+        self, _: Request, caller: Caller, params: dict[str, Any], ___: Any
+    ) -> Response:
+        snap = self.load(caller, params["workflow_id"])
         view = workflow_view(snap, self.clock.now(), self._spec_or_none(snap))
         return JSONResponse(view, headers={"ETag": _etag(snap.version)})
 
-    def history(self, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
+    def history(self, _: Request, caller: Caller, params: dict[str, Any], ___: Any) -> Response:
         wid = params["workflow_id"]
+        self.load(caller, wid)
         events = [event_view(e) for e in self.engine.history(wid)]
         return JSONResponse({"workflow_id": wid, "events": events})
 
     def triggers(self, _: Request, caller: Caller, params: dict[str, Any], ___: Any) -> Response:
-        snap = self.engine.get(params["workflow_id"])
+        snap = self.load(caller, params["workflow_id"])
         spec = self.engine.spec_for(snap)
         allowed = [t for t in spec.allowed_triggers(snap.state) if t in callable_triggers(spec)]
         enabled = []
@@ -309,41 +322,26 @@ class Service:
         count = self.store.mark_sent(body["ids"], self.clock.now())
         return JSONResponse({"newly_acknowledged": count})
 
-    def verify(self, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
+    def verify(self, _: Request, caller: Caller, params: dict[str, Any], ___: Any) -> Response:
+        wid = params.get("workflow_id")
+        if wid is not None:
+            self.load(caller, wid)
+        elif caller.person_id is not None and not self.access.sees_all(caller.person_id):
+            raise OperatorRequired(person_id=caller.person_id, role=self.auth.operator_role)
         try:
-            count = self.engine.verify(params.get("workflow_id"))
+            count = self.engine.verify(wid)
         except IntegrityError as error:
             found = {"workflow_id": error.workflow_id, "seq": error.seq, "problem": error.problem}
             return JSONResponse({"ok": False, "verified": 0, "problem": found})
         return JSONResponse({"ok": True, "verified": count, "problem": None})
 
-    def report(self, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
-        from qaflow import report as qa
-
-        start = parse_moment("from", params["from"])
-        end = parse_moment("to", params["to"])
-        for name, moment in (("from", start), ("to", end)):
-            if not 1970 <= moment.year <= 2200:
-                raise ValidationError(field=name, value=None, expected="a year in 1970..2200")
-        if (end.toordinal() - start.toordinal()) > _MAX_REPORT_DAYS:
-            raise ValidationError(
-                field="to", value=None, expected=f"at most {_MAX_REPORT_DAYS} days after 'from'"
-            )
-        built = qa.build_report(self.store, start=start, end=end, policy=params.get("policy"))
-        form = params.get("format", "json")
-        if form == "markdown":
-            return PlainTextResponse(qa.to_markdown(built), media_type="text/markdown")
-        if form == "html":
-            return HTMLResponse(qa.to_html(built))
-        return Response(qa.to_json(built), media_type="application/json")
-
     def handlers(self) -> dict[str, Handler]:
         return {
             "health": self.health,
-            "listPolicies": self.list_policies,
-            "listMachines": self.list_machines,
-            "getMachine": self.get_machine,
-            "getDiagram": self.get_diagram,
+            "listPolicies": partial(list_policies, self),
+            "listMachines": partial(list_machines, self),
+            "getMachine": partial(get_machine, self),
+            "getDiagram": partial(get_diagram, self),
             "startWorkflow": self.start,
             "listWorkflows": self.list_workflows,
             "getWorkflow": self.get_workflow,
@@ -354,7 +352,7 @@ class Service:
             "readOutbox": self.read_outbox,
             "ackOutbox": self.ack_outbox,
             "verify": self.verify,
-            "getReport": self.report,
+            "getReport": partial(report, self),
         }
 
 
@@ -387,12 +385,14 @@ def create_app(
     specs: Iterable[MachineSpec] | None = None,
     operator_role: str = OPERATOR_ROLE,
     web: bool = True,
+    access: AccessRule | None = None,
 ) -> Starlette:
     """The ASGI app over ``store``: the JSON API, ``/openapi.json`` and (``web``) the pages.
 
     Without ``keys`` the app refuses to be built unless ``insecure_local`` (then the caller
     must bind it to loopback: ``qaflow serve`` does). Ticking and the outbox need a caller
-    holding ``operator_role`` (the host system's integration account).
+    holding ``operator_role`` (the host system's integration account). ``access`` decides
+    which workflows each caller may see (default :class:`CaseAccess` over ``directory``).
     """
     service = Service(
         store,
@@ -402,6 +402,7 @@ def create_app(
         clock=clock,
         specs=specs,
         operator_role=operator_role,
+        access=access,
     )
     handlers = service.handlers()
     routes = [

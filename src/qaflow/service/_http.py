@@ -10,6 +10,8 @@ import json
 from datetime import date, datetime
 from typing import Any
 
+import attrs
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from starlette.requests import Request
 
@@ -41,14 +43,45 @@ class OperatorRequired(QAFlowError, PermissionError):
         super().__init__(f"person {person_id!r} does not hold {role!r}, which this operation needs")
 
 
-_VALIDATORS = {
-    name: Draft202012Validator(schema)
-    for name, schema in SCHEMAS.items()
-    if name.endswith("Request")
-}
+class _Check:
+    """One schema, compiled twice: a fast Rust check for the common valid request, and
+    ``jsonschema`` to name the first problem of a refused one (same messages as before).
+
+    ``jsonschema`` alone took ~0.1 ms per request body, a tenth of the service's own cost per
+    command; ``jsonschema_rs`` answers "valid?" in ~1 us. Where the two disagree the request is
+    refused: the Rust check follows ECMA-262 regexes (``$`` is the end of the text, so an id
+    ending in a newline is refused), which is what the published schema means.
+    """
+
+    __slots__ = ("_fast", "_full")
+
+    def __init__(self, schema: dict[str, Any]) -> None:
+        self._fast = jsonschema_rs.Draft202012Validator(schema)
+        self._full = Draft202012Validator(schema)
+
+    def first_error(self, value: Any) -> Any:
+        """``None`` when ``value`` is valid, else the first ``jsonschema`` error (or a stand-in)."""
+        if self._fast.is_valid(value):
+            return None
+        found = next(iter(self._full.iter_errors(value)), None)
+        return found if found is not None else _Disagreed(value)
+
+
+@attrs.frozen
+class _Disagreed:
+    """Refused by the Rust check only; shaped like a ``jsonschema`` error for ``_expected``."""
+
+    instance: Any
+    validator: str = "pattern"
+    validator_value: Any = None
+    absolute_path: tuple[str, ...] = ()
+    schema: dict[str, Any] = attrs.Factory(dict)
+
+
+_VALIDATORS = {name: _Check(schema) for name, schema in SCHEMAS.items() if name.endswith("Request")}
 _MAX_BODY = 1_000_000
-# One compiled validator per parameter schema (the schemas live as long as OPERATIONS).
-_PARAM_VALIDATORS: dict[int, Any] = {}
+# One compiled check per parameter schema (the schemas live as long as OPERATIONS).
+_PARAM_VALIDATORS: dict[int, _Check] = {}
 
 
 class Authenticator:
@@ -144,8 +177,8 @@ def read_params(request: Request, op: Operation) -> dict[str, Any]:
         value = _coerce(name, schema, raw)
         validator = _PARAM_VALIDATORS.get(id(schema))
         if validator is None:
-            validator = _PARAM_VALIDATORS[id(schema)] = Draft202012Validator(schema)
-        error = next(iter(validator.iter_errors(value)), None)
+            validator = _PARAM_VALIDATORS[id(schema)] = _Check(schema)
+        error = validator.first_error(value)
         if error is not None:
             raise ValidationError(field=name, value=value, expected=_expected(error))
         out[name] = value
@@ -178,8 +211,7 @@ async def read_body(request: Request, op: Operation) -> dict[str, Any]:
         raise ValidationError(
             field="body", value=None, expected="a JSON object (no NaN or Infinity)"
         ) from None
-    validator = _VALIDATORS[op.body]
-    error = next(iter(validator.iter_errors(body)), None)
+    error = _VALIDATORS[op.body].first_error(body)
     if error is not None:
         if error.validator == "required":
             missing = [m for m in error.validator_value if m not in error.instance]

@@ -329,7 +329,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/workflows",
         "listWorkflows",
-        "List and filter workflows, paged by id",
+        "List and filter the workflows the caller sees, paged by id (a page may be short)",
         result="WorkflowPage",
         params=(
             _q("machine", {"type": "string"}, "machine name"),
@@ -419,8 +419,15 @@ OPERATIONS: tuple[Operation, ...] = (
         "verify",
         "Check hash chains and replays",
         result="VerifyResult",
-        params=(_q("workflow_id", {"type": "string", "minLength": 1}, "one workflow only"),),
-        errors=(404,),
+        params=(
+            _q(
+                "workflow_id",
+                {"type": "string", "minLength": 1},
+                "one workflow the caller sees (without it: the whole store, for a caller"
+                " who sees every case)",
+            ),
+        ),
+        errors=(403, 404),
     ),
     Operation(
         "GET",

@@ -20,6 +20,8 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from qaflow.errors import QAFlowError
+from qaflow.registry import shipped_report_policies
+from qaflow.service._auth import Caller
 from qaflow.service._http import parse_moment
 from qaflow.service._problems import problem_from_error
 from qaflow.service._schemas import Operation
@@ -57,10 +59,14 @@ def _quarter(today: date) -> dict[str, str]:
     return {"from": first.isoformat(), "to": (today + timedelta(days=1)).isoformat()}
 
 
-def _dashboard(service: Service) -> dict[str, Any]:
+def _dashboard(service: Service, caller: Caller) -> dict[str, Any]:
     now = service.clock.now()
     rows = []
+    seen: set[str] = set()
     for snap in service.store.snapshots():
+        if not service.visible(caller, snap):
+            continue
+        seen.add(snap.workflow_id)
         if not snap.machine.startswith("escalation") or "raiser_id" not in snap.data:
             continue
         spec = service._spec_or_none(snap)
@@ -86,6 +92,7 @@ def _dashboard(service: Service) -> dict[str, Any]:
     overdue = [
         {"workflow_id": d.workflow_id, "name": d.name, "due": _when(d.due_at), "clause": d.clause}
         for d in service.store.due_deadlines(now)
+        if d.workflow_id in seen
     ]
     return {
         "quarter_report": "/ui/report?" + urlencode(_quarter(now.date())),
@@ -97,9 +104,9 @@ def _dashboard(service: Service) -> dict[str, Any]:
     }
 
 
-def _workflow(service: Service, workflow_id: str) -> dict[str, Any]:
+def _workflow(service: Service, caller: Caller, workflow_id: str) -> dict[str, Any]:
     now = service.clock.now()
-    snap = service.engine.get(workflow_id)
+    snap = service.load(caller, workflow_id)
     events = [
         {
             "iso": e.at.isoformat(),
@@ -124,7 +131,7 @@ def _workflow(service: Service, workflow_id: str) -> dict[str, Any]:
     }
 
 
-def _report(service: Service, request: Request) -> dict[str, Any]:
+def _report(service: Service, request: Request, _: Caller) -> dict[str, Any]:
     from qaflow import report as qa
 
     start_text = request.query_params.get("from")
@@ -136,7 +143,7 @@ def _report(service: Service, request: Request) -> dict[str, Any]:
         return context
     start = parse_moment("from", start_text)
     end = parse_moment("to", end_text)
-    built = qa.build_report(service.store, start=start, end=end)
+    built = qa.build_report(service.store, start=start, end=end, policies=shipped_report_policies())
     query = {"from": start_text, "to": end_text}
     context.update(
         start=start_text,
@@ -153,12 +160,12 @@ def web_routes(service: Service) -> list[Route]:
     """The page routes, each behind the same authentication as the API's reads."""
 
     def page(
-        template: str, build: Callable[[Request], dict[str, Any]]
+        template: str, build: Callable[[Request, Caller], dict[str, Any]]
     ) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
-                service.auth.caller(request, _PAGE)
-                context = build(request)
+                caller = service.auth.caller(request, _PAGE)
+                context = build(request, caller)
             except QAFlowError as error:
                 return problem_from_error(error, request.url.path)
             return HTMLResponse(_ENV.get_template(template).render(**context))
@@ -166,10 +173,13 @@ def web_routes(service: Service) -> list[Route]:
         return endpoint
 
     return [
-        Route("/ui", page("dashboard.html", lambda _: _dashboard(service))),
+        Route("/ui", page("dashboard.html", lambda _, c: _dashboard(service, c))),
         Route(
             "/ui/workflows/{workflow_id}",
-            page("workflow.html", lambda r: _workflow(service, r.path_params["workflow_id"])),
+            page(
+                "workflow.html",
+                lambda r, c: _workflow(service, c, r.path_params["workflow_id"]),
+            ),
         ),
-        Route("/ui/report", page("report.html", lambda r: _report(service, r))),
+        Route("/ui/report", page("report.html", lambda r, c: _report(service, r, c))),
     ]

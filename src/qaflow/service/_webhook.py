@@ -11,8 +11,11 @@ refused connection, a timeout) schedules a retry after ``base_delay * 2**(attemp
 capped at ``max_delay``, until ``max_attempts``; then the notification is left pending
 (visible to ``GET /outbox``) and reported as given up. A notification may arrive twice
 (a crash between the receiver's 2xx and the mark), never zero times: receivers dedupe on
-the id. No threads and no sleeps: the host calls :meth:`WebhookDeliverer.deliver_due` (the
-CLI's ``outbox deliver --watch`` does, every few seconds), and time comes from the clock.
+the id. The attempts, next attempt times and given-up marks are kept in the store's own
+database (:mod:`._delivery_log`), so a deliverer killed and started again retries exactly
+the pending notifications, each when it is due. No threads and no sleeps: the host calls
+:meth:`WebhookDeliverer.deliver_due` (the CLI's ``outbox deliver --watch`` does, every few
+seconds), and time comes from the clock.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ import httpx
 
 from qaflow.clock import Clock, SystemClock
 from qaflow.errors import ValidationError
+from qaflow.service._delivery_log import DeliveryLog, RetryState
 from qaflow.service._views import notification_view
 from qaflow.store import Store
 
@@ -70,12 +74,6 @@ class DeliveryReport:
     gave_up: tuple[str, ...] = ()
 
 
-@attrs.define
-class _Retry:
-    attempts: int
-    next_at: datetime
-
-
 class WebhookDeliverer:
     """Posts the store's pending notifications to ``url``; marks each sent on a 2xx."""
 
@@ -109,11 +107,11 @@ class WebhookDeliverer:
         self.max_delay = max_delay
         self.batch = batch
         self._client = httpx.Client(timeout=timeout)
-        self._retries: dict[str, _Retry] = {}
-        self._given_up: set[str] = set()
+        self.log = DeliveryLog(store)
 
     def close(self) -> None:
         self._client.close()
+        self.log.close()
 
     def delay(self, attempts: int) -> timedelta:
         """How long to wait after the ``attempts``-th failure."""
@@ -143,26 +141,26 @@ class WebhookDeliverer:
         delivered: list[str] = []
         retrying: list[str] = []
         gave_up: list[str] = []
-        for note in self.store.pending_notifications(limit=None):
+        pending = self.store.pending_notifications(limit=None)
+        states = self.log.states()
+        self.log.forget(sorted(set(states) - {n.id for n in pending}))
+        for note in pending:
             if len(delivered) + len(retrying) + len(gave_up) >= self.batch:
                 break
-            if note.id in self._given_up:
-                continue
-            retry = self._retries.get(note.id)
-            if retry is not None and retry.next_at > now:
+            retry = states.get(note.id)
+            if retry is not None and (retry.given_up or retry.next_at > now):
                 continue
             body = json.dumps(notification_view(note), sort_keys=True).encode()
             if self._post(body, note.id, now):
                 self.store.mark_sent([note.id], now)
-                self._retries.pop(note.id, None)
+                if retry is not None:
+                    self.log.forget([note.id])
                 delivered.append(note.id)
                 continue
             attempts = (retry.attempts if retry else 0) + 1
-            if attempts >= self.max_attempts:
-                self._retries.pop(note.id, None)
-                self._given_up.add(note.id)
-                gave_up.append(note.id)
-            else:
-                self._retries[note.id] = _Retry(attempts, now + self.delay(attempts))
-                retrying.append(note.id)
+            given_up = attempts >= self.max_attempts
+            self.log.failed(
+                note.id, RetryState(attempts, now + self.delay(attempts), given_up), now
+            )
+            (gave_up if given_up else retrying).append(note.id)
         return DeliveryReport(tuple(delivered), tuple(retrying), tuple(gave_up))

@@ -1,0 +1,208 @@
+"""Per-case access under a real uvicorn on loopback, driven by httpx: a caller reads, lists
+and acts only on the workflows they may see, and a workflow they may not see answers
+exactly as one that does not exist (404, the same problem), on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from qaflow import ManualClock, PostgresStore, SQLiteStore
+from qaflow.directory import InMemoryDirectory
+from qaflow.policies import bexley
+from qaflow.records import WorkflowSnapshot
+from qaflow.service import CaseAccess, KeyStore, create_app
+from service_support import live_server
+
+FIRO = "escalation.bexley_firo"
+T0 = datetime(2025, 12, 1, 10, tzinfo=UTC)
+PEOPLE: dict[str, Any] = {
+    "people": [
+        {"id": "FIRO-1", "roles": ["firo"], "team_id": "T-G"},
+        {"id": "FIRO-2", "roles": ["firo"]},
+        {"id": "TM-1", "roles": [], "team_id": "T-F"},
+        {"id": "TM-2", "roles": [], "team_id": "T-G"},
+        {"id": "SW-1", "roles": ["worker"], "team_id": "T-F"},
+        {"id": "SW-2", "roles": ["worker"], "team_id": "T-G"},
+        {"id": "HS-1", "roles": []},
+        {"id": "QA-1", "roles": ["qa_lead"]},
+        {"id": "CMS-1", "roles": ["qaflow_operator"]},
+    ],
+    "teams": [
+        {"id": "T-F", "service_id": "SV-F", "manager_id": "TM-1"},
+        {"id": "T-G", "service_id": "SV-F", "manager_id": "TM-2"},
+    ],
+    "services": [{"id": "SV-F", "head_of_service_id": "HS-1"}],
+}
+GRANTS = {"SW-1": ["ESC-B"]}
+
+
+class Api:
+    def __init__(self, base: str, keys: dict[str, str]) -> None:
+        self.client = httpx.Client(base_url=base, timeout=30)
+        self.keys = keys
+
+    def as_(self, person: str, method: str, path: str, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.keys[person]}"}
+        return self.client.request(method, path, headers=headers, **kw)
+
+    def listed(self, person: str, **params: Any) -> list[str]:
+        """Every workflow id the person lists, following next_after page by page."""
+        ids: list[str] = []
+        after: str | None = None
+        while True:
+            query = dict(params, **({"after": after} if after else {}))
+            page = self.as_(person, "GET", "/workflows", params=query)
+            assert page.status_code == 200, page.text
+            body = page.json()
+            ids += [w["workflow_id"] for w in body["items"]]
+            after = body["next_after"]
+            if after is None:
+                return ids
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def api(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Api]:
+    keys = KeyStore(path=tmp_path / "keys.json")
+    issued = {p["id"]: keys.add(p["id"])[1] for p in PEOPLE["people"]}
+    if request.param == "postgres":
+        store: Any = PostgresStore(request.getfixturevalue("pg_dsn"))
+    else:
+        store = SQLiteStore(tmp_path / "access.db")
+    directory = InMemoryDirectory.from_mapping(PEOPLE)
+    access = CaseAccess(directory, see_all_roles={"qa_lead", "qaflow_operator"}, grants=GRANTS)
+    app = create_app(store, directory, keys=keys, clock=ManualClock(T0), access=access)
+    with live_server(app) as base:
+        client = Api(base, issued)
+        yield client
+        client.client.close()
+    store.close()
+
+
+def _raise(api: Api, person: str, wid: str) -> None:
+    payload = {"subject_id": "CARER-1", "reason": bexley.FIRO_LADDER.reasons[0], "to": "stage_1"}
+    body = {"machine": FIRO, "workflow_id": wid, "trigger": "raise", "payload": payload}
+    answer = api.as_(person, "POST", "/workflows", json=body)
+    assert answer.status_code == 201, answer.text
+
+
+def _hidden(response: httpx.Response, wid: str) -> None:
+    """The answer for a workflow the caller may not see: that of one that does not exist."""
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body = response.json()
+    assert body["type"] == "urn:qaflow:problem:unknown-workflow"
+    assert body["workflow_id"] == wid
+    assert set(body) == {"type", "title", "status", "detail", "instance", "workflow_id"}
+
+
+def test_callers_see_and_act_only_on_their_cases(api: Api) -> None:
+    _raise(api, "FIRO-1", "ESC-A")
+    _raise(api, "FIRO-2", "ESC-B")
+
+    # Another raiser's escalation does not exist for FIRO-1: read, history, triggers, fire.
+    for wid in ("ESC-B", "ESC-Z"):  # ESC-Z does not exist: the answers are the same
+        for method, path, kw in (
+            ("GET", f"/workflows/{wid}", {}),
+            ("GET", f"/workflows/{wid}/history", {}),
+            ("GET", f"/workflows/{wid}/triggers", {}),
+            ("GET", "/verify", {"params": {"workflow_id": wid}}),
+            ("POST", f"/workflows/{wid}/fire", {"json": {"trigger": "withdraw"}}),
+            ("GET", f"/ui/workflows/{wid}", {}),
+        ):
+            _hidden(api.as_("FIRO-1", method, path, **kw), wid)
+    # ... and nothing was written to it.
+    assert api.as_("FIRO-2", "GET", "/workflows/ESC-B").headers["ETag"] == '"1"'
+
+    # Lists hold only what the caller sees; those who see every case see both.
+    assert api.listed("FIRO-1") == ["ESC-A"]
+    assert api.listed("FIRO-2") == ["ESC-B"]
+    assert api.listed("QA-1") == api.listed("CMS-1") == ["ESC-A", "ESC-B"]
+    # The stage 1 holder (a team manager) sees both while they wait on a team manager.
+    assert api.listed("TM-1") == ["ESC-A", "ESC-B"]
+    # A worker with no role in the ladder sees none, but for an explicit grant.
+    assert api.listed("SW-2") == []
+    assert api.listed("SW-1") == ["ESC-B"]
+    assert api.as_("SW-1", "GET", "/workflows/ESC-B").status_code == 200
+
+    # FIRO-1 withdraws ESC-A: no one holds a role in it any more. The team manager who
+    # never acted on it loses sight of it; the raiser's own manager (TM-2 manages T-G, the
+    # raiser's team) and the raiser keep it.
+    withdrawn = api.as_("FIRO-1", "POST", "/workflows/ESC-A/fire", json={"trigger": "withdraw"})
+    assert withdrawn.status_code == 200, withdrawn.text
+    _hidden(api.as_("TM-1", "GET", "/workflows/ESC-A"), "ESC-A")
+    assert api.listed("TM-1") == ["ESC-B"]
+    assert api.listed("TM-2") == ["ESC-A", "ESC-B"]
+    assert api.as_("TM-2", "GET", "/workflows/ESC-A/history").status_code == 200
+
+    # Having acted on a case keeps it in sight: TM-1 responds on ESC-B, FIRO-2 escalates it
+    # to stage 2 (a head of service's), and TM-1 still sees it.
+    responded = api.as_(
+        "TM-1",
+        "POST",
+        "/workflows/ESC-B/fire",
+        json={"trigger": "respond", "payload": {"response": "Seen."}},
+    )
+    assert responded.status_code == 200, responded.text
+    escalated = api.as_("FIRO-2", "POST", "/workflows/ESC-B/fire", json={"trigger": "escalate"})
+    assert escalated.json()["workflow"]["state"] == "stage_2"
+    assert api.listed("TM-1") == ["ESC-B"]
+    assert api.listed("HS-1") == ["ESC-A", "ESC-B"]  # heads the raiser's service; holds stage 2
+
+    # Verifying the whole store names other cases: only for those who see every case.
+    assert api.as_("FIRO-1", "GET", "/verify").status_code == 403
+    assert api.as_("QA-1", "GET", "/verify").json()["verified"] == 2
+
+
+def test_a_short_page_still_leads_to_every_visible_workflow(api: Api) -> None:
+    for i in range(12):
+        _raise(api, "FIRO-1" if i % 4 == 0 else "FIRO-2", f"ESC-{i:02d}")
+    mine = ["ESC-00", "ESC-04", "ESC-08"]
+    for limit in (1, 2, 5):
+        assert api.listed("FIRO-1", limit=limit) == mine
+    assert api.listed("CMS-1", limit=5) == [f"ESC-{i:02d}" for i in range(12)]
+
+
+def test_the_pages_show_only_the_callers_cases(api: Api) -> None:
+    _raise(api, "FIRO-1", "ESC-A")
+    _raise(api, "FIRO-2", "ESC-B")
+    token = base64.b64encode(f"x:{api.keys['FIRO-1']}".encode()).decode()
+    page = api.client.get("/ui", headers={"Authorization": f"Basic {token}"})
+    assert page.status_code == 200
+    assert "ESC-A" in page.text and "ESC-B" not in page.text
+
+
+def _snap(data: dict[str, Any]) -> WorkflowSnapshot:
+    return WorkflowSnapshot(
+        workflow_id="AUD-1", machine="audit.x", policy="x", policy_version="1", state="s", data=data
+    )
+
+
+def test_the_team_rule_follows_the_directory() -> None:
+    directory = InMemoryDirectory.from_mapping(PEOPLE)
+    access = CaseAccess(directory)
+    audit = _snap({"team_id": "T-F", "auditor_id": "FIRO-2"})
+    seen = {p.id for p in directory.people() if access.may_see(p.id, audit, None, lambda _: [])}
+    # The team's members and manager, the service's head, the auditor named in it, and
+    # those who see every case; not the other team.
+    assert seen == {"TM-1", "SW-1", "HS-1", "FIRO-2", "QA-1", "CMS-1"}
+    assert not access.may_see("SOMEONE", audit, None, lambda _: [])
+
+
+def test_an_access_file_adds_grants_and_names_who_sees_all() -> None:
+    directory = InMemoryDirectory.from_mapping(PEOPLE)
+    audit = _snap({"team_id": "T-F"})
+    access = CaseAccess.from_mapping(
+        directory, {"see_all_roles": ["qaflow_operator"], "grants": {"SW-2": ["AUD-1"]}}
+    )
+    assert access.may_see("SW-2", audit, None, lambda _: [])  # granted
+    assert not access.may_see("QA-1", audit, None, lambda _: [])  # qa_lead no longer sees all
+    assert access.may_see("CMS-1", audit, None, lambda _: [])
+    assert CaseAccess.from_mapping(directory, {}).see_all_roles == {"qa_lead", "qaflow_operator"}

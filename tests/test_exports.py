@@ -52,6 +52,7 @@ MODULES = [
     "qaflow.registry",
     "qaflow.report",
     "qaflow.service",
+    "qaflow.sim",
     "qaflow.simulate",
     "qaflow.spec",
     "qaflow.store",
@@ -74,8 +75,6 @@ NOT_EXPORTED = {
     "qaflow.demo": {"DATABASE", "DEMO_ESCALATION_RATE", "HTML", "JSON", "MARKDOWN"},
     "qaflow.engine": {"log"},
     "qaflow.machines.audit": {"COMPLETION_DEADLINE", "FOLLOW_UP_DEADLINE", "MODERATION_WINDOW"},
-    "qaflow.programme": {"CaseStatus"},
-    "qaflow.simulate": {"Outcome"},
     "qaflow.spec": {"Check", "resolve_duration"},
     "qaflow.vocabulary": {"DurationFn", "EffectsFn", "F", "GuardFn", "UpdateFn"},
 }

@@ -113,12 +113,25 @@ def simulate() -> None:
 @click.option(
     "--seed", type=int, default=0, show_default=True, help="The same seed gives the same result."
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Processes to spread the paths over (the same seed gives the same result).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON (no paths).")
 @click.option("--ladder-file", help="A procedure file: simulate its ladder instead.")
 @click.option("--name", help="Which ladder of --ladder-file (default: its first).")
 @fail_cleanly
 def simulate_escalations_command(
-    ladder: str, paths: int, seed: int, as_json: bool, ladder_file: str | None, name: str | None
+    ladder: str,
+    paths: int,
+    seed: int,
+    workers: int,
+    as_json: bool,
+    ladder_file: str | None,
+    name: str | None,
 ) -> None:
     """Run N escalations on a ladder with a virtual clock; print where they end and when."""
     from qaflow.policies import DEMO_COUNCIL, shipped_escalation_procedure
@@ -139,7 +152,16 @@ def simulate_escalations_command(
     from qaflow.cli._progress import progress_bar
 
     with progress_bar(f"simulating {ladder} escalations", unit="ended") as progress:
-        result = simulate_escalations(chosen, policy, n=paths, seed=seed, progress=progress)
+        result = simulate_escalations(
+            chosen,
+            policy,
+            n=paths,
+            seed=seed,
+            progress=progress,
+            workers=workers,
+            keep_paths=False,  # only the summary is printed: memory stays flat
+            gc="pause",  # the CLI process is the host here: no cycles to collect in a run
+        )
     if as_json:
         click.echo(result.to_json(paths=False, indent=2))
     else:

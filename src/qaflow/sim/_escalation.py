@@ -1,0 +1,442 @@
+"""The escalation actors: raisers and stage holders, shared by every simulation.
+
+:class:`EscalationActors` plays escalations of one ladder on the real engine, scheduling
+each person's next action on a :class:`~qaflow.sim._scheduler.Scheduler` with the knobs of a
+:class:`~qaflow.sim._behaviour.Behaviour`; how one stage is played is told in
+:mod:`qaflow.simulate`, the public entry point. A ladder whose breach moves the escalation
+up by itself is followed: the path simply enters the next stage. The host decides who the
+people are (``people`` per escalation, else one made-up person per role), what a tick is,
+and what happens when an escalation ends.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Callable, Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from random import Random
+from typing import Any
+
+from qaflow.calendar import LONDON, WorkingCalendar
+from qaflow.engine import Engine
+from qaflow.machines.escalation import RESPONSE_DEADLINE, state_of
+from qaflow.policies.ladders import EscalationLadder
+from qaflow.records import Actor, Step
+from qaflow.sim._behaviour import Behaviour, StageBehaviour, clock_time
+from qaflow.sim._scheduler import Scheduler
+from qaflow.spec import MachineSpec
+
+__all__ = ["TEXT", "Escalation", "EscalationActors"]
+
+TEXT = "simulated"
+"""The only free text a simulation writes: no real notes, names or details."""
+
+# Indices into EscalationActors.times: when people act.
+_RAISE, _ASK, _REPLY, _DECIDE = 0, 1, 2, 3
+
+
+class _Level:
+    """Per-level constants of the play, computed once."""
+
+    __slots__ = (
+        "behaviour",
+        "bypass_to",
+        "cum",
+        "days",
+        "holders",
+        "last",
+        "level",
+        "stage",
+        "state",
+        "timed",
+    )
+
+    def __init__(self, ladder: EscalationLadder, level: int, behaviour: StageBehaviour) -> None:
+        self.level = level
+        self.state = state_of(ladder, level)
+        self.stage = ladder.stage_at(level)
+        self.behaviour = behaviour
+        self.holders = ladder.holders(level)
+        self.timed = self.stage.has_response_deadline
+        self.last = ladder.next_level(level) is None
+        self.bypass_to = tuple(state_of(ladder, lv) for lv in ladder.bypass_targets(level))
+        self.days = tuple(d for d, _ in behaviour.response_days)
+        cum: list[float] = []
+        total = 0.0
+        for _, weight in behaviour.response_days:
+            total += weight
+            cum.append(total)
+        self.cum = tuple(cum)
+
+
+class Escalation:
+    """The running state of one escalation (the host reads the counts when it ends)."""
+
+    __slots__ = (
+        "asked",
+        "breaches",
+        "bypasses",
+        "commands",
+        "due",
+        "entered",
+        "entry_day",
+        "granted",
+        "granted_here",
+        "holder",
+        "index",
+        "level",
+        "people",
+        "raised_at",
+        "raiser",
+        "reply_day",
+        "subject",
+        "wid",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        wid: str,
+        raiser: Actor,
+        subject: str,
+        people: Mapping[str, str] | None = None,
+    ) -> None:
+        self.index = index
+        self.wid = wid
+        self.raiser = raiser
+        self.subject = subject
+        self.people = people
+        self.level: _Level | None = None
+        self.holder: Actor | None = None
+        self.entered: datetime | None = None
+        self.entry_day = date.min
+        self.due: datetime | None = None
+        self.reply_day = 0  # 0: no response will come
+        self.raised_at: datetime | None = None
+        self.commands = 0
+        self.breaches = 0
+        self.asked = 0
+        self.granted = 0
+        self.granted_here = 0
+        self.bypasses = 0
+
+
+class _Moments:
+    """Local dates and action moments, cached: simulated moments repeat a great deal."""
+
+    __slots__ = ("_dates", "_moments", "calendar", "times")
+
+    def __init__(self, calendar: WorkingCalendar, times: tuple[time, ...]) -> None:
+        self.calendar = calendar
+        self.times = times
+        self._moments: dict[int, datetime] = {}
+        self._dates: dict[datetime, date] = {}
+
+    def local_date(self, moment: datetime) -> date:
+        """The Europe/London date of ``moment``."""
+        day = self._dates.get(moment)
+        if day is None:
+            if len(self._dates) > 65_536:
+                self._dates.clear()
+            day = self._dates[moment] = moment.astimezone(LONDON).date()
+        return day
+
+    def day_after(self, day: date, k: int, at: int) -> datetime:
+        """Local time ``times[at]`` on the ``k``-th working day after ``day`` (k >= 0)."""
+        key = (day.toordinal() << 11) | (k << 2) | at
+        found = self._moments.get(key)
+        if found is None:
+            target = self.calendar.add_working_days_to_date(day, k) if k else day
+            found = datetime.combine(target, self.times[at], LONDON).astimezone(UTC)
+            self._moments[key] = found
+        return found
+
+
+class EscalationActors:
+    """The people of every escalation of one ladder (see the module docstring)."""
+
+    def __init__(
+        self,
+        ladder: EscalationLadder,
+        spec: MachineSpec,
+        behaviour: Behaviour,
+        *,
+        engine: Engine,
+        scheduler: Scheduler,
+        rng: Random,
+        on_end: Callable[[Escalation, Step], object],
+        observe: Callable[[Step], object] | None = None,
+        tick: Callable[[datetime], object] | None = None,
+    ) -> None:
+        self.ladder = ladder
+        self.spec = spec
+        self.engine = engine
+        self.scheduler = scheduler
+        self.rng = rng
+        self.on_end = on_end
+        self.observe = observe
+        self.host_tick = tick  # None: tick_own (no bound method kept: no reference cycle)
+        self.calendar: WorkingCalendar = spec.calendar
+        self.levels = {lv: _Level(ladder, lv, behaviour.at(lv)) for lv in ladder.levels}
+        self.by_state = {lv.state: lv for lv in self.levels.values()}
+        self.raise_to = None if behaviour.raise_at is None else state_of(ladder, behaviour.raise_at)
+        self.referral = ladder.referral is not None
+        times = tuple(
+            clock_time(t)
+            for t in (
+                behaviour.raise_from,
+                behaviour.ask_at,
+                behaviour.reply_at,
+                behaviour.decide_at,
+            )
+        )
+        self.moments = _Moments(self.calendar, times)
+        self.local_date = self.moments.local_date
+        self.day_after = self.moments.day_after
+        self.answer_after = timedelta(minutes=behaviour.answer_after_minutes)
+        self.by_wid: dict[str, Escalation] = {}
+        self.ticks: set[datetime] = set()
+        # Stage entries per holder role, per month (year * 12 + month - 1).
+        self.load: dict[str, dict[int, int]] = {
+            h: {} for lv in self.levels.values() for h in lv.holders
+        }
+        self.breaches_by_stage: dict[str, int] = {}
+        self.made_up: dict[str, Actor] = {}
+        self.ext = ladder.extensions
+        self.ext_length = str(self.ext.max_length) if self.ext.max_length is not None else ""
+
+    def tick_at(self, when: datetime) -> None:
+        """Have the host tick at ``when`` (once, however many paths wait for it)."""
+        if when not in self.ticks:
+            self.ticks.add(when)
+            self.scheduler.at(when, self._tick, when)
+
+    def _tick(self, when: datetime) -> None:
+        self.ticks.discard(when)
+        if self.host_tick is None:
+            self.tick_own(when)
+        else:
+            self.host_tick(when)
+
+    def tick_own(self, when: datetime) -> None:
+        """The default tick: ``engine.tick`` and follow whatever it fired."""
+        for step in self.engine.tick(when):
+            self.on_tick(step)
+
+    # --- people -------------------------------------------------------------------------
+
+    def person(self, esc: Escalation, role: str) -> Actor:
+        """Who acts in ``role`` for ``esc``: its ``people``, else one made-up person."""
+        people = esc.people
+        if people is not None and role in people:
+            return Actor(people[role], role)
+        found = self.made_up.get(role)
+        if found is None:
+            found = self.made_up[role] = Actor(f"{role.upper()}-1", role)
+        return found
+
+    # --- commands -----------------------------------------------------------------------
+
+    def begin(self, esc: Escalation, when: datetime) -> None:
+        """Plan the raise of ``esc`` at ``when``."""
+        self.by_wid[esc.wid] = esc
+        self.scheduler.at(when, self.do_raise, esc)
+
+    def fire(self, esc: Escalation, trigger: str, actor: Actor, payload: dict[str, Any]) -> Step:
+        step = self.engine.fire(esc.wid, trigger, actor, payload)
+        esc.commands += 1
+        if self.observe is not None:
+            self.observe(step)
+        return step
+
+    def follow(self, esc: Escalation, step: Step) -> None:
+        """Follow the workflow after a command that may have moved or ended it."""
+        state = step.snapshot.state
+        level = esc.level
+        if level is not None and state == level.state:
+            return
+        new = self.by_state.get(state)
+        if new is None:  # resolved, withdrawn or referred: the escalation has ended
+            del self.by_wid[esc.wid]
+            self.on_end(esc, step)
+        else:
+            self.enter(esc, new, step)
+
+    def do_raise(self, esc: Escalation) -> None:
+        ladder = self.ladder
+        reasons = ladder.reasons
+        reason = reasons[int(self.rng.random() * len(reasons))]
+        payload: dict[str, Any] = {"subject_id": esc.subject, "reason": reason}
+        if reason == "other":
+            payload["details"] = TEXT
+        if self.raise_to is not None:
+            payload["to"] = self.raise_to
+            if ladder.bypass_consultation:
+                payload["consulted"] = TEXT
+        if ladder.agreed_response is not None:
+            payload["response_time"] = str(ladder.agreed_response.max)
+        if esc.people is not None:
+            payload["people"] = dict(esc.people)
+        step = self.engine.start(self.spec, esc.wid, "raise", esc.raiser, payload)
+        if self.observe is not None:
+            self.observe(step)
+        esc.commands = 1
+        esc.raised_at = step.event.at
+        self.follow(esc, step)
+
+    def enter(self, esc: Escalation, level: _Level, step: Step) -> None:
+        """The path entered ``level`` (by raise, escalate, bypass or an escalating breach)."""
+        rng = self.rng
+        when = step.event.at
+        esc.level = level
+        esc.entered = when
+        esc.granted_here = 0
+        day = esc.entry_day = self.local_date(when)
+        holders = level.holders
+        role = holders[int(rng.random() * len(holders))] if len(holders) > 1 else holders[0]
+        esc.holder = self.person(esc, role)
+        month = day.year * 12 + day.month - 1
+        per = self.load[role]
+        per[month] = per.get(month, 0) + 1
+        if rng.random() < level.behaviour.respond_probability:
+            esc.reply_day = level.days[bisect_right(level.cum, rng.random() * level.cum[-1])]
+        else:
+            esc.reply_day = 0
+        esc.due = None
+        if level.timed:
+            for d in step.snapshot.deadlines:
+                if d.name == RESPONSE_DEADLINE:
+                    esc.due = d.due_at
+            assert esc.due is not None, "a timed stage opens its response deadline"
+        self.plan(esc, asking=True)
+
+    def plan(self, esc: Escalation, *, asking: bool) -> None:
+        """Schedule what happens next at the current stage."""
+        level = esc.level
+        assert level is not None
+        at = self.scheduler.at
+        reply = self.day_after(esc.entry_day, esc.reply_day, _REPLY) if esc.reply_day else None
+        due = esc.due
+        if due is None:  # no response deadline: the raiser waits, then moves on
+            wait = self.day_after(esc.entry_day, level.behaviour.wait_days, _DECIDE)
+            if reply is not None and reply < wait:
+                at(reply, self.do_respond, esc)
+            else:
+                at(wait, self.move_on, esc)
+            return
+        if reply is not None and reply < due:
+            at(reply, self.do_respond, esc)
+            return
+        if asking and self.may_extend(esc):
+            ask = max(self.day_after(self.local_date(due), 0, _ASK), esc.entered or due)
+            if (
+                ask + self.answer_after < due
+                and self.rng.random() < level.behaviour.extension_probability
+            ):
+                at(ask, self.do_ask, esc)
+                return
+        self.tick_at(due)
+
+    def may_extend(self, esc: Escalation) -> bool:
+        ext = self.ext
+        if not ext.allowed:
+            return False
+        used = esc.granted if ext.per == "escalation" else esc.granted_here
+        return used < ext.max_count
+
+    def do_respond(self, esc: Escalation) -> None:
+        holder = esc.holder
+        level = esc.level
+        assert holder is not None and level is not None
+        step = self.fire(esc, "respond", holder, {"response": TEXT})
+        when = step.event.at
+        decide = self.day_after(self.local_date(when), level.behaviour.decision_days, _DECIDE)
+        self.scheduler.at(max(decide, when), self.do_decide, esc)
+
+    def do_decide(self, esc: Escalation) -> None:
+        level = esc.level
+        assert level is not None
+        if self.rng.random() < level.behaviour.accept_probability:
+            self.follow(esc, self.accept(esc))
+        else:
+            self.move_on(esc)
+
+    def move_on(self, esc: Escalation) -> None:
+        """Not accepted, or no response in time: withdraw, bypass or go up."""
+        level = esc.level
+        assert level is not None
+        b = level.behaviour
+        r = self.rng.random()
+        raiser = esc.raiser
+        if r < b.withdraw_probability:
+            step = self.fire(esc, "withdraw", raiser, {})
+        elif r < b.withdraw_probability + b.bypass_probability and level.bypass_to:
+            targets = level.bypass_to
+            payload = {"to": targets[int(self.rng.random() * len(targets))]}
+            if self.ladder.bypass_consultation:
+                payload["consulted"] = TEXT
+            for role in self.ladder.bypass_consulted[:1]:  # consulted at the stage first
+                self.fire(esc, "consult", self.person(esc, role), {})
+            step = self.fire(esc, "bypass", raiser, payload)
+            esc.bypasses += 1
+        elif not level.last:
+            stage = level.stage
+            endorsers = stage.endorsed_by if stage.endorse_all else stage.endorsed_by[:1]
+            for role in endorsers:  # an endorsement (each, where all must) first
+                self.fire(esc, "endorse", self.person(esc, role), {})
+            by = self.person(esc, stage.escalated_by[0]) if stage.escalated_by else raiser
+            step = self.fire(esc, "escalate", by, {})
+        elif self.referral:
+            step = self.fire(esc, "refer_externally", raiser, {})
+        else:
+            step = self.accept(esc)
+        self.follow(esc, step)
+
+    def accept(self, esc: Escalation) -> Step:
+        """Accept at the current stage: the joint parties agree first, the accepter accepts."""
+        level = esc.level
+        assert level is not None
+        stage = level.stage
+        for role in stage.joint:
+            self.fire(esc, "agree", self.person(esc, role), {})
+        by = self.person(esc, stage.accepted_by[0]) if stage.accepted_by else esc.raiser
+        return self.fire(esc, "accept", by, {})
+
+    def do_ask(self, esc: Escalation) -> None:
+        holder = esc.holder
+        assert holder is not None
+        step = self.fire(esc, "request_extension", holder, {"length": self.ext_length})
+        esc.asked += 1
+        self.scheduler.at(step.event.at + self.answer_after, self.do_answer, esc)
+
+    def do_answer(self, esc: Escalation) -> None:
+        level = esc.level
+        assert level is not None
+        if self.rng.random() < level.behaviour.grant_probability:
+            step = self.fire(esc, "grant_extension", esc.raiser, {})
+            esc.granted += 1
+            esc.granted_here += 1
+            for d in step.snapshot.deadlines:
+                if d.name == RESPONSE_DEADLINE:
+                    esc.due = d.due_at
+        else:
+            self.fire(esc, "refuse_extension", esc.raiser, {})
+        self.plan(esc, asking=False)
+
+    def on_tick(self, step: Step) -> bool:
+        """Follow a step ``tick`` fired; False when it is not one of these escalations."""
+        esc = self.by_wid.get(step.event.workflow_id)
+        if esc is None:
+            return False
+        esc.commands += 1
+        if step.event.payload.get("deadline") != RESPONSE_DEADLINE:
+            return True  # another party's deadline: recorded, the stage goes on
+        esc.breaches += 1
+        level = esc.level
+        assert level is not None
+        self.breaches_by_stage[level.state] = self.breaches_by_stage.get(level.state, 0) + 1
+        if step.snapshot.state == level.state:
+            self.move_on(esc)  # the raiser acts on the breach at once
+        else:
+            self.follow(esc, step)  # the ladder moved it up by itself
+        return True

@@ -162,15 +162,25 @@ def test_rule_data_is_validated() -> None:
 # --- BX-AUD-01 allocation ------------------------------------------------------------------
 
 
-@BOTH
-def test_BX_AUD_01_auditor_never_from_the_cases_team(h: Harness, council: str) -> None:
-    """BX-AUD-01 (and I9 for every council): the auditor is from another team."""
-    error = refused(h, GuardFailed, lambda: h.start(council, "AU-1", auditor_team_id="T-01"))
+def test_BX_AUD_01_auditor_never_from_the_cases_team(h: Harness) -> None:
+    """BX-AUD-01 (I9 where the policy requires it): the auditor is from another team."""
+    assert POLICIES[BX].auditor_from_other_team and POLICIES[BX].other_team_clause == "BX-AUD-01"
+    error = refused(h, GuardFailed, lambda: h.start(BX, "AU-1", auditor_team_id="T-01"))
     assert "another team" in str(error)
-    refused(h, GuardFailed, lambda: h.start(council, "AU-1", auditor_id=WORKER.id))
-    step = h.start(council, "AU-1")
+    refused(h, GuardFailed, lambda: h.start(BX, "AU-1", auditor_id=WORKER.id))
+    step = h.start(BX, "AU-1")
     assert step.snapshot.state == A.ALLOCATED
     assert step.snapshot.data["child_id"] == "C-01"
+
+
+def test_BK_allocation_allows_an_auditor_from_the_cases_team(h: Harness) -> None:
+    """BK's framework never requires an auditor from another team (BX-AUD-01 is Bexley's):
+    managers at all levels audit; only the case's own worker may not audit it."""
+    assert not POLICIES[BK].auditor_from_other_team
+    assert not A.allocation_rules(POLICIES[BK]).exclude_own_team
+    refused(h, GuardFailed, lambda: h.start(BK, "AU-1", auditor_id=WORKER.id))
+    step = h.start(BK, "AU-1", auditor_team_id="T-01")
+    assert step.snapshot.state == A.ALLOCATED
 
 
 def test_BX_AUD_01_the_team_manager_sees_the_allocation(h: Harness) -> None:
@@ -622,6 +632,9 @@ def test_BX_AUD_11_practice_week_requires_a_practice_observation(h: Harness) -> 
 def test_BX_AUD_12_inadequate_notifies_and_opens_24h_tasks(h: Harness) -> None:
     step = h.drive(BX, "AU-1", A.GRADED, grade=Grade.INADEQUATE)
     assert step.snapshot.data["grade"] == "INADEQUATE"
+    graded = step
+    assert not step.notifications  # the notice states the actions: it goes with them
+    step = h.drive(BX, "AU-2", A.ACTIONS_AGREED, grade=Grade.INADEQUATE)
     notes = [(n.recipient_role, n.recipient_id, n.clause) for n in step.notifications]
     assert notes == [
         ("worker", "W-01", "BX-AUD-12"),
@@ -632,6 +645,7 @@ def test_BX_AUD_12_inadequate_notifies_and_opens_24h_tasks(h: Harness) -> None:
         ("psqa", "Q-01", "BX-AUD-12"),
     ]
     assert tuple(n.recipient_role for n in step.notifications) == bexley.INADEQUATE_NOTIFY_ROLES
+    step = graded
     at = step.event.at
     assert [(t.kind, t.owner_id, t.due_at, t.clause) for t in step.tasks] == [
         ("immediate_tasks", "W-01", at + timedelta(hours=24), "BX-AUD-12"),
@@ -889,11 +903,15 @@ class AuditMachine(RuleBasedStateMachine):
         check_record_round_trip(step)
         if step.event.trigger == "grade" and step.snapshot.data["grade"] == "INADEQUATE":
             self._check_inadequate(step)
+        if step.event.trigger == "agree_actions" and step.snapshot.data["grade"] == "INADEQUATE":
+            told = [n.recipient_role for n in step.notifications]
+            assert told == list(self.policy.notified(Grade.INADEQUATE, step="actions"))
 
     def _check_inadequate(self, step: Any) -> None:
-        """I8: exactly the policy's roles, and tasks due within 24 h, in the grading step."""
+        """I8: exactly the policy's roles, and tasks due within 24 h, in the grading step
+        (BX-AUD-12's notice itself goes with the agreed actions)."""
         rules = self.policy.rules_for(Grade.INADEQUATE)
-        roles = [r for rule in rules for r in rule.notify]
+        roles = list(self.policy.notified(Grade.INADEQUATE))
         assert [n.recipient_role for n in step.notifications] == roles
         for task in step.tasks:
             assert task.due_at is not None
@@ -904,7 +922,7 @@ class AuditMachine(RuleBasedStateMachine):
         """I8 from the stored outbox: the grading event's notifications and 24 h tasks."""
         rules = self.policy.rules_for(Grade.INADEQUATE)
         notes = [n for n in self.h.store.notifications(wid) if n.seq == event.seq]
-        assert [n.recipient_role for n in notes] == [r for rule in rules for r in rule.notify]
+        assert [n.recipient_role for n in notes] == list(self.policy.notified(Grade.INADEQUATE))
         tasks = [t for t in self.h.store.tasks(wid) if t.seq == event.seq]
         assert len(tasks) == sum(len(rule.tasks) for rule in rules)
         for task in tasks:

@@ -146,3 +146,45 @@ def test_the_report_shows_timescale_compliance_per_team() -> None:
         ).timescales
         == ()
     )
+
+
+def _whole_history(engine: Engine, start: datetime, end: datetime) -> dict[tuple[object, ...], int]:
+    """Compliance counted the long way: every workflow replayed up to ``end``."""
+    counts: dict[tuple[object, ...], int] = {}
+    for inst in instances(engine, until=end):
+        if inst.closed_at is None and inst.opened_at >= end:
+            continue
+        if inst.closed_at is not None and not start <= inst.closed_at < end:
+            continue
+        key = (inst.team, inst.name, inst.outcome)
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+@pytest.mark.parametrize("weeks", [1, 3, 8, 20])
+def test_a_period_reads_only_its_workflows_and_counts_the_same(weeks: int) -> None:
+    """A workflow quiet since before the period is not replayed (its open deadlines are its
+    snapshot's), and one that starts after it is skipped: the counts are those of replaying
+    everything."""
+    engine, clock = _engine()
+    _case(engine, "OLD", "north")  # quiet from the start: only its open deadlines count
+    clock.advance(timedelta(weeks=2))
+    _case(engine, "MID", "south")
+    engine.fire("MID", "contact_decision", WORKER, {"decision": "s17"})
+    clock.advance(timedelta(weeks=2))
+    engine.tick(clock.now())
+    engine.fire("MID", "visit", WORKER)
+    clock.advance(timedelta(weeks=10))
+    _case(engine, "NEW", "north")
+    engine.tick(clock.advance(timedelta(weeks=1)))
+    start = T0 + timedelta(weeks=weeks)
+    end = start + timedelta(weeks=4)
+    fast = {
+        (r.team, r.name, outcome): getattr(r, outcome)
+        for r in compliance(engine, start, end)
+        for outcome in ("met", "missed", "open", "superseded")
+        if getattr(r, outcome)
+    }
+    assert fast == _whole_history(engine, start, end)
+    old = [i for i in instances(engine, since=clock.now()) if i.workflow_id == "OLD"]
+    assert {i.outcome for i in old} <= {"open"}

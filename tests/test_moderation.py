@@ -265,7 +265,8 @@ def test_BX_MOD_04_agreement_finalises_and_tells_worker_and_manager(h: Harness) 
         ("team_manager", "M-01", "BX-MOD-04"),
     ]
     assert [(t.kind, t.owner_id, t.clause) for t in finalised.tasks] == [
-        ("management_oversight_note", "M-01", "BX-MOD-04")
+        ("management_oversight_note", "M-01", "BX-MOD-04"),
+        ("supervision_review", "M-01", "BX-MOD-07"),  # every moderation reviewed in supervision
     ]
     audit = written.snapshot.data
     assert written.event.trigger == "moderated"

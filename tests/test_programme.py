@@ -290,7 +290,10 @@ def test_BX_AUD_12_grades_are_configurable(council: Council) -> None:
     graded = [s for s in store.snapshots(A.MACHINE) if "grade" in s.data]
     assert graded and {s.data["original_grade"] for s in graded} == {"INADEQUATE"}
     tasks = [t for t in store.tasks() if t.clause == "BX-AUD-12"]
-    assert len(tasks) == 2 * len(graded)
+    urgent = [t for t in tasks if t.kind != "sufficiency_review"]
+    assert len(urgent) == 2 * len(graded)
+    with_actions = [s for s in graded if s.data["actions"]]
+    assert len(tasks) - len(urgent) == len(with_actions)  # the service manager's review
     with pytest.raises(ValidationError):
         run_programme(
             council,

@@ -172,3 +172,77 @@ def test_bk_qa_01_monthly_moderation_sample_and_findings() -> None:
     assert lead.due("moderation_sample") == lead.after("1 months", T0)
     assert lead.due("monthly_findings") == lead.after("1 months", T0)
     assert lead.due("practice_week") is None  # a Bexley duty, not imposed on BK
+
+
+def test_bx_qa_02_the_quarterly_report_is_reviewed_in_week_5_of_the_cycle() -> None:
+    """BX-QA-02: the quarterly report is reviewed in week 5 of the 10-week performance and
+    accountability cycle; the next review falls in week 5 of the next cycle."""
+    lead = _calendar("bexley", "qa_lead")
+    assert lead.due("quarterly_report_review") is None  # no cycle yet
+    lead.wait(days=3)
+    cycle = lead.now
+    lead.fire("cycle_started", QA_LEAD)
+    week5 = lead.after("5 weeks", cycle)
+    assert lead.due("quarterly_report_review") == week5
+    lead.wait(days=30)
+    lead.fire("qa_report_reviewed", QA_LEAD)
+    assert lead.due("quarterly_report_review") == lead.after("10 weeks", week5)
+    bk = _calendar("buckinghamshire", "qa_lead").spec.rolling
+    assert "quarterly_report_review" not in [r.name for r in bk]  # a Bexley duty
+
+
+def test_bx_qa_03_practice_week_includes_practice_observations() -> None:
+    """BX-QA-03: Practice Week includes direct observations of practice, recorded in the week."""
+    lead = _calendar("bexley", "qa_lead")
+    assert lead.due("practice_week_observations") is None
+    lead.wait(days=100)
+    lead.fire("practice_week_held", QA_LEAD)
+    assert lead.due("practice_week_observations") == lead.after("1 weeks")
+    lead.tick(lead.after("1 weeks"))
+    assert "practice_week_observations" in lead.missed()
+    lead.fire("practice_week_held", QA_LEAD)
+    lead.fire("practice_observations_recorded", QA_LEAD)
+    assert lead.due("practice_week_observations") is None
+
+
+@pytest.mark.parametrize("council", ["bexley", "buckinghamshire"])
+def test_bx_qa_01_bk_qa_01_a_completed_audit_meets_its_auditors_monthly_duty(
+    council: str,
+) -> None:
+    """BX-QA-01 (BX-AUD-13) / BK-QA-01: the QA calendar is fed by audit completions."""
+    from audit_support import AUDITOR, Harness
+    from qaflow.calendar import Duration
+    from qaflow.errors import ValidationError
+    from qaflow.machines import audit as A
+    from qaflow.machines.qa_calendar import record_audit_completion
+
+    h = Harness()
+    h.engine.register(calendar_spec(shipped_qa_calendar(council)))
+    h.engine.start(
+        "qa_calendar",
+        "QC-1",
+        "calendar_started",
+        QA_LEAD,
+        {"team_id": "T1", "holder": "manager", "holder_id": AUDITOR.id},
+    )
+    h.engine.start(
+        "qa_calendar",
+        "QC-2",
+        "calendar_started",
+        QA_LEAD,
+        {"team_id": "T1", "holder": "manager", "holder_id": "someone-else"},
+    )
+    first = next(d.due_at for d in h.engine.get("QC-1").deadlines if d.name == "monthly_audit")
+    h.drive(council, "AU-1", A.ACTIONS_AGREED)
+    with pytest.raises(ValidationError):
+        record_audit_completion(h.engine, "QC-1", "AU-1")  # not yet completed
+    h.fire("AU-1", "complete", AUDITOR)
+    with pytest.raises(ValidationError):
+        record_audit_completion(h.engine, "QC-2", "AU-1")  # not the auditor's calendar
+    assert h.engine.get("QC-2").version == 1
+    step = record_audit_completion(h.engine, "QC-1", "AU-1")
+    assert step.event.payload == {"audit_ref": "AU-1"}
+    monthly = [d for d in h.engine.get("QC-1").deadlines if d.name == "monthly_audit"]
+    assert [d.due_at for d in monthly] == [Duration.parse("1 months").after(first)]
+    again = record_audit_completion(h.engine, "QC-1", "AU-1")
+    assert again.event.seq == step.event.seq  # fed twice, recorded once

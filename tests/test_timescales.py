@@ -267,3 +267,53 @@ def test_closing_the_case_closes_every_timescale_and_bad_input_writes_nothing() 
     assert run.engine.get(run.wid).version == version
     run.fire("case_closed", MANAGER)
     assert run.engine.get(run.wid).deadlines == ()
+
+
+def test_bk_ts_04_a_child_in_more_than_one_setting_is_visited_in_each_every_12_weeks() -> None:
+    """BK-TS-04: residential school and foster home: each setting at least every 12 weeks."""
+    run = _case(status="cin")
+    assert run.due("other_setting_visit") is None
+    run.wait(days=3)
+    run.fire("setting_added")
+    assert run.due("other_setting_visit") == run.after("12 weeks")
+    main_due = run.due("visit")
+    run.wait(days=7)
+    run.fire("visit", setting="other")
+    assert run.due("other_setting_visit") == run.after("12 weeks")
+    assert run.due("visit") == main_due  # a visit to the other setting is not the main one
+    run.fire("visit", setting="main")
+    assert run.due("visit") == run.after("4 weeks")
+    assert run.due("other_setting_visit") == run.after("12 weeks")
+    run.fire("setting_ended")
+    run.fire("visit", setting="other")
+    assert run.due("other_setting_visit") is None
+
+
+def test_bk_ts_05_the_first_cin_review_is_chaired_by_a_manager() -> None:
+    """BK-TS-05: the first CIN review (within the 8-week interval) chaired by a manager."""
+    run = _case()
+    run.fire("status_changed", status="cin")
+    assert run.due("first_cin_review_chaired") == run.after("8 weeks")
+    run.wait(days=14)
+    run.fire("plan_review")  # not chaired by a manager: the rule stays open
+    assert run.due("first_cin_review_chaired") is not None
+    run.fire("plan_review", chaired_by_manager=True)
+    assert run.due("first_cin_review_chaired") is None
+    assert run.engine.get(run.wid).data["last_review_chaired"] is True
+    late = _case()
+    late.fire("status_changed", status="cin")
+    late.tick(late.after("8 weeks"))
+    assert "first_cin_review_chaired" in late.missed()
+
+
+def test_bk_ts_05_the_first_core_group_after_the_icpc_is_chaired_by_a_manager() -> None:
+    """BK-TS-05: CP plans reviewed at most every 4 weeks, at core groups; the first core group
+    after the ICPC chaired by a manager."""
+    run = _case()
+    run.fire("icpc_held", outcome="cp_plan")
+    assert run.due("first_core_group_chaired") == run.after("4 weeks")
+    assert run.due("plan_review") == run.after("4 weeks")
+    run.wait(days=10)
+    run.fire("core_group", chaired_by_manager=True)
+    assert run.due("first_core_group_chaired") is None
+    assert run.due("plan_review") == run.after("4 weeks")  # the core group reviewed the plan

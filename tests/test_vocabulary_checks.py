@@ -30,12 +30,6 @@ GOOD_TASK = ["note", "team_manager", "24 h", "X-1"]
             lambda: Guard("w", use="moderation.audit_in_lookback", args={"within": 6}),
             "audit_in_lookback",
         ),
-        (
-            lambda: Guard(
-                "f", use="audit.feedback_or_reason", args={"questions": [["F1", "dial", []]]}
-            ),
-            "feedback_or_reason",
-        ),
         (lambda: Update(use="moderation.review", args={"form": "a form"}), "moderation.review"),
         (
             lambda: _effects("audit.grade_effects", {"rules": [[["INADEQUATE"], ["x"], []]]}),
@@ -50,7 +44,6 @@ GOOD_TASK = ["note", "team_manager", "24 h", "X-1"]
         "window-text",
         "window-missing",
         "lookback-number",
-        "question-kind",
         "form",
         "notice",
         "task",

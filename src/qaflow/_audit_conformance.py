@@ -148,14 +148,21 @@ class AuditProcedureMachine(RuleBasedStateMachine):
             raise AssertionError(f"the finished audit {wid!r} moved")
         if step.event.trigger == "grade":
             self._check_grade_step(step)
+        if step.event.trigger == "agree_actions":
+            grade = Grade[str(step.snapshot.data["grade"])]
+            told = [n.recipient_role for n in step.notifications]
+            assert told == list(self.policy.notified(grade, step="actions")), (
+                "the notices that go with the agreed actions are not the policy's"
+            )
         return step
 
     def _check_grade_step(self, step: Step) -> None:
         """The grading step notifies exactly the grade rules' roles and opens their tasks."""
-        rules = self.policy.rules_for(Grade[str(step.snapshot.data["grade"])])
-        assert [n.recipient_role for n in step.notifications] == [
-            r for rule in rules for r in rule.notify
-        ], "the grading step's notifications are not the policy's"
+        grade = Grade[str(step.snapshot.data["grade"])]
+        rules = self.policy.rules_for(grade)
+        assert [n.recipient_role for n in step.notifications] == list(
+            self.policy.notified(grade)
+        ), "the grading step's notifications are not the policy's"
         assert len(step.tasks) == sum(len(rule.tasks) for rule in rules)
         for task in step.tasks:
             assert task.due_at is None or task.due_at > step.event.at

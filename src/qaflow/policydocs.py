@@ -9,14 +9,16 @@ the council chose. A clause no test names is listed as such: that is a gap to cl
 from __future__ import annotations
 
 import ast
+import json
 import re
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from qaflow.diagram import mermaid
 from qaflow.policies import SHIPPED_CLAUSE_PREFIXES
 from qaflow.policies.clauses import CLAUSES
+from qaflow.procedure._defaults import QaflowDefault
 from qaflow.spec import (
     AddTask,
     DeadlineRule,
@@ -114,12 +116,19 @@ def _effect_uses(uses: dict[str, list[str]], effects: Iterable[object], where: s
             uses[effect.rule.clause].append(f"{where} opens {_rule_text(effect.rule)}")
 
 
-def policy_page(policy: str, specs: Iterable[MachineSpec], tests_dir: str | Path | None) -> str:
+def policy_page(
+    policy: str,
+    specs: Iterable[MachineSpec],
+    tests_dir: str | Path | None,
+    defaults: Iterable[QaflowDefault] = (),
+) -> str:
     """The Markdown page for one policy's machines.
 
     ``tests_dir`` None: the tests were not searched, and the page says so instead of listing
-    every clause as untested.
+    every clause as untested. ``defaults``: the values the policy's files hold that its
+    framework does not give, listed under "Defaults to confirm" and beside their clauses.
     """
+    defaults = list(defaults)
     specs = [s for s in specs if s.policy == policy]
     tests = find_clause_tests(tests_dir) if tests_dir is not None else {}
     uses: dict[str, list[str]] = defaultdict(list)
@@ -147,28 +156,58 @@ def policy_page(policy: str, specs: Iterable[MachineSpec], tests_dir: str | Path
         lines += ["", known.rule if known else "(not in the clause catalogue)", ""]
         for item in uses.get(cid, []):
             lines.append(f"- uses: {item}")
+        for mark in defaults:
+            if mark.fills == cid:
+                lines.append(f"- qaflow default: `{mark.path}` = {_shown(mark.value)}")
         for test in tests.get(cid, []):
             lines.append(f"- tested by: `{test}`")
         if cid not in tests and tests_dir is not None:
             lines.append("- tested by: **no test names this clause**")
         lines.append("")
+    lines += _defaults_section(defaults)
     lines += ["## Machines", ""]
     for spec in specs:
         lines += [f"### {spec.name}", "", "```mermaid", mermaid(spec).rstrip(), "```", ""]
     return "\n".join(lines)
 
 
+def _shown(value: object) -> str:
+    return f"`{json.dumps(value, default=str)}`"
+
+
+def _defaults_section(defaults: list[QaflowDefault]) -> list[str]:
+    """ "Defaults to confirm": every value the files hold that the framework does not give."""
+    lines = ["## Defaults to confirm", ""]
+    if not defaults:
+        return [*lines, "None: every value comes from the council's framework.", ""]
+    lines += [
+        f"{len(defaults)} values are qaflow's choice where the framework gives none; the",
+        "policy owner confirms or changes each in the file.",
+        "",
+    ]
+    for mark in defaults:
+        fills = f" (fills {mark.fills})" if mark.fills else " (no clause)"
+        lines.append(f"- `{mark.path}` = {_shown(mark.value)}{fills}: {mark.why}")
+    return [*lines, ""]
+
+
 def write_policy_docs(
-    out_dir: str | Path, specs: Iterable[MachineSpec], tests_dir: str | Path | None
+    out_dir: str | Path,
+    specs: Iterable[MachineSpec],
+    tests_dir: str | Path | None,
+    defaults: Mapping[str, Iterable[QaflowDefault]] | None = None,
 ) -> list[Path]:
     """Write one ``<policy>.md`` per policy among ``specs`` into ``out_dir`` (writes files);
-    ``tests_dir`` None leaves the tests out (see :func:`policy_page`)."""
+    ``tests_dir`` None leaves the tests out (see :func:`policy_page`); ``defaults`` maps a
+    policy name to its files' qaflow defaults."""
+    defaults = defaults or {}
     specs = list(specs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for policy in sorted({s.policy for s in specs}):
         path = out / f"{policy}.md"
-        path.write_text(policy_page(policy, specs, tests_dir), encoding="utf-8")
+        page = policy_page(policy, specs, tests_dir, defaults.get(policy, ()))
+        path.write_text(page, encoding="utf-8")
         written.append(path)
     return written

@@ -177,6 +177,7 @@ def policy_docs(out: str, tests_dir: str | None, file: str | None) -> None:
     Works from any folder: the tests are found next to qaflow's own source when it is
     installed from a clone; otherwise give --tests, or the pages say no tests were searched.
     """
+    from qaflow.policies import shipped_defaults
     from qaflow.policydocs import write_policy_docs
     from qaflow.registry import shipped_specs
 
@@ -188,7 +189,8 @@ def policy_docs(out: str, tests_dir: str | None, file: str | None) -> None:
     else:
         tests = _repository_tests()
     specs = _specs(file) if file else shipped_specs()
-    for path in write_policy_docs(out, specs, tests):
+    defaults = None if file else shipped_defaults()
+    for path in write_policy_docs(out, specs, tests, defaults):
         click.echo(f"wrote {path}")
     if tests is None:
         click.echo("tests not found (give --tests DIR): the pages list no tests")

@@ -12,6 +12,7 @@ from qaflow._rolling import event_bindings, instance_rule
 from qaflow.calendar import ensure_aware
 from qaflow.engine import Engine
 from qaflow.errors import PolicyError, ValidationError
+from qaflow.records import WorkflowSnapshot
 from qaflow.spec import DEADLINE_MISSED
 from qaflow.store import Store
 
@@ -81,14 +82,23 @@ def instances(
     *,
     machines: Iterable[str] | None = None,
     until: datetime | None = None,
+    since: datetime | None = None,
     known_only: bool = False,
 ) -> list[Instance]:
     """Every deadline instance of the store's workflows (of ``machines``, if given), with its
     outcome as the events up to ``until`` (default: all) tell it. ``known_only`` skips
     workflows pinned to a spec the engine does not hold (else that raises
-    :class:`~qaflow.errors.PolicyError`). Reads; writes nothing."""
+    :class:`~qaflow.errors.PolicyError`). Reads; writes nothing.
+
+    ``since``: only instances still open or settled at or after ``since`` are wanted, so a
+    workflow with no event since then is not replayed: what it has open is its snapshot's
+    open deadlines (a snapshot is its replay), and all else it settled before ``since``.
+    One that starts after ``until`` is skipped without reading its events. So a period's
+    compliance reads the period's workflows, not the whole store's history.
+    """
     wanted = None if machines is None else set(machines)
     limit = None if until is None else ensure_aware(until, "until")
+    early = None if since is None else ensure_aware(since, "since")
     out: list[Instance] = []
     for snap in engine.store.snapshots():
         if wanted is not None and snap.machine not in wanted:
@@ -98,8 +108,34 @@ def instances(
                 engine.spec_for(snap)
             except PolicyError:
                 continue
+        if limit is not None and snap.created_at is not None and snap.created_at > limit:
+            continue
+        if early is not None and snap.updated_at is not None and snap.updated_at < early:
+            out.extend(_still_open(snap))
+            continue
         out.extend(_workflow_instances(engine, snap.workflow_id, limit))
     return out
+
+
+def _still_open(snap: WorkflowSnapshot) -> list[Instance]:
+    """The open instances of a workflow quiet since before the period: its snapshot's."""
+    team = snap.data.get("team_id")
+    return [
+        Instance(
+            snap.workflow_id,
+            snap.machine,
+            snap.policy,
+            team if isinstance(team, str) else None,
+            d.name,
+            d.clause,
+            d.opened_at,
+            d.due_at,
+            None,
+            "open",
+            None,
+        )
+        for d in snap.deadlines
+    ]
 
 
 def _workflow_instances(engine: Engine, wid: str, limit: datetime | None) -> list[Instance]:
@@ -183,7 +219,8 @@ def compliance(
     if end <= start:
         raise ValidationError(field="end", value=end.isoformat(), expected="later than start")
     counts: dict[tuple[str | None, str, str, str | None], dict[str, int]] = {}
-    for inst in instances(engine, machines=machines, until=end, known_only=known_only):
+    found = instances(engine, machines=machines, until=end, since=start, known_only=known_only)
+    for inst in found:
         if (team is not None and inst.team != team) or policy not in (None, inst.policy):
             continue
         settled = inst.closed_at

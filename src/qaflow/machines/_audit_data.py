@@ -286,15 +286,6 @@ def check_answers(
         _only(ctx, f"{role}_id")
 
 
-def _merged(ctx: Context, *fields: str) -> dict[str, Any]:
-    merged = _answers(ctx.data)
-    for name in fields:
-        extra = ctx.payload.get(name)
-        if isinstance(extra, dict):
-            merged.update(extra)
-    return merged
-
-
 def merged_answers(ctx: Context, *fields: str) -> dict[str, Any]:
     """The workflow's answers with those of the payload's ``fields`` laid over them."""
     merged = _answers(ctx.data)

@@ -11,9 +11,8 @@ payload checks do, and ``audit.required_answered`` names the missing answers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from functools import lru_cache
 from typing import Any
 
 from qaflow import vocabulary
@@ -29,19 +28,14 @@ from qaflow.machines._audit_data import (
     merged_answers,
     validate_actions,
 )
-from qaflow.procedure import AUDITOR, MODERATOR, Grade, NoticeRule, Question, TaskRule
+from qaflow.procedure import AUDITOR, MODERATOR, Grade, NoticeRule, TaskRule
 from qaflow.procedure import missing_answers as _missing
 from qaflow.spec import AddTask, Context, Effect, Notify, Update
 
-__all__ = ["feedback_args", "notice_data", "record", "task_data"]
+__all__ = ["notice_data", "record", "task_data"]
 
 
 # --- plain data for the arguments ------------------------------------------------------
-
-
-def feedback_args(questions: Sequence[Question]) -> dict[str, Any]:
-    """The arguments of ``audit.feedback_or_reason``: each question's id, kind and fields."""
-    return {"questions": [[q.id, q.kind, list(q.text_fields)] for q in questions]}
 
 
 def notice_data(rule: NoticeRule | None) -> list[Any] | None:
@@ -163,6 +157,12 @@ def _valid_answers(ctx: Context, args: Mapping[str, Any]) -> bool:
         return True
     if ctx.trigger == "answer" and not ctx.payload["answers"]:
         raise ValidationError(field="answers", value=0, expected="at least one answer")
+    consent = set(args.get("consent", ()))
+    for qid in ctx.payload["answers"] if isinstance(ctx.payload["answers"], dict) else ():
+        if qid in consent:
+            clause = dict(args["clauses"]).get("feedback")
+            condition = f"question {qid} recorded with record_feedback, with whether they agreed"
+            raise fail(ctx, condition, clause)
     check_answers(
         form_from(args["form"]),
         ctx,
@@ -240,42 +240,6 @@ def _grade_effects(ctx: Context, args: Mapping[str, Any]) -> list[Effect]:
                 effects.append(found)
             effects.extend(_tasks(tasks))
     return effects
-
-
-@lru_cache(maxsize=64)
-def _questions(spec: tuple[tuple[Any, ...], ...]) -> tuple[Question, ...]:
-    return tuple(
-        Question(
-            id=qid,
-            section="feedback",
-            text=qid,
-            kind=kind,
-            answered_by="family",
-            text_fields=tuple(fields),
-        )
-        for qid, kind, fields in spec
-    )
-
-
-def _valid(question: Question, answer: object) -> bool:
-    if not isinstance(answer, dict):
-        return False
-    try:
-        question.validate_answer(answer)
-    except ValidationError:
-        return False
-    return True
-
-
-@vocabulary.guard("audit.feedback_or_reason")
-def _feedback_or_reason(ctx: Context, args: Mapping[str, Any]) -> bool:
-    """BX-AUD-07: every family feedback question validly answered, or a recorded reason."""
-    if ctx.data.get("feedback_reason"):
-        return True
-    answers = ctx.data.get("answers")
-    answers = answers if isinstance(answers, dict) else {}
-    spec = tuple((q[0], q[1], tuple(q[2])) for q in args["questions"])
-    return all(_valid(q, answers.get(q.id)) for q in _questions(spec))
 
 
 # --- actions ----------------------------------------------------------------------------
@@ -469,11 +433,6 @@ def _finalise(ctx: Context, args: Mapping[str, Any]) -> list[Effect]:
 @vocabulary.checks("guard", "moderation.audit_in_lookback")
 def _check_within(args: Mapping[str, Any]) -> None:
     Duration.parse(str(args["within"]))
-
-
-@vocabulary.checks("guard", "audit.feedback_or_reason")
-def _check_questions(args: Mapping[str, Any]) -> None:
-    _questions(tuple((q[0], q[1], tuple(q[2])) for q in args["questions"]))
 
 
 @vocabulary.checks("update", "moderation.review")

@@ -37,6 +37,7 @@ The file (TOML)::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
@@ -47,6 +48,7 @@ from qaflow import vocabulary
 from qaflow.errors import PolicyError
 from qaflow.policies.base import Policy
 from qaflow.procedure import Node, Problems, migrate, parse_toml
+from qaflow.procedure._defaults import QaflowDefault, read_defaults
 from qaflow.procedure._format import TABLES
 from qaflow.procedure._walk import Base, Roles, Walker, declared_roles
 from qaflow.spec import (
@@ -67,6 +69,7 @@ __all__ = [
     "OPEN",
     "Decision",
     "EventSpec",
+    "TimescaleMachine",
     "TimescalePolicy",
     "build_machine",
     "load_file",
@@ -116,6 +119,8 @@ class TimescalePolicy:
     rules: tuple[RollingRule, ...]
     decisions: tuple[Decision, ...] = ()
     source: str = ""
+    defaults: tuple[QaflowDefault, ...] = ()
+    """The file's values its framework does not give (``qaflow policy docs`` lists them)."""
 
 
 @vocabulary.update("timescales.record")
@@ -216,9 +221,10 @@ def read_timescales(
             node.problem("name", "a rule name not already used in this file", rule.name)
         names.add(rule.name)
         rules.append(rule)
+    defaults = read_defaults(root)
     root.finish()
     problems.raise_if_any()
-    return TimescalePolicy(policy, tuple(rules), decisions, source)
+    return TimescalePolicy(policy, tuple(rules), decisions, source, defaults)
 
 
 def _decision(node: Node) -> Decision | None:
@@ -337,3 +343,39 @@ def load_file(path: str | Path, policy: Policy, events: Iterable[EventSpec]) -> 
     except OSError:
         raise PolicyError(source=str(p), expected="a readable timescale file") from None
     return read_timescales(text, source=p.name, policy=policy, events=tuple(events), base=p.parent)
+
+
+@cache
+def _shipped(council: str, file: str, events: tuple[EventSpec, ...]) -> TimescalePolicy:
+    return load_shipped(council, file, shipped_policy(council), events)
+
+
+@attrs.frozen
+class TimescaleMachine:
+    """One timescale machine: its name, its file's name under each council, its events.
+
+    What the case, supervision and QA calendar modules share: building the machine under a
+    council's file, reading a shipped council's file (once) or a council's own, and the
+    machine under every shipped council.
+    """
+
+    name: str
+    file: str
+    events: tuple[EventSpec, ...]
+    description: str
+
+    def spec(self, timescales: TimescalePolicy) -> MachineSpec:
+        """The machine under a council's timescales."""
+        return build_machine(self.name, self.events, timescales, description=self.description)
+
+    def shipped(self, council: str) -> TimescalePolicy:
+        """A shipped council's file (``policies/<council>/<file>.toml``), read once."""
+        return _shipped(council, self.file, self.events)
+
+    def load(self, path: str | Path, policy: Policy) -> TimescalePolicy:
+        """A council's own file (raises :class:`PolicyError` listing every problem)."""
+        return load_file(path, policy, self.events)
+
+    def shipped_specs(self) -> tuple[MachineSpec, ...]:
+        """The machine under every shipped council."""
+        return tuple(self.spec(self.shipped(c)) for c in shipped_councils())

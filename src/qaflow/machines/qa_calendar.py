@@ -9,21 +9,18 @@ whenever this month's was done); a missed duty is a ``deadline_missed`` breach l
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from qaflow.machines._timescales import (
-    EventSpec,
-    TimescalePolicy,
-    build_machine,
-    load_file,
-    load_shipped,
-    shipped_councils,
-    shipped_policy,
-)
+from qaflow.errors import ValidationError
+from qaflow.machines._timescales import EventSpec, TimescaleMachine, TimescalePolicy
 from qaflow.policies.base import Policy
+from qaflow.records import Actor
 from qaflow.spec import Field, MachineSpec
+
+if TYPE_CHECKING:
+    from qaflow.engine import Engine
+    from qaflow.records import Step
 
 __all__ = [
     "EVENTS",
@@ -32,6 +29,7 @@ __all__ = [
     "ROLES",
     "calendar_spec",
     "load_qa_calendar",
+    "record_audit_completion",
     "shipped_qa_calendar",
     "shipped_specs",
 ]
@@ -59,28 +57,79 @@ EVENTS: Final = (
     EventSpec("qa_report_published", _ANY, stamp="qa_report_at"),
     EventSpec("qa_report_reviewed", _ANY, stamp="qa_review_at"),
     EventSpec("practice_week_held", _ANY, stamp="practice_week_at"),
+    EventSpec(
+        "practice_observations_recorded",
+        _ANY,
+        stamp="observations_at",
+        description="the practice observations of a Practice Week recorded",
+    ),
+    EventSpec(
+        "cycle_started",
+        _ANY,
+        stamp="cycle_started_at",
+        description="a performance and accountability cycle starts (its week 1)",
+    ),
     EventSpec("calendar_closed", frozenset({"qa_lead"}), ends=True),
 )
 
 
+_MACHINE: Final = TimescaleMachine(
+    MACHINE, "qa_calendar", EVENTS, "a duty holder's recurring QA duties"
+)
+
+
 def calendar_spec(timescales: TimescalePolicy) -> MachineSpec:
-    """The QA calendar machine under a council's calendar file."""
-    return build_machine(
-        MACHINE, EVENTS, timescales, description="a duty holder's recurring QA duties"
-    )
+    """The qa calendar machine under a council's file."""
+    return _MACHINE.spec(timescales)
 
 
-@cache
 def shipped_qa_calendar(council: str) -> TimescalePolicy:
-    """A shipped council's QA calendar (``policies/<council>/qa_calendar.toml``)."""
-    return load_shipped(council, "qa_calendar", shipped_policy(council), EVENTS)
+    """A shipped council's file (``policies/<council>/qa_calendar.toml``), read once."""
+    return _MACHINE.shipped(council)
 
 
 def load_qa_calendar(path: str | Path, policy: Policy) -> TimescalePolicy:
-    """A council's own QA calendar file (raises :class:`PolicyError` listing problems)."""
-    return load_file(path, policy, EVENTS)
+    """A council's own file (raises :class:`PolicyError` listing every problem)."""
+    return _MACHINE.load(path, policy)
 
 
 def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The QA calendar machine under every shipped council."""
-    return tuple(calendar_spec(shipped_qa_calendar(c)) for c in shipped_councils())
+    """The machine under every shipped council."""
+    return _MACHINE.shipped_specs()
+
+
+#: The audit states in which an audit counts as completed (its auditor's duty is done).
+_COMPLETED: Final = frozenset({"completed", "followed_up", "closed"})
+
+
+def record_audit_completion(engine: Engine, calendar_id: str, audit_id: str) -> Step:
+    """Feed a completed audit to its auditor's QA calendar (BX-QA-01 / BX-AUD-13, BK-QA-01):
+    the ``audit_completed`` event that meets the manager's monthly audit duty (writes).
+
+    The calendar must be the auditor's own (its ``holder_id`` is the audit's ``auditor_id``)
+    and the audit completed; else :class:`~qaflow.errors.ValidationError` and nothing is
+    written. Feeding the same audit again returns the first step (its idempotency key is the
+    audit's id), so a host may feed every completion it sees without keeping count.
+    """
+    audit = engine.get(audit_id)
+    if (
+        audit.machine != "audit"
+        or audit.state not in _COMPLETED
+        or "completed_at" not in audit.data
+    ):
+        raise ValidationError(field="audit_id", value=audit_id, expected="a completed audit")
+    holder = engine.get(calendar_id)
+    if holder.machine != MACHINE or holder.data.get("holder_id") != audit.data.get("auditor_id"):
+        raise ValidationError(
+            field="calendar_id",
+            value=calendar_id,
+            expected="the QA calendar of the audit's own auditor",
+        )
+    actor = Actor(str(holder.data["holder_id"]), "team_manager")
+    return engine.fire(
+        calendar_id,
+        "audit_completed",
+        actor,
+        {"audit_ref": audit_id},
+        idempotency_key=f"audit_completed:{audit_id}",
+    )

@@ -9,19 +9,10 @@ their length, casework discussed and recorded on the child's file, and the yearl
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Final
 
-from qaflow.machines._timescales import (
-    EventSpec,
-    TimescalePolicy,
-    build_machine,
-    load_file,
-    load_shipped,
-    shipped_councils,
-    shipped_policy,
-)
+from qaflow.machines._timescales import EventSpec, TimescaleMachine, TimescalePolicy
 from qaflow.policies.base import Policy
 from qaflow.spec import Field, MachineSpec
 
@@ -76,6 +67,25 @@ EVENTS: Final = (
     ),
     EventSpec("casework_discussed", _SUPERVISOR, (Field("case_ref"),), stamp="casework_at"),
     EventSpec("casework_recorded", _SUPERVISOR, (Field("case_ref"),), stamp="recorded_at"),
+    EventSpec(
+        "audit_reviewed",
+        _SUPERVISOR,
+        (
+            Field("audit_ref"),
+            Field("kind", "choice", choices=("audit", "moderation")),
+            Field("performance_issue", "bool", required=False),
+        ),
+        stamp="audit_reviewed_at",
+        copy=(("audit_ref", "audit_ref"), ("performance_issue", "performance_issue")),
+        description="an audit or moderation of the practitioner's case reviewed in supervision",
+    ),
+    EventSpec(
+        "audit_actions_reviewed",
+        _SUPERVISOR,
+        (Field("audit_ref"),),
+        stamp="audit_actions_reviewed_at",
+        description="the actions from an audit reviewed at a later supervision",
+    ),
     EventSpec("agreement_signed", _SUPERVISOR, stamp="agreement_at"),
     EventSpec("observation_recorded", _SUPERVISOR, stamp="observation_at"),
     EventSpec("appraisal_completed", _SUPERVISOR, stamp="appraisal_at"),
@@ -93,24 +103,26 @@ EVENTS: Final = (
 )
 
 
+_MACHINE: Final = TimescaleMachine(
+    MACHINE, "supervision", EVENTS, "a practitioner's supervision and its cadence"
+)
+
+
 def supervision_spec(timescales: TimescalePolicy) -> MachineSpec:
-    """The supervision machine under a council's supervision file."""
-    return build_machine(
-        MACHINE, EVENTS, timescales, description="a practitioner's supervision and its cadence"
-    )
+    """The supervision machine under a council's file."""
+    return _MACHINE.spec(timescales)
 
 
-@cache
 def shipped_supervision(council: str) -> TimescalePolicy:
-    """A shipped council's supervision file (``policies/<council>/supervision.toml``)."""
-    return load_shipped(council, "supervision", shipped_policy(council), EVENTS)
+    """A shipped council's file (``policies/<council>/supervision.toml``), read once."""
+    return _MACHINE.shipped(council)
 
 
 def load_supervision(path: str | Path, policy: Policy) -> TimescalePolicy:
-    """A council's own supervision file (raises :class:`PolicyError` listing problems)."""
-    return load_file(path, policy, EVENTS)
+    """A council's own file (raises :class:`PolicyError` listing every problem)."""
+    return _MACHINE.load(path, policy)
 
 
 def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The supervision machine under every shipped council."""
-    return tuple(supervision_spec(shipped_supervision(c)) for c in shipped_councils())
+    """The machine under every shipped council."""
+    return _MACHINE.shipped_specs()

@@ -9,19 +9,10 @@ workflow per case: ``referral_received`` opens it, ``case_closed`` ends it.
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 from typing import Final
 
-from qaflow.machines._timescales import (
-    EventSpec,
-    TimescalePolicy,
-    build_machine,
-    load_file,
-    load_shipped,
-    shipped_councils,
-    shipped_policy,
-)
+from qaflow.machines._timescales import EventSpec, TimescaleMachine, TimescalePolicy
 from qaflow.policies.base import Policy
 from qaflow.spec import Field, MachineSpec
 
@@ -106,11 +97,43 @@ EVENTS: Final = (
     EventSpec(
         "visit",
         _PRACTICE,
-        (_flag("unannounced"), _flag("seen_alone")),
+        (
+            _flag("unannounced"),
+            _flag("seen_alone"),
+            Field("setting", "choice", required=False, choices=("main", "other")),
+        ),
         stamp="last_visit_at",
-        description="the child visited (announced unless said otherwise)",
+        description="the child visited (announced unless said otherwise; where the child "
+        "lives in more than one setting, which one)",
     ),
-    EventSpec("plan_review", _PRACTICE, (_flag("plan_changed"),), stamp="reviewed_at"),
+    EventSpec(
+        "plan_review",
+        _PRACTICE,
+        (_flag("plan_changed"), _flag("chaired_by_manager")),
+        stamp="reviewed_at",
+        copy=(("chaired_by_manager", "last_review_chaired"),),
+        description="the plan reviewed (chaired by a manager or not)",
+    ),
+    EventSpec(
+        "core_group",
+        _PRACTICE,
+        (_flag("chaired_by_manager"),),
+        stamp="core_group_at",
+        description="a core group meeting reviews and updates the child protection plan",
+    ),
+    EventSpec(
+        "setting_added",
+        _PRACTICE,
+        stamp="setting_added_at",
+        set=(("other_setting", True),),
+        description="the child also lives in another setting (e.g. a residential school)",
+    ),
+    EventSpec(
+        "setting_ended",
+        _PRACTICE,
+        set=(("other_setting", False),),
+        description="the child no longer lives in a second setting",
+    ),
     EventSpec("plan_updated", _PRACTICE, stamp="plan_updated_at"),
     EventSpec("significant_event", _PRACTICE, stamp="significant_event_at"),
     EventSpec("significant_event_recorded", _PRACTICE, stamp="significant_recorded_at"),
@@ -145,27 +168,26 @@ EVENTS: Final = (
 )
 
 
+_MACHINE: Final = TimescaleMachine(
+    MACHINE, "timescales", EVENTS, "a child's case: practice events and the timescales they keep"
+)
+
+
 def case_spec(timescales: TimescalePolicy) -> MachineSpec:
-    """The case timescales machine under a council's timescales."""
-    return build_machine(
-        MACHINE,
-        EVENTS,
-        timescales,
-        description="a child's case: practice events and the timescales they keep",
-    )
+    """The timescales machine under a council's file."""
+    return _MACHINE.spec(timescales)
 
 
-@cache
 def shipped_case_timescales(council: str) -> TimescalePolicy:
-    """A shipped council's case timescales (``policies/<council>/timescales.toml``)."""
-    return load_shipped(council, "timescales", shipped_policy(council), EVENTS)
+    """A shipped council's file (``policies/<council>/timescales.toml``), read once."""
+    return _MACHINE.shipped(council)
 
 
 def load_case_timescales(path: str | Path, policy: Policy) -> TimescalePolicy:
-    """A council's own case timescale file (raises :class:`PolicyError` listing problems)."""
-    return load_file(path, policy, EVENTS)
+    """A council's own file (raises :class:`PolicyError` listing every problem)."""
+    return _MACHINE.load(path, policy)
 
 
 def shipped_specs() -> tuple[MachineSpec, ...]:
-    """The case machine under every shipped council."""
-    return tuple(case_spec(shipped_case_timescales(c)) for c in shipped_councils())
+    """The machine under every shipped council."""
+    return _MACHINE.shipped_specs()

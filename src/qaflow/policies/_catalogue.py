@@ -15,8 +15,11 @@ from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Final
 
+import attrs
+
 from qaflow.errors import PolicyError
 from qaflow.procedure._audit_toml import AuditProcedure, load_audit_procedure
+from qaflow.procedure._defaults import QaflowDefault
 from qaflow.procedure._toml import ProcedureFile, loads_procedure
 
 __all__ = [
@@ -27,6 +30,7 @@ __all__ = [
     "SHIPPED_REPORT_FILES",
     "shipped_audit_procedure",
     "shipped_audit_procedures",
+    "shipped_defaults",
     "shipped_escalation_procedure",
     "shipped_escalation_procedures",
     "shipped_report_file",
@@ -85,6 +89,27 @@ def shipped_audit_procedure(name: str) -> AuditProcedure:
 def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:
     """Every shipped council's audit and moderation policies, in catalogue order."""
     return tuple(shipped_audit_procedure(name) for name in SHIPPED_AUDIT_FILES)
+
+
+def shipped_defaults() -> dict[str, tuple[QaflowDefault, ...]]:
+    """Council -> the qaflow defaults marked in its shipped files (audit, timescales,
+    supervision, QA calendar), each path prefixed with its file's name."""
+    from qaflow.machines import qa_calendar, supervision, timescales
+
+    out: dict[str, tuple[QaflowDefault, ...]] = {}
+    for name, relative in SHIPPED_AUDIT_FILES.items():
+        files = [
+            (relative, shipped_audit_procedure(name).audit.defaults),
+            (f"{name}/timescales.toml", timescales.shipped_case_timescales(name).defaults),
+            (f"{name}/supervision.toml", supervision.shipped_supervision(name).defaults),
+            (f"{name}/qa_calendar.toml", qa_calendar.shipped_qa_calendar(name).defaults),
+        ]
+        out[name] = tuple(
+            attrs.evolve(mark, path=f"{file.split('/')[-1]}: {mark.path}")
+            for file, marks in files
+            for mark in marks
+        )
+    return out
 
 
 @cache

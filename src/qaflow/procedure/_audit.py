@@ -27,6 +27,7 @@ import attrs
 from qaflow._convert import IDENT as _IDENT
 from qaflow.calendar import Duration
 from qaflow.errors import PolicyError, ValidationError
+from qaflow.procedure._defaults import QaflowDefault
 from qaflow.procedure._forms import STAGES, AuditForm
 from qaflow.procedure._grading import Grade
 from qaflow.procedure._policy import Policy
@@ -34,6 +35,7 @@ from qaflow.procedure._policy import Policy
 __all__ = [
     "AUDITOR",
     "MODERATOR",
+    "RESPONDENTS",
     "WORKER",
     "AuditPolicy",
     "FeedbackRule",
@@ -41,6 +43,7 @@ __all__ = [
     "ModerationPolicy",
     "NoticeRule",
     "SampleRule",
+    "SupervisionReview",
     "TaskRule",
     "TimeLimit",
 ]
@@ -155,25 +158,83 @@ class GradeRule:
         default=(), converter=_tuple, validator=_ident("a required action kind")
     )
     immediate_actions: bool = False
+    notify_with: str = "grading"
+    """When the notice is written: ``"grading"`` (the grading step) or ``"actions"`` (the
+    step that records the agreed actions, so the notice states them and their timescales)."""
 
     def __attrs_post_init__(self) -> None:
+        if self.notify_with not in ("grading", "actions"):
+            raise PolicyError(
+                f"notify_with must be 'grading' or 'actions', got {self.notify_with!r}",
+                clause=self.clause,
+            )
         if not self.grades:
             raise PolicyError("a grade rule must name at least one grade", clause=self.clause)
         if self.notify and not self.reason:
             raise PolicyError("a grade rule that notifies must give a reason", clause=self.clause)
 
 
+#: Who may give feedback on an audit: the form's feedback sections are answered by these.
+RESPONDENTS: Final = ("family", "child", "network")
+
+
 @attrs.frozen(kw_only=True)
 class FeedbackRule:
-    """Family feedback: the form questions that make it up (all must be answered), or a
-    recorded reason why it could not be obtained, before completion."""
+    """Feedback on an audit (BX-AUD-07): before completion, a complete answer set from each
+    respondent in ``required_from`` (a set is complete when every one of ``questions`` the
+    respondent answers is answered), or a recorded reason why it could not be obtained.
+
+    Each respondent may give several answer sets (the same questions repeated for different
+    family members, several network members); every set is kept. A respondent in
+    ``consent_for`` (the child) gives feedback only where the parent/carer, or the young
+    adult, agrees, and whether they agreed is recorded.
+    """
 
     questions: tuple[str, ...] = attrs.field(converter=_tuple)
     clause: str
+    required_from: tuple[str, ...] = attrs.field(default=("family",), converter=_tuple)
+    consent_for: tuple[str, ...] = attrs.field(default=(), converter=_tuple)
 
     def __attrs_post_init__(self) -> None:
         if not self.questions:
             raise PolicyError("a feedback rule must name its questions", clause=self.clause)
+        for who in (*self.required_from, *self.consent_for):
+            if who not in RESPONDENTS:
+                raise PolicyError(
+                    f"feedback respondents must be among {', '.join(RESPONDENTS)}, got {who!r}",
+                    clause=self.clause,
+                )
+
+
+@attrs.frozen(kw_only=True)
+class ReviewRule:
+    """A review of an audit's agreed actions by ``reviewer_role`` (BX-AUD-12: the service
+    manager must be satisfied the team manager's actions are sufficient), for audits graded
+    in ``grades``: a ``task`` opened when the actions are agreed, the verdict recorded, and
+    ``notify_if_not`` told when the actions are not sufficient."""
+
+    grades: frozenset[Grade] = attrs.field(converter=_grades)
+    reviewer_role: str = attrs.field(validator=_ident("a reviewer role"))
+    task: TaskRule
+    notify_if_not: tuple[str, ...] = attrs.field(
+        default=(), converter=_tuple, validator=_ident("a notified role")
+    )
+    clause: str
+
+
+@attrs.frozen(kw_only=True)
+class SupervisionReview:
+    """The audit reviewed in supervision (BX-AUD-10): one of ``roles`` records the management
+    oversight note (the discussion) and the timeframe for action; where the review finds a
+    performance issue, ``performance_tasks`` are opened (personal supervision notes)."""
+
+    roles: tuple[str, ...] = attrs.field(converter=_tuple, validator=_ident("a role"))
+    clause: str
+    performance_tasks: tuple[TaskRule, ...] = attrs.field(default=(), converter=_tuple)
+
+    def __attrs_post_init__(self) -> None:
+        if not self.roles:
+            raise PolicyError("a supervision review names who records it", clause=self.clause)
 
 
 @attrs.frozen(kw_only=True)
@@ -208,6 +269,8 @@ class AuditPolicy:
     allocation_notice: NoticeRule | None = None
     self_assessment_notice: NoticeRule | None = None
     self_assessment_task: TaskRule | None = None
+    selection_notice: NoticeRule | None = None
+    selection_task: TaskRule | None = None
     grade_rules: tuple[GradeRule, ...] = attrs.field(default=(), converter=_tuple)
     actions_clause: str
     feedback: FeedbackRule | None = None
@@ -222,6 +285,10 @@ class AuditPolicy:
     lookback_may_extend: bool = True
     moderation_window: str = attrs.field(default="6 months", validator=_duration_text)
     moderation_clause: str | None = None
+    sufficiency_review: ReviewRule | None = None
+    supervision_review: SupervisionReview | None = None
+    defaults: tuple[QaflowDefault, ...] = attrs.field(default=(), converter=_tuple)
+    """The file's values its framework does not give (``qaflow policy docs`` lists them)."""
 
     def __attrs_post_init__(self) -> None:
         for stage in self.stage_clauses:
@@ -271,6 +338,7 @@ class AuditPolicy:
         rules: list[NoticeRule | None] = [
             self.allocation_notice,
             self.self_assessment_notice,
+            self.selection_notice,
             self.safeguarding,
         ]
         for notice in rules:
@@ -279,7 +347,13 @@ class AuditPolicy:
         for rule in self.grade_rules:
             found.update(rule.notify)
             found.update(t.owner_role for t in rule.tasks)
-        for task in (*self.completion_tasks, self.self_assessment_task):
+        if self.sufficiency_review is not None:
+            review = self.sufficiency_review
+            found.update((review.reviewer_role, review.task.owner_role, *review.notify_if_not))
+        if self.supervision_review is not None:
+            found.update(self.supervision_review.roles)
+            found.update(t.owner_role for t in self.supervision_review.performance_tasks)
+        for task in (*self.completion_tasks, self.self_assessment_task, self.selection_task):
             if task is not None:
                 found.add(task.owner_role)
         for limit in (self.completion_limit, self.follow_up):
@@ -290,6 +364,13 @@ class AuditPolicy:
     def rules_for(self, grade: Grade) -> tuple[GradeRule, ...]:
         """The grade rules a grade triggers, in policy order."""
         return tuple(r for r in self.grade_rules if grade in r.grades)
+
+    def notified(self, grade: Grade, *, step: str = "grading") -> tuple[str, ...]:
+        """The roles the grade rules notify for ``grade`` in ``step`` ("grading", or
+        "actions": the step that records the agreed actions), in policy order."""
+        return tuple(
+            role for r in self.rules_for(grade) if r.notify_with == step for role in r.notify
+        )
 
 
 # --- moderation rules -------------------------------------------------------------------

@@ -31,6 +31,8 @@ from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, Final
 
+import attrs
+
 from qaflow.errors import PolicyError
 from qaflow.procedure._audit import (
     AUDITOR,
@@ -41,10 +43,13 @@ from qaflow.procedure._audit import (
     GradeRule,
     ModerationPolicy,
     NoticeRule,
+    ReviewRule,
     SampleRule,
+    SupervisionReview,
     TaskRule,
     TimeLimit,
 )
+from qaflow.procedure._defaults import read_defaults
 from qaflow.procedure._format import AUDIT_FILE
 from qaflow.procedure._forms import AuditForm, Question, Section
 from qaflow.procedure._grading import GRADE_VALUES, Grade, GradeBands, JudgementScale, ScoreBand
@@ -261,6 +266,8 @@ class _Builder:
             "completion_limit": self.limit("audit.completion_limit", v.get("completion_limit")),
             "follow_up": self.limit("audit.follow_up", v.get("follow_up")),
             "safeguarding": self.notice("audit.safeguarding", v.get("safeguarding")),
+            "selection_notice": self.notice("audit.selection_notice", v.get("selection_notice")),
+            "selection_task": self.task("audit.selection_task", v.get("selection_task")),
             "moderation_window": window.get("within"),
             "moderation_clause": window.get("clause"),
         }
@@ -270,6 +277,21 @@ class _Builder:
                 FeedbackRule,
                 questions=feedback["questions"],
                 clause=feedback["clause"],
+                required_from=feedback.get("required_from", ("family",)),
+                consent_for=feedback.get("consent_for", ()),
+            )
+        fields["sufficiency_review"] = self.review(v.get("sufficiency_review"), gives)
+        supervision = v.get("supervision_review")
+        if supervision and None not in (supervision.get("roles"), supervision.get("clause")):
+            fields["supervision_review"] = self.build(
+                "audit.supervision_review",
+                SupervisionReview,
+                roles=supervision["roles"],
+                clause=supervision["clause"],
+                performance_tasks=self.tasks(
+                    "audit.supervision_review.performance_tasks",
+                    supervision.get("performance_tasks"),
+                ),
             )
         if week:
             fields["practice_week_action"] = week.get("action")
@@ -291,6 +313,25 @@ class _Builder:
             stage_clauses=clauses,
             grade_rules=rules,
             **{k: x for k, x in fields.items() if x is not None},
+        )
+
+    def review(self, v: Values | None, gives: Collection[Grade]) -> ReviewRule | None:
+        """``[audit.sufficiency_review]``: who reviews the agreed actions, for which grades."""
+        path = "audit.sufficiency_review"
+        if not v:
+            return None
+        grades = self.grades(f"{path}.grades", v.get("grades"), gives)
+        task = self.task(f"{path}.task", v.get("task"))
+        if None in (v.get("grades"), v.get("reviewer_role"), task, v.get("clause")):
+            return None
+        return self.build(  # type: ignore[no-any-return]
+            path,
+            ReviewRule,
+            grades=grades,
+            reviewer_role=v["reviewer_role"],
+            task=task,
+            notify_if_not=v.get("notify_if_not", ()),
+            clause=v["clause"],
         )
 
     def grade_rule(self, path: str, v: Values, gives: Collection[Grade]) -> GradeRule | None:
@@ -380,7 +421,9 @@ def read_audit_procedure(
     problems = Problems(source)
     roles = declared_roles(data, source=source, base=base)
     walker = Walker(problems, roles, machine_roles=MACHINE_ROLES, durations_as_text=True)
-    values = walker.table(Node(data, problems), AUDIT_FILE.without("format_version"))
+    root = Node(data, problems)
+    defaults = read_defaults(root)  # [[defaults]]: read against the whole file's values
+    values = walker.table(root, AUDIT_FILE.without("format_version", "defaults"))
     builder = _Builder(problems)
     policy = builder.policy(values.get("policy"))
     form = builder.form(values.get("form"))
@@ -395,7 +438,8 @@ def read_audit_procedure(
     problems.raise_if_any()
     if audit is None or moderation is None:  # pragma: no cover - a problem was recorded
         raise PolicyError(source=source, expected="a complete audit procedure")
-    return AuditProcedure(audit, moderation)
+    audit = attrs.evolve(audit, defaults=defaults)
+    return AuditProcedure(audit, attrs.evolve(moderation, audit=audit))
 
 
 def load_audit_procedure(

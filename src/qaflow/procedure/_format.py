@@ -17,6 +17,7 @@ import attrs
 
 from qaflow._convert import IDENT
 from qaflow.errors import PolicyError
+from qaflow.procedure._audit import RESPONDENTS
 from qaflow.procedure._forms import KINDS, ROLES, STAGES
 from qaflow.procedure._grading import GRADE_VALUES
 from qaflow.procedure._parts import STATUTORY
@@ -69,6 +70,7 @@ VOCABULARIES: Final[MappingProxyType[str, tuple[str, ...]]] = MappingProxyType(
         "form_roles": tuple(ROLES),
         "form_stages": tuple(STAGES),
         "statutory": tuple(STATUTORY),
+        "respondents": tuple(RESPONDENTS),
     }
 )
 """The named option lists a key definition may cite (``options = "grades"``)."""

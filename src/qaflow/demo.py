@@ -35,7 +35,8 @@ from qaflow.policies import DEMO_COUNCIL, shipped_audit_procedure
 from qaflow.programme import ProgrammeResult, generate_council, run_programme
 from qaflow.registry import shipped_report_policies, shipped_specs
 from qaflow.report import QAReport, build_report, to_html, to_json, to_markdown
-from qaflow.store import SQLiteStore
+from qaflow.store import SQLiteStore, Store, open_store
+from qaflow.store._url import shown_url
 
 __all__ = ["DEMO_SEED", "DEMO_START", "DemoResult", "DemoSummary", "run_demo"]
 
@@ -79,7 +80,8 @@ class DemoResult:
     """Where the demo wrote its files, and its summary."""
 
     directory: Path
-    database: Path
+    database: Path | str
+    """The SQLite file, or the store URL given (without its password)."""
     html: Path
     markdown: Path
     json: Path
@@ -118,7 +120,31 @@ def _remove_database(path: Path) -> None:
             candidate.unlink()
 
 
-def _samples(store: SQLiteStore) -> tuple[str, ...]:
+def _open(directory: Path, db: str | None) -> Store:
+    """The demo's SQLite file (replacing an earlier one), or the empty store ``db`` names.
+
+    A store that already holds workflows is refused before anything is written: the demo's
+    ids would collide with them, and it never deletes a shared database's content.
+    """
+    if db is None:
+        database = directory / DATABASE
+        _remove_database(database)
+        # NORMAL: a demo need not survive power loss, and it writes several times faster.
+        return SQLiteStore(database, synchronous="NORMAL")
+    store: Store = open_store(db, field="--db")
+    if next(iter(store.workflow_ids()), None) is not None:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
+        raise ValidationError(
+            field="--db",
+            value=shown_url(db),
+            expected="an empty database (this one holds workflows)",
+        )
+    return store
+
+
+def _samples(store: Store) -> tuple[str, ...]:
     """The escalation and the audit with the most events (the lowest id of a tie)."""
     best: dict[str, tuple[int, str]] = {}
     for workflow_id in store.workflow_ids():
@@ -160,6 +186,7 @@ def run_demo(
     seed: int = DEMO_SEED,
     start: date = DEMO_START,
     progress: Callable[[int, int], None] | None = None,
+    db: str | None = None,
 ) -> DemoResult:
     """Play ``months`` (a quarter) of a generated council's QA work and report on it.
 
@@ -167,16 +194,16 @@ def run_demo(
     ``qa-report.html``, ``qa-report.md`` and ``qa-report.json``; creates ``out_dir`` if
     needed. The same ``seed`` writes the same database content and the same reports.
     ``progress(days, total)`` counts the simulated days as they pass (the CLI's bar).
+    ``db`` (a store URL, e.g. ``postgresql://…``) writes the workflows there instead of the
+    SQLite file; that database must hold no workflows yet.
     """
     if isinstance(months, bool) or not isinstance(months, int) or not 1 <= months <= 24:
         raise ValidationError(field="months", value=months, expected="a whole number in 1..24")
     directory = Path(out_dir)
     directory.mkdir(parents=True, exist_ok=True)
-    database = directory / DATABASE
-    _remove_database(database)
     council = generate_council(seed)
-    # NORMAL: a demo need not survive power loss, and it writes several times faster.
-    with SQLiteStore(database, synchronous="NORMAL") as store:
+    store = _open(directory, db)
+    try:
         result = run_programme(
             council,
             shipped_audit_procedure(DEMO_COUNCIL).audit,
@@ -199,16 +226,19 @@ def run_demo(
             start=result.start,
             end=result.end,
             policies=known,
-            directory=council.directory,
             trend_months=_TREND_MONTHS,
         )
+    finally:
+        close = getattr(store, "close", None)
+        if callable(close):
+            close()
     paths = {name: directory / name for name in (HTML, MARKDOWN, JSON)}
     paths[HTML].write_text(to_html(report, policies=known), encoding="utf-8")
     paths[MARKDOWN].write_text(to_markdown(report, policies=known), encoding="utf-8")
     paths[JSON].write_text(to_json(report) + "\n", encoding="utf-8")
     return DemoResult(
         directory=directory,
-        database=database,
+        database=directory / DATABASE if db is None else shown_url(db),
         html=paths[HTML],
         markdown=paths[MARKDOWN],
         json=paths[JSON],

@@ -25,6 +25,7 @@ from qaflow import (
 from qaflow.cli import main
 from qaflow.machines.escalation import escalation_machine
 from qaflow.policies import bexley
+from qaflow.store import SCHEMA_VERSION
 from review_machine import review_spec
 
 FIRO = escalation_machine(bexley.FIRO_LADDER, bexley.POLICY)
@@ -197,7 +198,9 @@ def test_a_newer_schema_version_is_refused_naming_it(tmp_path: Path) -> None:
         "UPDATE meta SET value = '999' WHERE key = 'schema_version'"
     )
     for readonly in (True, False):
-        with pytest.raises(StoreError, match="schema version 999, newer than 2") as info:
+        with pytest.raises(
+            StoreError, match=f"schema version 999, newer than {SCHEMA_VERSION}"
+        ) as info:
             SQLiteStore(path, readonly=readonly)
         assert info.value.version == 999
 
@@ -229,9 +232,10 @@ def test_a_version_1_database_is_upgraded_when_opened_for_writing(tmp_path: Path
     populate(engine)
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("DROP TABLE anchor")
+    conn.execute("DROP TABLE schema_version")
     conn.execute("ALTER TABLE workflows DROP COLUMN fingerprint")
     conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match="schema version 1, older than 2") as info:
+    with pytest.raises(StoreError, match=f"schema version 1, older than {SCHEMA_VERSION}") as info:
         SQLiteStore(path, readonly=True)
     assert info.value.version == 1
     clock = ManualClock(T0 + timedelta(hours=2))
@@ -240,6 +244,12 @@ def test_a_version_1_database_is_upgraded_when_opened_for_writing(tmp_path: Path
     assert report.ok and report.anchor_position == 7
     upgraded.fire("R2", "comment", MANAGER, {"text": "after the upgrade"})
     assert upgraded.verify_report().ok
+    # The shared runner ran every missing step in order and recorded each one.
+    assert conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (
+        str(SCHEMA_VERSION),
+    )
+    history = conn.execute("SELECT version FROM schema_version ORDER BY version").fetchall()
+    assert history == [(v,) for v in range(2, SCHEMA_VERSION + 1)]
 
 
 def test_every_store_error_is_a_qaflow_error() -> None:

@@ -135,9 +135,10 @@ def open_engine(db: str, *, write: bool = False, ladders: tuple[str, ...] = ()) 
     """An engine on ``db`` (a SQLite file or a store URL) with the shipped specs and any
     ``ladders`` files registered.
 
-    Read commands open a SQLite database read-only (``write=False``): a file that is not a
-    qaflow database is refused and left exactly as it was. A PostgreSQL URL opens the shared
-    database (its schema is created if it is new).
+    Read commands open the database read-only (``write=False``): a SQLite file that is not
+    a qaflow database is refused and left exactly as it was; a PostgreSQL database must
+    already hold qaflow's current schema and its sessions are read-only on the server. Write
+    commands on a PostgreSQL URL create the schema if it is new.
     """
     from qaflow.engine import Engine
     from qaflow.registry import shipped_specs
@@ -146,7 +147,7 @@ def open_engine(db: str, *, write: bool = False, ladders: tuple[str, ...] = ()) 
 
     specs = [*shipped_specs(), *_ladder_specs(ladders)]
     if is_url(db) and not db.startswith("sqlite:"):
-        store = open_store(db, field=_db_source())
+        store = open_store(db, field=_db_source(), readonly=not write)
     else:
         if db.startswith("sqlite:///") and len(db) > len("sqlite:///"):
             db = db[len("sqlite:///") :]

@@ -38,12 +38,21 @@ if TYPE_CHECKING:
     show_default=True,
     help="The random seed: the same seed writes the same database and report.",
 )
+@click.option(
+    "--db",
+    "db",
+    default=None,
+    metavar="URL",
+    help="Write the workflows to this empty store (e.g. postgresql://...) instead of "
+    "OUT/qaflow-demo.db. Not read from QAFLOW_DB.",
+)
 @fail_cleanly
-def demo(out: str, months: int, seed: int) -> None:
+def demo(out: str, months: int, seed: int, db: str | None) -> None:
     """Simulate a council's audit programme into SQLite, tick, and write the QA report.
 
-    Writes OUT/qaflow-demo.db (replacing an earlier demo) and the report as HTML, Markdown
-    and JSON; then prints the commands to explore the database (history, outbox, report).
+    Writes OUT/qaflow-demo.db (replacing an earlier demo), or the empty store --db names,
+    and the report as HTML, Markdown and JSON; then prints the commands to explore the
+    database (history, outbox, report).
     """
     from pathlib import Path
 
@@ -54,7 +63,7 @@ def demo(out: str, months: int, seed: int) -> None:
     from qaflow.cli._progress import progress_bar
 
     with progress_bar(f"simulating {months} month(s) of QA work", unit="days") as progress:
-        result = run_demo(out, months=months, seed=seed, progress=progress)
+        result = run_demo(out, months=months, seed=seed, progress=progress, db=db)
     for line in result.lines():
         click.echo(line)
     click.echo("")

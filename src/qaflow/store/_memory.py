@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 
 from qaflow._checks import check_ids, to_utc
-from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
+from qaflow.errors import UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     AnchorEntry,
@@ -20,7 +20,9 @@ from qaflow.records import (
     WorkflowSnapshot,
     anchor_head,
 )
-from qaflow.store._protocol import stale
+from qaflow.store._find import Filters, FindWorkflows
+from qaflow.store._protocol import breach_each, check_next, commit_each
+from qaflow.store._staged import StagedStore
 
 __all__ = ["MemoryStore"]
 
@@ -31,7 +33,7 @@ def _wid(workflow_id: object) -> str:
     return workflow_id
 
 
-class MemoryStore:
+class MemoryStore(FindWorkflows):
     """An in-process store for simulation and tests: same contract, no durability.
 
     Commits are serialised by a lock, so one store may be shared by threads. The anchor's
@@ -71,12 +73,9 @@ class MemoryStore:
         wid = event.workflow_id
         current = self._snapshots.get(wid)
         actual = current.version if current is not None else 0
-        if actual != expected_version or event.seq != expected_version + 1:
-            detail = "the workflow already exists" if expected_version == 0 and actual else ""
-            raise stale(wid, expected_version, actual, detail)
         key = event.idempotency_key
-        if key is not None and (wid, key) in self._keys:
-            raise stale(wid, expected_version, actual, "idempotency key already used")
+        taken = key is not None and (wid, key) in self._keys
+        check_next(wid, expected_version, actual, event.seq, key_taken=taken)
         # Nothing below can fail: the commit is all or nothing. (Simulation commits millions
         # of steps, most with no rows of some kinds: each kind is skipped when empty.)
         self._snapshots[wid] = step.snapshot
@@ -112,43 +111,20 @@ class MemoryStore:
 
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Commit ``steps`` all or nothing: every check runs before anything is written."""
-        versions: dict[str, int] = {}
-        keys: set[tuple[str, str]] = set()
-        for step in steps:
-            event = step.event
-            wid = event.workflow_id
-            current = self._snapshots.get(wid)
-            actual = versions.get(wid, current.version if current is not None else 0)
-            expected = event.seq - 1
-            if actual != expected:
-                detail = "the workflow already exists" if expected == 0 and actual else ""
-                raise stale(wid, expected, actual, detail)
-            key = event.idempotency_key
-            if key is not None and ((wid, key) in self._keys or (wid, key) in keys):
-                raise stale(wid, expected, actual, "idempotency key already used")
-            if key is not None:
-                keys.add((wid, key))
-            versions[wid] = event.seq
-        for step in steps:
-            self.commit(step, expected_version=step.event.seq - 1)
+        StagedStore(self).commit_many(steps)  # checks each against the store and the batch
+        commit_each(self, steps)
 
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
     ) -> list[Step]:
         """Breach up to ``limit`` due deadlines (one process: nothing else can claim them)."""
-        written: list[Step] = []
-        for deadline in self.due_deadlines(now)[:limit]:
-            if deadline.id not in self._open:
-                continue  # closed by an earlier breach of this round
-            step = breach(deadline)
-            if step is None:
-                continue
-            try:
-                self.commit(step, expected_version=step.event.seq - 1)
-            except ConcurrencyError:
-                continue
-            written.append(step)
-        return written
+        due = self.due_deadlines(now)[:limit]
+        # A deadline closed by an earlier breach of this round is passed over.
+        return breach_each(
+            (d for d in due if d.id in self._open),
+            breach,
+            lambda step: self.commit(step, expected_version=step.event.seq - 1),
+        )
 
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         seq = self._keys.get((_wid(workflow_id), key))
@@ -169,17 +145,8 @@ class MemoryStore:
             if machine is None or snap.machine == machine:
                 yield snap
 
-    def find_workflows(
-        self,
-        *,
-        machine: str | None = None,
-        policy: str | None = None,
-        state: str | None = None,
-        team: str | None = None,
-        overdue_at: datetime | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowSnapshot]:
+    def _find(self, filters: Filters) -> list[WorkflowSnapshot]:
+        machine, policy, state, team, overdue_at, after, limit = filters
         if overdue_at is not None:
             overdue_at = to_utc(overdue_at, "overdue_at")
         found = [

@@ -8,14 +8,8 @@ from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Event, Notification, Task, WorkflowSnapshot
-from qaflow.store._pg_sql import (
-    EVENT_COLS,
-    NOTE_COLS,
-    SNAP_COLS,
-    TASK_COLS,
-    event_from,
-    snapshot_from,
-)
+from qaflow.store._pg_sql import event_from, same, snapshot_from, task_from
+from qaflow.store._rows import EVENT_COLS, NOTE_COLS, SNAP_COLS, TASK_COLS, notification_from
 
 __all__ = ["PeriodReads"]
 
@@ -63,7 +57,7 @@ class PeriodReads:
             "WHERE created_at >= %s AND created_at < %s ORDER BY created_at, id",
             (ensure_aware(start, "start"), ensure_aware(end, "end")),
         )
-        return [(Task(*r[:-1]), r[-1]) for r in rows]
+        return [(task_from(r[:-1]), r[-1]) for r in rows]
 
     def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
         rows = self._select(
@@ -71,4 +65,4 @@ class PeriodReads:
             "WHERE created_at >= %s AND created_at < %s ORDER BY created_at, id",
             (ensure_aware(start, "start"), ensure_aware(end, "end")),
         )
-        return [Notification(*r) for r in rows]
+        return [notification_from(r, same) for r in rows]

@@ -13,34 +13,31 @@ psycopg is imported when a store is opened, so ``import qaflow`` stays fast for 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from qaflow._checks import check_ids
 from qaflow.calendar import ensure_aware
-from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
+from qaflow.errors import StoreError, UnknownWorkflow, ValidationError
 from qaflow.records import (
+    GENESIS_HASH,
     AnchorEntry,
     Deadline,
     Event,
-    Notification,
     Step,
-    Task,
     WorkflowSnapshot,
+    anchor_head,
 )
+from qaflow.store._find import Filters, FindWorkflows
 from qaflow.store._pg_period import PeriodReads
+from qaflow.store._pg_reads import RowReads
 from qaflow.store._pg_sql import (
     ANCHOR_COLS,
     CLAIM,
-    DEADLINE_COLS,
-    EVENT_COLS,
     NESTED,
-    NOTE_COLS,
-    SNAP_COLS,
-    TABLES,
-    TASK_COLS,
+    PENDING,
+    SEAL,
     TOP,
     Refused,
     conflicts_typed,
@@ -49,12 +46,18 @@ from qaflow.store._pg_sql import (
     event_from,
     find_sql,
     open_states,
+    read_only_typed,
     refusal,
     session_options,
     snapshot_from,
     text_id,
     where_of,
     write_step,
+)
+from qaflow.store._protocol import breach_each
+from qaflow.store._rows import (
+    EVENT_COLS,
+    SNAP_COLS,
 )
 
 if TYPE_CHECKING:
@@ -64,28 +67,41 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(PeriodReads):
+class PostgresStore(FindWorkflows, RowReads, PeriodReads):
     """A store on a PostgreSQL server, safe to share between threads, processes and nodes.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the
     connection pool (one connection per concurrently committing thread is enough). Opening
     creates or migrates the schema (serialised across nodes by an advisory lock); a database
     of a newer schema version raises :class:`~qaflow.errors.StoreError`.
+
+    ``readonly=True`` never writes: the schema is only checked (an older or missing one is
+    refused, not upgraded), every session is read-only on the server too, and each write
+    method raises :class:`~qaflow.errors.StoreError` before sending anything.
     """
 
     def __init__(
-        self, dsn: str, *, min_size: int = 1, max_size: int = 4, timeout: float = 30.0
+        self,
+        dsn: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 4,
+        timeout: float = 30.0,
+        readonly: bool = False,
     ) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
 
         if not isinstance(dsn, str) or not dsn:
             raise ValidationError(field="dsn", value=dsn, expected="a PostgreSQL URL or DSN")
-        self.dsn, self.where = dsn, where_of(dsn)
-        kwargs: dict[str, Any] = {"autocommit": True, "options": session_options(dsn)}
+        self.dsn, self.where, self.readonly = dsn, where_of(dsn), bool(readonly)
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "options": session_options(dsn, readonly=self.readonly),
+        }
         try:
             with psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs) as conn:
-                create_schema(conn)
+                create_schema(conn, writable=not self.readonly)
         except psycopg.OperationalError:
             raise ValidationError(
                 field="dsn", value=self.where, expected="a reachable PostgreSQL server"
@@ -94,6 +110,7 @@ class PostgresStore(PeriodReads):
             dsn, min_size=min_size, max_size=max_size, kwargs=kwargs, timeout=timeout, open=True
         )
         self._local = threading.local()
+        self.seal(wait=True)  # rows a crashed node left pending
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"
@@ -114,8 +131,15 @@ class PostgresStore(PeriodReads):
         if held is not None:
             yield held
             return
-        with self.pool.connection() as conn:
+        with read_only_typed(self.where), self.pool.connection() as conn:
             yield conn
+
+    def _writable(self, what: str) -> None:
+        """Refuse a write on a store opened read-only, before anything reaches the server."""
+        if self.readonly:
+            raise StoreError(
+                path=self.where, problem=f"is open read-only: {what} writes (open it for writing)"
+            )
 
     @contextmanager
     def _hold(self) -> Iterator[psycopg.Connection[Any]]:
@@ -153,19 +177,8 @@ class PostgresStore(PeriodReads):
         for row in self._select(sql, args):
             yield snapshot_from(row)
 
-    def find_workflows(
-        self,
-        *,
-        machine: str | None = None,
-        policy: str | None = None,
-        state: str | None = None,
-        team: str | None = None,
-        overdue_at: datetime | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowSnapshot]:
-        sql, args = find_sql(machine, policy, state, team, overdue_at, after, limit)
-        return [snapshot_from(row) for row in self._select(sql, args)]
+    def _find(self, filters: Filters) -> list[WorkflowSnapshot]:
+        return [snapshot_from(row) for row in self._select(*find_sql(filters))]
 
     def workflow_ids(self, machine: str | None = None) -> Iterator[str]:
         where, args = ("WHERE machine = %s", (machine,)) if machine is not None else ("", ())
@@ -188,107 +201,48 @@ class PostgresStore(PeriodReads):
         )
         return event_from(rows[0]) if rows else None
 
-    def due_deadlines(self, now: datetime) -> list[Deadline]:
-        rows = self._select(
-            f"SELECT {DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= %s "
-            "ORDER BY due_at, id",
-            (ensure_aware(now, "now"),),
-        )
-        return [deadline_from(r) for r in rows]
-
-    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
-        where, args = (
-            ("AND workflow_id = %s", (text_id(workflow_id),))
-            if workflow_id is not None
-            else ("", ())
-        )
-        rows = self._select(
-            f"SELECT {DEADLINE_COLS} FROM deadlines WHERE status = 'open' {where} "
-            "ORDER BY due_at, id",
-            args,
-        )
-        return [deadline_from(r) for r in rows]
-
-    @staticmethod
-    def _notification(row: tuple[Any, ...]) -> Notification:
-        return Notification(*row)
-
-    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
-        sql = f"SELECT {NOTE_COLS} FROM notifications WHERE sent_at IS NULL ORDER BY created_at, id"
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        return [self._notification(r) for r in self._select(sql)]
-
-    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
-        where, args = (
-            ("WHERE workflow_id = %s", (text_id(workflow_id),))
-            if workflow_id is not None
-            else ("", ())
-        )
-        rows = self._select(
-            f"SELECT {NOTE_COLS} FROM notifications {where} ORDER BY created_at, id", args
-        )
-        return [self._notification(r) for r in rows]
-
-    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
-        """Mark outbox rows delivered (writes). Returns how many were pending."""
-        stamp = ensure_aware(at, "at")
-        with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE notifications SET sent_at = %s WHERE id = ANY(%s) AND sent_at IS NULL",
-                (stamp, check_ids("ids", ids)),
-            )
-            return cur.rowcount
-
-    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
-        sql = f"SELECT {TASK_COLS} FROM tasks WHERE true"
-        args: list[str] = []
-        if workflow_id is not None:
-            sql += " AND workflow_id = %s"
-            args.append(workflow_id)
-        if open_only:
-            sql += " AND done_at IS NULL"
-        return [Task(*row) for row in self._select(sql + " ORDER BY created_at, id", args)]
-
-    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
-        """Mark tasks done (writes). Returns how many were open."""
-        stamp = ensure_aware(at, "at")
-        with self._conn() as conn:
-            cur = conn.execute(
-                "UPDATE tasks SET done_at = %s WHERE id = ANY(%s) AND done_at IS NULL",
-                (stamp, check_ids("ids", ids)),
-            )
-            return cur.rowcount
-
-    def counts(self) -> dict[str, int]:
-        """Row counts per table (for tests that check a refused command wrote nothing)."""
-        out = {t: self._select(f"SELECT count(*) FROM {t}")[0][0] for t in TABLES}
-        out["open_deadlines"] = self._select(
-            "SELECT count(*) FROM deadlines WHERE status = 'open'"
-        )[0][0]
-        return out
-
-    def dump(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Every row of every table, sorted: the store's whole content, for comparisons."""
-        return {t: sorted(self._select(f"SELECT * FROM {t}"), key=repr) for t in TABLES}
-
-    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
-        where, args = ("WHERE workflow_id = %s", (workflow_id,)) if workflow_id else ("", ())
-        rows = self._select(f"SELECT {DEADLINE_COLS}, status FROM deadlines {where}", args)
-        return [(deadline_from(r[:-1]), r[-1]) for r in rows]
-
     def anchor(self) -> Iterator[AnchorEntry]:
-        last = 0
-        while rows := self._select(
-            f"SELECT {ANCHOR_COLS} FROM anchor WHERE position > %s ORDER BY position LIMIT 10000",
-            (last,),
-        ):
-            yield from (AnchorEntry(*row) for row in rows)
-            last = rows[-1][0]
+        """The sealed anchor, then the rows still pending (heads computed as a seal would).
+
+        Both are read in one snapshot, so a seal running meanwhile neither hides nor
+        repeats a row.
+        """
+        from psycopg.pq import TransactionStatus
+
+        with self._conn() as conn:
+            nested = conn.info.transaction_status != TransactionStatus.IDLE
+            with conn.transaction():
+                if not nested:
+                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                sealed = conn.execute(
+                    f"SELECT {ANCHOR_COLS} FROM anchor ORDER BY position"
+                ).fetchall()
+                pending = conn.execute(PENDING).fetchall()
+        yield from (AnchorEntry(*row) for row in sealed)
+        position, head = (sealed[-1][0], sealed[-1][4]) if sealed else (0, GENESIS_HASH)
+        for wid, seq, hash_ in pending:
+            position += 1
+            head = anchor_head(str(head), wid, seq, hash_)
+            yield AnchorEntry(position, wid, seq, hash_, head)
 
     def anchor_tip(self) -> AnchorEntry | None:
+        """The sealed anchor's last entry, after sealing what can be (what a checkpoint
+        records: a sealed position never moves, a pending one may)."""
+        self.seal(wait=True)
         rows = self._select(f"SELECT {ANCHOR_COLS} FROM anchor ORDER BY position DESC LIMIT 1")
         return AnchorEntry(*rows[0]) if rows else None
+
+    def seal(self, *, wait: bool = False) -> int:
+        """Chain the pending anchor rows of finished transactions (see ``qaflow_seal``).
+
+        Commits call it without waiting; ``wait=True`` queues behind another sealer and
+        commits durably. Returns how many rows were sealed (-1: another sealer was busy).
+        """
+        if self.readonly or getattr(self._local, "conn", None) is not None:
+            return 0  # read-only, or inside a batch or claim: its rows are not final until it ends
+        with self._conn() as conn:
+            row = conn.execute(SEAL, (wait,)).fetchone()
+        return int(row[0]) if row else 0
 
     # --- the write path ---------------------------------------------------------------------
 
@@ -301,6 +255,7 @@ class PostgresStore(PeriodReads):
         from psycopg import errors
         from psycopg.pq import TransactionStatus
 
+        self._writable("a command")
         wid = step.event.workflow_id
         with conflicts_typed(wid), self._conn() as conn:
             nested = conn.info.transaction_status != TransactionStatus.IDLE
@@ -310,6 +265,8 @@ class PostgresStore(PeriodReads):
                     conn.execute(begin)
                     write_step(conn, step, expected_version)
                     conn.execute(done)
+                    if not nested:  # chain it (and others) into the anchor, same round trip
+                        conn.execute(SEAL, (False,))
             except BaseException as error:
                 if conn.info.transaction_status in open_states():
                     for statement in undo:
@@ -327,6 +284,7 @@ class PostgresStore(PeriodReads):
         """
         from psycopg import errors
 
+        self._writable("a batch")
         if not steps:
             return
         current = steps[0]
@@ -345,22 +303,20 @@ class PostgresStore(PeriodReads):
             wid, expected = current.event.workflow_id, current.event.seq - 1
             with self._conn() as conn:
                 raise refusal(conn, wid, expected, key_used) from None
+        self.seal()
 
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
     ) -> list[Step]:
         """Claim due deadlines (``SKIP LOCKED``) with their workflows; commit their breaches."""
+        self._writable("tick")
         moment = ensure_aware(now, "now")
-        written: list[Step] = []
         with self._hold() as conn:
             rows = conn.execute(CLAIM, (moment, int(limit))).fetchall()
-            for row in rows:
-                step = breach(deadline_from(row))
-                if step is None:
-                    continue
-                try:
-                    self.commit(step, expected_version=step.event.seq - 1)
-                except ConcurrencyError:
-                    continue
-                written.append(step)
+            written = breach_each(
+                (deadline_from(row) for row in rows),
+                breach,
+                lambda step: self.commit(step, expected_version=step.event.seq - 1),
+            )
+        self.seal()
         return written

@@ -17,7 +17,7 @@ from qaflow.records import (
     WorkflowSnapshot,
 )
 
-__all__ = ["Store", "stale"]
+__all__ = ["Store", "breach_each", "check_next", "commit_each", "stale"]
 
 
 class Store(Protocol):
@@ -33,8 +33,12 @@ class Store(Protocol):
     transaction, one :class:`~qaflow.records.AnchorEntry` per event to a store-wide,
     append-only log in commit order, whose ``head`` chains the previous head with
     (workflow id, seq, event hash) as :func:`~qaflow.records.anchor_head` defines. Two
-    commits never share a position: the append happens under the store's write lock (SQLite:
-    ``BEGIN IMMEDIATE``; PostgreSQL: e.g. a row lock on the log's tip or an advisory lock).
+    commits never share a position. SQLite appends under its write lock (``BEGIN
+    IMMEDIATE``). PostgreSQL does not serialise commits on the log: a commit records its
+    event as *pending* with its transaction id, and a short seal after it (or any later one)
+    chains the rows of finished transactions in (xid, id) order; ``anchor`` returns the
+    sealed rows then the pending ones with the heads a seal would give them, and
+    ``anchor_tip`` seals first and returns the sealed tip (a position that never moves).
     """
 
     def load(self, workflow_id: str) -> WorkflowSnapshot: ...
@@ -146,3 +150,39 @@ def stale(workflow_id: str, expected: int, actual: int, detail: str = "") -> Con
     return ConcurrencyError(
         workflow_id=workflow_id, expected_version=expected, actual_version=actual, detail=detail
     )
+
+
+def check_next(workflow_id: str, expected: int, actual: int, seq: int, *, key_taken: bool) -> None:
+    """Refuse a step unless the workflow is at ``expected`` (its event ``expected + 1``) and
+    its idempotency key is unused: the check of every store that checks before writing."""
+    if actual != expected or seq != expected + 1:
+        detail = "the workflow already exists" if expected == 0 and actual else ""
+        raise stale(workflow_id, expected, actual, detail)
+    if key_taken:
+        raise stale(workflow_id, expected, actual, "idempotency key already used")
+
+
+def commit_each(store: Store, steps: Iterable[Step]) -> None:
+    """Commit ``steps`` one by one, each at the version before its event."""
+    for step in steps:
+        store.commit(step, expected_version=step.event.seq - 1)
+
+
+def breach_each(
+    deadlines: Iterable[Deadline],
+    breach: Callable[[Deadline], Step | None],
+    commit: Callable[[Step], None],
+) -> list[Step]:
+    """The body of every ``fire_due``: commit each claimed deadline's breach step; a step
+    refused as stale is skipped alone (its deadline stays open for the next round)."""
+    written: list[Step] = []
+    for deadline in deadlines:
+        step = breach(deadline)
+        if step is None:
+            continue
+        try:
+            commit(step)
+        except ConcurrencyError:
+            continue
+        written.append(step)
+    return written

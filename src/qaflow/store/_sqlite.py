@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -13,30 +13,44 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from qaflow._checks import check_ids, to_utc
-from qaflow.errors import ConcurrencyError, UnknownWorkflow, ValidationError
+from qaflow._checks import to_utc
+from qaflow.errors import UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     Actor,
-    AnchorEntry,
     Deadline,
     Event,
-    Notification,
     Step,
-    Task,
     WorkflowSnapshot,
     anchor_head,
 )
-from qaflow.store._codec import deadlines_from_json, deadlines_json
-from qaflow.store._find import find_query
-from qaflow.store._protocol import stale
+from qaflow.store._codec import deadlines_json
+from qaflow.store._find import Filters, FindWorkflows, find_query
+from qaflow.store._protocol import breach_each, commit_each, stale
+from qaflow.store._rows import (
+    CLOSE_DEADLINE,
+    DEADLINE_COLS,
+    EVENT_COLS,
+    NOTE_COLS,
+    SNAP_COLS,
+    TASK_COLS,
+    advance_sql,
+    advance_values,
+    closing_rows,
+    deadline_rows,
+    event_values,
+    insert_sql,
+    note_rows,
+    snapshot_from,
+    snapshot_values,
+    task_rows,
+)
 from qaflow.store._sqlite_period import PeriodReads
+from qaflow.store._sqlite_reads import RowReads
 from qaflow.store._sqlite_rows import (
     Inspection,
-    deadline_row,
     dt,
     event_row,
-    notification_row,
     text_id,
     ts,
 )
@@ -45,10 +59,15 @@ from qaflow.store._sqlite_schema import SCHEMA_VERSION, guarded, open_connection
 __all__ = ["SQLiteStore"]
 
 _RECENT_MAX = 1024
-_DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
+_INSERT_WORKFLOW = insert_sql("workflows", SNAP_COLS, "?")
+_ADVANCE = advance_sql("?")
+_INSERT_EVENT = insert_sql("events", EVENT_COLS, "?")
+_INSERT_DEADLINE = insert_sql("deadlines", DEADLINE_COLS, "?", status="open")
+_INSERT_NOTE = insert_sql("notifications", NOTE_COLS, "?")
+_INSERT_TASK = insert_sql("tasks", TASK_COLS, "?")
 
 
-class SQLiteStore(Inspection, PeriodReads):
+class SQLiteStore(FindWorkflows, RowReads, Inspection, PeriodReads):
     """The embedded durable store: one SQLite file in WAL mode.
 
     ``synchronous="FULL"`` (the default) makes every acknowledged command survive power loss;
@@ -111,39 +130,9 @@ class SQLiteStore(Inspection, PeriodReads):
     # --- reads ----------------------------------------------------------------------------
 
     def _snapshot(self, row: tuple[Any, ...]) -> WorkflowSnapshot:
-        (
-            wid,
-            machine,
-            policy,
-            pver,
-            state,
-            version,
-            created,
-            updated,
-            last_hash,
-            data,
-            deadlines,
-            fingerprint,
-        ) = row
-        return WorkflowSnapshot(
-            workflow_id=wid,
-            machine=machine,
-            policy=policy,
-            policy_version=pver,
-            state=state,
-            data=json.loads(data),
-            version=version,
-            created_at=dt(created),
-            updated_at=dt(updated),
-            last_hash=last_hash,
-            deadlines=deadlines_from_json(deadlines),
-            fingerprint=fingerprint or "",
-        )
+        return snapshot_from(row, dt)
 
-    _SNAP_COLS = (
-        "workflow_id, machine, policy, policy_version, state, version, created_at, "
-        "updated_at, last_hash, data, deadlines, fingerprint"
-    )
+    _SNAP_COLS = SNAP_COLS
 
     @guarded
     def load(self, workflow_id: str) -> WorkflowSnapshot:
@@ -178,41 +167,19 @@ class SQLiteStore(Inspection, PeriodReads):
             yield wid
 
     @guarded
-    def _fetch(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, tuple(args)).fetchall()
-
-    @guarded
-    def find_workflows(
-        self,
-        *,
-        machine: str | None = None,
-        policy: str | None = None,
-        state: str | None = None,
-        team: str | None = None,
-        overdue_at: datetime | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowSnapshot]:
+    def _find(self, filters: Filters) -> list[WorkflowSnapshot]:
+        when = filters.overdue_at
         sql, args = find_query(
+            filters,
             columns=self._SNAP_COLS,
             placeholder="?",
             team_expr="json_extract(data, '$.team_id')",
-            machine=machine,
-            policy=policy,
-            state=state,
-            team=team,
-            overdue_at=None if overdue_at is None else ts(to_utc(overdue_at, "overdue_at")),
-            after=after,
-            limit=limit,
+            overdue_at=None if when is None else ts(to_utc(when, "overdue_at")),
         )
-        rows = self.conn.execute(sql, args).fetchall()
-        return [self._snapshot(row) for row in rows]
+        return [self._snapshot(row) for row in self.conn.execute(sql, args).fetchall()]
 
     _event = staticmethod(event_row)
-    _EVENT_COLS = (
-        "workflow_id, seq, trigger, source, dest, actor_id, actor_role, at, payload, "
-        "prev_hash, hash, idempotency_key"
-    )
+    _EVENT_COLS = EVENT_COLS
 
     @guarded
     def events(self, workflow_id: str) -> list[Event]:
@@ -233,158 +200,6 @@ class SQLiteStore(Inspection, PeriodReads):
             (text_id(workflow_id), text_id(key, "idempotency_key")),
         ).fetchone()
         return None if row is None else self._event(row)
-
-    _DEADLINE_COLS = (
-        "id, workflow_id, name, state, opened_at, due_at, rule, breach_trigger, "
-        "clause, notify, opened_seq"
-    )
-
-    _deadline = staticmethod(deadline_row)
-
-    @guarded
-    def due_deadlines(self, now: datetime) -> list[Deadline]:
-        """Open deadlines due by ``now``; a row that cannot be decoded still comes back
-        (id, workflow and due time only), so ``tick`` reaches its workflow's snapshot."""
-        moment = to_utc(now, "now")
-        rows = self.conn.execute(
-            f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= ? "
-            "ORDER BY due_at, id",
-            (ts(moment),),
-        ).fetchall()
-        out = []
-        for row in rows:
-            try:
-                out.append(self._deadline(row))
-            except Exception:  # a damaged row: verify names it; tick must not stop on it
-                out.append(Deadline(str(row[0]), str(row[1]), "?", None, moment, moment, "?"))
-        return out
-
-    @guarded
-    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
-        if workflow_id is None:
-            sql = f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open'"
-            args: tuple[str, ...] = ()
-        else:
-            # Named: without statistics the planner prefers (status, due_at) for the ORDER BY
-            # and scans every open deadline of the store, making verify quadratic (issue 14).
-            sql = (
-                f"SELECT {self._DEADLINE_COLS} FROM deadlines "
-                f"INDEXED BY {_DEADLINES_BY_WORKFLOW} WHERE workflow_id = ? AND status = 'open'"
-            )
-            args = (text_id(workflow_id),)
-        rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
-        return [self._deadline(r) for r in rows]
-
-    _NOTE_COLS = "id, workflow_id, seq, recipient_role, recipient_id, reason, clause, created_at"
-
-    _notification = staticmethod(notification_row)
-
-    @guarded
-    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
-        sql = (
-            f"SELECT {self._NOTE_COLS} FROM notifications WHERE sent_at IS NULL "
-            "ORDER BY created_at, id"
-        )
-        if limit is not None:
-            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
-                raise ValidationError(field="limit", value=limit, expected="a whole number >= 0")
-            sql += f" LIMIT {limit}"
-        return [self._notification(r) for r in self.conn.execute(sql).fetchall()]
-
-    @guarded
-    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
-        sql = f"SELECT {self._NOTE_COLS} FROM notifications"
-        args: tuple[str, ...] = ()
-        if workflow_id is not None:
-            sql += " WHERE workflow_id = ?"
-            args = (text_id(workflow_id),)
-        return [
-            self._notification(r)
-            for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
-        ]
-
-    @guarded
-    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
-        """Mark outbox rows delivered (writes). Returns how many were pending."""
-        stamp = ts(to_utc(at, "at"))
-        rows = [(stamp, i) for i in check_ids("ids", ids)]
-        with self._transaction():
-            cur = self.conn.executemany(
-                "UPDATE notifications SET sent_at = ? WHERE id = ? AND sent_at IS NULL", rows
-            )
-            return cur.rowcount
-
-    _TASK_COLS = "id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, created_at"
-
-    @guarded
-    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
-        sql = f"SELECT {self._TASK_COLS} FROM tasks WHERE 1=1"
-        args: list[str] = []
-        if workflow_id is not None:
-            sql += " AND workflow_id = ?"
-            args.append(workflow_id)
-        if open_only:
-            sql += " AND done_at IS NULL"
-        out = []
-        for tid, wid, seq, kind, role, owner, due, clause, created in self.conn.execute(
-            sql + " ORDER BY created_at, id", args
-        ).fetchall():
-            out.append(
-                Task(
-                    id=tid,
-                    workflow_id=wid,
-                    seq=seq,
-                    kind=kind,
-                    owner_role=role,
-                    owner_id=owner,
-                    due_at=dt(due) if due else None,
-                    clause=clause,
-                    created_at=dt(created),
-                )
-            )
-        return out
-
-    @guarded
-    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
-        """Mark tasks done (writes). Returns how many were open."""
-        stamp = ts(to_utc(at, "at"))
-        rows = [(stamp, i) for i in check_ids("ids", ids)]
-        with self._transaction():
-            cur = self.conn.executemany(
-                "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL", rows
-            )
-            return cur.rowcount
-
-    @guarded
-    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
-        sql = f"SELECT {self._DEADLINE_COLS}, status FROM deadlines"
-        args: tuple[str, ...] = ()
-        if workflow_id is not None:
-            sql += " WHERE workflow_id = ?"
-            args = (text_id(workflow_id),)
-        return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
-
-    def anchor(self) -> Iterator[AnchorEntry]:
-        last = 0
-        while True:
-            rows = self._fetch(
-                "SELECT position, workflow_id, seq, hash, head FROM anchor WHERE position > ? "
-                "ORDER BY position LIMIT 10000",
-                (last,),
-            )
-            if not rows:
-                return
-            for row in rows:
-                yield AnchorEntry(*row)
-            last = rows[-1][0]
-
-    @guarded
-    def anchor_tip(self) -> AnchorEntry | None:
-        row = self.conn.execute(
-            "SELECT position, workflow_id, seq, hash, head FROM anchor "
-            "ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        return None if row is None else AnchorEntry(*row)
 
     # --- the write path -------------------------------------------------------------------
 
@@ -407,68 +222,19 @@ class SQLiteStore(Inspection, PeriodReads):
         stamp = ts(event.at)
         with self._transaction():
             if expected_version == 0:
+                created = stamp if snap.created_at is None else ts(snap.created_at)
                 try:
                     execute(
-                        "INSERT INTO workflows (workflow_id, machine, policy, policy_version, "
-                        "state, version, created_at, updated_at, last_hash, data, deadlines, "
-                        "fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (
-                            wid,
-                            snap.machine,
-                            snap.policy,
-                            snap.policy_version,
-                            snap.state,
-                            snap.version,
-                            stamp if snap.created_at is None else ts(snap.created_at),
-                            stamp,
-                            snap.last_hash,
-                            data,
-                            deadlines,
-                            snap.fingerprint,
-                        ),
+                        _INSERT_WORKFLOW, snapshot_values(snap, created, stamp, data, deadlines)
                     )
                 except sqlite3.IntegrityError:
                     raise stale(wid, 0, self._version(wid), "the workflow already exists") from None
             else:
-                cur = execute(
-                    "UPDATE workflows SET state = ?, version = ?, updated_at = ?, last_hash = ?, "
-                    "data = ?, deadlines = ?, policy = ?, policy_version = ?, fingerprint = ? "
-                    "WHERE workflow_id = ? AND version = ?",
-                    (
-                        snap.state,
-                        snap.version,
-                        stamp,
-                        snap.last_hash,
-                        data,
-                        deadlines,
-                        snap.policy,
-                        snap.policy_version,
-                        snap.fingerprint,
-                        wid,
-                        expected_version,
-                    ),
-                )
-                if cur.rowcount != 1:
+                values = advance_values(snap, stamp, data, deadlines, expected_version)
+                if execute(_ADVANCE, values).rowcount != 1:
                     raise stale(wid, expected_version, self._version(wid))
             try:
-                execute(
-                    f"INSERT INTO events ({self._EVENT_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        wid,
-                        event.seq,
-                        event.trigger,
-                        event.source,
-                        event.dest,
-                        event.actor.id,
-                        event.actor.role,
-                        stamp,
-                        json.dumps(event.payload, sort_keys=True),
-                        event.prev_hash,
-                        event.hash,
-                        event.idempotency_key,
-                    ),
-                )
+                execute(_INSERT_EVENT, event_values(event, stamp))
             except sqlite3.IntegrityError:
                 raise stale(
                     wid, expected_version, self._version(wid), "idempotency key already used"
@@ -486,73 +252,15 @@ class SQLiteStore(Inspection, PeriodReads):
                     anchor_head(head, wid, event.seq, event.hash),
                 ),
             )
+            many = self.conn.executemany
             if step.opened:
-                self.conn.executemany(
-                    "INSERT INTO deadlines (id, workflow_id, name, state, opened_at, due_at, rule, "
-                    "breach_trigger, clause, notify, opened_seq, status) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
-                    [
-                        (
-                            d.id,
-                            d.workflow_id,
-                            d.name,
-                            d.state,
-                            ts(d.opened_at),
-                            ts(d.due_at),
-                            d.rule,
-                            d.breach_trigger,
-                            d.clause,
-                            json.dumps(list(d.notify)),
-                            d.opened_seq,
-                        )
-                        for d in step.opened
-                    ],
-                )
-            closing = [("closed", i) for i in step.closed] + [
-                ("breached", i) for i in step.breached
-            ]
-            if closing:
-                self.conn.executemany(
-                    "UPDATE deadlines SET status = ?, closed_at = ?, closed_seq = ? "
-                    "WHERE id = ? AND status = 'open'",
-                    [(status, stamp, event.seq, i) for status, i in closing],
-                )
+                many(_INSERT_DEADLINE, deadline_rows(step, ts))
+            if step.closed or step.breached:
+                many(CLOSE_DEADLINE.replace("%s", "?"), closing_rows(step, stamp))
             if step.notifications:
-                self.conn.executemany(
-                    f"INSERT INTO notifications ({self._NOTE_COLS}) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            n.id,
-                            n.workflow_id,
-                            n.seq,
-                            n.recipient_role,
-                            n.recipient_id,
-                            n.reason,
-                            n.clause,
-                            ts(n.created_at),
-                        )
-                        for n in step.notifications
-                    ],
-                )
+                many(_INSERT_NOTE, note_rows(step, ts))
             if step.tasks:
-                self.conn.executemany(
-                    f"INSERT INTO tasks ({self._TASK_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            t.id,
-                            t.workflow_id,
-                            t.seq,
-                            t.kind,
-                            t.owner_role,
-                            t.owner_id,
-                            ts(t.due_at) if t.due_at else None,
-                            t.clause,
-                            ts(t.created_at),
-                        )
-                        for t in step.tasks
-                    ],
-                )
+                many(_INSERT_TASK, task_rows(step, ts))
         if len(self._recent) >= _RECENT_MAX:
             del self._recent[next(iter(self._recent))]
         self._recent[wid] = (snap, deadlines)
@@ -561,26 +269,19 @@ class SQLiteStore(Inspection, PeriodReads):
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Write ``steps`` in order in one transaction, all or nothing (each version-checked)."""
         with self._outer():
-            for step in steps:
-                self.commit(step, expected_version=step.event.seq - 1)
+            commit_each(self, steps)
 
     @guarded
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
     ) -> list[Step]:
         """Claim due deadlines under the write lock and commit their breaches in one transaction."""
-        written: list[Step] = []
         with self._outer():  # the write lock from here: no other ticker sees these rows
-            for deadline in self.due_deadlines(now)[:limit]:
-                step = breach(deadline)
-                if step is None:
-                    continue
-                try:
-                    self.commit(step, expected_version=step.event.seq - 1)
-                except ConcurrencyError:
-                    continue
-                written.append(step)
-        return written
+            return breach_each(
+                self.due_deadlines(now)[:limit],
+                breach,
+                lambda step: self.commit(step, expected_version=step.event.seq - 1),
+            )
 
     @contextmanager
     def _outer(self) -> Iterator[None]:

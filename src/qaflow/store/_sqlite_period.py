@@ -13,25 +13,10 @@ from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Actor, Event, Notification, Task, WorkflowSnapshot
-from qaflow.store._sqlite_rows import dt, text_id, ts
+from qaflow.store._sqlite_rows import dt, task_row, text_id, ts
 from qaflow.store._sqlite_schema import guarded
 
 __all__ = ["PeriodReads"]
-
-
-def _task(row: tuple[Any, ...]) -> Task:
-    tid, wid, seq, kind, role, owner, due, clause, created = row
-    return Task(
-        id=tid,
-        workflow_id=wid,
-        seq=seq,
-        kind=kind,
-        owner_role=role,
-        owner_id=owner,
-        due_at=dt(due) if due else None,
-        clause=clause,
-        created_at=dt(created),
-    )
 
 
 class PeriodReads:
@@ -96,7 +81,7 @@ class PeriodReads:
             "WHERE created_at >= ? AND created_at < ? ORDER BY created_at, id",
             (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
         ).fetchall()
-        return [(_task(r[:-1]), dt(r[-1]) if r[-1] else None) for r in rows]
+        return [(task_row(r[:-1]), dt(r[-1]) if r[-1] else None) for r in rows]
 
     def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
         rows = self.conn.execute(

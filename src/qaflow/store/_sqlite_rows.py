@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
 import sqlite_utils
 
-from qaflow.errors import ValidationError
-from qaflow.records import Actor, Deadline, Event, Notification
+from qaflow.records import Actor, Deadline, Event, Notification, Task
+from qaflow.store._rows import deadline_from, event_from, notification_from, task_from, text_id
 from qaflow.store._sqlite_schema import guarded
 
 __all__ = [
@@ -19,22 +18,10 @@ __all__ = [
     "dt",
     "event_row",
     "notification_row",
+    "task_row",
     "text_id",
     "ts",
 ]
-
-
-def text_id(workflow_id: object, field: str = "workflow_id") -> str:
-    """An id to bind in SQL: text SQLite can store (no lone surrogates)."""
-    if not isinstance(workflow_id, str):
-        raise ValidationError(field=field, value=workflow_id, expected="text")
-    try:
-        workflow_id.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValidationError(
-            field=field, value=workflow_id, expected="text encodable as UTF-8"
-        ) from None
-    return workflow_id
 
 
 def ts(value: datetime) -> str:
@@ -48,48 +35,20 @@ def dt(text: str) -> datetime:
 
 
 def event_row(row: tuple[Any, ...], actors: dict[tuple[str, str], Actor] | None = None) -> Event:
-    """An event from its row; ``actors`` shares one (validated) Actor per person and role
-    across the rows of one read (issue 14: re-validating it was a cost of every event)."""
-    (wid, seq, trigger, source, dest, actor_id, role, at, payload, prev_hash, hash_, key) = row
-    actor = None if actors is None else actors.get((actor_id, role))
-    if actor is None:
-        actor = Actor(actor_id, role)
-        if actors is not None:
-            actors[(actor_id, role)] = actor
-    return Event(
-        wid, seq, trigger, source, dest, actor, dt(at), json.loads(payload), prev_hash, hash_, key
-    )
+    """An event from its SQLite row (see :func:`qaflow.store._rows.event_from`)."""
+    return event_from(row, dt, actors)
 
 
 def deadline_row(row: tuple[Any, ...]) -> Deadline:
-    did, wid, name, state, opened, due, rule, breach, clause, notify, seq = row
-    return Deadline(
-        id=did,
-        workflow_id=wid,
-        name=name,
-        state=state,
-        opened_at=dt(opened),
-        due_at=dt(due),
-        rule=rule,
-        breach_trigger=breach,
-        clause=clause,
-        notify=tuple(json.loads(notify)),
-        opened_seq=seq,
-    )
+    return deadline_from(row, dt)
 
 
 def notification_row(row: tuple[Any, ...]) -> Notification:
-    nid, wid, seq, role, rid, reason, clause, created = row
-    return Notification(
-        id=nid,
-        workflow_id=wid,
-        seq=seq,
-        recipient_role=role,
-        recipient_id=rid,
-        reason=reason,
-        clause=clause,
-        created_at=dt(created),
-    )
+    return notification_from(row, dt)
+
+
+def task_row(row: tuple[Any, ...]) -> Task:
+    return task_from(row, dt)
 
 
 class Inspection:

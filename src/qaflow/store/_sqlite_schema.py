@@ -7,10 +7,12 @@ qaflow's tables or columns is refused with a :class:`~qaflow.errors.StoreError` 
 write: no table is created in it and its journal mode is left alone. Read-only opening
 (``readonly=True``, what the read commands of the command line use) never writes at all.
 
-Schema versions: 1 is the original layout; 2 adds ``workflows.fingerprint`` (the spec a
-workflow is pinned to) and the ``anchor`` table (the store-wide log ``verify`` checks). A
-version-1 file opened for writing is upgraded in one transaction; its anchor is backfilled
-from the events in the order they were inserted (trusting the record as it is then).
+Schema versions (run by the runner both stores share, ``_schema.migrate``): 1 is the
+original layout; 2 adds ``workflows.fingerprint`` (the spec a workflow is pinned to) and the
+``anchor`` table (the store-wide log ``verify`` checks), backfilled from the events in the
+order they were inserted (trusting the record as it is then); 3 the ``schema_version``
+history. An older file opened for writing is upgraded in one transaction; a new one is built
+by the same steps from version 1.
 """
 
 from __future__ import annotations
@@ -24,10 +26,9 @@ from typing import Any, TypeVar, cast
 
 from qaflow.errors import StoreBusy, StoreError
 from qaflow.records import GENESIS_HASH, anchor_head
+from qaflow.store._schema import HISTORY_TABLE, SCHEMA_VERSION, check_version, migrate
 
 __all__ = ["SCHEMA_VERSION", "guarded", "open_connection", "store_error"]
-
-SCHEMA_VERSION = 2
 
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "meta": ("key", "value"),
@@ -99,6 +100,7 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
         "done_at",
     ),
     "anchor": ("position", "workflow_id", "seq", "hash", "head"),
+    "schema_version": ("version", "applied_at"),
 }
 
 _SCHEMA = """
@@ -106,7 +108,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS workflows (
     workflow_id TEXT PRIMARY KEY, machine TEXT NOT NULL, policy TEXT, policy_version TEXT,
     state TEXT NOT NULL, version INTEGER NOT NULL, created_at TEXT, updated_at TEXT,
-    last_hash TEXT, data TEXT, deadlines TEXT, fingerprint TEXT);
+    last_hash TEXT, data TEXT, deadlines TEXT);
 CREATE TABLE IF NOT EXISTS events (
     workflow_id TEXT, seq INTEGER, trigger TEXT, source TEXT, dest TEXT, actor_id TEXT,
     actor_role TEXT, at TEXT, payload TEXT, prev_hash TEXT, hash TEXT, idempotency_key TEXT,
@@ -209,20 +211,7 @@ def _check_known(conn: sqlite3.Connection, path: str, *, writable: bool) -> int 
     if "meta" not in tables:
         raise StoreError(path=path, problem="is not a qaflow database (it has no meta table)")
     version = _version(conn, path)
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            path=path,
-            problem=f"has schema version {version}, newer than {SCHEMA_VERSION} which this "
-            "version of qaflow reads: upgrade qaflow",
-            version=version,
-        )
-    if version < SCHEMA_VERSION and not writable:
-        raise StoreError(
-            path=path,
-            problem=f"has schema version {version}, older than {SCHEMA_VERSION}: open it "
-            "once for writing (e.g. qaflow tick) to upgrade it",
-            version=version,
-        )
+    check_version(version, store=path, writable=writable)
     if version == SCHEMA_VERSION:
         _check_layout(tables, path)
     return version
@@ -230,9 +219,7 @@ def _check_known(conn: sqlite3.Connection, path: str, *, writable: bool) -> int 
 
 def _upgrade_1_to_2(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE workflows ADD COLUMN fingerprint TEXT")
-    for statement in _V2.split(";"):
-        if statement.strip():
-            conn.execute(statement)
+    _script(conn, _V2)
     head = GENESIS_HASH
     rows = conn.execute("SELECT workflow_id, seq, hash FROM events ORDER BY rowid").fetchall()
     entries = []
@@ -251,14 +238,19 @@ CREATE INDEX IF NOT EXISTS idx_notifications_created_at ON notifications (create
 gains them too (no query names them: without them the reads are correct, only slower)."""
 
 
-def _create(conn: sqlite3.Connection) -> None:
-    for statement in (_SCHEMA + _V2).split(";"):
+def _script(conn: sqlite3.Connection, script: str) -> None:
+    for statement in script.split(";"):
         if statement.strip():
             conn.execute(statement)
-    conn.execute(
-        "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', ?)",
-        (str(SCHEMA_VERSION),),
-    )
+
+
+def _migrations(conn: sqlite3.Connection) -> dict[int, Callable[[], None]]:
+    """SQLite's step for every schema version (see ``_schema``)."""
+    return {
+        1: lambda: _script(conn, _SCHEMA),
+        2: lambda: _upgrade_1_to_2(conn),
+        3: lambda: _script(conn, HISTORY_TABLE),
+    }
 
 
 def open_connection(
@@ -293,17 +285,9 @@ def open_connection(
         conn.execute("BEGIN IMMEDIATE")
         try:
             version = _check_known(conn, path, writable=True)
-            if version is None:
-                _create(conn)
-            elif version < SCHEMA_VERSION:
-                _upgrade_1_to_2(conn)
-                conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
-                )
+            if migrate(version or 0, _migrations(conn), conn.execute, placeholder="?", store=path):
                 _check_layout(_tables(conn), path)
-            for statement in _PERIOD_INDEXES.split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            _script(conn, _PERIOD_INDEXES)
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:

@@ -7,12 +7,13 @@ from datetime import datetime
 
 from qaflow.errors import ValidationError
 from qaflow.records import AnchorEntry, Deadline, Event, Notification, Step, Task, WorkflowSnapshot
-from qaflow.store._protocol import Store, stale
+from qaflow.store._find import Filters, FindWorkflows
+from qaflow.store._protocol import Store, check_next, commit_each
 
 __all__ = ["StagedStore"]
 
 
-class StagedStore:
+class StagedStore(FindWorkflows):
     """Collects steps in memory and writes them with one ``commit_many`` (all or nothing).
 
     Loads, histories and idempotency look-ups see the batch's own steps, so commands in a
@@ -50,12 +51,9 @@ class StagedStore:
                 actual = self.base.load(wid).version
             except LookupError:
                 actual = 0
-        if actual != expected_version or event.seq != expected_version + 1:
-            detail = "the workflow already exists" if expected_version == 0 and actual else ""
-            raise stale(wid, expected_version, actual, detail)
         key = event.idempotency_key
-        if key is not None and (wid, key) in self._keys:
-            raise stale(wid, expected_version, actual, "idempotency key already used")
+        taken = key is not None and (wid, key) in self._keys
+        check_next(wid, expected_version, actual, event.seq, key_taken=taken)
         self.steps.append(step)
         self._heads[wid] = step.snapshot
         self._events.setdefault(wid, []).append(event)
@@ -63,8 +61,7 @@ class StagedStore:
             self._keys[(wid, key)] = event
 
     def commit_many(self, steps: Sequence[Step]) -> None:
-        for step in steps:
-            self.commit(step, expected_version=step.event.seq - 1)
+        commit_each(self, steps)
 
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
@@ -89,26 +86,8 @@ class StagedStore:
     def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
         return self.base.snapshots(machine)
 
-    def find_workflows(
-        self,
-        *,
-        machine: str | None = None,
-        policy: str | None = None,
-        state: str | None = None,
-        team: str | None = None,
-        overdue_at: datetime | None = None,
-        after: str | None = None,
-        limit: int = 100,
-    ) -> list[WorkflowSnapshot]:
-        return self.base.find_workflows(
-            machine=machine,
-            policy=policy,
-            state=state,
-            team=team,
-            overdue_at=overdue_at,
-            after=after,
-            limit=limit,
-        )
+    def _find(self, filters: Filters) -> list[WorkflowSnapshot]:
+        return self.base.find_workflows(**filters._asdict())
 
     def due_deadlines(self, now: datetime) -> list[Deadline]:
         return self.base.due_deadlines(now)

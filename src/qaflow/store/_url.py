@@ -7,7 +7,7 @@ from typing import Any
 
 from qaflow.errors import ValidationError
 
-__all__ = ["open_store"]
+__all__ = ["open_store", "shown_url"]
 
 MISSING_DATABASE = "an existing qaflow database"
 _EXPECTED = "sqlite:///PATH, postgresql://USER@HOST/DB (or a libpq DSN) or a file path"
@@ -18,13 +18,15 @@ def is_url(text: str) -> bool:
     return "://" in text or ("=" in text and ("dbname=" in text or "host=" in text))
 
 
-def open_store(url: str, *, create: bool = True, field: str = "url") -> Any:
+def open_store(url: str, *, create: bool = True, field: str = "url", readonly: bool = False) -> Any:
     """Open the store ``url`` names (writes: a new database gets qaflow's schema).
 
     ``sqlite:///rel.db`` and ``sqlite:////abs.db`` (or a bare path) open a :class:`SQLiteStore`;
     ``postgresql://`` or ``postgres://`` URLs and libpq ``key=value`` DSNs open a
     :class:`PostgresStore`. With ``create=False`` a SQLite file that does not exist is refused
-    rather than created. ``field`` names the option in error messages (e.g. ``--db``).
+    rather than created. ``readonly=True`` opens either store without writing anything (an
+    existing, current qaflow database only; writes raise :class:`~qaflow.errors.StoreError`).
+    ``field`` names the option in error messages (e.g. ``--db``).
     """
     from qaflow.store._postgres import PostgresStore
     from qaflow.store._sqlite import SQLiteStore
@@ -32,10 +34,8 @@ def open_store(url: str, *, create: bool = True, field: str = "url") -> Any:
     if not isinstance(url, str) or not url.strip():
         raise ValidationError(field=field, value=url, expected=_EXPECTED)
     scheme, sep, rest = url.partition("://")
-    if sep and scheme in ("postgresql", "postgres"):
-        return PostgresStore(url)
-    if not sep and is_url(url):
-        return PostgresStore(url)
+    if (sep and scheme in ("postgresql", "postgres")) or (not sep and is_url(url)):
+        return PostgresStore(url, readonly=readonly)
     if sep and scheme != "sqlite":
         raise ValidationError(field=field, value=scheme + "://", expected=_EXPECTED)
     path = rest[1:] if sep else url
@@ -45,6 +45,22 @@ def open_store(url: str, *, create: bool = True, field: str = "url") -> Any:
         target = Path(path)
         if target.is_dir():
             raise ValidationError(field=field, value=path, expected="a database file, not a folder")
-        if not create and not target.exists():
+        if (readonly or not create) and not target.exists():
             raise ValidationError(field=field, value=path, expected=MISSING_DATABASE)
-    return SQLiteStore(path)
+    return SQLiteStore(path, readonly=readonly)
+
+
+def shown_url(url: str) -> str:
+    """``url`` as it may be printed: a PostgreSQL URL or DSN without its password."""
+    if not is_url(url) or url.startswith("sqlite:"):
+        return url
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    try:
+        parts = conninfo_to_dict(url)
+    except Exception:  # malformed: show nothing of it
+        return "an unparsable DSN"
+    if "password" not in parts:
+        return url
+    parts.pop("password")
+    return make_conninfo(**{k: str(v) for k, v in parts.items()})

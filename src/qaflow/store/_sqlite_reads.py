@@ -1,0 +1,169 @@
+"""SQLiteStore's reads of deadlines, the outbox, tasks and the anchor, and the two small
+writes the outbox and task lists make (a mixin, so the store module stays readable)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from qaflow._checks import check_ids, to_utc
+from qaflow.errors import ValidationError
+from qaflow.records import AnchorEntry, Deadline, Notification, Task
+from qaflow.store._rows import DEADLINE_COLS, NOTE_COLS, TASK_COLS
+from qaflow.store._sqlite_rows import deadline_row, notification_row, task_row, text_id, ts
+from qaflow.store._sqlite_schema import guarded
+
+__all__ = ["RowReads"]
+
+_DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
+
+
+class RowReads:
+    """Deadlines, notifications, tasks and the anchor of a :class:`SQLiteStore`."""
+
+    conn: sqlite3.Connection
+    path: str
+    _lock: threading.RLock
+
+    def _transaction(self) -> Any:
+        raise NotImplementedError
+
+    @guarded
+    def _fetch(self, sql: str, args: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
+        return self.conn.execute(sql, tuple(args)).fetchall()
+
+    _DEADLINE_COLS = DEADLINE_COLS
+
+    _deadline = staticmethod(deadline_row)
+
+    @guarded
+    def due_deadlines(self, now: datetime) -> list[Deadline]:
+        """Open deadlines due by ``now``; a row that cannot be decoded still comes back
+        (id, workflow and due time only), so ``tick`` reaches its workflow's snapshot."""
+        moment = to_utc(now, "now")
+        rows = self.conn.execute(
+            f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open' AND due_at <= ? "
+            "ORDER BY due_at, id",
+            (ts(moment),),
+        ).fetchall()
+        out = []
+        for row in rows:
+            try:
+                out.append(self._deadline(row))
+            except Exception:  # a damaged row: verify names it; tick must not stop on it
+                out.append(Deadline(str(row[0]), str(row[1]), "?", None, moment, moment, "?"))
+        return out
+
+    @guarded
+    def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
+        if workflow_id is None:
+            sql = f"SELECT {self._DEADLINE_COLS} FROM deadlines WHERE status = 'open'"
+            args: tuple[str, ...] = ()
+        else:
+            # Named: without statistics the planner prefers (status, due_at) for the ORDER BY
+            # and scans every open deadline of the store, making verify quadratic (issue 14).
+            sql = (
+                f"SELECT {self._DEADLINE_COLS} FROM deadlines "
+                f"INDEXED BY {_DEADLINES_BY_WORKFLOW} WHERE workflow_id = ? AND status = 'open'"
+            )
+            args = (text_id(workflow_id),)
+        rows = self.conn.execute(sql + " ORDER BY due_at, id", args).fetchall()
+        return [self._deadline(r) for r in rows]
+
+    _NOTE_COLS = NOTE_COLS
+
+    _notification = staticmethod(notification_row)
+
+    @guarded
+    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
+        sql = (
+            f"SELECT {self._NOTE_COLS} FROM notifications WHERE sent_at IS NULL "
+            "ORDER BY created_at, id"
+        )
+        if limit is not None:
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise ValidationError(field="limit", value=limit, expected="a whole number >= 0")
+            sql += f" LIMIT {limit}"
+        return [self._notification(r) for r in self.conn.execute(sql).fetchall()]
+
+    @guarded
+    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
+        sql = f"SELECT {self._NOTE_COLS} FROM notifications"
+        args: tuple[str, ...] = ()
+        if workflow_id is not None:
+            sql += " WHERE workflow_id = ?"
+            args = (text_id(workflow_id),)
+        return [
+            self._notification(r)
+            for r in self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
+        ]
+
+    @guarded
+    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
+        """Mark outbox rows delivered (writes). Returns how many were pending."""
+        stamp = ts(to_utc(at, "at"))
+        rows = [(stamp, i) for i in check_ids("ids", ids)]
+        with self._transaction():
+            cur = self.conn.executemany(
+                "UPDATE notifications SET sent_at = ? WHERE id = ? AND sent_at IS NULL", rows
+            )
+            return cur.rowcount
+
+    _TASK_COLS = TASK_COLS
+
+    @guarded
+    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
+        sql = f"SELECT {self._TASK_COLS} FROM tasks WHERE 1=1"
+        args: list[str] = []
+        if workflow_id is not None:
+            sql += " AND workflow_id = ?"
+            args.append(workflow_id)
+        if open_only:
+            sql += " AND done_at IS NULL"
+        rows = self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
+        return [task_row(row) for row in rows]
+
+    @guarded
+    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
+        """Mark tasks done (writes). Returns how many were open."""
+        stamp = ts(to_utc(at, "at"))
+        rows = [(stamp, i) for i in check_ids("ids", ids)]
+        with self._transaction():
+            cur = self.conn.executemany(
+                "UPDATE tasks SET done_at = ? WHERE id = ? AND done_at IS NULL", rows
+            )
+            return cur.rowcount
+
+    @guarded
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        sql = f"SELECT {self._DEADLINE_COLS}, status FROM deadlines"
+        args: tuple[str, ...] = ()
+        if workflow_id is not None:
+            sql += " WHERE workflow_id = ?"
+            args = (text_id(workflow_id),)
+        return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
+
+    def anchor(self) -> Iterator[AnchorEntry]:
+        last = 0
+        while True:
+            rows = self._fetch(
+                "SELECT position, workflow_id, seq, hash, head FROM anchor WHERE position > ? "
+                "ORDER BY position LIMIT 10000",
+                (last,),
+            )
+            if not rows:
+                return
+            for row in rows:
+                yield AnchorEntry(*row)
+            last = rows[-1][0]
+
+    @guarded
+    def anchor_tip(self) -> AnchorEntry | None:
+        row = self.conn.execute(
+            "SELECT position, workflow_id, seq, hash, head FROM anchor "
+            "ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else AnchorEntry(*row)

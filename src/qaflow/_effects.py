@@ -1,17 +1,26 @@
-"""The effects interpreter: what a transition's effects write, gathered into one step.
+"""The effects interpreter: what one command's transition writes, gathered into rows.
 
-:func:`run_effects` runs a transition's (or a state's) effects against a command's context:
-data updates, outbox rows, tasks, deadlines opened, closed and extended. The rows are
-gathered in :class:`Outputs`; the engine turns them into the step the store commits.
+:func:`collect` runs everything a command does besides choosing its transition: a breached
+deadline is marked, leaving a state closes its deadlines, the transition's effects run, entering
+a state opens its deadlines and runs its ``on_enter`` effects, rolling deadlines move, and a
+terminal state closes the rest. The rows are gathered in :class:`Outputs`; the engine turns
+them into the step the store commits.
+
+Each effect type has one handler in :data:`HANDLERS` (a dispatch table, not an ``isinstance``
+ladder). A spec naming an effect type without a handler is refused when it is registered
+(:func:`check_effects`); one produced at run time by a :class:`~qaflow.spec.Derived` chooser
+is refused when the command is computed. Both raise :class:`~qaflow.errors.PolicyError`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
+from qaflow._rolling import advance as advance_rolling
 from qaflow.errors import PolicyError
-from qaflow.records import Deadline, Notification, Task, WorkflowSnapshot
+from qaflow.records import SYSTEM, Deadline, Notification, Task
 from qaflow.spec import (
     AddTask,
     CloseDeadline,
@@ -20,109 +29,216 @@ from qaflow.spec import (
     Derived,
     Effect,
     ExtendDeadline,
+    MachineSpec,
     Notify,
     OpenDeadline,
+    TransitionSpec,
     Update,
     resolve_duration,
 )
 
-__all__ = ["Outputs", "add_deadline", "open_deadline", "run_effects", "snapshot_deadline"]
+__all__ = [
+    "HANDLERS",
+    "Outputs",
+    "add_deadline",
+    "check_effects",
+    "collect",
+    "open_deadline",
+    "run_effects",
+]
 
 
-def run_effects(
-    effects: Iterable[Effect], ctx: Context, out: Outputs, open_now: dict[str, Deadline]
-) -> None:
-    for effect in effects:
-        if isinstance(effect, Update):
-            ctx.data.update(effect.fn(ctx))
-        elif isinstance(effect, Notify):
-            if effect.applies(ctx):  # a conditional notice ('when') goes only when it holds
-                out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
-        elif isinstance(effect, AddTask):
-            due = effect.within.after(ctx.at, ctx.calendar) if effect.within else None
-            owner = ctx.data.get(f"{effect.owner_role}_id")
-            out.tasks.append(
-                Task(
-                    id=f"{ctx.workflow_id}:{ctx.seq}:t{len(out.tasks) + 1}",
-                    workflow_id=ctx.workflow_id,
-                    seq=ctx.seq,
-                    kind=effect.kind,
-                    owner_role=effect.owner_role,
-                    owner_id=owner if isinstance(owner, str) else None,
-                    due_at=due,
-                    clause=effect.clause,
-                    created_at=ctx.at,
+class Outputs:
+    """The rows one command produces, gathered while its effects run.
+
+    ``open_now`` is the workflow's open deadlines as the effects leave them (by id): it
+    starts as the snapshot's and becomes the new snapshot's.
+    """
+
+    __slots__ = ("at", "breached", "closed", "notifications", "open_now", "opened", "seq", "tasks")
+
+    def __init__(self, seq: int, at: datetime, open_now: dict[str, Deadline]) -> None:
+        self.seq = seq
+        self.at = at
+        self.open_now = open_now
+        self.opened: list[Deadline] = []
+        self.closed: list[str] = []
+        self.breached: list[str] = []
+        self.notifications: list[Notification] = []
+        self.tasks: list[Task] = []
+
+    def close(self, deadline_id: str) -> None:
+        """Close an open deadline (it leaves the snapshot; its row is marked closed)."""
+        self.closed.append(deadline_id)
+        del self.open_now[deadline_id]
+
+    def close_where(self, test: Callable[[Deadline], bool]) -> None:
+        """Close every open deadline for which ``test`` holds."""
+        if not self.open_now:
+            return
+        for did, d in list(self.open_now.items()):
+            if test(d):
+                self.close(did)
+
+    def notify_roles(
+        self, ctx: Context, roles: tuple[str, ...], reason: str, clause: str | None
+    ) -> None:
+        """One outbox row per role, to the person the workflow records as ``<role>_id``."""
+        wid = ctx.workflow_id
+        for role in roles:
+            rid = ctx.data.get(f"{role}_id")
+            self.notifications.append(
+                Notification(
+                    id=f"{wid}:{self.seq}:n{len(self.notifications) + 1}",
+                    workflow_id=wid,
+                    seq=self.seq,
+                    recipient_role=role,
+                    recipient_id=rid if isinstance(rid, str) else None,
+                    reason=reason,
+                    clause=clause,
+                    created_at=self.at,
                 )
             )
-        elif isinstance(effect, OpenDeadline):
-            scope = ctx.dest if effect.scope == "state" else None
-            open_deadline(effect.rule, ctx, out, open_now, scope)
-        elif isinstance(effect, CloseDeadline):
-            for did, d in list(open_now.items()):
-                if d.name == effect.name:
-                    out.closed.append(did)
-                    del open_now[did]
-        elif isinstance(effect, ExtendDeadline):
-            for did, d in list(open_now.items()):
-                if d.name == effect.name:
-                    out.closed.append(did)
-                    del open_now[did]
-                    by = resolve_duration(effect.by, ctx)
-                    due = by.after(d.due_at, ctx.calendar)
-                    add_deadline(
-                        ctx,
-                        out,
-                        open_now,
-                        d.name,
-                        d.state,
-                        due,
-                        f"{d.rule} + {by}",
-                        d.breach_trigger,
-                        d.clause,
-                        d.notify,
-                    )
-        elif isinstance(effect, Derived):
-            run_effects(effect.fn(ctx), ctx, out, open_now)
-        else:  # pragma: no cover - the Effect union is closed
-            raise PolicyError(f"unknown effect {effect!r}")
 
 
-def open_deadline(
-    rule: DeadlineRule,
-    ctx: Context,
-    out: Outputs,
-    open_now: dict[str, Deadline],
-    state: str | None,
-) -> None:
+# --- one handler per effect type -------------------------------------------------------------
+
+Handler = Callable[[Any, Context, Outputs], None]
+
+
+def _update(effect: Update, ctx: Context, out: Outputs) -> None:
+    ctx.data.update(effect.fn(ctx))
+
+
+def _notify(effect: Notify, ctx: Context, out: Outputs) -> None:
+    if effect.applies(ctx):  # a conditional notice ('when') goes only when it holds
+        out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
+
+
+def _add_task(effect: AddTask, ctx: Context, out: Outputs) -> None:
+    owner = ctx.data.get(f"{effect.owner_role}_id")
+    out.tasks.append(
+        Task(
+            id=f"{ctx.workflow_id}:{ctx.seq}:t{len(out.tasks) + 1}",
+            workflow_id=ctx.workflow_id,
+            seq=ctx.seq,
+            kind=effect.kind,
+            owner_role=effect.owner_role,
+            owner_id=owner if isinstance(owner, str) else None,
+            due_at=effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
+            clause=effect.clause,
+            created_at=ctx.at,
+        )
+    )
+
+
+def _open_deadline(effect: OpenDeadline, ctx: Context, out: Outputs) -> None:
+    open_deadline(effect.rule, ctx, out, ctx.dest if effect.scope == "state" else None)
+
+
+def _close_deadline(effect: CloseDeadline, ctx: Context, out: Outputs) -> None:
+    out.close_where(lambda d: d.name == effect.name)
+
+
+def _extend_deadline(effect: ExtendDeadline, ctx: Context, out: Outputs) -> None:
+    for did, d in list(out.open_now.items()):
+        if d.name != effect.name:
+            continue
+        out.close(did)
+        by = resolve_duration(effect.by, ctx)
+        add_deadline(
+            ctx,
+            out,
+            name=d.name,
+            state=d.state,
+            due=by.after(d.due_at, ctx.calendar),
+            rule=f"{d.rule} + {by}",
+            breach_trigger=d.breach_trigger,
+            clause=d.clause,
+            notify=d.notify,
+        )
+
+
+def _derived(effect: Derived, ctx: Context, out: Outputs) -> None:
+    run_effects(effect.fn(ctx), ctx, out)
+
+
+HANDLERS: dict[type[Any], Handler] = {
+    Update: _update,
+    Notify: _notify,
+    AddTask: _add_task,
+    OpenDeadline: _open_deadline,
+    CloseDeadline: _close_deadline,
+    ExtendDeadline: _extend_deadline,
+    Derived: _derived,
+}
+"""The handler of each effect type; a type missing here is refused (:class:`PolicyError`)."""
+
+
+def _unknown(effect: object, path: str) -> PolicyError:
+    return PolicyError(
+        path=path,
+        value=type(effect).__name__,
+        expected="an effect type the engine handles: "
+        + ", ".join(sorted(t.__name__ for t in HANDLERS)),
+    )
+
+
+def _handler(effect: object, path: str) -> Handler:
+    handler = HANDLERS.get(type(effect))
+    if handler is None:
+        raise _unknown(effect, path)
+    return handler
+
+
+def run_effects(effects: Iterable[Effect], ctx: Context, out: Outputs) -> None:
+    """Run ``effects`` in order against the command's context, gathering rows in ``out``."""
+    for effect in effects:
+        handler = HANDLERS.get(type(effect))
+        if handler is None:
+            raise _unknown(effect, f"{ctx.trigger}.effects")
+        handler(effect, ctx, out)
+
+
+def check_effects(spec: MachineSpec) -> None:
+    """Refuse a spec naming an effect type the engine has no handler for (at registration)."""
+    for t in spec.transitions:
+        for effect in t.effects:
+            _handler(effect, f"transitions[{t.trigger}].effects")
+    for s in spec.states:
+        for effect in s.on_enter:
+            _handler(effect, f"states[{s.name}].on_enter")
+
+
+# --- deadlines -------------------------------------------------------------------------------
+
+
+def open_deadline(rule: DeadlineRule, ctx: Context, out: Outputs, state: str | None) -> None:
+    """Open ``rule``'s deadline (replacing an open one of the same name and scope)."""
     duration = resolve_duration(rule.duration, ctx)
     start = ctx.at
     if rule.from_key is not None:
         raw = ctx.data.get(rule.from_key)
         if isinstance(raw, str):
             start = datetime.fromisoformat(raw)
-    due = duration.after(start, ctx.calendar)
-    for did, d in list(open_now.items()):
-        if d.name == rule.name and d.state == state:
-            out.closed.append(did)
-            del open_now[did]
+    out.close_where(lambda d: d.name == rule.name and d.state == state)
     add_deadline(
         ctx,
         out,
-        open_now,
-        rule.name,
-        state,
-        due,
-        str(duration),
-        rule.breach_trigger,
-        rule.clause,
-        rule.notify,
+        name=rule.name,
+        state=state,
+        due=duration.after(start, ctx.calendar),
+        rule=str(duration),
+        breach_trigger=rule.breach_trigger,
+        clause=rule.clause,
+        notify=rule.notify,
     )
 
 
 def add_deadline(
     ctx: Context,
     out: Outputs,
-    open_now: dict[str, Deadline],
+    *,
     name: str,
     state: str | None,
     due: datetime,
@@ -131,6 +247,7 @@ def add_deadline(
     clause: str | None,
     notify: tuple[str, ...],
 ) -> None:
+    """Add an open deadline (never due before the command) to the outputs and the snapshot."""
     deadline = Deadline(
         id=f"{ctx.workflow_id}:{ctx.seq}:{name}",
         workflow_id=ctx.workflow_id,
@@ -145,52 +262,36 @@ def add_deadline(
         opened_seq=ctx.seq,
     )
     out.opened.append(deadline)
-    open_now[deadline.id] = deadline
+    out.open_now[deadline.id] = deadline
 
 
-def snapshot_deadline(snapshot: WorkflowSnapshot, deadline_id: str) -> Deadline:
-    for d in snapshot.deadlines:
-        if d.id == deadline_id:
-            return d
-    raise KeyError(deadline_id)
+# --- one command -----------------------------------------------------------------------------
 
 
-class Outputs:
-    """The rows one command produces, gathered while its effects run."""
-
-    __slots__ = ("at", "breached", "closed", "notifications", "opened", "seq", "tasks", "wid")
-
-    def __init__(self, wid: str, seq: int, at: datetime) -> None:
-        self.wid = wid
-        self.seq = seq
-        self.at = at
-        self.opened: list[Deadline] = []
-        self.closed: list[str] = []
-        self.breached: list[str] = []
-        self.notifications: list[Notification] = []
-        self.tasks: list[Task] = []
-
-    def notify(self, ctx: Context, role: str, reason: str, clause: str | None) -> None:
-        self.notify_roles(ctx, (role,), reason, clause)
-
-    def notify_roles(
-        self, ctx: Context, roles: tuple[str, ...], reason: str, clause: str | None
-    ) -> None:
-        """One outbox row per role, to the person the workflow records as ``<role>_id``."""
-        data = ctx.data
-        wid, seq, at = self.wid, self.seq, self.at
-        notifications = self.notifications
-        for role in roles:
-            rid = data.get(f"{role}_id")
-            notifications.append(
-                Notification(  # id, workflow_id, seq, recipient_role, recipient_id, reason, ...
-                    f"{wid}:{seq}:n{len(notifications) + 1}",
-                    wid,
-                    seq,
-                    role,
-                    rid if isinstance(rid, str) else None,
-                    reason,
-                    clause,
-                    at,
-                )
-            )
+def collect(spec: MachineSpec, ctx: Context, transition: TransitionSpec | None) -> Outputs:
+    """Everything the command in ``ctx`` writes besides its event (``transition=None``: a
+    recorded miss or a migration, which change no state)."""
+    snapshot = ctx.snapshot
+    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in snapshot.deadlines})
+    breach_id = ctx.payload.get("deadline_id")
+    if breach_id is not None and ctx.actor == SYSTEM and breach_id in out.open_now:
+        missed = out.open_now.pop(breach_id)
+        out.breached.append(breach_id)
+        if transition is None:
+            for role in missed.notify:
+                out.notify_roles(ctx, (role,), f"deadline {missed.name!r} missed", missed.clause)
+    dest = spec.state(ctx.dest)
+    leaving = transition is not None and transition.leaves(ctx.source)
+    if leaving:
+        out.close_where(lambda d: d.state == ctx.source)
+    if transition is not None:
+        run_effects(transition.effects, ctx, out)
+    if leaving:
+        for rule in dest.deadlines:
+            open_deadline(rule, ctx, out, ctx.dest)
+        run_effects(dest.on_enter, ctx, out)
+    if dest.terminal:
+        out.close_where(lambda d: True)
+    elif spec.rolling:
+        advance_rolling(spec.rolling, ctx, out.opened, out.closed, out.open_now)
+    return out

@@ -47,7 +47,7 @@ from qaflow.records import (
 )
 
 if TYPE_CHECKING:
-    from qaflow.engine import Engine
+    from qaflow._reads import EngineReads as Engine
     from qaflow.store import Store
 
 __all__ = [
@@ -147,26 +147,35 @@ def _differences(a: object, b: object, names: Iterable[str]) -> list[str]:
 _SNAPSHOT_FIELDS = tuple(f.name for f in attrs.fields(WorkflowSnapshot))
 
 
-def _expected_rows(
-    steps: list[Step],
-) -> tuple[dict[str, tuple[Deadline, str]], dict[str, Notification], dict[str, Task]]:
-    deadlines: dict[str, tuple[Deadline, str]] = {}
-    notes: dict[str, Notification] = {}
-    tasks: dict[str, Task] = {}
-    for step in steps:
-        for d in step.opened:
-            deadlines[d.id] = (d, "open")
+class _Expected:
+    """The derived rows and the last snapshot the replay produces, folded step by step (no
+    list of steps is kept: a long history would only feed the garbage collector)."""
+
+    __slots__ = ("deadlines", "last", "notes", "tasks")
+
+    def __init__(self) -> None:
+        self.deadlines: dict[str, tuple[Deadline, str]] = {}
+        self.notes: dict[str, Notification] = {}
+        self.tasks: dict[str, Task] = {}
+        self.last: WorkflowSnapshot | None = None
+
+    def add(self, step: Step) -> None:
+        self.last = step.snapshot
+        if step.opened:
+            for d in step.opened:
+                self.deadlines[d.id] = (d, "open")
         for did in step.closed:
-            if did in deadlines and deadlines[did][1] == "open":
-                deadlines[did] = (deadlines[did][0], "closed")
+            found = self.deadlines.get(did)
+            if found is not None and found[1] == "open":
+                self.deadlines[did] = (found[0], "closed")
         for did in step.breached:
-            if did in deadlines:
-                deadlines[did] = (deadlines[did][0], "breached")
+            found = self.deadlines.get(did)
+            if found is not None:
+                self.deadlines[did] = (found[0], "breached")
         for n in step.notifications:
-            notes[n.id] = n
+            self.notes[n.id] = n
         for t in step.tasks:
-            tasks[t.id] = t
-    return deadlines, notes, tasks
+            self.tasks[t.id] = t
 
 
 def _compare_rows(
@@ -225,20 +234,20 @@ def _check_workflow(engine: Engine, report: VerifyReport, wid: str) -> list[Even
         report.add(
             wid, None, f"snapshot is at version {stored.version} but there are {len(events)} events"
         )
+    want = _Expected()
     try:
-        steps = engine.replay_steps(wid, events=events, hashes_checked=chain_intact)
+        for replayed_step in engine._replay_from(stored, events, hashes_checked=chain_intact):
+            want.add(replayed_step)
     except Exception as error:
         report.add(wid, None, f"its events cannot be replayed ({_failure(error)})")
         return events
-    replayed = steps[-1].snapshot
-    changed = _differences(replayed, stored, _SNAPSHOT_FIELDS)
+    changed = _differences(want.last, stored, _SNAPSHOT_FIELDS)
     if changed:
         report.add(
             wid,
             len(events),
             "replaying the events does not reproduce the snapshot (" + ", ".join(changed) + ")",
         )
-    want_deadlines, want_notes, want_tasks = _expected_rows(steps)
     try:
         rows = {d.id: (d, status) for d, status in store.deadlines(wid)}
         notes = {n.id: n for n in store.notifications(wid)}
@@ -248,9 +257,9 @@ def _check_workflow(engine: Engine, report: VerifyReport, wid: str) -> list[Even
             wid, None, f"its deadline, notification or task rows cannot be read ({_failure(error)})"
         )
         return events
-    _compare_rows(report, wid, "deadline", want_deadlines, rows, lambda r: r[0].opened_seq)
-    _compare_rows(report, wid, "notification", want_notes, notes, lambda r: r.seq)
-    _compare_rows(report, wid, "task", want_tasks, tasks, lambda r: r.seq)
+    _compare_rows(report, wid, "deadline", want.deadlines, rows, lambda r: r[0].opened_seq)
+    _compare_rows(report, wid, "notification", want.notes, notes, lambda r: r.seq)
+    _compare_rows(report, wid, "task", want.tasks, tasks, lambda r: r.seq)
     return events
 
 

@@ -83,8 +83,8 @@ class AuditProcedure(tuple[AuditPolicy, ModerationPolicy]):
         return self[1]
 
 
-class _Builder:
-    """Builds the model records from the walked values, recording each refusal by path."""
+class _PartBuilder:
+    """Builds the form, grading and rule parts from walked values, recording each refusal."""
 
     def __init__(self, problems: Problems) -> None:
         self.problems = problems
@@ -203,6 +203,10 @@ class _Builder:
             built = self.build(f"{path}.judgements", JudgementScale, clause=clause, **mapped)
             return None if built is None else {"judgement_scale": built}
         return {} if v.get("direct") else None
+
+
+class _Builder(_PartBuilder):
+    """Builds the audit and moderation policies from the walked values."""
 
     def policy(self, v: Values | None) -> Policy | None:
         if not v or None in (v.get("name"), v.get("version"), v.get("migration_roles", ())):

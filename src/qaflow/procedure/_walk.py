@@ -146,15 +146,15 @@ class Walker:
                     return None
                 return True
             case "int" | "number":
-                return self.number(node, key)
+                return _number(node, key)
             case "ints":
-                return self.ints(node, name)
+                return _ints(node, name)
             case "choice":
                 return node.choice(name, key.options)
             case "expr":
                 return self.expr(node, name)
             case "dates":
-                return self.dates(node, name)
+                return _dates(node, name)
             case "table":
                 assert key.table is not None
                 sub = node.table(name)
@@ -294,31 +294,6 @@ class Walker:
             return None
         return node.data[name] if found is not None and self.as_text else found
 
-    def number(self, node: Node, key: Key) -> Any:
-        kinds: tuple[type, ...] = (int,) if key.kind == "int" else (int, float)
-        expected = "an integer" if key.kind == "int" else "a number"
-        value = node.get(key.name, kinds, expected=expected)
-        if value is None:
-            return None
-        low, high = key.minimum, key.maximum
-        if (low is not None and value < low) or (high is not None and value > high):
-            bounds = f"from {low:g}" if low is not None else ""
-            bounds += f" to {high:g}" if high is not None else " or more"
-            node.problem(key.name, f"{expected} {bounds.strip()}", value)
-            return None
-        return value
-
-    def ints(self, node: Node, name: str) -> tuple[int, ...] | None:
-        raw = node.get(name, list, expected="a list of stage numbers")
-        if raw is None:
-            return None
-        bad = False
-        for index, item in enumerate(raw):
-            if not isinstance(item, int) or isinstance(item, bool):
-                self.problems.add(f"{node.key_path(name)}[{index}]", "a stage number", item)
-                bad = True
-        return None if bad else tuple(raw)
-
     def expr(self, node: Node, name: str) -> str | None:
         source = node.get(name, str, expected="a CEL expression")
         if source is None:
@@ -329,26 +304,6 @@ class Walker:
             self.problems.absorb("", error)
             return None
         return source  # type: ignore[no-any-return]
-
-    def dates(self, node: Node, name: str) -> tuple[date, ...] | None:
-        raw = node.get(name, list, expected="a list of dates like 2026-12-29")
-        if raw is None:
-            return None
-        out: list[date] = []
-        for index, item in enumerate(raw):
-            day: date | None = None
-            if isinstance(item, date) and not isinstance(item, datetime):
-                day = item
-            elif isinstance(item, str):
-                try:
-                    day = date.fromisoformat(item)
-                except ValueError:
-                    day = None
-            if day is None:
-                self.problems.add(f"{node.key_path(name)}[{index}]", "a date like 2026-12-29", item)
-            else:
-                out.append(day)
-        return tuple(out)
 
     def check_all_used(self) -> None:
         """Refuse a role the file declares itself but names nowhere (read by no machine)."""
@@ -362,6 +317,54 @@ class Walker:
                     "read by no machine)",
                     role,
                 )
+
+
+def _number(node: Node, key: Key) -> Any:
+    kinds: tuple[type, ...] = (int,) if key.kind == "int" else (int, float)
+    expected = "an integer" if key.kind == "int" else "a number"
+    value = node.get(key.name, kinds, expected=expected)
+    if value is None:
+        return None
+    low, high = key.minimum, key.maximum
+    if (low is not None and value < low) or (high is not None and value > high):
+        bounds = f"from {low:g}" if low is not None else ""
+        bounds += f" to {high:g}" if high is not None else " or more"
+        node.problem(key.name, f"{expected} {bounds.strip()}", value)
+        return None
+    return value
+
+
+def _ints(node: Node, name: str) -> tuple[int, ...] | None:
+    raw = node.get(name, list, expected="a list of stage numbers")
+    if raw is None:
+        return None
+    bad = False
+    for index, item in enumerate(raw):
+        if not isinstance(item, int) or isinstance(item, bool):
+            node.problems.add(f"{node.key_path(name)}[{index}]", "a stage number", item)
+            bad = True
+    return None if bad else tuple(raw)
+
+
+def _dates(node: Node, name: str) -> tuple[date, ...] | None:
+    raw = node.get(name, list, expected="a list of dates like 2026-12-29")
+    if raw is None:
+        return None
+    out: list[date] = []
+    for index, item in enumerate(raw):
+        day: date | None = None
+        if isinstance(item, date) and not isinstance(item, datetime):
+            day = item
+        elif isinstance(item, str):
+            try:
+                day = date.fromisoformat(item)
+            except ValueError:
+                day = None
+        if day is None:
+            node.problems.add(f"{node.key_path(name)}[{index}]", "a date like 2026-12-29", item)
+        else:
+            out.append(day)
+    return tuple(out)
 
 
 def read_roles(text: str, *, source: str) -> dict[str, str]:

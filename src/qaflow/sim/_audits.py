@@ -1,12 +1,13 @@
 """The audit programme's auditors, practitioners, business support and moderators.
 
-:class:`AuditPlay` allocates the month's audits (one per manager, never a case of the
-auditor's own team) and drives each through the real audit machine: the self-assessment,
-the health check and meeting answers, a grade drawn from the knobs' ``grades``, family
-feedback or the reason it could not be had, the agreed actions, completion and follow-up; a
-share is cancelled on the way. :class:`ModerationPlay` draws the moderation sample from the
-audits completed so far, allocates moderators and moderates: the moderator agrees or
-regrades, meets the auditor and agrees a grade, which is written back to the audit.
+:class:`AuditPlay` allocates the month's audits (one per manager, never a case of the auditor's
+own team) and drives each through the real audit machine: the self-assessment, the health check
+and meeting answers, a grade drawn from the knobs' ``grades``, family feedback
+(``record_feedback``, a set per required respondent) or the reason it could not be had, the
+agreed actions, completion and follow-up; a share is cancelled on the way.
+:class:`ModerationPlay` draws the moderation sample from the audits completed so far, allocates
+moderators and moderates: the moderator agrees or regrades, meets the auditor and agrees a
+grade, which is written back to the audit.
 """
 
 from __future__ import annotations
@@ -213,7 +214,12 @@ class AuditPlay:
                         rng,
                         only=policy.feedback.questions,
                     )
-                    self.run.fire(wid, "answer", auditor, {"answers": answers})
+                    for who in policy.feedback.required_from:  # BX-AUD-07: one set each
+                        theirs = {
+                            q: a for q, a in answers.items() if form.question(q).answered_by == who
+                        }
+                        feedback = {"respondent": who, "answers": theirs}
+                        self.run.fire(wid, "record_feedback", auditor, feedback)
                 else:
                     self.run.fire(wid, "feedback_not_obtained", auditor, {"reason": TEXT})
             data = self.run.engine.get(wid).data

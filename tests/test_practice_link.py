@@ -4,6 +4,7 @@ programme records family feedback only through ``record_feedback`` (BX-AUD-07)."
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import date
 
 import pytest
@@ -17,7 +18,7 @@ from qaflow.programme import generate_council, run_programme
 @pytest.fixture(scope="module")
 def played() -> MemoryStore:
     store = MemoryStore()
-    council = generate_council(3, teams=2)
+    council = generate_council(3)
     result = run_programme(
         council, bexley.BEXLEY_AUDIT, months=2, start=date(2026, 1, 1), seed=3, store=store
     )
@@ -50,18 +51,38 @@ def test_BX_QA_01_each_completed_audit_reaches_its_auditors_calendar(played: Mem
 def test_BX_AUD_07_the_programme_records_feedback_only_with_record_feedback(
     played: MemoryStore,
 ) -> None:
+    """Every audit with feedback has a whole family set; family members, the child (with the
+    parent/carer's agreement said either way) and the network each give their own."""
     rule = bexley.BEXLEY_AUDIT.feedback
     assert rule is not None
-    recorded = answered = 0
+    form = bexley.BEXLEY_AUDIT.form
+    seen: Counter[tuple[str, object]] = Counter()
+    answered = 0
     for wid in played.workflow_ids("audit"):
+        family = 0
         for event in played.events(wid):
             if event.trigger == "record_feedback":
-                assert event.payload["respondent"] == "family"
-                answers = event.payload["answers"]
-                assert isinstance(answers, dict) and set(answers) == set(rule.questions)
-                recorded += 1
+                who = str(event.payload["respondent"])
+                answers = event.payload.get("answers", {})
+                assert isinstance(answers, dict)
+                assert all(form.question(q).answered_by == who for q in answers)
+                if who == "family":
+                    assert set(answers) == set(rule.questions)
+                    family += 1
+                if who == "child":
+                    assert isinstance(event.payload["agreed"], bool)
+                    assert bool(answers) == event.payload["agreed"]
+                seen[who, event.payload.get("agreed")] += 1
             elif event.trigger == "answer":
                 answers = event.payload["answers"]
                 assert isinstance(answers, dict)
-                answered += len(set(answers) & set(rule.questions))
-    assert recorded > 0 and answered == 0
+                stages = [form.section(form.question(q).section).stage for q in answers]
+                answered += stages.count("feedback")
+        snapshot = played.load(wid)
+        if "completed_at" in snapshot.data and not snapshot.data.get("feedback_reason"):
+            assert family >= 1
+    assert answered == 0
+    assert {("family", None), ("child", True), ("child", False), ("network", None)} <= set(seen)
+    assert seen["family", None] > sum(
+        1 for s in played.snapshots("audit") if s.data.get("feedback")
+    )

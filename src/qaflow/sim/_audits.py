@@ -12,6 +12,7 @@ grade, which is written back to the audit.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -25,7 +26,7 @@ from qaflow.machines import moderation as M
 from qaflow.procedure import AUDITOR, MODERATOR, WORKER, AuditPolicy, Grade, ModerationPolicy
 from qaflow.records import Actor
 from qaflow.sim._answers import answers as answers_for
-from qaflow.sim._answers import can_give, grading_answer
+from qaflow.sim._answers import can_give, feedback_sets, grading_answer
 from qaflow.sim._answers import centre as centre_of
 from qaflow.sim._escalation import TEXT
 from qaflow.sim._run import Run
@@ -205,21 +206,11 @@ class AuditPlay:
             nxt = self.run.working_day(now, rng.randint(2, 6))
         elif state in (A.GRADED, A.FEEDBACK_SOUGHT):
             if policy.feedback is not None:
-                if audit.feedback:
-                    answers = answers_for(
-                        form,
-                        "feedback",
-                        AUDITOR,
-                        audit.centre + 1.0,
-                        rng,
-                        only=policy.feedback.questions,
-                    )
-                    for who in policy.feedback.required_from:  # BX-AUD-07: one set each
-                        theirs = {
-                            q: a for q, a in answers.items() if form.question(q).answered_by == who
-                        }
-                        feedback = {"respondent": who, "answers": theirs}
-                        self.run.fire(wid, "record_feedback", auditor, feedback)
+                if audit.feedback:  # BX-AUD-07: each respondent's set, with agreement
+                    extra = random.Random(f"{wid}:feedback")
+                    rule = policy.feedback
+                    for payload in feedback_sets(form, rule, audit.centre + 1.0, rng, extra):
+                        self.run.fire(wid, "record_feedback", auditor, payload)
                 else:
                     self.run.fire(wid, "feedback_not_obtained", auditor, {"reason": TEXT})
             data = self.run.engine.get(wid).data

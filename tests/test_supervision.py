@@ -275,3 +275,8 @@ def test_bx_mod_07_a_moderation_with_a_performance_issue_opens_a_personal_superv
     assert notes() == [("personal_supervision_note", "team_manager", "BX-MOD-07")]
     # Buckinghamshire's seed has no such rule: none is imposed on it.
     assert shipped_supervision("buckinghamshire").tasks == ()
+    # The policy docs say what the clause does.
+    from qaflow.policydocs import clause_uses
+
+    uses = clause_uses(supervision_spec(shipped_supervision("bexley")))["BX-MOD-07"]
+    assert any("opens task `personal_supervision_note` for team_manager" in u for u in uses)

@@ -358,7 +358,7 @@ _LADDER = "[[ladders]]\nname='l'\nraised_by=['iro']\n"
     [
         ("not = [toml", "valid TOML"),
         ("[policy]\nname='x'\n", "format_version: an integer from 1"),
-        (_HEAD, "ladders: at least one procedure"),
+        (_HEAD, "ladders: required: Escalation ladders"),
         ("format_version = 1\n[[ladders]]\nname='x'\n", "policy: required"),
         (_HEAD + "[extra]\n", "extra: is not a known key"),
         ("format_version = 1\n[policy]\nname='x'\nroles={a='b'}\n", "policy.version: required"),

@@ -10,8 +10,6 @@ import ast
 import re
 from pathlib import Path
 
-import pytest
-
 import qaflow
 
 SOURCE = Path(qaflow.__file__).resolve().parent
@@ -77,16 +75,6 @@ def test_the_checks_find_what_they_look_for(tmp_path: Path) -> None:
     assert council_mentions(modules) == ["named.py:2"]
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "issue 17: waits for the engine, simulation, report and store splits; offenders on "
-        "main at 880d546: engine.py (1028 lines, Engine 911), report/_build.py (1079, "
-        "_Builder 518) (programme.py and simulate.py: split into qaflow.sim), "
-        "machines/audit.py (901), store/_sqlite.py (632, SQLiteStore 549), "
-        "procedure/_ladder.py:EscalationLadder (333)"
-    ),
-)
 def test_no_module_over_600_lines_and_no_class_over_300() -> None:
     """Issue 17's acceptance: one job per module (policy data files excepted)."""
     assert oversized(_modules(SOURCE)) == []

@@ -74,7 +74,8 @@ def test_a_mark_on_nothing_is_a_load_error() -> None:
         _text("bexley", "audit") + '\n[[defaults]]\nvalue = "moderation.sample.size"\nwhy = "x"\n'
     )
     with pytest.raises(PolicyError) as caught:
-        load_audit_procedure("audit.toml", text=text)
+        base = resources.files("qaflow.policies") / "bexley"  # where its roles.toml is
+        load_audit_procedure("audit.toml", text=text, base=base)
     assert "defaults[9].value" in str(caught.value)
 
 

@@ -26,7 +26,7 @@ from qaflow import (
 )
 from qaflow.cli import main
 from qaflow.machines.escalation import escalation_machine, escalation_record
-from qaflow.procedure import ProcedureFile, json_schema, loads_procedure
+from qaflow.procedure import ProcedureFile, json_schema, load_procedure, loads_procedure
 from qaflow.simulate import simulate_escalations
 from qaflow.testing import check_ladder
 
@@ -431,8 +431,7 @@ def test_each_published_protocol_passes_policy_check_and_simulates(path: Path) -
 @pytest.mark.parametrize("path", EVERY_FILE, ids=lambda p: p.name)
 def test_a_file_compiles_to_the_same_serialisable_spec_every_time(path: Path) -> None:
     """I17: loading a file twice gives machines with the same fingerprint, free of closures."""
-    text = path.read_text(encoding="utf-8")
-    first, second = loads_procedure(text), loads_procedure(text)
+    first, second = load_procedure(path), load_procedure(path)
     for a, b in zip(first.ladders, second.ladders, strict=True):
         one, two = escalation_machine(a, first.policy), escalation_machine(b, second.policy)
         assert one.serialisable and one.fingerprint == two.fingerprint
@@ -537,7 +536,7 @@ def test_file_loaded_ladders_survive_the_plain_data_round_trip(path: Path) -> No
     """Every ladder a file yields (new parts included) reads back equal from plain data."""
     from qaflow.policies.ladders import ladder_from_dict, ladder_to_dict
 
-    for ladder in loads_procedure(path.read_text(encoding="utf-8")).ladders:
+    for ladder in load_procedure(path).ladders:
         assert ladder_from_dict(json.loads(json.dumps(ladder_to_dict(ladder)))) == ladder
 
 

@@ -144,6 +144,7 @@ def bindings(ctx: Context) -> dict[str, Any]:
 def _entry(kind: Kind, use: str, args: Args) -> Callable[[Context], Any]:
     fn = vocabulary.lookup(kind, use)
     kwargs = dict(args)
+    vocabulary.check_args(kind, use, kwargs)  # a definition it could not run with: now
     return lambda ctx: fn(ctx, kwargs)
 
 

@@ -16,6 +16,11 @@ returns the data keys to set; an effect chooser returns effects; a duration retu
 JSON-like values). Names are ``<area>.<name>``; registering a name twice with a different
 function is refused. This module imports nothing from the machines, so the spec and the engine
 can resolve names without importing any machine.
+
+An entry whose ``args`` come from a policy may also register a load-time check of them
+(:func:`checks`): it runs when a spec citing the entry is built, so a definition the entry
+could not run with is refused then, as a :class:`~qaflow.errors.PolicyError` naming the entry,
+never as an untyped error when a command runs.
 """
 
 from __future__ import annotations
@@ -23,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from qaflow.errors import PolicyError
+from qaflow.errors import PolicyError, QAFlowError
 
 if TYPE_CHECKING:
     from qaflow.calendar import Duration
@@ -32,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = [
     "KINDS",
     "Kind",
+    "check_args",
+    "checks",
     "duration",
     "effects",
     "guard",
@@ -89,6 +96,38 @@ def effects(name: str) -> Callable[[F], F]:
 def duration(name: str) -> Callable[[F], F]:
     """Register a duration ``(ctx, args) -> Duration`` under ``name``."""
     return _register("duration", name)
+
+
+_ArgsCheck = Callable[[Mapping[str, Any]], object]
+_CHECKS: Final[dict[tuple[Kind, str], _ArgsCheck]] = {}
+
+
+def checks(kind: Kind, name: str) -> Callable[[_ArgsCheck], _ArgsCheck]:
+    """Register a load-time check of the ``args`` a spec gives entry ``name`` of ``kind``:
+    it raises on arguments the entry could not run with (see :func:`check_args`)."""
+
+    def decorate(fn: _ArgsCheck) -> _ArgsCheck:
+        _CHECKS[(kind, name)] = fn
+        return fn
+
+    return decorate
+
+
+def check_args(kind: Kind, name: str, args: Mapping[str, Any]) -> None:
+    """Run the load-time check registered for ``name`` (if any) on ``args``; any failure is
+    a :class:`PolicyError` naming the entry."""
+    check = _CHECKS.get((kind, name))
+    if check is None:
+        return
+    try:
+        check(args)
+    except (QAFlowError, KeyError, TypeError, ValueError, IndexError) as error:
+        why = f"missing {error}" if isinstance(error, KeyError) else type(error).__name__
+        if isinstance(error, QAFlowError):
+            why = str(error)
+        raise PolicyError(
+            path=name, expected=f"arguments the {kind} {name!r} can run with ({why})"
+        ) from None
 
 
 def lookup(kind: Kind, name: str) -> Callable[..., Any]:

@@ -17,7 +17,7 @@ from qaflow.cli._common import fail_cleanly
 from qaflow.cli._policy import policy
 from qaflow.errors import PolicyError, ValidationError
 
-__all__ = ["check_file", "file_specs", "is_audit_file", "load_file"]
+__all__ = ["check_file", "file_specs", "is_audit_file", "is_roles_file", "load_file"]
 
 
 def is_audit_file(path: str) -> bool:
@@ -30,6 +30,17 @@ def is_audit_file(path: str) -> bool:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return False  # the escalation loader reports the problem with its usual message
     return "ladders" not in doc and ("form" in doc or "audit" in doc)
+
+
+def is_roles_file(path: str) -> bool:
+    """Whether ``path`` holds a council's roles file (``[roles]`` and no ``[policy]``)."""
+    import tomllib
+
+    try:
+        doc = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return False
+    return "roles" in doc and "policy" not in doc
 
 
 def load_file(path: str) -> object:
@@ -69,6 +80,11 @@ def check_file(path: str, *, examples: int, steps: int) -> list[str]:
 
     if Path(path).is_file() and is_audit_file(path):
         return _check_audit_file(path, examples=examples, steps=steps)
+    if Path(path).is_file() and is_roles_file(path):
+        from qaflow.procedure import load_roles
+
+        roles = load_roles(path)
+        return [f"{path}: roles file, {len(roles)} role(s): {', '.join(sorted(roles))}"]
     check_ladder: Callable[..., None] | None
     try:
         from qaflow.testing import check_ladder
@@ -172,11 +188,18 @@ def policy_check(file: str, examples: int, steps: int) -> None:
         click.echo(line)
 
 
-@policy.command("schema", short_help="The procedure file JSON Schema.")
-def policy_schema() -> None:
-    """Print the JSON Schema of the procedure file format (reads only)."""
+@policy.command("schema", short_help="A procedure file kind's JSON Schema.")
+@click.argument(
+    "kind",
+    type=click.Choice(["escalation", "audit", "roles"]),
+    default="escalation",
+    required=False,
+)
+def policy_schema(kind: str) -> None:
+    """Print the JSON Schema of a procedure file KIND: escalation (default), audit or roles
+    (reads only)."""
     import json
 
     from qaflow.procedure import json_schema
 
-    click.echo(json.dumps(json_schema(), indent=2))
+    click.echo(json.dumps(json_schema(kind), indent=2))

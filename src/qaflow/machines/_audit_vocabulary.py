@@ -426,3 +426,34 @@ def _finalise(ctx: Context, args: Mapping[str, Any]) -> list[Effect]:
     if remains or outstanding:
         effects.extend(_tasks(args.get("follow_up_tasks", ())))
     return effects
+
+
+# --- load-time checks of the arguments a spec gives these entries --------------------------
+
+
+@vocabulary.checks("guard", "audit.within_moderation_window")
+@vocabulary.checks("guard", "audit.moderation_window_over")
+@vocabulary.checks("guard", "moderation.audit_in_lookback")
+def _check_within(args: Mapping[str, Any]) -> None:
+    Duration.parse(str(args["within"]))
+
+
+@vocabulary.checks("update", "moderation.review")
+@vocabulary.checks("update", "moderation.agree_grade")
+def _check_form(args: Mapping[str, Any]) -> None:
+    form_from(args["form"])
+
+
+@vocabulary.checks("effects", "audit.grade_effects")
+def _check_rules(args: Mapping[str, Any]) -> None:
+    for _, notice, tasks in args["rules"]:
+        _notice(notice)
+        _tasks(tasks)
+
+
+@vocabulary.checks("effects", "moderation.finalise")
+def _check_finalise(args: Mapping[str, Any]) -> None:
+    for key in ("completion_notice", "inadequate_notice", "follow_up_notice"):
+        _notice(args.get(key))
+    for key in ("completion_tasks", "follow_up_tasks"):
+        _tasks(args.get(key, ()))

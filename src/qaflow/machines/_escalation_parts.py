@@ -187,9 +187,13 @@ class _StageCommands(_Base):
             None,
             frozenset(stage.endorsed_by),
             fields=(self._note(),),
-            guards=(_g("not endorsed at this stage yet", "not_endorsed"),),
+            guards=(
+                _g("no endorsement by this role at this stage yet", "not_endorsed_by_role")
+                if stage.endorse_all
+                else _g("not endorsed at this stage yet", "not_endorsed"),
+            ),
             effects=(
-                _u("endorse"),
+                _u("endorse_role" if stage.endorse_all else "endorse"),
                 Notify(
                     self.raiser_roles, f"escalation from {self.label(level)} endorsed", stage.clause
                 ),

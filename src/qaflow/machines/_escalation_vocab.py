@@ -157,15 +157,40 @@ def _not_endorsed(ctx: Context, args: Mapping[str, Any]) -> bool:
     return _last(ctx).get("endorsement") is None
 
 
+def _roles_recorded(ctx: Context, key: str) -> set[str]:
+    """The roles of the people recorded under ``key`` at the current stage."""
+    return {item["role"] for item in _last(ctx).get(key, ())}
+
+
+def _by_actor(ctx: Context, key: str) -> dict[str, Any]:
+    """The current stage with the actor's act (when, who, in which role) added under ``key``."""
+    made = {"at": _iso(ctx.at), "by": ctx.actor.id, "role": ctx.actor.role}
+    return {"history": _with_last(ctx, **{key: [*_last(ctx).get(key, ()), made]})}
+
+
+@vocabulary.guard("escalation.endorsed_by_all")
+def _endorsed_by_all(ctx: Context, args: Mapping[str, Any]) -> bool:
+    return set(args["roles"]) <= _roles_recorded(ctx, "endorsements")
+
+
+@vocabulary.guard("escalation.not_endorsed_by_role")
+def _not_endorsed_by_role(ctx: Context, args: Mapping[str, Any]) -> bool:
+    return ctx.actor.role not in _roles_recorded(ctx, "endorsements")
+
+
+@vocabulary.guard("escalation.consulted")
+def _consulted(ctx: Context, args: Mapping[str, Any]) -> bool:
+    return bool(_last(ctx).get("consultations"))
+
+
 @vocabulary.guard("escalation.all_agreed")
 def _all_agreed(ctx: Context, args: Mapping[str, Any]) -> bool:
-    agreed = {a["role"] for a in _last(ctx).get("agreements", ())}
-    return set(args["roles"]) <= agreed
+    return set(args["roles"]) <= _roles_recorded(ctx, "agreements")
 
 
 @vocabulary.guard("escalation.not_yet_agreed_by_role")
 def _not_agreed(ctx: Context, args: Mapping[str, Any]) -> bool:
-    return all(a["role"] != ctx.actor.role for a in _last(ctx).get("agreements", ()))
+    return ctx.actor.role not in _roles_recorded(ctx, "agreements")
 
 
 @vocabulary.guard("escalation.track_not_made")
@@ -339,11 +364,19 @@ def _endorse(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     return {"history": _with_last(ctx, endorsement=endorsement)}
 
 
+@vocabulary.update("escalation.endorse_role")
+def _endorse_role(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _by_actor(ctx, "endorsements")
+
+
+@vocabulary.update("escalation.consult")
+def _consult(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
+    return _by_actor(ctx, "consultations")
+
+
 @vocabulary.update("escalation.agree")
 def _agree(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    agreement = {"at": _iso(ctx.at), "by": ctx.actor.id, "role": ctx.actor.role}
-    agreements = [*_last(ctx).get("agreements", ()), agreement]
-    return {"history": _with_last(ctx, agreements=agreements)}
+    return _by_actor(ctx, "agreements")
 
 
 @vocabulary.update("escalation.refer_track")

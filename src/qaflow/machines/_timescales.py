@@ -63,6 +63,8 @@ from qaflow.machines._timescale_events import (
 from qaflow.policies.base import Policy
 from qaflow.procedure import Node, Problems, migrate, parse_toml
 from qaflow.procedure._defaults import QaflowDefault, read_defaults
+from qaflow.procedure._format import TABLES
+from qaflow.procedure._walk import Base, Roles, Walker, declared_roles
 from qaflow.spec import (
     Cadence,
     Context,
@@ -209,18 +211,23 @@ def read_timescales(
     source: str,
     policy: Policy,
     events: Iterable[EventSpec],
+    base: Base | None = None,
 ) -> TimescalePolicy:
     """Read a timescale file for ``policy``; raise one :class:`PolicyError` listing every
-    problem (file, key path, what was found and what is accepted)."""
+    problem (file, key path, what was found and what is accepted). The roles a rule may
+    notify are the council's, from the roles file ``[policy] roles`` cites in ``base``."""
     doc = migrate(parse_toml(text, source=source), source=source)
     problems = Problems(source)
     root = Node(doc, problems)
+    roles = declared_roles(doc, source=source, base=base)
     head = root.table("policy")
     if head is not None:
         for key, want in (("name", policy.name), ("version", policy.version)):
             found = head.text(key)
             if found is not None and found != want:
                 head.problem(key, f"{want!r} (the council policy this file belongs to)", found)
+        if head.has("roles"):
+            Walker(problems, roles).value(head, TABLES["policy"].key("roles"))
         head.finish()
     events = tuple(events)
     triggers = {e.trigger for e in events}
@@ -230,7 +237,7 @@ def read_timescales(
     rules: list[RollingRule] = []
     names: set[str] = set()
     for node in root.tables("rules", min_items=1):
-        rule = _rule(node, triggers)
+        rule = _rule(node, triggers, roles)
         if rule is None:
             continue
         if rule.name in names:
@@ -258,7 +265,7 @@ def _triggers(node: Node, key: str, triggers: set[str]) -> tuple[str, ...]:
     return node.names(key, allowed=triggers, default=(), what="an event of the machine") or ()
 
 
-def _rule(node: Node, triggers: set[str]) -> RollingRule | None:
+def _rule(node: Node, triggers: set[str], roles: Roles) -> RollingRule | None:
     name = node.ident("name")
     clause = node.text("clause")
     met_by = _triggers(node, "met_by", triggers)
@@ -270,7 +277,10 @@ def _rule(node: Node, triggers: set[str]) -> RollingRule | None:
         "restart_when": node.text("restart_when", default=None),
         "follows": node.get("follows", bool, default=not restart_by),
         "anchor": node.choice("anchor", ("event", "due"), default="event"),
-        "notify": node.names("notify", default=()) or (),
+        "notify": node.names(
+            "notify", default=(), allowed=roles.declared, what=f"a role declared in {roles.where}"
+        )
+        or (),
         "description": node.text("description", default=None) or "",
     }
     within = node.duration("within", default=None, clause=clause)
@@ -347,6 +357,7 @@ def load_shipped(
         source=f"policies/{council}/{file}.toml",
         policy=policy,
         events=tuple(events),
+        base=resources.files("qaflow.policies") / council,
     )
 
 
@@ -357,7 +368,7 @@ def load_file(path: str | Path, policy: Policy, events: Iterable[EventSpec]) -> 
         text = p.read_text(encoding="utf-8")
     except OSError:
         raise PolicyError(source=str(p), expected="a readable timescale file") from None
-    return read_timescales(text, source=p.name, policy=policy, events=tuple(events))
+    return read_timescales(text, source=p.name, policy=policy, events=tuple(events), base=p.parent)
 
 
 @cache

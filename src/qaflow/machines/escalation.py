@@ -21,6 +21,7 @@ trigger                who          what
 ``refer``              raiser       a parallel referral (``track``): recorded, stages go on
 ``endorse``            endorser     where a stage needs it, before escalating from it
 ``agree``              joint party  one party's agreement where a stage decides jointly
+``consult``            consulted    a consultation a bypass from the stage needs (role-checked)
 ``response_overdue``   qaflow       fired by ``tick`` when a response deadline passes
 =====================  ===========  =========================================================
 
@@ -63,6 +64,7 @@ from qaflow.machines._escalation_parts import (
     raiser_role,
     state_of,
 )
+from qaflow.machines._escalation_routes import _Routes, route_state
 from qaflow.machines._escalation_vocab import ID_MAX as _ID_MAX
 from qaflow.machines._escalation_vocab import OVERDUE as OVERDUE
 from qaflow.machines._escalation_vocab import RESPONSE_DEADLINE as RESPONSE_DEADLINE
@@ -121,6 +123,7 @@ TRIGGERS: Final = (
     "refer",
     "endorse",
     "agree",
+    "consult",
     OVERDUE,
 )
 
@@ -137,7 +140,7 @@ def level_of(ladder: EscalationLadder, state: str) -> int | None:
     """The ladder level of ``state``, or ``None`` for ``new``, ``resolved`` and ``withdrawn``."""
     if state == INFORMAL and ladder.informal is not None:
         return 0
-    if state == REFERRED:
+    if state == REFERRED or state in {route_state(r) for r in ladder.more_referrals}:
         return ladder.referral_level
     match = _STAGE_RE.match(state)
     if match and int(match.group(1)) <= ladder.last_level:
@@ -249,7 +252,7 @@ def escalation_machine(ladder: EscalationLadder, policy: Policy) -> MachineSpec:
     return _Builder(ladder, policy).build()
 
 
-class _Builder(_StageCommands):
+class _Builder(_Routes, _StageCommands):
     """Builds one ladder's states and transitions; each method returns declarative specs."""
 
     def __init__(self, ladder: EscalationLadder, policy: Policy) -> None:
@@ -282,6 +285,7 @@ class _Builder(_StageCommands):
             )
         if ladder.referral is not None:
             states.append(self._referral_state())
+        states.extend(self._route_states())
         transitions: list[TransitionSpec] = [*self._raise()]
         for level in ladder.levels:
             transitions.extend(self._stage_transitions(level))
@@ -415,13 +419,7 @@ class _Builder(_StageCommands):
             skip = level != first
             consult: tuple[Guard, ...] = ()
             if skip and ladder.bypass_consultation and level != ladder.referral_level:
-                consult = (
-                    Guard(
-                        "a recorded consultation ('consulted') before bypassing",
-                        ladder.bypass_clause,
-                        expr="has(payload.consulted)",
-                    ),
-                )
+                consult = (self._consult_guard(),)
             specs.append(
                 TransitionSpec(
                     "raise",
@@ -466,7 +464,16 @@ class _Builder(_StageCommands):
         leave = (CloseDeadline(RESPONSE_DEADLINE), _u("people"))
         if nxt is not None:
             endorse: tuple[Guard, ...] = ()
-            if stage.endorsed_by:
+            if stage.endorsed_by and stage.endorse_all:
+                endorse = (
+                    _g(
+                        f"an endorsement by each of {' and '.join(stage.endorsed_by)} first",
+                        "endorsed_by_all",
+                        stage.clause,
+                        roles=list(stage.endorsed_by),
+                    ),
+                )
+            elif stage.endorsed_by:
                 endorse = (
                     _g(
                         f"an endorsement by {' or '.join(stage.endorsed_by)} first",
@@ -474,6 +481,7 @@ class _Builder(_StageCommands):
                         stage.clause,
                     ),
                 )
+            if stage.endorsed_by:
                 specs.append(self._endorse(level, here))
             specs.append(
                 TransitionSpec(
@@ -494,13 +502,7 @@ class _Builder(_StageCommands):
         for target, name in zip(targets, names, strict=True):
             consult: tuple[Guard, ...] = ()
             if ladder.bypass_consultation and target != ladder.referral_level:
-                consult = (
-                    Guard(
-                        "a recorded consultation ('consulted') before bypassing",
-                        ladder.bypass_clause,
-                        expr="has(payload.consulted)",
-                    ),
-                )
+                consult = (self._consult_guard(),)
             specs.append(
                 TransitionSpec(
                     "bypass",
@@ -521,19 +523,23 @@ class _Builder(_StageCommands):
                 )
             )
         if level == ladder.last_level and ladder.referral is not None:
+            several = (self._route_field(),) if ladder.more_referrals else ()
             specs.append(
                 TransitionSpec(
                     "refer_externally",
                     here,
                     REFERRED,
                     self._roles_to(ladder.last_level + 1),
-                    fields=(self._note(),),
+                    fields=(self._note(), *several),
+                    guards=self._main_route_guards(),
                     effects=(CloseDeadline(RESPONSE_DEADLINE),),
                     clause=ladder.referral.clause,
                     actor_key="raiser_id",
                     description=ladder.referral.label,
                 )
             )
+        specs.extend(self._routes(level, here))
+        specs.extend(self._consult(level, here))
         specs.extend(self._closing(level, here))
         specs.extend(self._tracks(here))
         if stage.joint:

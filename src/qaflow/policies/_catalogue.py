@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+from importlib.resources.abc import Traversable
 from types import MappingProxyType
 from typing import Final
 
@@ -73,11 +74,16 @@ def _shipped_file(files: Mapping[str, str], name: str, expected: str) -> tuple[s
     return f"qaflow/policies/{relative}", text
 
 
+def _folder(files: Mapping[str, str], name: str) -> Traversable:
+    """The folder of council ``name``'s file in ``files``: where its roles file is."""
+    return resources.files("qaflow.policies").joinpath(files[name].rsplit("/", 1)[0])
+
+
 @cache
 def shipped_audit_procedure(name: str) -> AuditProcedure:
     """The shipped audit and moderation policies of council ``name`` (read once, cached)."""
     source, text = _shipped_file(SHIPPED_AUDIT_FILES, name, "a shipped council")
-    return load_audit_procedure(source, text=text)
+    return load_audit_procedure(source, text=text, base=_folder(SHIPPED_AUDIT_FILES, name))
 
 
 def shipped_audit_procedures() -> tuple[AuditProcedure, ...]:
@@ -111,7 +117,7 @@ def shipped_escalation_procedure(name: str) -> ProcedureFile:
     """The shipped escalation procedures (ladders) of council ``name`` (read once, cached)."""
     expected = "a council that ships escalation ladders"
     source, text = _shipped_file(SHIPPED_ESCALATION_FILES, name, expected)
-    return loads_procedure(text, source=source)
+    return loads_procedure(text, source=source, base=_folder(SHIPPED_ESCALATION_FILES, name))
 
 
 def shipped_escalation_procedures() -> tuple[ProcedureFile, ...]:

@@ -52,7 +52,9 @@ _ESCALATION_FILE: Final = files("qaflow.policies").joinpath("bexley", "escalatio
 
 #: Bexley's escalation procedures as loaded from ``policies/bexley/escalation.toml``.
 ESCALATIONS: Final[ProcedureFile] = loads_procedure(
-    _ESCALATION_FILE.read_text(encoding="utf-8"), source="qaflow/policies/bexley/escalation.toml"
+    _ESCALATION_FILE.read_text(encoding="utf-8"),
+    source="qaflow/policies/bexley/escalation.toml",
+    base=files("qaflow.policies").joinpath("bexley"),
 )
 
 #: The name and version every workflow of this policy pins, so a later version never changes

@@ -5,8 +5,12 @@ that turn a file into it; it imports nothing from the machines, the engine or th
 Readers report every problem in a file at once, each naming the file and the key path.
 
 Escalation ladders (:class:`EscalationLadder`) are read from a procedure file by
-:func:`load_procedure`; :func:`json_schema` is the file format's published JSON Schema,
-generated from the same definitions the reader walks. A parallel track (a Cafcass referral
+:func:`load_procedure`; :func:`json_schema` is the published JSON Schema of each file kind
+(:data:`FILE_KINDS`: escalation, audit, roles), generated from the same definitions
+(``format.toml``) the readers walk. A council declares its roles once, in a roles file
+(:func:`load_roles`) that each of its procedure files cites (``[policy] roles =
+"roles.toml"``); a file may instead declare its own in ``[policy.roles]``.
+A parallel track (a Cafcass referral
 made alongside the council's own stages) is modelled *inside* the escalation's own workflow:
 a ``refer`` command records it and notifies the external party while the stages go on. A
 linked child workflow would need cross-workflow commands the engine does not have, and the
@@ -40,7 +44,7 @@ from qaflow.procedure._audit_toml import (
     load_audit_procedure,
     read_audit_procedure,
 )
-from qaflow.procedure._format import json_schema
+from qaflow.procedure._format import FILE_KINDS, json_schema
 from qaflow.procedure._forms import (
     ANSWER_KEYS,
     KINDS,
@@ -80,10 +84,12 @@ from qaflow.procedure._policy import Policy
 from qaflow.procedure._reader import IDENT, Node, Problems, did_you_mean, parse_toml
 from qaflow.procedure._toml import ProcedureFile, load_procedure, loads_procedure
 from qaflow.procedure._versions import FORMAT_VERSION, migrate
+from qaflow.procedure._walk import load_roles, read_roles
 
 __all__ = [
     "ANSWER_KEYS",
     "AUDITOR",
+    "FILE_KINDS",
     "FORMAT_VERSION",
     "GRADE_VALUES",
     "IDENT",
@@ -132,10 +138,12 @@ __all__ = [
     "json_schema",
     "load_audit_procedure",
     "load_procedure",
+    "load_roles",
     "loads_procedure",
     "migrate",
     "missing_answers",
     "parse_toml",
     "read_audit_procedure",
+    "read_roles",
     "validate_answers",
 ]

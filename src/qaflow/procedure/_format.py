@@ -1,31 +1,59 @@
 """The procedure file format, defined once: every table, its keys, their kinds and meaning.
 
-The reader (:mod:`qaflow.procedure._toml`) reads a file by walking these definitions, and
-:func:`json_schema` writes the published JSON Schema from the very same definitions, so the
+The definitions are data (``format.toml`` beside this module), read once into :class:`Table`
+and :class:`Key` records. The TOML readers (:mod:`qaflow.procedure._walk`) read a council's
+file by walking them, and :func:`json_schema` writes the published JSON Schema of each file
+kind (:data:`FILE_KINDS`: escalation, audit, roles) from the very same definitions, so the
 schema an editor checks against and the loader cannot drift apart.
 """
 
 from __future__ import annotations
 
-from typing import Any, Final, Literal
+from importlib import resources
+from types import MappingProxyType
+from typing import Any, Final, Literal, cast, get_args
 
 import attrs
 
 from qaflow._convert import IDENT
+from qaflow.errors import PolicyError
+from qaflow.procedure._audit import RESPONDENTS
+from qaflow.procedure._forms import KINDS, ROLES, STAGES
+from qaflow.procedure._grading import GRADE_VALUES
+from qaflow.procedure._parts import STATUTORY
+from qaflow.procedure._reader import parse_toml
 
-__all__ = ["FILE", "Key", "Kind", "Table", "json_schema"]
+__all__ = [
+    "AUDIT_FILE",
+    "FILE",
+    "FILE_KINDS",
+    "ROLES_FILE",
+    "TABLES",
+    "Key",
+    "Kind",
+    "Table",
+    "json_schema",
+]
 
 Kind = Literal[
     "text",
+    "code",
+    "codes",
+    "texts",
     "ident",
     "idents",
     "role",
     "roles",
     "role_table",
+    "role_source",
+    "text_table",
     "duration",
+    "elapsed",
     "response",
     "bool",
+    "true",
     "int",
+    "number",
     "ints",
     "choice",
     "expr",
@@ -34,6 +62,18 @@ Kind = Literal[
     "tables",
     "bool_or_table",
 ]
+
+VOCABULARIES: Final[MappingProxyType[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "grades": tuple(GRADE_VALUES),
+        "question_kinds": tuple(KINDS),
+        "form_roles": tuple(ROLES),
+        "form_stages": tuple(STAGES),
+        "statutory": tuple(STATUTORY),
+        "respondents": tuple(RESPONDENTS),
+    }
+)
+"""The named option lists a key definition may cite (``options = "grades"``)."""
 
 
 @attrs.frozen
@@ -46,15 +86,21 @@ class Key:
     required: bool = False
     options: tuple[str, ...] = ()
     table: Table | None = None
+    min_items: int = 0
+    max_items: int | None = None
+    minimum: float | None = None
+    maximum: float | None = None
 
 
 @attrs.frozen
 class Table:
-    """A table of a procedure file: its keys, in the order they are read."""
+    """A table of a procedure file: its keys, in the order they are read, and the keys of
+    which exactly one must be present (none if empty)."""
 
     name: str
     doc: str
     keys: tuple[Key, ...]
+    exactly_one: tuple[str, ...] = ()
 
     def key(self, name: str) -> Key:
         for key in self.keys:
@@ -62,217 +108,149 @@ class Table:
                 return key
         raise KeyError(name)
 
+    def without(self, *names: str) -> Table:
+        """This table without the keys ``names`` (read separately by the caller)."""
+        keys = tuple(k for k in self.keys if k.name not in names)
+        return attrs.evolve(self, keys=keys)
 
-NOTICE: Final = Table(
-    "notice",
-    "A notification: to whom, why, under which clause, and when it is sent.",
-    (
-        Key("to", "roles", "Declared roles to notify.", required=True),
-        Key("reason", "text", "What the notice says (no personal data).", required=True),
-        Key("when", "expr", "CEL condition; the notice is sent only when it holds."),
-        Key("clause", "text", "The clause ID the notice enforces."),
-    ),
+
+_KINDS: Final = frozenset(get_args(Kind))
+_KEY_FIELDS: Final = frozenset(
+    {"kind", "doc", "required", "options", "table", "min_items", "max_items", "minimum", "maximum"}
 )
 
-PARTY_DEADLINE: Final = Table(
-    "party deadline",
-    "A deadline on a party other than the stage holder, opened on entering the stage.",
-    (
-        Key("name", "ident", "The deadline's name (unique in its stage).", required=True),
-        Key("party", "role", "Who must act (a declared role).", required=True),
-        Key("within", "duration", "How long they have, e.g. '3 WD'.", required=True),
-        Key("action", "text", "What they must do.", required=True),
-        Key("clause", "text", "The clause ID."),
-    ),
-)
 
-STAGE: Final = Table(
-    "stage",
-    "One stage of an escalation ladder.",
-    (
-        Key("title", "text", "The stage's name."),
-        Key("holders", "roles", "Who responds at this stage.", required=True),
-        Key(
-            "response",
-            "response",
-            "The holder's response timescale: a duration like '5 WD', 'none' (no deadline), "
-            "or 'agreed' (agreed case by case at raise, within the ladder's agreed_response).",
-            required=True,
-        ),
-        Key("informed", "roles", "Copy list: roles kept informed on entering this stage."),
-        Key("task", "text", "A task opened for the raiser on entering the stage."),
-        Key("escalated_by", "roles", "Who escalates from this stage (default: the raiser)."),
-        Key("endorsed_by", "roles", "One of these must endorse before escalating from here."),
-        Key("accepted_by", "roles", "Who accepts the outcome here (default: the raiser)."),
-        Key("joint", "roles", "Roles that must each agree before the outcome is accepted."),
-        Key("deadlines", "tables", "Deadlines on other parties.", table=PARTY_DEADLINE),
-        Key("notices", "tables", "Notices on entering the stage.", table=NOTICE),
-        Key("clause", "text", "The clause ID the stage enforces."),
-    ),
-)
+def _definitions() -> tuple[dict[str, Table], dict[str, Table]]:
+    """Read ``format.toml`` into tables (by name) and file kinds (kind -> root table)."""
+    source = "qaflow/procedure/format.toml"
+    text = resources.files("qaflow.procedure").joinpath("format.toml").read_text("utf-8")
+    doc = parse_toml(text, source=source)
+    raw: dict[str, Any] = doc["tables"]
+    built: dict[str, Table] = {}
 
-EXTENSIONS: Final = Table(
-    "extensions",
-    "How much further time the raiser may grant a stage holder.",
-    (
-        Key("max_count", "int", "How many extensions (0: none).", required=True),
-        Key("max_length", "duration", "The longest one extension may be."),
-        Key("per", "choice", "Count per stage or per escalation.", options=("escalation", "stage")),
-        Key("count_to_cap", "bool", "Whether extensions count towards a statutory cap."),
-        Key("clause", "text", "The clause ID."),
-    ),
-)
+    def table(name: str) -> Table:
+        if name not in built:
+            spec = raw[name]
+            built[name] = Table(
+                name,
+                spec["doc"],
+                tuple(key(name, k, v) for k, v in spec["keys"].items()),
+                tuple(spec.get("exactly_one", ())),
+            )
+        return built[name]
 
-BYPASS: Final = Table(
-    "bypass",
-    "Whether and where the raiser may skip stages (true/false, or this table).",
-    (
-        Key("allowed", "bool", "Whether bypass is allowed (default true in a table)."),
-        Key("to", "ints", "The stage numbers a bypass may enter (default: any later)."),
-        Key("consultation", "bool", "Whether a bypass needs a recorded consultation."),
-        Key("clause", "text", "The clause ID."),
-    ),
-)
+    def key(owner: str, name: str, spec: dict[str, Any]) -> Key:
+        where = f"tables.{owner}.keys.{name}"
+        unknown = set(spec) - _KEY_FIELDS
+        if spec.get("kind") not in _KINDS or unknown:
+            raise PolicyError(source=source, path=where, value=spec, expected="a key definition")
+        options = spec.get("options", ())
+        if isinstance(options, str):
+            options = VOCABULARIES[options]
+        sub = spec.get("table")
+        return Key(
+            name,
+            cast(Kind, spec["kind"]),
+            spec["doc"],
+            required=bool(spec.get("required", False)),
+            options=tuple(options),
+            table=None if sub is None else table(sub),
+            min_items=int(spec.get("min_items", 0)),
+            max_items=spec.get("max_items"),
+            minimum=spec.get("minimum"),
+            maximum=spec.get("maximum"),
+        )
 
-REFERRAL: Final = Table(
-    "referral",
-    "A terminal referral outside the council (ends the escalation).",
-    (
-        Key("role", "role", "Who the referral goes to.", required=True),
-        Key("title", "text", "The referral's name."),
-        Key(
-            "when",
-            "choice",
-            "After the last stage only, or at any time (also when raising).",
-            options=("after_last_stage", "any_time"),
-        ),
-        Key("by", "roles", "Raiser roles that may make it (default: every raiser role)."),
-        Key("informed", "roles", "Roles kept informed when it is made."),
-        Key("clause", "text", "The clause ID."),
-        Key("any_time_clause", "text", "The clause allowing it at any time."),
-    ),
-)
+    kinds = {kind: table(name) for kind, name in doc["files"].items()}
+    for name in raw:
+        table(name)
+    return built, kinds
 
-TRACK: Final = Table(
-    "track",
-    "A parallel referral outside the council, made alongside the stages, which go on.",
-    (
-        Key("name", "ident", "The track's name (unique in the ladder).", required=True),
-        Key("role", "role", "Who the referral goes to.", required=True),
-        Key("title", "text", "The referral's name."),
-        Key("by", "roles", "Raiser roles that may make it (default: every raiser role)."),
-        Key("informed", "roles", "Roles kept informed when it is made."),
-        Key("clause", "text", "The clause ID."),
-    ),
-)
 
-AGREED: Final = Table(
-    "agreed_response",
-    "Bounds for a response timescale agreed case by case at raise.",
-    (
-        Key("min", "duration", "The shortest timescale that may be agreed.", required=True),
-        Key("max", "duration", "The longest timescale that may be agreed.", required=True),
-        Key("clause", "text", "The clause ID."),
-    ),
-)
+_TABLES, _FILES = _definitions()
 
-LADDER: Final = Table(
-    "ladder",
-    "An escalation procedure.",
-    (
-        Key("name", "ident", "The ladder's name (machine 'escalation.<name>').", required=True),
-        Key("kind", "ident", "What kind of procedure (a label; rules attach by 'statutory')."),
-        Key("title", "text", "The procedure's name."),
-        Key(
-            "raised_by",
-            "roles",
-            "The roles that may raise it; the first is the main one.",
-            required=True,
-        ),
-        Key("subject", "role", "The role of the person it is about (default 'child')."),
-        Key(
-            "statutory",
-            "idents",
-            "Statutory rule sets it declares (iro_dispute_resolution: NAT-IRO-03).",
-            options=("iro_dispute_resolution",),
-        ),
-        Key("reasons", "idents", "The reason categories it is raised under."),
-        Key("informal", "table", "The informal stage, before the formal ones.", table=STAGE),
-        Key("stages", "tables", "The formal stages, 1..N.", required=True, table=STAGE),
-        Key("informed", "roles", "Roles kept informed at every stage."),
-        Key("informed_clause", "text", "The clause for keeping them informed."),
-        Key("bypass", "bool_or_table", "Whether and where stages may be skipped.", table=BYPASS),
-        Key("breach", "choice", "What a missed response does.", options=("escalate", "notify")),
-        Key("breach_clause", "text", "The clause for a missed response."),
-        Key("extensions", "table", "Further time for stage holders.", table=EXTENSIONS),
-        Key("agreed_response", "table", "Bounds of a timescale agreed at raise.", table=AGREED),
-        Key("referral", "table", "A terminal external referral.", table=REFERRAL),
-        Key("tracks", "tables", "Parallel external referrals.", table=TRACK),
-        Key("on_raise", "tables", "Notices sent when it is raised.", table=NOTICE),
-        Key("clause", "text", "The clause cited by raising and escalating."),
-        Key("close_clause", "text", "The clause cited by resolving and withdrawing."),
-    ),
-)
+TABLES: Final = MappingProxyType(_TABLES)
+"""Every table of the format, by name."""
+FILE_KINDS: Final = MappingProxyType(_FILES)
+"""Each kind of procedure file (``escalation``, ``audit``, ``roles``) and its root table."""
+FILE: Final = FILE_KINDS["escalation"]
+AUDIT_FILE: Final = FILE_KINDS["audit"]
+ROLES_FILE: Final = FILE_KINDS["roles"]
 
-POLICY: Final = Table(
-    "policy",
-    "The policy every procedure in the file pins to, and the roles it names.",
-    (
-        Key("name", "text", "The policy name workflows pin.", required=True),
-        Key("version", "text", "The policy version workflows pin.", required=True),
-        Key("title", "text", "The council and procedure, in words."),
-        Key("source", "text", "The public address the procedure is written from."),
-        Key("closure_days", "dates", "The council's own closure days."),
-        Key(
-            "migration_roles",
-            "roles",
-            "Who may move a running workflow off this policy version (none if absent).",
-        ),
-        Key("roles", "role_table", "Every role, declared once: name = description.", required=True),
-    ),
-)
+IDENT_PATTERN: Final = IDENT.pattern
+CODE_PATTERN: Final = "^[A-Za-z][A-Za-z0-9_]*$"
+DURATION_PATTERN: Final = r"^\s*[0-9]+\s*(WD|h|d|weeks?|months?)\s*$"
+ELAPSED_PATTERN: Final = r"^\s*[0-9]+\s*(h|d|weeks?|months?)\s*$"
+ROLES_FILE_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9_.-]*\.toml$"
 
-FILE: Final = Table(
-    "procedure file",
-    "A council's procedures as data (qaflow procedure file format).",
-    (
-        Key("format_version", "int", "The format version (1).", required=True),
-        Key("policy", "table", "The policy.", required=True, table=POLICY),
-        Key("ladders", "tables", "Escalation ladders.", table=LADDER),
-    ),
-)
 
-_IDENT_PATTERN: Final = IDENT.pattern
-_DURATION_PATTERN: Final = r"^\s*[0-9]+\s*(WD|h|d|weeks?|months?)\s*$"
+def _items(key: Key, items: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "array", "items": items}
+    if key.min_items:
+        out["minItems"] = key.min_items
+    if key.max_items is not None:
+        out["maxItems"] = key.max_items
+    return out
+
+
+def _bounded(out: dict[str, Any], key: Key) -> dict[str, Any]:
+    if key.minimum is not None:
+        out["minimum"] = key.minimum
+    if key.maximum is not None:
+        out["maximum"] = key.maximum
+    return out
+
+
+def _role_table() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "propertyNames": {"type": "string", "pattern": IDENT_PATTERN},
+        "additionalProperties": {"type": "string", "minLength": 1, "pattern": r"\S"},
+        "minProperties": 1,
+    }
 
 
 def _schema(key: Key) -> dict[str, Any]:
-    ident = {"type": "string", "pattern": _IDENT_PATTERN}
-    duration = {"type": "string", "pattern": _DURATION_PATTERN}
+    ident = {"type": "string", "pattern": IDENT_PATTERN}
+    code = {"type": "string", "pattern": CODE_PATTERN}
+    duration = {"type": "string", "pattern": DURATION_PATTERN}
+    text = {"type": "string", "minLength": 1, "pattern": r"\S"}
     table = key.table
     match key.kind:
         case "text" | "expr":
-            out: dict[str, Any] = {"type": "string", "minLength": 1}
+            out: dict[str, Any] = dict(text)
+        case "code":
+            out = dict(code)
+        case "codes":
+            out = _items(key, code) | {"uniqueItems": True}
+        case "texts":
+            out = _items(key, text)
         case "ident" | "role":
             out = dict(ident)
         case "idents" | "roles":
             items = {"enum": list(key.options)} if key.options else ident
-            out = {"type": "array", "items": items, "uniqueItems": True}
+            out = _items(key, items) | {"uniqueItems": True}
         case "role_table":
-            out = {
-                "type": "object",
-                "propertyNames": ident,
-                "additionalProperties": {"type": "string"},
-                "minProperties": 1,
-            }
+            out = _role_table()
+        case "role_source":
+            out = {"anyOf": [_role_table(), {"type": "string", "pattern": ROLES_FILE_PATTERN}]}
+        case "text_table":
+            names = {"enum": list(key.options)} if key.options else ident
+            out = {"type": "object", "propertyNames": names, "additionalProperties": text}
         case "duration":
             out = dict(duration)
+        case "elapsed":
+            out = {"type": "string", "pattern": ELAPSED_PATTERN}
         case "response":
             out = {"anyOf": [duration, {"enum": ["none", "agreed"]}]}
         case "bool":
             out = {"type": "boolean"}
+        case "true":
+            out = {"const": True}
         case "int":
-            out = {"type": "integer"}
+            out = _bounded({"type": "integer"}, key)
+        case "number":
+            out = _bounded({"type": "number"}, key)
         case "ints":
             out = {"type": "array", "items": {"type": "integer"}, "uniqueItems": True}
         case "choice":
@@ -284,7 +262,7 @@ def _schema(key: Key) -> dict[str, Any]:
             out = _object(table)
         case "tables":
             assert table is not None
-            out = {"type": "array", "items": _object(table)}
+            out = _items(key, _object(table))
         case "bool_or_table":
             assert table is not None
             out = {"anyOf": [{"type": "boolean"}, _object(table)]}
@@ -293,19 +271,35 @@ def _schema(key: Key) -> dict[str, Any]:
 
 
 def _object(table: Table) -> dict[str, Any]:
-    return {
+    out = {
         "type": "object",
         "description": table.doc,
         "properties": {key.name: _schema(key) for key in table.keys},
         "required": [key.name for key in table.keys if key.required],
         "additionalProperties": False,
     }
+    if table.exactly_one:
+        out["oneOf"] = [{"required": [name]} for name in table.exactly_one]
+    return out
 
 
-def json_schema() -> dict[str, Any]:
-    """The JSON Schema of a procedure file (as parsed from TOML, dates as ISO text)."""
-    schema = _object(FILE)
+def json_schema(kind: str = "escalation") -> dict[str, Any]:
+    """The JSON Schema of a procedure file of ``kind`` (one of :data:`FILE_KINDS`), as
+    parsed from TOML, dates as ISO text."""
+    root = FILE_KINDS.get(kind)
+    if root is None:
+        raise PolicyError(
+            source="procedure file format",
+            path="kind",
+            value=kind,
+            expected="a file kind (" + ", ".join(sorted(FILE_KINDS)) + ")",
+        )
+    schema = _object(root)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    schema["$id"] = "urn:qaflow:procedure-file:1"
-    schema["title"] = "qaflow procedure file"
+    if kind == "escalation":
+        schema["$id"] = "urn:qaflow:procedure-file:1"
+        schema["title"] = "qaflow procedure file"
+    else:
+        schema["$id"] = f"urn:qaflow:{kind}-file:1"
+        schema["title"] = f"qaflow {kind} file"
     return schema

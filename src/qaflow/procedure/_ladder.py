@@ -105,7 +105,10 @@ class LadderStage:
     escalated_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
     """Who escalates from this stage (empty: the person who raised it)."""
     endorsed_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
-    """One of these roles must endorse before the escalation leaves this stage upwards."""
+    """One of these roles (each of them, with :attr:`endorse_all`) must endorse before the
+    escalation leaves this stage upwards."""
+    endorse_all: bool = attrs.field(default=False, kw_only=True)
+    """Whether each role of :attr:`endorsed_by` must endorse (all-of), not any one of them."""
     accepted_by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
     """Who accepts the outcome at this stage (empty: the person who raised it)."""
     joint: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
@@ -127,6 +130,11 @@ class LadderStage:
             ("joint", self.joint),
         ):
             _check_roles(f"stage {what}", roles)
+        if self.endorse_all and not self.endorsed_by:
+            raise PolicyError(
+                f"stage {self.label!r}: endorsement by all needs 'endorsed_by' roles",
+                clause=self.clause,
+            )
         if self.response is not None and (self.agreed or self.open_ended):
             raise PolicyError(
                 f"stage {self.label!r}: a fixed response timescale cannot also be agreed at "
@@ -184,6 +192,10 @@ def _track_tuple(items: Iterable[ReferralTrack]) -> tuple[ReferralTrack, ...]:
     return tuple(items)
 
 
+def _referral_tuple(items: Iterable[ExternalReferral]) -> tuple[ExternalReferral, ...]:
+    return tuple(items)
+
+
 def _int_tuple(items: Iterable[int]) -> tuple[int, ...]:
     return tuple(items)
 
@@ -230,7 +242,18 @@ class EscalationLadder:
     bypass_to: tuple[int, ...] = attrs.field(default=(), converter=_int_tuple, kw_only=True)
     """The levels a bypass may enter (empty: any later stage)."""
     bypass_consultation: bool = attrs.field(default=False, kw_only=True)
-    """Whether a bypass needs a recorded consultation (``consulted`` in the command)."""
+    """Whether a bypass needs a recorded consultation (``consulted`` in the command, or a
+    ``consult`` command by a :attr:`bypass_consulted` role)."""
+    bypass_consulted: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
+    """Who is consulted before a bypass: a person in one of these roles records it with a
+    ``consult`` command at the stage; the bypass from that stage needs it (role-checked).
+    Empty: the consultation, if needed, is a ``consulted`` field of the bypass itself."""
+    more_referrals: tuple[ExternalReferral, ...] = attrs.field(
+        default=(), converter=_referral_tuple, kw_only=True
+    )
+    """Terminal referral routes besides :attr:`referral` (each named; state
+    ``referred_<name>``), made after the last stage or, with ``when = "any_time"``, from any
+    stage."""
     tracks: tuple[ReferralTrack, ...] = attrs.field(
         default=(), converter=_track_tuple, kw_only=True
     )
@@ -242,7 +265,7 @@ class EscalationLadder:
         _check_roles(f"ladder {self.name!r} subject", (self.subject,))
         if self.subject in self.raisers:
             raise PolicyError(f"ladder {self.name!r}: the subject cannot also be the raiser")
-        self._check_new_parts()
+        _check_parts(self)
         _check_roles(f"ladder {self.name!r} informed", self.informed)
         if not isinstance(self.bypass, bool):
             raise PolicyError(f"ladder {self.name!r}: bypass must be true or false")
@@ -306,83 +329,7 @@ class EscalationLadder:
         if len(set(self.reasons)) != len(self.reasons):
             raise PolicyError(f"ladder {self.name!r} names a reason category twice")
         if self.is_iro:
-            self._check_iro_total()
-
-    def _check_new_parts(self) -> None:
-        """Statutory declarations, bypass limits, referral routes and per-stage actors."""
-        where = f"ladder {self.name!r}"
-        for declared in self.statutory:
-            if declared not in STATUTORY:
-                raise PolicyError(
-                    f"{where}: unknown statutory declaration {declared!r}; known: "
-                    + ", ".join(map(repr, sorted(STATUTORY)))
-                )
-        if self.bypass_to and not self.bypass:
-            raise PolicyError(f"{where}: 'bypass_to' needs bypass allowed", clause=self.clause)
-        for level in self.bypass_to:
-            if level not in self.levels or level <= self.first_level:
-                raise PolicyError(
-                    f"{where}: bypass may only enter a later council stage "
-                    f"({', '.join(str(lv) for lv in self.levels if lv > self.first_level)}), "
-                    f"not {level!r}",
-                    clause=self.bypass_clause,
-                )
-        if self.referral is not None:
-            self._check_by("referral", self.referral.by)
-        names = [t.name for t in self.tracks]
-        if len(set(names)) != len(names):
-            raise PolicyError(f"{where} names a referral track twice")
-        for track in self.tracks:
-            if track.role in (*self.raisers, self.subject):
-                raise PolicyError(
-                    f"{where}: referral track {track.name!r} goes to the raiser or the subject",
-                    clause=track.clause,
-                )
-            self._check_by(f"referral track {track.name!r}", track.by)
-
-    def _check_by(self, what: str, by: tuple[str, ...]) -> None:
-        strangers = [r for r in by if r not in self.raisers]
-        if strangers:
-            raise PolicyError(
-                f"ladder {self.name!r}: {what} may be made only by raiser roles "
-                f"({', '.join(self.raisers)}), not {', '.join(map(repr, strangers))}"
-            )
-
-    def _check_iro_total(self) -> None:
-        """NAT-IRO-03: the formal stages' response timescales add up to at most 20 WD
-        (with the extensions that may be granted, where the policy says they count)."""
-        agreed = self.agreed_response
-        responses = [
-            agreed.max if s.agreed and agreed is not None else s.response for s in self.stages
-        ]
-        if any(r is None or r.unit != "WD" for r in responses):
-            raise PolicyError(
-                f"IRO ladder {self.name!r}: every formal response timescale must be in working "
-                "days (WD) so their total can be checked",
-                clause="NAT-IRO-03",
-            )
-        amount = sum(r.amount for r in responses if r is not None)
-        ext = self.extensions
-        if self.extensions_count_to_cap and ext.allowed and ext.max_length is not None:
-            if ext.max_length.unit != "WD":
-                raise PolicyError(
-                    f"IRO ladder {self.name!r}: extensions that count towards the cap must be "
-                    "in working days (WD)",
-                    clause="NAT-IRO-03",
-                )
-            times = ext.max_count * (len(self.stages) if ext.per == "stage" else 1)
-            amount += times * ext.max_length.amount
-        if amount > IRO_MAX_TOTAL_RESPONSE.amount:
-            counted = (
-                " with the extensions that may be granted"
-                if amount != sum(r.amount for r in responses if r is not None)
-                else ""
-            )
-            raise PolicyError(
-                f"IRO ladder {self.name!r}: formal response timescales{counted} add up to "
-                f"{amount} WD, more than {IRO_MAX_TOTAL_RESPONSE}",
-                clause="NAT-IRO-03",
-            )
+            _check_iro_total(self)
 
     # --- levels ---------------------------------------------------------------------------
 
@@ -441,12 +388,13 @@ class EscalationLadder:
 
         Later council stages when the ladder allows bypass (NAT-IRO-02, NAT-CP-01,
         BX-ESC-FIRO-03); the external referral when it may be made at any time (NAT-IRO-04)
-        and is not simply the next level.
+        and is not simply the next level. A ladder whose bypass needs a consultation
+        recorded at a stage (:attr:`bypass_consulted`) skips no stage when raising.
         """
         # A plain raise lands on the first level and escalate on the next: only beyond is a skip.
         beyond = self.first_level if level is None else level + 1
         targets: list[int] = []
-        if self.bypass:
+        if self.bypass and not (level is None and self.bypass_consulted):
             targets.extend(
                 lv
                 for lv in self.levels
@@ -516,9 +464,102 @@ class EscalationLadder:
                 roles.extend(notice.roles)
         for track in self.tracks:
             roles.extend((track.role, *track.informed))
+        for route in self.more_referrals:
+            roles.extend((route.role, *route.informed))
+        roles.extend(self.bypass_consulted)
         return tuple(r for r in _dedupe(roles) if r not in (*self.raisers, self.subject))
 
     @property
     def all_roles(self) -> tuple[str, ...]:
         """Every role the ladder names, the raiser first."""
         return _dedupe((*self.raisers, self.subject, *self.assignable_roles))
+
+
+def _check_parts(ladder: EscalationLadder) -> None:
+    """Statutory declarations, bypass limits, referral routes and per-stage actors."""
+    where = f"ladder {ladder.name!r}"
+    for declared in ladder.statutory:
+        if declared not in STATUTORY:
+            raise PolicyError(
+                f"{where}: unknown statutory declaration {declared!r}; known: "
+                + ", ".join(map(repr, sorted(STATUTORY)))
+            )
+    if ladder.bypass_to and not ladder.bypass:
+        raise PolicyError(f"{where}: 'bypass_to' needs bypass allowed", clause=ladder.clause)
+    for level in ladder.bypass_to:
+        if level not in ladder.levels or level <= ladder.first_level:
+            raise PolicyError(
+                f"{where}: bypass may only enter a later council stage "
+                f"({', '.join(str(lv) for lv in ladder.levels if lv > ladder.first_level)}), "
+                f"not {level!r}",
+                clause=ladder.bypass_clause,
+            )
+    if ladder.referral is not None:
+        _check_by(ladder, "referral", ladder.referral.by)
+    if ladder.bypass_consulted and not ladder.bypass:
+        raise PolicyError(f"{where}: 'consulted' needs bypass allowed", clause=ladder.clause)
+    if ladder.more_referrals and ladder.referral is None:
+        raise PolicyError(f"{where}: more referral routes need a first one")
+    routes = [r.name for r in ladder.more_referrals]
+    if ladder.more_referrals and (not ladder.referral or not ladder.referral.name or "" in routes):
+        raise PolicyError(f"{where}: each of several referral routes needs a name")
+    if ladder.referral is not None and len({ladder.referral.name, *routes}) != len(routes) + 1:
+        raise PolicyError(f"{where} names a referral route twice")
+    names = [t.name for t in ladder.tracks]
+    if len(set(names)) != len(names):
+        raise PolicyError(f"{where} names a referral track twice")
+    others = [("route", r.name, r.role, r.by, r.clause) for r in ladder.more_referrals]
+    others += [("track", t.name, t.role, t.by, t.clause) for t in ladder.tracks]
+    for what, name, role, by, clause in others:
+        if role in (*ladder.raisers, ladder.subject):
+            raise PolicyError(
+                f"{where}: referral {what} {name!r} goes to the raiser or the subject",
+                clause=clause,
+            )
+        _check_by(ladder, f"referral {what} {name!r}", by)
+
+
+def _check_by(ladder: EscalationLadder, what: str, by: tuple[str, ...]) -> None:
+    strangers = [r for r in by if r not in ladder.raisers]
+    if strangers:
+        raise PolicyError(
+            f"ladder {ladder.name!r}: {what} may be made only by raiser roles "
+            f"({', '.join(ladder.raisers)}), not {', '.join(map(repr, strangers))}"
+        )
+
+
+def _check_iro_total(ladder: EscalationLadder) -> None:
+    """NAT-IRO-03: the formal stages' response timescales add up to at most 20 WD
+    (with the extensions that may be granted, where the policy says they count)."""
+    agreed = ladder.agreed_response
+    responses = [
+        agreed.max if s.agreed and agreed is not None else s.response for s in ladder.stages
+    ]
+    if any(r is None or r.unit != "WD" for r in responses):
+        raise PolicyError(
+            f"IRO ladder {ladder.name!r}: every formal response timescale must be in working "
+            "days (WD) so their total can be checked",
+            clause="NAT-IRO-03",
+        )
+    amount = sum(r.amount for r in responses if r is not None)
+    ext = ladder.extensions
+    if ladder.extensions_count_to_cap and ext.allowed and ext.max_length is not None:
+        if ext.max_length.unit != "WD":
+            raise PolicyError(
+                f"IRO ladder {ladder.name!r}: extensions that count towards the cap must be "
+                "in working days (WD)",
+                clause="NAT-IRO-03",
+            )
+        times = ext.max_count * (len(ladder.stages) if ext.per == "stage" else 1)
+        amount += times * ext.max_length.amount
+    if amount > IRO_MAX_TOTAL_RESPONSE.amount:
+        counted = (
+            " with the extensions that may be granted"
+            if amount != sum(r.amount for r in responses if r is not None)
+            else ""
+        )
+        raise PolicyError(
+            f"IRO ladder {ladder.name!r}: formal response timescales{counted} add up to "
+            f"{amount} WD, more than {IRO_MAX_TOTAL_RESPONSE}",
+            clause="NAT-IRO-03",
+        )

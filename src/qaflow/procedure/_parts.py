@@ -159,8 +159,12 @@ class ExternalReferral:
     any_time_clause: str | None = None
     by: tuple[str, ...] = attrs.field(default=(), converter=_str_tuple, kw_only=True)
     """The raiser roles that may make this referral (empty: every raiser role)."""
+    name: str = attrs.field(default="", kw_only=True)
+    """The route's name where a ladder has several referral routes (else empty)."""
 
     def __attrs_post_init__(self) -> None:
+        if self.name:
+            _check_ident("referral route name", self.name)
         _check_roles("referral", (self.role,))
         _check_roles("referral informed", self.informed)
         _check_roles("referral by", self.by)

@@ -13,15 +13,14 @@ its file and key path (``ladders[0].stages[2].escalated_by[0]``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 import attrs
 
 from qaflow.calendar import Duration
 from qaflow.errors import MISSING, PolicyError, QAFlowError
-from qaflow.procedure._format import FILE, Key, Table
+from qaflow.procedure._format import FILE
 from qaflow.procedure._ladder import (
     RESERVED_ROLES,
     AgreedTimescale,
@@ -34,14 +33,11 @@ from qaflow.procedure._ladder import (
     ReferralTrack,
 )
 from qaflow.procedure._policy import Policy
-from qaflow.procedure._reader import IDENT, Node, Problems, did_you_mean, parse_toml
+from qaflow.procedure._reader import Node, Problems, did_you_mean, parse_toml
 from qaflow.procedure._versions import migrate
-from qaflow.procedure.expr import compile_expression
+from qaflow.procedure._walk import Base, Walker, declared_roles
 
 __all__ = ["ProcedureFile", "load_procedure", "loads_procedure"]
-
-NOTICE_NAMES: Final = ("actor", "data", "dest", "payload", "reason", "state", "trigger")
-"""The names a notice's ``when`` may read (the spec's guard names)."""
 
 
 @attrs.frozen
@@ -71,156 +67,6 @@ class ProcedureFile:
             f"no ladder {name!r}; ladders: {', '.join(repr(lad.name) for lad in self.ladders)}",
             hint=did_you_mean(name, [lad.name for lad in self.ladders]),
         )
-
-
-class _Reader:
-    """Reads one parsed document against the format's definitions."""
-
-    def __init__(self, problems: Problems) -> None:
-        self.problems = problems
-        self.roles: dict[str, str] = {}
-
-    # --- generic: one table by its definition ---------------------------------------------
-
-    def table(self, node: Node, table: Table) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key in table.keys:
-            if not node.has(key.name):
-                if key.required:
-                    node.problem(key.name, f"required: {key.doc}")
-                continue
-            out[key.name] = self.value(node, key)
-        node.finish()
-        return out
-
-    def value(self, node: Node, key: Key) -> Any:
-        name = key.name
-        match key.kind:
-            case "text":
-                return node.text(name)
-            case "ident":
-                return node.ident(name)
-            case "idents":
-                if key.options:
-                    return node.names(name, allowed=key.options, what="a known name")
-                return node.names(name)
-            case "role":
-                return self.role(node, name)
-            case "roles":
-                return node.names(name, allowed=self.roles, what="a declared role")
-            case "role_table":
-                return self.role_table(node, name)
-            case "duration":
-                return node.duration(name)
-            case "response":
-                raw = node.data.get(name)
-                if raw in ("none", "agreed"):
-                    return raw
-                return node.duration(name)
-            case "bool":
-                return node.get(name, bool)
-            case "int":
-                return node.get(name, int)
-            case "ints":
-                return self.ints(node, name)
-            case "choice":
-                return node.choice(name, key.options)
-            case "expr":
-                return self.expr(node, name)
-            case "dates":
-                return self.dates(node, name)
-            case "table":
-                assert key.table is not None
-                sub = node.table(name)
-                return None if sub is None else self.table(sub, key.table)
-            case "tables":
-                assert key.table is not None
-                return [self.table(sub, key.table) for sub in node.tables(name)]
-            case "bool_or_table":
-                assert key.table is not None
-                raw = node.data.get(name)
-                if isinstance(raw, bool):
-                    return {"allowed": raw}
-                sub = node.table(name)
-                return None if sub is None else self.table(sub, key.table)
-        raise AssertionError(key.kind)  # pragma: no cover - the kinds are closed
-
-    def role(self, node: Node, name: str) -> str | None:
-        value = node.ident(name)
-        if value is not None and value not in self.roles:
-            node.problem(
-                name,
-                f"a declared role (one of {', '.join(sorted(self.roles))})",
-                value,
-                hint=did_you_mean(value, self.roles),
-            )
-            return None
-        return value  # type: ignore[no-any-return]
-
-    def role_table(self, node: Node, name: str) -> dict[str, str] | None:
-        raw = node.get(name, dict, expected="a table of role = description")
-        if raw is None:
-            return None
-        out: dict[str, str] = {}
-        for role, description in raw.items():
-            where = node.key_path(name) + f".{role}"
-            if not IDENT.match(role):
-                self.problems.add(where, "a lower-case identifier as role name", role)
-            elif role in RESERVED_ROLES:
-                self.problems.add(
-                    where,
-                    f"a role name that is not reserved ({', '.join(sorted(RESERVED_ROLES))})",
-                    role,
-                )
-            elif not isinstance(description, str):
-                self.problems.add(where, "a description (text)", description)
-            else:
-                out[role] = description
-        if not raw:
-            node.problem(name, "at least one role")
-        return out
-
-    def ints(self, node: Node, name: str) -> tuple[int, ...] | None:
-        raw = node.get(name, list, expected="a list of stage numbers")
-        if raw is None:
-            return None
-        bad = False
-        for index, item in enumerate(raw):
-            if not isinstance(item, int) or isinstance(item, bool):
-                self.problems.add(f"{node.key_path(name)}[{index}]", "a stage number", item)
-                bad = True
-        return None if bad else tuple(raw)
-
-    def expr(self, node: Node, name: str) -> str | None:
-        source = node.get(name, str, expected="a CEL expression")
-        if source is None:
-            return None
-        try:
-            compile_expression(source, NOTICE_NAMES, path=node.key_path(name))
-        except PolicyError as error:
-            self.problems.absorb("", error)
-            return None
-        return source  # type: ignore[no-any-return]
-
-    def dates(self, node: Node, name: str) -> tuple[date, ...] | None:
-        raw = node.get(name, list, expected="a list of dates like 2026-12-29")
-        if raw is None:
-            return None
-        out: list[date] = []
-        for index, item in enumerate(raw):
-            day: date | None = None
-            if isinstance(item, date) and not isinstance(item, datetime):
-                day = item
-            elif isinstance(item, str):
-                try:
-                    day = date.fromisoformat(item)
-                except ValueError:
-                    day = None
-            if day is None:
-                self.problems.add(f"{node.key_path(name)}[{index}]", "a date like 2026-12-29", item)
-            else:
-                out.append(day)
-        return tuple(out)
 
 
 # --- building the model -----------------------------------------------------------------------
@@ -277,6 +123,7 @@ def _stage(p: Problems, path: str, v: Mapping[str, Any]) -> LadderStage | None:
         open_ended=response == "none",
         escalated_by=v.get("escalated_by") or (),
         endorsed_by=v.get("endorsed_by") or (),
+        endorse_all=v.get("endorsement") == "all",
         accepted_by=v.get("accepted_by") or (),
         joint=v.get("joint") or (),
         deadlines=deadlines,
@@ -302,21 +149,15 @@ def _ladder(p: Problems, path: str, v: Mapping[str, Any]) -> EscalationLadder | 
             per=ext_v.get("per", "stage"),
             clause=ext_v.get("clause"),
         )
-    ref_v = v.get("referral")
-    referral = None
-    if ref_v and ref_v.get("role"):
-        referral = _build(
-            p,
-            f"{path}.referral",
-            ExternalReferral,
-            role=ref_v["role"],
-            title=ref_v.get("title") or "",
-            when=ref_v.get("when") or "after_last_stage",
-            informed=ref_v.get("informed") or (),
-            clause=ref_v.get("clause"),
-            any_time_clause=ref_v.get("any_time_clause"),
-            by=ref_v.get("by") or (),
-        )
+    routes = [_referral(p, f"{path}.referral", v["referral"])] if v.get("referral") else []
+    if v.get("referrals"):
+        if v.get("referral"):
+            p.add(f"{path}.referrals", "either 'referral' or 'referrals', not both")
+        for i, route in enumerate(v["referrals"]):
+            if route and not route.get("name"):
+                p.add(f"{path}.referrals[{i}].name", "required: a name for each of several routes")
+            routes.append(_referral(p, f"{path}.referrals[{i}]", route))
+    referral = routes[0] if routes else None
     tracks = [
         _build(p, f"{path}.tracks[{i}]", ReferralTrack, **{k: x for k, x in t.items() if x})
         for i, t in enumerate(v.get("tracks", ()))
@@ -332,7 +173,7 @@ def _ladder(p: Problems, path: str, v: Mapping[str, Any]) -> EscalationLadder | 
         not raisers
         or not stages
         or None in parts
-        or (ref_v and referral is None)
+        or None in routes
         or (agreed_v and agreed is None)
         or None in (v.get("name"), v.get("breach", ""), v.get("reasons", ()))
     ):
@@ -354,12 +195,14 @@ def _ladder(p: Problems, path: str, v: Mapping[str, Any]) -> EscalationLadder | 
         bypass=bool(bypass.get("allowed", True)),
         bypass_clause=bypass.get("clause"),
         bypass_to=bypass.get("to") or (),
-        bypass_consultation=bool(bypass.get("consultation", False)),
+        bypass_consultation=bool(bypass.get("consultation") or bypass.get("consulted")),
+        bypass_consulted=bypass.get("consulted") or (),
         breach=v.get("breach") or "notify",
         breach_clause=v.get("breach_clause"),
         extensions=extensions,
         extensions_count_to_cap=bool((ext_v or {}).get("count_to_cap", False)),
         referral=referral,
+        more_referrals=routes[1:],
         tracks=tracks,
         on_raise=on_raise,
         reasons=v["reasons"] if v.get("reasons") else _default_reasons(),
@@ -370,36 +213,44 @@ def _ladder(p: Problems, path: str, v: Mapping[str, Any]) -> EscalationLadder | 
     )
 
 
+def _referral(p: Problems, path: str, v: Mapping[str, Any]) -> ExternalReferral | None:
+    if not v.get("role"):
+        return None
+    return _build(  # type: ignore[no-any-return]
+        p,
+        path,
+        ExternalReferral,
+        role=v["role"],
+        name=v.get("name") or "",
+        title=v.get("title") or "",
+        when=v.get("when") or "after_last_stage",
+        informed=v.get("informed") or (),
+        clause=v.get("clause"),
+        any_time_clause=v.get("any_time_clause"),
+        by=v.get("by") or (),
+    )
+
+
 def _default_reasons() -> tuple[str, ...]:
     from qaflow.procedure._ladder import REASONS
 
     return REASONS
 
 
-def loads_procedure(text: str, *, source: str = "<string>") -> ProcedureFile:
+def loads_procedure(
+    text: str, *, source: str = "<string>", base: Base | None = None
+) -> ProcedureFile:
     """Read a procedure file's text into the model; raise one :class:`PolicyError` listing
-    every problem. Writes nothing."""
+    every problem. ``base`` is the file's folder, where a roles file it cites is read from.
+    Writes nothing."""
     doc = migrate(parse_toml(text, source=source), source=source)
     problems = Problems(source)
-    reader = _Reader(problems)
-    root = Node(doc, problems)
-    # Roles first: every other table checks its role names against them.
-    policy_node = root.table("policy")
-    if policy_node is not None and isinstance(policy_node.data.get("roles"), dict):
-        reader.roles = {
-            r: d
-            for r, d in policy_node.data["roles"].items()
-            if isinstance(r, str) and IDENT.match(r) and r not in RESERVED_ROLES
-        }
-    values = reader.table(root, _without_version(FILE))
+    roles = declared_roles(doc, source=source, base=base, reserved=RESERVED_ROLES)
+    reader = Walker(problems, roles, reserved=RESERVED_ROLES)
+    values = reader.table(Node(doc, problems), FILE.without("format_version"))
     policy_v = values.get("policy") or {}
     ladders: list[EscalationLadder] = []
-    raw_ladders = values.get("ladders") or []
-    if "ladders" in doc and not raw_ladders:
-        problems.add("ladders", "at least one [[ladders]] table")
-    if "ladders" not in doc:
-        problems.add("ladders", "at least one procedure ([[ladders]])")
-    for index, ladder_v in enumerate(raw_ladders):
+    for index, ladder_v in enumerate(values.get("ladders") or ()):
         built = _ladder(problems, f"ladders[{index}]", ladder_v)
         if built is not None:
             ladders.append(built)
@@ -417,15 +268,11 @@ def loads_procedure(text: str, *, source: str = "<string>") -> ProcedureFile:
     return ProcedureFile(
         policy,
         tuple(ladders),
-        roles=tuple(sorted((policy_v.get("roles") or {}).items())),
+        roles=tuple(sorted(roles.declared.items())),
         title=policy_v.get("title") or "",
         cites=policy_v.get("source") or "",
         source=source,
     )
-
-
-def _without_version(table: Table) -> Table:
-    return Table(table.name, table.doc, tuple(k for k in table.keys if k.name != "format_version"))
 
 
 def load_procedure(path: str | Path) -> ProcedureFile:
@@ -437,4 +284,4 @@ def load_procedure(path: str | Path) -> ProcedureFile:
         raise PolicyError(
             source=str(path), expected=f"a readable file ({error.strerror})"
         ) from None
-    return loads_procedure(text, source=str(path))
+    return loads_procedure(text, source=str(path), base=path.parent)

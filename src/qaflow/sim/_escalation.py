@@ -375,12 +375,15 @@ class EscalationActors:
             payload = {"to": targets[int(self.rng.random() * len(targets))]}
             if self.ladder.bypass_consultation:
                 payload["consulted"] = TEXT
+            for role in self.ladder.bypass_consulted[:1]:  # consulted at the stage first
+                self.fire(esc, "consult", self.person(esc, role), {})
             step = self.fire(esc, "bypass", raiser, payload)
             esc.bypasses += 1
         elif not level.last:
             stage = level.stage
-            if stage.endorsed_by:  # an endorsement first, where the stage needs one
-                self.fire(esc, "endorse", self.person(esc, stage.endorsed_by[0]), {})
+            endorsers = stage.endorsed_by if stage.endorse_all else stage.endorsed_by[:1]
+            for role in endorsers:  # an endorsement (each, where all must) first
+                self.fire(esc, "endorse", self.person(esc, role), {})
             by = self.person(esc, stage.escalated_by[0]) if stage.escalated_by else raiser
             step = self.fire(esc, "escalate", by, {})
         elif self.referral:

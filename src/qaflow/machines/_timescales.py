@@ -245,8 +245,8 @@ def read_timescales(
         names.add(rule.name)
         rules.append(rule)
     requires = read_requirements(root, triggers)
-    roles = {role for e in events for role in e.roles}
-    tasks = read_event_tasks(root, triggers, roles)
+    owners = {role for e in events for role in e.roles}
+    tasks = read_event_tasks(root, triggers, owners)
     defaults = read_defaults(root)
     root.finish()
     problems.raise_if_any()

@@ -353,3 +353,35 @@ def test_bk_ts_05_the_first_core_group_after_the_icpc_is_chaired_by_a_manager() 
     run.fire("core_group", chaired_by_manager=True)
     assert run.due("first_core_group_chaired") is None
     assert run.due("plan_review") == run.after("4 weeks")  # the core group reviewed the plan
+
+
+def test_bk_ts_05_requires_and_tasks_in_a_file_are_checked_and_every_problem_named() -> None:
+    """BK-TS-05's ``[[requires]]`` (and a ``[[tasks]]`` entry) are read like the rest of the
+    file: an unknown event, a bad condition and an unknown role are each reported by key
+    path in one PolicyError."""
+    from importlib import resources
+
+    from qaflow.errors import PolicyError
+    from qaflow.machines._timescales import read_timescales, shipped_policy
+    from qaflow.machines.timescales import EVENTS
+
+    base = resources.files("qaflow.policies") / "buckinghamshire"
+    text = (base / "timescales.toml").read_text(encoding="utf-8")
+    bad = text + (
+        '\n[[requires]]\nevent = "case_opened"\nclause = "BK-TS-05"\ncondition = "x"\n'
+        'needs = "data.status =="\n'
+        '\n[[tasks]]\nevent = "plan_review"\nclause = "BK-TS-05"\nkind = "note"\n'
+        'owner_role = "nobody"\n'
+    )
+    with pytest.raises(PolicyError) as caught:
+        read_timescales(
+            bad,
+            source="timescales.toml",
+            policy=shipped_policy("buckinghamshire"),
+            events=EVENTS,
+            base=base,
+        )
+    message = str(caught.value)
+    assert "requires[1].event" in message and "case_opened" in message
+    assert "requires[1].needs" in message
+    assert "tasks[0].owner_role" in message and "nobody" in message

@@ -77,15 +77,10 @@ def read_requirements(root: Node, triggers: Collection[str]) -> tuple[Requiremen
         needs = node.text("needs")
         when = node.text("when", default=None)
         node.finish()
-        if None in (event, clause, condition, needs):
+        valid = _checked(node, "needs", needs) & _checked(node, "when", when)
+        if not valid or None in (event, clause, condition, needs):
             continue
-        found = Requirement(event, clause, condition, needs, when)
-        try:
-            compile_expression(found.expr, GUARD_NAMES, path=node.key_path("needs"))
-        except PolicyError:
-            node.problem("needs", "CEL conditions (when, needs) over data and payload", needs)
-            continue
-        out.append(found)
+        out.append(Requirement(event, clause, condition, needs, when))
     return tuple(out)
 
 
@@ -120,19 +115,20 @@ def _checked(node: Node, key: str, source: str | None) -> bool:
 
 
 def read_event_tasks(
-    root: Node, triggers: Collection[str], roles: Collection[str]
+    root: Node, triggers: Collection[str], roles: Collection[str], what: str = "a known role"
 ) -> tuple[EventTask, ...]:
-    """The file's ``[[tasks]]`` tables (problems recorded on ``root``'s list)."""
+    """The file's ``[[tasks]]`` tables (problems recorded on ``root``'s list); a task's owner
+    is one of ``roles`` (the council's declared roles, as a rule's ``notify``)."""
     out: list[EventTask] = []
     for node in root.tables("tasks", required=False):
         event = node.choice("event", sorted(triggers), what="an event of the machine")
         clause = node.text("clause")
         kind = node.ident("kind")
-        owner = node.choice("owner_role", sorted(roles), what="a role of the machine")
+        owner = node.choice("owner_role", sorted(roles), what=what)
         within = node.duration("within", default=None, clause=clause)
         when = node.text("when", default=None)
         node.finish()
-        if None in (event, clause, kind, owner) or not _checked(node, "when", when):
+        if not _checked(node, "when", when) or None in (event, clause, kind, owner):
             continue
         due = None if within is None else str(within)
         out.append(EventTask(event, clause, kind, owner, due, when))

@@ -245,8 +245,7 @@ def read_timescales(
         names.add(rule.name)
         rules.append(rule)
     requires = read_requirements(root, triggers)
-    owners = {role for e in events for role in e.roles}
-    tasks = read_event_tasks(root, triggers, owners)
+    tasks = read_event_tasks(root, triggers, roles.declared, f"a role declared in {roles.where}")
     defaults = read_defaults(root)
     root.finish()
     problems.raise_if_any()

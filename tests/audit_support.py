@@ -178,7 +178,8 @@ class Harness:
                     answers = {
                         q: valid_answer(policy.form.question(q)) for q in policy.feedback.questions
                     }
-                    self.fire(wid, "answer", AUDITOR, {"answers": answers})
+                    family = {"respondent": "family", "answers": answers}
+                    self.fire(wid, "record_feedback", AUDITOR, family)
                 elif feedback == "reason":
                     self.fire(wid, "feedback_not_obtained", AUDITOR, {"reason": "no reply"})
             return self.fire(wid, "agree_actions", AUDITOR, {"actions": actions_for(data)})

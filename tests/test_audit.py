@@ -476,7 +476,8 @@ def test_BX_AUD_07_completion_refused_without_feedback_or_reason(h: Harness) -> 
     assert error.clause == "BX-AUD-07"  # type: ignore[attr-defined]
     # Partial feedback is not family feedback.
     partial = {"F1": valid_answer(bexley.BEXLEY_AUDIT.form.question("F1"))}
-    h.fire("AU-1", "answer", AUDITOR, {"answers": partial})
+    family = {"respondent": "family", "answers": partial}
+    refused(h, GuardFailed, lambda: h.fire("AU-1", "record_feedback", AUDITOR, family))
     refused(h, GuardFailed, lambda: h.fire("AU-1", "complete", AUDITOR))
     refused(h, ValidationError, lambda: h.fire("AU-1", "feedback_not_obtained", AUDITOR, {}))
     h.fire("AU-1", "feedback_not_obtained", AUDITOR, {"reason": "family declined"})
@@ -1037,7 +1038,7 @@ class AuditMachine(RuleBasedStateMachine):
             assert policy.feedback is not None
             form = policy.form
             answers = {q: valid_answer(form.question(q)) for q in policy.feedback.questions}
-            return ("answer", AUDITOR, {"answers": answers})
+            return ("record_feedback", AUDITOR, {"respondent": "family", "answers": answers})
         if state in (A.GRADED, A.FEEDBACK_SOUGHT):
             choices = [actions_for(snap.data), [one_action(immediate=False)]]
             return ("agree_actions", AUDITOR, {"actions": data.draw(st.sampled_from(choices))})

@@ -115,9 +115,25 @@ def test_BX_AUD_07_each_of_the_nine_is_needed(left_out: str) -> None:
     h = Harness()
     at_feedback(h)
     partial = {k: v for k, v in family_set().items() if k != left_out}
-    h.fire("AU-1", "answer", AUDITOR, {"answers": partial})
+    short = {"respondent": "family", "answers": partial}
+    error = refused(h, GuardFailed, lambda: h.fire("AU-1", "record_feedback", AUDITOR, short))
+    assert left_out in str(error)
     refused(h, GuardFailed, lambda: h.fire("AU-1", "complete", AUDITOR))
     assert not A.family_feedback_complete(BX_POLICY, h.engine.get("AU-1").data)
+    # A whole set given as a plain answer is not feedback either.
+    assert not A.family_feedback_complete(BX_POLICY, {"answers": family_set()})
+
+
+@pytest.mark.parametrize("qid", ["F1", "F9", "F_role", "C1", "N_role"])
+def test_BX_AUD_07_feedback_only_through_record_feedback(qid: str) -> None:
+    """One way to record feedback: a plain ``answer`` of any feedback question is refused,
+    naming the clause and the command to use, and writes nothing."""
+    h = Harness()
+    at_feedback(h)
+    answers = {"answers": {qid: valid_answer(BX_POLICY.form.question(qid))}}
+    error = refused(h, GuardFailed, lambda: h.fire("AU-1", "answer", AUDITOR, answers))
+    assert "record_feedback" in str(error)
+    assert error.clause == "BX-AUD-07"  # type: ignore[attr-defined]
 
 
 def test_BX_AUD_07_several_family_and_network_sets_are_each_kept() -> None:
@@ -375,3 +391,46 @@ def test_BX_AUD_10_actions_are_reviewed_at_the_next_supervision() -> None:
 def test_BX_MOD_07_every_moderation_is_reviewed_in_supervision() -> None:
     tasks = [(t.kind, t.owner_role, t.clause) for t in bexley.BEXLEY_MODERATION.completion_tasks]
     assert ("supervision_review", "team_manager", "BX-MOD-07") in tasks
+
+
+def test_BX_AUD_07_the_report_counts_every_recorded_set_and_shows_agreement() -> None:
+    """The report's family feedback reads the ``record_feedback`` sets: each family member's
+    set counts towards the statements' means, and the child's agreement is shown."""
+    from qaflow.registry import shipped_report_policies
+    from qaflow.report import FeedbackRespondent, build_report, from_json, to_json, to_markdown
+
+    h = Harness()
+    f1 = BX_POLICY.form.question("F1")
+    child = {"C1": {"answer": True}}
+    given = {
+        "AU-1": [
+            {"respondent": "family", "answers": family_set(F1=valid_answer(f1, 2))},
+            {"respondent": "family", "answers": family_set()},
+            {"respondent": "network", "answers": {"N_role": {"text": "school"}}},
+            {"respondent": "child", "agreed": False},
+        ],
+        "AU-2": [
+            {"respondent": "child", "answers": child, "agreed": True},
+            {"respondent": "family", "answers": family_set(F1=valid_answer(f1, 10))},
+        ],
+    }
+    for wid, sets in given.items():
+        at_feedback(h, wid)
+        for payload in sets:
+            h.fire(wid, "record_feedback", AUDITOR, payload)
+        h.fire(wid, "complete", AUDITOR)
+    known = shipped_report_policies()
+    report = build_report(
+        h.store, policies=known, start=START.date(), end=START.date() + timedelta(days=30)
+    )
+    (score,) = [s for s in report.family_feedback if s.question_id == "F1"]
+    assert (score.responses, score.mean) == (3, (2 + 7 + 10) / 3)
+    assert report.feedback_obtained == 2 and report.feedback_not_obtained == 0
+    assert report.feedback_respondents == (
+        FeedbackRespondent("family", sets=3, audits=2),
+        FeedbackRespondent("child", sets=2, audits=2, agreed=1, not_agreed=1),
+        FeedbackRespondent("network", sets=1, audits=1),
+    )
+    assert from_json(to_json(report)) == report
+    page = to_markdown(report, policies=known)
+    assert "Answer sets per respondent" in page and "| child | 2 | 2 | 1 | 1 |" in page

@@ -42,6 +42,7 @@ MODULES = [
     "qaflow.machines._audit_feedback",
     "qaflow.machines._audit_review",
     "qaflow.machines._audit_states",
+    "qaflow.machines._timescale_events",
     "qaflow.machines.audit",
     "qaflow.machines.escalation",
     "qaflow.machines.moderation",

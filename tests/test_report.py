@@ -193,12 +193,12 @@ def direct(store: MemoryStore, start: datetime, end: datetime) -> dict[str, Any]
         and t.due_at - t.created_at <= timedelta(hours=24)
         and start <= t.created_at < end
     )
-    # Family feedback F1 from the auditor's answer events, over audits completed.
+    # Family feedback F1 from every record_feedback set, over audits completed (BX-AUD-07).
     f1 = [
         e.payload["answers"]["F1"]["score"]
         for w in with_trigger("audit", "complete")
         for e in log[w]
-        if e.trigger == "answer" and "F1" in e.payload["answers"]
+        if e.trigger == "record_feedback" and "F1" in e.payload.get("answers", {})
     ]
     out["f1"] = (len(f1), statistics.mean(f1) if f1 else None)
     # Distance travelled on SA1: the worker is the actor of the submission.

@@ -246,3 +246,37 @@ def test_bx_qa_01_bk_qa_01_a_completed_audit_meets_its_auditors_monthly_duty(
     assert [d.due_at for d in monthly] == [Duration.parse("1 months").after(first)]
     again = record_audit_completion(h.engine, "QC-1", "AU-1")
     assert again.event.seq == step.event.seq  # fed twice, recorded once
+
+
+def test_bx_mod_07_a_moderation_with_a_performance_issue_opens_a_personal_supervision_note() -> (
+    None
+):
+    """BX-MOD-07: a moderation reviewed in supervision with a performance issue opens the
+    personal supervision note task (as BX-AUD-10 does for an audit); without one, or for an
+    audit (whose own review opens it), no task."""
+    run = _practitioner("bexley", "experienced")
+
+    def notes() -> list[tuple[str, str, str | None]]:
+        return [
+            (t.kind, t.owner_role, t.clause)
+            for t in run.engine.store.tasks(run.wid)
+            if t.kind == "personal_supervision_note"
+        ]
+
+    run.fire("audit_reviewed", SUPERVISOR, audit_ref="MOD-1", kind="moderation")
+    run.fire("audit_reviewed", SUPERVISOR, audit_ref="AU-1", kind="audit", performance_issue=True)
+    run.fire(
+        "audit_reviewed", SUPERVISOR, audit_ref="MOD-2", kind="moderation", performance_issue=False
+    )
+    assert notes() == []
+    run.fire(
+        "audit_reviewed", SUPERVISOR, audit_ref="MOD-3", kind="moderation", performance_issue=True
+    )
+    assert notes() == [("personal_supervision_note", "team_manager", "BX-MOD-07")]
+    # Buckinghamshire's seed has no such rule: none is imposed on it.
+    assert shipped_supervision("buckinghamshire").tasks == ()
+    # The policy docs say what the clause does.
+    from qaflow.policydocs import clause_uses
+
+    uses = clause_uses(supervision_spec(shipped_supervision("bexley")))["BX-MOD-07"]
+    assert any("opens task `personal_supervision_note` for team_manager" in u for u in uses)

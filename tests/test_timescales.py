@@ -306,6 +306,42 @@ def test_bk_ts_05_the_first_cin_review_is_chaired_by_a_manager() -> None:
     assert "first_cin_review_chaired" in late.missed()
 
 
+def test_bk_ts_05_a_cin_case_closes_only_after_a_last_review_chaired_by_a_manager() -> None:
+    """BK-TS-05: "The first and last Child in Need Review will be chaired by a manager to
+    ensure clear management oversight on case closures": closing a CIN case is refused (the
+    clause named, nothing written) unless its last plan review was chaired by a manager."""
+    from qaflow.errors import GuardFailed
+
+    run = _case()
+    run.fire("status_changed", status="cin")
+
+    def refused() -> None:
+        version = run.engine.get(run.wid).version
+        with pytest.raises(GuardFailed) as caught:
+            run.fire("case_closed", MANAGER)
+        assert caught.value.clause == "BK-TS-05"
+        assert run.engine.get(run.wid).version == version
+
+    refused()  # no review yet
+    run.wait(days=14)
+    run.fire("plan_review", chaired_by_manager=True)
+    run.wait(days=40)
+    run.fire("plan_review")  # the later review was not chaired: it is now the last one
+    assert run.engine.get(run.wid).data["last_review_chaired"] is False
+    refused()
+    run.fire("plan_review", chaired_by_manager=False)
+    refused()
+    run.fire("plan_review", chaired_by_manager=True)
+    run.fire("case_closed", MANAGER)
+    assert run.engine.get(run.wid).state == "closed"
+    # Only a CIN case: a CP case and Bexley's (which has no such rule) close without it.
+    cp = _case(status="cp_plan")
+    cp.fire("case_closed", MANAGER)
+    bexley = _case("bexley", status="cin")
+    bexley.fire("case_closed", MANAGER)
+    assert shipped_case_timescales("bexley").requires == ()
+
+
 def test_bk_ts_05_the_first_core_group_after_the_icpc_is_chaired_by_a_manager() -> None:
     """BK-TS-05: CP plans reviewed at most every 4 weeks, at core groups; the first core group
     after the ICPC chaired by a manager."""
@@ -317,3 +353,35 @@ def test_bk_ts_05_the_first_core_group_after_the_icpc_is_chaired_by_a_manager() 
     run.fire("core_group", chaired_by_manager=True)
     assert run.due("first_core_group_chaired") is None
     assert run.due("plan_review") == run.after("4 weeks")  # the core group reviewed the plan
+
+
+def test_bk_ts_05_requires_and_tasks_in_a_file_are_checked_and_every_problem_named() -> None:
+    """BK-TS-05's ``[[requires]]`` (and a ``[[tasks]]`` entry) are read like the rest of the
+    file: an unknown event, a bad condition and an unknown role are each reported by key
+    path in one PolicyError."""
+    from importlib import resources
+
+    from qaflow.errors import PolicyError
+    from qaflow.machines._timescales import read_timescales, shipped_policy
+    from qaflow.machines.timescales import EVENTS
+
+    base = resources.files("qaflow.policies") / "buckinghamshire"
+    text = (base / "timescales.toml").read_text(encoding="utf-8")
+    bad = text + (
+        '\n[[requires]]\nevent = "case_opened"\nclause = "BK-TS-05"\ncondition = "x"\n'
+        'needs = "data.status =="\n'
+        '\n[[tasks]]\nevent = "plan_review"\nclause = "BK-TS-05"\nkind = "note"\n'
+        'owner_role = "nobody"\n'
+    )
+    with pytest.raises(PolicyError) as caught:
+        read_timescales(
+            bad,
+            source="timescales.toml",
+            policy=shipped_policy("buckinghamshire"),
+            events=EVENTS,
+            base=base,
+        )
+    message = str(caught.value)
+    assert "requires[1].event" in message and "case_opened" in message
+    assert "requires[1].needs" in message
+    assert "tasks[0].owner_role" in message and "nobody" in message

@@ -3,7 +3,9 @@
 :func:`run_practice` plays, on the real engine and the council's own timescale files, what
 the council's practitioners and managers do besides audits: visits, strategy discussions
 and conferences, plan reviews, significant events on each case; supervision sessions for
-each practitioner; the monthly audit per manager and the QA lead's recurring duties. Events
+each practitioner; the QA lead's recurring duties; and each audit the store holds as
+completed in the period is fed to its auditor's QA calendar through
+:func:`qaflow.machines.qa_calendar.record_audit_completion` (the real link). Events
 happen mostly on time and sometimes late (seeded), and ``tick`` runs at the end of each day,
 so the store holds met, missed and still-open timescales for the compliance view and the
 report. Everything is made up: ids only, no names, no free text.
@@ -34,6 +36,8 @@ _STATUS: Final[Mapping[str, str]] = {"cin": "cin", "cp": "cp_plan", "cla": "look
 _ON_TIME: Final = 0.85
 """How often a recurring duty is done before it falls due."""
 _MAX_CASES: Final = 60
+_AUDIT_COMPLETED: Final = "audit_completed"
+"""Played through :func:`qa_calendar.record_audit_completion`, the real link, not fired."""
 
 
 @attrs.frozen(kw_only=True)
@@ -86,7 +90,9 @@ class _Play:
                 day_end = _end_of_day(day_end + timedelta(hours=1))
             self.clock.set(max(when, self.clock.now()))
             try:
-                if trigger in _STARTS:
+                if trigger == _AUDIT_COMPLETED:
+                    qa_calendar.record_audit_completion(self.engine, wid, payload["audit_id"])
+                elif trigger in _STARTS:
                     self.engine.start(_STARTS[trigger], wid, trigger, actor, payload)
                 else:
                     self.engine.fire(wid, trigger, actor, payload)
@@ -142,6 +148,7 @@ def run_practice(
     engine = Engine(store, [*shipped_specs(), *specs], clock=clock)
     play = _Play(engine, clock, rng, end)
     managers = dict(zip(council.teams, council.team_managers, strict=False))
+    completions = _completed_audits(store, start, end)
     cases = council.cases[:_MAX_CASES]
     for index, case in enumerate(cases):
         _case(play, f"{id_prefix}CASE-{index + 1:04d}", case, managers, start)
@@ -155,9 +162,8 @@ def run_practice(
         play.at(
             start, wid, "calendar_started", lead, team_id=team, holder="manager", holder_id=manager
         )
-        play.every(
-            start + timedelta(days=20), 30, wid, "audit_completed", Actor(manager, "team_manager")
-        )
+        for when, audit_id in completions.get(manager, ()):
+            play.at(when, wid, _AUDIT_COMPLETED, Actor(manager, "team_manager"), audit_id=audit_id)
     wid = f"{id_prefix}CAL-QA"
     play.at(
         start, wid, "calendar_started", lead, team_id="psqa", holder="qa_lead", holder_id=lead.id
@@ -173,6 +179,24 @@ def run_practice(
         events=play.events,
         breaches=play.breaches,
     )
+
+
+def _completed_audits(
+    store: Store, start: datetime, end: datetime
+) -> dict[str, list[tuple[datetime, str]]]:
+    """The audits in ``store`` completed in ``[start, end)``, per auditor, in order: what
+    each manager's QA calendar is fed (BX-QA-01), so the monthly audit duty is met by the
+    audits the programme really completed and missed where it completed none."""
+    out: dict[str, list[tuple[datetime, str]]] = {}
+    for snapshot in store.snapshots("audit"):
+        at = snapshot.data.get("completed_at")
+        auditor = snapshot.data.get("auditor_id")
+        if not isinstance(at, str) or not isinstance(auditor, str):
+            continue
+        when = datetime.fromisoformat(at)
+        if start <= when < end:
+            out.setdefault(auditor, []).append((when, snapshot.workflow_id))
+    return {k: sorted(v) for k, v in out.items()}
 
 
 def _case(play: _Play, wid: str, case: Any, managers: Mapping[str, str], start: datetime) -> None:

@@ -22,6 +22,7 @@ from qaflow.procedure._defaults import QaflowDefault
 from qaflow.spec import (
     AddTask,
     DeadlineRule,
+    Derived,
     DurationRef,
     MachineSpec,
     Notify,
@@ -114,6 +115,11 @@ def _effect_uses(uses: dict[str, list[str]], effects: Iterable[object], where: s
             )
         elif isinstance(effect, OpenDeadline) and effect.rule.clause:
             uses[effect.rule.clause].append(f"{where} opens {_rule_text(effect.rule)}")
+        elif isinstance(effect, Derived) and effect.use == "timescales.tasks":
+            for clause, kind, owner, within, when in dict(effect.args)["tasks"]:
+                due = f" due within {within}" if within else ""
+                cond = f" when {when}" if when else ""
+                uses[clause].append(f"{where} opens task `{kind}` for {owner}{due}{cond}")
 
 
 def policy_page(

@@ -16,9 +16,11 @@ if it could not be obtained, the reason is recorded. So:
 * completion needs a complete set from each respondent in ``required_from``, or the recorded
   reason (``feedback_not_obtained``).
 
-A family set given as plain ``answer``\\ s (one set, in the form's answers) still counts, as
-before ``record_feedback`` existed; the child's questions are refused there, since that path
-cannot record agreement.
+Feedback is recorded one way only: with a feedback rule, every question of the form's
+feedback stage is refused in a plain ``answer`` (the refusal names ``record_feedback``),
+since that path keeps one set for the whole audit, cannot say who answered and cannot
+record the parent/carer's agreement. A policy without a feedback rule has no
+``record_feedback`` and answers its feedback-stage questions, if any, as any others.
 """
 
 from __future__ import annotations
@@ -36,10 +38,10 @@ from qaflow.procedure._audit import RESPONDENTS
 from qaflow.spec import Context, Field, Guard, TransitionSpec, Update
 
 __all__ = [
-    "consent_questions",
     "feedback_complete",
     "feedback_guard",
     "feedback_transitions",
+    "recorded_questions",
     "respondents",
 ]
 
@@ -54,16 +56,12 @@ def _has(form: AuditForm) -> bool:
     return "feedback" in form.stages
 
 
-def consent_questions(policy: AuditPolicy) -> list[str]:
-    """The question ids answered by a respondent whose feedback needs agreement."""
-    rule = policy.feedback
-    if rule is None or not rule.consent_for or not _has(policy.form):
+def recorded_questions(policy: AuditPolicy) -> list[str]:
+    """The question ids taken only through ``record_feedback`` (refused in a plain
+    ``answer``): every feedback-stage question of a policy with a feedback rule."""
+    if policy.feedback is None or not _has(policy.form):
         return []
-    return [
-        q.id
-        for q in policy.form.questions_in_stage("feedback")
-        if q.answered_by in rule.consent_for
-    ]
+    return [q.id for q in policy.form.questions_in_stage("feedback")]
 
 
 def _rule_args(policy: AuditPolicy, rule: FeedbackRule) -> dict[str, Any]:
@@ -112,25 +110,19 @@ def feedback_complete(
     required_from: Sequence[str],
     data: Mapping[str, Any],
 ) -> bool:
-    """Whether ``data`` holds a complete answer set from each respondent in
-    ``required_from`` (a recorded set, or the form's own answers for the family)."""
+    """Whether ``data`` holds a complete answer set, recorded with ``record_feedback``,
+    from each respondent in ``required_from``."""
     sets = data.get("feedback")
     sets = sets if isinstance(sets, list) else []
-    answers = data.get("answers")
-    answers = answers if isinstance(answers, dict) else {}
-    for who in required_from:
-        recorded = any(
+    return all(
+        any(
             isinstance(s, dict)
             and s.get("respondent") == who
             and _complete_set(form, s.get("answers") or {}, who, questions)
             for s in sets
         )
-        given = any(form.question(q).answered_by == who for q in questions) and not _missing(
-            form, answers, who, questions
-        )
-        if not (recorded or given):
-            return False
-    return True
+        for who in required_from
+    )
 
 
 def feedback_guard(policy: AuditPolicy, rule: FeedbackRule) -> Guard:

@@ -12,7 +12,7 @@ from typing import Any, Final
 from qaflow.machines._audit_data import (
     form_data,
 )
-from qaflow.machines._audit_feedback import consent_questions, feedback_complete, feedback_guard
+from qaflow.machines._audit_feedback import feedback_complete, feedback_guard, recorded_questions
 from qaflow.machines._audit_review import actions_notice_effects
 from qaflow.machines._audit_states import (
     ACTIONS_AGREED,
@@ -109,7 +109,7 @@ def _answers_guard(policy: AuditPolicy) -> Guard:
             "form": form_data(policy.form),
             "open": {state: list(_open_stages(policy, state)) for state in states},
             "clauses": dict(policy.stage_clauses),
-            "consent": consent_questions(policy),
+            "recorded": recorded_questions(policy),
         },
     )
 

@@ -157,11 +157,14 @@ def _valid_answers(ctx: Context, args: Mapping[str, Any]) -> bool:
         return True
     if ctx.trigger == "answer" and not ctx.payload["answers"]:
         raise ValidationError(field="answers", value=0, expected="at least one answer")
-    consent = set(args.get("consent", ()))
+    recorded = set(args.get("recorded", ()))
     for qid in ctx.payload["answers"] if isinstance(ctx.payload["answers"], dict) else ():
-        if qid in consent:
+        if qid in recorded:
             clause = dict(args["clauses"]).get("feedback")
-            condition = f"question {qid} recorded with record_feedback, with whether they agreed"
+            condition = (
+                f"feedback question {qid} recorded with record_feedback (respondent, answers "
+                "and, for the child, whether the parent/carer agreed), not answer"
+            )
             raise fail(ctx, condition, clause)
     check_answers(
         form_from(args["form"]),

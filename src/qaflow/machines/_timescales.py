@@ -32,6 +32,12 @@ The file (TOML)::
     when = 'data.status == "cp_plan"'
     first = "5 WD"
     every = "10 WD"
+    [[requires]]                           # a condition on an event (_timescale_events)
+    event = "case_closed"
+    clause = "BK-TS-05"
+    condition = "the last CIN review chaired by a manager"
+    when = 'data.status == "cin"'
+    needs = 'has(data.last_review_chaired) && data.last_review_chaired'
 """
 
 from __future__ import annotations
@@ -46,6 +52,14 @@ import attrs
 
 from qaflow import vocabulary
 from qaflow.errors import PolicyError
+from qaflow.machines._timescale_events import (
+    EventTask,
+    Requirement,
+    read_event_tasks,
+    read_requirements,
+    requirement_guards,
+    task_effects,
+)
 from qaflow.policies.base import Policy
 from qaflow.procedure import Node, Problems, migrate, parse_toml
 from qaflow.procedure._defaults import QaflowDefault, read_defaults
@@ -121,6 +135,10 @@ class TimescalePolicy:
     source: str = ""
     defaults: tuple[QaflowDefault, ...] = ()
     """The file's values its framework does not give (``qaflow policy docs`` lists them)."""
+    requires: tuple[Requirement, ...] = ()
+    """Conditions the file puts on events (``[[requires]]``: guards citing their clause)."""
+    tasks: tuple[EventTask, ...] = ()
+    """Tasks the file's events open (``[[tasks]]``, e.g. a personal supervision note)."""
 
 
 @vocabulary.update("timescales.record")
@@ -156,7 +174,11 @@ def build_machine(
                 dest=CLOSED if event.ends else OPEN if event.starts else None,
                 roles=event.roles,
                 fields=event.fields,
-                effects=(Update(use="timescales.record", args=args),),
+                guards=requirement_guards(timescales.requires, event.trigger),
+                effects=(
+                    Update(use="timescales.record", args=args),
+                    *task_effects(timescales.tasks, event.trigger),
+                ),
                 description=event.description,
             )
         )
@@ -207,6 +229,7 @@ def read_timescales(
         if head.has("roles"):
             Walker(problems, roles).value(head, TABLES["policy"].key("roles"))
         head.finish()
+    events = tuple(events)
     triggers = {e.trigger for e in events}
     decisions = tuple(
         d for d in (_decision(n) for n in root.tables("decisions", required=False)) if d
@@ -221,10 +244,12 @@ def read_timescales(
             node.problem("name", "a rule name not already used in this file", rule.name)
         names.add(rule.name)
         rules.append(rule)
+    requires = read_requirements(root, triggers)
+    tasks = read_event_tasks(root, triggers, roles.declared, f"a role declared in {roles.where}")
     defaults = read_defaults(root)
     root.finish()
     problems.raise_if_any()
-    return TimescalePolicy(policy, tuple(rules), decisions, source, defaults)
+    return TimescalePolicy(policy, tuple(rules), decisions, source, defaults, requires, tasks)
 
 
 def _decision(node: Node) -> Decision | None:

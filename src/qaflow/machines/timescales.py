@@ -112,6 +112,7 @@ EVENTS: Final = (
         (_flag("plan_changed"), _flag("chaired_by_manager")),
         stamp="reviewed_at",
         copy=(("chaired_by_manager", "last_review_chaired"),),
+        set=(("last_review_chaired", False),),  # unless this review says it was chaired
         description="the plan reviewed (chaired by a manager or not)",
     ),
     EventSpec(

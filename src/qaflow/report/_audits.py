@@ -9,11 +9,13 @@ from typing import Any
 
 from qaflow.errors import ValidationError
 from qaflow.procedure import Grade, Judgement
+from qaflow.procedure._audit import RESPONDENTS
 from qaflow.report._escalations import closed_at
 from qaflow.report._read import AUDIT_ENDS, Period, Workflow
 from qaflow.report._records import (
     Activity,
     DistanceTravelled,
+    FeedbackRespondent,
     GradeCount,
     ModerationSummary,
     QuestionScore,
@@ -160,34 +162,61 @@ def completed(p: Period) -> list[Workflow]:
     return [w for w in p.flows["audit"] if w.any_in("complete", p.start) is not None]
 
 
-def family_feedback(p: Period) -> tuple[tuple[StatementScore, ...], int, int]:
-    """BX-AUD-07: the mean score of each statement over audits completed in the period."""
+def family_feedback(
+    p: Period,
+) -> tuple[tuple[StatementScore, ...], int, int, tuple[FeedbackRespondent, ...]]:
+    """BX-AUD-07, over audits completed in the period: the mean score of each statement over
+    every answer set recorded with ``record_feedback`` (each family member's set counts), the
+    audits with feedback and those with the recorded reason it could not be had, and the sets
+    per respondent with whether the parent/carer agreed to the child's."""
     statements: list[str] = []
     for known in p.audit_policies.values():
         if known.feedback is not None:
             statements += [q for q in known.feedback.questions if q not in statements]
     scores: dict[str, list[int]] = {q: [] for q in statements}
     obtained = not_obtained = 0
+    tally: dict[str, list[int]] = {}  # respondent -> [sets, audits, agreed, not agreed]
     for w in completed(p):
         policy = p.audit_policies.get(w.snapshot.policy)
         if policy is None or policy.feedback is None:
             continue
         data = w.snapshot.data
-        answers = data.get("answers") if isinstance(data.get("answers"), dict) else {}
-        assert isinstance(answers, dict)
+        sets = data.get("feedback") if isinstance(data.get("feedback"), list) else []
+        assert isinstance(sets, list)
         got = False
-        for qid in policy.feedback.questions:
-            answer = answers.get(qid)
-            score = answer.get("score") if isinstance(answer, dict) else None
-            if isinstance(score, int) and not isinstance(score, bool):
-                scores[qid].append(score)
-                got = True
+        seen: set[str] = set()
+        for entry in sets:
+            if not isinstance(entry, dict) or not isinstance(entry.get("respondent"), str):
+                continue
+            who = entry["respondent"]
+            counts_of = tally.setdefault(who, [0, 0, 0, 0])
+            counts_of[0] += 1
+            if who not in seen:
+                seen.add(who)
+                counts_of[1] += 1
+            if entry.get("agreed") is True:
+                counts_of[2] += 1
+            elif entry.get("agreed") is False:
+                counts_of[3] += 1
+            answers = entry.get("answers") if isinstance(entry.get("answers"), dict) else {}
+            assert isinstance(answers, dict)
+            for qid in policy.feedback.questions:
+                answer = answers.get(qid)
+                score = answer.get("score") if isinstance(answer, dict) else None
+                if isinstance(score, int) and not isinstance(score, bool):
+                    scores[qid].append(score)
+                    got = True
         if got:
             obtained += 1
         elif data.get("feedback_reason"):
             not_obtained += 1
     out = tuple(StatementScore(q, len(v), mean(v)) for q, v in scores.items())
-    return out, obtained, not_obtained
+    order = {r: i for i, r in enumerate(RESPONDENTS)}
+    who_gave = tuple(
+        FeedbackRespondent(r, *tally[r])
+        for r in sorted(tally, key=lambda r: (order.get(r, len(order)), r))
+    )
+    return out, obtained, not_obtained, who_gave
 
 
 def distance(p: Period) -> tuple[DistanceTravelled, ...]:

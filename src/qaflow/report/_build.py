@@ -117,7 +117,7 @@ def build_report(
     grades, auditor_grades = _audits.grades(p)
     follow_ups, overdue_follow_ups = _ontime.follow_ups(p)
     urgent, overdue_tasks = _ontime.urgent_tasks(p)
-    feedback, obtained, not_obtained = _audits.family_feedback(p)
+    feedback, obtained, not_obtained, respondents = _audits.family_feedback(p)
     escalations, resolution, time_to_close = _escalations.escalations(p)
     seen = sorted(
         {w.snapshot.policy for flows in p.flows.values() for w in flows if w.snapshot.policy}
@@ -158,6 +158,7 @@ def build_report(
         overdue_deadlines=_escalations.overdue_deadlines(p),
         notes=tuple(p.notes),
         timescales=compliance_rows(p),
+        feedback_respondents=respondents,
         by_team=breakdown(p, "team"),
         by_service=breakdown(p, "service") if directory is not None else (),
         trends=monthly_trends(p, trend_months, progress),

@@ -100,6 +100,20 @@ class StatementScore:
 
 
 @attrs.frozen
+class FeedbackRespondent:
+    """Feedback answer sets of one kind of respondent (BX-AUD-07) over audits completed:
+    every set recorded with ``record_feedback`` counts (several family members each give
+    one); for a respondent whose feedback needs the parent/carer's agreement (the child),
+    how often it was given or refused."""
+
+    respondent: str
+    sets: int
+    audits: int
+    agreed: int = 0
+    not_agreed: int = 0
+
+
+@attrs.frozen
 class DistanceTravelled:
     """Change on one self-assessment scale, first to last, per practitioner (BX-AUD-03)."""
 
@@ -274,6 +288,8 @@ class QAReport:
     by_service: tuple[Breakdown, ...] = ()
     trends: tuple[MonthTrend, ...] = ()
     filters: Filters = Filters()
+    feedback_respondents: tuple[FeedbackRespondent, ...] = ()
+    """BX-AUD-07: answer sets per respondent (family, child, network), agreement shown."""
 
     @property
     def breaches_total(self) -> int:

@@ -403,6 +403,26 @@ def _sections(r: QAReport, labels: Labels) -> tuple[Section, ...]:
                     if r.family_feedback
                     else ()
                 ),
+                *(
+                    (
+                        _t(
+                            "Answer sets per respondent",
+                            ("Respondent", "Answer sets", "Audits", "Agreed", "Not agreed"),
+                            [
+                                (
+                                    f.respondent,
+                                    str(f.sets),
+                                    str(f.audits),
+                                    str(f.agreed),
+                                    str(f.not_agreed),
+                                )
+                                for f in r.feedback_respondents
+                            ],
+                        ),
+                    )
+                    if r.feedback_respondents
+                    else ()
+                ),
             ),
         ),
         Section(

@@ -11,10 +11,18 @@ import random
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from qaflow.procedure import AUDITOR, WORKER, AuditForm, Grade, Judgement, Question
+from qaflow.procedure import (
+    AUDITOR,
+    WORKER,
+    AuditForm,
+    FeedbackRule,
+    Grade,
+    Judgement,
+    Question,
+)
 from qaflow.sim._escalation import TEXT as _TEXT
 
-__all__ = ["answer", "answers", "can_give", "centre", "grading_answer"]
+__all__ = ["answer", "answers", "can_give", "centre", "feedback_sets", "grading_answer"]
 
 
 def answer(question: Question, value: object) -> dict[str, Any]:
@@ -90,4 +98,38 @@ def answers(
         if answers_as != role:
             continue
         out[question.id] = answer(question, _value(question, centre, rng))
+    return out
+
+
+def feedback_sets(
+    form: AuditForm,
+    rule: FeedbackRule,
+    centre: float,
+    rng: random.Random,
+    extra: random.Random,
+) -> list[dict[str, Any]]:
+    """The ``record_feedback`` payloads of one audit's feedback (BX-AUD-07): a whole set from
+    each required respondent (drawn from ``rng``, as before there were others); and, drawn from
+    ``extra`` so the programme's main stream is unchanged, sometimes a second family member,
+    the child (with or without the parent/carer's agreement) and a network member."""
+    by_who: dict[str, dict[str, dict[str, Any]]] = {}
+    for qid, given in answers(form, "feedback", AUDITOR, centre, rng, only=rule.questions).items():
+        by_who.setdefault(form.question(qid).answered_by, {})[qid] = given
+    out: list[dict[str, Any]] = [
+        {"respondent": who, "answers": by_who.get(who, {})} for who in rule.required_from
+    ]
+    if out and extra.random() < 0.25:  # another family member answers the same statements
+        again = answers(form, "feedback", AUDITOR, centre, extra, only=list(out[0]["answers"]))
+        out.append({"respondent": out[0]["respondent"], "answers": again})
+    for who, share in (("child", 0.4), ("network", 0.3)):
+        questions = [q.id for q in form.questions_in_stage("feedback") if q.answered_by == who]
+        if not questions or who in rule.required_from or extra.random() >= share:
+            continue
+        given = answers(form, "feedback", AUDITOR, centre, extra, only=questions)
+        if who in rule.consent_for:
+            agreed = extra.random() < 0.7
+            child: dict[str, Any] = {"respondent": who, "agreed": agreed}
+            out.append({**child, "answers": given} if agreed else child)
+        elif given:
+            out.append({"respondent": who, "answers": given})
     return out

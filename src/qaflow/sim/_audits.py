@@ -1,16 +1,18 @@
 """The audit programme's auditors, practitioners, business support and moderators.
 
-:class:`AuditPlay` allocates the month's audits (one per manager, never a case of the
-auditor's own team) and drives each through the real audit machine: the self-assessment,
-the health check and meeting answers, a grade drawn from the knobs' ``grades``, family
-feedback or the reason it could not be had, the agreed actions, completion and follow-up; a
-share is cancelled on the way. :class:`ModerationPlay` draws the moderation sample from the
-audits completed so far, allocates moderators and moderates: the moderator agrees or
-regrades, meets the auditor and agrees a grade, which is written back to the audit.
+:class:`AuditPlay` allocates the month's audits (one per manager, never a case of the auditor's
+own team) and drives each through the real audit machine: the self-assessment, the health check
+and meeting answers, a grade drawn from the knobs' ``grades``, family feedback
+(``record_feedback``, a set per required respondent) or the reason it could not be had, the
+agreed actions, completion and follow-up; a share is cancelled on the way.
+:class:`ModerationPlay` draws the moderation sample from the audits completed so far, allocates
+moderators and moderates: the moderator agrees or regrades, meets the auditor and agrees a
+grade, which is written back to the audit.
 """
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from functools import partial
@@ -24,7 +26,7 @@ from qaflow.machines import moderation as M
 from qaflow.procedure import AUDITOR, MODERATOR, WORKER, AuditPolicy, Grade, ModerationPolicy
 from qaflow.records import Actor
 from qaflow.sim._answers import answers as answers_for
-from qaflow.sim._answers import can_give, grading_answer
+from qaflow.sim._answers import can_give, feedback_sets, grading_answer
 from qaflow.sim._answers import centre as centre_of
 from qaflow.sim._escalation import TEXT
 from qaflow.sim._run import Run
@@ -204,16 +206,11 @@ class AuditPlay:
             nxt = self.run.working_day(now, rng.randint(2, 6))
         elif state in (A.GRADED, A.FEEDBACK_SOUGHT):
             if policy.feedback is not None:
-                if audit.feedback:
-                    answers = answers_for(
-                        form,
-                        "feedback",
-                        AUDITOR,
-                        audit.centre + 1.0,
-                        rng,
-                        only=policy.feedback.questions,
-                    )
-                    self.run.fire(wid, "answer", auditor, {"answers": answers})
+                if audit.feedback:  # BX-AUD-07: each respondent's set, with agreement
+                    extra = random.Random(f"{wid}:feedback")
+                    rule = policy.feedback
+                    for payload in feedback_sets(form, rule, audit.centre + 1.0, rng, extra):
+                        self.run.fire(wid, "record_feedback", auditor, payload)
                 else:
                     self.run.fire(wid, "feedback_not_obtained", auditor, {"reason": TEXT})
             data = self.run.engine.get(wid).data

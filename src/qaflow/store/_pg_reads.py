@@ -12,7 +12,7 @@ from qaflow._checks import check_ids
 from qaflow.calendar import ensure_aware
 from qaflow.records import Deadline, Notification, Task
 from qaflow.store._pg_sql import TABLES, deadline_from, same, task_from, text_id
-from qaflow.store._rows import DEADLINE_COLS, NOTE_COLS, TASK_COLS, notification_from
+from qaflow.store._rows import DEADLINE_COLS, NOTE_COLS, notification_from, tasks_sql
 
 if TYPE_CHECKING:
     import psycopg
@@ -79,14 +79,8 @@ class RowReads:
         return self._stamp("notifications", "sent_at", ids, at, "marking outbox rows sent")
 
     def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
-        sql = f"SELECT {TASK_COLS} FROM tasks WHERE true"
-        args: list[str] = []
-        if workflow_id is not None:
-            sql += " AND workflow_id = %s"
-            args.append(workflow_id)
-        if open_only:
-            sql += " AND done_at IS NULL"
-        return [task_from(row) for row in self._select(sql + " ORDER BY created_at, id", args)]
+        sql, args = tasks_sql("%s", workflow_id, open_only)
+        return [task_from(row) for row in self._select(sql, args)]
 
     def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
         """Mark tasks done (writes). Returns how many were open."""

@@ -38,6 +38,7 @@ __all__ = [
     "sorted_json",
     "task_from",
     "task_rows",
+    "tasks_sql",
     "text_id",
 ]
 
@@ -82,6 +83,18 @@ def advance_sql(mark: str) -> str:
         f"policy_version = {mark}, fingerprint = {mark} "
         f"WHERE workflow_id = {mark} AND version = {mark}"
     )
+
+
+def tasks_sql(mark: str, workflow_id: str | None, open_only: bool) -> tuple[str, list[str]]:
+    """The query and arguments listing tasks, of one workflow or all, open ones or all."""
+    sql = f"SELECT {TASK_COLS} FROM tasks WHERE 1=1"
+    args: list[str] = []
+    if workflow_id is not None:
+        sql += f" AND workflow_id = {mark}"
+        args.append(workflow_id)
+    if open_only:
+        sql += " AND done_at IS NULL"
+    return sql + " ORDER BY created_at, id", args
 
 
 def text_id(value: object, field: str = "workflow_id") -> str:

@@ -12,7 +12,7 @@ from typing import Any
 from qaflow._checks import check_ids, to_utc
 from qaflow.errors import ValidationError
 from qaflow.records import AnchorEntry, Deadline, Notification, Task
-from qaflow.store._rows import DEADLINE_COLS, NOTE_COLS, TASK_COLS
+from qaflow.store._rows import DEADLINE_COLS, NOTE_COLS, TASK_COLS, tasks_sql
 from qaflow.store._sqlite_rows import deadline_row, notification_row, task_row, text_id, ts
 from qaflow.store._sqlite_schema import guarded
 
@@ -116,14 +116,8 @@ class RowReads:
 
     @guarded
     def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
-        sql = f"SELECT {self._TASK_COLS} FROM tasks WHERE 1=1"
-        args: list[str] = []
-        if workflow_id is not None:
-            sql += " AND workflow_id = ?"
-            args.append(workflow_id)
-        if open_only:
-            sql += " AND done_at IS NULL"
-        rows = self.conn.execute(sql + " ORDER BY created_at, id", args).fetchall()
+        sql, args = tasks_sql("?", workflow_id, open_only)
+        rows = self.conn.execute(sql, args).fetchall()
         return [task_row(row) for row in rows]
 
     @guarded

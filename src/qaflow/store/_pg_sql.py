@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -205,7 +204,7 @@ def write_step(conn: psycopg.Connection[Any], step: Step, expected: int) -> None
     :class:`Refused` when the version moved or the key was used (the caller rolls back)."""
     event, snap = step.event, step.snapshot
     wid = event.workflow_id
-    data = json.dumps(snap.data, sort_keys=True)
+    data = rows.sorted_json(snap.data)
     deadlines = deadlines_json(snap.deadlines)
     head, cur = conn.cursor(), conn.cursor()
     if expected == 0:

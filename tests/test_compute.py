@@ -176,3 +176,27 @@ def test_the_engine_modules_stay_small(name: str) -> None:
         if isinstance(node, ast.ClassDef):
             assert node.end_lineno is not None
             assert node.end_lineno - node.lineno + 1 <= 300, node.name
+
+
+def test_the_fast_record_constructors_build_what_attrs_builds_and_it_stays_frozen() -> None:
+    """``qaflow._build`` writes slots directly: the records are equal, field for field, to
+    those attrs' constructors make, of the same class, and still refuse any change."""
+    from qaflow._build import new_event, new_snapshot, new_step
+    from qaflow.records import Event, Step, WorkflowSnapshot
+
+    fields = ("W-1", 2, "comment", "submitted", "submitted", WORKER, T0, {"text": "a"})
+    made = new_event(*fields, "0" * 64, "f" * 64, "key-1")
+    built = Event(*fields, "0" * 64, "f" * 64, "key-1")
+    assert type(made) is Event and made == built
+    assert attrs.asdict(made, recurse=False) == attrs.asdict(built, recurse=False)
+    before = WorkflowSnapshot("W-1", "m", "p", "1", "new", fingerprint="fp")
+    snap = new_snapshot(before, "submitted", {"k": 1}, 1, T0, "f" * 64, ())
+    assert snap == attrs.evolve(
+        before, state="submitted", data={"k": 1}, version=1, created_at=T0, updated_at=T0,
+        last_hash="f" * 64,
+    )  # fmt: skip
+    step = new_step(made, snap)
+    assert step == Step(event=built, snapshot=snap)
+    for record, name in ((made, "seq"), (snap, "state"), (step, "event")):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(record, name, None)

@@ -15,6 +15,7 @@ import qaflow
 MODULES = [
     "qaflow",
     "qaflow._authorise",
+    "qaflow._build",
     "qaflow._checks",
     "qaflow._compute",
     "qaflow._convert",
@@ -22,6 +23,7 @@ MODULES = [
     "qaflow._fingerprint",
     "qaflow._integrity",
     "qaflow._matching",
+    "qaflow._plans",
     "qaflow._reads",
     "qaflow._replay",
     "qaflow._specs",

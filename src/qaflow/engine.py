@@ -23,7 +23,7 @@ from typing import Any
 
 from qaflow._authorise import Directory, authorise
 from qaflow._checks import check_at, check_id, check_payload
-from qaflow._compute import Command, compute
+from qaflow._compute import live_step
 from qaflow._reads import EngineReads
 from qaflow._specs import SpecRegistry
 from qaflow._tick import run_tick
@@ -264,21 +264,27 @@ class Engine(EngineReads):
         at: datetime | None,
         idempotency_key: str | None,
     ) -> Step:
-        """The step of a live command: ``at`` checked against the clock, then :func:`compute`."""
+        """The step of a live command: ``at`` checked against the clock, then the interpreter.
+
+        (:func:`qaflow._compute.live_step` is :func:`~qaflow._compute.compute` given the
+        command field by field; ``payload`` is the checked copy the boundary made.)
+        """
         clock = self.clock.now()
-        command = Command(
-            trigger=trigger,
-            actor=actor,
-            at=clock if at is None else check_at(at, "at", clock),
-            payload=payload or {},
-            idempotency_key=idempotency_key,
-            target=(
+        return live_step(
+            spec,
+            snapshot,
+            trigger,
+            actor,
+            clock if at is None else check_at(at, "at", clock),
+            payload if type(payload) is dict else dict(payload or {}),
+            idempotency_key,
+            (
                 self._registry.migration_target(snapshot, payload or {})
                 if trigger == POLICY_MIGRATED
                 else None
             ),
+            self.directory,
         )
-        return compute(spec, snapshot, command, self.directory)
 
     def _breach_step(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:
         spec = self.spec_for(snapshot)

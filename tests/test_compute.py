@@ -200,3 +200,22 @@ def test_the_fast_record_constructors_build_what_attrs_builds_and_it_stays_froze
     for record, name in ((made, "seq"), (snap, "state"), (step, "event")):
         with pytest.raises(attrs.exceptions.FrozenInstanceError):
             setattr(record, name, None)
+
+
+def test_the_fast_effect_rows_equal_the_attrs_ones_and_convert_to_utc_alike() -> None:
+    """Deadline, Task and Notification rows built by ``qaflow._build`` equal attrs' own,
+    with a non-UTC time converted to UTC just as the attrs converter does."""
+    from zoneinfo import ZoneInfo
+
+    from qaflow._build import new_deadline, new_notification, new_task
+    from qaflow.records import Deadline, Notification, Task
+
+    local = T0.astimezone(ZoneInfo("Europe/London")).replace(month=7)
+    d = ("D-1", "W-1", "review", "submitted", local, local, "5 WD", "escalate", "EX-01")
+    made = new_deadline(*d, ("manager",), 3)
+    assert made == Deadline(*d, ("manager",), 3) and made.due_at.tzinfo is UTC
+    t = ("T-1", "W-1", 3, "revise", "worker", "P-1", None, "EX-04", local)
+    assert new_task(*t) == Task(*t) and new_task(*t).created_at.tzinfo is UTC
+    n = ("N-1", "W-1", 3, "manager", None, "document to review", "EX-01", local)
+    assert new_notification(*n) == Notification(*n)
+    assert new_notification(*n).created_at.tzinfo is UTC

@@ -8,21 +8,38 @@ the very same classes (:class:`~qaflow.records.Event`, :class:`~qaflow.records.W
 twice as fast, and return records equal to, and as immutable as, the ones attrs builds.
 
 They skip only what the caller has already done: each takes its fields already in their
-stored form (``at`` an aware UTC datetime, tuples where the record holds tuples). The
+stored form (tuples where the record holds tuples; ``new_event``'s ``at`` already in UTC).
+A field attrs converts to UTC is converted here too when it is not already UTC. The
 interpreter calls them on values it built itself; tests check field for field that they give
-what the attrs constructor gives.
+what the attrs constructors give.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
-from qaflow.records import Actor, Deadline, Event, Notification, Step, Task, WorkflowSnapshot
+from qaflow.records import (
+    Actor,
+    Deadline,
+    Event,
+    Notification,
+    Step,
+    Task,
+    WorkflowSnapshot,
+    _aware_utc,
+)
 
-__all__ = ["new_event", "new_snapshot", "new_step"]
+__all__ = [
+    "new_deadline",
+    "new_event",
+    "new_notification",
+    "new_snapshot",
+    "new_step",
+    "new_task",
+]
 
 _new = object.__new__
 
@@ -35,6 +52,9 @@ def _setters(cls: type[Any]) -> tuple[Any, ...]:
 _EVENT = _setters(Event)
 _SNAPSHOT = _setters(WorkflowSnapshot)
 _STEP = _setters(Step)
+_DEADLINE = _setters(Deadline)
+_TASK = _setters(Task)
+_NOTIFICATION = _setters(Notification)
 
 
 def new_event(
@@ -117,3 +137,87 @@ def new_step(
     s5(st, notifications)
     s6(st, tasks)
     return st
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is UTC else _aware_utc(moment)
+
+
+def new_deadline(
+    id: str,
+    workflow_id: str,
+    name: str,
+    state: str | None,
+    opened_at: datetime,
+    due_at: datetime,
+    rule: str,
+    breach_trigger: str | None,
+    clause: str | None,
+    notify: tuple[str, ...],
+    opened_seq: int,
+) -> Deadline:
+    """``Deadline(...)`` with these fields (both times converted to UTC as attrs would)."""
+    d = _new(Deadline)
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10 = _DEADLINE
+    s0(d, id)
+    s1(d, workflow_id)
+    s2(d, name)
+    s3(d, state)
+    s4(d, _utc(opened_at))
+    s5(d, _utc(due_at))
+    s6(d, rule)
+    s7(d, breach_trigger)
+    s8(d, clause)
+    s9(d, notify)
+    s10(d, opened_seq)
+    return d
+
+
+def new_task(
+    id: str,
+    workflow_id: str,
+    seq: int,
+    kind: str,
+    owner_role: str,
+    owner_id: str | None,
+    due_at: datetime | None,
+    clause: str | None,
+    created_at: datetime,
+) -> Task:
+    """``Task(...)`` with these fields (``created_at`` converted to UTC as attrs would)."""
+    t = _new(Task)
+    s0, s1, s2, s3, s4, s5, s6, s7, s8 = _TASK
+    s0(t, id)
+    s1(t, workflow_id)
+    s2(t, seq)
+    s3(t, kind)
+    s4(t, owner_role)
+    s5(t, owner_id)
+    s6(t, due_at)
+    s7(t, clause)
+    s8(t, _utc(created_at))
+    return t
+
+
+def new_notification(
+    id: str,
+    workflow_id: str,
+    seq: int,
+    recipient_role: str,
+    recipient_id: str | None,
+    reason: str,
+    clause: str | None,
+    created_at: datetime,
+) -> Notification:
+    """``Notification(...)`` with these fields (``created_at`` converted to UTC as attrs would)."""
+    n = _new(Notification)
+    s0, s1, s2, s3, s4, s5, s6, s7 = _NOTIFICATION
+    s0(n, id)
+    s1(n, workflow_id)
+    s2(n, seq)
+    s3(n, recipient_role)
+    s4(n, recipient_id)
+    s5(n, reason)
+    s6(n, clause)
+    s7(n, _utc(created_at))
+    return n

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from qaflow._build import new_deadline, new_notification, new_task
 from qaflow._rolling import advance as advance_rolling
 from qaflow.errors import PolicyError
 from qaflow.records import SYSTEM, Deadline, Notification, Task
@@ -88,15 +89,15 @@ class Outputs:
         for role in roles:
             rid = ctx.data.get(f"{role}_id")
             self.notifications.append(
-                Notification(
-                    id=f"{wid}:{self.seq}:n{len(self.notifications) + 1}",
-                    workflow_id=wid,
-                    seq=self.seq,
-                    recipient_role=role,
-                    recipient_id=rid if isinstance(rid, str) else None,
-                    reason=reason,
-                    clause=clause,
-                    created_at=self.at,
+                new_notification(
+                    f"{wid}:{self.seq}:n{len(self.notifications) + 1}",
+                    wid,
+                    self.seq,
+                    role,
+                    rid if isinstance(rid, str) else None,
+                    reason,
+                    clause,
+                    self.at,
                 )
             )
 
@@ -118,16 +119,16 @@ def _notify(effect: Notify, ctx: Context, out: Outputs) -> None:
 def _add_task(effect: AddTask, ctx: Context, out: Outputs) -> None:
     owner = ctx.data.get(f"{effect.owner_role}_id")
     out.tasks.append(
-        Task(
-            id=f"{ctx.workflow_id}:{ctx.seq}:t{len(out.tasks) + 1}",
-            workflow_id=ctx.workflow_id,
-            seq=ctx.seq,
-            kind=effect.kind,
-            owner_role=effect.owner_role,
-            owner_id=owner if isinstance(owner, str) else None,
-            due_at=effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
-            clause=effect.clause,
-            created_at=ctx.at,
+        new_task(
+            f"{ctx.workflow_id}:{ctx.seq}:t{len(out.tasks) + 1}",
+            ctx.workflow_id,
+            ctx.seq,
+            effect.kind,
+            effect.owner_role,
+            owner if isinstance(owner, str) else None,
+            effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
+            effect.clause,
+            ctx.at,
         )
     )
 
@@ -248,18 +249,18 @@ def add_deadline(
     notify: tuple[str, ...],
 ) -> None:
     """Add an open deadline (never due before the command) to the outputs and the snapshot."""
-    deadline = Deadline(
-        id=f"{ctx.workflow_id}:{ctx.seq}:{name}",
-        workflow_id=ctx.workflow_id,
-        name=name,
-        state=state,
-        opened_at=ctx.at,
-        due_at=max(due, ctx.at),
-        rule=rule,
-        breach_trigger=breach_trigger,
-        clause=clause,
-        notify=notify,
-        opened_seq=ctx.seq,
+    deadline = new_deadline(
+        f"{ctx.workflow_id}:{ctx.seq}:{name}",
+        ctx.workflow_id,
+        name,
+        state,
+        ctx.at,
+        max(due, ctx.at),
+        rule,
+        breach_trigger,
+        clause,
+        notify,
+        ctx.seq,
     )
     out.opened.append(deadline)
     out.open_now[deadline.id] = deadline

@@ -78,7 +78,17 @@ class WorkingCalendar:
     and share it: it is immutable after construction.
     """
 
-    __slots__ = ("_cum", "_eod", "_epoch", "_last", "_wd", "closures", "first_year", "last_year")
+    __slots__ = (
+        "_cum",
+        "_due",
+        "_eod",
+        "_epoch",
+        "_last",
+        "_wd",
+        "closures",
+        "first_year",
+        "last_year",
+    )
 
     def __init__(
         self,
@@ -111,6 +121,7 @@ class WorkingCalendar:
         self._cum = cum
         self._wd = wd
         self._eod: dict[int, datetime] = {}
+        self._due: dict[tuple[datetime, int], datetime] = {}
 
     def __repr__(self) -> str:
         return (
@@ -150,6 +161,13 @@ class WorkingCalendar:
 
     def add_working_days(self, start: datetime, n: int) -> datetime:
         """End of the Nth working day after ``start``'s local date, as an aware UTC datetime."""
+        # Recently asked (instant, n) pairs are remembered: deadlines opened by the same
+        # command time (a batch, a simulated day) skip the local-date conversion. Equal
+        # instants have the same local date, so the cache is exact; aware keys never equal
+        # naive ones, which are refused below and never cached.
+        due = self._due.get((start, n)) if type(n) is int else None
+        if due is not None:
+            return due
         if start.tzinfo is None:
             ensure_aware(start, "start")
         k = self._nth_index(start.astimezone(LONDON).date(), n)
@@ -157,6 +175,9 @@ class WorkingCalendar:
         if due is None:
             local = datetime.combine(date.fromordinal(self._wd[k]), _END_OF_DAY, LONDON)
             due = self._eod[k] = local.astimezone(UTC)
+        if len(self._due) >= 4096:
+            self._due.clear()
+        self._due[(start, n)] = due
         return due
 
     def working_days_between(self, start: datetime, end: datetime) -> int:

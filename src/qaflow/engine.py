@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 
 from qaflow._authorise import Directory, authorise
-from qaflow._checks import check_at, check_id, check_payload
+from qaflow._checks import check_at, check_id, check_payload, ids_fit
 from qaflow._compute import live_step
 from qaflow._reads import EngineReads
 from qaflow._specs import SpecRegistry
@@ -333,13 +333,16 @@ def _command(
     Every field that goes into the event hash must be valid text or JSON (``_checks``), and
     the system actor is qaflow's own: only ``tick``, for a due deadline, fires as it.
     """
-    check_id("workflow_id", workflow_id)
-    check_id("trigger", trigger)
-    check_id("idempotency_key", key, optional=True)
-    if not isinstance(actor, Actor):
-        raise ValidationError(field="actor", value=actor, expected="an Actor")
-    check_id("actor.id", actor.id)
-    check_id("actor.role", actor.role)
+    if not (
+        isinstance(actor, Actor) and ids_fit(workflow_id, trigger, actor.id, actor.role, key)
+    ):  # one of them does not fit: find which, in this order, and say so
+        check_id("workflow_id", workflow_id)
+        check_id("trigger", trigger)
+        check_id("idempotency_key", key, optional=True)
+        if not isinstance(actor, Actor):
+            raise ValidationError(field="actor", value=actor, expected="an Actor")
+        check_id("actor.id", actor.id)
+        check_id("actor.role", actor.role)
     if actor.role == SYSTEM.role or actor.id == SYSTEM.id:
         raise PermissionDenied(
             workflow_id=str(workflow_id),

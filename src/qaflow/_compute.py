@@ -136,7 +136,7 @@ def live_step(
             quote=True,
         )
     state = snapshot.state
-    plan = plan_of(spec, state, trigger)
+    plan = spec._plans.get((state, trigger)) or plan_of(spec, state, trigger)
     if plan is None:
         if trigger == DEADLINE_MISSED:
             _refuse_in_terminal(spec, snapshot, trigger)
@@ -161,7 +161,8 @@ def live_step(
     single = plan.single
     if single is not None and not (plan.breachable and actor == SYSTEM):
         # One candidate without guards: the checks _choose makes of it, in its order.
-        authorise(snapshot, trigger, actor, single.roles, directory)
+        if directory is not None or actor.role not in single.roles:
+            authorise(snapshot, trigger, actor, single.roles, directory)
         if single.actor_key is not None:
             check_holder(snapshot, single, actor)
         _check_payload(plan.fields, plan.required, trigger, payload, False)

@@ -150,8 +150,9 @@ class Engine(EngineReads):
             if found is not None:
                 return found
         snapshot = self.store.load(workflow_id)
-        _check_version(snapshot, expected_version)
-        spec = self.spec_for(snapshot)
+        if expected_version is not None:
+            _check_version(snapshot, expected_version)
+        spec = self._registry.pinned(snapshot)
         step = self._compute(spec, snapshot, trigger, actor, payload, at, idempotency_key)
         step = self._commit(step, snapshot.version, (trigger, actor, payload))
         if log.isEnabledFor(logging.DEBUG):

@@ -267,17 +267,18 @@ def _context(
     dest: str,
     data: dict[str, Any],
 ) -> Context:
+    # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq), by position
     return Context(
-        spec=spec,
-        snapshot=snapshot,
-        trigger=trigger,
-        source=snapshot.state,
-        dest=dest,
-        actor=actor,
-        at=at,
-        payload=payload,
-        data=data,
-        seq=snapshot.version + 1,
+        spec,
+        snapshot,
+        trigger,
+        snapshot.state,
+        dest,
+        actor,
+        at,
+        payload,
+        data,
+        snapshot.version + 1,
     )
 
 

@@ -252,6 +252,9 @@ class Duration:
 
     def after(self, start: datetime, calendar: WorkingCalendar | None = None) -> datetime:
         """When this rule expires for something that starts at ``start`` (aware UTC)."""
+        wd, utc = self.unit == "WD", type(start) is datetime and start.tzinfo is UTC
+        if wd and utc and calendar is not None:  # aware UTC: ensure_aware would pass
+            return calendar.add_working_days(start, self.amount)
         ensure_aware(start, "start")
         if self.unit == "WD":
             return (calendar or default_calendar()).add_working_days(start, self.amount)

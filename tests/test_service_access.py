@@ -50,7 +50,7 @@ class Api:
         self.keys = keys
 
     def as_(self, person: str, method: str, path: str, **kw: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.keys[person]}"}
+        headers = {"Authorization": f"Bearer {self.keys[person]}", **kw.pop("headers", {})}
         return self.client.request(method, path, headers=headers, **kw)
 
     def listed(self, person: str, **params: Any) -> list[str]:
@@ -206,3 +206,81 @@ def test_an_access_file_adds_grants_and_names_who_sees_all() -> None:
     assert not access.may_see("QA-1", audit, None, lambda _: [])  # qa_lead no longer sees all
     assert access.may_see("CMS-1", audit, None, lambda _: [])
     assert CaseAccess.from_mapping(directory, {}).see_all_roles == {"qa_lead", "qaflow_operator"}
+
+
+def _start(api: Api, person: str, wid: str, key: str | None = None, **payload: Any) -> Any:
+    body = {
+        "machine": FIRO,
+        "workflow_id": wid,
+        "trigger": "raise",
+        "payload": {
+            "subject_id": "CARER-1",
+            "reason": bexley.FIRO_LADDER.reasons[0],
+            "to": "stage_1",
+            **payload,
+        },
+    }
+    headers = {"Idempotency-Key": key} if key else {}
+    return api.as_(person, "POST", "/workflows", json=body, headers=headers)
+
+
+def _without(response: httpx.Response, wid: str) -> dict[str, Any]:
+    """The problem body with the id the caller sent taken out (it is echoed, as any input)."""
+    text = response.text.replace(wid, "<id>")
+    return dict(httpx.Response(200, text=text).json(), status_code=response.status_code)
+
+
+def test_a_start_under_a_hidden_id_says_only_that_the_id_is_unavailable(api: Api) -> None:
+    """A caller who may not see the workflow holding an id is told the id cannot be used, the
+    same answer whatever holds it (no version, machine or state), and only for a command that
+    would otherwise have been written; a caller who sees it gets the 409 naming its version."""
+    first = _start(api, "FIRO-2", "ESC-B", key="k-b")
+    assert first.status_code == 201, first.text
+    _raise(api, "FIRO-2", "ESC-C")
+    moved = api.as_(
+        "TM-1",
+        "POST",
+        "/workflows/ESC-C/fire",
+        json={"trigger": "respond", "payload": {"response": "Seen."}},
+    )
+    assert moved.status_code == 200 and moved.headers["ETag"] == '"2"', moved.text
+
+    # FIRO-1 sees neither: the answer for ESC-B (version 1) and ESC-C (version 2) is one.
+    answers = {}
+    for wid in ("ESC-B", "ESC-C"):
+        refused = _start(api, "FIRO-1", wid)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        body = refused.json()
+        assert body["type"] == "urn:qaflow:problem:id-unavailable"
+        assert set(body) == {"type", "title", "status", "detail", "instance", "workflow_id"}
+        assert body["workflow_id"] == wid and "version" not in body["detail"]
+        answers[wid] = _without(refused, wid)
+    assert answers["ESC-B"] == answers["ESC-C"]
+    # The idempotency key FIRO-2 used is not looked up for FIRO-1 (no conflict that names
+    # the version, no first result): the same answer.
+    with_key = _start(api, "FIRO-1", "ESC-B", key="k-b")
+    assert _without(with_key, "ESC-B") == answers["ESC-B"]
+
+    # A command that would be refused anyway gets the answer a free id gets: a bad payload
+    # (422), a caller whose roles may not raise (403), with or without a key.
+    for person, payload, status in (
+        ("FIRO-1", {"reason": "no_such_reason"}, 422),
+        ("SW-2", {}, 403),
+    ):
+        for key in (None, "k-b"):
+            hidden = _start(api, person, "ESC-B", key=key, **payload)
+            free = _start(api, person, "ESC-FREE", key=key, **payload)
+            assert hidden.status_code == status, hidden.text
+            assert _without(hidden, "ESC-B") == _without(free, "ESC-FREE")
+
+    # FIRO-2 sees ESC-B: the plain 409 with its version, and its own resend the first result.
+    seen = _start(api, "FIRO-2", "ESC-B")
+    assert seen.status_code == 409 and seen.json()["type"] == "urn:qaflow:problem:concurrency"
+    assert seen.json()["actual_version"] == 1
+    again = _start(api, "FIRO-2", "ESC-B", key="k-b")
+    assert again.status_code == 201 and again.json() == first.json()
+    # Nothing was written by any refused start.
+    assert api.as_("FIRO-2", "GET", "/workflows/ESC-B").headers["ETag"] == '"1"'
+    assert api.as_("QA-1", "GET", "/workflows/ESC-C").headers["ETag"] == '"2"'
+    _hidden(api.as_("FIRO-1", "GET", "/workflows/ESC-FREE"), "ESC-FREE")

@@ -48,7 +48,13 @@ from qaflow.service._http import (
     read_params,
 )
 from qaflow.service._openapi import openapi_document
-from qaflow.service._problems import NotFound, PreconditionFailed, problem, problem_from_error
+from qaflow.service._problems import (
+    NotFound,
+    PreconditionFailed,
+    WorkflowIdUnavailable,
+    problem,
+    problem_from_error,
+)
 from qaflow.service._schemas import (
     OPERATIONS,
     Operation,
@@ -192,15 +198,34 @@ class Service:
             state=spec.initial,
         )
         actor = self.actor(caller, spec, blank, body["trigger"], body.get("as_role"))
-        step = self.engine.start(
-            spec,
-            body["workflow_id"],
-            body["trigger"],
-            actor,
-            body.get("payload") or {},
-            idempotency_key=params.get("Idempotency-Key"),
-        )
+        wid = body["workflow_id"]
+        key = params.get("Idempotency-Key")
+        if key is not None and self._hidden(caller, wid):
+            key = None  # a resend's first result is never handed to one who may not see it
+        try:
+            step = self.engine.start(
+                spec, wid, body["trigger"], actor, body.get("payload") or {}, idempotency_key=key
+            )
+        except ConcurrencyError:
+            if self._hidden(caller, wid):
+                raise WorkflowIdUnavailable(workflow_id=wid) from None
+            raise
         return self._result(step, 201)
+
+    def _hidden(self, caller: Caller, workflow_id: str) -> bool:
+        """Whether a workflow holds ``workflow_id`` that the caller may not see.
+
+        A start under such an id is refused with :class:`WorkflowIdUnavailable`, never with
+        the 409 of a visible workflow, which names its version. Without an idempotency key
+        the engine checks the whole command before it finds the id taken; with one, the key
+        is not looked up for a hidden workflow (under :class:`CaseAccess` the first sender
+        sees the workflow: they acted on it), so the same order holds.
+        """
+        try:
+            snap = self.engine.get(workflow_id)
+        except UnknownWorkflow:
+            return False
+        return not self.visible(caller, snap)
 
     def fire(
         self, request: Request, caller: Caller, params: dict[str, Any], body: dict[str, Any]

@@ -16,9 +16,11 @@ import pytest
 
 from qaflow import ManualClock, PostgresStore, SQLiteStore
 from qaflow.directory import InMemoryDirectory
+from qaflow.errors import ValidationError
 from qaflow.policies import bexley
 from qaflow.records import WorkflowSnapshot
 from qaflow.service import CaseAccess, KeyStore, create_app
+from qaflow.service._report_scope import ReportScopeRefused, managed_units, report_filters
 from service_support import live_server
 
 FIRO = "escalation.bexley_firo"
@@ -284,3 +286,92 @@ def test_a_start_under_a_hidden_id_says_only_that_the_id_is_unavailable(api: Api
     assert api.as_("FIRO-2", "GET", "/workflows/ESC-B").headers["ETag"] == '"1"'
     assert api.as_("QA-1", "GET", "/workflows/ESC-C").headers["ETag"] == '"2"'
     _hidden(api.as_("FIRO-1", "GET", "/workflows/ESC-FREE"), "ESC-FREE")
+
+
+def _report(api: Api, person: str, **params: str) -> httpx.Response:
+    period = {"from": "2025-11-01", "to": "2026-01-01"}
+    return api.as_(person, "GET", "/report", params={**period, **params})
+
+
+def test_the_report_counts_only_the_work_the_caller_may_see(api: Api) -> None:
+    """Store-wide for those who see every case; a manager's own team or service (the same
+    figures a see-all caller gets with that filter); refused (403) to anyone else."""
+    _raise(api, "FIRO-1", "ESC-A")  # FIRO-1 is in T-G, of service SV-F
+    _raise(api, "FIRO-2", "ESC-B")  # FIRO-2 is in no team
+
+    def raised(response: httpx.Response) -> int:
+        assert response.status_code == 200, response.text
+        return int(response.json()["activity"]["escalations_raised"])
+
+    assert raised(_report(api, "QA-1")) == raised(_report(api, "CMS-1")) == 2
+    assert _report(api, "QA-1").json()["filters"] == {"policy": None, "team": None, "service": None}
+    for person, filters, count in (
+        ("TM-2", {"team": "T-G"}, 1),  # manages T-G: their team's report by default
+        ("TM-1", {"team": "T-F"}, 0),
+        ("HS-1", {"service": "SV-F"}, 1),  # heads SV-F: their service's by default
+    ):
+        mine = _report(api, person)
+        assert raised(mine) == count
+        assert {k: v for k, v in mine.json()["filters"].items() if v} == filters
+        same = _report(api, "QA-1", **filters)
+        assert mine.json() == same.json()
+    # A head of service may ask for one of the service's teams.
+    assert raised(_report(api, "HS-1", team="T-G")) == 1
+    assert raised(_report(api, "HS-1", team="T-F")) == 0
+
+    # Outside the caller's teams, or with no team to report on: 403, naming what they may have.
+    for person, params, teams, services in (
+        ("TM-2", {"team": "T-F"}, ["T-G"], []),
+        ("TM-2", {"service": "SV-F"}, ["T-G"], []),
+        ("FIRO-1", {}, [], []),
+        ("SW-1", {"team": "T-F"}, [], []),  # a member of T-F sees only some of its cases
+    ):
+        refused = _report(api, person, **params)
+        assert refused.status_code == 403, refused.text
+        body = refused.json()
+        assert body["type"] == "urn:qaflow:problem:report-scope"
+        assert (body["teams"], body["services"]) == (teams, services)
+        assert "ESC-" not in refused.text
+    for form in ("markdown", "html"):
+        assert _report(api, "FIRO-1", format=form).status_code == 403
+        assert _report(api, "TM-2", format=form).status_code == 200
+
+    # The page: a team manager's report says whose work it is; a raiser's is refused.
+    token = base64.b64encode(f"x:{api.keys['TM-2']}".encode()).decode()
+    page = api.client.get(
+        "/ui/report",
+        params={"from": "2025-11-01", "to": "2026-01-01"},
+        headers={"Authorization": f"Basic {token}"},
+    )
+    assert page.status_code == 200 and "The work of team T-G only" in page.text
+    assert 'href="/report?from=2025-11-01&amp;to=2026-01-01&amp;format=html"' in page.text
+    token = base64.b64encode(f"x:{api.keys['FIRO-1']}".encode()).decode()
+    refused_page = api.client.get(
+        "/ui/report",
+        params={"from": "2025-11-01", "to": "2026-01-01"},
+        headers={"Authorization": f"Basic {token}"},
+    )
+    assert refused_page.status_code == 403
+
+
+def test_a_manager_of_several_units_names_the_one_to_report_on() -> None:
+    directory = InMemoryDirectory.from_mapping(
+        {
+            "people": [{"id": "TM-9", "roles": []}, {"id": "HS-9", "roles": []}],
+            "teams": [
+                {"id": "T-1", "manager_id": "TM-9"},
+                {"id": "T-2", "manager_id": "TM-9"},
+                {"id": "T-3", "service_id": "SV-9", "manager_id": "TM-9"},
+            ],
+            "services": [{"id": "SV-9", "head_of_service_id": "HS-9"}],
+        }
+    )
+    access = CaseAccess(directory)
+    assert managed_units(directory, "TM-9") == (("T-1", "T-2", "T-3"), ())
+    assert managed_units(directory, "HS-9") == (("T-3",), ("SV-9",))
+    with pytest.raises(ValidationError, match="team=T-1, team=T-2, team=T-3"):
+        report_filters(access, directory, "TM-9", None, None)
+    assert report_filters(access, directory, "TM-9", "T-2", None) == ("T-2", None)
+    assert report_filters(access, directory, "HS-9", None, None) == (None, "SV-9")
+    with pytest.raises(ReportScopeRefused):
+        report_filters(access, directory, "HS-9", "T-1", None)

@@ -213,14 +213,9 @@ class Service:
         return self._result(step, 201)
 
     def _hidden(self, caller: Caller, workflow_id: str) -> bool:
-        """Whether a workflow holds ``workflow_id`` that the caller may not see.
-
-        A start under such an id is refused with :class:`WorkflowIdUnavailable`, never with
-        the 409 of a visible workflow, which names its version. Without an idempotency key
-        the engine checks the whole command before it finds the id taken; with one, the key
-        is not looked up for a hidden workflow (under :class:`CaseAccess` the first sender
-        sees the workflow: they acted on it), so the same order holds.
-        """
+        """Whether a workflow the caller may not see holds ``workflow_id``: a start under it
+        gets :class:`WorkflowIdUnavailable`, after the engine checked the whole command (its
+        key is not looked up: under :class:`CaseAccess` the first sender sees the workflow)."""
         try:
             snap = self.engine.get(workflow_id)
         except UnknownWorkflow:

@@ -27,6 +27,7 @@ from qaflow.errors import (
 )
 from qaflow.service._auth import AuthenticationFailed
 from qaflow.service._http import OperatorRequired
+from qaflow.service._report_scope import ReportScopeRefused
 
 __all__ = [
     "PROBLEM_TYPES",
@@ -90,6 +91,7 @@ PROBLEM_TYPES: tuple[tuple[type[QAFlowError], str, str, int], ...] = (
     (AuthenticationFailed, "unauthenticated", "Not authenticated", 401),
     (PermissionDenied, "permission-denied", "Permission denied", 403),
     (OperatorRequired, "operator-required", "Operator role required", 403),
+    (ReportScopeRefused, "report-scope", "Report outside the caller's scope", 403),
     (UnknownPerson, "unknown-person", "Caller not in the directory", 403),
     (UnknownWorkflow, "unknown-workflow", "Unknown workflow", 404),
     (NotFound, "not-found", "Not found", 404),
@@ -108,6 +110,7 @@ _FIELDS: dict[type[QAFlowError], tuple[str, ...]] = {
     PermissionDenied: ("workflow_id", "trigger", "actor_id", "role", "allowed_roles", "reason"),
     UnknownPerson: ("person_id",),
     OperatorRequired: ("person_id", "role"),
+    ReportScopeRefused: ("person_id", "teams", "services"),
     UnknownWorkflow: ("workflow_id",),
     WorkflowIdUnavailable: ("workflow_id",),
     NotFound: ("what", "known"),

@@ -37,6 +37,7 @@ from qaflow._compute import replay_step
 from qaflow._effects import collect
 from qaflow._specs import SpecRegistry
 from qaflow.records import (
+    GENESIS_HASH,
     Actor,
     Deadline,
     Event,
@@ -45,7 +46,7 @@ from qaflow.records import (
     WorkflowSnapshot,
     utc_isoformat,
 )
-from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, Context
+from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, Context, MachineSpec, TransitionSpec
 
 __all__ = ["Folded", "event_tuples", "fold", "rows_match"]
 
@@ -128,12 +129,31 @@ def event_tuples(events: Sequence[Event]) -> list[tuple[Any, ...]]:
     ]
 
 
-def _quoted(quoted: dict[str, str], text: str) -> str:
-    """``text`` as a JSON string (raises ``TypeError`` for anything but text), remembered."""
-    if type(text) is not str:
-        raise TypeError("not text")
-    quoted[text] = json.encoder.encode_basestring(text)
-    return quoted[text]
+_BARE, _EFFECTS, _STEP = 0, 1, 2
+"""How an event is folded: an internal transition without effects changes only the running
+state; one with effects runs them (:func:`~qaflow._effects.collect`); a recorded miss or a
+choice between transitions sharing a trigger goes through :func:`replay_step`."""
+
+Plan = tuple[str, Actor, TransitionSpec | None, int]
+
+
+def _plan(spec: MachineSpec, key: tuple[Any, ...]) -> Plan | None:
+    """What every event with this (trigger, source, dest, actor id, role) does, worked out
+    once a replay: the JSON text of those five in the hash, the actor, the transition and
+    how to fold it (``None``: the plain replay decides)."""
+    trigger, source, dest, actor_id, role = key
+    if trigger == POLICY_MIGRATED or any(type(text) is not str for text in key):
+        return None  # a migration changes the spec: replayed step by step
+    middle = ",".join(json.encoder.encode_basestring(text) for text in key)
+    actor = Actor(actor_id, role)
+    candidates = spec.candidates(source, trigger)
+    if trigger == DEADLINE_MISSED or len(candidates) > 1:
+        return middle, actor, None, _STEP
+    if not candidates or candidates[0].dest_from(source) != dest:
+        return None
+    t = candidates[0]
+    bare = t.dest is None and not t.effects and not spec.rolling
+    return middle, actor, t, _BARE if bare else _EFFECTS
 
 
 def fold(
@@ -162,9 +182,6 @@ def _fold(
 ) -> Folded | None:
     if not rows:
         return None
-    for row in rows:
-        if row[2] == POLICY_MIGRATED:
-            return None
     spec = registry.pinned(head)
     wid, machine, policy, version_of = (
         head.workflow_id,
@@ -178,11 +195,8 @@ def _fold(
     deadlines: tuple[Deadline, ...] = ()
     created: datetime | None = None
     updated: datetime | None = None
-    last_hash = "0" * 64
-    rolling = bool(spec.rolling)
-    candidates_of = spec.candidates
-    actors: dict[tuple[str, str], Actor] = {}
-    quoted: dict[str, str] = {}  # the JSON text of each state, trigger, person and role
+    last_hash = GENESIS_HASH
+    plans: dict[tuple[Any, ...], Plan] = {}
     quote = json.encoder.encode_basestring
     wid_text = quote(wid)
     sha256 = hashlib.sha256
@@ -194,7 +208,7 @@ def _fold(
     n = 0
     for row in rows:
         n += 1
-        r_wid, seq, trigger, source, dest, actor_id, role, at_raw, payload, prev, digest, key = row
+        r_wid, seq, trigger, source, dest, _, _, at_raw, payload, prev, digest, key = row
         if r_wid != wid or type(seq) is not int or seq != n or prev != last_hash:
             return None
         if source != state:
@@ -219,26 +233,36 @@ def _fold(
                 return None
         if type(payload) is not dict:
             return None
-        actor = actors.get((actor_id, role))
-        if actor is None:
-            actor = actors[(actor_id, role)] = Actor(actor_id, role)
-        # The canonical array of records.hash_fields, from the pieces: each string as its
-        # JSON text (prev_hash is hex, checked against the hash before it; the time matched
+        what = row[2:7]
+        plan = plans.get(what)
+        if plan is None:
+            plan = _plan(spec, what)
+            if plan is None:
+                return None
+            plans[what] = plan
+        middle, actor, transition, how = plan
+        # The canonical array of records.hash_fields from its pieces: the strings as JSON
+        # text (prev_hash is hex: it equals the hash before it, checked; the time matched
         # _ISO_UTC or is isoformat()'s own), the payload through the canonical encoder.
         body = (
-            f"[{wid_text},{seq},"
-            f"{quoted.get(trigger) or _quoted(quoted, trigger)},"
-            f"{quoted.get(source) or _quoted(quoted, source)},"
-            f"{quoted.get(dest) or _quoted(quoted, dest)},"
-            f"{quoted.get(actor_id) or _quoted(quoted, actor_id)},"
-            f"{quoted.get(role) or _quoted(quoted, role)},"
-            f'"{at_text}",{"".join(encode(payload, 0))},"{prev}",'
+            f'[{wid_text},{seq},{middle},"{at_text}",{"".join(encode(payload, 0))},"{prev}",'
             f"{'null' if key is None else quote(key)}]"
         )
         if sha256(body.encode()).hexdigest() != digest:
             return None
-        candidates = candidates_of(state, trigger)
-        if trigger == DEADLINE_MISSED or len(candidates) > 1:
+        if how == _BARE and "deadline_id" not in payload:
+            pass
+        elif how != _STEP and transition is not None:
+            snapshot = WorkflowSnapshot(
+                wid, machine, policy, version_of, state, data, n - 1, created, updated, last_hash,
+                deadlines, fingerprint,
+            )  # fmt: skip
+            ctx = Context(spec, snapshot, trigger, state, dest, actor, at, payload, dict(data), n)
+            out = collect(spec, ctx, transition, rows_wanted)
+            state, data, deadlines = dest, ctx.data, tuple(out.open_now.values())
+            if rows_wanted:
+                folded.add(out.opened, out.closed, out.breached, out.notifications, out.tasks)
+        else:
             snapshot = WorkflowSnapshot(
                 wid, machine, policy, version_of, state, data, n - 1, created, updated, last_hash,
                 deadlines, fingerprint,
@@ -247,33 +271,13 @@ def _fold(
             step = replay_step(spec, snapshot, event, hash_checked=True)
             if step.event is not event:
                 return None
-            new = step.snapshot
-            state, data, deadlines = new.state, new.data, new.deadlines
+            state, data, deadlines = (
+                step.snapshot.state,
+                step.snapshot.data,
+                step.snapshot.deadlines,
+            )
             if rows_wanted:
                 folded.add(step.opened, step.closed, step.breached, step.notifications, step.tasks)
-        elif not candidates:
-            return None
-        else:
-            transition = candidates[0]
-            if transition.dest_from(state) != dest:
-                return None
-            if (
-                transition.dest is not None
-                or transition.effects
-                or rolling
-                or "deadline_id" in payload
-            ):
-                snapshot = WorkflowSnapshot(
-                    wid, machine, policy, version_of, state, data, n - 1, created, updated,
-                    last_hash, deadlines, fingerprint,
-                )  # fmt: skip
-                ctx = Context(
-                    spec, snapshot, trigger, state, dest, actor, at, payload, dict(data), n
-                )
-                out = collect(spec, ctx, transition, rows_wanted)
-                state, data, deadlines = dest, ctx.data, tuple(out.open_now.values())
-                if rows_wanted:
-                    folded.add(out.opened, out.closed, out.breached, out.notifications, out.tasks)
         if created is None:
             created = at
         updated = at

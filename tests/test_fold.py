@@ -26,7 +26,6 @@ from qaflow import (
 )
 from qaflow._effects import collect
 from qaflow._fold import Folded, event_tuples, fold, rows_match
-from qaflow._integrity import _Expected
 from qaflow.machines.escalation import escalation_machine
 from qaflow.policies import bexley
 from qaflow.policies.ladders import EscalationLadder
@@ -40,12 +39,12 @@ MANAGER = Actor("M-001", "manager")
 LADDERS = [bexley.CP_CHAIR_LADDER, bexley.IRO_LADDER, bexley.FIRO_LADDER]
 
 
-def _plain(engine: Engine, wid: str) -> _Expected:
+def _plain(engine: Engine, wid: str) -> Folded:
     """What verify's plain path expects: every step of the step-by-step replay, folded."""
-    want = _Expected()
+    want = Folded()
     head = engine.store.load(wid)
     for step in engine._replay_from(head, engine.store.events(wid)):
-        want.add(step)
+        want.add_step(step)
     return want
 
 
@@ -62,7 +61,7 @@ def _same_as_plain(engine: Engine, wid: str) -> Folded:
     folded = fold(engine._registry, head, _rows(engine, wid), rows_wanted=True)
     assert folded is not None, "an intact history must take the fast path"
     want = _plain(engine, wid)
-    assert folded.snapshot == want.last == head
+    assert folded.snapshot == want.snapshot == head
     assert folded.deadlines == want.deadlines
     assert folded.notes == want.notes
     assert folded.tasks == want.tasks

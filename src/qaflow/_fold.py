@@ -42,6 +42,7 @@ from qaflow.records import (
     Deadline,
     Event,
     Notification,
+    Step,
     Task,
     WorkflowSnapshot,
     utc_isoformat,
@@ -72,7 +73,9 @@ _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 
 
 class Folded:
-    """What :func:`fold` reached: the snapshot and (``rows=True``) the expected rows."""
+    """A replay's last snapshot and the rows it expects (deadlines with their status,
+    notifications, tasks by id): what :func:`fold` reached, or verify's plain path folded
+    step by step (no list of steps is kept: a long history would only feed the collector)."""
 
     __slots__ = ("deadlines", "notes", "snapshot", "tasks")
 
@@ -82,6 +85,11 @@ class Folded:
         self.notes: dict[str, Notification] = {}
         self.tasks: dict[str, Task] = {}
 
+    def add_step(self, step: Step) -> None:
+        """Fold one step of the plain replay (its snapshot becomes the last)."""
+        self.snapshot = step.snapshot
+        self.add(step.opened, step.closed, step.breached, step.notifications, step.tasks)
+
     def add(
         self,
         opened: Sequence[Deadline],
@@ -90,7 +98,8 @@ class Folded:
         notes: Sequence[Notification],
         tasks: Sequence[Task],
     ) -> None:
-        """Fold one step's rows, as ``verify``'s plain path does."""
+        """Fold one step's rows: a deadline opened, then closed or breached; the last
+        notification or task of each id."""
         deadlines = self.deadlines
         for d in opened:
             deadlines[d.id] = (d, "open")

@@ -30,17 +30,13 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from qaflow._fold import fold, rows_match
+from qaflow._fold import Folded, fold, rows_match
 from qaflow.errors import IntegrityError, UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     HASH_FORMAT,
     AnchorEntry,
-    Deadline,
     Event,
-    Notification,
-    Step,
-    Task,
     WorkflowSnapshot,
     anchor_head,
     canonical_json,
@@ -148,37 +144,6 @@ def _differences(a: object, b: object, names: Iterable[str]) -> list[str]:
 _SNAPSHOT_FIELDS = tuple(f.name for f in attrs.fields(WorkflowSnapshot))
 
 
-class _Expected:
-    """The derived rows and the last snapshot the replay produces, folded step by step (no
-    list of steps is kept: a long history would only feed the garbage collector)."""
-
-    __slots__ = ("deadlines", "last", "notes", "tasks")
-
-    def __init__(self) -> None:
-        self.deadlines: dict[str, tuple[Deadline, str]] = {}
-        self.notes: dict[str, Notification] = {}
-        self.tasks: dict[str, Task] = {}
-        self.last: WorkflowSnapshot | None = None
-
-    def add(self, step: Step) -> None:
-        self.last = step.snapshot
-        if step.opened:
-            for d in step.opened:
-                self.deadlines[d.id] = (d, "open")
-        for did in step.closed:
-            found = self.deadlines.get(did)
-            if found is not None and found[1] == "open":
-                self.deadlines[did] = (found[0], "closed")
-        for did in step.breached:
-            found = self.deadlines.get(did)
-            if found is not None:
-                self.deadlines[did] = (found[0], "breached")
-        for n in step.notifications:
-            self.notes[n.id] = n
-        for t in step.tasks:
-            self.tasks[t.id] = t
-
-
 def _compare_rows(
     report: VerifyReport,
     wid: str,
@@ -271,14 +236,14 @@ def _check_workflow(engine: Engine, report: VerifyReport, wid: str) -> Chain | N
         report.add(
             wid, None, f"snapshot is at version {stored.version} but there are {len(events)} events"
         )
-    want = _Expected()
+    want = Folded()  # folded step by step: no list of steps is kept
     try:
         for replayed_step in engine._replay_from(stored, events, hashes_checked=chain_intact):
-            want.add(replayed_step)
+            want.add_step(replayed_step)
     except Exception as error:
         report.add(wid, None, f"its events cannot be replayed ({_failure(error)})")
         return _pairs(events)
-    changed = _differences(want.last, stored, _SNAPSHOT_FIELDS)
+    changed = _differences(want.snapshot, stored, _SNAPSHOT_FIELDS)
     if changed:
         report.add(
             wid,

@@ -12,8 +12,8 @@
   proven canonical);
 - an internal transition without effects makes no context, snapshot or step: the running
   state, version, time and hash are all that change;
-- ``rows=False`` (:meth:`Engine.replay`) builds no notification or task, which no snapshot
-  depends on.
+- ``rows_wanted=False`` (:meth:`Engine.replay`) builds no notification or task, which no
+  snapshot depends on.
 
 It never reports anything: it returns ``None`` as soon as an event is not exactly what the
 plain replay would reproduce (a hash, sequence, chain link, source or destination that does
@@ -54,19 +54,29 @@ __all__ = ["Folded", "event_tuples", "fold", "rows_match"]
 _ISO_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?\+00:00")
 """A stored time this module turns into its hashing text without formatting it again."""
 
-_ENCODE = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None,
-    json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).default,
-    json.encoder.encode_basestring,
-    None,
-    ":",
-    ",",
-    True,
-    False,
-    False,
+_C_ENCODER: Callable[..., Callable[[Any, int], Any]] | None = getattr(
+    json.encoder, "c_make_encoder", None
+)
+_ENCODE = (
+    None
+    if _C_ENCODER is None  # pragma: no cover - CPython has the C accelerator
+    else _C_ENCODER(
+        None,
+        json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).default,
+        json.encoder.encode_basestring,
+        None,
+        ":",
+        ",",
+        True,
+        False,
+        False,
+    )
 )
 """The canonical hash encoder of :func:`qaflow.records.hash_fields` (C, no NaN, sorted keys,
-no spaces, UTF-8 kept), without a circular-reference check: a decoded row has no cycles."""
+no spaces, UTF-8 kept; without it the fold steps aside). It has no circular-reference
+``markers`` dict, so nothing is shared between calls or threads: a decoded row holds no
+cycle, and a payload in memory with one exhausts the recursion limit, which the fold
+treats as anything else that raises."""
 
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 """``json.loads`` without its Python wrapper: the same C scanner, same values."""
@@ -189,7 +199,7 @@ def _fold(
     rows: Sequence[tuple[Any, ...]],
     rows_wanted: bool,
 ) -> Folded | None:
-    if not rows:
+    if not rows or _ENCODE is None:
         return None
     spec = registry.pinned(head)
     wid, machine, policy, version_of = (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +40,31 @@ class PeriodReads:
             by_workflow.setdefault(row[0], []).append(event_from(row))
         for row in snaps:
             yield snapshot_from(row), by_workflow.get(row[0], [])
+
+    def period_snapshots(
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
+    ) -> list[WorkflowSnapshot]:
+        """Snapshots a period's compliance needs, in ``snapshots()`` order: of the workflows
+        created by ``end`` (or undated), those updated since ``start`` (or undated) and those
+        quiet since before it that hold an open deadline (as SQLite's)."""
+        args: dict[str, Any] = {
+            "start": ensure_aware(start, "start"),
+            "end": ensure_aware(end, "end"),
+        }
+        only = ""
+        if machines is not None:
+            args["machines"] = sorted(set(machines))
+            only = " AND machine = ANY(%(machines)s)"
+        created = "(created_at IS NULL OR created_at <= %(end)s)"
+        rows = self._select(
+            f"SELECT {SNAP_COLS} FROM workflows WHERE (updated_at >= %(start)s OR "
+            f"updated_at IS NULL) AND {created}{only} UNION ALL "
+            f"SELECT {SNAP_COLS} FROM workflows WHERE workflow_id IN "
+            "(SELECT workflow_id FROM deadlines WHERE status = 'open') "
+            f"AND updated_at < %(start)s AND {created}{only} ORDER BY workflow_id",
+            args,
+        )
+        return [snapshot_from(row) for row in rows]
 
     def quiet_workflows(
         self, start: datetime, end: datetime

@@ -7,7 +7,7 @@ the connection and the row decoders declared here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -64,6 +64,35 @@ class PeriodReads:
             by_workflow.setdefault(row[0], []).append(self._event(row, actors))
         for row in snaps:
             yield self._snapshot(row), by_workflow.get(row[0], [])
+
+    def period_snapshots(
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
+    ) -> list[WorkflowSnapshot]:
+        """Snapshots a period's compliance needs, in ``snapshots()`` order: of the workflows
+        created by ``end`` (or undated), those updated since ``start`` (or undated) and those
+        quiet since before it that hold an open deadline (not in the Store protocol:
+        :func:`qaflow.compliance.instances` uses it when the store has it)."""
+        args: dict[str, str] = {
+            "start": ts(ensure_aware(start, "start")),
+            "end": ts(ensure_aware(end, "end")),
+        }
+        # ``+machine``: the planner must range over the period's updated_at, not walk every
+        # workflow of a machine (the machine index would grow with the store's age).
+        only = ""
+        if machines is not None:
+            names = sorted(set(machines))
+            args.update({f"m{i}": name for i, name in enumerate(names)})
+            only = f" AND +machine IN ({', '.join(f':m{i}' for i in range(len(names)))})"
+        created = "(created_at IS NULL OR created_at <= :end)"
+        rows = self.conn.execute(
+            f"SELECT {self._SNAP_COLS} FROM workflows WHERE (updated_at >= :start OR "
+            f"updated_at IS NULL) AND {created}{only} UNION ALL "
+            f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id IN "
+            "(SELECT workflow_id FROM deadlines WHERE status = 'open') "
+            f"AND updated_at < :start AND {created}{only}",
+            args,
+        ).fetchall()
+        return [self._snapshot(row) for row in sorted(rows)]
 
     def quiet_workflows(
         self, start: datetime, end: datetime

@@ -112,8 +112,24 @@ def audit_ended(
     return None
 
 
+_PHASES: dict[int, tuple[AuditPolicy, tuple[frozenset[str], frozenset[str]]]] = {}
+"""``audit_phases`` per policy object (kept with it, so its id is not reused while cached):
+building the audit machine took about half of a quarter's report (issue 14)."""
+
+
 def audit_phases(policy: AuditPolicy) -> tuple[frozenset[str], frozenset[str]]:
     """States reachable before any ending trigger, and after one (empty if they meet)."""
+    cached = _PHASES.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
+    if len(_PHASES) >= 64:  # policies built on the fly: keep the cache small
+        _PHASES.clear()
+    found = _phases(policy)
+    _PHASES[id(policy)] = (policy, found)
+    return found
+
+
+def _phases(policy: AuditPolicy) -> tuple[frozenset[str], frozenset[str]]:
     spec = audit_machine.audit_spec(policy)
 
     def reach(starts: Iterable[str], skip: frozenset[str]) -> set[str]:

@@ -133,6 +133,7 @@ def test_postgres_period_reads_equal_sqlite(tmp_path: Path, pg_dsn: str) -> None
     ):
         _fill(lite)
         _fill(pg)
+        skipped = 0  # the practice's workflows touched in a period, which the report skips
         for start, end in PERIODS:
             since, until = _moment(start), _moment(end)
             for name in PERIOD_READS:
@@ -143,11 +144,18 @@ def test_postgres_period_reads_equal_sqlite(tmp_path: Path, pg_dsn: str) -> None
                 since, until, rolling
             )
             assert lite.period_snapshots(since, until, []) == []
+            counted = KNOWN.machines()
+            every = list(lite.period_workflows(since, until))
+            only = [(s, e) for s, e in every if s.machine in counted]
+            skipped += len(every) - len(only)
+            assert list(lite.period_workflows(since, until, counted)) == only
+            assert list(pg.period_workflows(since, until, counted)) == only
             assert pg.period_snapshots(since, until, []) == []
             report = build_report(pg, policies=KNOWN, start=start, end=end, trend_months=2)
             assert report == build_report(
                 lite, policies=KNOWN, start=start, end=end, trend_months=2
             )
+        assert skipped > 0
 
 
 def test_period_snapshots_are_the_snapshots_compliance_needs(tmp_path: Path) -> None:

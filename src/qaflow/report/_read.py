@@ -251,10 +251,11 @@ class Period:
         store, start, end = self.store, self.start, self.end
         reader = getattr(store, "period_workflows", None)
         quiet = getattr(store, "quiet_workflows", None)
+        machines = self.policies.machines()  # the others' events are not read at all
         if self.touched_only and callable(reader):
             # only the workflows touched in the period matter (a trend month): no quiet
             # groups, and a team or service filter applies to each one read
-            yield from reader(start, end)
+            yield from reader(start, end, machines)
             return
         if not callable(reader) or not callable(quiet) or self.filters.any:
             # a store without period reads, or a filter the quiet groups cannot apply
@@ -284,7 +285,7 @@ class Period:
                 self.quiet_policies.add(policy_name)
             if kind == "audit" and not ended[(policy_name, state)]:
                 self.quiet_open_audits += count
-        yield from reader(start, end)
+        yield from reader(start, end, machines)
 
     def sliced(self, start: datetime, end: datetime) -> Period:
         """These workflows as of ``[start, end)`` inside this period, read again from

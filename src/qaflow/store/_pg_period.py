@@ -16,6 +16,14 @@ __all__ = ["PeriodReads"]
 _PERIOD = "created_at < %(end)s AND updated_at >= %(start)s"
 
 
+def _only(machines: Iterable[str] | None, args: dict[str, Any]) -> str:
+    """`` AND machine = ANY(…)`` for ``machines`` (added to ``args``), or ""."""
+    if machines is None:
+        return ""
+    args["machines"] = sorted(set(machines))
+    return " AND machine = ANY(%(machines)s)"
+
+
 class PeriodReads:
     """Reads of one period: workflows touched in it, the others counted, its tasks and outbox."""
 
@@ -23,16 +31,21 @@ class PeriodReads:
         raise NotImplementedError
 
     def period_workflows(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
-        """Reads the workflows touched since ``start`` and their events before ``end``."""
-        args = {"start": ensure_aware(start, "start"), "end": ensure_aware(end, "end")}
+        """Reads the workflows touched since ``start`` (of ``machines``, if given) and their
+        events before ``end``."""
+        args: dict[str, Any] = {
+            "start": ensure_aware(start, "start"),
+            "end": ensure_aware(end, "end"),
+        }
+        where = _PERIOD + _only(machines, args)
         snaps = self._select(
-            f"SELECT {SNAP_COLS} FROM workflows WHERE {_PERIOD} ORDER BY workflow_id", args
+            f"SELECT {SNAP_COLS} FROM workflows WHERE {where} ORDER BY workflow_id", args
         )
         rows = self._select(
             f"SELECT {EVENT_COLS} FROM events WHERE at < %(end)s AND workflow_id IN "
-            f"(SELECT workflow_id FROM workflows WHERE {_PERIOD}) ORDER BY workflow_id, seq",
+            f"(SELECT workflow_id FROM workflows WHERE {where}) ORDER BY workflow_id, seq",
             args,
         )
         by_workflow: dict[str, list[Event]] = {}
@@ -51,10 +64,7 @@ class PeriodReads:
             "start": ensure_aware(start, "start"),
             "end": ensure_aware(end, "end"),
         }
-        only = ""
-        if machines is not None:
-            args["machines"] = sorted(set(machines))
-            only = " AND machine = ANY(%(machines)s)"
+        only = _only(machines, args)
         created = "(created_at IS NULL OR created_at <= %(end)s)"
         rows = self._select(
             f"SELECT {SNAP_COLS} FROM workflows WHERE (updated_at >= %(start)s OR "

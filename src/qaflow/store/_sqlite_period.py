@@ -19,6 +19,18 @@ from qaflow.store._sqlite_schema import guarded
 __all__ = ["PeriodReads"]
 
 
+def _only(machines: Iterable[str] | None, args: dict[str, str]) -> str:
+    """`` AND +machine IN (…)`` for ``machines`` (their names added to ``args``), or "".
+
+    The ``+`` keeps the planner on the period's updated_at range: the machine index would
+    walk every workflow of a machine, which grows with the store's age."""
+    if machines is None:
+        return ""
+    names = sorted(set(machines))
+    args.update({f"m{i}": name for i, name in enumerate(names)})
+    return f" AND +machine IN ({', '.join(f':m{i}' for i in range(len(names)))})"
+
+
 class PeriodReads:
     """Reads of one period: workflows touched in it, the others counted, its tasks and outbox."""
 
@@ -42,20 +54,23 @@ class PeriodReads:
     _PERIOD = "created_at < :end AND updated_at >= :start"
 
     def period_workflows(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
-        """Reads the workflows touched since ``start`` and their events before ``end``."""
-        args = {"start": ts(ensure_aware(start, "start")), "end": ts(ensure_aware(end, "end"))}
+        """Reads the workflows touched since ``start`` (of ``machines``, if given) and their
+        events before ``end``."""
+        args: dict[str, str] = {
+            "start": ts(ensure_aware(start, "start")),
+            "end": ts(ensure_aware(end, "end")),
+        }
+        where = self._PERIOD + _only(machines, args)
         # Sorted here, not in SQL: an ORDER BY workflow_id would lead the planner to walk
         # the whole table in key order instead of the updated_at index's range.
         snaps = sorted(
-            self.conn.execute(
-                f"SELECT {self._SNAP_COLS} FROM workflows WHERE {self._PERIOD}", args
-            ).fetchall()
+            self.conn.execute(f"SELECT {self._SNAP_COLS} FROM workflows WHERE {where}", args)
         )
         rows = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE at < :end AND workflow_id IN "
-            f"(SELECT workflow_id FROM workflows WHERE {self._PERIOD}) ORDER BY workflow_id, seq",
+            f"(SELECT workflow_id FROM workflows WHERE {where}) ORDER BY workflow_id, seq",
             args,
         ).fetchall()
         by_workflow: dict[str, list[Event]] = {}
@@ -76,13 +91,7 @@ class PeriodReads:
             "start": ts(ensure_aware(start, "start")),
             "end": ts(ensure_aware(end, "end")),
         }
-        # ``+machine``: the planner must range over the period's updated_at, not walk every
-        # workflow of a machine (the machine index would grow with the store's age).
-        only = ""
-        if machines is not None:
-            names = sorted(set(machines))
-            args.update({f"m{i}": name for i, name in enumerate(names)})
-            only = f" AND +machine IN ({', '.join(f':m{i}' for i in range(len(names)))})"
+        only = _only(machines, args)
         created = "(created_at IS NULL OR created_at <= :end)"
         rows = self.conn.execute(
             f"SELECT {self._SNAP_COLS} FROM workflows WHERE (updated_at >= :start OR "

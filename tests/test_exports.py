@@ -14,12 +14,15 @@ import qaflow
 
 MODULES = [
     "qaflow",
+    "qaflow._audit_conformance",
+    "qaflow._audit_draw",
     "qaflow._authorise",
     "qaflow._checks",
     "qaflow._compute",
     "qaflow._convert",
     "qaflow._effects",
     "qaflow._fingerprint",
+    "qaflow._fold",
     "qaflow._integrity",
     "qaflow._matching",
     "qaflow._reads",

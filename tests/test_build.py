@@ -37,6 +37,24 @@ def test_the_fast_record_constructors_build_what_attrs_builds_and_it_stays_froze
             setattr(record, name, None)
 
 
+def test_snapshot_of_builds_the_attrs_snapshot_of_every_field() -> None:
+    """``snapshot_of`` (the replay fold's per-event snapshot) equals ``WorkflowSnapshot``
+    built from the same twelve fields, attribute for attribute, and stays frozen."""
+    from qaflow._build import snapshot_of
+    from qaflow.records import WorkflowSnapshot
+
+    fields = (
+        "W-1", "m", "p", "1", "submitted", {"k": 1}, 3, T0, T0.replace(hour=10), "f" * 64, (),
+        "fp",
+    )  # fmt: skip
+    made, built = snapshot_of(*fields), WorkflowSnapshot(*fields)
+    assert type(made) is WorkflowSnapshot and made == built
+    assert attrs.astuple(made, recurse=False) == fields
+    assert made != WorkflowSnapshot(*fields[:-1], "other")
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        made.state = "new"  # type: ignore[misc]
+
+
 def test_the_fast_effect_rows_equal_the_attrs_ones_and_convert_to_utc_alike() -> None:
     """Deadline, Task and Notification rows built by ``qaflow._build`` equal attrs' own,
     with a non-UTC time converted to UTC just as the attrs converter does."""

@@ -39,6 +39,7 @@ __all__ = [
     "new_snapshot",
     "new_step",
     "new_task",
+    "snapshot_of",
 ]
 
 _new = object.__new__
@@ -114,6 +115,39 @@ def new_snapshot(
     s9(s, last_hash)
     s10(s, deadlines)
     s11(s, previous.fingerprint)
+    return s
+
+
+def snapshot_of(
+    workflow_id: str,
+    machine: str,
+    policy: str,
+    policy_version: str,
+    state: str,
+    data: dict[str, Any],
+    version: int,
+    created_at: datetime | None,
+    updated_at: datetime | None,
+    last_hash: str,
+    deadlines: tuple[Deadline, ...],
+    fingerprint: str,
+) -> WorkflowSnapshot:
+    """``WorkflowSnapshot(...)`` with these fields, every one given (it has no converters):
+    the replay fold's per-event snapshot (:mod:`qaflow._fold`)."""
+    s = _new(WorkflowSnapshot)
+    s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11 = _SNAPSHOT
+    s0(s, workflow_id)
+    s1(s, machine)
+    s2(s, policy)
+    s3(s, policy_version)
+    s4(s, state)
+    s5(s, data)
+    s6(s, version)
+    s7(s, created_at)
+    s8(s, updated_at)
+    s9(s, last_hash)
+    s10(s, deadlines)
+    s11(s, fingerprint)
     return s
 
 

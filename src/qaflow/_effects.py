@@ -55,22 +55,33 @@ class Outputs:
     ``open_now`` is the workflow's open deadlines as the effects leave them (by id): it
     starts as the snapshot's and becomes the new snapshot's. ``rows=False`` (replay of the
     snapshot alone) gathers no notifications or tasks: nothing in a snapshot depends on them.
+    ``tuples=True`` (verify's fold, :mod:`qaflow._fold`) gathers them as plain tuples of the
+    record's fields in ``note_rows`` and ``task_rows`` instead of building records: the
+    same values, compared with the stored rows without a record in between.
     """
 
     __slots__ = (
         "at",
         "breached",
         "closed",
+        "note_rows",
         "notifications",
         "open_now",
         "opened",
         "rows",
         "seq",
+        "task_rows",
         "tasks",
+        "tuples",
     )
 
     def __init__(
-        self, seq: int, at: datetime, open_now: dict[str, Deadline], rows: bool = True
+        self,
+        seq: int,
+        at: datetime,
+        open_now: dict[str, Deadline],
+        rows: bool = True,
+        tuples: bool = False,
     ) -> None:
         self.seq = seq
         self.at = at
@@ -81,6 +92,9 @@ class Outputs:
         self.breached: list[str] = []
         self.notifications: list[Notification] = []
         self.tasks: list[Task] = []
+        self.tuples = tuples
+        self.note_rows: list[tuple[Any, ...]] = []
+        self.task_rows: list[tuple[Any, ...]] = []
 
     def close(self, deadline_id: str) -> None:
         """Close an open deadline (it leaves the snapshot; its row is marked closed)."""
@@ -115,6 +129,20 @@ class Outputs:
         wid = ctx.workflow_id
         for role in roles:
             rid = ctx.data.get(f"{role}_id")
+            if self.tuples:
+                self.note_rows.append(
+                    (
+                        f"{wid}:{self.seq}:n{len(self.note_rows) + 1}",
+                        wid,
+                        self.seq,
+                        role,
+                        rid if isinstance(rid, str) else None,
+                        reason,
+                        clause,
+                        self.at,
+                    )
+                )
+                continue
             self.notifications.append(
                 new_notification(
                     f"{wid}:{self.seq}:n{len(self.notifications) + 1}",
@@ -148,6 +176,21 @@ def _add_task(effect: AddTask, ctx: Context, out: Outputs) -> None:
         return
     owner = ctx.data.get(f"{effect.owner_role}_id")
     wid = ctx.snapshot.workflow_id
+    if out.tuples:
+        out.task_rows.append(
+            (
+                f"{wid}:{ctx.seq}:t{len(out.task_rows) + 1}",
+                wid,
+                ctx.seq,
+                effect.kind,
+                effect.owner_role,
+                owner if isinstance(owner, str) else None,
+                effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
+                effect.clause,
+                ctx.at,
+            )
+        )
+        return
     out.tasks.append(
         new_task(
             f"{wid}:{ctx.seq}:t{len(out.tasks) + 1}",
@@ -300,12 +343,17 @@ def add_deadline(
 
 
 def collect(
-    spec: MachineSpec, ctx: Context, transition: TransitionSpec | None, rows: bool = True
+    spec: MachineSpec,
+    ctx: Context,
+    transition: TransitionSpec | None,
+    rows: bool = True,
+    tuples: bool = False,
 ) -> Outputs:
     """Everything the command in ``ctx`` writes besides its event (``transition=None``: a
-    recorded miss or a migration, which change no state); ``rows``: see :class:`Outputs`."""
+    recorded miss or a migration, which change no state); ``rows``, ``tuples``: see
+    :class:`Outputs`."""
     snapshot = ctx.snapshot
-    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in snapshot.deadlines}, rows)
+    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in snapshot.deadlines}, rows, tuples)
     breach_id = ctx.payload.get("deadline_id")
     if breach_id is not None and ctx.actor == SYSTEM and breach_id in out.open_now:
         missed = out.open_now.pop(breach_id)

@@ -13,7 +13,9 @@
 - an internal transition without effects makes no context, snapshot or step: the running
   state, version, time and hash are all that change;
 - ``rows_wanted=False`` (:meth:`Engine.replay`) builds no notification or task, which no
-  snapshot depends on.
+  snapshot depends on; ``rows_wanted=True`` (``verify``) gathers them as plain tuples of
+  their fields in the store's column order (``collect(..., tuples=True)``), no record
+  built, and :func:`rows_match` compares those with the stored rows.
 
 It never reports anything: it returns ``None`` as soon as an event is not exactly what the
 plain replay would reproduce (a hash, sequence, chain link, source or destination that does
@@ -33,6 +35,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from qaflow._build import snapshot_of
 from qaflow._compute import replay_step
 from qaflow._effects import collect
 from qaflow._specs import SpecRegistry
@@ -85,15 +88,34 @@ _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # t
 class Folded:
     """A replay's last snapshot and the rows it expects (deadlines with their status,
     notifications, tasks by id): what :func:`fold` reached, or verify's plain path folded
-    step by step (no list of steps is kept: a long history would only feed the collector)."""
+    step by step (no list of steps is kept: a long history would only feed the collector).
 
-    __slots__ = ("deadlines", "notes", "snapshot", "tasks")
+    The plain path keeps records; :func:`fold` keeps each notification's and task's fields
+    as a tuple in the store's column order (``note_rows``, ``task_rows``: the fields of
+    ``Notification(*row)``/``Task(*row)``). ``notes`` and ``tasks`` give records either way.
+    """
+
+    __slots__ = ("_notes", "_tasks", "deadlines", "note_rows", "snapshot", "task_rows")
 
     def __init__(self) -> None:
         self.snapshot: WorkflowSnapshot | None = None
         self.deadlines: dict[str, tuple[Deadline, str]] = {}
-        self.notes: dict[str, Notification] = {}
-        self.tasks: dict[str, Task] = {}
+        self._notes: dict[str, Notification] = {}
+        self._tasks: dict[str, Task] = {}
+        self.note_rows: dict[str, tuple[Any, ...]] = {}
+        self.task_rows: dict[str, tuple[Any, ...]] = {}
+
+    @property
+    def notes(self) -> dict[str, Notification]:
+        """The last notification of each id, as records."""
+        made = {nid: Notification(*row) for nid, row in self.note_rows.items()}
+        return made | self._notes if made else self._notes
+
+    @property
+    def tasks(self) -> dict[str, Task]:
+        """The last task of each id, as records."""
+        made = {tid: Task(*row) for tid, row in self.task_rows.items()}
+        return made | self._tasks if made else self._tasks
 
     def add_step(self, step: Step) -> None:
         """Fold one step of the plain replay (its snapshot becomes the last)."""
@@ -110,6 +132,16 @@ class Folded:
     ) -> None:
         """Fold one step's rows: a deadline opened, then closed or breached; the last
         notification or task of each id."""
+        self.add_deadlines(opened, closed, breached)
+        for n in notes:
+            self._notes[n.id] = n
+        for t in tasks:
+            self._tasks[t.id] = t
+
+    def add_deadlines(
+        self, opened: Sequence[Deadline], closed: Sequence[str], breached: Sequence[str]
+    ) -> None:
+        """Fold one step's deadline rows: opened, then closed or breached."""
         deadlines = self.deadlines
         for d in opened:
             deadlines[d.id] = (d, "open")
@@ -121,10 +153,19 @@ class Folded:
             found = deadlines.get(did)
             if found is not None:
                 deadlines[did] = (found[0], "breached")
+
+    def add_tuples(self, notes: Sequence[Notification], tasks: Sequence[Task]) -> None:
+        """Fold records as :func:`fold` keeps them (a step of :func:`replay_step`)."""
         for n in notes:
-            self.notes[n.id] = n
+            self.note_rows[n.id] = (
+                n.id, n.workflow_id, n.seq, n.recipient_role, n.recipient_id, n.reason,
+                n.clause, n.created_at,
+            )  # fmt: skip
         for t in tasks:
-            self.tasks[t.id] = t
+            self.task_rows[t.id] = (
+                t.id, t.workflow_id, t.seq, t.kind, t.owner_role, t.owner_id, t.due_at,
+                t.clause, t.created_at,
+            )  # fmt: skip
 
 
 def event_tuples(events: Sequence[Event]) -> list[tuple[Any, ...]]:
@@ -224,6 +265,7 @@ def _fold(
     iso_match = _ISO_UTC.fullmatch
     parse = datetime.fromisoformat
     folded = Folded()
+    note_rows, task_rows = folded.note_rows, folded.task_rows
     n = 0
     for row in rows:
         n += 1
@@ -272,15 +314,20 @@ def _fold(
         if how == _BARE and "deadline_id" not in payload:
             pass
         elif how != _STEP and transition is not None:
-            snapshot = WorkflowSnapshot(
+            snapshot = snapshot_of(
                 wid, machine, policy, version_of, state, data, n - 1, created, updated, last_hash,
                 deadlines, fingerprint,
             )  # fmt: skip
             ctx = Context(spec, snapshot, trigger, state, dest, actor, at, payload, dict(data), n)
-            out = collect(spec, ctx, transition, rows_wanted)
+            out = collect(spec, ctx, transition, rows_wanted, rows_wanted)
             state, data, deadlines = dest, ctx.data, tuple(out.open_now.values())
             if rows_wanted:
-                folded.add(out.opened, out.closed, out.breached, out.notifications, out.tasks)
+                if out.opened or out.closed or out.breached:
+                    folded.add_deadlines(out.opened, out.closed, out.breached)
+                for r in out.note_rows:
+                    note_rows[r[0]] = r
+                for r in out.task_rows:
+                    task_rows[r[0]] = r
         else:
             snapshot = WorkflowSnapshot(
                 wid, machine, policy, version_of, state, data, n - 1, created, updated, last_hash,
@@ -296,7 +343,8 @@ def _fold(
                 step.snapshot.deadlines,
             )
             if rows_wanted:
-                folded.add(step.opened, step.closed, step.breached, step.notifications, step.tasks)
+                folded.add_deadlines(step.opened, step.closed, step.breached)
+                folded.add_tuples(step.notifications, step.tasks)
         if created is None:
             created = at
         updated = at
@@ -323,8 +371,8 @@ def rows_match(
     try:
         return (
             _deadlines_match(folded.deadlines, deadlines)
-            and _notes_match(folded.notes, notes)
-            and _tasks_match(folded.tasks, tasks)
+            and _notes_match(folded.note_rows, notes)
+            and _tasks_match(folded.task_rows, tasks)
         )
     except Exception:
         return False
@@ -333,54 +381,59 @@ def rows_match(
 def _deadlines_match(
     want: dict[str, tuple[Deadline, str]], rows: Sequence[tuple[Any, ...]]
 ) -> bool:
-    if len({row[0] for row in rows}) != len(rows) or len(rows) != len(want):
+    if len(rows) != len(want):
         return False
+    left = dict(want)
     parse, loads = datetime.fromisoformat, json.loads
+    notified: dict[str, tuple[Any, ...]] = {}  # the same stored text decodes the same
     for did, wid, name, state, opened, due, rule, breach, clause, notify, seq, status in rows:
-        found = want.get(did)
+        found = left.pop(did, None)
         if found is None:
             return False
         d, expected_status = found
+        roles = notified.get(notify)
+        if roles is None:
+            roles = notified[notify] = tuple(loads(notify))
         if (
             (wid, name, state, rule, breach, clause, seq, status)
             != (d.workflow_id, d.name, d.state, d.rule, d.breach_trigger, d.clause,
                 d.opened_seq, expected_status)
             or parse(opened) != d.opened_at
             or parse(due) != d.due_at
-            or tuple(loads(notify)) != d.notify
+            or roles != d.notify
         ):  # fmt: skip
             return False
     return True
 
 
-def _notes_match(want: dict[str, Notification], rows: Sequence[tuple[Any, ...]]) -> bool:
-    if len({row[0] for row in rows}) != len(rows) or len(rows) != len(want):
+def _notes_match(want: dict[str, tuple[Any, ...]], rows: Sequence[tuple[Any, ...]]) -> bool:
+    """Each stored row is the expected tuple of its id, its time parsed; ids consumed once,
+    so the stored and expected rows are the same set."""
+    if len(rows) != len(want):
         return False
+    left = dict(want)
     parse = datetime.fromisoformat
-    for nid, wid, seq, role, rid, reason, clause, created in rows:
-        n = want.get(nid)
-        if (
-            n is None
-            or (wid, seq, role, rid, reason, clause)
-            != (n.workflow_id, n.seq, n.recipient_role, n.recipient_id, n.reason, n.clause)
-            or parse(created) != n.created_at
-        ):
+    for row in rows:
+        n = left.pop(row[0], None)
+        if n is None or row[:7] != n[:7] or parse(row[7]) != n[7]:
             return False
     return True
 
 
-def _tasks_match(want: dict[str, Task], rows: Sequence[tuple[Any, ...]]) -> bool:
-    if len({row[0] for row in rows}) != len(rows) or len(rows) != len(want):
+def _tasks_match(want: dict[str, tuple[Any, ...]], rows: Sequence[tuple[Any, ...]]) -> bool:
+    """As :func:`_notes_match`; a task's due time may be empty (``None`` expected)."""
+    if len(rows) != len(want):
         return False
+    left = dict(want)
     parse = datetime.fromisoformat
-    for tid, wid, seq, kind, role, owner, due, clause, created in rows:
-        t = want.get(tid)
+    for row in rows:
+        t = left.pop(row[0], None)
         if (
             t is None
-            or (wid, seq, kind, role, owner, clause)
-            != (t.workflow_id, t.seq, t.kind, t.owner_role, t.owner_id, t.clause)
-            or (parse(due) if due else None) != t.due_at
-            or parse(created) != t.created_at
+            or row[:6] != t[:6]
+            or row[7] != t[7]
+            or (parse(row[6]) if row[6] else None) != t[6]
+            or parse(row[8]) != t[8]
         ):
             return False
     return True

@@ -352,8 +352,8 @@ def collect(
     """Everything the command in ``ctx`` writes besides its event (``transition=None``: a
     recorded miss or a migration, which change no state); ``rows``, ``tuples``: see
     :class:`Outputs`."""
-    snapshot = ctx.snapshot
-    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in snapshot.deadlines}, rows, tuples)
+    deadlines = ctx.snapshot.deadlines
+    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in deadlines} if deadlines else {}, rows, tuples)
     breach_id = ctx.payload.get("deadline_id")
     if breach_id is not None and ctx.actor == SYSTEM and breach_id in out.open_now:
         missed = out.open_now.pop(breach_id)

@@ -265,7 +265,7 @@ def _fold(
     iso_match = _ISO_UTC.fullmatch
     parse = datetime.fromisoformat
     folded = Folded()
-    note_rows, task_rows = folded.note_rows, folded.task_rows
+    note_rows, task_rows, opened_rows = folded.note_rows, folded.task_rows, folded.deadlines
     n = 0
     for row in rows:
         n += 1
@@ -322,8 +322,10 @@ def _fold(
             out = collect(spec, ctx, transition, rows_wanted, rows_wanted)
             state, data, deadlines = dest, ctx.data, tuple(out.open_now.values())
             if rows_wanted:
-                if out.opened or out.closed or out.breached:
-                    folded.add_deadlines(out.opened, out.closed, out.breached)
+                for d in out.opened:
+                    opened_rows[d.id] = (d, "open")
+                if out.closed or out.breached:
+                    folded.add_deadlines((), out.closed, out.breached)
                 for r in out.note_rows:
                     note_rows[r[0]] = r
                 for r in out.task_rows:

@@ -179,9 +179,11 @@ Chain = list[tuple[int, str]]
 """A workflow's events as the anchor check needs them: ``(seq, hash)`` in order."""
 
 
-def _intact(engine: Engine, report: VerifyReport, wid: str) -> Chain | None:
+def _intact(engine: Engine, report: VerifyReport, wid: str, chain: bool = True) -> Chain | None:
     """The fast check of one workflow (:mod:`qaflow._fold`): its chain when everything
     :func:`_check_workflow` checks holds, else ``None`` (that check then says what is wrong).
+    ``chain=False`` (one workflow verified alone, no anchor to check it against): an empty
+    chain stands for "intact".
 
     Only for a store that hands out its rows undecoded (``event_rows``, ``derived_rows``).
     """
@@ -201,15 +203,19 @@ def _intact(engine: Engine, report: VerifyReport, wid: str) -> Chain | None:
     except Exception:
         return None
     report.events += len(rows)
-    return [(row[1], row[10]) for row in rows]
+    return [(row[1], row[10]) for row in rows] if chain else []
 
 
 def _pairs(events: list[Event]) -> Chain:
     return [(e.seq, e.hash) for e in events]
 
 
-def _check_workflow(engine: Engine, report: VerifyReport, wid: str) -> Chain | None:
-    fast = _intact(engine, report, wid)
+def _check_workflow(
+    engine: Engine, report: VerifyReport, wid: str, chain: bool = True
+) -> Chain | None:
+    """Check one workflow, adding what is wrong to ``report``; its ``(seq, hash)`` chain for
+    the anchor check (``chain=False``: the chain may be left empty, nothing is skipped)."""
+    fast = _intact(engine, report, wid, chain)
     if fast is not None:
         return fast
     store = engine.store
@@ -406,7 +412,7 @@ def verify_store(
         if not isinstance(workflow_id, str):
             raise ValidationError(field="workflow_id", value=workflow_id, expected="text")
         report.workflows = 1
-        _check_workflow(engine, report, workflow_id)
+        _check_workflow(engine, report, workflow_id, chain=False)
         return report
     try:
         ids = list(store.workflow_ids())

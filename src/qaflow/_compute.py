@@ -89,11 +89,16 @@ def compute(
     snapshot: WorkflowSnapshot,
     command: Command,
     directory: Directory | None = None,
+    *,
+    lean: bool = False,
 ) -> Step:
     """The step a live command makes of ``snapshot`` under ``spec``; raises if refused.
 
     Raises a :class:`~qaflow.errors.QAFlowError` subclass naming what was refused. Pure: no
-    store, no clock, no mutation of its arguments.
+    store, no clock, no mutation of its arguments. ``lean`` (an engine in simulation mode,
+    writing to a :class:`~qaflow.store.SimulationStore`): every check runs and state, data
+    and deadlines are computed as usual, but the event carries no hash (``hash`` and
+    ``prev_hash`` empty) and no notification or task rows are built.
     """
     if snapshot.updated_at is not None and command.at < snapshot.updated_at:
         raise ValidationError(
@@ -107,19 +112,18 @@ def compute(
     if trigger == DEADLINE_MISSED:
         _refuse_in_terminal(spec, snapshot, trigger)
         check_system_miss(snapshot, trigger, command.actor, payload.get("deadline_id"))
-        return _finish(spec, snapshot, command, payload, None, snapshot.state)
+        return _finish(spec, snapshot, command, payload, None, snapshot.state, lean=lean)
     if trigger == POLICY_MIGRATED:
         if command.target is None:
             raise ValidationError(
                 field="target", value=None, expected="the spec a migration moves to"
             )
         _check_migration(spec, snapshot, command.target)
-        return _migrated(spec, snapshot, command, payload, command.target)
+        return _migrated(spec, snapshot, command, payload, command.target, lean=lean)
     candidates = _candidates(spec, snapshot, trigger)
     transition = _choose(spec, snapshot, candidates, command, payload, directory)
-    return _finish(
-        spec, snapshot, command, payload, transition, transition.dest_from(snapshot.state)
-    )
+    dest = transition.dest_from(snapshot.state)
+    return _finish(spec, snapshot, command, payload, transition, dest, lean=lean)
 
 
 def replay_step(
@@ -324,10 +328,12 @@ def _migrated(
     target: MachineSpec,
     stored: Event | None = None,
     hash_checked: bool = False,
+    *,
+    lean: bool = False,
 ) -> Step:
     """A migration keeps state, data and deadlines; the target spec governs from here."""
     ctx = _context(spec, snapshot, command, payload, snapshot.state, dict(snapshot.data))
-    step = _step(target, ctx, None, command.idempotency_key, stored, hash_checked)
+    step = _step(target, ctx, None, command.idempotency_key, stored, hash_checked, lean)
     moved = attrs.evolve(
         step.snapshot,
         policy=target.policy,
@@ -346,9 +352,11 @@ def _finish(
     dest: str,
     stored: Event | None = None,
     hash_checked: bool = False,
+    *,
+    lean: bool = False,
 ) -> Step:
     ctx = _context(spec, snapshot, command, payload, dest, dict(snapshot.data))
-    return _step(spec, ctx, transition, command.idempotency_key, stored, hash_checked)
+    return _step(spec, ctx, transition, command.idempotency_key, stored, hash_checked, lean)
 
 
 def _step(
@@ -358,6 +366,7 @@ def _step(
     idempotency_key: str | None,
     stored: Event | None,
     hash_checked: bool,
+    lean: bool = False,
 ) -> Step:
     snapshot = ctx.snapshot
     bare = (  # an internal transition without effects: only the event and data are new
@@ -367,8 +376,12 @@ def _step(
         and "deadline_id" not in ctx.payload
         and not spec.rolling
     )
-    out = None if bare else collect(spec, ctx, transition)
-    event = _event(ctx, idempotency_key, stored, hash_checked)
+    out = None if bare else collect(spec, ctx, transition, outbox=not lean)
+    event = (
+        _unhashed(ctx, idempotency_key)
+        if lean
+        else _event(ctx, idempotency_key, stored, hash_checked)
+    )
     new = WorkflowSnapshot(
         workflow_id=snapshot.workflow_id,
         machine=snapshot.machine,
@@ -448,5 +461,24 @@ def _event(
         payload=payload,
         prev_hash=snapshot.last_hash,
         hash=digest,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _unhashed(ctx: Context, idempotency_key: str | None) -> Event:
+    """A lean command's event: every field but the hash chain (``prev_hash`` and ``hash``
+    empty), for a :class:`~qaflow.store.SimulationStore`, which keeps no event log."""
+    payload = ctx.payload if type(ctx.payload) is dict else dict(ctx.payload)
+    return Event(
+        workflow_id=ctx.snapshot.workflow_id,
+        seq=ctx.seq,
+        trigger=ctx.trigger,
+        source=ctx.source,
+        dest=ctx.dest,
+        actor=ctx.actor,
+        at=ctx.at,
+        payload=payload,
+        prev_hash="",
+        hash="",
         idempotency_key=idempotency_key,
     )

@@ -52,12 +52,26 @@ class Outputs:
     """The rows one command produces, gathered while its effects run.
 
     ``open_now`` is the workflow's open deadlines as the effects leave them (by id): it
-    starts as the snapshot's and becomes the new snapshot's.
+    starts as the snapshot's and becomes the new snapshot's. ``outbox=False`` (a lean,
+    simulated command): notification and task rows are not built (nothing else reads them).
     """
 
-    __slots__ = ("at", "breached", "closed", "notifications", "open_now", "opened", "seq", "tasks")
+    __slots__ = (
+        "at",
+        "breached",
+        "closed",
+        "notifications",
+        "open_now",
+        "opened",
+        "outbox",
+        "seq",
+        "tasks",
+    )
 
-    def __init__(self, seq: int, at: datetime, open_now: dict[str, Deadline]) -> None:
+    def __init__(
+        self, seq: int, at: datetime, open_now: dict[str, Deadline], outbox: bool = True
+    ) -> None:
+        self.outbox = outbox
         self.seq = seq
         self.at = at
         self.open_now = open_now
@@ -84,6 +98,8 @@ class Outputs:
         self, ctx: Context, roles: tuple[str, ...], reason: str, clause: str | None
     ) -> None:
         """One outbox row per role, to the person the workflow records as ``<role>_id``."""
+        if not self.outbox:
+            return
         wid = ctx.workflow_id
         for role in roles:
             rid = ctx.data.get(f"{role}_id")
@@ -116,6 +132,8 @@ def _notify(effect: Notify, ctx: Context, out: Outputs) -> None:
 
 
 def _add_task(effect: AddTask, ctx: Context, out: Outputs) -> None:
+    if not out.outbox:
+        return
     owner = ctx.data.get(f"{effect.owner_role}_id")
     out.tasks.append(
         Task(
@@ -268,11 +286,13 @@ def add_deadline(
 # --- one command -----------------------------------------------------------------------------
 
 
-def collect(spec: MachineSpec, ctx: Context, transition: TransitionSpec | None) -> Outputs:
+def collect(
+    spec: MachineSpec, ctx: Context, transition: TransitionSpec | None, *, outbox: bool = True
+) -> Outputs:
     """Everything the command in ``ctx`` writes besides its event (``transition=None``: a
-    recorded miss or a migration, which change no state)."""
+    recorded miss or a migration, which change no state); ``outbox``: see :class:`Outputs`."""
     snapshot = ctx.snapshot
-    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in snapshot.deadlines})
+    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in snapshot.deadlines}, outbox)
     breach_id = ctx.payload.get("deadline_id")
     if breach_id is not None and ctx.actor == SYSTEM and breach_id in out.open_now:
         missed = out.open_now.pop(breach_id)

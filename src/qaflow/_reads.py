@@ -107,8 +107,13 @@ class EngineReads:
         progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
         """Every problem :mod:`qaflow._integrity` finds (never raises for a damaged row);
-        ``progress(done, total)`` counts the workflows checked."""
+        ``progress(done, total)`` counts the workflows checked. A
+        :class:`~qaflow.store.SimulationStore` keeps no events to verify: refused at once."""
         from qaflow._integrity import verify_store
+        from qaflow.store import SimulationStore
+
+        if isinstance(self.store, SimulationStore):
+            self.store.events("")  # raises: it keeps no event log
 
         return verify_store(self, workflow_id, checkpoint=checkpoint, key=key, progress=progress)
 

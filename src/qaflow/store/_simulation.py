@@ -41,7 +41,13 @@ __all__ = ["SimulationStore"]
 
 
 class SimulationStore(MemoryStore):
-    """Snapshots and open deadlines only, for simulation (see the module docstring)."""
+    """Snapshots and open deadlines only, for simulation (see the module docstring).
+
+    Not for threads: commits take no lock (one simulated run, one thread, writes it).
+    """
+
+    def commit(self, step: Step, *, expected_version: int) -> None:
+        self._commit(step, expected_version)
 
     def _commit(self, step: Step, expected_version: int) -> None:
         event = step.event

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from qaflow import (
     SYSTEM,
     Actor,
+    ConcurrencyError,
     Engine,
     ManualClock,
     MemoryStore,
@@ -224,8 +225,15 @@ def test_the_simulation_store_keeps_snapshots_and_open_deadlines_and_checks_vers
     assert not set(store._deadlines) - {d.id for d in store.open_deadlines()}
     # commit_many: all or nothing, checked against the batch
     step = breaches[-1]
-    with pytest.raises(QAFlowError):
+    with pytest.raises(ConcurrencyError):
         store.commit_many([step])  # stale: that version is already there
+    with pytest.raises(ConcurrencyError):
+        store.commit(step, expected_version=step.event.seq - 1)
+    with pytest.raises(ConcurrencyError, match="idempotency key already used"):
+        store.commit(
+            attrs.evolve(step, event=attrs.evolve(step.event, seq=step.event.seq + 1)),
+            expected_version=step.event.seq,
+        )  # the breach's key again
     assert engine.get("W-1") == step.snapshot
 
 

@@ -52,12 +52,18 @@ class SimulationStore(MemoryStore):
     def _commit(self, step: Step, expected_version: int) -> None:
         event = step.event
         wid = event.workflow_id
-        current = self._snapshots.get(wid)
+        snapshots = self._snapshots
+        current = snapshots.get(wid)
         actual = current.version if current is not None else 0
         key = event.idempotency_key
-        taken = key is not None and (wid, key) in self._keys
-        check_next(wid, expected_version, actual, event.seq, key_taken=taken)
-        self._snapshots[wid] = step.snapshot
+        if (
+            actual != expected_version
+            or event.seq != actual + 1
+            or (key is not None and (wid, key) in self._keys)
+        ):  # refused: check_next raises, naming why
+            taken = key is not None and (wid, key) in self._keys
+            check_next(wid, expected_version, actual, event.seq, key_taken=taken)
+        snapshots[wid] = step.snapshot
         if key is not None:
             self._keys[(wid, key)] = event.seq
         if step.closed or step.breached:

@@ -243,3 +243,26 @@ def test_a_given_store_is_written_in_full_and_verifies() -> None:
     sim = simulate_escalations(ladder, policy, n=20, seed=3, store=store)
     assert Engine(store, [escalation_machine(ladder, policy)]).verify() == 20
     assert sim == simulate_escalations(ladder, policy, n=20, seed=3)
+
+
+def test_a_batch_on_the_simulation_store_commits_all_or_nothing() -> None:
+    engine, _ = _lean_engine()
+    before = engine.get("W-1")
+    ladder = shipped_escalation_procedures()[0].ladders[0]
+    raiser = Actor("R-1", ladder.raiser)
+    payload = {"subject_id": "S-2", "reason": ladder.reasons[0]}
+    with engine.batch():
+        engine.start(machine_name(ladder), "W-2", "raise", raiser, payload)
+        engine.start(machine_name(ladder), "W-3", "raise", raiser, payload)
+    assert [engine.get(w).version for w in ("W-1", "W-2", "W-3")] == [1, 1, 1]
+    other, _ = _lean_engine()  # W-1 again, and a W-4, computed on another store
+    fresh = other.start(machine_name(ladder), "W-4", "raise", raiser, payload)
+    stale = other.fire("W-1", "withdraw", raiser)  # from version 1, as W-1 is here
+    store = engine.store
+    assert isinstance(store, SimulationStore)
+    store.commit_many([stale])  # W-1 is at version 1 here too: accepted
+    with pytest.raises(ConcurrencyError):
+        store.commit_many([fresh, stale])  # the second is stale now: neither is written
+    with pytest.raises(QAFlowError):
+        engine.get("W-4")
+    assert engine.get("W-1") == stale.snapshot != before

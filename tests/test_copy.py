@@ -1,9 +1,10 @@
-"""Store URLs and ``qaflow copy``: every workflow with its full history, verified on arrival."""
+"""Store URLs and ``qaflow copy``: every workflow with its full history, verified on arrival,
+and the webhook deliverer's retry state."""
 
 from __future__ import annotations
 
 import sqlite3
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from click.testing import CliRunner
 from qaflow import PostgresStore, SQLiteStore, ValidationError, open_store
 from qaflow.cli import main
 from qaflow.demo import run_demo
+from qaflow.service import DeliveryLog, RetryState
+from qaflow.service._delivery_log import delivery_rows
 
 
 def run(*args: str) -> tuple[int, str]:
@@ -94,3 +97,80 @@ def test_open_store_names_what_it_accepts(tmp_path: Path, pg_dsn: str) -> None:
         open_store(str(tmp_path / "missing.db"), create=False, field="--db")
     code, out = run("history", "X", "--db", "mysql://h/db")
     assert code == 1 and "'--db' must be" in out and "Traceback" not in out
+
+
+def _retry_states(path: Path) -> dict[str, RetryState]:
+    """Retry state for three pending notifications, one given up, as a deliverer keeps it."""
+    with SQLiteStore(path) as store:
+        pending = [n.id for n in store.pending_notifications()][:3]
+        assert len(pending) == 3
+        log = DeliveryLog(store)
+        try:
+            at = datetime(2026, 4, 3, 9, tzinfo=UTC)
+            for n, nid in enumerate(pending, start=1):
+                state = RetryState(n, at + timedelta(minutes=5 * n), given_up=n == 3)
+                log.failed(nid, state, at)
+            return log.states()
+        finally:
+            log.close()
+
+
+def _states(url: str) -> dict[str, RetryState]:
+    with open_store(url) as store:
+        log = DeliveryLog(store)
+        try:
+            return log.states()
+        finally:
+            log.close()
+
+
+def test_copy_carries_the_webhook_retry_state_both_ways(
+    source: Path, tmp_path: Path, pg_dsn: str
+) -> None:
+    """A deliverer pointed at the copy resumes where the one on the original stopped: the
+    same attempts, next attempt times and given-up marks, SQLite -> PostgreSQL -> SQLite."""
+    states = _retry_states(source)
+    with SQLiteStore(source) as original:
+        rows = delivery_rows(original)
+    assert len(rows) == 3
+    code, out = run("copy", "--from", str(source), "--to", pg_dsn)
+    assert code == 0 and "3 webhook retry state(s)" in out, out
+    with open_store(pg_dsn) as pg:
+        assert delivery_rows(pg) == rows  # row for row, update times included
+    assert _states(pg_dsn) == states
+    back = tmp_path / "back.db"
+    code, out = run("copy", "--from", pg_dsn, "--to", str(back))
+    assert code == 0 and "3 webhook retry state(s)" in out, out
+    with SQLiteStore(back) as copied:
+        assert delivery_rows(copied) == rows
+    assert _states(str(back)) == states
+
+
+def test_copy_refuses_a_target_holding_retry_state_of_the_same_notifications(
+    source: Path, tmp_path: Path
+) -> None:
+    _retry_states(source)
+    target = tmp_path / "t.db"
+    with SQLiteStore(source) as original:
+        nid = delivery_rows(original)[0][0]
+    with SQLiteStore(target) as t:
+        log = DeliveryLog(t)
+        log.failed(nid, RetryState(9, datetime(2026, 5, 1, tzinfo=UTC)), datetime.now(UTC))
+        log.close()
+    code, out = run("copy", "--from", str(source), "--to", str(target))
+    assert code == 1 and "no webhook retry state" in out and "Traceback" not in out
+    with SQLiteStore(target) as t:
+        assert t.counts()["workflows"] == 0  # nothing written
+        assert [r[1] for r in delivery_rows(t)] == [9]
+
+
+def test_copy_reads_a_source_without_retry_state_and_creates_none(
+    source: Path, tmp_path: Path
+) -> None:
+    target = tmp_path / "t.db"
+    code, out = run("copy", "--from", str(source), "--to", str(target))
+    assert code == 0 and "0 webhook retry state(s)" in out, out
+    for path in (source, target):
+        with sqlite3.connect(path) as conn:
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master")}
+        assert "webhook_deliveries" not in tables

@@ -14,6 +14,8 @@ import qaflow
 
 MODULES = [
     "qaflow",
+    "qaflow._audit_conformance",
+    "qaflow._audit_draw",
     "qaflow._authorise",
     "qaflow._checks",
     "qaflow._compute",

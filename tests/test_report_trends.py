@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import attrs
 import pytest
 from click.testing import CliRunner
 
@@ -205,3 +206,28 @@ def test_breakdown_by_service_and_the_service_filter_with_a_directory() -> None:
     with pytest.raises(ValidationError, match="service") as refused:
         build_report(store, directory=council.directory, service="S99", **period)
     assert services[0] in str(refused.value)
+
+
+def test_breakdowns_and_trend_months_share_their_counts_and_keep_their_json() -> None:
+    """Breakdown and MonthTrend are WorkCounts (one definition of the eight counts); their
+    JSON keys are what they were before the shared base (consumers see no change)."""
+    from qaflow.records import converter
+    from qaflow.report import Breakdown, MonthTrend, WorkCounts
+    from qaflow.report._breakdown import FIELDS
+
+    counts = tuple(range(1, 9))
+    row = Breakdown(*counts, unit="team", id="T-1")
+    month = MonthTrend(
+        *counts,
+        month="2026-01",
+        start=datetime(2026, 1, 1, tzinfo=UTC),
+        end=datetime(2026, 2, 1, tzinfo=UTC),
+    )
+    assert tuple(f.name for f in attrs.fields(WorkCounts)) == FIELDS
+    for record, extra in ((row, {"unit", "id"}), (month, {"month", "start", "end"})):
+        assert isinstance(record, WorkCounts)
+        assert [getattr(record, f) for f in FIELDS] == list(counts)
+        assert set(converter.unstructure(record)) == set(FIELDS) | extra
+        assert converter.structure(converter.unstructure(record), type(record)) == record
+    with pytest.raises(TypeError):
+        Breakdown("team", "T-1", *counts)  # type: ignore[arg-type,call-arg]  # keywords only

@@ -285,8 +285,11 @@ def test_a_firo_escalation_from_raise_to_resolution(api: Api, clock: ManualClock
     }
     assert api.as_("CMS-1", "GET", "/outbox").json()["items"] == []
 
-    # The QA report for the period sees the resolved escalation.
-    report = api.as_("FIRO-1", "GET", "/report", params={"from": "2025-12-01", "to": "2026-01-31"})
+    # The QA report for the period sees the resolved escalation (store-wide: the operator
+    # sees every case; the raiser, who manages no team, is refused it).
+    period = {"from": "2025-12-01", "to": "2026-01-31"}
+    _problem(api.as_("FIRO-1", "GET", "/report", params=period), 403, "report-scope")
+    report = api.as_("CMS-1", "GET", "/report", params=period)
     assert report.status_code == 200, report.text
     assert report.json()["activity"]["escalations_raised"] == 1
 
@@ -297,14 +300,14 @@ def test_times_need_an_offset_and_periods_are_checked(api: Api) -> None:
     )
     assert _problem(naive, 422, "validation")["field"] == "from"
     aware = api.as_(
-        "FIRO-1",
+        "CMS-1",
         "GET",
         "/report",
         params={"from": "2025-12-01T00:00:00+00:00", "to": "2026-01-01T00:00:00+01:00"},
     )
     assert aware.status_code == 200
     backwards = api.as_(
-        "FIRO-1", "GET", "/report", params={"from": "2026-01-01", "to": "2025-01-01"}
+        "CMS-1", "GET", "/report", params={"from": "2026-01-01", "to": "2025-01-01"}
     )
     assert _problem(backwards, 422, "validation")["field"] == "end"
 

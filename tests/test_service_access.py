@@ -16,9 +16,11 @@ import pytest
 
 from qaflow import ManualClock, PostgresStore, SQLiteStore
 from qaflow.directory import InMemoryDirectory
+from qaflow.errors import ValidationError
 from qaflow.policies import bexley
 from qaflow.records import WorkflowSnapshot
 from qaflow.service import CaseAccess, KeyStore, create_app
+from qaflow.service._report_scope import ReportScopeRefused, managed_units, report_filters
 from service_support import live_server
 
 FIRO = "escalation.bexley_firo"
@@ -50,7 +52,7 @@ class Api:
         self.keys = keys
 
     def as_(self, person: str, method: str, path: str, **kw: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {self.keys[person]}"}
+        headers = {"Authorization": f"Bearer {self.keys[person]}", **kw.pop("headers", {})}
         return self.client.request(method, path, headers=headers, **kw)
 
     def listed(self, person: str, **params: Any) -> list[str]:
@@ -206,3 +208,170 @@ def test_an_access_file_adds_grants_and_names_who_sees_all() -> None:
     assert not access.may_see("QA-1", audit, None, lambda _: [])  # qa_lead no longer sees all
     assert access.may_see("CMS-1", audit, None, lambda _: [])
     assert CaseAccess.from_mapping(directory, {}).see_all_roles == {"qa_lead", "qaflow_operator"}
+
+
+def _start(api: Api, person: str, wid: str, key: str | None = None, **payload: Any) -> Any:
+    body = {
+        "machine": FIRO,
+        "workflow_id": wid,
+        "trigger": "raise",
+        "payload": {
+            "subject_id": "CARER-1",
+            "reason": bexley.FIRO_LADDER.reasons[0],
+            "to": "stage_1",
+            **payload,
+        },
+    }
+    headers = {"Idempotency-Key": key} if key else {}
+    return api.as_(person, "POST", "/workflows", json=body, headers=headers)
+
+
+def _without(response: httpx.Response, wid: str) -> dict[str, Any]:
+    """The problem body with the id the caller sent taken out (it is echoed, as any input)."""
+    text = response.text.replace(wid, "<id>")
+    return dict(httpx.Response(200, text=text).json(), status_code=response.status_code)
+
+
+def test_a_start_under_a_hidden_id_says_only_that_the_id_is_unavailable(api: Api) -> None:
+    """A caller who may not see the workflow holding an id is told the id cannot be used, the
+    same answer whatever holds it (no version, machine or state), and only for a command that
+    would otherwise have been written; a caller who sees it gets the 409 naming its version."""
+    first = _start(api, "FIRO-2", "ESC-B", key="k-b")
+    assert first.status_code == 201, first.text
+    _raise(api, "FIRO-2", "ESC-C")
+    moved = api.as_(
+        "TM-1",
+        "POST",
+        "/workflows/ESC-C/fire",
+        json={"trigger": "respond", "payload": {"response": "Seen."}},
+    )
+    assert moved.status_code == 200 and moved.headers["ETag"] == '"2"', moved.text
+
+    # FIRO-1 sees neither: the answer for ESC-B (version 1) and ESC-C (version 2) is one.
+    answers = {}
+    for wid in ("ESC-B", "ESC-C"):
+        refused = _start(api, "FIRO-1", wid)
+        assert refused.status_code == 409, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        body = refused.json()
+        assert body["type"] == "urn:qaflow:problem:id-unavailable"
+        assert set(body) == {"type", "title", "status", "detail", "instance", "workflow_id"}
+        assert body["workflow_id"] == wid and "version" not in body["detail"]
+        answers[wid] = _without(refused, wid)
+    assert answers["ESC-B"] == answers["ESC-C"]
+    # The idempotency key FIRO-2 used is not looked up for FIRO-1 (no conflict that names
+    # the version, no first result): the same answer.
+    with_key = _start(api, "FIRO-1", "ESC-B", key="k-b")
+    assert _without(with_key, "ESC-B") == answers["ESC-B"]
+
+    # A command that would be refused anyway gets the answer a free id gets: a bad payload
+    # (422), a caller whose roles may not raise (403), with or without a key.
+    for person, payload, status in (
+        ("FIRO-1", {"reason": "no_such_reason"}, 422),
+        ("SW-2", {}, 403),
+    ):
+        for key in (None, "k-b"):
+            hidden = _start(api, person, "ESC-B", key=key, **payload)
+            free = _start(api, person, "ESC-FREE", key=key, **payload)
+            assert hidden.status_code == status, hidden.text
+            assert _without(hidden, "ESC-B") == _without(free, "ESC-FREE")
+
+    # FIRO-2 sees ESC-B: the plain 409 with its version, and its own resend the first result.
+    seen = _start(api, "FIRO-2", "ESC-B")
+    assert seen.status_code == 409 and seen.json()["type"] == "urn:qaflow:problem:concurrency"
+    assert seen.json()["actual_version"] == 1
+    again = _start(api, "FIRO-2", "ESC-B", key="k-b")
+    assert again.status_code == 201 and again.json() == first.json()
+    # Nothing was written by any refused start.
+    assert api.as_("FIRO-2", "GET", "/workflows/ESC-B").headers["ETag"] == '"1"'
+    assert api.as_("QA-1", "GET", "/workflows/ESC-C").headers["ETag"] == '"2"'
+    _hidden(api.as_("FIRO-1", "GET", "/workflows/ESC-FREE"), "ESC-FREE")
+
+
+def _report(api: Api, person: str, **params: str) -> httpx.Response:
+    period = {"from": "2025-11-01", "to": "2026-01-01"}
+    return api.as_(person, "GET", "/report", params={**period, **params})
+
+
+def test_the_report_counts_only_the_work_the_caller_may_see(api: Api) -> None:
+    """Store-wide for those who see every case; a manager's own team or service (the same
+    figures a see-all caller gets with that filter); refused (403) to anyone else."""
+    _raise(api, "FIRO-1", "ESC-A")  # FIRO-1 is in T-G, of service SV-F
+    _raise(api, "FIRO-2", "ESC-B")  # FIRO-2 is in no team
+
+    def raised(response: httpx.Response) -> int:
+        assert response.status_code == 200, response.text
+        return int(response.json()["activity"]["escalations_raised"])
+
+    assert raised(_report(api, "QA-1")) == raised(_report(api, "CMS-1")) == 2
+    assert _report(api, "QA-1").json()["filters"] == {"policy": None, "team": None, "service": None}
+    for person, filters, count in (
+        ("TM-2", {"team": "T-G"}, 1),  # manages T-G: their team's report by default
+        ("TM-1", {"team": "T-F"}, 0),
+        ("HS-1", {"service": "SV-F"}, 1),  # heads SV-F: their service's by default
+    ):
+        mine = _report(api, person)
+        assert raised(mine) == count
+        assert {k: v for k, v in mine.json()["filters"].items() if v} == filters
+        same = _report(api, "QA-1", **filters)
+        assert mine.json() == same.json()
+    # A head of service may ask for one of the service's teams.
+    assert raised(_report(api, "HS-1", team="T-G")) == 1
+    assert raised(_report(api, "HS-1", team="T-F")) == 0
+
+    # Outside the caller's teams, or with no team to report on: 403, naming what they may have.
+    for person, params, teams, services in (
+        ("TM-2", {"team": "T-F"}, ["T-G"], []),
+        ("TM-2", {"service": "SV-F"}, ["T-G"], []),
+        ("FIRO-1", {}, [], []),
+        ("SW-1", {"team": "T-F"}, [], []),  # a member of T-F sees only some of its cases
+    ):
+        refused = _report(api, person, **params)
+        assert refused.status_code == 403, refused.text
+        body = refused.json()
+        assert body["type"] == "urn:qaflow:problem:report-scope"
+        assert (body["teams"], body["services"]) == (teams, services)
+        assert "ESC-" not in refused.text
+    for form in ("markdown", "html"):
+        assert _report(api, "FIRO-1", format=form).status_code == 403
+        assert _report(api, "TM-2", format=form).status_code == 200
+
+    # The page: a team manager's report says whose work it is; a raiser's is refused.
+    token = base64.b64encode(f"x:{api.keys['TM-2']}".encode()).decode()
+    page = api.client.get(
+        "/ui/report",
+        params={"from": "2025-11-01", "to": "2026-01-01"},
+        headers={"Authorization": f"Basic {token}"},
+    )
+    assert page.status_code == 200 and "The work of team T-G only" in page.text
+    assert 'href="/report?from=2025-11-01&amp;to=2026-01-01&amp;format=html"' in page.text
+    token = base64.b64encode(f"x:{api.keys['FIRO-1']}".encode()).decode()
+    refused_page = api.client.get(
+        "/ui/report",
+        params={"from": "2025-11-01", "to": "2026-01-01"},
+        headers={"Authorization": f"Basic {token}"},
+    )
+    assert refused_page.status_code == 403
+
+
+def test_a_manager_of_several_units_names_the_one_to_report_on() -> None:
+    directory = InMemoryDirectory.from_mapping(
+        {
+            "people": [{"id": "TM-9", "roles": []}, {"id": "HS-9", "roles": []}],
+            "teams": [
+                {"id": "T-1", "manager_id": "TM-9"},
+                {"id": "T-2", "manager_id": "TM-9"},
+                {"id": "T-3", "service_id": "SV-9", "manager_id": "TM-9"},
+            ],
+            "services": [{"id": "SV-9", "head_of_service_id": "HS-9"}],
+        }
+    )
+    access = CaseAccess(directory)
+    assert managed_units(directory, "TM-9") == (("T-1", "T-2", "T-3"), ())
+    assert managed_units(directory, "HS-9") == (("T-3",), ("SV-9",))
+    with pytest.raises(ValidationError, match="team=T-1, team=T-2, team=T-3"):
+        report_filters(access, directory, "TM-9", None, None)
+    assert report_filters(access, directory, "TM-9", "T-2", None) == ("T-2", None)
+    assert report_filters(access, directory, "HS-9", None, None) == (None, "SV-9")
+    with pytest.raises(ReportScopeRefused):
+        report_filters(access, directory, "HS-9", "T-1", None)

@@ -118,7 +118,8 @@ def site(tmp_path: Path) -> Iterator[tuple[str, str, str]]:
     engine.fire("ESC-2", "accept", Actor("FIRO-1", "firo"))
     clock.advance(timedelta(days=10))  # ESC-1's stage 1 response is now overdue
     keys = KeyStore()
-    _, key = keys.add("FIRO-1")
+    # The QA lead's pages: one who sees every case (only they get the store-wide report).
+    _, key = keys.add("CMS-1")
     app = create_app(store, directory(), keys=keys, clock=clock)
     reader = SQLiteStore(tmp_path / "web.db")
     local = create_app(reader, directory(), insecure_local=True, clock=clock)

@@ -3,12 +3,19 @@
 :func:`check_audit_procedure` builds the audit machine of a council's procedure (as
 :func:`qaflow.procedure.load_audit_procedure` reads it), then drives a few audits with the
 commands the lifecycle expects next (sometimes incomplete, so the guards are exercised),
-random commands by random actors, and ticks of a manual clock. After every step, on every
-audit: the event sequence, replay, deadlines and hash chain hold
-(:func:`~qaflow.testing.check_workflow`); a refused command wrote nothing; a finished audit
-never moved; a tick leaves nothing due; an Inadequate grade notifies exactly the roles of
-the policy's grade rules and opens their tasks in the grading step; no grade without every
-required answer; completion only with an action.
+random commands by random actors, and ticks of a manual clock. The later commands where the
+policy has them -- ``record_feedback``, ``review_sufficiency``, ``review_in_supervision``,
+``arrange_meeting`` -- have rules of their own, with payloads drawn by
+:mod:`qaflow._audit_draw` (valid most often, each way of getting one wrong the rest), and the
+lifecycle takes them on its way (a whole family set before the actions, the reviews before
+completion and follow-up). After every step, on every audit: the event sequence, replay,
+deadlines and hash chain hold (:func:`~qaflow.testing.check_workflow`); a refused command
+wrote nothing; a finished audit never moved; a tick leaves nothing due; an Inadequate grade
+notifies exactly the roles of the policy's grade rules and opens their tasks in the grading
+step; no grade without every required answer; completion only with an action, and only
+with the feedback the policy requires or the reason it could not be had; each feedback set
+is kept as given; a sufficiency verdict tells exactly ``notify_if_not`` when it is "not
+sufficient"; a performance issue opens exactly the policy's supervision-note tasks.
 """
 
 from __future__ import annotations
@@ -21,10 +28,18 @@ from hypothesis import settings as _settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from qaflow._audit_draw import (
+    feedback_payloads,
+    meeting_payloads,
+    sufficiency_payloads,
+    supervision_payloads,
+    whole_feedback,
+)
 from qaflow.clock import ManualClock
 from qaflow.engine import Engine
 from qaflow.errors import QAFlowError
 from qaflow.machines import audit as A
+from qaflow.machines._audit_feedback import respondents
 from qaflow.procedure import AuditPolicy, AuditProcedure, Grade, Question, missing_answers
 from qaflow.records import Actor, Step
 from qaflow.spec import MachineSpec
@@ -58,6 +73,10 @@ _TRIGGERS = [
     "moderation_started",
     "moderated",
     "moderation_cancelled",
+    "record_feedback",
+    "review_sufficiency",
+    "review_in_supervision",
+    "arrange_meeting",
 ]
 _DEFAULTS: dict[str, object] = {
     "scale_0_10": 6,
@@ -115,11 +134,20 @@ class AuditProcedureMachine(RuleBasedStateMachine):
         self.ids: list[str] = []
         self.checked: dict[str, int] = {}
         self.grades = sorted(self.policy.form.grades)
+        review = self.policy.sufficiency_review
+        acted_on = {g for r in self.policy.grade_rules for g in r.grades}
+        acted_on |= set(review.grades) if review is not None else set()
+        self.acted_on = sorted(acted_on & set(self.grades)) or self.grades  # drawn more often
         self.business = Actor("B-01", self.policy.allocator_roles[0])
         self.auditor = Actor("A-01", "auditor")
         self.worker = Actor("W-01", "worker")
         self.qa = Actor("Q-01", self.policy.qa_roles[0])
         self.actors = [self.business, self.auditor, self.worker, self.qa, Actor("A-02", "auditor")]
+        role = review.reviewer_role if review is not None else "service_manager"
+        self.reviewer = Actor(f"{role.upper()}-1", role)  # the id _payload records for it
+        supervision = self.policy.supervision_review
+        self.supervisors = [Actor("SUP-1", r) for r in (supervision.roles if supervision else ())]
+        self.triggers = set(self.spec.triggers)
 
     def _payload(self) -> dict[str, Any]:
         accepted = {f.name for f in self.spec.candidates(A.NEW, "allocate")[0].fields}
@@ -154,7 +182,36 @@ class AuditProcedureMachine(RuleBasedStateMachine):
             assert told == list(self.policy.notified(grade, step="actions")), (
                 "the notices that go with the agreed actions are not the policy's"
             )
+        self._check_later_step(before.data, step)
         return step
+
+    def _check_later_step(self, before: dict[str, Any], step: Step) -> None:
+        """What each later command must have done, judged from its payload."""
+        trigger, payload, data = step.event.trigger, step.event.payload, step.snapshot.data
+        told = [n.recipient_role for n in step.notifications]
+        if trigger == "record_feedback":
+            rule = self.policy.feedback
+            assert rule is not None
+            sets = data["feedback"]
+            assert sets[:-1] == before.get("feedback", []), "an earlier feedback set changed"
+            last = sets[-1]
+            assert last["respondent"] == payload["respondent"]
+            assert last["answers"] == payload.get("answers", {})
+            assert ("agreed" in last) == (payload["respondent"] in rule.consent_for)
+            if last.get("agreed") is False:
+                assert not last["answers"], "a child's answers taken without agreement"
+        elif trigger == "review_sufficiency":
+            review = self.policy.sufficiency_review
+            assert review is not None and Grade[str(data["grade"])] in review.grades
+            assert data["actions_sufficient"] is payload["sufficient"]
+            assert told == ([] if payload["sufficient"] else list(review.notify_if_not))
+        elif trigger == "review_in_supervision":
+            supervision = self.policy.supervision_review
+            assert supervision is not None and data["oversight_note"] == payload["note"]
+            wanted = supervision.performance_tasks if payload.get("performance_issue") else ()
+            assert [t.kind for t in step.tasks] == [t.kind for t in wanted]
+        elif trigger == "arrange_meeting":
+            assert data["meeting_at"] == payload["meeting_at"]
 
     def _check_grade_step(self, step: Step) -> None:
         """The grading step notifies exactly the grade rules' roles and opens their tasks."""
@@ -183,17 +240,28 @@ class AuditProcedureMachine(RuleBasedStateMachine):
     def next_step(self, index: int, grade_index: int, data: st.DataObject) -> None:
         """The command the lifecycle expects next, sometimes without what it needs."""
         wid = self.ids[index % len(self.ids)]
-        command = self._next(wid, self.grades[grade_index % len(self.grades)], data)
-        if command is not None:
-            trigger, actor, payload = command
-            self._attempt(wid, lambda: self.engine.fire(wid, trigger, actor, payload))
-
-    def _next(
-        self, wid: str, grade: Grade, data: st.DataObject
-    ) -> tuple[str, Actor, dict[str, Any]] | None:
-        policy, snap = self.policy, self.engine.get(wid)
         full = data.draw(st.booleans())
+        command = self._next(wid, self.grades[grade_index % len(self.grades)], full)
+        if command is not None:
+            self._fire_on(wid, *command)
+
+    @rule(index=st.integers(0, 2), steps=st.integers(2, 12), data=st.data())
+    def run_ahead(self, index: int, steps: int, data: st.DataObject) -> None:
+        """Several lifecycle steps in a row, so a short run still reaches the later commands
+        (feedback, the reviews, completion, follow-up) and the rules above act on them."""
+        wid = self.ids[index % len(self.ids)]
+        grade = data.draw(st.sampled_from(self.grades) | st.sampled_from(self.acted_on))
+        for _ in range(steps):
+            command = self._next(wid, grade, data.draw(st.integers(0, 5)) > 0)
+            if command is None:
+                return
+            self._fire_on(wid, *command)
+
+    def _next(self, wid: str, grade: Grade, full: bool) -> tuple[str, Actor, dict[str, Any]] | None:
+        policy, snap = self.policy, self.engine.get(wid)
         if snap.state == A.ALLOCATED:
+            if full and "arrange_meeting" in self.triggers and "meeting_at" not in snap.data:
+                return ("arrange_meeting", self.auditor, {"meeting_at": _START.isoformat()})
             if policy.has_self_assessment:
                 return ("request_self_assessment", self.auditor, {})
             answers = stage_answers(policy, "health_check") if full else {}
@@ -212,6 +280,12 @@ class AuditProcedureMachine(RuleBasedStateMachine):
             return ("seek_feedback", self.auditor, {})
         if snap.state == A.FEEDBACK_SOUGHT and not full:
             return ("feedback_not_obtained", self.auditor, {"reason": "no reply"})
+        if snap.state == A.FEEDBACK_SOUGHT and "record_feedback" in self.triggers:
+            given = {f.get("respondent") for f in snap.data.get("feedback", [])}
+            rule = policy.feedback
+            due = [w for w in rule.required_from if w not in given] if rule is not None else []
+            if due and due[0] in respondents(policy.form):
+                return ("record_feedback", self.auditor, whole_feedback(policy, due[0]))
         if snap.state in (A.GRADED, A.FEEDBACK_SOUGHT):
             actions = [{"action": "a", "owner_role": "worker", "within": "5 WD", "immediate": full}]
             for need in snap.data.get("required_actions", []):
@@ -219,11 +293,69 @@ class AuditProcedureMachine(RuleBasedStateMachine):
                     {"action": "b", "owner_role": "worker", "within": "5 WD", "kind": need["kind"]}
                 )
             return ("agree_actions", self.auditor, {"actions": actions})
+        review = self._review(snap.state, snap.data, grade) if full else None
+        if review is not None:
+            return review
         if snap.state == A.ACTIONS_AGREED:
             return ("complete", self.auditor, {})
         if snap.state == A.COMPLETED and policy.follow_up is not None:
             return ("follow_up", self.auditor, {"note": "n"})
         return None
+
+    def _review(
+        self, state: str, data: dict[str, Any], grade: Grade
+    ) -> tuple[str, Actor, dict[str, Any]] | None:
+        """The review the lifecycle takes next, if the policy has one not yet recorded: the
+        actions' sufficiency before completion, the supervision review after it."""
+        review = self.policy.sufficiency_review
+        if (
+            state == A.ACTIONS_AGREED
+            and review is not None
+            and "actions_sufficient" not in data
+            and Grade[str(data["grade"])] in review.grades
+        ):
+            verdict = {"sufficient": grade > Grade.REQUIRES_IMPROVEMENT, "note": "n"}
+            return ("review_sufficiency", self.reviewer, verdict)
+        if state == A.COMPLETED and self.supervisors and "oversight_note" not in data:
+            note = {"note": "n", "timeframe": "2 weeks", "performance_issue": grade < Grade.GOOD}
+            return ("review_in_supervision", self.supervisors[0], note)
+        return None
+
+    @rule(index=st.integers(0, 2), data=st.data())
+    def record_feedback(self, index: int, data: st.DataObject) -> None:
+        """One respondent's answer set (BX-AUD-07), drawn whole, partial or wrong."""
+        if "record_feedback" in self.triggers:
+            payload = data.draw(feedback_payloads(self.policy))
+            self._fire(index, "record_feedback", self.auditor, payload)
+
+    @rule(index=st.integers(0, 2), holder=st.booleans(), payload=sufficiency_payloads())
+    def review_sufficiency(self, index: int, holder: bool, payload: dict[str, Any]) -> None:
+        """The reviewer's verdict on the agreed actions (BX-AUD-12), sometimes by another."""
+        if "review_sufficiency" in self.triggers:
+            actor = self.reviewer if holder else Actor("OTHER-1", self.reviewer.role)
+            self._fire(index, "review_sufficiency", actor, payload)
+
+    @rule(index=st.integers(0, 2), who=st.integers(0, 3), payload=supervision_payloads())
+    def review_in_supervision(self, index: int, who: int, payload: dict[str, Any]) -> None:
+        """The oversight note and timeframe (BX-AUD-10), by a supervisor or someone else."""
+        if "review_in_supervision" in self.triggers:
+            actors = [*self.supervisors, self.worker]
+            self._fire(index, "review_in_supervision", actors[who % len(actors)], payload)
+
+    @rule(index=st.integers(0, 2), own=st.booleans(), payload=meeting_payloads())
+    def arrange_meeting(self, index: int, own: bool, payload: dict[str, Any]) -> None:
+        """The auditor arranges the meeting (BK-AUD-07); another auditor may not."""
+        if "arrange_meeting" in self.triggers:
+            self._fire(index, "arrange_meeting", self.auditor if own else self.actors[4], payload)
+
+    def _fire(self, index: int, trigger: str, actor: Actor, payload: dict[str, Any]) -> None:
+        self._fire_on(self.ids[index % len(self.ids)], trigger, actor, payload)
+
+    def _fire_on(
+        self, wid: str, trigger: str, actor: Actor, payload: dict[str, Any]
+    ) -> Step | None:
+        """Fire on ``wid`` through :meth:`_attempt`: the step, or ``None`` if refused."""
+        return self._attempt(wid, lambda: self.engine.fire(wid, trigger, actor, dict(payload)))
 
     @rule(
         index=st.integers(0, 2),
@@ -261,6 +393,10 @@ class AuditProcedureMachine(RuleBasedStateMachine):
                 assert not missing_answers(form, snap.data["answers"], stages=stages)
             if "complete" in triggers:
                 assert snap.data["actions"], "completed without an action"
+                assert self.policy.feedback is None or (
+                    A.family_feedback_complete(self.policy, snap.data)
+                    or snap.data.get("feedback_reason")
+                ), "completed without the feedback the policy requires or its reason"
 
 
 def audit_state_machine(procedure: AuditProcedure) -> type[AuditProcedureMachine]:

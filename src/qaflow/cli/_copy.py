@@ -31,15 +31,27 @@ def copy_workflows(
     replayed event that differs from the stored one stops the copy (the source fails
     verification). Workflows are written ``chunk`` at a time with ``commit_many``, so each
     chunk lands whole or not at all. Delivered notifications and completed tasks are marked
-    so in the target with their original times. ``progress(done, total)`` follows each
-    chunk written (workflows).
+    so in the target with their original times, and the webhook deliverer's retry state
+    (table ``webhook_deliveries``: attempts, next attempt, given up) is copied row for row
+    and read back. ``progress(done, total)`` follows each chunk written (workflows).
     """
+    from qaflow.service._delivery_log import delivery_rows, restore_delivery_rows
+
     ids = list(source.store.workflow_ids())
     present = set(target.workflow_ids())
     clash = sorted(present.intersection(ids))
     if clash:
         raise ValidationError(
             field="--to", value=clash[0], expected="a database holding none of the workflows"
+        )
+    deliveries = delivery_rows(source.store)
+    held = {row[0] for row in delivery_rows(target)}
+    taken = sorted(held.intersection(row[0] for row in deliveries))
+    if taken:
+        raise ValidationError(
+            field="--to",
+            value=taken[0],
+            expected="a database holding no webhook retry state of the notifications",
         )
     events = 0
     for start in range(0, len(ids), chunk):
@@ -64,6 +76,12 @@ def copy_workflows(
         target.complete_tasks(group, at)
     if not present and target.counts() != source.store.counts():
         raise IntegrityError(workflow_id="*", seq=None, problem="row counts differ after the copy")
+    if deliveries:
+        restore_delivery_rows(target, deliveries)
+        if not set(deliveries) <= set(delivery_rows(target)):
+            raise IntegrityError(
+                workflow_id="*", seq=None, problem="webhook retry state differs after the copy"
+            )
     return len(ids), events
 
 
@@ -96,12 +114,14 @@ def _by_time(marks: dict[str, datetime]) -> Iterator[tuple[datetime, list[str]]]
 def copy(source_url: str, target_url: str) -> None:
     """Copy every workflow to another store.
 
-    Writes --to: every workflow with its full history, verified on arrival. Stores are named
+    Writes --to: every workflow with its full history, verified on arrival, and the webhook
+    deliverer's retry state (outbox deliver). Stores are named
     as by --db: a SQLite file, sqlite:///PATH or postgresql://USER@HOST/DB.
     The target must hold none of the source's workflows.
     """
     from qaflow.engine import Engine
     from qaflow.registry import shipped_specs
+    from qaflow.service._delivery_log import delivery_rows
     from qaflow.store import open_store
 
     source = open_store(source_url, create=False, field="--from")
@@ -111,6 +131,7 @@ def copy(source_url: str, target_url: str) -> None:
             engine = Engine(source, shipped_specs())
             with progress_bar("copying workflows", unit="copied") as progress:
                 workflows, events = copy_workflows(engine, target, progress=progress)
+            retries = len(delivery_rows(source))
             checked = Engine(target, shipped_specs())
             ids = list(source.workflow_ids())
             verified = 0
@@ -122,4 +143,7 @@ def copy(source_url: str, target_url: str) -> None:
             target.close()
     finally:
         source.close()
-    click.echo(f"copied {workflows} workflow(s), {events} event(s); verified {verified} on arrival")
+    click.echo(
+        f"copied {workflows} workflow(s), {events} event(s), {retries} webhook retry state(s); "
+        f"verified {verified} on arrival"
+    )

@@ -36,6 +36,7 @@ from qaflow.report._records import (
     QuestionScore,
     StageCount,
     StatementScore,
+    WorkCounts,
 )
 from qaflow.report._render import to_html, to_markdown
 from qaflow.report._targets import load_targets
@@ -69,6 +70,7 @@ __all__ = [
     "StageCount",
     "StatementScore",
     "Target",
+    "WorkCounts",
     "build_report",
     "from_json",
     "html_to_pdf",

@@ -32,7 +32,7 @@ FIELDS: Final = (
     "escalations_resolved",
     "breaches",
 )
-"""The counts :func:`tally` gives each key, in the order of :class:`Breakdown`'s fields."""
+"""The counts :func:`tally` gives each key, in the order of :class:`WorkCounts`' fields."""
 
 _GOOD: Final = frozenset({Grade.OUTSTANDING, Grade.GOOD})
 
@@ -83,7 +83,7 @@ def breakdown(p: Period, unit: str) -> tuple[Breakdown, ...]:
 
     rows = tally(p, key)
     return tuple(
-        Breakdown(unit, name, *(rows[name][f] for f in FIELDS))
+        Breakdown(*(rows[name][f] for f in FIELDS), unit=unit, id=name)
         for name in sorted(rows, key=lambda n: (n == "", n))
         if any(rows[name].values())
     )

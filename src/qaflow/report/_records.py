@@ -219,12 +219,10 @@ class Filters:
 
 
 @attrs.frozen
-class Breakdown:
-    """One team's or service's work in the period (``unit`` "team" or "service"; ``id`` ""
-    when the work records none)."""
+class WorkCounts:
+    """The counts of a piece of work: a team's or service's in the period
+    (:class:`Breakdown`), or one month's (:class:`MonthTrend`)."""
 
-    unit: str
-    id: str
     audits_completed: int
     audits_graded: int
     good_or_better: int
@@ -236,21 +234,24 @@ class Breakdown:
 
 
 @attrs.frozen
-class MonthTrend:
-    """One calendar month (London) of a trend: ``month`` is "2026-01"; the same counts as
-    :class:`Breakdown`, read from that month alone."""
+class Breakdown(WorkCounts):
+    """One team's or service's work in the period (``unit`` "team" or "service"; ``id`` ""
+    when the work records none). The counts come first, then ``unit`` and ``id`` by
+    keyword."""
 
-    month: str
-    start: datetime
-    end: datetime
-    audits_completed: int
-    audits_graded: int
-    good_or_better: int
-    follow_ups_due: int
-    follow_ups_on_time: int
-    escalations_raised: int
-    escalations_resolved: int
-    breaches: int
+    unit: str = attrs.field(kw_only=True)
+    id: str = attrs.field(kw_only=True)
+
+
+@attrs.frozen
+class MonthTrend(WorkCounts):
+    """One calendar month (London) of a trend: ``month`` is "2026-01"; the same counts as
+    :class:`Breakdown`, read from that month alone; the counts come first, then ``month``,
+    ``start`` and ``end`` by keyword."""
+
+    month: str = attrs.field(kw_only=True)
+    start: datetime = attrs.field(kw_only=True)
+    end: datetime = attrs.field(kw_only=True)
 
 
 @attrs.frozen

@@ -8,7 +8,7 @@ from datetime import date
 
 from qaflow.report._charts import Bar, column_chart
 from qaflow.report._model import Block, Figure, Section, Table
-from qaflow.report._records import Breakdown, MonthTrend, QAReport
+from qaflow.report._records import MonthTrend, QAReport, WorkCounts
 from qaflow.report._stats import rate
 
 __all__ = ["TREND_CHART", "breakdown_sections"]
@@ -31,7 +31,7 @@ def _share(part: int, whole: int) -> str:
     return "n/a" if found is None else f"{found * 100:.0f}% ({part}/{whole})"
 
 
-def _cells(row: MonthTrend | Breakdown) -> tuple[str, ...]:
+def _cells(row: WorkCounts) -> tuple[str, ...]:
     return (
         str(row.audits_completed),
         _share(row.good_or_better, row.audits_graded),

@@ -64,7 +64,8 @@ def monthly_trends(
         start = _midnight(first)
         end = min(_midnight(after), p.end)
         row = tally(span.sliced(start, end), lambda kind, w: "").get("", dict.fromkeys(FIELDS, 0))
-        out.append(MonthTrend(f"{first:%Y-%m}", start, end, *(row[f] for f in FIELDS)))
+        counts = (row[f] for f in FIELDS)
+        out.append(MonthTrend(*counts, month=f"{first:%Y-%m}", start=start, end=end))
         if progress is not None:
             progress(1 + len(out))
     return tuple(out)

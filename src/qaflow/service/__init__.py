@@ -18,7 +18,8 @@ from qaflow.service._auth import ApiKey, AuthenticationFailed, Caller, KeyStore
 from qaflow.service._delivery_log import DeliveryLog, RetryState
 from qaflow.service._http import OPERATOR_ROLE, OperatorRequired
 from qaflow.service._openapi import openapi_document
-from qaflow.service._problems import NotFound, PreconditionFailed
+from qaflow.service._problems import NotFound, PreconditionFailed, WorkflowIdUnavailable
+from qaflow.service._report_scope import ReportScopeRefused
 from qaflow.service._schemas import OPERATIONS, Operation, payload_schema
 from qaflow.service._views import step_view, workflow_view
 from qaflow.service._webhook import DeliveryReport, WebhookDeliverer, sign, verify_signature
@@ -39,9 +40,11 @@ __all__ = [
     "Operation",
     "OperatorRequired",
     "PreconditionFailed",
+    "ReportScopeRefused",
     "RetryState",
     "Service",
     "WebhookDeliverer",
+    "WorkflowIdUnavailable",
     "create_app",
     "openapi_document",
     "payload_schema",

@@ -48,7 +48,13 @@ from qaflow.service._http import (
     read_params,
 )
 from qaflow.service._openapi import openapi_document
-from qaflow.service._problems import NotFound, PreconditionFailed, problem, problem_from_error
+from qaflow.service._problems import (
+    NotFound,
+    PreconditionFailed,
+    WorkflowIdUnavailable,
+    problem,
+    problem_from_error,
+)
 from qaflow.service._schemas import (
     OPERATIONS,
     Operation,
@@ -192,15 +198,29 @@ class Service:
             state=spec.initial,
         )
         actor = self.actor(caller, spec, blank, body["trigger"], body.get("as_role"))
-        step = self.engine.start(
-            spec,
-            body["workflow_id"],
-            body["trigger"],
-            actor,
-            body.get("payload") or {},
-            idempotency_key=params.get("Idempotency-Key"),
-        )
+        wid = body["workflow_id"]
+        key = params.get("Idempotency-Key")
+        if key is not None and self._hidden(caller, wid):
+            key = None  # a resend's first result is never handed to one who may not see it
+        try:
+            step = self.engine.start(
+                spec, wid, body["trigger"], actor, body.get("payload") or {}, idempotency_key=key
+            )
+        except ConcurrencyError:
+            if self._hidden(caller, wid):
+                raise WorkflowIdUnavailable(workflow_id=wid) from None
+            raise
         return self._result(step, 201)
+
+    def _hidden(self, caller: Caller, workflow_id: str) -> bool:
+        """Whether a workflow the caller may not see holds ``workflow_id``: a start under it
+        gets :class:`WorkflowIdUnavailable`, after the engine checked the whole command (its
+        key is not looked up: under :class:`CaseAccess` the first sender sees the workflow)."""
+        try:
+            snap = self.engine.get(workflow_id)
+        except UnknownWorkflow:
+            return False
+        return not self.visible(caller, snap)
 
     def fire(
         self, request: Request, caller: Caller, params: dict[str, Any], body: dict[str, Any]

@@ -1,7 +1,8 @@
 """The catalogue operations: policies, machines, their diagrams, and the QA report.
 
-Store-wide reads that name no single workflow (the report counts, it lists no case), kept
-apart from the workflow operations of :class:`~qaflow.service._app.Service`.
+Reads that name no single workflow, kept apart from the workflow operations of
+:class:`~qaflow.service._app.Service`. The report counts and lists no case; whose work it
+counts follows the caller's access (``_report_scope``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from qaflow.errors import ValidationError
 from qaflow.registry import shipped_report_policies
 from qaflow.service._auth import Caller
 from qaflow.service._http import parse_moment
+from qaflow.service._report_scope import report_filters
 from qaflow.service._schemas import callable_triggers, payload_schema
 from qaflow.spec import MachineSpec
 
@@ -72,7 +74,10 @@ def get_diagram(
     return PlainTextResponse(mermaid(spec))
 
 
-def report(service: Service, _: Request, __: Caller, params: dict[str, Any], ___: Any) -> Response:
+def report(
+    service: Service, _: Request, caller: Caller, params: dict[str, Any], ___: Any
+) -> Response:
+    """The QA report of ``[from, to)``, of the teams the caller may see (``_report_scope``)."""
     from qaflow import report as qa
 
     start = parse_moment("from", params["from"])
@@ -84,9 +89,18 @@ def report(service: Service, _: Request, __: Caller, params: dict[str, Any], ___
         raise ValidationError(
             field="to", value=None, expected=f"at most {_MAX_REPORT_DAYS} days after 'from'"
         )
+    asked = params.get("team"), params.get("service")
+    team, unit = report_filters(service.access, service.directory, caller.person_id, *asked)
     known = shipped_report_policies(params.get("policy"))
     built = qa.build_report(
-        service.store, start=start, end=end, policies=known, policy=params.get("policy")
+        service.store,
+        start=start,
+        end=end,
+        policies=known,
+        policy=params.get("policy"),
+        team=team,
+        service=unit,
+        directory=service.directory,
     )
     form = params.get("format", "json")
     if form == "markdown":

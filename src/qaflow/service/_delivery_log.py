@@ -15,12 +15,17 @@ The table is a separate, additive migration step, outside the store's ``schema_v
 It runs when a deliverer first opens the log, on SQLite and PostgreSQL alike (times are UTC
 ISO 8601 text on both). A store of another kind (the in-memory one) keeps the state in
 memory: it does not survive a restart, and neither does that store.
+
+``qaflow copy`` carries the table over with the workflows (:func:`delivery_rows` reads it
+without creating it, :func:`restore_delivery_rows` writes it), so a deliverer pointed at the
+copy carries on where the one on the original stopped.
 """
 
 from __future__ import annotations
 
 import sqlite3
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -28,7 +33,7 @@ import attrs
 from qaflow.calendar import ensure_aware
 from qaflow.store import Store
 
-__all__ = ["DeliveryLog", "RetryState"]
+__all__ = ["DeliveryLog", "DeliveryRow", "RetryState", "delivery_rows", "restore_delivery_rows"]
 
 _DDL = (
     "CREATE TABLE IF NOT EXISTS webhook_deliveries ("
@@ -38,6 +43,12 @@ _DDL = (
     " given_up INTEGER NOT NULL,"
     " updated_at TEXT NOT NULL)"
 )
+
+
+#: One row of the table: notification id, attempts, next attempt, given up (0/1), updated at.
+DeliveryRow = tuple[str, int, str, int, str]
+
+_COLUMNS = "notification_id, attempts, next_at, given_up, updated_at"
 
 
 @attrs.frozen
@@ -123,3 +134,67 @@ class DeliveryLog:
             self._sqlite.close()
         if self._pg is not None:
             self._pg.close()
+
+
+def delivery_rows(store: Store) -> list[DeliveryRow]:
+    """Every row of ``store``'s ``webhook_deliveries``, by notification id; none when no
+    deliverer ever opened the store (or it is in memory). Reads only: creates nothing."""
+    from qaflow.store import PostgresStore, SQLiteStore
+
+    query = f"SELECT {_COLUMNS} FROM webhook_deliveries ORDER BY notification_id"
+    if isinstance(store, SQLiteStore) and store.path != ":memory:":
+        uri = Path(store.path).resolve().as_uri() + "?mode=ro"
+        conn = sqlite3.connect(uri, uri=True)
+        try:
+            exists = conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'webhook_deliveries'"
+            ).fetchone()
+            rows = conn.execute(query).fetchall() if exists else []
+        finally:
+            conn.close()
+    elif isinstance(store, PostgresStore):
+        import psycopg
+
+        from qaflow.store._pg_sql import session_options
+
+        options = session_options(store.dsn, readonly=True)
+        with psycopg.connect(store.dsn, options=options) as pg:
+            found = pg.execute("SELECT to_regclass('webhook_deliveries')").fetchone()
+            rows = pg.execute(query).fetchall() if found and found[0] is not None else []
+    else:
+        return []
+    return [(str(n), int(a), str(at), int(up), str(upd)) for n, a, at, up, upd in rows]
+
+
+def restore_delivery_rows(store: Store, rows: list[DeliveryRow]) -> None:
+    """Write ``rows`` into ``store``'s ``webhook_deliveries`` (created if need be) in one
+    transaction: all of them or, on any error, none."""
+    from qaflow.store import PostgresStore, SQLiteStore
+
+    insert = "INSERT INTO webhook_deliveries VALUES (?, ?, ?, ?, ?)"
+    if isinstance(store, SQLiteStore):
+        conn = sqlite3.connect(store.path, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(_DDL)
+                conn.executemany(insert, rows)
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+    elif isinstance(store, PostgresStore):
+        import psycopg
+
+        from qaflow.store._pg_sql import session_options
+
+        with (
+            psycopg.connect(store.dsn, options=session_options(store.dsn)) as pg,
+            pg.transaction(),
+            pg.cursor() as cursor,
+        ):
+            cursor.execute(_DDL)
+            cursor.executemany(insert.replace("?", "%s"), rows)

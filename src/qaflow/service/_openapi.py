@@ -47,7 +47,10 @@ def _responses(op: Operation) -> dict[str, Any]:
         401: "no valid credentials",
         403: "the caller's roles may not do this",
         404: "unknown workflow, machine or policy",
-        409: "a concurrent change, a reused key, or a trigger the state does not allow",
+        409: (
+            "a concurrent change, a reused key, a trigger the state does not allow, or "
+            "(id-unavailable) a start under an id held by a workflow the caller may not see"
+        ),
         412: "If-Match names another version",
         422: "a value, payload or policy condition is not accepted",
     }

@@ -23,11 +23,20 @@ from qaflow.errors import (
     TransitionNotAllowed,
     UnknownWorkflow,
     ValidationError,
+    shown_value,
 )
 from qaflow.service._auth import AuthenticationFailed
 from qaflow.service._http import OperatorRequired
+from qaflow.service._report_scope import ReportScopeRefused
 
-__all__ = ["PROBLEM_TYPES", "NotFound", "PreconditionFailed", "problem", "problem_from_error"]
+__all__ = [
+    "PROBLEM_TYPES",
+    "NotFound",
+    "PreconditionFailed",
+    "WorkflowIdUnavailable",
+    "problem",
+    "problem_from_error",
+]
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -59,15 +68,35 @@ class NotFound(QAFlowError, LookupError):
         return str(self.args[0])
 
 
+class WorkflowIdUnavailable(QAFlowError):
+    """A start under an id that a workflow the caller may not see already holds (HTTP 409).
+
+    Ids are one namespace, so such a start can never succeed; the answer says only that the
+    id cannot be used. It is the same whatever the hidden workflow is (no version, machine,
+    state or history), and it comes only after the whole command has been checked (the
+    caller's role, the payload, the policy's conditions), so only a start that would have
+    been written learns that much.
+    """
+
+    def __init__(self, *, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+        super().__init__(
+            f"workflow id {shown_value(workflow_id)} cannot be used to start a workflow; "
+            "choose another id"
+        )
+
+
 #: Problem type suffix, title and status per error class (first match wins: order matters).
 PROBLEM_TYPES: tuple[tuple[type[QAFlowError], str, str, int], ...] = (
     (AuthenticationFailed, "unauthenticated", "Not authenticated", 401),
     (PermissionDenied, "permission-denied", "Permission denied", 403),
     (OperatorRequired, "operator-required", "Operator role required", 403),
+    (ReportScopeRefused, "report-scope", "Report outside the caller's scope", 403),
     (UnknownPerson, "unknown-person", "Caller not in the directory", 403),
     (UnknownWorkflow, "unknown-workflow", "Unknown workflow", 404),
     (NotFound, "not-found", "Not found", 404),
     (PreconditionFailed, "precondition-failed", "Version precondition failed", 412),
+    (WorkflowIdUnavailable, "id-unavailable", "Workflow id not available", 409),
     (ConcurrencyError, "concurrency", "Concurrent change", 409),
     (TransitionNotAllowed, "transition-not-allowed", "Trigger not allowed in this state", 409),
     (GuardFailed, "guard-failed", "Policy condition not met", 422),
@@ -81,7 +110,9 @@ _FIELDS: dict[type[QAFlowError], tuple[str, ...]] = {
     PermissionDenied: ("workflow_id", "trigger", "actor_id", "role", "allowed_roles", "reason"),
     UnknownPerson: ("person_id",),
     OperatorRequired: ("person_id", "role"),
+    ReportScopeRefused: ("person_id", "teams", "services"),
     UnknownWorkflow: ("workflow_id",),
+    WorkflowIdUnavailable: ("workflow_id",),
     NotFound: ("what", "known"),
     PreconditionFailed: ("workflow_id", "expected_version", "actual_version"),
     ConcurrencyError: ("workflow_id", "expected_version", "actual_version"),

@@ -433,15 +433,18 @@ OPERATIONS: tuple[Operation, ...] = (
         "GET",
         "/report",
         "getReport",
-        "The QA report for a period [from, to)",
+        "The QA report for a period [from, to): store-wide for those who see every case, "
+        "else of the team or service the caller manages",
         result="Report",
         params=(
             _q("from", _MOMENT, "a date or an ISO 8601 time with offset", True),
             _q("to", _MOMENT, "a date or an ISO 8601 time with offset", True),
             _POLICY_Q,
+            _q("team", {"type": "string"}, "only this team's work (a team manager's default)"),
+            _q("service", {"type": "string"}, "only this service's work"),
             _q("format", {"enum": ["json", "markdown", "html"]}, "json (default)"),
         ),
-        errors=(422,),
+        errors=(403, 422),
     ),
 )
 

@@ -24,6 +24,7 @@ from qaflow.registry import shipped_report_policies
 from qaflow.service._auth import Caller
 from qaflow.service._http import parse_moment
 from qaflow.service._problems import problem_from_error
+from qaflow.service._report_scope import report_filters
 from qaflow.service._schemas import Operation
 
 if TYPE_CHECKING:
@@ -131,7 +132,7 @@ def _workflow(service: Service, caller: Caller, workflow_id: str) -> dict[str, A
     }
 
 
-def _report(service: Service, request: Request, _: Caller) -> dict[str, Any]:
+def _report(service: Service, request: Request, caller: Caller) -> dict[str, Any]:
     from qaflow import report as qa
 
     start_text = request.query_params.get("from")
@@ -143,8 +144,20 @@ def _report(service: Service, request: Request, _: Caller) -> dict[str, Any]:
         return context
     start = parse_moment("from", start_text)
     end = parse_moment("to", end_text)
-    built = qa.build_report(service.store, start=start, end=end, policies=shipped_report_policies())
-    query = {"from": start_text, "to": end_text}
+    asked = {k: request.query_params.get(k) for k in ("team", "service")}
+    team, unit = report_filters(
+        service.access, service.directory, caller.person_id, asked["team"], asked["service"]
+    )
+    built = qa.build_report(
+        service.store,
+        start=start,
+        end=end,
+        policies=shipped_report_policies(),
+        team=team,
+        service=unit,
+        directory=service.directory,
+    )
+    query = {"from": start_text, "to": end_text, **{k: v for k, v in asked.items() if v}}
     context.update(
         start=start_text,
         end=end_text,

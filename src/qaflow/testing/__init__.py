@@ -11,7 +11,9 @@ that breaks the rule it checks and what it found.
   ``_ladder_machine``;
 - rolling deadlines and the timescale machines: ``_rolling``;
 - audit and moderation procedures: :func:`check_audit_procedure` runs the audit conformance
-  suite on any procedure file a council writes (``qaflow._audit_conformance``).
+  suite on any procedure file a council writes (``qaflow._audit_conformance``), with
+  strategies for the later commands' payloads (``qaflow._audit_draw``: feedback sets, the
+  sufficiency and supervision reviews, the arranged meeting).
 
 Importing this package needs ``hypothesis`` (the ``test`` extra).
 """
@@ -20,6 +22,13 @@ from qaflow._audit_conformance import (
     AuditProcedureMachine,
     audit_state_machine,
     check_audit_procedure,
+)
+from qaflow._audit_draw import (
+    feedback_payloads,
+    meeting_payloads,
+    sufficiency_payloads,
+    supervision_payloads,
+    whole_feedback,
 )
 from qaflow.testing._ladder_checks import (
     apply_command,
@@ -93,13 +102,18 @@ __all__ = [
     "command_sequences",
     "event_bindings",
     "expected_recipients",
+    "feedback_payloads",
     "ladder_commands",
     "ladder_state_machine",
     "ladders",
+    "meeting_payloads",
     "payloads",
     "raise_commands",
     "run_commands",
     "store_content",
+    "sufficiency_payloads",
+    "supervision_payloads",
     "timescale_state_machine",
     "waits",
+    "whole_feedback",
 ]

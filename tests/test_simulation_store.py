@@ -266,3 +266,42 @@ def test_a_batch_on_the_simulation_store_commits_all_or_nothing() -> None:
     with pytest.raises(QAFlowError):
         engine.get("W-4")
     assert engine.get("W-1") == stale.snapshot != before
+
+
+@pytest.mark.parametrize(("policy", "ladder"), SHIPPED, ids=[ladder.name for _, ladder in SHIPPED])
+def test_every_recorded_command_gives_the_same_step_on_the_lean_engine(
+    policy: Policy, ladder: EscalationLadder
+) -> None:
+    """Each command of a fully recorded simulation, fired again on a lean and a full engine
+    in step (breaches through ``tick``): the same step but for the hash and the outbox."""
+    store = MemoryStore()
+    simulate_escalations(ladder, policy, n=40, seed=11, behaviour=BUSY, store=store)
+    spec = escalation_machine(ladder, policy)
+    compared = breaches = 0
+    for wid in store.workflow_ids():
+        events = store.events(wid)
+        clock = ManualClock(events[0].at)
+        lean = Engine(SimulationStore(), [spec], clock=clock, simulation=True)
+        full = Engine(MemoryStore(), [spec], clock=clock)
+        ticked: list[tuple[Step, Step]] = []
+        for event in events:
+            clock.set(event.at)
+            if event.actor == SYSTEM:
+                if not ticked:
+                    ticked = list(zip(lean.tick(event.at), full.tick(event.at), strict=True))
+                pair = ticked.pop(0)
+                breaches += 1
+            elif event.seq == 1:
+                pair = tuple(  # type: ignore[assignment]
+                    e.start(spec, wid, event.trigger, event.actor, event.payload)
+                    for e in (lean, full)
+                )
+            else:
+                pair = tuple(  # type: ignore[assignment]
+                    e.fire(wid, event.trigger, event.actor, event.payload) for e in (lean, full)
+                )
+            assert pair[1].event == event  # the full engine wrote the recorded event again
+            _same_step(*pair)
+            compared += 1
+        assert not ticked
+    assert compared == store.counts()["events"] and breaches > 0

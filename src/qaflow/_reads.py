@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from qaflow._replay import blank_of, last_snapshot, replayed
 from qaflow._specs import SpecRegistry
-from qaflow.errors import ConcurrencyError, IdempotencyConflict, shown
+from qaflow.errors import ConcurrencyError, IdempotencyConflict, ValidationError, shown
 from qaflow.records import Actor, Event, Step, WorkflowSnapshot, canonical_json
 from qaflow.spec import MachineSpec
 from qaflow.store import Store
@@ -113,7 +113,12 @@ class EngineReads:
         from qaflow.store import SimulationStore
 
         if isinstance(self.store, SimulationStore):
-            self.store.events("")  # raises: it keeps no event log
+            raise ValidationError(
+                field="store",
+                value=self.store,
+                expected="a store that keeps the event log and its hash chain to verify "
+                "(a SimulationStore keeps neither)",
+            )
 
         return verify_store(self, workflow_id, checkpoint=checkpoint, key=key, progress=progress)
 

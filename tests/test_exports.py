@@ -22,6 +22,7 @@ MODULES = [
     "qaflow._convert",
     "qaflow._effects",
     "qaflow._fingerprint",
+    "qaflow._fold",
     "qaflow._integrity",
     "qaflow._matching",
     "qaflow._reads",

@@ -376,7 +376,7 @@ def _step(
         and "deadline_id" not in ctx.payload
         and not spec.rolling
     )
-    out = None if bare else collect(spec, ctx, transition, outbox=not lean)
+    out = None if bare else collect(spec, ctx, transition, not lean)
     event = (
         _unhashed(ctx, idempotency_key)
         if lean

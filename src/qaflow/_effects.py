@@ -52,8 +52,8 @@ class Outputs:
     """The rows one command produces, gathered while its effects run.
 
     ``open_now`` is the workflow's open deadlines as the effects leave them (by id): it
-    starts as the snapshot's and becomes the new snapshot's. ``outbox=False`` (a lean,
-    simulated command): notification and task rows are not built (nothing else reads them).
+    starts as the snapshot's and becomes the new snapshot's. ``rows=False`` (replay of the
+    snapshot alone) gathers no notifications or tasks: nothing in a snapshot depends on them.
     """
 
     __slots__ = (
@@ -63,18 +63,18 @@ class Outputs:
         "notifications",
         "open_now",
         "opened",
-        "outbox",
+        "rows",
         "seq",
         "tasks",
     )
 
     def __init__(
-        self, seq: int, at: datetime, open_now: dict[str, Deadline], outbox: bool = True
+        self, seq: int, at: datetime, open_now: dict[str, Deadline], rows: bool = True
     ) -> None:
-        self.outbox = outbox
         self.seq = seq
         self.at = at
         self.open_now = open_now
+        self.rows = rows
         self.opened: list[Deadline] = []
         self.closed: list[str] = []
         self.breached: list[str] = []
@@ -98,7 +98,7 @@ class Outputs:
         self, ctx: Context, roles: tuple[str, ...], reason: str, clause: str | None
     ) -> None:
         """One outbox row per role, to the person the workflow records as ``<role>_id``."""
-        if not self.outbox:
+        if not self.rows:
             return
         wid = ctx.workflow_id
         for role in roles:
@@ -127,12 +127,12 @@ def _update(effect: Update, ctx: Context, out: Outputs) -> None:
 
 
 def _notify(effect: Notify, ctx: Context, out: Outputs) -> None:
-    if effect.applies(ctx):  # a conditional notice ('when') goes only when it holds
+    if out.rows and effect.applies(ctx):  # a conditional notice ('when') goes only when it holds
         out.notify_roles(ctx, effect.roles, effect.reason, effect.clause)
 
 
 def _add_task(effect: AddTask, ctx: Context, out: Outputs) -> None:
-    if not out.outbox:
+    if not out.rows:
         return
     owner = ctx.data.get(f"{effect.owner_role}_id")
     out.tasks.append(
@@ -287,12 +287,12 @@ def add_deadline(
 
 
 def collect(
-    spec: MachineSpec, ctx: Context, transition: TransitionSpec | None, *, outbox: bool = True
+    spec: MachineSpec, ctx: Context, transition: TransitionSpec | None, rows: bool = True
 ) -> Outputs:
     """Everything the command in ``ctx`` writes besides its event (``transition=None``: a
-    recorded miss or a migration, which change no state); ``outbox``: see :class:`Outputs`."""
+    recorded miss or a migration, which change no state); ``rows``: see :class:`Outputs`."""
     snapshot = ctx.snapshot
-    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in snapshot.deadlines}, outbox)
+    out = Outputs(ctx.seq, ctx.at, {d.id: d for d in snapshot.deadlines}, rows)
     breach_id = ctx.payload.get("deadline_id")
     if breach_id is not None and ctx.actor == SYSTEM and breach_id in out.open_now:
         missed = out.open_now.pop(breach_id)

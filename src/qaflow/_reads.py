@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from qaflow._replay import blank_of, last_snapshot, replayed
+from qaflow._replay import blank_of, replayed, stored_replay
 from qaflow._specs import SpecRegistry
 from qaflow.errors import ConcurrencyError, IdempotencyConflict, ValidationError, shown
 from qaflow.records import Actor, Event, Step, WorkflowSnapshot, canonical_json
@@ -85,8 +85,7 @@ class EngineReads:
     def replay(self, workflow_id: str) -> WorkflowSnapshot:
         """The snapshot rebuilt from the event log (:meth:`verify` checks it equals the
         stored one)."""
-        head = self.store.load(workflow_id)
-        return last_snapshot(self._registry, head, self.store.events(workflow_id))
+        return stored_replay(self._registry, self.store, self.store.load(workflow_id))
 
     def verify(self, workflow_id: str | None = None) -> int:
         """Check chains, replays, derived rows and (for the whole store) the anchor; reads.

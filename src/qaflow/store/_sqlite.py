@@ -194,6 +194,15 @@ class SQLiteStore(FindWorkflows, RowReads, Inspection, PeriodReads):
         return [event(r, actors) for r in rows]
 
     @guarded
+    def event_rows(self, workflow_id: str) -> list[tuple[Any, ...]]:
+        """The workflow's event rows as stored, undecoded (columns as ``EVENT_COLS``; ``at``
+        and ``payload`` are text): replay decodes what it needs (:mod:`qaflow._fold`)."""
+        return self.conn.execute(
+            f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? ORDER BY seq",
+            (text_id(workflow_id),),
+        ).fetchall()
+
+    @guarded
     def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
         row = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE workflow_id = ? AND idempotency_key = ?",

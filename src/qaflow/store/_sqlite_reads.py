@@ -140,6 +140,24 @@ class RowReads:
             args = (text_id(workflow_id),)
         return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
 
+    @guarded
+    def derived_rows(
+        self, workflow_id: str
+    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """The workflow's deadline (status last), notification and task rows as stored,
+        undecoded: ``verify`` compares them with the replay's (:mod:`qaflow._fold`)."""
+        wid = (text_id(workflow_id),)
+        execute = self.conn.execute
+        return (
+            execute(
+                f"SELECT {self._DEADLINE_COLS}, status FROM deadlines WHERE workflow_id = ?", wid
+            ).fetchall(),
+            execute(
+                f"SELECT {self._NOTE_COLS} FROM notifications WHERE workflow_id = ?", wid
+            ).fetchall(),
+            execute(f"SELECT {self._TASK_COLS} FROM tasks WHERE workflow_id = ?", wid).fetchall(),
+        )
+
     def anchor(self) -> Iterator[AnchorEntry]:
         last = 0
         while True:

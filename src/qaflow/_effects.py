@@ -53,7 +53,8 @@ class Outputs:
 
     ``open_now`` is the workflow's open deadlines as the effects leave them (by id): it
     starts as the snapshot's and becomes the new snapshot's. ``rows=False`` (replay of the
-    snapshot alone) gathers no notifications or tasks: nothing in a snapshot depends on them.
+    snapshot alone, or a lean command of an engine in simulation mode) gathers no
+    notifications or tasks: nothing in a snapshot depends on them.
     """
 
     __slots__ = (

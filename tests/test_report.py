@@ -578,6 +578,7 @@ def _whole_histories(store: Any) -> Any:
 
     class WholeHistories(type(store)):  # type: ignore[misc]
         period_workflows = quiet_workflows = tasks_created = notifications_created = None
+        period_snapshots = None
 
     copy = object.__new__(WholeHistories)
     copy.__dict__.update(store.__dict__)

@@ -85,6 +85,13 @@ class ReportPolicies:
             out.setdefault(ladder.name, ladder)
         return out
 
+    def machines(self) -> frozenset[str]:
+        """Every machine :meth:`kind_of` counts (what the report's period reads ask for)."""
+        return frozenset(
+            {audit_machine.MACHINE, moderation_machine.MACHINE}
+            | {machine_name(lad) for lad in self.ladders}
+        )
+
     def kind_of(self, machine: str) -> str | None:
         """ "audit", "moderation" or "escalation" for a machine the report counts, else None."""
         if machine == audit_machine.MACHINE:

@@ -112,8 +112,24 @@ def audit_ended(
     return None
 
 
+_PHASES: dict[int, tuple[AuditPolicy, tuple[frozenset[str], frozenset[str]]]] = {}
+"""``audit_phases`` per policy object (kept with it, so its id is not reused while cached):
+building the audit machine took about half of a quarter's report (issue 14)."""
+
+
 def audit_phases(policy: AuditPolicy) -> tuple[frozenset[str], frozenset[str]]:
     """States reachable before any ending trigger, and after one (empty if they meet)."""
+    cached = _PHASES.get(id(policy))
+    if cached is not None and cached[0] is policy:
+        return cached[1]
+    if len(_PHASES) >= 64:  # policies built on the fly: keep the cache small
+        _PHASES.clear()
+    found = _phases(policy)
+    _PHASES[id(policy)] = (policy, found)
+    return found
+
+
+def _phases(policy: AuditPolicy) -> tuple[frozenset[str], frozenset[str]]:
     spec = audit_machine.audit_spec(policy)
 
     def reach(starts: Iterable[str], skip: frozenset[str]) -> set[str]:
@@ -235,10 +251,11 @@ class Period:
         store, start, end = self.store, self.start, self.end
         reader = getattr(store, "period_workflows", None)
         quiet = getattr(store, "quiet_workflows", None)
+        machines = self.policies.machines()  # the others' events are not read at all
         if self.touched_only and callable(reader):
             # only the workflows touched in the period matter (a trend month): no quiet
             # groups, and a team or service filter applies to each one read
-            yield from reader(start, end)
+            yield from reader(start, end, machines)
             return
         if not callable(reader) or not callable(quiet) or self.filters.any:
             # a store without period reads, or a filter the quiet groups cannot apply
@@ -268,7 +285,7 @@ class Period:
                 self.quiet_policies.add(policy_name)
             if kind == "audit" and not ended[(policy_name, state)]:
                 self.quiet_open_audits += count
-        yield from reader(start, end)
+        yield from reader(start, end, machines)
 
     def sliced(self, start: datetime, end: datetime) -> Period:
         """These workflows as of ``[start, end)`` inside this period, read again from

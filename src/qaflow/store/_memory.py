@@ -253,11 +253,14 @@ class MemoryStore(FindWorkflows):
         return entries[-1] if entries else None
 
     def period_workflows(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        only = None if machines is None else set(machines)
         for snap in list(self._snapshots.values()):
             created, updated = snap.created_at, snap.updated_at
             if created is None or updated is None or created >= end or updated < start:
+                continue
+            if only is not None and snap.machine not in only:
                 continue
             yield snap, [e for e in self._events[snap.workflow_id] if e.at < end]
 

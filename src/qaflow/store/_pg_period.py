@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -16,6 +16,14 @@ __all__ = ["PeriodReads"]
 _PERIOD = "created_at < %(end)s AND updated_at >= %(start)s"
 
 
+def _only(machines: Iterable[str] | None, args: dict[str, Any]) -> str:
+    """`` AND machine = ANY(…)`` for ``machines`` (added to ``args``), or ""."""
+    if machines is None:
+        return ""
+    args["machines"] = sorted(set(machines))
+    return " AND machine = ANY(%(machines)s)"
+
+
 class PeriodReads:
     """Reads of one period: workflows touched in it, the others counted, its tasks and outbox."""
 
@@ -23,16 +31,21 @@ class PeriodReads:
         raise NotImplementedError
 
     def period_workflows(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
-        """Reads the workflows touched since ``start`` and their events before ``end``."""
-        args = {"start": ensure_aware(start, "start"), "end": ensure_aware(end, "end")}
+        """Reads the workflows touched since ``start`` (of ``machines``, if given) and their
+        events before ``end``."""
+        args: dict[str, Any] = {
+            "start": ensure_aware(start, "start"),
+            "end": ensure_aware(end, "end"),
+        }
+        where = _PERIOD + _only(machines, args)
         snaps = self._select(
-            f"SELECT {SNAP_COLS} FROM workflows WHERE {_PERIOD} ORDER BY workflow_id", args
+            f"SELECT {SNAP_COLS} FROM workflows WHERE {where} ORDER BY workflow_id", args
         )
         rows = self._select(
             f"SELECT {EVENT_COLS} FROM events WHERE at < %(end)s AND workflow_id IN "
-            f"(SELECT workflow_id FROM workflows WHERE {_PERIOD}) ORDER BY workflow_id, seq",
+            f"(SELECT workflow_id FROM workflows WHERE {where}) ORDER BY workflow_id, seq",
             args,
         )
         by_workflow: dict[str, list[Event]] = {}
@@ -40,6 +53,28 @@ class PeriodReads:
             by_workflow.setdefault(row[0], []).append(event_from(row))
         for row in snaps:
             yield snapshot_from(row), by_workflow.get(row[0], [])
+
+    def period_snapshots(
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
+    ) -> list[WorkflowSnapshot]:
+        """Snapshots a period's compliance needs, in ``snapshots()`` order: of the workflows
+        created by ``end`` (or undated), those updated since ``start`` (or undated) and those
+        quiet since before it that hold an open deadline (as SQLite's)."""
+        args: dict[str, Any] = {
+            "start": ensure_aware(start, "start"),
+            "end": ensure_aware(end, "end"),
+        }
+        only = _only(machines, args)
+        created = "(created_at IS NULL OR created_at <= %(end)s)"
+        rows = self._select(
+            f"SELECT {SNAP_COLS} FROM workflows WHERE (updated_at >= %(start)s OR "
+            f"updated_at IS NULL) AND {created}{only} UNION ALL "
+            f"SELECT {SNAP_COLS} FROM workflows WHERE workflow_id IN "
+            "(SELECT workflow_id FROM deadlines WHERE status = 'open') "
+            f"AND updated_at < %(start)s AND {created}{only} ORDER BY workflow_id",
+            args,
+        )
+        return [snapshot_from(row) for row in rows]
 
     def quiet_workflows(
         self, start: datetime, end: datetime

@@ -124,10 +124,11 @@ class Store(Protocol):
     # --- period reads (the QA report; issue 14): cost follows the period, not the store ---
 
     def period_workflows(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
-        """Workflows created before ``end`` and last updated at or after ``start``, in
-        ``snapshots()`` order, each with its events before ``end`` in sequence order."""
+        """Workflows created before ``end`` and last updated at or after ``start`` (of
+        ``machines``, if given), in ``snapshots()`` order, each with its events before
+        ``end`` in sequence order."""
         ...
 
     def quiet_workflows(

@@ -7,7 +7,7 @@ the connection and the row decoders declared here.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,18 @@ from qaflow.store._sqlite_rows import dt, task_row, text_id, ts
 from qaflow.store._sqlite_schema import guarded
 
 __all__ = ["PeriodReads"]
+
+
+def _only(machines: Iterable[str] | None, args: dict[str, str]) -> str:
+    """`` AND +machine IN (…)`` for ``machines`` (their names added to ``args``), or "".
+
+    The ``+`` keeps the planner on the period's updated_at range: the machine index would
+    walk every workflow of a machine, which grows with the store's age."""
+    if machines is None:
+        return ""
+    names = sorted(set(machines))
+    args.update({f"m{i}": name for i, name in enumerate(names)})
+    return f" AND +machine IN ({', '.join(f':m{i}' for i in range(len(names)))})"
 
 
 class PeriodReads:
@@ -42,20 +54,23 @@ class PeriodReads:
     _PERIOD = "created_at < :end AND updated_at >= :start"
 
     def period_workflows(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
-        """Reads the workflows touched since ``start`` and their events before ``end``."""
-        args = {"start": ts(ensure_aware(start, "start")), "end": ts(ensure_aware(end, "end"))}
+        """Reads the workflows touched since ``start`` (of ``machines``, if given) and their
+        events before ``end``."""
+        args: dict[str, str] = {
+            "start": ts(ensure_aware(start, "start")),
+            "end": ts(ensure_aware(end, "end")),
+        }
+        where = self._PERIOD + _only(machines, args)
         # Sorted here, not in SQL: an ORDER BY workflow_id would lead the planner to walk
         # the whole table in key order instead of the updated_at index's range.
         snaps = sorted(
-            self.conn.execute(
-                f"SELECT {self._SNAP_COLS} FROM workflows WHERE {self._PERIOD}", args
-            ).fetchall()
+            self.conn.execute(f"SELECT {self._SNAP_COLS} FROM workflows WHERE {where}", args)
         )
         rows = self.conn.execute(
             f"SELECT {self._EVENT_COLS} FROM events WHERE at < :end AND workflow_id IN "
-            f"(SELECT workflow_id FROM workflows WHERE {self._PERIOD}) ORDER BY workflow_id, seq",
+            f"(SELECT workflow_id FROM workflows WHERE {where}) ORDER BY workflow_id, seq",
             args,
         ).fetchall()
         by_workflow: dict[str, list[Event]] = {}
@@ -64,6 +79,29 @@ class PeriodReads:
             by_workflow.setdefault(row[0], []).append(self._event(row, actors))
         for row in snaps:
             yield self._snapshot(row), by_workflow.get(row[0], [])
+
+    def period_snapshots(
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
+    ) -> list[WorkflowSnapshot]:
+        """Snapshots a period's compliance needs, in ``snapshots()`` order: of the workflows
+        created by ``end`` (or undated), those updated since ``start`` (or undated) and those
+        quiet since before it that hold an open deadline (not in the Store protocol:
+        :func:`qaflow.compliance.instances` uses it when the store has it)."""
+        args: dict[str, str] = {
+            "start": ts(ensure_aware(start, "start")),
+            "end": ts(ensure_aware(end, "end")),
+        }
+        only = _only(machines, args)
+        created = "(created_at IS NULL OR created_at <= :end)"
+        rows = self.conn.execute(
+            f"SELECT {self._SNAP_COLS} FROM workflows WHERE (updated_at >= :start OR "
+            f"updated_at IS NULL) AND {created}{only} UNION ALL "
+            f"SELECT {self._SNAP_COLS} FROM workflows WHERE workflow_id IN "
+            "(SELECT workflow_id FROM deadlines WHERE status = 'open') "
+            f"AND updated_at < :start AND {created}{only}",
+            args,
+        ).fetchall()
+        return [self._snapshot(row) for row in sorted(rows)]
 
     def quiet_workflows(
         self, start: datetime, end: datetime

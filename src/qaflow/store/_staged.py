@@ -120,9 +120,9 @@ class StagedStore(FindWorkflows):
         return self.base.anchor_tip()
 
     def period_workflows(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
-        return self.base.period_workflows(start, end)
+        return self.base.period_workflows(start, end, machines)
 
     def quiet_workflows(
         self, start: datetime, end: datetime

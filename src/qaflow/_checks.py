@@ -34,6 +34,7 @@ __all__ = [
     "check_id",
     "check_ids",
     "check_payload",
+    "ids_fit",
     "to_utc",
 ]
 
@@ -80,6 +81,21 @@ def check_id(field: str, value: object, *, optional: bool = False) -> None:
             value=value,
             expected="printable text encodable as UTF-8 (no control characters)",
         )
+
+
+def ids_fit(
+    workflow_id: object, trigger: object, actor_id: object, role: object, key: object
+) -> bool:
+    """Whether a command's ids all pass :func:`check_id` by its fast path (``key`` may be
+    ``None``): one call for the common case. ``False`` says only "check each one"."""
+    for value in (workflow_id, trigger, actor_id, role):
+        if not (
+            type(value) is str and value and len(value) <= MAX_ID_LENGTH and value.isprintable()
+        ):
+            return False
+    return key is None or (
+        type(key) is str and bool(key) and len(key) <= MAX_ID_LENGTH and key.isprintable()
+    )
 
 
 def check_ids(field: str, values: object) -> list[str]:

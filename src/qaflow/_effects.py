@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from qaflow._build import new_deadline, new_notification, new_task
 from qaflow._rolling import advance as advance_rolling
 from qaflow.errors import PolicyError
 from qaflow.records import SYSTEM, Deadline, Notification, Task
@@ -95,6 +96,17 @@ class Outputs:
             if test(d):
                 self.close(did)
 
+    def close_in(self, state: str | None, name: str | None = None) -> None:
+        """Close every open deadline of ``state`` (and called ``name``, if given).
+
+        :meth:`close_where` for the two tests every command makes, without a closure.
+        """
+        if not self.open_now:
+            return
+        for did, d in list(self.open_now.items()):
+            if d.state == state and (name is None or d.name == name):
+                self.close(did)
+
     def notify_roles(
         self, ctx: Context, roles: tuple[str, ...], reason: str, clause: str | None
     ) -> None:
@@ -105,15 +117,15 @@ class Outputs:
         for role in roles:
             rid = ctx.data.get(f"{role}_id")
             self.notifications.append(
-                Notification(
-                    id=f"{wid}:{self.seq}:n{len(self.notifications) + 1}",
-                    workflow_id=wid,
-                    seq=self.seq,
-                    recipient_role=role,
-                    recipient_id=rid if isinstance(rid, str) else None,
-                    reason=reason,
-                    clause=clause,
-                    created_at=self.at,
+                new_notification(
+                    f"{wid}:{self.seq}:n{len(self.notifications) + 1}",
+                    wid,
+                    self.seq,
+                    role,
+                    rid if isinstance(rid, str) else None,
+                    reason,
+                    clause,
+                    self.at,
                 )
             )
 
@@ -136,17 +148,18 @@ def _add_task(effect: AddTask, ctx: Context, out: Outputs) -> None:
     if not out.rows:
         return
     owner = ctx.data.get(f"{effect.owner_role}_id")
+    wid = ctx.snapshot.workflow_id
     out.tasks.append(
-        Task(
-            id=f"{ctx.workflow_id}:{ctx.seq}:t{len(out.tasks) + 1}",
-            workflow_id=ctx.workflow_id,
-            seq=ctx.seq,
-            kind=effect.kind,
-            owner_role=effect.owner_role,
-            owner_id=owner if isinstance(owner, str) else None,
-            due_at=effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
-            clause=effect.clause,
-            created_at=ctx.at,
+        new_task(
+            f"{wid}:{ctx.seq}:t{len(out.tasks) + 1}",
+            wid,
+            ctx.seq,
+            effect.kind,
+            effect.owner_role,
+            owner if isinstance(owner, str) else None,
+            effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
+            effect.clause,
+            ctx.at,
         )
     )
 
@@ -240,7 +253,7 @@ def open_deadline(rule: DeadlineRule, ctx: Context, out: Outputs, state: str | N
         raw = ctx.data.get(rule.from_key)
         if isinstance(raw, str):
             start = datetime.fromisoformat(raw)
-    out.close_where(lambda d: d.name == rule.name and d.state == state)
+    out.close_in(state, rule.name)
     add_deadline(
         ctx,
         out,
@@ -267,18 +280,18 @@ def add_deadline(
     notify: tuple[str, ...],
 ) -> None:
     """Add an open deadline (never due before the command) to the outputs and the snapshot."""
-    deadline = Deadline(
-        id=f"{ctx.workflow_id}:{ctx.seq}:{name}",
-        workflow_id=ctx.workflow_id,
-        name=name,
-        state=state,
-        opened_at=ctx.at,
-        due_at=max(due, ctx.at),
-        rule=rule,
-        breach_trigger=breach_trigger,
-        clause=clause,
-        notify=notify,
-        opened_seq=ctx.seq,
+    deadline = new_deadline(
+        f"{ctx.workflow_id}:{ctx.seq}:{name}",
+        ctx.workflow_id,
+        name,
+        state,
+        ctx.at,
+        max(due, ctx.at),
+        rule,
+        breach_trigger,
+        clause,
+        notify,
+        ctx.seq,
     )
     out.opened.append(deadline)
     out.open_now[deadline.id] = deadline
@@ -304,7 +317,7 @@ def collect(
     dest = spec.state(ctx.dest)
     leaving = transition is not None and transition.leaves(ctx.source)
     if leaving:
-        out.close_where(lambda d: d.state == ctx.source)
+        out.close_in(ctx.source)
     if transition is not None:
         run_effects(transition.effects, ctx, out)
     if leaving:

@@ -55,6 +55,14 @@ class Field:
     def check(self, value: Any) -> None:
         """Raise :class:`ValidationError` naming this field unless ``value`` fits."""
         kind = self.kind
+        if kind == "str" and type(value) is str:  # the common case: the same checks, fewer
+            if self.max_length is not None and len(value) > self.max_length:
+                raise ValidationError(
+                    field=self.name, value=len(value), expected=f"at most {self.max_length} long"
+                )
+            if self.required and not value.strip():
+                raise ValidationError(field=self.name, value=value, expected="non-empty text")
+            return
         if kind == "any":
             return
         if kind == "choice":

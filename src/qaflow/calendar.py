@@ -80,7 +80,17 @@ class WorkingCalendar:
     and share it: it is immutable after construction.
     """
 
-    __slots__ = ("_cum", "_eod", "_epoch", "_last", "_wd", "closures", "first_year", "last_year")
+    __slots__ = (
+        "_cum",
+        "_due",
+        "_eod",
+        "_epoch",
+        "_last",
+        "_wd",
+        "closures",
+        "first_year",
+        "last_year",
+    )
 
     def __init__(
         self,
@@ -113,6 +123,7 @@ class WorkingCalendar:
         self._cum = cum
         self._wd = wd
         self._eod: dict[int, datetime] = {}
+        self._due: dict[tuple[datetime, int], datetime] = {}
 
     def __repr__(self) -> str:
         return (
@@ -152,6 +163,13 @@ class WorkingCalendar:
 
     def add_working_days(self, start: datetime, n: int) -> datetime:
         """End of the Nth working day after ``start``'s local date, as an aware UTC datetime."""
+        # Recently asked (instant, n) pairs are remembered: deadlines opened by the same
+        # command time (a batch, a simulated day) skip the local-date conversion. Equal
+        # instants have the same local date, so the cache is exact; aware keys never equal
+        # naive ones, which are refused below and never cached.
+        due = self._due.get((start, n)) if type(n) is int else None
+        if due is not None:
+            return due
         if start.tzinfo is None:
             ensure_aware(start, "start")
         k = self._nth_index(start.astimezone(LONDON).date(), n)
@@ -159,6 +177,9 @@ class WorkingCalendar:
         if due is None:
             local = datetime.combine(date.fromordinal(self._wd[k]), _END_OF_DAY, LONDON)
             due = self._eod[k] = local.astimezone(UTC)
+        if len(self._due) >= 4096:
+            self._due.clear()
+        self._due[(start, n)] = due
         return due
 
     def working_days_between(self, start: datetime, end: datetime) -> int:
@@ -240,6 +261,9 @@ class Duration:
 
     def after(self, start: datetime, calendar: WorkingCalendar | None = None) -> datetime:
         """When this rule expires for something that starts at ``start`` (aware UTC)."""
+        wd, utc = self.unit == "WD", type(start) is datetime and start.tzinfo is UTC
+        if wd and utc and calendar is not None:  # aware UTC: ensure_aware would pass
+            return calendar.add_working_days(start, self.amount)
         ensure_aware(start, "start")
         if self.unit == "WD":
             return (calendar or default_calendar()).add_working_days(start, self.amount)

@@ -22,8 +22,8 @@ from datetime import datetime
 from typing import Any
 
 from qaflow._authorise import Directory, authorise
-from qaflow._checks import check_at, check_id, check_payload
-from qaflow._compute import Command, compute
+from qaflow._checks import check_at, check_id, check_payload, ids_fit
+from qaflow._compute import live_step
 from qaflow._reads import EngineReads
 from qaflow._specs import SpecRegistry
 from qaflow._tick import run_tick
@@ -165,8 +165,9 @@ class Engine(EngineReads):
             if found is not None:
                 return found
         snapshot = self.store.load(workflow_id)
-        _check_version(snapshot, expected_version)
-        spec = self.spec_for(snapshot)
+        if expected_version is not None:
+            _check_version(snapshot, expected_version)
+        spec = self._registry.pinned(snapshot)
         step = self._compute(spec, snapshot, trigger, actor, payload, at, idempotency_key)
         step = self._commit(step, snapshot.version, (trigger, actor, payload))
         if log.isEnabledFor(logging.DEBUG):
@@ -279,21 +280,28 @@ class Engine(EngineReads):
         at: datetime | None,
         idempotency_key: str | None,
     ) -> Step:
-        """The step of a live command: ``at`` checked against the clock, then :func:`compute`."""
+        """The step of a live command: ``at`` checked against the clock, then the interpreter.
+
+        (:func:`qaflow._compute.live_step` is :func:`~qaflow._compute.compute` given the
+        command field by field; ``payload`` is the checked copy the boundary made.)
+        """
         clock = self.clock.now()
-        command = Command(
-            trigger=trigger,
-            actor=actor,
-            at=clock if at is None else check_at(at, "at", clock),
-            payload=payload or {},
-            idempotency_key=idempotency_key,
-            target=(
+        return live_step(
+            spec,
+            snapshot,
+            trigger,
+            actor,
+            clock if at is None else check_at(at, "at", clock),
+            payload if type(payload) is dict else dict(payload or {}),
+            idempotency_key,
+            (
                 self._registry.migration_target(snapshot, payload or {})
                 if trigger == POLICY_MIGRATED
                 else None
             ),
+            self.directory,
+            lean=self.simulation,
         )
-        return compute(spec, snapshot, command, self.directory, lean=self.simulation)
 
     def _breach_step(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:
         spec = self.spec_for(snapshot)
@@ -342,13 +350,16 @@ def _command(
     Every field that goes into the event hash must be valid text or JSON (``_checks``), and
     the system actor is qaflow's own: only ``tick``, for a due deadline, fires as it.
     """
-    check_id("workflow_id", workflow_id)
-    check_id("trigger", trigger)
-    check_id("idempotency_key", key, optional=True)
-    if not isinstance(actor, Actor):
-        raise ValidationError(field="actor", value=actor, expected="an Actor")
-    check_id("actor.id", actor.id)
-    check_id("actor.role", actor.role)
+    if not (
+        isinstance(actor, Actor) and ids_fit(workflow_id, trigger, actor.id, actor.role, key)
+    ):  # one of them does not fit: find which, in this order, and say so
+        check_id("workflow_id", workflow_id)
+        check_id("trigger", trigger)
+        check_id("idempotency_key", key, optional=True)
+        if not isinstance(actor, Actor):
+            raise ValidationError(field="actor", value=actor, expected="an Actor")
+        check_id("actor.id", actor.id)
+        check_id("actor.role", actor.role)
     if actor.role == SYSTEM.role or actor.id == SYSTEM.id:
         raise PermissionDenied(
             workflow_id=str(workflow_id),

@@ -297,7 +297,8 @@ def hash_fields(
 ) -> str:
     """The hash an event with these fields carries (so it is built once, hash included).
 
-    Raises ``TypeError`` or ``ValueError`` if the payload is not JSON-compatible.
+    Raises ``TypeError``, ``ValueError`` or ``RecursionError`` if the payload is not
+    JSON-compatible (not JSON values; NaN or infinity; circular).
     """
     body = [
         workflow_id,
@@ -312,17 +313,8 @@ def hash_fields(
         prev_hash,
         idempotency_key,
     ]
-    if _c_make_encoder is None:  # pragma: no cover - CPython has the C accelerator
-        text = _HASH_ENCODER.encode(body)
-    else:
-        # Exactly what ``_HASH_ENCODER.encode`` does for a list, without rebuilding the
-        # encoder's Python-level machinery on every call (a fresh ``markers`` dict keeps
-        # its circular-reference check).
-        text = "".join(
-            _c_make_encoder(
-                {}, _HASH_ENCODER.default, _encode_str, None, ":", ",", True, False, False
-            )(body, 0)
-        )
+    # (CPython has the C accelerator; the pure-Python encoder is the fallback.)
+    text = _HASH_ENCODER.encode(body) if _c_encode is None else "".join(_c_encode(body, 0))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -334,6 +326,17 @@ _c_make_encoder: Callable[..., Callable[[Any, int], Iterable[str]]] | None = get
     json.encoder, "c_make_encoder", None
 )
 _encode_str = json.encoder.encode_basestring
+# Exactly what ``_HASH_ENCODER.encode`` does for a list, built once rather than per event.
+# Its ``markers`` is None: the encoder then keeps no state between calls (safe to share
+# across threads) and skips the circular-reference bookkeeping; a circular payload (which
+# the boundary's depth check refuses first) raises RecursionError instead of ValueError.
+_c_encode = (
+    None
+    if _c_make_encoder is None
+    else _c_make_encoder(
+        None, _HASH_ENCODER.default, _encode_str, None, ":", ",", True, False, False
+    )
+)
 _ISO_CACHE: dict[datetime, str] = {}
 _ISO_CACHE_MAX = 4096
 

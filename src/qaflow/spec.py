@@ -305,6 +305,8 @@ class MachineSpec:
     _plain: tuple[dict[str, Any], bool] | None = attrs.field(
         init=False, eq=False, repr=False, default=None
     )
+    _plans: dict[tuple[str, str], Any] = attrs.field(init=False, eq=False, repr=False, factory=dict)
+    """What a live command needs of each (state, trigger), worked out once (``_plans``)."""
 
     def __attrs_post_init__(self) -> None:
         states = {s.name: s for s in self.states}

@@ -143,7 +143,7 @@ class SimulationStore(MemoryStore):
         self._not_kept("task rows")
 
     def period_workflows(
-        self, start: datetime, end: datetime
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
     ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
         self._not_kept("the event log")
 

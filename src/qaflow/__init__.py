@@ -52,7 +52,14 @@ from qaflow.spec import (
     TransitionSpec,
     Update,
 )
-from qaflow.store import MemoryStore, PostgresStore, SQLiteStore, Store, open_store
+from qaflow.store import (
+    MemoryStore,
+    PostgresStore,
+    SimulationStore,
+    SQLiteStore,
+    Store,
+    open_store,
+)
 
 __version__ = "0.1.0"
 
@@ -91,6 +98,7 @@ __all__ = [
     "Problem",
     "QAFlowError",
     "SQLiteStore",
+    "SimulationStore",
     "StateSpec",
     "Step",
     "Store",

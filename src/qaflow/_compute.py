@@ -93,11 +93,16 @@ def compute(
     snapshot: WorkflowSnapshot,
     command: Command,
     directory: Directory | None = None,
+    *,
+    lean: bool = False,
 ) -> Step:
     """The step a live command makes of ``snapshot`` under ``spec``; raises if refused.
 
     Raises a :class:`~qaflow.errors.QAFlowError` subclass naming what was refused. Pure: no
-    store, no clock, no mutation of its arguments.
+    store, no clock, no mutation of its arguments. ``lean`` (an engine in simulation mode,
+    writing to a :class:`~qaflow.store.SimulationStore`): every check runs and state, data
+    and deadlines are computed as usual, but the event carries no hash (``hash`` and
+    ``prev_hash`` empty) and no notification or task rows are built.
     """
     return live_step(
         spec,
@@ -109,6 +114,7 @@ def compute(
         command.idempotency_key,
         command.target,
         directory,
+        lean=lean,
     )
 
 
@@ -122,6 +128,8 @@ def live_step(
     idempotency_key: str | None = None,
     target: MachineSpec | None = None,
     directory: Directory | None = None,
+    *,
+    lean: bool = False,
 ) -> Step:
     """:func:`compute` of a command given field by field, as the engine's facade calls it.
 
@@ -142,8 +150,9 @@ def live_step(
             _refuse_in_terminal(spec, snapshot, trigger)
             check_system_miss(snapshot, trigger, actor, payload.get("deadline_id"))
             return _finish(
-                spec, snapshot, trigger, actor, at, idempotency_key, payload, None, state
-            )
+                spec, snapshot, trigger, actor, at, idempotency_key, payload, None, state,
+                lean=lean,
+            )  # fmt: skip
         if trigger == POLICY_MIGRATED:
             if target is None:
                 raise ValidationError(
@@ -151,7 +160,7 @@ def live_step(
                 )
             _check_migration(spec, snapshot, target)
             ctx = _context(spec, snapshot, trigger, actor, at, payload, state, dict(snapshot.data))
-            return _migrated(spec, ctx, idempotency_key, target)
+            return _migrated(spec, ctx, idempotency_key, target, lean=lean)
         raise TransitionNotAllowed(
             workflow_id=snapshot.workflow_id,
             state=state,
@@ -167,7 +176,7 @@ def live_step(
             check_holder(snapshot, single, actor)
         _check_payload(plan.fields, plan.required, trigger, payload, False)
         if plan.bare and "deadline_id" not in payload:
-            return _bare(snapshot, trigger, actor, at, payload, idempotency_key)
+            return _bare(snapshot, trigger, actor, at, payload, idempotency_key, lean)
         transition = single
         dest = plan.dest
     else:
@@ -175,7 +184,9 @@ def live_step(
             spec, snapshot, plan.candidates, trigger, actor, at, payload, directory
         )
         dest = transition.dest_from(state)
-    return _finish(spec, snapshot, trigger, actor, at, idempotency_key, payload, transition, dest)
+    return _finish(
+        spec, snapshot, trigger, actor, at, idempotency_key, payload, transition, dest, lean=lean
+    )
 
 
 def replay_step(
@@ -398,10 +409,12 @@ def _migrated(
     target: MachineSpec,
     stored: Event | None = None,
     hash_checked: bool = False,
+    *,
+    lean: bool = False,
 ) -> Step:
     """A migration keeps state, data and deadlines; the target spec governs from here."""
     snapshot = ctx.snapshot
-    step = _step(target, ctx, None, idempotency_key, stored, hash_checked)
+    step = _step(target, ctx, None, idempotency_key, stored, hash_checked, lean)
     moved = attrs.evolve(
         step.snapshot,
         policy=target.policy,
@@ -423,9 +436,11 @@ def _finish(
     dest: str,
     stored: Event | None = None,
     hash_checked: bool = False,
+    *,
+    lean: bool = False,
 ) -> Step:
     ctx = _context(spec, snapshot, trigger, actor, at, payload, dest, dict(snapshot.data))
-    return _step(spec, ctx, transition, idempotency_key, stored, hash_checked)
+    return _step(spec, ctx, transition, idempotency_key, stored, hash_checked, lean)
 
 
 def _bare(
@@ -435,10 +450,13 @@ def _bare(
     at: datetime,
     payload: dict[str, Any],
     idempotency_key: str | None,
+    lean: bool = False,
 ) -> Step:
     """The step of an internal transition without effects: a new event and a new version."""
     state, seq = snapshot.state, snapshot.version + 1
-    event = _new_event(snapshot, seq, trigger, state, state, actor, at, payload, idempotency_key)
+    event = _new_event(
+        snapshot, seq, trigger, state, state, actor, at, payload, idempotency_key, lean=lean
+    )
     new = new_snapshot(
         snapshot, state, dict(snapshot.data), seq, at, event.hash, snapshot.deadlines
     )
@@ -452,6 +470,7 @@ def _step(
     idempotency_key: str | None,
     stored: Event | None,
     hash_checked: bool,
+    lean: bool = False,
 ) -> Step:
     snapshot = ctx.snapshot
     bare = (  # an internal transition without effects: only the event and data are new
@@ -461,12 +480,12 @@ def _step(
         and "deadline_id" not in ctx.payload
         and not spec.rolling
     )
-    out = None if bare else collect(spec, ctx, transition)
+    out = None if bare else collect(spec, ctx, transition, not lean)
     if stored is None:
         payload = ctx.payload if type(ctx.payload) is dict else dict(ctx.payload)
         event = _new_event(
             snapshot, ctx.seq, ctx.trigger, ctx.source, ctx.dest, ctx.actor, ctx.at, payload,
-            idempotency_key,
+            idempotency_key, lean=lean,
         )  # fmt: skip
     else:
         event = _replayed_event(ctx, stored, hash_checked)
@@ -496,10 +515,18 @@ def _new_event(
     payload: dict[str, Any],
     idempotency_key: str | None,
     digest: str | None = None,
+    *,
+    lean: bool = False,
 ) -> Event:
-    """A command's event, its hash chained to the workflow's last one (``digest`` if known)."""
+    """A command's event, its hash chained to the workflow's last one (``digest`` if known).
+
+    ``lean``: no hash chain (``prev_hash`` and ``hash`` empty), for a
+    :class:`~qaflow.store.SimulationStore`, which keeps no event log.
+    """
     prev = snapshot.last_hash
-    if digest is None:
+    if lean:
+        prev = digest = ""
+    elif digest is None:
         digest = _digest(snapshot, seq, trigger, source, dest, actor, at, payload, idempotency_key)
     return new_event(
         snapshot.workflow_id,

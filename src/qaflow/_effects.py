@@ -54,7 +54,8 @@ class Outputs:
 
     ``open_now`` is the workflow's open deadlines as the effects leave them (by id): it
     starts as the snapshot's and becomes the new snapshot's. ``rows=False`` (replay of the
-    snapshot alone) gathers no notifications or tasks: nothing in a snapshot depends on them.
+    snapshot alone, or a lean command of an engine in simulation mode) gathers no
+    notifications or tasks: nothing in a snapshot depends on them.
     ``tuples=True`` (verify's fold, :mod:`qaflow._fold`) gathers them as plain tuples of the
     record's fields in ``note_rows`` and ``task_rows`` instead of building records: the
     same values, compared with the stored rows without a record in between.

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from qaflow._replay import blank_of, replayed, stored_replay
 from qaflow._specs import SpecRegistry
-from qaflow.errors import ConcurrencyError, IdempotencyConflict, shown
+from qaflow.errors import ConcurrencyError, IdempotencyConflict, ValidationError, shown
 from qaflow.records import Actor, Event, Step, WorkflowSnapshot, canonical_json
 from qaflow.spec import MachineSpec
 from qaflow.store import Store
@@ -106,8 +106,18 @@ class EngineReads:
         progress: Callable[[int, int], None] | None = None,
     ) -> VerifyReport:
         """Every problem :mod:`qaflow._integrity` finds (never raises for a damaged row);
-        ``progress(done, total)`` counts the workflows checked."""
+        ``progress(done, total)`` counts the workflows checked. A
+        :class:`~qaflow.store.SimulationStore` keeps no events to verify: refused at once."""
         from qaflow._integrity import verify_store
+        from qaflow.store import SimulationStore
+
+        if isinstance(self.store, SimulationStore):
+            raise ValidationError(
+                field="store",
+                value=self.store,
+                expected="a store that keeps the event log and its hash chain to verify "
+                "(a SimulationStore keeps neither)",
+            )
 
         return verify_store(self, workflow_id, checkpoint=checkpoint, key=key, progress=progress)
 

@@ -52,6 +52,8 @@ _UNIT_WORDS: dict[str, Unit] = {
     "month": "months",
     "months": "months",
 }
+_PARSED: dict[str, Duration] = {}
+"""Durations read from text (a machine names a few, on every command that opens one)."""
 _DURATION_RE = re.compile(r"^\s*(\d+)\s*([A-Za-z][A-Za-z ]*?)\s*$")
 
 
@@ -233,6 +235,10 @@ class Duration:
         """Read "5 WD", "24 h", "3 weeks", "6 months" (the words the policies use)."""
         if isinstance(text, Duration):
             return text
+        if cls is Duration and type(text) is str:
+            found = _PARSED.get(text)
+            if found is not None:
+                return found
         match = _DURATION_RE.match(text) if isinstance(text, str) else None
         unit = _UNIT_WORDS.get(match.group(2).lower()) if match else None
         if match is None or unit is None:
@@ -241,7 +247,10 @@ class Duration:
                 value=text,
                 expected="a number and a unit, e.g. '5 WD', '24 h', '3 weeks', '6 months'",
             )
-        return cls(int(match.group(1)), unit)
+        parsed = cls(int(match.group(1)), unit)
+        if cls is Duration and type(text) is str and len(_PARSED) < 1024:
+            _PARSED[text] = parsed  # frozen: one object serves every command naming it
+        return parsed
 
     def __str__(self) -> str:
         return f"{self.amount} {self.unit}"

@@ -43,7 +43,8 @@ class ManualClock:
 
     def set(self, moment: datetime) -> datetime:
         """Move to ``moment`` (not earlier than now)."""
-        moment = ensure_aware(moment, "moment").astimezone(UTC)
+        if type(moment) is not datetime or moment.tzinfo is not UTC:  # else already UTC
+            moment = ensure_aware(moment, "moment").astimezone(UTC)
         if moment < self._now:
             raise ValidationError(
                 field="moment",

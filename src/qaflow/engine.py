@@ -44,7 +44,7 @@ from qaflow.records import (
     WorkflowSnapshot,
 )
 from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, MachineSpec
-from qaflow.store import Store
+from qaflow.store import SimulationStore, Store
 
 __all__ = ["Directory", "Engine"]
 
@@ -61,7 +61,22 @@ class Engine(EngineReads):
         *,
         clock: Clock | None = None,
         directory: Directory | None = None,
+        simulation: bool = False,
     ) -> None:
+        """``simulation=True``: commands skip what a :class:`SimulationStore` does not keep
+        (the event hash chain, notification and task rows) and nothing else; every check
+        still runs, and state, data and deadlines are the same. Only with a
+        :class:`SimulationStore` (any other store is refused: it would keep unhashed events).
+        """
+        if simulation is not False and simulation is not True:
+            raise ValidationError(field="simulation", value=simulation, expected="True or False")
+        if simulation and not isinstance(store, SimulationStore):
+            raise ValidationError(
+                field="store",
+                value=store,
+                expected="a SimulationStore when simulation=True (events carry no hash)",
+            )
+        self.simulation = simulation
         self.store = store
         self.clock: Clock = clock or SystemClock()
         self.directory = directory
@@ -285,6 +300,7 @@ class Engine(EngineReads):
                 else None
             ),
             self.directory,
+            lean=self.simulation,
         )
 
     def _breach_step(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:

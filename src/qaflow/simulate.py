@@ -4,8 +4,14 @@
 period, then plays each one forward: the stage holder responds (or not), the raiser accepts,
 escalates, bypasses, grants or refuses further time, withdraws or refers externally, each
 with the per-stage probabilities of a :class:`Behaviour`. Every command goes through
-:class:`~qaflow.engine.Engine` into a store (a :class:`~qaflow.store.MemoryStore` unless one
-is given), so the rules applied are exactly the machine's: nothing here re-implements them.
+:class:`~qaflow.engine.Engine` into a store, so the rules applied are exactly the machine's:
+nothing here re-implements them. Unless a store is given, each chunk plays in a
+:class:`~qaflow.store.SimulationStore` on an engine in simulation mode (``lean=True``, the
+default): every check of a live command runs and state, data and deadlines are computed as
+usual, but no event log, hash chain, notification or task rows are kept, none of which the
+result reads; ``lean=False`` records everything in a :class:`~qaflow.store.MemoryStore`, with
+the same result (tested for every shipped ladder). A store given is always written in full,
+so it can be verified and replayed.
 Time is a :class:`~qaflow.clock.ManualClock` that only moves forward; a missed response
 deadline is found and fired by ``engine.tick`` like in production.
 

@@ -58,10 +58,16 @@ class Scheduler:
         pop = heapq.heappop
         clock = self.clock
         now = clock.now()
+        if before is None:
+            while queue:
+                when, _, action, arg = pop(queue)
+                if when > now:
+                    now = clock.set(when)
+                action(arg)
+            return
         while queue:
             when, _, action, arg = pop(queue)
             if when > now:
                 now = clock.set(when)
-            if before is not None:
-                before(now)
+            before(now)
             action(arg)

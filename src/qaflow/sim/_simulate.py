@@ -34,7 +34,7 @@ from qaflow.sim._escalation import _RAISE, Escalation, EscalationActors
 from qaflow.sim._results import EscalationPath, EscalationSimulation, Tally
 from qaflow.sim._scheduler import Scheduler
 from qaflow.spec import MachineSpec
-from qaflow.store import MemoryStore, Store
+from qaflow.store import MemoryStore, SimulationStore, Store
 
 __all__ = ["CHUNK", "DEFAULT_START", "SIMULATION_POLICY", "GcOption", "simulate_escalations"]
 
@@ -71,6 +71,7 @@ class _Job:
     prefix: str
     keep_paths: bool
     size: int
+    lean: bool = True
 
 
 def _check_args(n: object, seed: object, start: object, period_days: object) -> datetime:
@@ -140,6 +141,7 @@ def simulate_escalations(
     keep_paths: bool = True,
     gc: GcOption = "keep",
     chunk: int = CHUNK,
+    lean: bool = True,
 ) -> EscalationSimulation:
     """Simulate ``n`` escalations of ``ladder`` under ``policy`` (see :mod:`qaflow.simulate`).
 
@@ -156,6 +158,14 @@ def simulate_escalations(
     (the same seed and chunk give the same result). Arguments out of range raise
     :class:`~qaflow.errors.ValidationError` naming the argument before anything is written.
     ``progress(done, n)`` is called as escalations end: the CLI's progress bar.
+
+    ``lean`` (the default), when no store is given: each chunk plays in a
+    :class:`~qaflow.store.SimulationStore` on an engine in simulation mode, which runs every
+    check and computes state, data and deadlines as usual but keeps no event log, hash chain,
+    notification or task rows, none of which the result reads: the result is the same as with
+    ``lean=False`` (each chunk in a :class:`~qaflow.store.MemoryStore`, everything recorded),
+    which the tests check for every shipped ladder. A ``store`` given is always written in
+    full (``lean`` is then ignored), so it can be verified and replayed.
     """
     if not isinstance(ladder, EscalationLadder):
         raise ValidationError(field="ladder", value=ladder, expected="an EscalationLadder")
@@ -174,10 +184,23 @@ def simulate_escalations(
         )
     behaviour.check(ladder)
     _check_options(id_prefix, workers, gc, store, chunk)
+    if lean is not True and lean is not False:
+        raise ValidationError(field="lean", value=lean, expected="True or False")
     spec = escalation_machine(ladder, policy)
     jobs = [
         _Job(
-            ladder, policy, behaviour, seed, c, n, start, period_days, id_prefix, keep_paths, chunk
+            ladder,
+            policy,
+            behaviour,
+            seed,
+            c,
+            n,
+            start,
+            period_days,
+            id_prefix,
+            keep_paths,
+            chunk,
+            lean,
         )
         for c in range((n + chunk - 1) // chunk)
     ]
@@ -249,7 +272,12 @@ def _play(
     count = min(job.size, job.n - first)
     rng = Random(f"{job.seed}/{job.chunk}")
     clock = ManualClock(datetime(1990, 1, 1, tzinfo=UTC))
-    engine = Engine(MemoryStore() if store is None else store, [spec], clock=clock)
+    if store is not None:
+        engine = Engine(store, [spec], clock=clock)
+    elif job.lean:
+        engine = Engine(SimulationStore(), [spec], clock=clock, simulation=True)
+    else:
+        engine = Engine(MemoryStore(), [spec], clock=clock)
     scheduler = Scheduler(clock)
     ladder = job.ladder
     tally = Tally()

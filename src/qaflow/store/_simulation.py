@@ -1,0 +1,152 @@
+"""The simulation store: what a simulated run reads back, and nothing else.
+
+A :class:`SimulationStore` keeps each workflow's current snapshot (state, data, version,
+open deadlines), the open deadlines ``tick`` fires, and the idempotency keys a commit checks.
+It does **not** keep what has no meaning for a run played in memory and thrown away: the
+event log and its hash chain (events carry no hash: ``hash`` and ``prev_hash`` are empty),
+the store-wide anchor, closed and breached deadline rows, notification (outbox) and task
+rows. Every read of those raises :class:`~qaflow.errors.ValidationError` naming what the
+store does not keep, so ``verify``, ``replay``, ``history`` and reports refuse it plainly
+rather than answer from an empty log.
+
+It is written to only by an engine in simulation mode (``Engine(store, simulation=True)``,
+which refuses any other store), whose commands run every check of a live command and compute
+state, data and deadlines the same way, skipping only the hash and the outbox and task rows
+(:func:`qaflow._compute.compute`, ``lean``). :func:`qaflow.simulate.simulate_escalations`
+plays each chunk in one when no store is given; its summary is the same as with a
+:class:`~qaflow.store.MemoryStore` (tested for every shipped ladder).
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
+from typing import NoReturn
+
+from qaflow.errors import ValidationError
+from qaflow.records import (
+    AnchorEntry,
+    Deadline,
+    Event,
+    Notification,
+    Step,
+    Task,
+    WorkflowSnapshot,
+)
+from qaflow.store._memory import MemoryStore
+from qaflow.store._protocol import check_next, commit_each
+
+__all__ = ["SimulationStore"]
+
+
+class SimulationStore(MemoryStore):
+    """Snapshots and open deadlines only, for simulation (see the module docstring).
+
+    Not for threads: commits take no lock (one simulated run, one thread, writes it).
+    """
+
+    def commit(self, step: Step, *, expected_version: int) -> None:
+        self._commit(step, expected_version)
+
+    def _commit(self, step: Step, expected_version: int) -> None:
+        event = step.event
+        wid = event.workflow_id
+        snapshots = self._snapshots
+        current = snapshots.get(wid)
+        actual = current.version if current is not None else 0
+        key = event.idempotency_key
+        if (
+            actual != expected_version
+            or event.seq != actual + 1
+            or (key is not None and (wid, key) in self._keys)
+        ):  # refused: check_next raises, naming why
+            taken = key is not None and (wid, key) in self._keys
+            check_next(wid, expected_version, actual, event.seq, key_taken=taken)
+        snapshots[wid] = step.snapshot
+        if key is not None:
+            self._keys[(wid, key)] = event.seq
+        if step.closed or step.breached:
+            discard, deadlines = self._open.discard, self._deadlines
+            for did in (*step.closed, *step.breached):
+                discard(did)
+                deadlines.pop(did, None)
+        if step.opened:
+            deadlines, open_ids, heap = self._deadlines, self._open, self._heap
+            for d in step.opened:
+                deadlines[d.id] = d
+                open_ids.add(d.id)
+                heapq.heappush(heap, (d.due_at, d.id))
+
+    def commit_many(self, steps: Sequence[Step]) -> None:
+        """Commit ``steps`` all or nothing: each is checked against the batch first."""
+        versions: dict[str, int] = {}
+        keys: set[tuple[str, str]] = set()
+        for step in steps:
+            event = step.event
+            wid = event.workflow_id
+            if wid not in versions:
+                current = self._snapshots.get(wid)
+                versions[wid] = current.version if current is not None else 0
+            key = event.idempotency_key
+            taken = key is not None and ((wid, key) in self._keys or (wid, key) in keys)
+            check_next(wid, event.seq - 1, versions[wid], event.seq, key_taken=taken)
+            versions[wid] = event.seq
+            if key is not None:
+                keys.add((wid, key))
+        commit_each(self, steps)
+
+    # --- what it does not keep -----------------------------------------------------------
+
+    def _not_kept(self, what: str) -> NoReturn:
+        raise ValidationError(
+            field="store",
+            value=self,
+            expected=f"a store that keeps {what} (a SimulationStore keeps only snapshots "
+            "and open deadlines: use a MemoryStore, SQLiteStore or PostgresStore)",
+        )
+
+    def find_idempotent(self, workflow_id: str, key: str) -> Event | None:
+        self._not_kept("events (an idempotent resend returns the first event)")
+
+    def events(self, workflow_id: str) -> list[Event]:
+        self._not_kept("the event log")
+
+    def anchor(self) -> Iterator[AnchorEntry]:
+        self._not_kept("the anchor (hash chain)")
+
+    def anchor_tip(self) -> AnchorEntry | None:
+        self._not_kept("the anchor (hash chain)")
+
+    def deadlines(self, workflow_id: str | None = None) -> list[tuple[Deadline, str]]:
+        self._not_kept("closed and breached deadline rows")
+
+    def pending_notifications(self, limit: int | None = None) -> list[Notification]:
+        self._not_kept("notification (outbox) rows")
+
+    def notifications(self, workflow_id: str | None = None) -> list[Notification]:
+        self._not_kept("notification (outbox) rows")
+
+    def mark_sent(self, ids: Iterable[str], at: datetime) -> int:
+        self._not_kept("notification (outbox) rows")
+
+    def notifications_created(self, start: datetime, end: datetime) -> list[Notification]:
+        self._not_kept("notification (outbox) rows")
+
+    def tasks(self, workflow_id: str | None = None, *, open_only: bool = False) -> list[Task]:
+        self._not_kept("task rows")
+
+    def complete_tasks(self, ids: Iterable[str], at: datetime) -> int:
+        self._not_kept("task rows")
+
+    def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
+        self._not_kept("task rows")
+
+    def period_workflows(
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
+    ) -> Iterator[tuple[WorkflowSnapshot, list[Event]]]:
+        self._not_kept("the event log")
+
+    def counts(self) -> dict[str, int]:
+        """Row counts of what it keeps: workflows and open deadlines."""
+        return {"workflows": len(self._snapshots), "open_deadlines": len(self._open)}

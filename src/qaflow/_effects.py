@@ -128,34 +128,20 @@ class Outputs:
         if not self.rows:
             return
         wid = ctx.workflow_id
+        rows: list[Any] = self.note_rows if self.tuples else self.notifications
         for role in roles:
             rid = ctx.data.get(f"{role}_id")
-            if self.tuples:
-                self.note_rows.append(
-                    (
-                        f"{wid}:{self.seq}:n{len(self.note_rows) + 1}",
-                        wid,
-                        self.seq,
-                        role,
-                        rid if isinstance(rid, str) else None,
-                        reason,
-                        clause,
-                        self.at,
-                    )
-                )
-                continue
-            self.notifications.append(
-                new_notification(
-                    f"{wid}:{self.seq}:n{len(self.notifications) + 1}",
-                    wid,
-                    self.seq,
-                    role,
-                    rid if isinstance(rid, str) else None,
-                    reason,
-                    clause,
-                    self.at,
-                )
+            fields = (
+                f"{wid}:{self.seq}:n{len(rows) + 1}",
+                wid,
+                self.seq,
+                role,
+                rid if isinstance(rid, str) else None,
+                reason,
+                clause,
+                self.at,
             )
+            rows.append(fields if self.tuples else new_notification(*fields))
 
 
 # --- one handler per effect type -------------------------------------------------------------
@@ -177,34 +163,19 @@ def _add_task(effect: AddTask, ctx: Context, out: Outputs) -> None:
         return
     owner = ctx.data.get(f"{effect.owner_role}_id")
     wid = ctx.snapshot.workflow_id
-    if out.tuples:
-        out.task_rows.append(
-            (
-                f"{wid}:{ctx.seq}:t{len(out.task_rows) + 1}",
-                wid,
-                ctx.seq,
-                effect.kind,
-                effect.owner_role,
-                owner if isinstance(owner, str) else None,
-                effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
-                effect.clause,
-                ctx.at,
-            )
-        )
-        return
-    out.tasks.append(
-        new_task(
-            f"{wid}:{ctx.seq}:t{len(out.tasks) + 1}",
-            wid,
-            ctx.seq,
-            effect.kind,
-            effect.owner_role,
-            owner if isinstance(owner, str) else None,
-            effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
-            effect.clause,
-            ctx.at,
-        )
+    rows: list[Any] = out.task_rows if out.tuples else out.tasks
+    fields = (
+        f"{wid}:{ctx.seq}:t{len(rows) + 1}",
+        wid,
+        ctx.seq,
+        effect.kind,
+        effect.owner_role,
+        owner if isinstance(owner, str) else None,
+        effect.within.after(ctx.at, ctx.calendar) if effect.within else None,
+        effect.clause,
+        ctx.at,
     )
+    rows.append(fields if out.tuples else new_task(*fields))
 
 
 def _open_deadline(effect: OpenDeadline, ctx: Context, out: Outputs) -> None:

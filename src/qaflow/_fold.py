@@ -74,8 +74,12 @@ from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, Context, MachineSpec, 
 
 __all__ = ["Folded", "event_tuples", "fold", "rows_match"]
 
-_ISO_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?\+00:00")
-"""A stored time this module turns into its hashing text without formatting it again."""
+_D = "[0-9]"
+_ISO_UTC = re.compile(
+    f"{_D * 4}-{_D * 2}-{_D * 2}T{_D * 2}:{_D * 2}:{_D * 2}(?:\\.{_D * 6})?\\+00:00"
+)
+"""A stored time this module turns into its hashing text without formatting it again (each
+digit its own class: the same language as ``[0-9]{n}``, matched with less work)."""
 
 _C_ENCODER: Callable[..., Callable[[Any, int], Any]] | None = getattr(
     json.encoder, "c_make_encoder", None

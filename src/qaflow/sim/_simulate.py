@@ -288,28 +288,45 @@ def _play(
         stage_names[ladder.referral_level] = REFERRED
     every = max(1, job.n // 200)
 
+    keep = job.keep_paths
+    count_path = tally.count
+
     def on_end(esc: Escalation, step: Step) -> None:
-        data = step.snapshot.data
+        snapshot = step.snapshot
+        data = snapshot.data
         level = data["level"]
-        raised = esc.raised_at
-        assert raised is not None and isinstance(level, int)
-        path = EscalationPath(
-            esc.wid,
-            step.snapshot.state,
-            stage_names[level],
-            level,
-            raised,
-            step.event.at,
-            int(data["working_days_open"]),
-            esc.commands,
-            esc.breaches,
-            esc.asked,
-            esc.granted,
-            esc.bypasses,
-        )
-        tally.add(path)
-        if job.keep_paths:
+        assert isinstance(level, int)
+        days = int(data["working_days_open"])
+        if keep:
+            raised = esc.raised_at
+            assert raised is not None
+            path = EscalationPath(
+                esc.wid,
+                snapshot.state,
+                stage_names[level],
+                level,
+                raised,
+                step.event.at,
+                days,
+                esc.commands,
+                esc.breaches,
+                esc.asked,
+                esc.granted,
+                esc.bypasses,
+            )
+            tally.add(path)
             kept[esc.index - first] = path
+        else:
+            count_path(
+                snapshot.state,
+                stage_names[level],
+                days,
+                esc.commands,
+                esc.breaches,
+                esc.asked,
+                esc.granted,
+                esc.bypasses,
+            )
         if progress is not None:
             done = done_before + tally.paths
             if done == job.n or done % every == 0:

@@ -252,7 +252,6 @@ class EscalationActors:
         self.engine = engine
         self.scheduler = scheduler
         self.rng = rng
-        self.random = rng.random
         self.on_end = on_end
         self.observe = observe
         self.host_tick = tick  # None: tick_own (no bound method of self kept: no cycle)
@@ -272,9 +271,6 @@ class EscalationActors:
         )
         self.moments = _moments_for(self.calendar, times)
         self.local_date = self.moments.local_date
-        self.local_day = self.moments.local_day
-        self.after = self.moments.after
-        self.month = self.moments.month
         self.day_after = self.moments.day_after
         self.answer_after = timedelta(minutes=behaviour.answer_after_minutes)
         self.by_wid: dict[str, Escalation] = {}
@@ -363,13 +359,14 @@ class EscalationActors:
         new = self.by_state.get(state)
         if new is None:  # resolved, withdrawn or referred: the escalation has ended
             del self.by_wid[esc.wid]
-            self.on_end(esc, step)
+            on_end = self.on_end  # a plain attribute: called from a local (no method lookup)
+            on_end(esc, step)
         else:
             self.enter(esc, new, step)
 
     def do_raise(self, esc: Escalation) -> None:
         reasons = self.ladder.reasons
-        reason = reasons[int(self.random() * len(reasons))]
+        reason = reasons[int(self.rng.random() * len(reasons))]
         payload: dict[str, Any] = {"subject_id": esc.subject, "reason": reason}
         if reason == "other":
             payload["details"] = TEXT
@@ -386,16 +383,17 @@ class EscalationActors:
 
     def enter(self, esc: Escalation, level: _Level, step: Step) -> None:
         """The path entered ``level`` (by raise, escalate, bypass or an escalating breach)."""
-        random = self.random
+        random = self.rng.random
+        moments = self.moments
         when = step.event.at
         esc.level = level
         esc.entered = when
         esc.granted_here = 0
-        esc.entry_day = day = self.local_day(when)
+        esc.entry_day = day = moments.local_day(when)
         holders = level.holders
         role = holders[int(random() * len(holders))] if len(holders) > 1 else holders[0]
         esc.holder = self.person(esc, role)
-        month = self.month(day)
+        month = moments.month(day)
         per = self.load[role]
         per[month] = per.get(month, 0) + 1
         if random() < level.respond:
@@ -418,10 +416,11 @@ class EscalationActors:
         level = esc.level
         assert level is not None
         at = self.scheduler.at
-        reply = self.after(esc.entry_day, esc.reply_day, _REPLY) if esc.reply_day else None
+        moments = self.moments
+        reply = moments.after(esc.entry_day, esc.reply_day, _REPLY) if esc.reply_day else None
         due = esc.due
         if due is None:  # no response deadline: the raiser waits, then moves on
-            wait = self.after(esc.entry_day, level.wait_days, _DECIDE)
+            wait = moments.after(esc.entry_day, level.wait_days, _DECIDE)
             if reply is not None and reply < wait:
                 at(reply, self.do_respond, esc)
             else:
@@ -431,8 +430,8 @@ class EscalationActors:
             at(reply, self.do_respond, esc)
             return
         if asking and self.may_extend(esc):
-            ask = max(self.after(self.local_day(due), 0, _ASK), esc.entered or due)
-            if ask + self.answer_after < due and self.random() < level.extend:
+            ask = max(moments.after(moments.local_day(due), 0, _ASK), esc.entered or due)
+            if ask + self.answer_after < due and self.rng.random() < level.extend:
                 at(ask, self.do_ask, esc)
                 return
         self.tick_at(due)
@@ -450,13 +449,14 @@ class EscalationActors:
         assert holder is not None and level is not None
         step = self.fire(esc, "respond", holder, {"response": TEXT})
         when = step.event.at
-        decide = self.after(self.local_day(when), level.decision_days, _DECIDE)
+        moments = self.moments
+        decide = moments.after(moments.local_day(when), level.decision_days, _DECIDE)
         self.scheduler.at(when if when > decide else decide, self.do_decide, esc)
 
     def do_decide(self, esc: Escalation) -> None:
         level = esc.level
         assert level is not None
-        if self.random() < level.accept:
+        if self.rng.random() < level.accept:
             self.follow(esc, self.accept(esc))
         else:
             self.move_on(esc)
@@ -465,13 +465,13 @@ class EscalationActors:
         """Not accepted, or no response in time: withdraw, bypass or go up."""
         level = esc.level
         assert level is not None
-        r = self.random()
+        r = self.rng.random()
         raiser = esc.raiser
         if r < level.withdraw:
             step = self.fire(esc, "withdraw", raiser, {})
         elif r < level.bypass and level.bypass_to:
             targets = level.bypass_to
-            payload = {"to": targets[int(self.random() * len(targets))]}
+            payload = {"to": targets[int(self.rng.random() * len(targets))]}
             if self.ladder.bypass_consultation:
                 payload["consulted"] = TEXT
             for role in self.consulted:
@@ -508,7 +508,7 @@ class EscalationActors:
     def do_answer(self, esc: Escalation) -> None:
         level = esc.level
         assert level is not None
-        if self.random() < level.grant:
+        if self.rng.random() < level.grant:
             step = self.fire(esc, "grant_extension", esc.raiser, {})
             esc.granted += 1
             esc.granted_here += 1

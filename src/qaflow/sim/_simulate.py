@@ -345,7 +345,7 @@ def _play(
     minute = timedelta(minutes=1)
     window = job.behaviour.raise_window_minutes
     random = rng.random
-    after = actors.after
+    after = actors.moments.after
     plans: list[tuple[Escalation, datetime]] = []
     for i in range(first, first + count):
         day = days[int(random() * len(days))].toordinal()

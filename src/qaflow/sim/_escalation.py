@@ -231,6 +231,18 @@ def _moments_for(calendar: WorkingCalendar, times: tuple[time, ...]) -> _Moments
     return _Moments(calendar, times)
 
 
+def _raise_tail(ladder: EscalationLadder, to: str | None) -> dict[str, Any]:
+    """What every raise says after its subject and reason (and details, for "other")."""
+    tail: dict[str, Any] = {}
+    if to is not None:
+        tail["to"] = to
+        if ladder.bypass_consultation:
+            tail["consulted"] = TEXT
+    if ladder.agreed_response is not None:
+        tail["response_time"] = str(ladder.agreed_response.max)
+    return tail
+
+
 class EscalationActors:
     """The people of every escalation of one ladder (see the module docstring)."""
 
@@ -284,15 +296,7 @@ class EscalationActors:
         self.ext = ext = ladder.extensions
         self.ext_length = str(ext.max_length) if ext.max_length is not None else ""
         self.ext_per_escalation = ext.per == "escalation"
-        # What every raise says, after its subject and reason (and details, for "other").
-        tail: dict[str, Any] = {}
-        if self.raise_to is not None:
-            tail["to"] = self.raise_to
-            if ladder.bypass_consultation:
-                tail["consulted"] = TEXT
-        if ladder.agreed_response is not None:
-            tail["response_time"] = str(ladder.agreed_response.max)
-        self.raise_tail = tail
+        self.raise_tail = _raise_tail(ladder, self.raise_to)
         self.consulted = ladder.bypass_consulted[:1]  # consulted at the stage before a bypass
 
     def tick_at(self, when: datetime) -> None:

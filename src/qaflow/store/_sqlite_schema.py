@@ -233,6 +233,8 @@ _PERIOD_INDEXES = """
 CREATE INDEX IF NOT EXISTS idx_workflows_updated_at ON workflows (updated_at);
 CREATE INDEX IF NOT EXISTS idx_tasks_created_at ON tasks (created_at);
 CREATE INDEX IF NOT EXISTS idx_notifications_created_at ON notifications (created_at);
+CREATE INDEX IF NOT EXISTS idx_deadlines_closed_at ON deadlines (closed_at)
+    WHERE closed_at IS NOT NULL;
 """
 """The QA report's period reads (issue 14); made on every writable open, so an older file
 gains them too (no query names them: without them the reads are correct, only slower)."""

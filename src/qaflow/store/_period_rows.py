@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import NamedTuple
 
-__all__ = ["PeriodDeadline"]
+__all__ = ["PeriodDeadline", "period_order"]
 
 
 class PeriodDeadline(NamedTuple):
@@ -31,3 +31,9 @@ class PeriodDeadline(NamedTuple):
     actor_id: str | None
     actor_role: str | None
     payload: str | None
+
+
+def period_order(row: PeriodDeadline) -> tuple[str, int, str]:
+    """The order both SQL stores return period deadline rows in: by workflow, then as opened
+    (sorted in Python: an ORDER BY would move SQLite's planner off the period's index)."""
+    return (row.workflow_id, row.opened_seq, row.name)

@@ -8,6 +8,7 @@ from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Event, Notification, Task, WorkflowSnapshot
+from qaflow.store._period_rows import PeriodDeadline, period_order
 from qaflow.store._pg_sql import event_from, same, snapshot_from, task_from
 from qaflow.store._rows import EVENT_COLS, NOTE_COLS, SNAP_COLS, TASK_COLS, notification_from
 
@@ -16,12 +17,21 @@ __all__ = ["PeriodReads"]
 _PERIOD = "created_at < %(end)s AND updated_at >= %(start)s"
 
 
-def _only(machines: Iterable[str] | None, args: dict[str, Any]) -> str:
+_DEADLINE_READ = (
+    "SELECT d.workflow_id, d.name, d.clause, d.opened_at, d.due_at, d.opened_seq, d.status, "
+    "d.closed_at, d.closed_seq, e.trigger, e.source, e.dest, e.actor_id, e.actor_role, "
+    "e.payload FROM deadlines d JOIN workflows w ON w.workflow_id = d.workflow_id "
+    "LEFT JOIN events e ON d.status = 'closed' AND e.workflow_id = d.workflow_id "
+    "AND e.seq = d.closed_seq WHERE "
+)
+
+
+def _only(machines: Iterable[str] | None, args: dict[str, Any], table: str = "") -> str:
     """`` AND machine = ANY(…)`` for ``machines`` (added to ``args``), or ""."""
     if machines is None:
         return ""
     args["machines"] = sorted(set(machines))
-    return " AND machine = ANY(%(machines)s)"
+    return f" AND {table}machine = ANY(%(machines)s)"
 
 
 class PeriodReads:
@@ -75,6 +85,41 @@ class PeriodReads:
             args,
         )
         return [snapshot_from(row) for row in rows]
+
+    def period_deadlines(
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
+    ) -> list[PeriodDeadline]:
+        """The deadline rows a period's compliance counts, with their closing events (as
+        SQLite's)."""
+        args: dict[str, Any] = {
+            "start": ensure_aware(start, "start"),
+            "end": ensure_aware(end, "end"),
+        }
+        only = _only(machines, args, "w.")
+        rows = self._select(
+            f"{_DEADLINE_READ}d.closed_at >= %(start)s AND d.opened_at <= %(end)s{only} "
+            f"UNION ALL {_DEADLINE_READ}d.status = 'open' AND d.opened_at <= %(end)s{only}",
+            args,
+        )
+        return sorted((PeriodDeadline(*row) for row in rows), key=period_order)
+
+    def events_after(self, after: dict[str, int], end: datetime) -> list[tuple[str, str]]:
+        """``(workflow_id, trigger)`` of each event later than ``end`` among those numbered
+        after ``after[workflow_id]`` (as SQLite's): each workflow searched by key."""
+        if not after:
+            return []
+        pairs = sorted(after.items())
+        rows = self._select(
+            "SELECT e.workflow_id, e.trigger FROM unnest(%(ids)s::text[], %(after)s::int[]) "
+            "AS w(id, after) JOIN events e ON e.workflow_id = w.id AND e.seq > w.after "
+            "WHERE e.at > %(end)s",
+            {
+                "ids": [p[0] for p in pairs],
+                "after": [p[1] for p in pairs],
+                "end": ensure_aware(end, "end"),
+            },
+        )
+        return sorted((str(w), str(t)) for w, t in rows)
 
     def quiet_workflows(
         self, start: datetime, end: datetime

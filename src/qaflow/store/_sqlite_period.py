@@ -13,7 +13,7 @@ from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Actor, Event, Notification, Task, WorkflowSnapshot
-from qaflow.store._period_rows import PeriodDeadline
+from qaflow.store._period_rows import PeriodDeadline, period_order
 from qaflow.store._sqlite_rows import dt, task_row, text_id, ts
 from qaflow.store._sqlite_schema import guarded
 
@@ -145,7 +145,7 @@ class PeriodReads:
             f"{_DEADLINE_READ}d.status = 'open' AND d.opened_at <= :end{only}",
             args,
         ).fetchall()
-        return [_deadline(row) for row in rows]
+        return sorted((_deadline(row) for row in rows), key=period_order)
 
     def events_after(self, after: dict[str, int], end: datetime) -> list[tuple[str, str]]:
         """``(workflow_id, trigger)`` of each event later than ``end`` among those numbered
@@ -165,7 +165,7 @@ class PeriodReads:
                     [*(v for pair in chunk for v in pair), moment],
                 ).fetchall()
             )
-        return found
+        return sorted(found)
 
     def quiet_workflows(
         self, start: datetime, end: datetime

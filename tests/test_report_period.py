@@ -47,8 +47,11 @@ PERIOD_READS = (
 )
 
 
+COUNCIL = generate_council(6, teams=3, practitioners_per_team=4)
+
+
 def _fill(store: Any) -> Any:
-    council = generate_council(6, teams=3, practitioners_per_team=4)
+    council = COUNCIL
     run_programme(council, months=6, start=START, seed=9, store=store, escalation_rate=0.1)
     start, end = period_bounds(START, 3)
     run_practice(store, council, policy="bexley", start=start, end=end, seed=5)
@@ -61,7 +64,7 @@ def _whole_histories(store: Any) -> Any:
 
     class WholeHistories(type(store)):  # type: ignore[misc]
         period_workflows = quiet_workflows = tasks_created = notifications_created = None
-        period_snapshots = period_deadlines = events_after = None
+        period_snapshots = period_deadlines = events_after = quiet_teams = None
 
     copy = object.__new__(WholeHistories)
     copy.__dict__.update(store.__dict__)
@@ -114,6 +117,33 @@ def test_the_period_report_is_the_whole_history_report(filled: Any) -> None:
     assert trend.timescales and trend.trends
 
 
+def test_a_team_or_service_report_reads_the_period_too(filled: Any) -> None:
+    """A report for one team or one service (``--team``, the service's scoped report) is
+    the one read the long way, and the store's quiet workflows are counted by group (by the
+    team the data records) rather than read history by history."""
+    directory = COUNCIL.directory
+    teams = sorted(t.id for t in directory.teams())
+    services = sorted({t.service_id for t in directory.teams()})
+    reads: list[str] = []
+    for start, end in PERIODS:
+        period = {"start": start, "end": end, "directory": directory}
+        for scope in [{"team": t} for t in teams] + [{"service": s} for s in services]:
+            if isinstance(filled, SQLiteStore):
+                filled.conn.set_trace_callback(reads.append)
+            report = build_report(filled, policies=KNOWN, **period, **scope)
+            if isinstance(filled, SQLiteStore):
+                filled.conn.set_trace_callback(None)
+            assert report == _long_way(filled, **period, **scope), (start, scope)
+    if isinstance(filled, SQLiteStore):
+        one_by_one = [q for q in reads if "FROM events WHERE workflow_id = '" in q]
+        assert reads and not one_by_one, one_by_one[:3]
+    start, end = PERIODS[0]
+    trend = build_report(
+        filled, policies=KNOWN, start=start, end=end, team=teams[0], trend_months=3
+    )
+    assert trend == _long_way(filled, start=start, end=end, team=teams[0], trend_months=3)
+
+
 def test_compliance_instances_are_those_of_every_snapshot(filled: Any) -> None:
     """``instances(since=…)`` through ``period_snapshots`` lists what it listed when it was
     handed every snapshot (the skipped ones had nothing open and nothing in the period)."""
@@ -143,7 +173,7 @@ def test_postgres_period_reads_equal_sqlite(tmp_path: Path, pg_dsn: str) -> None
         later = 0  # events after a period's end, of the workflows with deadline rows in it
         for start, end in PERIODS:
             since, until = _moment(start), _moment(end)
-            for name in PERIOD_READS:
+            for name in (*PERIOD_READS, "quiet_teams"):
                 got = list(getattr(pg, name)(since, until))
                 assert got == list(getattr(lite, name)(since, until)), (name, start)
             rolling = ["supervision", "qa_calendar"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-__all__ = ["PeriodDeadline", "period_order"]
+__all__ = ["PeriodDeadline", "period_order", "team_group_order"]
 
 
 class PeriodDeadline(NamedTuple):
@@ -37,3 +37,8 @@ def period_order(row: PeriodDeadline) -> tuple[str, int, str]:
     """The order both SQL stores return period deadline rows in: by workflow, then as opened
     (sorted in Python: an ORDER BY would move SQLite's planner off the period's index)."""
     return (row.workflow_id, row.opened_seq, row.name)
+
+
+def team_group_order(row: tuple[str, str, str, str | None, str | None, int]) -> tuple[Any, ...]:
+    """The order both SQL stores return quiet team groups in (``None`` first)."""
+    return tuple((value is not None, value or "") for value in row[:5])

@@ -8,7 +8,7 @@ from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Event, Notification, Task, WorkflowSnapshot
-from qaflow.store._period_rows import PeriodDeadline, period_order
+from qaflow.store._period_rows import PeriodDeadline, period_order, team_group_order
 from qaflow.store._pg_sql import event_from, same, snapshot_from, task_from
 from qaflow.store._rows import EVENT_COLS, NOTE_COLS, SNAP_COLS, TASK_COLS, notification_from
 
@@ -23,6 +23,11 @@ _DEADLINE_READ = (
     "e.payload FROM deadlines d JOIN workflows w ON w.workflow_id = d.workflow_id "
     "LEFT JOIN events e ON d.status = 'closed' AND e.workflow_id = d.workflow_id "
     "AND e.seq = d.closed_seq WHERE "
+)
+
+
+_TEXT_KEY = (
+    "CASE WHEN jsonb_typeof((data::jsonb) -> '{key}') = 'string' THEN (data::jsonb) ->> '{key}' END"
 )
 
 
@@ -130,6 +135,18 @@ class PeriodReads:
             "ORDER BY machine, policy, state",
             (ensure_aware(start, "start"), ensure_aware(end, "end")),
         )
+
+    def quiet_teams(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str, str, str, str | None, str | None, int]]:
+        """As :meth:`quiet_workflows`, by the text ``team_id`` and ``raiser_id`` (as SQLite's)."""
+        rows = self._select(
+            f"SELECT machine, policy, state, {_TEXT_KEY.format(key='team_id')}, "
+            f"{_TEXT_KEY.format(key='raiser_id')}, count(*) FROM workflows "
+            "WHERE updated_at < %s AND created_at < %s GROUP BY 1, 2, 3, 4, 5",
+            (ensure_aware(start, "start"), ensure_aware(end, "end")),
+        )
+        return sorted(((m, p, s, t, r, int(n)) for m, p, s, t, r, n in rows), key=team_group_order)
 
     def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
         rows = self._select(

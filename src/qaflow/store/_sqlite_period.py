@@ -13,7 +13,7 @@ from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Actor, Event, Notification, Task, WorkflowSnapshot
-from qaflow.store._period_rows import PeriodDeadline, period_order
+from qaflow.store._period_rows import PeriodDeadline, period_order, team_group_order
 from qaflow.store._sqlite_rows import dt, task_row, text_id, ts
 from qaflow.store._sqlite_schema import guarded
 
@@ -31,6 +31,9 @@ _DEADLINE_READ = (
     "LEFT JOIN events e ON d.status = 'closed' AND e.workflow_id = d.workflow_id "
     "AND e.seq = d.closed_seq WHERE "
 )
+
+
+_TEXT_KEY = "CASE WHEN json_type(data, '$.{key}') = 'text' THEN json_extract(data, '$.{key}') END"
 
 
 def _deadline(row: tuple[Any, ...]) -> PeriodDeadline:
@@ -176,6 +179,20 @@ class PeriodReads:
             "ORDER BY machine, policy, state",
             (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
         ).fetchall()
+
+    def quiet_teams(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str, str, str, str | None, str | None, int]]:
+        """As :meth:`quiet_workflows`, by the ``team_id`` and ``raiser_id`` the data records
+        as text too (``None`` otherwise), so a team- or service-scoped report can count the
+        quiet workflows it keeps (not in the Store protocol: the report uses it)."""
+        rows = self.conn.execute(
+            f"SELECT machine, policy, state, {_TEXT_KEY.format(key='team_id')}, "
+            f"{_TEXT_KEY.format(key='raiser_id')}, count(*) FROM workflows "
+            "WHERE updated_at < ? AND created_at < ? GROUP BY 1, 2, 3, 4, 5",
+            (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        return sorted(rows, key=team_group_order)
 
     def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
         rows = self.conn.execute(

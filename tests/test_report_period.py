@@ -438,3 +438,31 @@ def test_postgres_period_reads_can_search_by_the_period(pg_dsn: str) -> None:
         "deadlines_open_due",
         "events_pkey",
     } <= used, used
+
+
+def test_quiet_workflows_are_counted_from_the_index_alone(tmp_path: Path) -> None:
+    """``quiet_workflows`` reads ``idx_workflows_updated_at`` alone (it holds what the count
+    groups by), and a file an older qaflow made with the narrower index gains the wider one
+    when it is next opened for writing; the groups are those of every row."""
+    path = tmp_path / "older.db"
+    with SQLiteStore(path, synchronous="NORMAL") as store:
+        _fill(store)
+        store.conn.execute("DROP INDEX idx_workflows_updated_at")
+        store.conn.execute("CREATE INDEX idx_workflows_updated_at ON workflows (updated_at)")
+    with SQLiteStore(path, synchronous="NORMAL") as store:
+        sql: list[str] = []
+        for start, end in PERIODS:
+            since, until = _moment(start), _moment(end)
+            store.conn.set_trace_callback(sql.append)
+            groups = list(store.quiet_workflows(since, until))
+            store.conn.set_trace_callback(None)
+            every: dict[tuple[str, str, str], int] = {}
+            for s in store.snapshots():
+                assert s.updated_at is not None and s.created_at is not None
+                if s.updated_at < since and s.created_at < until:
+                    key = (s.machine, s.policy, s.state)
+                    every[key] = every.get(key, 0) + 1
+            assert groups == [(*k, n) for k, n in sorted(every.items())], start
+        plan = [r[-1] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql[-1])]
+        assert plan[0].startswith("SEARCH workflows USING COVERING INDEX idx_workflows_updated_at")
+        assert groups  # the last period: everything quiet

@@ -20,10 +20,12 @@ _PERIOD = "created_at < %(end)s AND updated_at >= %(start)s"
 _DEADLINE_READ = (
     "SELECT d.workflow_id, d.name, d.clause, d.opened_at, d.due_at, d.opened_seq, d.status, "
     "d.closed_at, d.closed_seq, e.trigger, e.source, e.dest, e.actor_id, e.actor_role, "
-    "e.payload FROM deadlines d JOIN workflows w ON w.workflow_id = d.workflow_id "
-    "LEFT JOIN events e ON d.status = 'closed' AND e.workflow_id = d.workflow_id "
-    "AND e.seq = d.closed_seq WHERE "
+    "e.payload, (SELECT w.machine FROM workflows w WHERE w.workflow_id = d.workflow_id) "
+    "FROM deadlines d LEFT JOIN events e ON d.status = 'closed' "
+    "AND e.workflow_id = d.workflow_id AND e.seq = d.closed_seq WHERE "
 )
+"""Each row's machine by key (a subquery per row): a join lets the planner hash a machine's
+every workflow, which grows with the store's age."""
 
 
 _TEXT_KEY = (
@@ -31,12 +33,12 @@ _TEXT_KEY = (
 )
 
 
-def _only(machines: Iterable[str] | None, args: dict[str, Any], table: str = "") -> str:
+def _only(machines: Iterable[str] | None, args: dict[str, Any]) -> str:
     """`` AND machine = ANY(…)`` for ``machines`` (added to ``args``), or ""."""
     if machines is None:
         return ""
     args["machines"] = sorted(set(machines))
-    return f" AND {table}machine = ANY(%(machines)s)"
+    return " AND machine = ANY(%(machines)s)"
 
 
 class PeriodReads:
@@ -96,17 +98,21 @@ class PeriodReads:
     ) -> list[PeriodDeadline]:
         """The deadline rows a period's compliance counts, with their closing events (as
         SQLite's)."""
-        args: dict[str, Any] = {
-            "start": ensure_aware(start, "start"),
-            "end": ensure_aware(end, "end"),
-        }
-        only = _only(machines, args, "w.")
+        args = {"start": ensure_aware(start, "start"), "end": ensure_aware(end, "end")}
+        wanted = None if machines is None else set(machines)
         rows = self._select(
-            f"{_DEADLINE_READ}d.closed_at >= %(start)s AND d.opened_at <= %(end)s{only} "
-            f"UNION ALL {_DEADLINE_READ}d.status = 'open' AND d.opened_at <= %(end)s{only}",
+            f"{_DEADLINE_READ}d.closed_at >= %(start)s AND d.opened_at <= %(end)s "
+            f"UNION ALL {_DEADLINE_READ}d.status = 'open' AND d.opened_at <= %(end)s",
             args,
         )
-        return sorted((PeriodDeadline(*row) for row in rows), key=period_order)
+        return sorted(
+            (
+                PeriodDeadline(*row[:-1])
+                for row in rows
+                if row[-1] is not None and (wanted is None or row[-1] in wanted)
+            ),
+            key=period_order,
+        )
 
     def events_after(self, after: dict[str, int], end: datetime) -> list[tuple[str, str]]:
         """``(workflow_id, trigger)`` of each event later than ``end`` among those numbered

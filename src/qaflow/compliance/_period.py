@@ -37,7 +37,7 @@ from qaflow.records import WorkflowSnapshot
 from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, Derived, MachineSpec, Update
 from qaflow.store._period_rows import PeriodDeadline
 
-__all__ = ["PeriodRows", "period_instances"]
+__all__ = ["PeriodRows", "period_instances", "writers"]
 
 _RECORD = "timescales.record"
 _TEAM = "team_id"

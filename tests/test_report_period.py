@@ -9,6 +9,7 @@ workflow is quiet) is counted too.
 from __future__ import annotations
 
 import re
+import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -466,3 +467,16 @@ def test_quiet_workflows_are_counted_from_the_index_alone(tmp_path: Path) -> Non
         plan = [r[-1] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql[-1])]
         assert plan[0].startswith("SEARCH workflows USING COVERING INDEX idx_workflows_updated_at")
         assert groups  # the last period: everything quiet
+
+
+def test_events_after_binds_no_more_than_the_build_allows(tmp_path: Path) -> None:
+    """``events_after`` splits its (workflow, seq) pairs to fit SQLite's parameter limit: with
+    room for three pairs a query, five workflows give the same events as one query."""
+    with SQLiteStore(tmp_path / "limit.db", synchronous="NORMAL") as store:
+        _play_supervision(store)
+        after = {wid: 3 for wid in "ABCDE"}
+        end = T0 + timedelta(weeks=8)
+        whole = store.events_after(after, end)
+        store.conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 7)
+        assert store.events_after(after, end) == whole
+        assert {wid for wid, _ in whole} == set("ABCDE")

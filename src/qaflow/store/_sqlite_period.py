@@ -21,8 +21,8 @@ __all__ = ["PeriodReads"]
 
 
 _CHUNK = 8000
-"""(workflow, seq) pairs bound per ``events_after`` query: two parameters each, well under
-SQLite's limit of 32,766."""
+"""(workflow, seq) pairs bound per ``events_after`` query at most: two parameters each, and
+never more than the build's limit allows (32,766 since SQLite 3.32, 999 before)."""
 
 _DEADLINE_READ = (
     "SELECT d.workflow_id, d.name, d.clause, d.opened_at, d.due_at, d.opened_seq, d.status, "
@@ -157,8 +157,9 @@ class PeriodReads:
         moment = ts(ensure_aware(end, "end"))
         pairs = sorted(after.items())
         found: list[tuple[str, str]] = []
-        for first in range(0, len(pairs), _CHUNK):
-            chunk = pairs[first : first + _CHUNK]
+        size = min(_CHUNK, (self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // 2)
+        for first in range(0, len(pairs), size):
+            chunk = pairs[first : first + size]
             values = ", ".join("(?, ?)" for _ in chunk)
             found.extend(
                 self.conn.execute(

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hmac
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -178,12 +178,42 @@ def _what_differs(a: Any, b: Any) -> str:
 Chain = list[tuple[int, str]]
 """A workflow's events as the anchor check needs them: ``(seq, hash)`` in order."""
 
+Derived = tuple[Sequence[tuple[Any, ...]], Sequence[tuple[Any, ...]], Sequence[tuple[Any, ...]]]
+"""A workflow's deadline (status last), notification and task rows as stored, undecoded."""
 
-def _intact(engine: Engine, report: VerifyReport, wid: str, chain: bool = True) -> Chain | None:
+_NO_ROWS: Derived = ((), (), ())
+
+_BATCH = 256
+"""Workflows whose derived rows ``verify`` of the whole store reads in one query a table."""
+
+
+def _derived_batch(store: Store, ids: Sequence[str]) -> dict[str, Derived] | None:
+    """The stored derived rows of ``ids`` by workflow (a store's ``derived_rows_of``), or
+    ``None`` (no such read, or it failed): each workflow then reads its own. A workflow
+    absent from the answer has no rows; a row grouped wrongly only sends its workflow to
+    the plain check, which reads its rows again and names any problem."""
+    read = getattr(store, "derived_rows_of", None)
+    if not callable(read):
+        return None
+    try:
+        found: dict[str, Derived] = read(ids)
+    except Exception:
+        return None
+    return found
+
+
+def _intact(
+    engine: Engine,
+    report: VerifyReport,
+    wid: str,
+    chain: bool = True,
+    derived: Derived | None = None,
+) -> Chain | None:
     """The fast check of one workflow (:mod:`qaflow._fold`): its chain when everything
     :func:`_check_workflow` checks holds, else ``None`` (that check then says what is wrong).
     ``chain=False`` (one workflow verified alone, no anchor to check it against): an empty
-    chain stands for "intact".
+    chain stands for "intact". ``derived``: the workflow's stored derived rows, already read
+    with a batch of workflows (:func:`_derived_batch`); ``None``: read them here.
 
     Only for a store that hands out its rows undecoded (``event_rows``, ``derived_rows``).
     """
@@ -198,7 +228,9 @@ def _intact(engine: Engine, report: VerifyReport, wid: str, chain: bool = True) 
         if stored.version != len(rows):
             return None
         folded = fold(engine._registry, stored, rows, rows_wanted=True)
-        if folded is None or folded.snapshot != stored or not rows_match(folded, *read_rows(wid)):
+        if folded is None or folded.snapshot != stored:
+            return None
+        if not rows_match(folded, *(read_rows(wid) if derived is None else derived)):
             return None
     except Exception:
         return None
@@ -211,11 +243,17 @@ def _pairs(events: list[Event]) -> Chain:
 
 
 def _check_workflow(
-    engine: Engine, report: VerifyReport, wid: str, chain: bool = True
+    engine: Engine,
+    report: VerifyReport,
+    wid: str,
+    chain: bool = True,
+    derived: Derived | None = None,
 ) -> Chain | None:
     """Check one workflow, adding what is wrong to ``report``; its ``(seq, hash)`` chain for
-    the anchor check (``chain=False``: the chain may be left empty, nothing is skipped)."""
-    fast = _intact(engine, report, wid, chain)
+    the anchor check (``chain=False``: the chain may be left empty, nothing is skipped).
+    ``derived``: its stored derived rows for the fast check (:func:`_intact`) only; the
+    plain check reads and decodes its own."""
+    fast = _intact(engine, report, wid, chain, derived)
     if fast is not None:
         return fast
     store = engine.store
@@ -421,9 +459,14 @@ def verify_store(
         return report
     chains: dict[str, Chain | None] = {}
     step = max(1, len(ids) // 200)
+    batch: dict[str, Derived] | None = None
     for done, wid in enumerate(ids, 1):
+        if (done - 1) % _BATCH == 0:
+            batch = _derived_batch(store, ids[done - 1 : done - 1 + _BATCH])
         try:
-            chains[wid] = _check_workflow(engine, report, wid)
+            chains[wid] = _check_workflow(
+                engine, report, wid, derived=None if batch is None else batch.get(wid, _NO_ROWS)
+            )
         except UnknownWorkflow:
             report.add(wid, None, "listed but its snapshot is missing")
             chains[wid] = None

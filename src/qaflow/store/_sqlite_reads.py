@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,12 @@ from qaflow.store._sqlite_schema import guarded
 __all__ = ["RowReads"]
 
 _DEADLINES_BY_WORKFLOW = "idx_deadlines_workflow_id_status"
+_BATCH_MAX = 500
+"""At most this many workflow ids in one ``IN (...)`` list (and never more than SQLite's
+parameter limit)."""
+
+DerivedRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+"""A workflow's deadline (status last), notification and task rows as stored, undecoded."""
 
 
 class RowReads:
@@ -141,9 +147,7 @@ class RowReads:
         return [(self._deadline(r[:-1]), r[-1]) for r in self.conn.execute(sql, args).fetchall()]
 
     @guarded
-    def derived_rows(
-        self, workflow_id: str
-    ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    def derived_rows(self, workflow_id: str) -> DerivedRows:
         """The workflow's deadline (status last), notification and task rows as stored,
         undecoded: ``verify`` compares them with the replay's (:mod:`qaflow._fold`)."""
         wid = (text_id(workflow_id),)
@@ -157,6 +161,33 @@ class RowReads:
             ).fetchall(),
             execute(f"SELECT {self._TASK_COLS} FROM tasks WHERE workflow_id = ?", wid).fetchall(),
         )
+
+    @guarded
+    def derived_rows_of(self, workflow_ids: Sequence[str]) -> dict[str, DerivedRows]:
+        """:meth:`derived_rows` of many workflows at once, by workflow id (one with no rows
+        is absent): one query per table for each batch of ids within SQLite's parameter
+        limit, each searching the per-workflow index (``verify`` of the whole store)."""
+        wids = [text_id(w) for w in workflow_ids]
+        limit = min(_BATCH_MAX, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        out: dict[str, DerivedRows] = {}
+        execute = self.conn.execute
+        for start in range(0, len(wids), limit):
+            chunk = wids[start : start + limit]
+            marks = ",".join("?" * len(chunk))
+            for k, sql in enumerate(
+                (
+                    f"SELECT {self._DEADLINE_COLS}, status FROM deadlines "
+                    f"INDEXED BY {_DEADLINES_BY_WORKFLOW} WHERE workflow_id IN ({marks})",
+                    f"SELECT {self._NOTE_COLS} FROM notifications WHERE workflow_id IN ({marks})",
+                    f"SELECT {self._TASK_COLS} FROM tasks WHERE workflow_id IN ({marks})",
+                )
+            ):
+                for row in execute(sql, chunk).fetchall():
+                    found = out.get(row[1])
+                    if found is None:
+                        found = out[row[1]] = ([], [], [])
+                    found[k].append(row)
+        return out
 
     def anchor(self) -> Iterator[AnchorEntry]:
         last = 0

@@ -189,14 +189,15 @@ _BATCH = 256
 
 def _derived_batch(store: Store, ids: Sequence[str]) -> dict[str, Derived] | None:
     """The stored derived rows of ``ids`` by workflow (a store's ``derived_rows_of``), or
-    ``None`` (no such read, or it failed): each workflow then reads its own. A workflow
-    absent from the answer has no rows; a row grouped wrongly only sends its workflow to
-    the plain check, which reads its rows again and names any problem."""
+    ``None`` (no such read, too many rows for one batch, or it failed): each workflow then
+    reads its own. A workflow absent from the answer has no rows; a row grouped wrongly
+    only sends its workflow to the plain check, which reads its rows again and names any
+    problem."""
     read = getattr(store, "derived_rows_of", None)
     if not callable(read):
         return None
     try:
-        found: dict[str, Derived] = read(ids)
+        found: dict[str, Derived] | None = read(ids)
     except Exception:
         return None
     return found

@@ -59,12 +59,32 @@ def test_the_batched_read_is_the_per_workflow_read(engine: Engine) -> None:
     store = engine.store
     assert isinstance(store, SQLiteStore)
     found = store.derived_rows_of([*IDS, "absent"])
-    assert set(found) == set(IDS)
+    assert found is not None and set(found) == set(IDS)
     for wid in IDS:
         assert [sorted(rows) for rows in found[wid]] == [
             sorted(rows) for rows in store.derived_rows(wid)
         ]
     assert engine.verify_report().ok
+
+
+def test_a_batch_with_too_many_rows_is_not_kept(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory stays bounded: past ``max_rows`` the batch is dropped and each workflow reads
+    its own rows; verify still names a tampered one."""
+    store = engine.store
+    assert isinstance(store, SQLiteStore)
+    every = store.derived_rows_of(IDS)
+    assert every is not None
+    total = sum(len(rows) for found in every.values() for rows in found)
+    assert store.derived_rows_of(IDS, max_rows=total) is not None
+    assert store.derived_rows_of(IDS, max_rows=total - 1) is None
+    monkeypatch.setattr(
+        store, "derived_rows_of", lambda ids: SQLiteStore.derived_rows_of(store, ids, 1)
+    )
+    _conn(engine).execute("UPDATE tasks SET kind = 'x' WHERE workflow_id = 'W-07'")
+    problems = engine.verify_report().problems
+    assert problems and {p.workflow_id for p in problems} == {"W-07"}
 
 
 def test_a_tampered_row_in_the_middle_of_a_batch_is_named_for_its_workflow(

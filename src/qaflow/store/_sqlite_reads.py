@@ -163,14 +163,19 @@ class RowReads:
         )
 
     @guarded
-    def derived_rows_of(self, workflow_ids: Sequence[str]) -> dict[str, DerivedRows]:
+    def derived_rows_of(
+        self, workflow_ids: Sequence[str], max_rows: int = 20_000
+    ) -> dict[str, DerivedRows] | None:
         """:meth:`derived_rows` of many workflows at once, by workflow id (one with no rows
         is absent): one query per table for each batch of ids within SQLite's parameter
-        limit, each searching the per-workflow index (``verify`` of the whole store)."""
+        limit, each searching the per-workflow index (``verify`` of the whole store).
+        ``None`` once more than ``max_rows`` rows come back (memory stays bounded; the
+        caller then reads each workflow's own)."""
         wids = [text_id(w) for w in workflow_ids]
         limit = min(_BATCH_MAX, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
         out: dict[str, DerivedRows] = {}
         execute = self.conn.execute
+        left = max_rows
         for start in range(0, len(wids), limit):
             chunk = wids[start : start + limit]
             marks = ",".join("?" * len(chunk))
@@ -182,11 +187,17 @@ class RowReads:
                     f"SELECT {self._TASK_COLS} FROM tasks WHERE workflow_id IN ({marks})",
                 )
             ):
-                for row in execute(sql, chunk).fetchall():
-                    found = out.get(row[1])
-                    if found is None:
-                        found = out[row[1]] = ([], [], [])
-                    found[k].append(row)
+                cursor = execute(sql, chunk)
+                while rows := cursor.fetchmany(1000):
+                    left -= len(rows)
+                    if left < 0:
+                        cursor.close()
+                        return None
+                    for row in rows:
+                        found = out.get(row[1])
+                        if found is None:
+                            found = out[row[1]] = ([], [], [])
+                        found[k].append(row)
         return out
 
     def anchor(self) -> Iterator[AnchorEntry]:

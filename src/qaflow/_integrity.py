@@ -187,6 +187,20 @@ _BATCH = 256
 """Workflows whose derived rows ``verify`` of the whole store reads in one query a table."""
 
 
+def _events_batch(store: Store, ids: Sequence[str]) -> dict[str, list[tuple[Any, ...]]] | None:
+    """The stored event rows of ``ids`` by workflow (a store's ``event_rows_of``), or
+    ``None``, as :func:`_derived_batch`; a workflow absent from the answer has no events
+    (its fast check then fails and the plain check names it)."""
+    read = getattr(store, "event_rows_of", None)
+    if not callable(read):
+        return None
+    try:
+        found: dict[str, list[tuple[Any, ...]]] | None = read(ids)
+    except Exception:
+        return None
+    return found
+
+
 def _derived_batch(store: Store, ids: Sequence[str]) -> dict[str, Derived] | None:
     """The stored derived rows of ``ids`` by workflow (a store's ``derived_rows_of``), or
     ``None`` (no such read, too many rows for one batch, or it failed): each workflow then
@@ -209,12 +223,14 @@ def _intact(
     wid: str,
     chain: bool = True,
     derived: Derived | None = None,
+    logged: Sequence[tuple[Any, ...]] | None = None,
 ) -> Chain | None:
     """The fast check of one workflow (:mod:`qaflow._fold`): its chain when everything
     :func:`_check_workflow` checks holds, else ``None`` (that check then says what is wrong).
     ``chain=False`` (one workflow verified alone, no anchor to check it against): an empty
     chain stands for "intact". ``derived``: the workflow's stored derived rows, already read
-    with a batch of workflows (:func:`_derived_batch`); ``None``: read them here.
+    with a batch of workflows (:func:`_derived_batch`), ``logged`` its event rows
+    (:func:`_events_batch`); ``None``: read them here.
 
     Only for a store that hands out its rows undecoded (``event_rows``, ``derived_rows``).
     """
@@ -224,7 +240,7 @@ def _intact(
     if not callable(read_events) or not callable(read_rows):
         return None
     try:
-        rows = read_events(wid)
+        rows = read_events(wid) if logged is None else logged
         stored = store.load(wid)
         if stored.version != len(rows):
             return None
@@ -249,12 +265,13 @@ def _check_workflow(
     wid: str,
     chain: bool = True,
     derived: Derived | None = None,
+    logged: Sequence[tuple[Any, ...]] | None = None,
 ) -> Chain | None:
     """Check one workflow, adding what is wrong to ``report``; its ``(seq, hash)`` chain for
     the anchor check (``chain=False``: the chain may be left empty, nothing is skipped).
-    ``derived``: its stored derived rows for the fast check (:func:`_intact`) only; the
-    plain check reads and decodes its own."""
-    fast = _intact(engine, report, wid, chain, derived)
+    ``derived``, ``logged``: its stored rows for the fast check (:func:`_intact`) only;
+    the plain check reads and decodes its own."""
+    fast = _intact(engine, report, wid, chain, derived, logged)
     if fast is not None:
         return fast
     store = engine.store
@@ -461,12 +478,18 @@ def verify_store(
     chains: dict[str, Chain | None] = {}
     step = max(1, len(ids) // 200)
     batch: dict[str, Derived] | None = None
+    logs: dict[str, list[tuple[Any, ...]]] | None = None
     for done, wid in enumerate(ids, 1):
         if (done - 1) % _BATCH == 0:
+            logs = _events_batch(store, ids[done - 1 : done - 1 + _BATCH])
             batch = _derived_batch(store, ids[done - 1 : done - 1 + _BATCH])
         try:
             chains[wid] = _check_workflow(
-                engine, report, wid, derived=None if batch is None else batch.get(wid, _NO_ROWS)
+                engine,
+                report,
+                wid,
+                derived=None if batch is None else batch.get(wid, _NO_ROWS),
+                logged=None if logs is None else logs.get(wid, []),
             )
         except UnknownWorkflow:
             report.add(wid, None, "listed but its snapshot is missing")

@@ -46,6 +46,7 @@ def _problems(engine: Engine, batched: bool, monkeypatch: pytest.MonkeyPatch) ->
     with monkeypatch.context() as m:
         if not batched:  # every workflow reads its own rows, as before batching
             m.setattr(_integrity, "_derived_batch", lambda store, ids: None)
+            m.setattr(_integrity, "_events_batch", lambda store, ids: None)
         return engine.verify_report().problems
 
 
@@ -64,6 +65,10 @@ def test_the_batched_read_is_the_per_workflow_read(engine: Engine) -> None:
         assert [sorted(rows) for rows in found[wid]] == [
             sorted(rows) for rows in store.derived_rows(wid)
         ]
+    events = store.event_rows_of([*IDS, "absent"])
+    assert events is not None and set(events) == set(IDS)
+    assert all(events[wid] == store.event_rows(wid) for wid in IDS)
+    assert store.event_rows_of(IDS, max_rows=len(IDS) * 2 - 2) is None
     assert engine.verify_report().ok
 
 
@@ -109,6 +114,17 @@ def test_a_missing_row_and_a_row_moved_to_another_workflow_are_named(
     assert ("W-03", "deadline", "event") in named  # "... was not produced by any event"
 
 
+def test_an_edited_or_removed_event_in_the_middle_of_a_batch_is_named(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = _conn(engine)
+    conn.execute("UPDATE events SET payload = '{\"reason\":\"z\"}' WHERE workflow_id = 'W-06'")
+    conn.execute("DELETE FROM events WHERE workflow_id = 'W-01' AND seq = 2")
+    problems = _same_either_way(engine, monkeypatch)
+    assert {p.workflow_id for p in problems} == {"W-01", "W-06"}
+    assert any(p.workflow_id == "W-06" and p.seq == 2 and "hash" in p.what for p in problems)
+
+
 def test_rows_of_a_workflow_with_no_events_or_no_workflow_are_named(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -133,10 +149,11 @@ def test_the_batched_reads_search_by_workflow(engine: Engine) -> None:
     store.conn.set_trace_callback(seen.append)
     try:
         store.derived_rows_of(IDS)
+        store.event_rows_of(IDS)
     finally:
         store.conn.set_trace_callback(None)
     selects = [q for q in dict.fromkeys(seen) if q.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 3
+    assert len(selects) == 4
     for sql in selects:
         plan = " ".join(r[-1] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
         assert "(workflow_id=?" in plan, (sql, plan)

@@ -12,7 +12,7 @@ from typing import Any
 from qaflow._checks import check_ids, to_utc
 from qaflow.errors import ValidationError
 from qaflow.records import AnchorEntry, Deadline, Notification, Task
-from qaflow.store._rows import DEADLINE_COLS, NOTE_COLS, TASK_COLS, tasks_sql
+from qaflow.store._rows import DEADLINE_COLS, EVENT_COLS, NOTE_COLS, TASK_COLS, tasks_sql
 from qaflow.store._sqlite_rows import deadline_row, notification_row, task_row, text_id, ts
 from qaflow.store._sqlite_schema import guarded
 
@@ -198,6 +198,37 @@ class RowReads:
                         if found is None:
                             found = out[row[1]] = ([], [], [])
                         found[k].append(row)
+        return out
+
+    @guarded
+    def event_rows_of(
+        self, workflow_ids: Sequence[str], max_rows: int = 20_000
+    ) -> dict[str, list[tuple[Any, ...]]] | None:
+        """``event_rows`` of many workflows at once, by workflow id (one with no events is
+        absent), in ``seq`` order: one query for each batch of ids within SQLite's parameter
+        limit, searching the (workflow_id, seq) key. ``None`` once more than ``max_rows``
+        rows come back, as :meth:`derived_rows_of`."""
+        wids = [text_id(w) for w in workflow_ids]
+        limit = min(_BATCH_MAX, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        out: dict[str, list[tuple[Any, ...]]] = {}
+        left = max_rows
+        for start in range(0, len(wids), limit):
+            chunk = wids[start : start + limit]
+            cursor = self.conn.execute(
+                f"SELECT {EVENT_COLS} FROM events WHERE workflow_id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY workflow_id, seq",
+                chunk,
+            )
+            while rows := cursor.fetchmany(1000):
+                left -= len(rows)
+                if left < 0:
+                    cursor.close()
+                    return None
+                for row in rows:
+                    found = out.get(row[0])
+                    if found is None:
+                        found = out[row[0]] = []
+                    found.append(row)
         return out
 
     def anchor(self) -> Iterator[AnchorEntry]:

@@ -33,6 +33,7 @@ from qaflow._effects import Outputs, collect
 from qaflow._plans import BREACH_FIELDS, Route, check_fields, choose, plan_of
 from qaflow._program import run_program
 from qaflow.errors import (
+    GuardFailed,
     IntegrityError,
     PolicyError,
     TransitionNotAllowed,
@@ -164,15 +165,28 @@ def live_step(
         )
     single = plan.single
     if single is not None and not (plan.breachable and actor == SYSTEM):
-        # One candidate without guards: the checks choose() makes of it, in its order.
+        # One candidate: the checks choose() makes of it, in its order.
         if directory is not None or actor.role not in single.roles:
             authorise(snapshot, trigger, actor, single.roles, directory)
         if single.actor_key is not None:
             check_holder(snapshot, single.transition, actor)
         check_fields(single.fields, single.required, trigger, payload, False)
-        return _run(
-            spec, snapshot, single, None, trigger, actor, at, payload, idempotency_key, lean
-        )
+        ctx = None
+        if single.guards:
+            # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
+            ctx = Context(
+                spec, snapshot, trigger, state, single.dest, actor, at, payload, snapshot.data,
+                snapshot.version + 1,
+            )  # fmt: skip
+            for fn, arg, guard in single.guards:
+                if not fn(ctx, arg):
+                    raise GuardFailed(
+                        workflow_id=snapshot.workflow_id,
+                        trigger=trigger,
+                        condition=guard.condition,
+                        clause=guard.clause,
+                    )
+        return _run(spec, snapshot, single, ctx, trigger, actor, at, payload, idempotency_key, lean)
     route, ctx = choose(spec, plan, snapshot, trigger, actor, at, payload, directory)
     return _run(spec, snapshot, route, ctx, trigger, actor, at, payload, idempotency_key, lean)
 

@@ -70,8 +70,8 @@ class Route:
 class Plan:
     """What every command of one trigger in one state of one spec shares.
 
-    ``single`` is the route when there is exactly one candidate and it has no guards (the
-    common case, checked without the general loop), else ``None``. ``breachable``: the
+    ``single`` is the route when there is exactly one candidate (the common case, checked
+    without the general loop), else ``None``. ``breachable``: the
     trigger is one a deadline fires on breach, so a system command may be exempt from role
     checks. ``roles``: the union of the candidates' roles (the first's own when alone).
     """
@@ -87,8 +87,7 @@ class Plan:
             if len(candidates) == 1
             else frozenset().union(*(t.roles for t in candidates))
         )
-        one = self.routes[0]
-        self.single = one if len(candidates) == 1 and not one.guards else None
+        self.single = self.routes[0] if len(candidates) == 1 else None
 
 
 def plan_of(spec: MachineSpec, state: str, trigger: str) -> Plan | None:

@@ -13,8 +13,10 @@ simulation.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -22,6 +24,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import qaflow
 import qaflow.engine
 from qaflow import Actor, Engine, ManualClock, MemoryStore
 from qaflow._plans import plan_of
@@ -233,3 +236,16 @@ def test_closure_guards_and_updates_still_run_through_their_callables() -> None:
     noted = attrs.evolve(comment, effects=(Notify(("manager",), "said"), Update(lambda c: {})))
     kinds = [op[0] for op in compile_program(spec, noted, "submitted", rows=False)]
     assert kinds == [UPDATE]
+
+
+@pytest.mark.parametrize("name", ["_plans.py", "_program.py"])
+def test_the_plan_modules_are_pure_and_small(name: str) -> None:
+    """Like the interpreter: no store, no clock; under 600 lines, each class under 300."""
+    text = (Path(qaflow.__file__).parent / name).read_text(encoding="utf-8")
+    tree = ast.parse(text)
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert not {m for m in imported if m.startswith(("qaflow.store", "qaflow.clock"))}
+    assert len(text.splitlines()) <= 600
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ClassDef):
+            assert node.end_lineno is not None and node.end_lineno - node.lineno < 300

@@ -8,9 +8,12 @@ makes replay reproduce a snapshot and a refused command write nothing: the facad
 :mod:`qaflow.engine` loads, calls this, and commits.
 
 A live command is checked in order: time not before the last event, trigger allowed in the
-state, role and directory, the holder named by ``actor_key``, payload fields, guards.
-:func:`replay_step` applies a stored event without those checks, choosing among transitions
-that share a trigger exactly as the live command did (roles first, then guards).
+state, role and directory, the holder named by ``actor_key``, payload fields, guards. It runs
+through the (spec, state, trigger)'s compiled plan (:mod:`qaflow._plans`: the tables, the
+guards as direct callables, the effects as a flat tuple of steps from :mod:`qaflow._program`),
+which builds no context or outputs a route does not use. :func:`replay_step` applies a stored event without those checks, choosing among transitions
+that share a trigger exactly as the live command did (roles first, then guards), through the
+general effects interpreter (:func:`qaflow._effects.collect`), the compiled plans' reference.
 """
 
 from __future__ import annotations
@@ -217,17 +220,26 @@ def _run(
     state, dest = snapshot.state, route.dest
     data = dict(snapshot.data)
     out = None
-    if ops or "deadline_id" in payload:
+    breach = "deadline_id" in payload
+    if ops or breach:
         if ctx is None:
             # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
             ctx = Context(spec, snapshot, trigger, state, dest, actor, at, payload, data, seq)
         else:
             ctx.data = data
-        if only_updates and "deadline_id" not in payload:
+        if only_updates and not breach:
             for _, fn, arg in ops:
                 data.update(fn(ctx, arg))
         else:
-            out = _outputs(ctx, snapshot, payload, actor, seq, at, not lean)
+            # collect()'s outputs, a breach's deadline marked (a route has a transition: a
+            # breach writes no notice of its own), then the compiled steps
+            deadlines = snapshot.deadlines
+            out = Outputs(seq, at, {d.id: d for d in deadlines} if deadlines else {}, not lean)
+            if breach and actor == SYSTEM:
+                breach_id = payload["deadline_id"]
+                if breach_id is not None and breach_id in out.open_now:
+                    del out.open_now[breach_id]
+                    out.breached.append(breach_id)
             run_program(ops, ctx, out)
     event = chained_event(
         snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key, lean=lean
@@ -246,26 +258,6 @@ def _run(
         tuple(out.notifications),
         tuple(out.tasks),
     )
-
-
-def _outputs(
-    ctx: Context,
-    snapshot: WorkflowSnapshot,
-    payload: dict[str, Any],
-    actor: Actor,
-    seq: int,
-    at: datetime,
-    rows: bool,
-) -> Outputs:
-    """:func:`~qaflow._effects.collect`'s outputs, a breach's deadline marked (a route has a
-    transition: a breach writes no notice of its own)."""
-    deadlines = snapshot.deadlines
-    out = Outputs(seq, at, {d.id: d for d in deadlines} if deadlines else {}, rows)
-    breach_id = payload.get("deadline_id")
-    if breach_id is not None and actor == SYSTEM and breach_id in out.open_now:
-        del out.open_now[breach_id]
-        out.breached.append(breach_id)
-    return out
 
 
 def replay_step(

@@ -31,12 +31,14 @@ from qaflow._plans import plan_of
 from qaflow._program import CALL, CLOSE_STATE, OPEN, UPDATE, compile_program
 from qaflow.errors import QAFlowError
 from qaflow.machines import qa_calendar, supervision, timescales
-from qaflow.machines.escalation import escalation_machine
+from qaflow.machines.escalation import escalation_machine, level_of
 from qaflow.policies import (
     SHIPPED_AUDIT_FILES,
     shipped_audit_procedure,
     shipped_escalation_procedures,
 )
+from qaflow.policies.ladders import EscalationLadder
+from qaflow.records import SYSTEM
 from qaflow.simulate import simulate_escalations
 from qaflow.spec import Guard, Notify, Update
 from qaflow.store import SimulationStore
@@ -50,6 +52,7 @@ from qaflow.testing import (
     ladders,
     run_commands,
 )
+from qaflow.testing._ladder_draw import LadderCommand
 from reference_compute import checked_live_step, reference_live_step
 from review_machine import review_spec
 
@@ -158,7 +161,7 @@ def test_generated_ladders_decide_as_the_general_interpreter(
             for cmd in commands:
                 if cmd.wait:
                     engine.tick(clock.advance(cmd.wait))
-                by = Actor(f"P-{cmd.pick % 3}", ladder.raisers[cmd.pick % len(ladder.raisers)])
+                by = _actor(ladder, engine, cmd)
                 try:
                     if started:
                         engine.fire("W-1", cmd.trigger, by, cmd.payload)
@@ -169,6 +172,30 @@ def test_generated_ladders_decide_as_the_general_interpreter(
                     pass
         else:
             run_commands(engine, ladder, "W-1", commands, clock=clock)
+
+
+def _actor(ladder: EscalationLadder, engine: Engine, cmd: LadderCommand) -> Actor:
+    """Who ``cmd`` is fired as, as :func:`qaflow.testing.run_commands` picks them."""
+    try:
+        snapshot = engine.get("W-1")
+        data: dict[str, Any] = snapshot.data
+        level = level_of(ladder, snapshot.state)
+    except QAFlowError:
+        data, level = {}, None
+    if cmd.who == "system":
+        return SYSTEM
+    raisers = ladder.raisers
+    if cmd.who == "raiser":
+        role = data.get("raiser_role", raisers[cmd.pick % len(raisers)])
+        return Actor(str(data.get("raiser_id", f"R-{cmd.pick % 3}")), str(role))
+    if cmd.who == "other_raiser":
+        return Actor("R-OTHER", raisers[cmd.pick % len(raisers)])
+    roles = (ladder.holders(level) if cmd.who == "holder" and level is not None else None) or (
+        ladder.all_roles
+    )
+    role = roles[cmd.pick % len(roles)]
+    person = data.get(f"{role}_id")
+    return Actor(person if isinstance(person, str) else f"P-{role}", role)
 
 
 def test_the_simulation_decides_as_the_general_interpreter(checked: list[str]) -> None:

@@ -11,9 +11,10 @@ A live command is checked in order: time not before the last event, trigger allo
 state, role and directory, the holder named by ``actor_key``, payload fields, guards. It runs
 through the (spec, state, trigger)'s compiled plan (:mod:`qaflow._plans`: the tables, the
 guards as direct callables, the effects as a flat tuple of steps from :mod:`qaflow._program`),
-which builds no context or outputs a route does not use. :func:`replay_step` applies a stored event without those checks, choosing among transitions
-that share a trigger exactly as the live command did (roles first, then guards), through the
-general effects interpreter (:func:`qaflow._effects.collect`), the compiled plans' reference.
+which builds no context or outputs a route does not use. :func:`replay_step` applies a stored
+event without those checks, choosing among transitions that share a trigger exactly as the
+live command did (roles first, then guards), through the general effects interpreter
+(:func:`qaflow._effects.collect`), the compiled plans' reference.
 """
 
 from __future__ import annotations
@@ -240,7 +241,9 @@ def _run(
                 if breach_id is not None and breach_id in out.open_now:
                     del out.open_now[breach_id]
                     out.breached.append(breach_id)
-            run_program(ops, ctx, out)
+            run_program(
+                (route.breach_lean if lean else route.breach_full) if breach else ops, ctx, out
+            )
     event = chained_event(
         snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key, lean=lean
     )

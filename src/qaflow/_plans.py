@@ -36,11 +36,15 @@ class Route:
 
     ``guards`` are ``(fn, arg, guard)``: ``fn(ctx, arg)`` is the guard's verdict.
     ``full`` and ``lean`` are its compiled effects with and without notification and task
-    rows; ``full_updates``/``lean_updates``: every step is an update (no :class:`Outputs`).
+    rows; ``full_updates``/``lean_updates``: every step is an update (no :class:`Outputs`);
+    ``breach_full``/``breach_lean``: the same for a command carrying a ``deadline_id``
+    (which the interpreter never treats as a bare transition).
     """
 
     __slots__ = (
         "actor_key",
+        "breach_full",
+        "breach_lean",
         "dest",
         "fields",
         "full",
@@ -65,6 +69,8 @@ class Route:
         self.lean: tuple[Op, ...] = compile_program(spec, transition, state, False)
         self.full_updates = updates_only(self.full)
         self.lean_updates = updates_only(self.lean)
+        self.breach_full = compile_program(spec, transition, state, True, breach=True)
+        self.breach_lean = compile_program(spec, transition, state, False, breach=True)
 
 
 class Plan:

@@ -142,15 +142,16 @@ def _compile_effects(effects: tuple[Effect, ...], dest: str, rows: bool, ops: li
 
 
 def compile_program(
-    spec: MachineSpec, transition: TransitionSpec, source: str, rows: bool
+    spec: MachineSpec, transition: TransitionSpec, source: str, rows: bool, breach: bool = False
 ) -> tuple[Op, ...]:
     """The steps :func:`~qaflow._effects.collect` takes for ``transition`` from ``source``
     (after a breach's deadline, which depends on the command), in its order.
 
-    ``()`` for an internal transition without effects on a spec without rolling deadlines:
-    the interpreter writes only its event and data (no deadline is touched).
+    ``()`` for an internal transition without effects on a spec without rolling deadlines,
+    unless the command is a ``breach`` (it carries a ``deadline_id``): the interpreter then
+    writes only its event and data, running no effect step at all.
     """
-    if transition.dest is None and not transition.effects and not spec.rolling:
+    if transition.dest is None and not transition.effects and not spec.rolling and not breach:
         return ()
     ops: list[Op] = []
     dest_name = transition.dest_from(source)

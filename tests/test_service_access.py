@@ -117,9 +117,15 @@ def test_callers_see_and_act_only_on_their_cases(api: Api) -> None:
             ("GET", f"/workflows/{wid}/triggers", {}),
             ("GET", "/verify", {"params": {"workflow_id": wid}}),
             ("POST", f"/workflows/{wid}/fire", {"json": {"trigger": "withdraw"}}),
-            ("GET", f"/ui/workflows/{wid}", {}),
+            ("GET", f"/ui/workflows/{wid}", {"headers": {"Accept": "application/json"}}),
         ):
             _hidden(api.as_("FIRO-1", method, path, **kw), wid)
+    # A browser is shown the same page for a hidden workflow as for one that does not exist.
+    pages = [api.as_("FIRO-1", "GET", f"/ui/workflows/{wid}") for wid in ("ESC-B", "ESC-Z")]
+    assert [p.status_code for p in pages] == [404, 404]
+    assert pages[0].headers["content-type"].startswith("text/html")
+    assert pages[0].text.replace("ESC-B", "ESC-Z") == pages[1].text
+    assert "<code>unknown-workflow</code>" in pages[0].text
     # ... and nothing was written to it.
     assert api.as_("FIRO-2", "GET", "/workflows/ESC-B").headers["ETag"] == '"1"'
 
@@ -351,7 +357,23 @@ def test_the_report_counts_only_the_work_the_caller_may_see(api: Api) -> None:
         params={"from": "2025-11-01", "to": "2026-01-01"},
         headers={"Authorization": f"Basic {token}"},
     )
-    assert refused_page.status_code == 403
+    # A browser is shown a page, with the same status, saying what the caller may have.
+    assert refused_page.status_code == 403, refused_page.text
+    assert refused_page.headers["content-type"].startswith("text/html")
+    assert "<h1>Report outside the caller&#39;s scope</h1>" in refused_page.text
+    assert "<code>report-scope</code>" in refused_page.text and "ESC-" not in refused_page.text
+    # A program asking for JSON gets the problem document itself.
+    as_json = api.client.get(
+        "/ui/report",
+        params={"from": "2025-11-01", "to": "2026-01-01"},
+        headers={"Authorization": f"Basic {token}", "Accept": "application/problem+json"},
+    )
+    assert as_json.status_code == 403
+    assert as_json.json()["type"] == "urn:qaflow:problem:report-scope"
+    # Without credentials the page keeps its Basic challenge, so the browser can ask.
+    challenged = api.client.get("/ui/report")
+    assert challenged.status_code == 401 and "Basic" in challenged.headers["WWW-Authenticate"]
+    assert challenged.headers["content-type"].startswith("text/html")
 
 
 def test_a_manager_of_several_units_names_the_one_to_report_on() -> None:

@@ -7,6 +7,7 @@ Pages show ids, states, roles and times, never payload free text (it may be pers
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
@@ -169,6 +170,36 @@ def _report(service: Service, request: Request, caller: Caller) -> dict[str, Any
     return context
 
 
+def _wants_json(request: Request) -> bool:
+    """Whether the caller asked for JSON rather than a page (a program, not a browser)."""
+    accept = request.headers.get("accept", "")
+    return "text/html" not in accept and ("problem+json" in accept or "/json" in accept)
+
+
+def _refusal(request: Request, answer: Response) -> Response:
+    """A refused page as a page: the problem's title, detail and members, with the same
+    status and headers (a 401 keeps its Basic challenge). A caller who asks for JSON gets
+    the problem document itself."""
+    if _wants_json(request):
+        return answer
+    body = json.loads(bytes(answer.body))
+    members = ("type", "title", "status", "detail", "instance")
+    fields = [
+        (name.replace("_", " "), ", ".join(map(str, v)) if isinstance(v, list) else v)
+        for name, v in body.items()
+        if name not in members and v is not None and v != []
+    ]
+    page = _ENV.get_template("error.html").render(
+        title=body["title"],
+        detail=body["detail"],
+        status=body["status"],
+        kind=body["type"].rsplit(":", 1)[-1],
+        fields=fields,
+    )
+    headers = {k: v for k, v in answer.headers.items() if k.lower() == "www-authenticate"}
+    return HTMLResponse(page, status_code=answer.status_code, headers=headers)
+
+
 def web_routes(service: Service) -> list[Route]:
     """The page routes, each behind the same authentication as the API's reads."""
 
@@ -180,7 +211,7 @@ def web_routes(service: Service) -> list[Route]:
                 caller = service.auth.caller(request, _PAGE)
                 context = build(request, caller)
             except QAFlowError as error:
-                return problem_from_error(error, request.url.path)
+                return _refusal(request, problem_from_error(error, request.url.path))
             return HTMLResponse(_ENV.get_template(template).render(**context))
 
         return endpoint

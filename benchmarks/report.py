@@ -40,11 +40,11 @@ KNOWN = shipped_report_policies()
 
 def whole_histories(store: SQLiteStore) -> Any:
     """The same store without the period reads: the report reads every whole history
-    (and compliance every snapshot)."""
+    (and compliance every snapshot, replaying each rolling workflow)."""
 
     class WholeHistories(SQLiteStore):
         period_workflows = quiet_workflows = tasks_created = notifications_created = None
-        period_snapshots = None
+        period_snapshots = period_deadlines = events_after = None
 
     copy = object.__new__(WholeHistories)
     copy.__dict__.update(store.__dict__)

@@ -21,6 +21,13 @@ Figures (each baseline is measured in the same run; see benchmarks/README.md):
    transition the payload's ``to`` names. Target: ratio (qaflow time / baseline time) at most 1.5x.
    The old, flattering baseline (``add_model``/``remove_model`` per path, collector on for
    the baseline, off for qaflow) is printed beside it, so the change of method is visible.
+   2e splits the engine from the driver, in the same alternating rounds as 2: the lean engine
+   (``SimulationStore``, ``simulation=True``) fires exactly the recorded commands (trigger,
+   payload, actor, in the order the run committed them, read from the store's anchor; the
+   clock set to each event's moment, ``tick`` where the run's breaches were) with no actors,
+   scheduler or tally, against the same transitions replay. The engine's ratio is what the
+   engine alone costs; the difference to 2 is what the driver adds (actors' decisions,
+   scheduler, results).
 3. against a hand-written dict loop over the same sequences (the floor).
 4. peak memory of one streaming simulation (``keep_paths=False``, no store given: each chunk
    of 10,000 paths plays in a store of its own), measured in fresh subprocesses at the full
@@ -46,16 +53,18 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from _common import ROOT, Row, header, paired, summary, us
+from _common import ROOT, Paired, Row, header, paired, summary, us
 from _common import line as _line
 from _common import rate as _rate
-from qaflow import Engine, MemoryStore
+from qaflow import SYSTEM, Actor, Engine, ManualClock, MemoryStore
 from qaflow.machines.escalation import escalation_machine
 from qaflow.policies import bexley
 from qaflow.simulate import simulate_escalations
 from qaflow.spec import MachineSpec, TransitionSpec
+from qaflow.store import SimulationStore
 
 LADDERS = {
     "iro": bexley.IRO_LADDER,
@@ -71,6 +80,8 @@ TARGET_RATIO = 1.5
 TARGET_MEMORY = 300 << 20
 
 Sequence_ = tuple[tuple[str, dict[str, Any]], ...]
+Command = tuple[str, int, str, Actor, dict[str, Any], datetime, bool]
+"""(workflow id, seq, trigger, actor, payload, moment, a breach ``tick`` fired)."""
 
 
 @dataclass(frozen=True)
@@ -140,6 +151,95 @@ def recorded_sequences(store: MemoryStore) -> tuple[list[Sequence_], list[str]]:
         sequences.append(tuple((e.trigger, dict(e.payload)) for e in events))
         finals.append(events[-1].dest)
     return sequences, finals
+
+
+def recorded_commands(store: MemoryStore) -> list[Command]:
+    """Every event the run wrote, in commit order (the store's anchor): what the driver made
+    the engine do, and when."""
+    events: dict[str, list[Any]] = {}
+    out: list[Command] = []
+    for entry in store.anchor():
+        wid = entry.workflow_id
+        if wid not in events:
+            events[wid] = store.events(wid)
+        e = events[wid][entry.seq - 1]
+        out.append((wid, e.seq, e.trigger, e.actor, dict(e.payload), e.at, e.actor == SYSTEM))
+    return out
+
+
+def _fire_recorded(
+    spec: MachineSpec, commands: Sequence[Command], check: bool
+) -> tuple[Engine | None, float]:
+    """The lean engine firing ``commands`` with no driver; the CPU seconds it took.
+
+    Each command is ``start`` or ``fire`` with the recorded trigger, actor and payload, the
+    clock first moved to its moment; a breach is fired by ``tick`` at that moment (one tick
+    fires every breach the run committed together). ``check`` compares each tick's steps with
+    the recorded ones and returns the engine (outside the timed runs); otherwise the engine
+    and its store are dropped inside the timed run, as a simulated chunk's are.
+    """
+    virtual = ManualClock(datetime(1990, 1, 1, tzinfo=UTC))
+    t = clock()
+    engine = Engine(SimulationStore(), [spec], clock=virtual, simulation=True)
+    start, fire, tick, set_clock = engine.start, engine.fire, engine.tick, virtual.set
+    now = virtual.now()
+    i, end = 0, len(commands)
+    while i < end:
+        wid, seq, trigger, actor, payload, at, breach = commands[i]
+        if at > now:
+            now = set_clock(at)
+        if breach:
+            steps = tick()
+            if check:
+                got = [(s.event.workflow_id, s.event.seq) for s in steps]
+                assert got == [(c[0], c[1]) for c in commands[i : i + len(steps)]], got
+                assert steps, commands[i]
+            i += len(steps)
+        elif seq == 1:
+            start(spec, wid, trigger, actor, payload)
+            i += 1
+        else:
+            fire(wid, trigger, actor, payload)
+            i += 1
+    if check:
+        return engine, clock() - t
+    del engine, start, fire, tick
+    return None, clock() - t
+
+
+def engine_alone(spec: MachineSpec, commands: Sequence[Command], n: int) -> Callable[[], float]:
+    """Seconds per path of the lean engine firing the recorded commands, no driver."""
+
+    def run() -> float:
+        return _fire_recorded(spec, commands, False)[1] / n
+
+    return run
+
+
+def check_engine_alone(
+    spec: MachineSpec, commands: Sequence[Command], finals: dict[str, tuple[str, int]]
+) -> None:
+    """The driverless replay ends every workflow where the run did, at the same version."""
+    engine, _ = _fire_recorded(spec, commands, True)
+    assert engine is not None
+    for wid, (state, version) in finals.items():
+        snapshot = engine.store.load(wid)
+        assert (snapshot.state, snapshot.version) == (state, version), wid
+
+
+def rounds(runs: Sequence[Callable[[], float]], reps: int) -> list[list[float]]:
+    """``reps`` rounds of every run back to back, the order rotated each round; per run,
+    its times."""
+    times: list[list[float]] = [[] for _ in runs]
+    for r in range(reps):
+        for k in range(len(runs)):
+            j = (k + r) % len(runs)
+            times[j].append(runs[j]())
+    return times
+
+
+def median_ratio(a: Sequence[float], b: Sequence[float]) -> float:
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 # --- the baselines --------------------------------------------------------------------------
@@ -241,8 +341,6 @@ def bench_rate(cfg: Config, rows: list[Row]) -> None:
     sequences, finals = recorded_sequences(store)
     assert lean.summary.commands == sum(len(s) for s in sequences)  # the same paths
     commands = sum(len(s) for s in sequences)
-    del store
-    gc.collect()
     check_baselines(spec, sequences, finals)
     line("commands (events) per path", f"{commands / n:.2f}")
 
@@ -268,9 +366,20 @@ def bench_rate(cfg: Config, rows: list[Row]) -> None:
         gc.collect()
         return seconds
 
+    commands_run = recorded_commands(store)
+    ends = {wid: (store.load(wid).state, store.load(wid).version) for wid in store.workflow_ids()}
+    check_engine_alone(spec, commands_run, ends)
+    del store
+    gc.collect()
     bare = collector_off(reused_transitions(spec, sequences))
     floor = collector_off(dict_loop(spec, sequences))
-    vs_bare = paired(collector_off(subject), bare, cfg.reps)
+    alone = collector_off(engine_alone(spec, commands_run, n))
+    sim_t, alone_t, bare_t = rounds([collector_off(subject), alone, bare], cfg.reps)
+    vs_bare = Paired(
+        statistics.median(sim_t), statistics.median(bare_t), median_ratio(sim_t, bare_t)
+    )
+    alone_ratio = median_ratio(alone_t, bare_t)
+    driver_share = statistics.median(1 - a / s for a, s in zip(alone_t, sim_t, strict=True))
     vs_old = paired(old_subject, bare_transitions(spec, sequences), max(3, cfg.reps // 2))
     vs_floor = paired(collector_off(subject), floor, cfg.reps)
     vs_recorded = paired(collector_off(recorded), bare, max(3, cfg.reps // 2))
@@ -279,6 +388,17 @@ def bench_rate(cfg: Config, rows: list[Row]) -> None:
     line("  per command", us(vs_bare.subject * n / commands))
     line("bare transitions: one reused model, collector off", rate(vs_bare.baseline))
     line("  ratio (qaflow time / transitions time)", f"{vs_bare.ratio:.2f}x", "(target ≤ 1.5x)")
+    line(
+        "2e engine alone: recorded commands, lean engine, no driver",
+        rate(statistics.median(alone_t)),
+    )
+    line("  per path", us(statistics.median(alone_t)))
+    line("  ratio (engine alone / transitions time)", f"{alone_ratio:.2f}x", "(same rounds as 2)")
+    line(
+        "  the driver: simulation minus engine alone, per path",
+        us(vs_bare.subject - statistics.median(alone_t)),
+        f"({driver_share:.0%} of a path; {vs_bare.ratio - alone_ratio:.2f}x of transitions)",
+    )
     line("qaflow recorded in full (MemoryStore, lean off)", rate(vs_recorded.subject))
     line("  per path", us(vs_recorded.subject))
     line("  ratio (recorded / transitions)", f"{vs_recorded.ratio:.2f}x", "(for comparison)")
@@ -302,6 +422,24 @@ def bench_rate(cfg: Config, rows: list[Row]) -> None:
             f"{vs_bare.ratio:.2f}x transitions",
             f"≤ {TARGET_RATIO:.1f}x",
             vs_bare.ratio <= TARGET_RATIO,
+        )
+    )
+    rows.append(
+        Row(
+            "2e engine alone (recorded commands, no driver)",
+            us(statistics.median(alone_t)) + "/path",
+            f"{alone_ratio:.2f}x transitions",
+            "—",
+            None,
+        )
+    )
+    rows.append(
+        Row(
+            "2e the driver's share of a simulated path",
+            us(vs_bare.subject - statistics.median(alone_t)) + "/path",
+            f"{driver_share:.0%} of a path",
+            "—",
+            None,
         )
     )
     rows.append(

@@ -52,6 +52,8 @@ __all__ = [
     "ahead_of_period",
     "event_bindings",
     "instance_rule",
+    "met_reads_before",
+    "row_bindings",
 ]
 
 CADENCE_NAMES: Final = ("data",)
@@ -237,16 +239,42 @@ class RollingRule:
 
 def event_bindings(event: Event, before: Mapping[str, Any]) -> dict[str, Any]:
     """What a condition saw of a stored event (the names :data:`qaflow.spec.GUARD_NAMES`)."""
-    payload = event.payload
+    actor = event.actor
+    return row_bindings(
+        event.trigger, event.source, event.dest, actor.id, actor.role, event.payload, before
+    )
+
+
+def row_bindings(
+    trigger: str,
+    source: str,
+    dest: str,
+    actor_id: str,
+    actor_role: str,
+    payload: Mapping[str, Any],
+    before: Mapping[str, Any],
+) -> dict[str, Any]:
+    """:func:`event_bindings` from an event's stored columns (``before``: the data before it)."""
     return {
-        "actor": {"id": event.actor.id, "role": event.actor.role},
+        "actor": {"id": actor_id, "role": actor_role},
         "data": dict(before),
         "payload": payload,
-        "state": event.source,
-        "dest": event.dest,
-        "trigger": event.trigger,
+        "state": source,
+        "dest": dest,
+        "trigger": trigger,
         "reason": payload.get("reason", before.get("reason")),
     }
+
+
+_BEFORE: Final = re.compile(r"\b(data|reason)\b")
+
+
+def met_reads_before(rule: RollingRule) -> bool:
+    """Whether ``met_when`` may read the workflow's data before the event (``data``, or
+    ``reason`` where the payload has none): then only a replay can say if an event met it.
+    Read from the source text, so a string literal naming them also counts (never wrongly
+    ``False``)."""
+    return rule.met_when is not None and _BEFORE.search(rule.met_when) is not None
 
 
 def ahead_of_period(rule: RollingRule, current: Deadline | None, at: datetime) -> bool:

@@ -136,9 +136,10 @@ def notifications(p: Period) -> tuple[ClauseCount, ...]:
 
 def overdue_deadlines(p: Period) -> tuple[OverdueItem, ...]:
     """Deadlines still open and due by the end (``tick`` has not fired them yet)."""
-    wanted = p.workflow_ids() if p.filters.any else None
+    due = [d for d in p.store.due_deadlines(p.end) if d.due_at < p.end]
+    wanted = p.kept(d.workflow_id for d in due) if p.filters.any else None
     return tuple(
         overdue_item(p, "deadline", d.workflow_id, d.name, d.due_at)
-        for d in p.store.due_deadlines(p.end)
-        if d.due_at < p.end and (wanted is None or d.workflow_id in wanted)
+        for d in due
+        if wanted is None or d.workflow_id in wanted
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, time
-from typing import Final
+from typing import Any, Final
 
 import attrs
 
@@ -197,6 +197,7 @@ class Period:
         self.quiet_policies: set[str] = set()
         self.quiet_open_audits = 0
         self.touched_only = touched_only
+        self.quiet_grouped = False  # a filter's quiet workflows counted by group, not read
         for snapshot, events in self._histories():
             kind = self.kind(snapshot.machine, snapshot.policy)
             if kind is None or not events or events[0].at >= end:
@@ -226,10 +227,11 @@ class Period:
 
     def team_of(self, kind: str, snapshot: WorkflowSnapshot) -> str | None:
         """The team whose work this is: recorded on an audit, the raiser's for an escalation."""
-        team = snapshot.data.get("team_id")
+        return self._team(kind, snapshot.data.get("team_id"), snapshot.data.get("raiser_id"))
+
+    def _team(self, kind: str, team: object, raiser: object) -> str | None:
         if isinstance(team, str):
             return team
-        raiser = snapshot.data.get("raiser_id")
         if kind == "escalation" and isinstance(raiser, str) and self.directory is not None:
             try:
                 return self.directory.team_of(raiser)
@@ -242,7 +244,10 @@ class Period:
         return None if team is None else self._services.get(team)
 
     def _wanted(self, kind: str, snapshot: WorkflowSnapshot) -> bool:
-        team = self.team_of(kind, snapshot)
+        return self._keeps(self.team_of(kind, snapshot))
+
+    def _keeps(self, team: str | None) -> bool:
+        """Whether the team and service filters keep the work of ``team``."""
         if self.filters.team is not None and team != self.filters.team:
             return False
         return self.filters.service is None or self.service_of(team) == self.filters.service
@@ -257,13 +262,17 @@ class Period:
             # groups, and a team or service filter applies to each one read
             yield from reader(start, end, machines)
             return
-        if not callable(reader) or not callable(quiet) or self.filters.any:
-            # a store without period reads, or a filter the quiet groups cannot apply
+        teams = getattr(store, "quiet_teams", None)
+        if self.filters.any:  # a team or service: the quiet groups by team
+            quiet = teams if callable(teams) else None
+        if not callable(reader) or not callable(quiet):
+            # a store without period reads (or, for a team or service, without team groups)
             for snapshot in store.snapshots():
                 if self.kind(snapshot.machine, snapshot.policy) is not None:
                     yield snapshot, store.events(snapshot.workflow_id)
             return
-        groups = list(quiet(start, end))
+        groups = self._quiet_kept(quiet) if self.filters.any else list(quiet(start, end))
+        self.quiet_grouped = self.filters.any
         ended: dict[tuple[str, str], bool | None] = {}
         phases: dict[str, tuple[frozenset[str], frozenset[str]]] = {}
         for machine, policy_name, state, _ in groups:
@@ -287,6 +296,22 @@ class Period:
                 self.quiet_open_audits += count
         yield from reader(start, end, machines)
 
+    def _quiet_kept(self, teams: Any) -> list[tuple[str, str, str, int]]:
+        """The quiet groups a team or service filter keeps, from the store's groups by
+        team (each team seen, kept or not, as the whole-history read sees it)."""
+        kept: dict[tuple[str, str, str], int] = {}
+        for machine, policy_name, state, team_id, raiser_id, count in teams(self.start, self.end):
+            kind = self.kind(machine, policy_name)
+            if kind is None:
+                continue
+            team = self._team(kind, team_id, raiser_id)
+            if team is not None:
+                self.teams_seen.add(team)
+            if self._keeps(team):
+                key = (machine, policy_name, state)
+                kept[key] = kept.get(key, 0) + count
+        return [(m, p, s, n) for (m, p, s), n in kept.items()]
+
     def sliced(self, start: datetime, end: datetime) -> Period:
         """These workflows as of ``[start, end)`` inside this period, read again from
         nothing: a month of trend out of the trend's one read."""
@@ -305,6 +330,24 @@ class Period:
     def workflow_ids(self) -> set[str]:
         """The ids of the workflows read (those the filters keep)."""
         return {w.id for flows in self.flows.values() for w in flows}
+
+    def kept(self, ids: Iterable[str]) -> set[str]:
+        """Of ``ids``, the workflows the filters keep: those read, and those quiet since
+        before the period that were counted by group (each loaded here: few, such as the
+        ones holding an overdue deadline)."""
+        read = self.workflow_ids()
+        out = set()
+        for wid in set(ids):
+            if wid in read:
+                out.add(wid)
+            elif self.quiet_grouped:
+                snap = self.store.load(wid)
+                kind = self.kind(snap.machine, snap.policy)
+                quiet = snap.updated_at is not None and snap.updated_at < self.start
+                made = snap.created_at is not None and snap.created_at < self.end
+                if kind is not None and quiet and made and self._wanted(kind, snap):
+                    out.add(wid)
+        return out
 
     def overdue_days(self, due: datetime | None) -> int | None:
         """Working days from ``due`` to the period's end (0 if not yet due)."""

@@ -12,8 +12,9 @@ and what happens when an escalation ends.
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from random import Random
 from typing import Any
 
@@ -36,28 +37,42 @@ _RAISE, _ASK, _REPLY, _DECIDE = 0, 1, 2, 3
 
 
 class _Level:
-    """Per-level constants of the play, computed once."""
+    """Per-level constants of the play, computed once: what each person at the stage can do
+    and with which probability, so a command re-derives nothing from the ladder."""
 
     __slots__ = (
+        "accept",
+        "accepted_by",
         "behaviour",
+        "bypass",
         "bypass_to",
         "cum",
         "days",
+        "decision_days",
+        "endorsers",
+        "escalated_by",
+        "extend",
+        "grant",
         "holders",
+        "joint",
         "last",
         "level",
+        "respond",
         "stage",
         "state",
         "timed",
+        "total",
+        "wait_days",
+        "withdraw",
     )
 
     def __init__(self, ladder: EscalationLadder, level: int, behaviour: StageBehaviour) -> None:
         self.level = level
         self.state = state_of(ladder, level)
-        self.stage = ladder.stage_at(level)
+        self.stage = stage = ladder.stage_at(level)
         self.behaviour = behaviour
         self.holders = ladder.holders(level)
-        self.timed = self.stage.has_response_deadline
+        self.timed = stage.has_response_deadline
         self.last = ladder.next_level(level) is None
         self.bypass_to = tuple(state_of(ladder, lv) for lv in ladder.bypass_targets(level))
         self.days = tuple(d for d, _ in behaviour.response_days)
@@ -67,6 +82,21 @@ class _Level:
             total += weight
             cum.append(total)
         self.cum = tuple(cum)
+        self.total = self.cum[-1]
+        self.respond = behaviour.respond_probability
+        self.accept = behaviour.accept_probability
+        self.extend = behaviour.extension_probability
+        self.grant = behaviour.grant_probability
+        self.withdraw = behaviour.withdraw_probability
+        self.bypass = behaviour.withdraw_probability + behaviour.bypass_probability
+        self.decision_days = behaviour.decision_days
+        self.wait_days = behaviour.wait_days
+        # Who acts before an escalation (an endorsement, each where all must) and who
+        # escalates; who agrees before an acceptance and who accepts (None: the raiser).
+        self.endorsers = stage.endorsed_by if stage.endorse_all else stage.endorsed_by[:1]
+        self.escalated_by = stage.escalated_by[0] if stage.escalated_by else None
+        self.joint = stage.joint
+        self.accepted_by = stage.accepted_by[0] if stage.accepted_by else None
 
 
 class Escalation:
@@ -109,7 +139,7 @@ class Escalation:
         self.level: _Level | None = None
         self.holder: Actor | None = None
         self.entered: datetime | None = None
-        self.entry_day = date.min
+        self.entry_day = 0  # the proleptic ordinal of the local date the stage was entered
         self.due: datetime | None = None
         self.reply_day = 0  # 0: no response will come
         self.raised_at: datetime | None = None
@@ -121,35 +151,96 @@ class Escalation:
         self.bypasses = 0
 
 
-class _Moments:
-    """Local dates and action moments, cached: simulated moments repeat a great deal."""
+_CAP = 65_536
 
-    __slots__ = ("_dates", "_moments", "calendar", "times")
+
+class _Moments:
+    """Local dates and action moments, cached: simulated moments repeat a great deal.
+
+    Shared by every play of the same calendar and action times (:func:`_moments_for`): the
+    values are pure functions of those, and a chunk would otherwise start cold.
+    """
+
+    __slots__ = ("_at", "_dates", "_moments", "_months", "calendar", "times")
 
     def __init__(self, calendar: WorkingCalendar, times: tuple[time, ...]) -> None:
         self.calendar = calendar
         self.times = times
         self._moments: dict[int, datetime] = {}
-        self._dates: dict[datetime, date] = {}
+        self._at: dict[int, datetime] = {}
+        self._dates: dict[datetime, int] = {}
+        self._months: dict[int, int] = {}
+
+    def local_day(self, moment: datetime) -> int:
+        """The proleptic ordinal of ``moment``'s Europe/London date.
+
+        London is UTC or one hour ahead of it (GMT/BST), so before 23:00 UTC its date is the
+        UTC date (tested for every day 1990-2100); later moments are converted.
+        """
+        if moment.hour < 23 and moment.tzinfo is UTC:
+            return moment.toordinal()
+        day = self._dates.get(moment)
+        if day is None:
+            if len(self._dates) > _CAP:
+                self._dates.clear()
+            day = self._dates[moment] = moment.astimezone(LONDON).toordinal()
+        return day
+
+    def month(self, day: int) -> int:
+        """``year * 12 + month - 1`` of the date of ordinal ``day``."""
+        month = self._months.get(day)
+        if month is None:
+            if len(self._months) > _CAP:
+                self._months.clear()
+            d = date.fromordinal(day)
+            month = self._months[day] = d.year * 12 + d.month - 1
+        return month
 
     def local_date(self, moment: datetime) -> date:
         """The Europe/London date of ``moment``."""
-        day = self._dates.get(moment)
-        if day is None:
-            if len(self._dates) > 65_536:
-                self._dates.clear()
-            day = self._dates[moment] = moment.astimezone(LONDON).date()
-        return day
+        return date.fromordinal(self.local_day(moment))
+
+    def after(self, day: int, k: int, at: int) -> datetime:
+        """Local time ``times[at]`` on the ``k``-th working day after the day of ordinal
+        ``day`` (k >= 0; k = 0 is that day itself)."""
+        key = (day << 11) | (k << 2) | at
+        found = self._moments.get(key)
+        if found is None:
+            target = (
+                self.calendar.add_working_days_to_date(date.fromordinal(day), k).toordinal()
+                if k
+                else day
+            )
+            place = (target << 2) | at
+            found = self._at.get(place)
+            if found is None:
+                local = datetime.combine(date.fromordinal(target), self.times[at], LONDON)
+                found = self._at[place] = local.astimezone(UTC)
+            if len(self._moments) > _CAP:
+                self._moments.clear()
+            self._moments[key] = found
+        return found
 
     def day_after(self, day: date, k: int, at: int) -> datetime:
         """Local time ``times[at]`` on the ``k``-th working day after ``day`` (k >= 0)."""
-        key = (day.toordinal() << 11) | (k << 2) | at
-        found = self._moments.get(key)
-        if found is None:
-            target = self.calendar.add_working_days_to_date(day, k) if k else day
-            found = datetime.combine(target, self.times[at], LONDON).astimezone(UTC)
-            self._moments[key] = found
-        return found
+        return self.after(day.toordinal(), k, at)
+
+
+@lru_cache(maxsize=16)
+def _moments_for(calendar: WorkingCalendar, times: tuple[time, ...]) -> _Moments:
+    return _Moments(calendar, times)
+
+
+def _raise_tail(ladder: EscalationLadder, to: str | None) -> dict[str, Any]:
+    """What every raise says after its subject and reason (and details, for "other")."""
+    tail: dict[str, Any] = {}
+    if to is not None:
+        tail["to"] = to
+        if ladder.bypass_consultation:
+            tail["consulted"] = TEXT
+    if ladder.agreed_response is not None:
+        tail["response_time"] = str(ladder.agreed_response.max)
+    return tail
 
 
 class EscalationActors:
@@ -175,7 +266,7 @@ class EscalationActors:
         self.rng = rng
         self.on_end = on_end
         self.observe = observe
-        self.host_tick = tick  # None: tick_own (no bound method kept: no reference cycle)
+        self.host_tick = tick  # None: tick_own (no bound method of self kept: no cycle)
         self.calendar: WorkingCalendar = spec.calendar
         self.levels = {lv: _Level(ladder, lv, behaviour.at(lv)) for lv in ladder.levels}
         self.by_state = {lv.state: lv for lv in self.levels.values()}
@@ -190,7 +281,7 @@ class EscalationActors:
                 behaviour.decide_at,
             )
         )
-        self.moments = _Moments(self.calendar, times)
+        self.moments = _moments_for(self.calendar, times)
         self.local_date = self.moments.local_date
         self.day_after = self.moments.day_after
         self.answer_after = timedelta(minutes=behaviour.answer_after_minutes)
@@ -202,8 +293,11 @@ class EscalationActors:
         }
         self.breaches_by_stage: dict[str, int] = {}
         self.made_up: dict[str, Actor] = {}
-        self.ext = ladder.extensions
-        self.ext_length = str(self.ext.max_length) if self.ext.max_length is not None else ""
+        self.ext = ext = ladder.extensions
+        self.ext_length = str(ext.max_length) if ext.max_length is not None else ""
+        self.ext_per_escalation = ext.per == "escalation"
+        self.raise_tail = _raise_tail(ladder, self.raise_to)
+        self.consulted = ladder.bypass_consulted[:1]  # consulted at the stage before a bypass
 
     def tick_at(self, when: datetime) -> None:
         """Have the host tick at ``when`` (once, however many paths wait for it)."""
@@ -242,6 +336,17 @@ class EscalationActors:
         self.by_wid[esc.wid] = esc
         self.scheduler.at(when, self.do_raise, esc)
 
+    def begin_each(self, plans: Iterable[tuple[Escalation, datetime]]) -> None:
+        """Plan the raise of each ``(esc, when)``: the same as :meth:`begin` for each in turn
+        (:meth:`Scheduler.at_each`: only the next raise waits in the scheduler's heap)."""
+        by_wid = self.by_wid
+        do_raise = self.do_raise
+        batch: list[tuple[datetime, Callable[[Escalation], object], Escalation]] = []
+        for esc, when in plans:
+            by_wid[esc.wid] = esc
+            batch.append((when, do_raise, esc))
+        self.scheduler.at_each(batch)
+
     def fire(self, esc: Escalation, trigger: str, actor: Actor, payload: dict[str, Any]) -> Step:
         step = self.engine.fire(esc.wid, trigger, actor, payload)
         esc.commands += 1
@@ -258,23 +363,19 @@ class EscalationActors:
         new = self.by_state.get(state)
         if new is None:  # resolved, withdrawn or referred: the escalation has ended
             del self.by_wid[esc.wid]
-            self.on_end(esc, step)
+            on_end = self.on_end  # a plain attribute: called from a local (no method lookup)
+            on_end(esc, step)
         else:
             self.enter(esc, new, step)
 
     def do_raise(self, esc: Escalation) -> None:
-        ladder = self.ladder
-        reasons = ladder.reasons
+        reasons = self.ladder.reasons
         reason = reasons[int(self.rng.random() * len(reasons))]
         payload: dict[str, Any] = {"subject_id": esc.subject, "reason": reason}
         if reason == "other":
             payload["details"] = TEXT
-        if self.raise_to is not None:
-            payload["to"] = self.raise_to
-            if ladder.bypass_consultation:
-                payload["consulted"] = TEXT
-        if ladder.agreed_response is not None:
-            payload["response_time"] = str(ladder.agreed_response.max)
+        if self.raise_tail:
+            payload.update(self.raise_tail)
         if esc.people is not None:
             payload["people"] = dict(esc.people)
         step = self.engine.start(self.spec, esc.wid, "raise", esc.raiser, payload)
@@ -286,28 +387,32 @@ class EscalationActors:
 
     def enter(self, esc: Escalation, level: _Level, step: Step) -> None:
         """The path entered ``level`` (by raise, escalate, bypass or an escalating breach)."""
-        rng = self.rng
+        random = self.rng.random
+        moments = self.moments
         when = step.event.at
         esc.level = level
         esc.entered = when
         esc.granted_here = 0
-        day = esc.entry_day = self.local_date(when)
+        esc.entry_day = day = moments.local_day(when)
         holders = level.holders
-        role = holders[int(rng.random() * len(holders))] if len(holders) > 1 else holders[0]
+        role = holders[int(random() * len(holders))] if len(holders) > 1 else holders[0]
         esc.holder = self.person(esc, role)
-        month = day.year * 12 + day.month - 1
+        month = moments.month(day)
         per = self.load[role]
         per[month] = per.get(month, 0) + 1
-        if rng.random() < level.behaviour.respond_probability:
-            esc.reply_day = level.days[bisect_right(level.cum, rng.random() * level.cum[-1])]
+        if random() < level.respond:
+            esc.reply_day = level.days[bisect_right(level.cum, random() * level.total)]
         else:
             esc.reply_day = 0
-        esc.due = None
         if level.timed:
+            due = None
             for d in step.snapshot.deadlines:
                 if d.name == RESPONSE_DEADLINE:
-                    esc.due = d.due_at
-            assert esc.due is not None, "a timed stage opens its response deadline"
+                    due = d.due_at
+            assert due is not None, "a timed stage opens its response deadline"
+            esc.due = due
+        else:
+            esc.due = None
         self.plan(esc, asking=True)
 
     def plan(self, esc: Escalation, *, asking: bool) -> None:
@@ -315,10 +420,11 @@ class EscalationActors:
         level = esc.level
         assert level is not None
         at = self.scheduler.at
-        reply = self.day_after(esc.entry_day, esc.reply_day, _REPLY) if esc.reply_day else None
+        moments = self.moments
+        reply = moments.after(esc.entry_day, esc.reply_day, _REPLY) if esc.reply_day else None
         due = esc.due
         if due is None:  # no response deadline: the raiser waits, then moves on
-            wait = self.day_after(esc.entry_day, level.behaviour.wait_days, _DECIDE)
+            wait = moments.after(esc.entry_day, level.wait_days, _DECIDE)
             if reply is not None and reply < wait:
                 at(reply, self.do_respond, esc)
             else:
@@ -328,11 +434,8 @@ class EscalationActors:
             at(reply, self.do_respond, esc)
             return
         if asking and self.may_extend(esc):
-            ask = max(self.day_after(self.local_date(due), 0, _ASK), esc.entered or due)
-            if (
-                ask + self.answer_after < due
-                and self.rng.random() < level.behaviour.extension_probability
-            ):
+            ask = max(moments.after(moments.local_day(due), 0, _ASK), esc.entered or due)
+            if ask + self.answer_after < due and self.rng.random() < level.extend:
                 at(ask, self.do_ask, esc)
                 return
         self.tick_at(due)
@@ -341,7 +444,7 @@ class EscalationActors:
         ext = self.ext
         if not ext.allowed:
             return False
-        used = esc.granted if ext.per == "escalation" else esc.granted_here
+        used = esc.granted if self.ext_per_escalation else esc.granted_here
         return used < ext.max_count
 
     def do_respond(self, esc: Escalation) -> None:
@@ -350,13 +453,14 @@ class EscalationActors:
         assert holder is not None and level is not None
         step = self.fire(esc, "respond", holder, {"response": TEXT})
         when = step.event.at
-        decide = self.day_after(self.local_date(when), level.behaviour.decision_days, _DECIDE)
-        self.scheduler.at(max(decide, when), self.do_decide, esc)
+        moments = self.moments
+        decide = moments.after(moments.local_day(when), level.decision_days, _DECIDE)
+        self.scheduler.at(when if when > decide else decide, self.do_decide, esc)
 
     def do_decide(self, esc: Escalation) -> None:
         level = esc.level
         assert level is not None
-        if self.rng.random() < level.behaviour.accept_probability:
+        if self.rng.random() < level.accept:
             self.follow(esc, self.accept(esc))
         else:
             self.move_on(esc)
@@ -365,26 +469,23 @@ class EscalationActors:
         """Not accepted, or no response in time: withdraw, bypass or go up."""
         level = esc.level
         assert level is not None
-        b = level.behaviour
         r = self.rng.random()
         raiser = esc.raiser
-        if r < b.withdraw_probability:
+        if r < level.withdraw:
             step = self.fire(esc, "withdraw", raiser, {})
-        elif r < b.withdraw_probability + b.bypass_probability and level.bypass_to:
+        elif r < level.bypass and level.bypass_to:
             targets = level.bypass_to
             payload = {"to": targets[int(self.rng.random() * len(targets))]}
             if self.ladder.bypass_consultation:
                 payload["consulted"] = TEXT
-            for role in self.ladder.bypass_consulted[:1]:  # consulted at the stage first
+            for role in self.consulted:
                 self.fire(esc, "consult", self.person(esc, role), {})
             step = self.fire(esc, "bypass", raiser, payload)
             esc.bypasses += 1
         elif not level.last:
-            stage = level.stage
-            endorsers = stage.endorsed_by if stage.endorse_all else stage.endorsed_by[:1]
-            for role in endorsers:  # an endorsement (each, where all must) first
+            for role in level.endorsers:  # an endorsement (each, where all must) first
                 self.fire(esc, "endorse", self.person(esc, role), {})
-            by = self.person(esc, stage.escalated_by[0]) if stage.escalated_by else raiser
+            by = raiser if level.escalated_by is None else self.person(esc, level.escalated_by)
             step = self.fire(esc, "escalate", by, {})
         elif self.referral:
             step = self.fire(esc, "refer_externally", raiser, {})
@@ -396,10 +497,9 @@ class EscalationActors:
         """Accept at the current stage: the joint parties agree first, the accepter accepts."""
         level = esc.level
         assert level is not None
-        stage = level.stage
-        for role in stage.joint:
+        for role in level.joint:
             self.fire(esc, "agree", self.person(esc, role), {})
-        by = self.person(esc, stage.accepted_by[0]) if stage.accepted_by else esc.raiser
+        by = esc.raiser if level.accepted_by is None else self.person(esc, level.accepted_by)
         return self.fire(esc, "accept", by, {})
 
     def do_ask(self, esc: Escalation) -> None:
@@ -412,7 +512,7 @@ class EscalationActors:
     def do_answer(self, esc: Escalation) -> None:
         level = esc.level
         assert level is not None
-        if self.rng.random() < level.behaviour.grant_probability:
+        if self.rng.random() < level.grant:
             step = self.fire(esc, "grant_extension", esc.raiser, {})
             esc.granted += 1
             esc.granted_here += 1

@@ -183,19 +183,46 @@ class Tally:
 
     def add(self, p: EscalationPath) -> None:
         """Count one ended path."""
+        self.count(
+            p.state,
+            p.stage,
+            p.working_days,
+            p.commands,
+            p.breaches,
+            p.extensions_requested,
+            p.extensions_granted,
+            p.bypasses,
+        )
+
+    def count(
+        self,
+        state: str,
+        stage: str,
+        working_days: int,
+        commands: int,
+        breaches: int,
+        requested: int,
+        granted: int,
+        bypasses: int,
+    ) -> None:
+        """Count one ended path given field by field (:meth:`add` without building the
+        :class:`EscalationPath`, for a run that keeps only the summary)."""
         self.paths += 1
-        self.outcomes[p.state] = self.outcomes.get(p.state, 0) + 1
-        key = (p.stage, p.state)
+        outcomes = self.outcomes
+        outcomes[state] = outcomes.get(state, 0) + 1
+        key = (stage, state)
         self.ended[key] = self.ended.get(key, 0) + 1
-        self.days[p.working_days] = self.days.get(p.working_days, 0) + 1
-        if p.state == RESOLVED:
-            self.resolved_days[p.working_days] = self.resolved_days.get(p.working_days, 0) + 1
-        self.breaches += p.breaches
-        self.paths_breached += 1 if p.breaches else 0
-        self.extensions_requested += p.extensions_requested
-        self.extensions_granted += p.extensions_granted
-        self.bypasses += p.bypasses
-        self.commands += p.commands
+        days = self.days
+        days[working_days] = days.get(working_days, 0) + 1
+        if state == RESOLVED:
+            self.resolved_days[working_days] = self.resolved_days.get(working_days, 0) + 1
+        if breaches:
+            self.breaches += breaches
+            self.paths_breached += 1
+        self.extensions_requested += requested
+        self.extensions_granted += granted
+        self.bypasses += bypasses
+        self.commands += commands
 
     def add_play(
         self, breaches_by_stage: Mapping[str, int], load: Mapping[str, Mapping[int, int]]

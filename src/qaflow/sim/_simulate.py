@@ -186,7 +186,7 @@ def simulate_escalations(
     _check_options(id_prefix, workers, gc, store, chunk)
     if lean is not True and lean is not False:
         raise ValidationError(field="lean", value=lean, expected="True or False")
-    spec = escalation_machine(ladder, policy)
+    spec = _spec(ladder, policy)
     jobs = [
         _Job(
             ladder,
@@ -256,7 +256,8 @@ def _play_in_worker(job: _Job) -> tuple[Tally, tuple[EscalationPath, ...]]:
 
 @lru_cache(maxsize=8)
 def _spec(ladder: EscalationLadder, policy: Policy) -> MachineSpec:
-    """A worker builds each machine once, however many chunks it plays."""
+    """Each machine is built once per process, however many chunks and runs play it (the
+    machine is a pure function of the ladder and policy, and frozen)."""
     return escalation_machine(ladder, policy)
 
 
@@ -287,28 +288,45 @@ def _play(
         stage_names[ladder.referral_level] = REFERRED
     every = max(1, job.n // 200)
 
+    keep = job.keep_paths
+    count_path = tally.count
+
     def on_end(esc: Escalation, step: Step) -> None:
-        data = step.snapshot.data
+        snapshot = step.snapshot
+        data = snapshot.data
         level = data["level"]
-        raised = esc.raised_at
-        assert raised is not None and isinstance(level, int)
-        path = EscalationPath(
-            esc.wid,
-            step.snapshot.state,
-            stage_names[level],
-            level,
-            raised,
-            step.event.at,
-            int(data["working_days_open"]),
-            esc.commands,
-            esc.breaches,
-            esc.asked,
-            esc.granted,
-            esc.bypasses,
-        )
-        tally.add(path)
-        if job.keep_paths:
+        assert isinstance(level, int)
+        days = int(data["working_days_open"])
+        if keep:
+            raised = esc.raised_at
+            assert raised is not None
+            path = EscalationPath(
+                esc.wid,
+                snapshot.state,
+                stage_names[level],
+                level,
+                raised,
+                step.event.at,
+                days,
+                esc.commands,
+                esc.breaches,
+                esc.asked,
+                esc.granted,
+                esc.bypasses,
+            )
+            tally.add(path)
             kept[esc.index - first] = path
+        else:
+            count_path(
+                snapshot.state,
+                stage_names[level],
+                days,
+                esc.commands,
+                esc.breaches,
+                esc.asked,
+                esc.granted,
+                esc.bypasses,
+            )
         if progress is not None:
             done = done_before + tally.paths
             if done == job.n or done % every == 0:
@@ -326,13 +344,17 @@ def _play(
     width = max(6, len(str(job.n)))
     minute = timedelta(minutes=1)
     window = job.behaviour.raise_window_minutes
+    random = rng.random
+    after = actors.moments.after
+    plans: list[tuple[Escalation, datetime]] = []
     for i in range(first, first + count):
-        day = days[int(rng.random() * len(days))]
-        when = actors.day_after(day, 0, _RAISE) + int(rng.random() * window) * minute
+        day = days[int(random() * len(days))].toordinal()
+        when = after(day, 0, _RAISE) + int(random() * window) * minute
         esc = Escalation(
             i, f"{job.prefix}-{i + 1:0{width}d}", raisers[i % len(raisers)], f"S-{i + 1:06d}"
         )
-        actors.begin(esc, max(when, job.start))
+        plans.append((esc, max(when, job.start)))
+    actors.begin_each(plans)
     scheduler.run()
     assert tally.paths == count, "every path ends"
     tally.add_play(actors.breaches_by_stage, actors.load)

@@ -8,12 +8,29 @@ from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Event, Notification, Task, WorkflowSnapshot
+from qaflow.store._period_rows import PeriodDeadline, period_order, team_group_order
 from qaflow.store._pg_sql import event_from, same, snapshot_from, task_from
 from qaflow.store._rows import EVENT_COLS, NOTE_COLS, SNAP_COLS, TASK_COLS, notification_from
 
 __all__ = ["PeriodReads"]
 
 _PERIOD = "created_at < %(end)s AND updated_at >= %(start)s"
+
+
+_DEADLINE_READ = (
+    "SELECT d.workflow_id, d.name, d.clause, d.opened_at, d.due_at, d.opened_seq, d.status, "
+    "d.closed_at, d.closed_seq, e.trigger, e.source, e.dest, e.actor_id, e.actor_role, "
+    "e.payload, (SELECT w.machine FROM workflows w WHERE w.workflow_id = d.workflow_id) "
+    "FROM deadlines d LEFT JOIN events e ON d.status = 'closed' "
+    "AND e.workflow_id = d.workflow_id AND e.seq = d.closed_seq WHERE "
+)
+"""Each row's machine by key (a subquery per row): a join lets the planner hash a machine's
+every workflow, which grows with the store's age."""
+
+
+_TEXT_KEY = (
+    "CASE WHEN jsonb_typeof((data::jsonb) -> '{key}') = 'string' THEN (data::jsonb) ->> '{key}' END"
+)
 
 
 def _only(machines: Iterable[str] | None, args: dict[str, Any]) -> str:
@@ -76,6 +93,45 @@ class PeriodReads:
         )
         return [snapshot_from(row) for row in rows]
 
+    def period_deadlines(
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
+    ) -> list[PeriodDeadline]:
+        """The deadline rows a period's compliance counts, with their closing events (as
+        SQLite's)."""
+        args = {"start": ensure_aware(start, "start"), "end": ensure_aware(end, "end")}
+        wanted = None if machines is None else set(machines)
+        rows = self._select(
+            f"{_DEADLINE_READ}d.closed_at >= %(start)s AND d.opened_at <= %(end)s "
+            f"UNION ALL {_DEADLINE_READ}d.status = 'open' AND d.opened_at <= %(end)s",
+            args,
+        )
+        return sorted(
+            (
+                PeriodDeadline(*row[:-1])
+                for row in rows
+                if row[-1] is not None and (wanted is None or row[-1] in wanted)
+            ),
+            key=period_order,
+        )
+
+    def events_after(self, after: dict[str, int], end: datetime) -> list[tuple[str, str]]:
+        """``(workflow_id, trigger)`` of each event later than ``end`` among those numbered
+        after ``after[workflow_id]`` (as SQLite's): each workflow searched by key."""
+        if not after:
+            return []
+        pairs = sorted(after.items())
+        rows = self._select(
+            "SELECT e.workflow_id, e.trigger FROM unnest(%(ids)s::text[], %(after)s::int[]) "
+            "AS w(id, after) JOIN events e ON e.workflow_id = w.id AND e.seq > w.after "
+            "WHERE e.at > %(end)s",
+            {
+                "ids": [p[0] for p in pairs],
+                "after": [p[1] for p in pairs],
+                "end": ensure_aware(end, "end"),
+            },
+        )
+        return sorted((str(w), str(t)) for w, t in rows)
+
     def quiet_workflows(
         self, start: datetime, end: datetime
     ) -> Iterator[tuple[str, str, str, int]]:
@@ -85,6 +141,18 @@ class PeriodReads:
             "ORDER BY machine, policy, state",
             (ensure_aware(start, "start"), ensure_aware(end, "end")),
         )
+
+    def quiet_teams(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str, str, str, str | None, str | None, int]]:
+        """As :meth:`quiet_workflows`, by the text ``team_id`` and ``raiser_id`` (as SQLite's)."""
+        rows = self._select(
+            f"SELECT machine, policy, state, {_TEXT_KEY.format(key='team_id')}, "
+            f"{_TEXT_KEY.format(key='raiser_id')}, count(*) FROM workflows "
+            "WHERE updated_at < %s AND created_at < %s GROUP BY 1, 2, 3, 4, 5",
+            (ensure_aware(start, "start"), ensure_aware(end, "end")),
+        )
+        return sorted(((m, p, s, t, r, int(n)) for m, p, s, t, r, n in rows), key=team_group_order)
 
     def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
         rows = self._select(

@@ -27,7 +27,12 @@ from qaflow.store._rows import (
     TASK_COLS,
     text_id,
 )
-from qaflow.store._schema import POSTGRES_MIGRATIONS, check_version, migrate
+from qaflow.store._schema import (
+    POSTGRES_MIGRATIONS,
+    POSTGRES_PERIOD_INDEXES,
+    check_version,
+    migrate,
+)
 
 if TYPE_CHECKING:
     import psycopg
@@ -150,6 +155,8 @@ def create_schema(conn: psycopg.Connection[Any], *, writable: bool = True) -> No
             placeholder="%s",
             store=f"PostgreSQL {where_of_conn(conn)}",
         )
+        for statement in POSTGRES_PERIOD_INDEXES:
+            conn.execute(statement)
 
 
 def _found_version(conn: psycopg.Connection[Any]) -> int:

@@ -25,6 +25,7 @@ from qaflow.errors import StoreError
 __all__ = [
     "HISTORY_TABLE",
     "POSTGRES_MIGRATIONS",
+    "POSTGRES_PERIOD_INDEXES",
     "SCHEMA_VERSION",
     "SEAL_LOCK",
     "Migration",
@@ -281,3 +282,14 @@ POSTGRES_MIGRATIONS: Mapping[int, tuple[str, ...]] = {
         SEAL_FUNCTION,
     ),
 }
+
+POSTGRES_PERIOD_INDEXES: tuple[str, ...] = (
+    "CREATE INDEX IF NOT EXISTS workflows_updated_at ON workflows (updated_at)",
+    "CREATE INDEX IF NOT EXISTS tasks_created_at ON tasks (created_at)",
+    "CREATE INDEX IF NOT EXISTS notifications_created_at ON notifications (created_at)",
+    "CREATE INDEX IF NOT EXISTS deadlines_closed_at ON deadlines (closed_at) "
+    "WHERE closed_at IS NOT NULL",
+)
+"""The period reads' indexes, SQLite's too (issue 14): made on every writable open, so an
+older database gains them (no query names them: without them the reads are correct, only
+slower)."""

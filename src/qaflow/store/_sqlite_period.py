@@ -13,13 +13,38 @@ from typing import Any
 
 from qaflow.calendar import ensure_aware
 from qaflow.records import Actor, Event, Notification, Task, WorkflowSnapshot
+from qaflow.store._period_rows import PeriodDeadline, period_order, team_group_order
 from qaflow.store._sqlite_rows import dt, task_row, text_id, ts
 from qaflow.store._sqlite_schema import guarded
 
 __all__ = ["PeriodReads"]
 
 
-def _only(machines: Iterable[str] | None, args: dict[str, str]) -> str:
+_CHUNK = 8000
+"""(workflow, seq) pairs bound per ``events_after`` query at most: two parameters each, and
+never more than the build's limit allows (32,766 since SQLite 3.32, 999 before)."""
+
+_DEADLINE_READ = (
+    "SELECT d.workflow_id, d.name, d.clause, d.opened_at, d.due_at, d.opened_seq, d.status, "
+    "d.closed_at, d.closed_seq, e.trigger, e.source, e.dest, e.actor_id, e.actor_role, "
+    "e.payload FROM deadlines d JOIN workflows w ON w.workflow_id = d.workflow_id "
+    "LEFT JOIN events e ON d.status = 'closed' AND e.workflow_id = d.workflow_id "
+    "AND e.seq = d.closed_seq WHERE "
+)
+
+
+_TEXT_KEY = "CASE WHEN json_type(data, '$.{key}') = 'text' THEN json_extract(data, '$.{key}') END"
+
+
+def _deadline(row: tuple[Any, ...]) -> PeriodDeadline:
+    """A period deadline row with its times decoded (SQLite keeps them as ISO text)."""
+    wid, name, clause, opened, due, seq, status, closed, *rest = row
+    return PeriodDeadline(
+        wid, name, clause, dt(opened), dt(due), seq, status, dt(closed) if closed else None, *rest
+    )
+
+
+def _only(machines: Iterable[str] | None, args: dict[str, str], table: str = "") -> str:
     """`` AND +machine IN (…)`` for ``machines`` (their names added to ``args``), or "".
 
     The ``+`` keeps the planner on the period's updated_at range: the machine index would
@@ -28,7 +53,8 @@ def _only(machines: Iterable[str] | None, args: dict[str, str]) -> str:
         return ""
     names = sorted(set(machines))
     args.update({f"m{i}": name for i, name in enumerate(names)})
-    return f" AND +machine IN ({', '.join(f':m{i}' for i in range(len(names)))})"
+    marks = ", ".join(f":m{i}" for i in range(len(names)))
+    return f" AND +{table}machine IN ({marks})"
 
 
 class PeriodReads:
@@ -103,6 +129,48 @@ class PeriodReads:
         ).fetchall()
         return [self._snapshot(row) for row in sorted(rows)]
 
+    def period_deadlines(
+        self, start: datetime, end: datetime, machines: Iterable[str] | None = None
+    ) -> list[PeriodDeadline]:
+        """The deadline rows a period's compliance counts (of ``machines``' workflows, if
+        given), each with the event that closed it: those opened by ``end`` and settled
+        since ``start`` (closed or breached then: in the period, or open at its end and
+        settled later) or still open (not in the Store protocol: :mod:`qaflow.compliance`
+        uses it when the store has it). Two index range searches, one on ``closed_at`` and
+        one on open rows; the closing events are read by key."""
+        args: dict[str, str] = {
+            "start": ts(ensure_aware(start, "start")),
+            "end": ts(ensure_aware(end, "end")),
+        }
+        only = _only(machines, args, "w.")
+        rows = self.conn.execute(
+            f"{_DEADLINE_READ}d.closed_at >= :start AND d.opened_at <= :end{only} UNION ALL "
+            f"{_DEADLINE_READ}d.status = 'open' AND d.opened_at <= :end{only}",
+            args,
+        ).fetchall()
+        return sorted((_deadline(row) for row in rows), key=period_order)
+
+    def events_after(self, after: dict[str, int], end: datetime) -> list[tuple[str, str]]:
+        """``(workflow_id, trigger)`` of each event later than ``end`` among those numbered
+        after ``after[workflow_id]`` (not in the Store protocol: compliance checks with it
+        what a workflow did after a period; each workflow is searched by key from its seq)."""
+        moment = ts(ensure_aware(end, "end"))
+        pairs = sorted(after.items())
+        found: list[tuple[str, str]] = []
+        size = min(_CHUNK, (self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) - 1) // 2)
+        for first in range(0, len(pairs), size):
+            chunk = pairs[first : first + size]
+            values = ", ".join("(?, ?)" for _ in chunk)
+            found.extend(
+                self.conn.execute(
+                    f"WITH w(id, after) AS (VALUES {values}) SELECT e.workflow_id, e.trigger "
+                    "FROM w JOIN events e ON e.workflow_id = w.id AND e.seq > w.after "
+                    "WHERE e.at > ?",
+                    [*(v for pair in chunk for v in pair), moment],
+                ).fetchall()
+            )
+        return sorted(found)
+
     def quiet_workflows(
         self, start: datetime, end: datetime
     ) -> Iterator[tuple[str, str, str, int]]:
@@ -112,6 +180,20 @@ class PeriodReads:
             "ORDER BY machine, policy, state",
             (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
         ).fetchall()
+
+    def quiet_teams(
+        self, start: datetime, end: datetime
+    ) -> list[tuple[str, str, str, str | None, str | None, int]]:
+        """As :meth:`quiet_workflows`, by the ``team_id`` and ``raiser_id`` the data records
+        as text too (``None`` otherwise), so a team- or service-scoped report can count the
+        quiet workflows it keeps (not in the Store protocol: the report uses it)."""
+        rows = self.conn.execute(
+            f"SELECT machine, policy, state, {_TEXT_KEY.format(key='team_id')}, "
+            f"{_TEXT_KEY.format(key='raiser_id')}, count(*) FROM workflows "
+            "WHERE updated_at < ? AND created_at < ? GROUP BY 1, 2, 3, 4, 5",
+            (ts(ensure_aware(start, "start")), ts(ensure_aware(end, "end"))),
+        ).fetchall()
+        return sorted(rows, key=team_group_order)
 
     def tasks_created(self, start: datetime, end: datetime) -> list[tuple[Task, datetime | None]]:
         rows = self.conn.execute(

@@ -58,7 +58,7 @@ from qaflow import (
     default_calendar,
 )
 from qaflow.calendar import LONDON
-from qaflow.records import converter, event_hash
+from qaflow.records import canonical_json, converter, event_hash
 from review_machine import review_spec
 
 Sync = Literal["FULL", "NORMAL"]
@@ -267,7 +267,7 @@ class RawWriter:
         for trig, step in samples.items():
             snap = step.snapshot
             self.values[trig] = (
-                json.dumps(step.event.payload, sort_keys=True),
+                canonical_json(step.event.payload),  # as the stores write it
                 json.dumps(snap.data, sort_keys=True),
                 json.dumps(converter.unstructure(list(snap.deadlines))),
                 snap.state,

@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from qaflow import (
     Actor,
+    DeadlineRule,
     Engine,
     MachineSpec,
     ManualClock,
@@ -25,7 +26,7 @@ from qaflow import (
     TransitionSpec,
 )
 from qaflow._effects import collect
-from qaflow._fold import Folded, event_tuples, fold, rows_match
+from qaflow._fold import _PROVEN, Folded, event_tuples, fold, rows_match
 from qaflow.machines.escalation import escalation_machine
 from qaflow.policies import bexley
 from qaflow.policies.ladders import EscalationLadder
@@ -56,15 +57,20 @@ def _rows(engine: Engine, wid: str) -> list[tuple[object, ...]]:
 
 
 def _same_as_plain(engine: Engine, wid: str) -> Folded:
-    """Assert the fold is taken and equals the plain replay, rows and all; return it."""
+    """Assert the fold is taken and equals the plain replay, rows and all; return it.
+
+    Folded twice: with no payload text proven canonical yet (each is re-encoded), then with
+    every stored text proven (each hashed as it stands; a quiet event's not even decoded)."""
     head = engine.store.load(wid)
-    folded = fold(engine._registry, head, _rows(engine, wid), rows_wanted=True)
-    assert folded is not None, "an intact history must take the fast path"
     want = _plain(engine, wid)
-    assert folded.snapshot == want.snapshot == head
-    assert folded.deadlines == want.deadlines
-    assert folded.notes == want.notes
-    assert folded.tasks == want.tasks
+    _PROVEN.clear()
+    for _ in range(2):
+        folded = fold(engine._registry, head, _rows(engine, wid), rows_wanted=True)
+        assert folded is not None, "an intact history must take the fast path"
+        assert folded.snapshot == want.snapshot == head
+        assert folded.deadlines == want.deadlines
+        assert folded.notes == want.notes
+        assert folded.tasks == want.tasks
     alone = fold(engine._registry, head, _rows(engine, wid), rows_wanted=False)
     assert alone is not None and alone.snapshot == head
     assert not alone.notes and not alone.tasks
@@ -109,6 +115,44 @@ def test_a_breach_and_a_recorded_miss_fold_to_the_plain_replay() -> None:
         engine.fire("R-1", "comment", MANAGER, {"text": "late"})
         folded = _same_as_plain(engine, "R-1")
         assert {status for _, status in folded.deadlines.values()} == {"breached"}
+
+
+def test_a_quiet_breach_trigger_folds_to_the_plain_replay() -> None:
+    """A breach trigger that is an internal transition without effects: its payload (a
+    ``deadline_id``) marks the deadline breached, so the fold must read it even when the
+    text is already proven canonical; a quiet comment's payload is only hashed."""
+    spec = MachineSpec(
+        name="t.nudge",
+        policy="t",
+        policy_version="1",
+        initial="new",
+        states=(
+            StateSpec("new"),
+            StateSpec("open", deadlines=(DeadlineRule("look", "2 h", breach_trigger="nudge"),)),
+            StateSpec("done", terminal=True),
+        ),
+        transitions=(
+            TransitionSpec("start", ("new",), "open", frozenset({"worker"})),
+            TransitionSpec("nudge", ("open",), None, frozenset({"worker"})),
+            TransitionSpec("note", ("open",), None, frozenset({"worker"})),
+            TransitionSpec("finish", ("open",), "done", frozenset({"worker"})),
+        ),
+    )
+    for store in (MemoryStore(), SQLiteStore(":memory:")):
+        clock = ManualClock(T0)
+        engine = Engine(store, [spec], clock=clock)
+        for wid in ("N-1", "N-2"):
+            engine.start("t.nudge", wid, "start", WORKER, {})
+            engine.fire(wid, "note", WORKER, {})
+        clock.advance(hours=3)
+        assert [s.event.trigger for s in engine.tick()] == ["nudge", "nudge"]
+        for wid in ("N-1", "N-2"):
+            engine.fire(wid, "note", WORKER, {})
+            folded = _same_as_plain(engine, wid)
+            assert [status for _, status in folded.deadlines.values()] == ["breached"]
+            assert engine.verify_report(wid).ok
+            if isinstance(store, SQLiteStore):  # its breach text was proven, and so marked
+                assert _PROVEN[f'{{"deadline":"look","deadline_id":"{wid}:1:look"}}'] is True
 
 
 def test_a_choice_between_transitions_sharing_a_trigger_folds_as_live() -> None:

@@ -7,9 +7,9 @@
 - it reads rows as the store holds them (:meth:`SQLiteStore.event_rows`): no
   :class:`~qaflow.records.Event` is built, an :class:`~qaflow.records.Actor` is shared per
   person and role, the time is parsed once and its hashing text taken from the stored text;
-- it checks each event's hash itself, with the same canonical encoder over the decoded
-  values as :func:`~qaflow.records.hash_fields` (never over stored text, whose form is not
-  proven canonical);
+- it checks each event's hash itself, over the same canonical JSON array as
+  :func:`~qaflow.records.hash_fields`, built from its pieces (see "Hashing the stored
+  payload text" below);
 - an internal transition without effects makes no context, snapshot or step: the running
   state, version, time and hash are all that change;
 - ``rows_wanted=False`` (:meth:`Engine.replay`) builds no notification or task, which no
@@ -24,6 +24,26 @@ that raises). The caller then runs the plain replay, which names what is wrong; 
 path can only ever say "the same as the plain replay, and intact", never hide a problem.
 A recorded miss or a choice between transitions sharing a trigger goes through
 :func:`~qaflow._compute.replay_step` itself, with the event built from the row.
+
+Hashing the stored payload text. The hash is over the canonical encoding of the *decoded*
+payload (sorted keys, no spaces, UTF-8 kept). The stores write the payload in exactly that
+form (:data:`qaflow.store._rows.canonical_text`), so re-encoding the decoded payload only
+rebuilds the text already stored. The fold uses the stored text in the hash only once that
+text is proven canonical: it decoded exactly (the scan ends at its end) to an object, and
+the canonical encoding of that object is the text itself. The proof is remembered by text
+(``_PROVEN``, bounded; whether the object names a ``deadline_id`` with it), so a text seen
+again is hashed as it stands, and an internal transition without effects need not even
+decode it (nothing but the hash reads its payload). A text not proven canonical (a database
+written before payloads were stored canonically, or a respelling such as added spaces) is
+hashed through the canonical encoder as before: slower, never less checked.
+
+Why the stored text is not simply hashed as it stands when its digest matches: a digest
+computed over a respelled body (someone rewrote the row and hashed their own spelling)
+would then be accepted, although the event's hash (:func:`~qaflow.records.event_hash`
+over its decoded content) does not match; the plain check reports that row, and so must
+the fold (``tests/adversarial/test_fold_tamper.py`` holds that case). A digest equal to
+the hash of the body built with a proven-canonical text is exactly the plain check: the
+two bodies are the same string.
 """
 
 from __future__ import annotations
@@ -54,8 +74,12 @@ from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, Context, MachineSpec, 
 
 __all__ = ["Folded", "event_tuples", "fold", "rows_match"]
 
-_ISO_UTC = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{6})?\+00:00")
-"""A stored time this module turns into its hashing text without formatting it again."""
+_D = "[0-9]"
+_ISO_UTC = re.compile(
+    f"{_D * 4}-{_D * 2}-{_D * 2}T{_D * 2}:{_D * 2}:{_D * 2}(?:\\.{_D * 6})?\\+00:00"
+)
+"""A stored time this module turns into its hashing text without formatting it again (each
+digit its own class: the same language as ``[0-9]{n}``, matched with less work)."""
 
 _C_ENCODER: Callable[..., Callable[[Any, int], Any]] | None = getattr(
     json.encoder, "c_make_encoder", None
@@ -83,6 +107,15 @@ treats as anything else that raises."""
 
 _SCAN: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 """``json.loads`` without its Python wrapper: the same C scanner, same values."""
+
+_PROVEN: dict[str, bool] = {}
+"""Payload texts proven canonical (each decoded to an object whose canonical encoding is that
+very text), with whether the object has a ``deadline_id``. Only ever a pure function of the
+text, so sharing it between replays and threads is safe; it is emptied when full."""
+
+_PROVEN_MAX = 4096
+_PROVEN_TEXT_MAX = 1024
+"""At most this many texts of at most this many characters: a few MiB at worst."""
 
 
 class Folded:
@@ -264,6 +297,7 @@ def _fold(
     scan = _SCAN
     iso_match = _ISO_UTC.fullmatch
     parse = datetime.fromisoformat
+    proven = _PROVEN.get
     folded = Folded()
     note_rows, task_rows, opened_rows = folded.note_rows, folded.task_rows, folded.deadlines
     n = 0
@@ -287,13 +321,6 @@ def _fold(
             return None
         if at.tzinfo is not UTC:
             return None
-        if type(payload) is str:
-            text = payload
-            payload, end = scan(text, 0)
-            if end != len(text):
-                return None
-        if type(payload) is not dict:
-            return None
         what = row[2:7]
         plan = plans.get(what)
         if plan is None:
@@ -302,16 +329,39 @@ def _fold(
                 return None
             plans[what] = plan
         middle, actor, transition, how = plan
+        if type(payload) is str:
+            text = payload
+            marked = proven(text)  # None: not (yet) proven canonical
+            quiet = marked is False and how == _BARE
+            if quiet:
+                canonical = text  # nothing but the hash reads this event's payload
+            else:
+                payload, end = scan(text, 0)
+                if end != len(text) or type(payload) is not dict:
+                    return None
+                if marked is None:
+                    canonical = "".join(encode(payload, 0))
+                    if canonical == text and len(text) <= _PROVEN_TEXT_MAX:
+                        if len(_PROVEN) >= _PROVEN_MAX:
+                            _PROVEN.clear()
+                        _PROVEN[text] = "deadline_id" in payload
+                else:
+                    canonical = text
+        elif type(payload) is dict:
+            quiet = False
+            canonical = "".join(encode(payload, 0))
+        else:
+            return None
         # The canonical array of records.hash_fields from its pieces: the strings as JSON
         # text (prev_hash is hex: it equals the hash before it, checked; the time matched
-        # _ISO_UTC or is isoformat()'s own), the payload through the canonical encoder.
+        # _ISO_UTC or is isoformat()'s own), the payload's canonical text (module doc).
         body = (
-            f'[{wid_text},{seq},{middle},"{at_text}",{"".join(encode(payload, 0))},"{prev}",'
+            f'[{wid_text},{seq},{middle},"{at_text}",{canonical},"{prev}",'
             f"{'null' if key is None else quote(key)}]"
         )
         if sha256(body.encode()).hexdigest() != digest:
             return None
-        if how == _BARE and "deadline_id" not in payload:
+        if quiet or (how == _BARE and "deadline_id" not in payload):
             pass
         elif how != _STEP and transition is not None:
             snapshot = snapshot_of(

@@ -8,13 +8,17 @@ way. Each test edits a real SQLite file as someone with write access would.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import sqlite3
+from datetime import datetime
 
 import pytest
 
 from qaflow import Engine, SQLiteStore
-from qaflow._fold import fold, rows_match
+from qaflow._fold import _PROVEN, fold, rows_match
 from qaflow._integrity import VerifyReport, _intact
+from qaflow.records import canonical_json, utc_isoformat
 
 
 def _store(engine: Engine) -> SQLiteStore:
@@ -153,9 +157,9 @@ SPELLINGS = [
 def test_the_same_values_spelled_differently_are_still_intact(
     sqlite_engine: Engine, sql: str, fast: bool
 ) -> None:
-    """The fold hashes decoded values with the canonical encoder, never stored text: a
-    respelling is intact for both paths; one the fold does not parse itself goes to the
-    plain path, which finds it intact too."""
+    """The hash is over the canonical encoding of the decoded values: a respelled payload is
+    not proven canonical, so the fold re-encodes it, and it is intact for both paths; a
+    time the fold does not parse itself goes to the plain path, which finds it intact too."""
     _conn(sqlite_engine).execute(
         sql + (" AND" if "WHERE" in sql else " WHERE") + " workflow_id = 'R2'"
     )
@@ -164,3 +168,52 @@ def test_the_same_values_spelled_differently_are_still_intact(
     store = _store(sqlite_engine)
     store.forget_cached()
     assert sqlite_engine.replay("R2") == store.load("R2")
+
+
+RESPELLED_PAYLOADS = [
+    ("spaced", '{ "text" : "note" }'),
+    ("escaped", '{"text":"n\\u006fte"}'),
+    ("key repeated", '{"text":"x","text":"note"}'),
+]
+
+
+@pytest.mark.parametrize("warm", [False, True], ids=["cold", "warm"])
+@pytest.mark.parametrize(
+    "text", [e[1] for e in RESPELLED_PAYLOADS], ids=[e[0] for e in RESPELLED_PAYLOADS]
+)
+def test_a_hash_computed_over_a_respelled_payload_is_reported(
+    sqlite_engine: Engine, text: str, warm: bool
+) -> None:
+    """Someone rewrites R2's last event with the same values respelled, and hashes the body
+    with their spelling. The digest matches the stored text, but not the event's content in
+    its canonical form (event_hash): the fold must not take it as intact, with or without
+    the canonical spelling already proven (warm: R2 folded before the edit), and verify
+    names the hash. (Hashing the stored text as it stands would miss this.)"""
+    store = _store(sqlite_engine)
+    assert json.loads(text) == {"text": "note"}
+    if warm:
+        assert _replay_fast(sqlite_engine, "R2")
+        assert '{"text":"note"}' in _PROVEN
+    wid, seq, trigger, source, dest, actor, role, at, _, prev, _, key = store.event_rows("R2")[1]
+    strings = [json.dumps(v, ensure_ascii=False) for v in (trigger, source, dest, actor, role)]
+    when = json.dumps(utc_isoformat(datetime.fromisoformat(at)))
+    body = f'["{wid}",{seq},{",".join(strings)},{when},{text},"{prev}",{json.dumps(key)}]'
+    forged = hashlib.sha256(body.encode()).hexdigest()
+    _conn(sqlite_engine).execute(
+        "UPDATE events SET payload = ?, hash = ? WHERE workflow_id = 'R2' AND seq = 2",
+        (text, forged),
+    )
+    _conn(sqlite_engine).execute(
+        "UPDATE workflows SET last_hash = ? WHERE workflow_id = 'R2'", (forged,)
+    )
+    assert not _fast(sqlite_engine, "R2")
+    assert not _replay_fast(sqlite_engine, "R2")
+    problems = [(p.seq, p.what) for p in sqlite_engine.verify_report("R2").problems]
+    assert (2, "hash does not match the event's content") in problems
+
+
+def test_payloads_are_stored_in_the_canonical_hashing_form(sqlite_engine: Engine) -> None:
+    """What lets the fold hash a stored payload text as it stands once proven."""
+    texts = [r[0] for r in _conn(sqlite_engine).execute("SELECT payload FROM events")]
+    assert len(texts) == 7
+    assert all(t == canonical_json(json.loads(t)) for t in texts)

@@ -25,6 +25,7 @@ __all__ = [
     "TASK_COLS",
     "advance_sql",
     "advance_values",
+    "canonical_text",
     "closing_rows",
     "deadline_from",
     "deadline_rows",
@@ -157,8 +158,17 @@ sorted_json: Callable[[Any], str] = json.JSONEncoder(sort_keys=True).encode
 call (``json.dumps`` does for any non-default option; a store writes two per command)."""
 
 
+canonical_text: Callable[[Any], str] = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
+"""``records.canonical_json`` (the hashing form: sorted keys, no spaces, UTF-8 kept), with
+one encoder built once. An event's payload is stored in this form, so the replay fold can
+hash the stored text itself once it has proven it canonical (:mod:`qaflow._fold`)."""
+
+
 def event_values(event: Event, at: Any) -> tuple[Any, ...]:
-    """The event's row (``at`` already in the store's form)."""
+    """The event's row (``at`` already in the store's form; the payload in the canonical
+    form its hash was computed over, :data:`canonical_text`)."""
     return (
         event.workflow_id,
         event.seq,
@@ -168,7 +178,7 @@ def event_values(event: Event, at: Any) -> tuple[Any, ...]:
         event.actor.id,
         event.actor.role,
         at,
-        sorted_json(event.payload),
+        canonical_text(event.payload),
         event.prev_hash,
         event.hash,
         event.idempotency_key,

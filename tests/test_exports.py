@@ -27,6 +27,7 @@ MODULES = [
     "qaflow._integrity",
     "qaflow._matching",
     "qaflow._plans",
+    "qaflow._program",
     "qaflow._reads",
     "qaflow._replay",
     "qaflow._specs",

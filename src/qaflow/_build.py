@@ -21,6 +21,8 @@ from typing import Any
 
 import attrs
 
+from qaflow.calendar import ensure_aware
+from qaflow.errors import ValidationError
 from qaflow.records import (
     Actor,
     Deadline,
@@ -30,9 +32,12 @@ from qaflow.records import (
     Task,
     WorkflowSnapshot,
     _aware_utc,
+    hash_fields,
 )
 
 __all__ = [
+    "chained_event",
+    "event_digest",
     "new_deadline",
     "new_event",
     "new_notification",
@@ -255,3 +260,69 @@ def new_notification(
     s6(n, clause)
     s7(n, _utc(created_at))
     return n
+
+
+# --- a command's event -----------------------------------------------------------------
+
+
+def chained_event(
+    snapshot: WorkflowSnapshot,
+    seq: int,
+    trigger: str,
+    source: str,
+    dest: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, Any],
+    idempotency_key: str | None,
+    digest: str | None = None,
+    *,
+    lean: bool = False,
+) -> Event:
+    """A command's event, its hash chained to the workflow's last one (``digest`` if known).
+
+    ``lean``: no hash chain (``prev_hash`` and ``hash`` empty), for a
+    :class:`~qaflow.store.SimulationStore`, which keeps no event log.
+    """
+    prev = snapshot.last_hash
+    if lean:
+        prev = digest = ""
+    elif digest is None:
+        digest = event_digest(
+            snapshot, seq, trigger, source, dest, actor, at, payload, idempotency_key
+        )
+    return new_event(
+        snapshot.workflow_id,
+        seq,
+        trigger,
+        source,
+        dest,
+        actor,
+        at if at.tzinfo is UTC else ensure_aware(at).astimezone(UTC),  # Event's converter
+        payload,
+        prev,
+        digest,
+        idempotency_key,
+    )
+
+
+def event_digest(
+    snapshot: WorkflowSnapshot,
+    seq: int,
+    trigger: str,
+    source: str,
+    dest: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, Any],
+    idempotency_key: str | None,
+) -> str:
+    try:
+        return hash_fields(
+            snapshot.workflow_id, seq, trigger, source, dest, actor, at, payload,
+            snapshot.last_hash, idempotency_key,
+        )  # fmt: skip
+    except (TypeError, ValueError, RecursionError):
+        raise ValidationError(
+            field="payload", value=payload, expected="JSON-compatible values"
+        ) from None

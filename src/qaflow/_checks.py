@@ -88,13 +88,23 @@ def ids_fit(
 ) -> bool:
     """Whether a command's ids all pass :func:`check_id` by its fast path (``key`` may be
     ``None``): one call for the common case. ``False`` says only "check each one"."""
-    for value in (workflow_id, trigger, actor_id, role):
-        if not (
-            type(value) is str and value and len(value) <= MAX_ID_LENGTH and value.isprintable()
-        ):
-            return False
-    return key is None or (
-        type(key) is str and bool(key) and len(key) <= MAX_ID_LENGTH and key.isprintable()
+    return (
+        type(workflow_id) is str
+        and 0 < len(workflow_id) <= MAX_ID_LENGTH
+        and workflow_id.isprintable()
+        and type(trigger) is str
+        and 0 < len(trigger) <= MAX_ID_LENGTH
+        and trigger.isprintable()
+        and type(actor_id) is str
+        and 0 < len(actor_id) <= MAX_ID_LENGTH
+        and actor_id.isprintable()
+        and type(role) is str
+        and 0 < len(role) <= MAX_ID_LENGTH
+        and role.isprintable()
+        and (
+            key is None
+            or (type(key) is str and 0 < len(key) <= MAX_ID_LENGTH and key.isprintable())
+        )
     )
 
 
@@ -199,7 +209,8 @@ def to_utc(value: object, field: str) -> datetime:
 
 def check_at(value: object, field: str, now: datetime) -> datetime:
     """A command's time in UTC: aware, not before :data:`MIN_AT`, not after ``now`` + skew."""
-    at = to_utc(value, field)
+    # Already an aware UTC datetime (the clock's own, a converted one): nothing to convert.
+    at = value if type(value) is datetime and value.tzinfo is UTC else to_utc(value, field)
     if at < MIN_AT:
         raise ValidationError(
             field=field, value=at.isoformat(), expected="not before 1970-01-01", quote=True

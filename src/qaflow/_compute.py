@@ -8,15 +8,19 @@ makes replay reproduce a snapshot and a refused command write nothing: the facad
 :mod:`qaflow.engine` loads, calls this, and commits.
 
 A live command is checked in order: time not before the last event, trigger allowed in the
-state, role and directory, the holder named by ``actor_key``, payload fields, guards.
-:func:`replay_step` applies a stored event without those checks, choosing among transitions
-that share a trigger exactly as the live command did (roles first, then guards).
+state, role and directory, the holder named by ``actor_key``, payload fields, guards. It runs
+through the (spec, state, trigger)'s compiled plan (:mod:`qaflow._plans`: the tables, the
+guards as direct callables, the effects as a flat tuple of steps from :mod:`qaflow._program`),
+which builds no context or outputs a route does not use. :func:`replay_step` applies a stored
+event without those checks, choosing among transitions that share a trigger exactly as the
+live command did (roles first, then guards), through the general effects interpreter
+(:func:`qaflow._effects.collect`), the compiled plans' reference.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
@@ -28,33 +32,27 @@ from qaflow._authorise import (
     check_system_miss,
     is_breach,
 )
-from qaflow._build import new_event, new_snapshot, new_step
-from qaflow._effects import collect
-from qaflow._plans import plan_of
-from qaflow.calendar import ensure_aware
+from qaflow._build import chained_event, event_digest, new_snapshot, new_step
+from qaflow._effects import Outputs, collect
+from qaflow._plans import BREACH_FIELDS, Route, check_fields, choose, plan_of
+from qaflow._program import run_program
 from qaflow.errors import (
     GuardFailed,
     IntegrityError,
-    PermissionDenied,
     PolicyError,
     TransitionNotAllowed,
     ValidationError,
 )
-from qaflow.records import SYSTEM, Actor, Event, Step, WorkflowSnapshot, hash_fields
+from qaflow.records import SYSTEM, Actor, Event, Step, WorkflowSnapshot
 from qaflow.spec import (
     DEADLINE_MISSED,
     POLICY_MIGRATED,
     Context,
-    Field,
-    Guard,
     MachineSpec,
     TransitionSpec,
 )
 
 __all__ = ["BREACH_FIELDS", "Command", "CommandLike", "compute", "live_step", "replay_step"]
-
-BREACH_FIELDS = frozenset({"deadline", "deadline_id"})
-"""Payload fields every breach carries besides the trigger's own."""
 
 
 @attrs.frozen(kw_only=True)
@@ -159,8 +157,10 @@ def live_step(
                     field="target", value=None, expected="the spec a migration moves to"
                 )
             _check_migration(spec, snapshot, target)
-            ctx = _context(spec, snapshot, trigger, actor, at, payload, state, dict(snapshot.data))
-            return _migrated(spec, ctx, idempotency_key, target, lean=lean)
+            moving = _context(
+                spec, snapshot, trigger, actor, at, payload, state, dict(snapshot.data)
+            )
+            return _migrated(spec, moving, idempotency_key, target, lean=lean)
         raise TransitionNotAllowed(
             workflow_id=snapshot.workflow_id,
             state=state,
@@ -169,23 +169,97 @@ def live_step(
         )
     single = plan.single
     if single is not None and not (plan.breachable and actor == SYSTEM):
-        # One candidate without guards: the checks _choose makes of it, in its order.
+        # One candidate: the checks choose() makes of it, in its order.
         if directory is not None or actor.role not in single.roles:
             authorise(snapshot, trigger, actor, single.roles, directory)
         if single.actor_key is not None:
-            check_holder(snapshot, single, actor)
-        _check_payload(plan.fields, plan.required, trigger, payload, False)
-        if plan.bare and "deadline_id" not in payload:
-            return _bare(snapshot, trigger, actor, at, payload, idempotency_key, lean)
-        transition = single
-        dest = plan.dest
-    else:
-        transition = _choose(
-            spec, snapshot, plan.candidates, trigger, actor, at, payload, directory
-        )
-        dest = transition.dest_from(state)
-    return _finish(
-        spec, snapshot, trigger, actor, at, idempotency_key, payload, transition, dest, lean=lean
+            check_holder(snapshot, single.transition, actor)
+        check_fields(single.fields, single.required, trigger, payload, False)
+        ctx = None
+        if single.guards:
+            # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
+            ctx = Context(
+                spec, snapshot, trigger, state, single.dest, actor, at, payload, snapshot.data,
+                snapshot.version + 1,
+            )  # fmt: skip
+            for fn, arg, guard in single.guards:
+                if not fn(ctx, arg):
+                    raise GuardFailed(
+                        workflow_id=snapshot.workflow_id,
+                        trigger=trigger,
+                        condition=guard.condition,
+                        clause=guard.clause,
+                    )
+        return _run(spec, snapshot, single, ctx, trigger, actor, at, payload, idempotency_key, lean)
+    route, ctx = choose(spec, plan, snapshot, trigger, actor, at, payload, directory)
+    return _run(spec, snapshot, route, ctx, trigger, actor, at, payload, idempotency_key, lean)
+
+
+def _run(
+    spec: MachineSpec,
+    snapshot: WorkflowSnapshot,
+    route: Route,
+    ctx: Context | None,
+    trigger: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, Any],
+    idempotency_key: str | None,
+    lean: bool,
+) -> Step:
+    """The step of a chosen route: its compiled effects (:mod:`qaflow._program`) run.
+
+    What :func:`_finish` and :func:`~qaflow._effects.collect` make of the same command,
+    with nothing built that the route does not use: no context or outputs for a route
+    without effects, no outputs for one that only updates data (unless the command is a
+    breach, whose deadline is marked).
+    """
+    ops, only_updates = (
+        (route.lean, route.lean_updates) if lean else (route.full, route.full_updates)
+    )
+    seq = snapshot.version + 1
+    state, dest = snapshot.state, route.dest
+    data = dict(snapshot.data)
+    out = None
+    breach = "deadline_id" in payload
+    if ops or breach:
+        if ctx is None:
+            # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
+            ctx = Context(spec, snapshot, trigger, state, dest, actor, at, payload, data, seq)
+        else:
+            ctx.data = data
+        if only_updates and not breach:
+            for _, fn, arg in ops:
+                data.update(fn(ctx, arg))
+        else:
+            # collect()'s outputs, a breach's deadline marked (a route has a transition: a
+            # breach writes no notice of its own), then the compiled steps
+            deadlines = snapshot.deadlines
+            out = Outputs(seq, at, {d.id: d for d in deadlines} if deadlines else {}, not lean)
+            if breach and actor == SYSTEM:
+                breach_id = payload["deadline_id"]
+                if breach_id is not None and breach_id in out.open_now:
+                    del out.open_now[breach_id]
+                    out.breached.append(breach_id)
+            run_program(
+                (route.breach_lean if lean else route.breach_full) if breach else ops, ctx, out
+            )
+    event = chained_event(
+        snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key, lean=lean
+    )
+    if out is None:
+        new = new_snapshot(snapshot, dest, data, seq, at, event.hash, snapshot.deadlines)
+        return new_step(event, new)
+    deadlines = tuple(out.open_now.values())
+    new = new_snapshot(snapshot, dest, data, seq, at, event.hash, deadlines)
+    return new_step(
+        event,
+        new,
+        tuple(out.opened),
+        tuple(out.closed),
+        tuple(out.breached),
+        tuple(out.notifications),
+        tuple(out.tasks),
     )
 
 
@@ -293,64 +367,6 @@ def _context(
     )
 
 
-def _choose(
-    spec: MachineSpec,
-    snapshot: WorkflowSnapshot,
-    candidates: tuple[TransitionSpec, ...],
-    trigger: str,
-    actor: Actor,
-    at: datetime,
-    payload: dict[str, Any],
-    directory: Directory | None,
-) -> TransitionSpec:
-    """The first candidate the actor may fire whose payload fits and whose guards pass."""
-    breach = is_breach(trigger, actor, spec.breach_triggers)
-    first = candidates[0]
-    if not breach:
-        roles = (
-            first.roles
-            if len(candidates) == 1
-            else frozenset().union(*(t.roles for t in candidates))
-        )
-        authorise(snapshot, trigger, actor, roles, directory)
-    failures: list[tuple[int, Guard]] = []
-    for t in candidates:
-        if not breach:
-            if actor.role not in t.roles:
-                continue
-            check_holder(snapshot, t, actor)
-        fields = spec.fields_of(t)
-        required = tuple(name for name, f in fields.items() if f.required)
-        _check_payload(fields, required, trigger, payload, breach)
-        if not t.guards:
-            return t
-        dest = t.dest_from(snapshot.state)
-        ctx = _context(spec, snapshot, trigger, actor, at, payload, dest, snapshot.data)
-        for passed, guard in enumerate(t.guards):
-            if not guard.check(ctx):
-                failures.append((passed, guard))
-                break
-        else:
-            return t
-    if not failures:  # pragma: no cover - the union of roles was checked above
-        raise PermissionDenied(
-            workflow_id=snapshot.workflow_id,
-            trigger=trigger,
-            actor_id=actor.id,
-            role=actor.role,
-            allowed_roles=first.roles,
-        )
-    # Report the candidates that got furthest: their unmet condition is the news.
-    furthest = max(n for n, _ in failures)
-    best = list({g.condition: g for n, g in failures if n == furthest}.values())
-    raise GuardFailed(
-        workflow_id=snapshot.workflow_id,
-        trigger=trigger,
-        condition=" or ".join(g.condition for g in best),
-        clause=best[0].clause if len(best) == 1 else first.clause,
-    )
-
-
 def _first_passing(
     spec: MachineSpec,
     snapshot: WorkflowSnapshot,
@@ -373,30 +389,6 @@ def _first_passing(
         seq=snapshot.version + 1,
         problem=f"no transition for replayed {event.trigger!r} passes its guards",
     )
-
-
-def _check_payload(
-    fields: dict[str, Field],
-    required: tuple[str, ...],
-    trigger: str,
-    payload: dict[str, Any],
-    breach: bool,
-) -> None:
-    for name, value in payload.items():
-        field = fields.get(name)
-        if field is None:
-            if breach and name in BREACH_FIELDS:
-                continue
-            raise ValidationError(
-                field=name,
-                value=value,
-                expected=f"a field {trigger!r} accepts: "
-                + (", ".join(map(repr, fields)) or "none"),
-            )
-        field.check(value)
-    for name in required:
-        if name not in payload:
-            raise ValidationError(field=name, value=None, expected=f"given ({fields[name].kind})")
 
 
 # --- building the step ---------------------------------------------------------------------
@@ -443,26 +435,6 @@ def _finish(
     return _step(spec, ctx, transition, idempotency_key, stored, hash_checked, lean)
 
 
-def _bare(
-    snapshot: WorkflowSnapshot,
-    trigger: str,
-    actor: Actor,
-    at: datetime,
-    payload: dict[str, Any],
-    idempotency_key: str | None,
-    lean: bool = False,
-) -> Step:
-    """The step of an internal transition without effects: a new event and a new version."""
-    state, seq = snapshot.state, snapshot.version + 1
-    event = _new_event(
-        snapshot, seq, trigger, state, state, actor, at, payload, idempotency_key, lean=lean
-    )
-    new = new_snapshot(
-        snapshot, state, dict(snapshot.data), seq, at, event.hash, snapshot.deadlines
-    )
-    return new_step(event, new)
-
-
 def _step(
     spec: MachineSpec,
     ctx: Context,
@@ -483,7 +455,7 @@ def _step(
     out = None if bare else collect(spec, ctx, transition, not lean)
     if stored is None:
         payload = ctx.payload if type(ctx.payload) is dict else dict(ctx.payload)
-        event = _new_event(
+        event = chained_event(
             snapshot, ctx.seq, ctx.trigger, ctx.source, ctx.dest, ctx.actor, ctx.at, payload,
             idempotency_key, lean=lean,
         )  # fmt: skip
@@ -502,67 +474,6 @@ def _step(
         tuple(out.notifications),
         tuple(out.tasks),
     )
-
-
-def _new_event(
-    snapshot: WorkflowSnapshot,
-    seq: int,
-    trigger: str,
-    source: str,
-    dest: str,
-    actor: Actor,
-    at: datetime,
-    payload: dict[str, Any],
-    idempotency_key: str | None,
-    digest: str | None = None,
-    *,
-    lean: bool = False,
-) -> Event:
-    """A command's event, its hash chained to the workflow's last one (``digest`` if known).
-
-    ``lean``: no hash chain (``prev_hash`` and ``hash`` empty), for a
-    :class:`~qaflow.store.SimulationStore`, which keeps no event log.
-    """
-    prev = snapshot.last_hash
-    if lean:
-        prev = digest = ""
-    elif digest is None:
-        digest = _digest(snapshot, seq, trigger, source, dest, actor, at, payload, idempotency_key)
-    return new_event(
-        snapshot.workflow_id,
-        seq,
-        trigger,
-        source,
-        dest,
-        actor,
-        at if at.tzinfo is UTC else ensure_aware(at).astimezone(UTC),  # Event's converter
-        payload,
-        prev,
-        digest,
-        idempotency_key,
-    )
-
-
-def _digest(
-    snapshot: WorkflowSnapshot,
-    seq: int,
-    trigger: str,
-    source: str,
-    dest: str,
-    actor: Actor,
-    at: datetime,
-    payload: dict[str, Any],
-    idempotency_key: str | None,
-) -> str:
-    try:
-        return hash_fields(
-            snapshot.workflow_id, seq, trigger, source, dest, actor, at, payload,
-            snapshot.last_hash, idempotency_key,
-        )  # fmt: skip
-    except (TypeError, ValueError, RecursionError):
-        raise ValidationError(
-            field="payload", value=payload, expected="JSON-compatible values"
-        ) from None
 
 
 def _replayed_event(ctx: Context, stored: Event, hash_checked: bool) -> Event:
@@ -585,7 +496,7 @@ def _replayed_event(ctx: Context, stored: Event, hash_checked: bool) -> Event:
         return stored
     payload = ctx.payload if type(ctx.payload) is dict else dict(ctx.payload)
     args = (snapshot, ctx.seq, ctx.trigger, ctx.source, ctx.dest, ctx.actor, ctx.at, payload)
-    digest = _digest(*args, stored.idempotency_key)
+    digest = event_digest(*args, stored.idempotency_key)
     if reproduced and stored.hash == digest:
         return stored
-    return _new_event(*args, stored.idempotency_key, digest)
+    return chained_event(*args, stored.idempotency_key, digest)

@@ -49,6 +49,10 @@ __all__ = [
 ]
 
 
+_NO_ROWS: Any = ()
+"""The rows a command does not gather: empty, and not appendable."""
+
+
 class Outputs:
     """The rows one command produces, gathered while its effects run.
 
@@ -91,11 +95,14 @@ class Outputs:
         self.opened: list[Deadline] = []
         self.closed: list[str] = []
         self.breached: list[str] = []
-        self.notifications: list[Notification] = []
-        self.tasks: list[Task] = []
         self.tuples = tuples
-        self.note_rows: list[tuple[Any, ...]] = []
-        self.task_rows: list[tuple[Any, ...]] = []
+        # Only the rows a command gathers get a list; the others stay an empty tuple, which
+        # reads as empty and refuses an append (every append is behind the same flags).
+        records, plain = rows and not tuples, rows and tuples
+        self.notifications: list[Notification] = [] if records else _NO_ROWS
+        self.tasks: list[Task] = [] if records else _NO_ROWS
+        self.note_rows: list[tuple[Any, ...]] = [] if plain else _NO_ROWS
+        self.task_rows: list[tuple[Any, ...]] = [] if plain else _NO_ROWS
 
     def close(self, deadline_id: str) -> None:
         """Close an open deadline (it leaves the snapshot; its row is marked closed)."""

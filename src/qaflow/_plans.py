@@ -1,52 +1,99 @@
-"""Command plans: what the interpreter needs of one (spec, state, trigger), worked out once.
+"""Command plans: what the interpreter needs of one (spec, state, trigger), compiled once.
 
-A live command used to look up its candidate transitions, the union of their roles, the
-payload field table of its transition, whether the transition may be a deadline's breach,
-and whether it is "bare" (an internal transition without effects, which writes only its
-event and data) on every call. None of that depends on the command, only on the spec, the
-workflow's state and the trigger, so :func:`plan_of` builds a :class:`Plan` the first time a
-pair is seen and keeps it on the spec (specs are immutable). The checks themselves still run
-on every command, in the same order, against the plan's tables.
+None of what a live command looks up about its trigger depends on the command, only on the
+spec, the workflow's state and the trigger: the candidate transitions, the union of their
+roles, each one's payload field table and required names, its guards, its destination, and
+what its effects write (:mod:`qaflow._program`). :func:`plan_of` builds a :class:`Plan` the
+first time a pair is seen and keeps it on the spec (specs are immutable); each candidate
+becomes a :class:`Route` with its guards resolved to direct callables (a vocabulary guard is
+its function and arguments, called without the wrapper in between) and its effects compiled,
+once for a command that builds notification and task rows and once for one that does not.
+The checks themselves still run on every command, in the same order, against these tables:
+:func:`choose` is the general choice among candidates, with the same refusals.
 """
 
 from __future__ import annotations
 
-from qaflow.spec import Field, MachineSpec, TransitionSpec
+from datetime import datetime
+from typing import Any
 
-__all__ = ["Plan", "plan_of"]
+from qaflow._authorise import Directory, authorise, check_holder
+from qaflow._program import Op, compile_program, updates_only
+from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
+from qaflow.records import SYSTEM, Actor, WorkflowSnapshot
+from qaflow.spec import Context, Field, Guard, MachineSpec, TransitionSpec
+
+__all__ = ["BREACH_FIELDS", "Plan", "Route", "check_fields", "choose", "plan_of"]
+
+BREACH_FIELDS = frozenset({"deadline", "deadline_id"})
+"""Payload fields every breach carries besides the trigger's own."""
+
+GuardCall = tuple[Any, Any, Guard]
+
+
+class Route:
+    """One candidate transition from one state, ready to run.
+
+    ``guards`` are ``(fn, arg, guard)``: ``fn(ctx, arg)`` is the guard's verdict.
+    ``full`` and ``lean`` are its compiled effects with and without notification and task
+    rows; ``full_updates``/``lean_updates``: every step is an update (no :class:`Outputs`);
+    ``breach_full``/``breach_lean``: the same for a command carrying a ``deadline_id``
+    (which the interpreter never treats as a bare transition).
+    """
+
+    __slots__ = (
+        "actor_key",
+        "breach_full",
+        "breach_lean",
+        "dest",
+        "fields",
+        "full",
+        "full_updates",
+        "guards",
+        "lean",
+        "lean_updates",
+        "required",
+        "roles",
+        "transition",
+    )
+
+    def __init__(self, spec: MachineSpec, state: str, transition: TransitionSpec) -> None:
+        self.transition = transition
+        self.roles = transition.roles
+        self.actor_key = transition.actor_key
+        self.fields: dict[str, Field] = spec.fields_of(transition)
+        self.required = tuple(name for name, f in self.fields.items() if f.required)
+        self.guards: tuple[GuardCall, ...] = tuple((*g.parts(), g) for g in transition.guards)
+        self.dest = transition.dest_from(state)
+        self.full: tuple[Op, ...] = compile_program(spec, transition, state, True)
+        self.lean: tuple[Op, ...] = compile_program(spec, transition, state, False)
+        self.full_updates = updates_only(self.full)
+        self.lean_updates = updates_only(self.lean)
+        self.breach_full = compile_program(spec, transition, state, True, breach=True)
+        self.breach_lean = compile_program(spec, transition, state, False, breach=True)
 
 
 class Plan:
     """What every command of one trigger in one state of one spec shares.
 
-    ``single`` is the transition when there is exactly one candidate and it has no guards
-    (the common case, checked without the general loop), else ``None``; ``fields``,
-    ``required``, ``dest`` and ``bare`` describe ``single``. ``breachable``: the trigger is
-    one a deadline fires on breach, so a system command may be exempt from role checks.
+    ``single`` is the route when there is exactly one candidate (the common case, checked
+    without the general loop), else ``None``. ``breachable``: the
+    trigger is one a deadline fires on breach, so a system command may be exempt from role
+    checks. ``roles``: the union of the candidates' roles (the first's own when alone).
     """
 
-    __slots__ = (
-        "bare",
-        "breachable",
-        "candidates",
-        "dest",
-        "fields",
-        "required",
-        "roles",
-        "single",
-    )
+    __slots__ = ("breachable", "roles", "routes", "single")
 
     def __init__(self, spec: MachineSpec, state: str, candidates: tuple[TransitionSpec, ...]):
-        self.candidates = candidates
         first = candidates[0]
+        self.routes = tuple(Route(spec, state, t) for t in candidates)
         self.breachable = first.trigger in spec.breach_triggers
-        self.roles: frozenset[str] = frozenset().union(*(t.roles for t in candidates))
-        one = first if len(candidates) == 1 and not first.guards else None
-        self.single = one
-        self.fields: dict[str, Field] = spec.fields_of(first)
-        self.required = tuple(name for name, f in self.fields.items() if f.required)
-        self.dest = first.dest_from(state)
-        self.bare = one is not None and one.dest is None and not one.effects and not spec.rolling
+        self.roles: frozenset[str] = (
+            first.roles
+            if len(candidates) == 1
+            else frozenset().union(*(t.roles for t in candidates))
+        )
+        self.single = self.routes[0] if len(candidates) == 1 else None
 
 
 def plan_of(spec: MachineSpec, state: str, trigger: str) -> Plan | None:
@@ -62,3 +109,89 @@ def plan_of(spec: MachineSpec, state: str, trigger: str) -> Plan | None:
     if len(plans) < 4096:  # every (state, trigger) a caller tries, allowed or not: bounded
         plans[key] = plan
     return plan
+
+
+def check_fields(
+    fields: dict[str, Field],
+    required: tuple[str, ...],
+    trigger: str,
+    payload: dict[str, Any],
+    breach: bool,
+) -> None:
+    """Refuse a payload field the transition does not accept, a bad value or a missing one."""
+    for name, value in payload.items():
+        field = fields.get(name)
+        if field is None:
+            if breach and name in BREACH_FIELDS:
+                continue
+            raise ValidationError(
+                field=name,
+                value=value,
+                expected=f"a field {trigger!r} accepts: "
+                + (", ".join(map(repr, fields)) or "none"),
+            )
+        field.check(value)
+    for name in required:
+        if name not in payload:
+            raise ValidationError(field=name, value=None, expected=f"given ({fields[name].kind})")
+
+
+def choose(
+    spec: MachineSpec,
+    plan: Plan,
+    snapshot: WorkflowSnapshot,
+    trigger: str,
+    actor: Actor,
+    at: datetime,
+    payload: dict[str, Any],
+    directory: Directory | None,
+) -> tuple[Route, Context | None]:
+    """The first candidate the actor may fire whose payload fits and whose guards pass.
+
+    Returns the route and the context its guards read (``None`` if none was needed; its
+    ``data`` is the snapshot's own, not a copy: the caller copies it before effects run).
+    """
+    breach = plan.breachable and actor == SYSTEM
+    if not breach:
+        authorise(snapshot, trigger, actor, plan.roles, directory)
+    failures: list[tuple[int, Guard]] = []
+    ctx: Context | None = None
+    for route in plan.routes:
+        if not breach:
+            if actor.role not in route.roles:
+                continue
+            if route.actor_key is not None:
+                check_holder(snapshot, route.transition, actor)
+        check_fields(route.fields, route.required, trigger, payload, breach)
+        if ctx is None:
+            # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
+            ctx = Context(
+                spec, snapshot, trigger, snapshot.state, route.dest, actor, at, payload,
+                snapshot.data, snapshot.version + 1,
+            )  # fmt: skip
+        else:
+            ctx.dest = route.dest
+        for passed, (fn, arg, guard) in enumerate(route.guards):
+            if not fn(ctx, arg):
+                failures.append((passed, guard))
+                break
+        else:
+            return route, ctx
+    first = plan.routes[0].transition
+    if not failures:  # pragma: no cover - the union of roles was checked above
+        raise PermissionDenied(
+            workflow_id=snapshot.workflow_id,
+            trigger=trigger,
+            actor_id=actor.id,
+            role=actor.role,
+            allowed_roles=first.roles,
+        )
+    # Report the candidates that got furthest: their unmet condition is the news.
+    furthest = max(n for n, _ in failures)
+    best = list({g.condition: g for n, g in failures if n == furthest}.values())
+    raise GuardFailed(
+        workflow_id=snapshot.workflow_id,
+        trigger=trigger,
+        condition=" or ".join(g.condition for g in best),
+        clause=best[0].clause if len(best) == 1 else first.clause,
+    )

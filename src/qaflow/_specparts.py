@@ -7,6 +7,7 @@ re-exported there.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final, Literal
@@ -22,7 +23,18 @@ from qaflow.vocabulary import Kind
 if TYPE_CHECKING:
     from qaflow.spec import Context
 
-__all__ = ["GUARD_NAMES", "Args", "DurationRef", "Field", "FieldKind", "Guard", "bindings"]
+__all__ = [
+    "GUARD_NAMES",
+    "Args",
+    "DurationRef",
+    "Entry",
+    "Field",
+    "FieldKind",
+    "Guard",
+    "bindings",
+    "call_with",
+    "entry_parts",
+]
 
 FieldKind = Literal["str", "int", "float", "bool", "choice", "list", "dict", "datetime", "any"]
 Check = Callable[["Context"], bool]
@@ -152,11 +164,32 @@ def bindings(ctx: Context) -> dict[str, Any]:
     }
 
 
+Entry = tuple[Callable[..., Any], dict[str, Any]]
+_PARTS: weakref.WeakKeyDictionary[Callable[..., Any], Entry] = weakref.WeakKeyDictionary()
+
+
 def _entry(kind: Kind, use: str, args: Args) -> Callable[[Context], Any]:
     fn = vocabulary.lookup(kind, use)
     kwargs = dict(args)
     vocabulary.check_args(kind, use, kwargs)  # a definition it could not run with: now
-    return lambda ctx: fn(ctx, kwargs)
+    call = lambda ctx: fn(ctx, kwargs)  # noqa: E731
+    _PARTS[call] = (fn, kwargs)
+    return call
+
+
+def call_with(ctx: Context, check: Callable[[Context], Any]) -> Any:
+    """``check(ctx)``: a plain callable in the ``fn(ctx, arg)`` form of a vocabulary entry."""
+    return check(ctx)
+
+
+def entry_parts(call: Callable[..., Any]) -> Entry | None:
+    """The vocabulary function and arguments behind a callable a ``use`` reference became
+    (``None`` for any other callable): a compiled plan (:mod:`qaflow._program`) calls the
+    function with its arguments directly, without the wrapper in between."""
+    try:
+        return _PARTS.get(call)
+    except TypeError:  # not weakly referenceable: not one of ours
+        return None
 
 
 def _one_of(what: str, expr: str | None, use: str | None, fn: object) -> None:
@@ -218,6 +251,11 @@ class Guard:
     def check(self, ctx: Context) -> bool:
         """The verdict on ``ctx``: ``True`` when the condition is met."""
         return bool(self._verdict(ctx))
+
+    def parts(self) -> tuple[Callable[[Context, Any], Any], Any]:
+        """``(fn, arg)`` such that ``fn(ctx, arg)`` is the verdict (truthy when met): a
+        vocabulary guard with its arguments, else a caller of the check itself."""
+        return entry_parts(self._verdict) or (call_with, self._verdict)
 
 
 @attrs.frozen

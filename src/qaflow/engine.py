@@ -7,6 +7,7 @@ snapshot, and hands spec, snapshot, command and directory to the pure
 deadlines into breach commands through the same path. The seams live in private modules:
 
 - :mod:`qaflow._compute`: the interpreter (no store, no clock);
+- :mod:`qaflow._plans` and :mod:`qaflow._program`: each (spec, state, trigger) compiled once;
 - :mod:`qaflow._authorise`: roles, directory, holders, the system actor;
 - :mod:`qaflow._effects`: one handler per effect type;
 - :mod:`qaflow._specs`: the registry of specs workflows are pinned to;
@@ -22,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from qaflow._authorise import Directory, authorise
+from qaflow._build import snapshot_of
 from qaflow._checks import check_at, check_id, check_payload, ids_fit
 from qaflow._compute import live_step
 from qaflow._reads import EngineReads
@@ -36,6 +38,7 @@ from qaflow.errors import (
     ValidationError,
 )
 from qaflow.records import (
+    GENESIS_HASH,
     SYSTEM,
     Actor,
     Deadline,
@@ -123,14 +126,12 @@ class Engine(EngineReads):
             raise ValidationError(
                 field="trigger", value=trigger, expected="a trigger of the machine", quote=True
             )
-        blank = WorkflowSnapshot(
-            workflow_id=workflow_id,
-            machine=spec.name,
-            policy=spec.policy,
-            policy_version=spec.policy_version,
-            state=spec.initial,
-            fingerprint=spec.fingerprint,
-        )
+        # WorkflowSnapshot(workflow_id, machine, policy, version, initial state, fingerprint)
+        # with every other field at its default, built through its slots (qaflow._build)
+        blank = snapshot_of(
+            workflow_id, spec.name, spec.policy, spec.policy_version, spec.initial, {}, 0,
+            None, None, GENESIS_HASH, (), spec.fingerprint,
+        )  # fmt: skip
         step = self._compute(spec, blank, trigger, actor, payload, at, idempotency_key)
         return self._commit(step, 0, (trigger, actor, payload))
 

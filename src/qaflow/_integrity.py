@@ -201,6 +201,19 @@ def _events_batch(store: Store, ids: Sequence[str]) -> dict[str, list[tuple[Any,
     return found
 
 
+def _heads_batch(store: Store, ids: Sequence[str]) -> dict[str, WorkflowSnapshot]:
+    """The stored snapshots of ``ids`` (a store's ``snapshots_of``); a workflow absent from
+    the answer (or every one, without such a read) loads its own."""
+    read = getattr(store, "snapshots_of", None)
+    if not callable(read):
+        return {}
+    try:
+        found: dict[str, WorkflowSnapshot] = read(ids)
+    except Exception:
+        return {}
+    return found
+
+
 def _derived_batch(store: Store, ids: Sequence[str]) -> dict[str, Derived] | None:
     """The stored derived rows of ``ids`` by workflow (a store's ``derived_rows_of``), or
     ``None`` (no such read, too many rows for one batch, or it failed): each workflow then
@@ -224,13 +237,14 @@ def _intact(
     chain: bool = True,
     derived: Derived | None = None,
     logged: Sequence[tuple[Any, ...]] | None = None,
+    head: WorkflowSnapshot | None = None,
 ) -> Chain | None:
     """The fast check of one workflow (:mod:`qaflow._fold`): its chain when everything
     :func:`_check_workflow` checks holds, else ``None`` (that check then says what is wrong).
     ``chain=False`` (one workflow verified alone, no anchor to check it against): an empty
     chain stands for "intact". ``derived``: the workflow's stored derived rows, already read
     with a batch of workflows (:func:`_derived_batch`), ``logged`` its event rows
-    (:func:`_events_batch`); ``None``: read them here.
+    (:func:`_events_batch`), ``head`` its stored snapshot; ``None``: read them here.
 
     Only for a store that hands out its rows undecoded (``event_rows``, ``derived_rows``).
     """
@@ -241,7 +255,7 @@ def _intact(
         return None
     try:
         rows = read_events(wid) if logged is None else logged
-        stored = store.load(wid)
+        stored = store.load(wid) if head is None else head
         if stored.version != len(rows):
             return None
         folded = fold(engine._registry, stored, rows, rows_wanted=True)
@@ -266,12 +280,13 @@ def _check_workflow(
     chain: bool = True,
     derived: Derived | None = None,
     logged: Sequence[tuple[Any, ...]] | None = None,
+    head: WorkflowSnapshot | None = None,
 ) -> Chain | None:
     """Check one workflow, adding what is wrong to ``report``; its ``(seq, hash)`` chain for
     the anchor check (``chain=False``: the chain may be left empty, nothing is skipped).
-    ``derived``, ``logged``: its stored rows for the fast check (:func:`_intact`) only;
+    ``derived``, ``logged``, ``head``: its stored rows for the fast check (:func:`_intact`) only;
     the plain check reads and decodes its own."""
-    fast = _intact(engine, report, wid, chain, derived, logged)
+    fast = _intact(engine, report, wid, chain, derived, logged, head)
     if fast is not None:
         return fast
     store = engine.store
@@ -479,10 +494,12 @@ def verify_store(
     step = max(1, len(ids) // 200)
     batch: dict[str, Derived] | None = None
     logs: dict[str, list[tuple[Any, ...]]] | None = None
+    snaps: dict[str, WorkflowSnapshot] = {}
     for done, wid in enumerate(ids, 1):
         if (done - 1) % _BATCH == 0:
             logs = _events_batch(store, ids[done - 1 : done - 1 + _BATCH])
             batch = _derived_batch(store, ids[done - 1 : done - 1 + _BATCH])
+            snaps = _heads_batch(store, ids[done - 1 : done - 1 + _BATCH])
         try:
             chains[wid] = _check_workflow(
                 engine,
@@ -490,6 +507,7 @@ def verify_store(
                 wid,
                 derived=None if batch is None else batch.get(wid, _NO_ROWS),
                 logged=None if logs is None else logs.get(wid, []),
+                head=snaps.get(wid),
             )
         except UnknownWorkflow:
             report.add(wid, None, "listed but its snapshot is missing")

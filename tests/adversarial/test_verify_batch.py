@@ -47,6 +47,7 @@ def _problems(engine: Engine, batched: bool, monkeypatch: pytest.MonkeyPatch) ->
         if not batched:  # every workflow reads its own rows, as before batching
             m.setattr(_integrity, "_derived_batch", lambda store, ids: None)
             m.setattr(_integrity, "_events_batch", lambda store, ids: None)
+            m.setattr(_integrity, "_heads_batch", lambda store, ids: {})
         return engine.verify_report().problems
 
 
@@ -69,6 +70,9 @@ def test_the_batched_read_is_the_per_workflow_read(engine: Engine) -> None:
     assert events is not None and set(events) == set(IDS)
     assert all(events[wid] == store.event_rows(wid) for wid in IDS)
     assert store.event_rows_of(IDS, max_rows=len(IDS) * 2 - 2) is None
+    store.forget_cached()
+    heads = store.snapshots_of([*IDS, "absent"])
+    assert heads == {wid: store.load(wid) for wid in IDS}
     assert engine.verify_report().ok
 
 
@@ -125,6 +129,18 @@ def test_an_edited_or_removed_event_in_the_middle_of_a_batch_is_named(
     assert any(p.workflow_id == "W-06" and p.seq == 2 and "hash" in p.what for p in problems)
 
 
+def test_an_edited_or_undecodable_snapshot_in_the_middle_of_a_batch_is_named(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = _conn(engine)
+    conn.execute("UPDATE workflows SET state = 'approved' WHERE workflow_id = 'W-05'")
+    conn.execute("UPDATE workflows SET data = 'not json' WHERE workflow_id = 'W-06'")
+    problems = _same_either_way(engine, monkeypatch)
+    assert {p.workflow_id for p in problems} == {"W-05", "W-06"}
+    assert any(p.workflow_id == "W-05" and "snapshot (state" in p.what for p in problems)
+    assert any(p.workflow_id == "W-06" and "snapshot cannot be read" in p.what for p in problems)
+
+
 def test_rows_of_a_workflow_with_no_events_or_no_workflow_are_named(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -150,10 +166,11 @@ def test_the_batched_reads_search_by_workflow(engine: Engine) -> None:
     try:
         store.derived_rows_of(IDS)
         store.event_rows_of(IDS)
+        store.snapshots_of(IDS)
     finally:
         store.conn.set_trace_callback(None)
     selects = [q for q in dict.fromkeys(seen) if q.lstrip().upper().startswith("SELECT")]
-    assert len(selects) == 4
+    assert len(selects) == 5
     for sql in selects:
         plan = " ".join(r[-1] for r in store.conn.execute("EXPLAIN QUERY PLAN " + sql))
         assert "(workflow_id=?" in plan, (sql, plan)

@@ -11,8 +11,15 @@ from typing import Any
 
 from qaflow._checks import check_ids, to_utc
 from qaflow.errors import ValidationError
-from qaflow.records import AnchorEntry, Deadline, Notification, Task
-from qaflow.store._rows import DEADLINE_COLS, EVENT_COLS, NOTE_COLS, TASK_COLS, tasks_sql
+from qaflow.records import AnchorEntry, Deadline, Notification, Task, WorkflowSnapshot
+from qaflow.store._rows import (
+    DEADLINE_COLS,
+    EVENT_COLS,
+    NOTE_COLS,
+    SNAP_COLS,
+    TASK_COLS,
+    tasks_sql,
+)
 from qaflow.store._sqlite_rows import deadline_row, notification_row, task_row, text_id, ts
 from qaflow.store._sqlite_schema import guarded
 
@@ -35,6 +42,9 @@ class RowReads:
     _lock: threading.RLock
 
     def _transaction(self) -> Any:
+        raise NotImplementedError
+
+    def _snapshot(self, row: tuple[Any, ...]) -> WorkflowSnapshot:
         raise NotImplementedError
 
     @guarded
@@ -198,6 +208,26 @@ class RowReads:
                         if found is None:
                             found = out[row[1]] = ([], [], [])
                         found[k].append(row)
+        return out
+
+    @guarded
+    def snapshots_of(self, workflow_ids: Sequence[str]) -> dict[str, WorkflowSnapshot]:
+        """The stored snapshots of many workflows at once, by workflow id, decoded from the
+        file (no cache): one query for each batch of ids within SQLite's parameter limit.
+        A workflow that has none, or whose row does not decode, is absent (``load`` then
+        says what is wrong with it)."""
+        wids = [text_id(w) for w in workflow_ids]
+        limit = min(_BATCH_MAX, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        out: dict[str, WorkflowSnapshot] = {}
+        for start in range(0, len(wids), limit):
+            chunk = wids[start : start + limit]
+            marks = ",".join("?" * len(chunk))
+            sql = f"SELECT {SNAP_COLS} FROM workflows WHERE workflow_id IN ({marks})"
+            for row in self.conn.execute(sql, chunk).fetchall():
+                try:
+                    out[row[0]] = self._snapshot(row)
+                except Exception:  # left to load, which names the problem
+                    continue
         return out
 
     @guarded

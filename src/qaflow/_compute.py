@@ -247,20 +247,7 @@ def _run(
     event = chained_event(
         snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key, lean=lean
     )
-    if out is None:
-        new = new_snapshot(snapshot, dest, data, seq, at, event.hash, snapshot.deadlines)
-        return new_step(event, new)
-    deadlines = tuple(out.open_now.values())
-    new = new_snapshot(snapshot, dest, data, seq, at, event.hash, deadlines)
-    return new_step(
-        event,
-        new,
-        tuple(out.opened),
-        tuple(out.closed),
-        tuple(out.breached),
-        tuple(out.notifications),
-        tuple(out.tasks),
-    )
+    return _step_of(event, snapshot, dest, data, seq, at, out)
 
 
 def replay_step(
@@ -461,10 +448,25 @@ def _step(
         )  # fmt: skip
     else:
         event = _replayed_event(ctx, stored, hash_checked)
-    deadlines = snapshot.deadlines if out is None else tuple(out.open_now.values())
-    new = new_snapshot(snapshot, ctx.dest, ctx.data, ctx.seq, ctx.at, event.hash, deadlines)
+    return _step_of(event, snapshot, ctx.dest, ctx.data, ctx.seq, ctx.at, out)
+
+
+def _step_of(
+    event: Event,
+    snapshot: WorkflowSnapshot,
+    dest: str,
+    data: dict[str, Any],
+    seq: int,
+    at: datetime,
+    out: Outputs | None,
+) -> Step:
+    """The step of ``event``: the new snapshot, and the rows ``out`` gathered (none when the
+    command ran no effects)."""
     if out is None:
-        return new_step(event, new)
+        return new_step(
+            event, new_snapshot(snapshot, dest, data, seq, at, event.hash, snapshot.deadlines)
+        )
+    new = new_snapshot(snapshot, dest, data, seq, at, event.hash, tuple(out.open_now.values()))
     return new_step(
         event,
         new,

@@ -20,6 +20,7 @@ from typing import Any
 
 from qaflow._build import new_deadline, new_notification, new_task
 from qaflow._rolling import advance as advance_rolling
+from qaflow.calendar import Duration
 from qaflow.errors import PolicyError
 from qaflow.records import SYSTEM, Deadline, Notification, Task
 from qaflow.spec import (
@@ -266,9 +267,23 @@ def check_effects(spec: MachineSpec) -> None:
 # --- deadlines -------------------------------------------------------------------------------
 
 
-def open_deadline(rule: DeadlineRule, ctx: Context, out: Outputs, state: str | None) -> None:
-    """Open ``rule``'s deadline (replacing an open one of the same name and scope)."""
-    duration = resolve_duration(rule.duration, ctx)
+def open_deadline(
+    rule: DeadlineRule,
+    ctx: Context,
+    out: Outputs,
+    state: str | None,
+    fixed: tuple[Duration, str] | None = None,
+) -> None:
+    """Open ``rule``'s deadline (replacing an open one of the same name and scope).
+
+    ``fixed`` is the rule's duration and its text when a compiled plan worked them out
+    once (a fixed duration); otherwise the duration is resolved against ``ctx``.
+    """
+    if fixed is None:
+        duration = resolve_duration(rule.duration, ctx)
+        text = str(duration)
+    else:
+        duration, text = fixed
     start = ctx.at
     if rule.from_key is not None:
         raw = ctx.data.get(rule.from_key)
@@ -281,7 +296,7 @@ def open_deadline(rule: DeadlineRule, ctx: Context, out: Outputs, state: str | N
         name=rule.name,
         state=state,
         due=duration.after(start, ctx.calendar),
-        rule=str(duration),
+        rule=text,
         breach_trigger=rule.breach_trigger,
         clause=rule.clause,
         notify=rule.notify,

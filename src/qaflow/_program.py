@@ -23,10 +23,9 @@ escalation ladders.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, Final
 
-from qaflow._effects import HANDLERS, Outputs, _unknown, add_deadline
+from qaflow._effects import HANDLERS, Outputs, _unknown, open_deadline
 from qaflow._rolling import advance as advance_rolling
 from qaflow._specparts import call_with, entry_parts
 from qaflow.calendar import Duration
@@ -41,7 +40,6 @@ from qaflow.spec import (
     OpenDeadline,
     TransitionSpec,
     Update,
-    resolve_duration,
 )
 
 __all__ = [
@@ -81,42 +79,16 @@ class Opening:
     """A deadline rule ready to open: its duration and the duration's text worked out once
     when the rule's duration is fixed (``duration`` ``None``: computed per command)."""
 
-    __slots__ = ("breach_trigger", "clause", "duration", "from_key", "name", "notify", "rule")
+    __slots__ = ("duration", "rule")
 
     def __init__(self, rule: DeadlineRule) -> None:
         self.rule = rule
-        self.name = rule.name
         fixed = rule.duration if isinstance(rule.duration, Duration) else None
         self.duration: tuple[Duration, str] | None = None if fixed is None else (fixed, str(fixed))
-        self.from_key = rule.from_key
-        self.breach_trigger = rule.breach_trigger
-        self.clause = rule.clause
-        self.notify = rule.notify
 
     def open(self, state: str | None, ctx: Context, out: Outputs) -> None:
-        """:func:`qaflow._effects.open_deadline` of the rule, step for step."""
-        if self.duration is None:
-            duration = resolve_duration(self.rule.duration, ctx)
-            text = str(duration)
-        else:
-            duration, text = self.duration
-        start = ctx.at
-        if self.from_key is not None:
-            raw = ctx.data.get(self.from_key)
-            if isinstance(raw, str):
-                start = datetime.fromisoformat(raw)
-        out.close_in(state, self.name)
-        add_deadline(
-            ctx,
-            out,
-            name=self.name,
-            state=state,
-            due=duration.after(start, ctx.calendar),
-            rule=text,
-            breach_trigger=self.breach_trigger,
-            clause=self.clause,
-            notify=self.notify,
-        )
+        """:func:`qaflow._effects.open_deadline` of the rule, its fixed duration given."""
+        open_deadline(self.rule, ctx, out, state, self.duration)
 
 
 def _refuse_unknown(effect: object, ctx: Context, out: Outputs) -> None:

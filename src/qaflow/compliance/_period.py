@@ -30,9 +30,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from qaflow._rolling import instance_rule, met_reads_before, row_bindings
-from qaflow.compliance._rows import Instance, still_open, workflow_instances
+from qaflow.compliance._rows import Instance, counted, still_open, workflow_instances
 from qaflow.engine import Engine
-from qaflow.errors import PolicyError
 from qaflow.records import WorkflowSnapshot
 from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, Derived, MachineSpec, Update
 from qaflow.store._period_rows import PeriodDeadline
@@ -186,16 +185,10 @@ def period_instances(
     chosen: dict[str, tuple[WorkflowSnapshot, MachineSpec, list[PeriodDeadline]]] = {}
     later: dict[str, int] = {}
     for snap in store.period_snapshots(start, end, machines):
-        if machines is not None and snap.machine not in machines:
+        quiet = counted(engine, snap, machines, known_only, start, end)
+        if quiet is None:
             continue
-        if known_only:
-            try:
-                engine.spec_for(snap)
-            except PolicyError:
-                continue
-        if snap.created_at is not None and snap.created_at > end:
-            continue
-        if snap.updated_at is not None and snap.updated_at < start:
+        if quiet:
             out.extend(still_open(snap))
             continue
         spec = engine.spec_for(snap)

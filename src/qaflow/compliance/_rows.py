@@ -9,10 +9,11 @@ import attrs
 
 from qaflow._rolling import event_bindings, instance_rule
 from qaflow.engine import Engine
+from qaflow.errors import PolicyError
 from qaflow.records import WorkflowSnapshot
 from qaflow.spec import DEADLINE_MISSED
 
-__all__ = ["Instance", "Outcome", "still_open", "workflow_instances"]
+__all__ = ["Instance", "Outcome", "counted", "still_open", "workflow_instances"]
 
 Outcome = Literal["met", "missed", "open", "superseded"]
 
@@ -39,6 +40,29 @@ class Instance:
     closed_at: datetime | None
     outcome: Outcome
     resolved_at: datetime | None
+
+
+def counted(
+    engine: Engine,
+    snap: WorkflowSnapshot,
+    machines: set[str] | None,
+    known_only: bool,
+    start: datetime | None,
+    end: datetime | None,
+) -> bool | None:
+    """How a period's compliance treats ``snap``: ``None`` not at all (another machine, an
+    unknown policy when only known ones count, created after ``end``), ``True`` quiet since
+    ``start`` (only its open deadlines count), ``False`` read its instances."""
+    if machines is not None and snap.machine not in machines:
+        return None
+    if known_only:
+        try:
+            engine.spec_for(snap)
+        except PolicyError:
+            return None
+    if end is not None and snap.created_at is not None and snap.created_at > end:
+        return None
+    return start is not None and snap.updated_at is not None and snap.updated_at < start
 
 
 def still_open(snap: WorkflowSnapshot) -> list[Instance]:

@@ -10,9 +10,9 @@ import attrs
 
 from qaflow.calendar import ensure_aware
 from qaflow.compliance._period import PeriodRows, period_instances
-from qaflow.compliance._rows import Instance, Outcome, still_open, workflow_instances
+from qaflow.compliance._rows import Instance, Outcome, counted, still_open, workflow_instances
 from qaflow.engine import Engine
-from qaflow.errors import PolicyError, ValidationError
+from qaflow.errors import ValidationError
 from qaflow.records import WorkflowSnapshot
 from qaflow.store import Store
 
@@ -80,16 +80,10 @@ def instances(
     if early is not None and limit is not None and callable(period):
         snaps = period(early, limit, wanted)  # the rest only count as skipped below
     for snap in snaps:
-        if wanted is not None and snap.machine not in wanted:
+        quiet = counted(engine, snap, wanted, known_only, early, limit)
+        if quiet is None:
             continue
-        if known_only:
-            try:
-                engine.spec_for(snap)
-            except PolicyError:
-                continue
-        if limit is not None and snap.created_at is not None and snap.created_at > limit:
-            continue
-        if early is not None and snap.updated_at is not None and snap.updated_at < early:
+        if quiet:
             out.extend(still_open(snap))
             continue
         out.extend(workflow_instances(engine, snap.workflow_id, limit))

@@ -259,23 +259,50 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
         wid = step.event.workflow_id
         with conflicts_typed(wid), self._conn() as conn:
             nested = conn.info.transaction_status != TransactionStatus.IDLE
-            begin, done, undo = NESTED if nested else TOP
             try:
-                with conn.pipeline():
-                    conn.execute(begin)
-                    write_step(conn, step, expected_version)
-                    conn.execute(done)
-                    if not nested:  # chain it (and others) into the anchor, same round trip
-                        conn.execute(SEAL, (False,))
-            except BaseException as error:
-                if conn.info.transaction_status in open_states():
-                    for statement in undo:
-                        conn.execute(statement)
-                if isinstance(error, Refused):
-                    raise refusal(conn, wid, expected_version, error.key_used) from None
-                if isinstance(error, errors.IntegrityError):
-                    raise refusal(conn, wid, expected_version, False) from None
-                raise
+                self._write(conn, step, expected_version, nested)
+            except errors.InvalidSqlStatementName:
+                if nested:
+                    raise  # the enclosing batch or claim is not ours to redo
+                # psycopg's cache of prepared statements and the server's disagreed (a
+                # statement it counts as prepared is not, after a pipeline that failed):
+                # forget them all on both sides, then write once more unless the failure
+                # came after the commit (only the seal), which the stored hash tells.
+                conn.execute("DEALLOCATE ALL")
+                stored = conn.execute(
+                    "SELECT hash FROM events WHERE workflow_id = %s AND seq = %s",
+                    (text_id(wid), step.event.seq),
+                ).fetchone()
+                if stored is not None and stored[0] == step.event.hash:
+                    conn.execute(SEAL, (False,))
+                    return
+                self._write(conn, step, expected_version, nested)
+
+    @staticmethod
+    def _write(
+        conn: psycopg.Connection[Any], step: Step, expected_version: int, nested: bool
+    ) -> None:
+        """:meth:`commit`'s transaction (a savepoint when ``nested``), undone on any error."""
+        from psycopg import errors
+
+        wid = step.event.workflow_id
+        begin, done, undo = NESTED if nested else TOP
+        try:
+            with conn.pipeline():
+                conn.execute(begin)
+                write_step(conn, step, expected_version)
+                conn.execute(done)
+                if not nested:  # chain it (and others) into the anchor, same round trip
+                    conn.execute(SEAL, (False,))
+        except BaseException as error:
+            if conn.info.transaction_status in open_states():
+                for statement in undo:
+                    conn.execute(statement)
+            if isinstance(error, Refused):
+                raise refusal(conn, wid, expected_version, error.key_used) from None
+            if isinstance(error, errors.IntegrityError):
+                raise refusal(conn, wid, expected_version, False) from None
+            raise
 
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Write ``steps`` in order in one transaction, all or nothing (each version-checked).

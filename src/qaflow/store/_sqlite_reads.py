@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -172,6 +172,30 @@ class RowReads:
             execute(f"SELECT {self._TASK_COLS} FROM tasks WHERE workflow_id = ?", wid).fetchall(),
         )
 
+    def _in_batches(
+        self, workflow_ids: Sequence[str], queries: Callable[[str], tuple[str, ...]], max_rows: int
+    ) -> list[list[tuple[Any, ...]]] | None:
+        """The rows of each of ``queries(marks)`` for ``workflow_ids``, a batch of ids at a
+        time within SQLite's parameter limit (``marks``: the batch's ``?`` list), in the
+        order each query gives them. ``None`` once more than ``max_rows`` rows come back."""
+        wids = [text_id(w) for w in workflow_ids]
+        limit = min(_BATCH_MAX, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        found: list[list[tuple[Any, ...]]] = []
+        left = max_rows
+        for start in range(0, len(wids), limit):
+            chunk = wids[start : start + limit]
+            for k, sql in enumerate(queries(",".join("?" * len(chunk)))):
+                if k == len(found):
+                    found.append([])
+                cursor = self.conn.execute(sql, chunk)
+                while rows := cursor.fetchmany(1000):
+                    left -= len(rows)
+                    if left < 0:
+                        cursor.close()
+                        return None
+                    found[k].extend(rows)
+        return found
+
     @guarded
     def derived_rows_of(
         self, workflow_ids: Sequence[str], max_rows: int = 20_000
@@ -181,33 +205,25 @@ class RowReads:
         limit, each searching the per-workflow index (``verify`` of the whole store).
         ``None`` once more than ``max_rows`` rows come back (memory stays bounded; the
         caller then reads each workflow's own)."""
-        wids = [text_id(w) for w in workflow_ids]
-        limit = min(_BATCH_MAX, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        tables = self._in_batches(
+            workflow_ids,
+            lambda marks: (
+                f"SELECT {self._DEADLINE_COLS}, status FROM deadlines "
+                f"INDEXED BY {_DEADLINES_BY_WORKFLOW} WHERE workflow_id IN ({marks})",
+                f"SELECT {self._NOTE_COLS} FROM notifications WHERE workflow_id IN ({marks})",
+                f"SELECT {self._TASK_COLS} FROM tasks WHERE workflow_id IN ({marks})",
+            ),
+            max_rows,
+        )
+        if tables is None:
+            return None
         out: dict[str, DerivedRows] = {}
-        execute = self.conn.execute
-        left = max_rows
-        for start in range(0, len(wids), limit):
-            chunk = wids[start : start + limit]
-            marks = ",".join("?" * len(chunk))
-            for k, sql in enumerate(
-                (
-                    f"SELECT {self._DEADLINE_COLS}, status FROM deadlines "
-                    f"INDEXED BY {_DEADLINES_BY_WORKFLOW} WHERE workflow_id IN ({marks})",
-                    f"SELECT {self._NOTE_COLS} FROM notifications WHERE workflow_id IN ({marks})",
-                    f"SELECT {self._TASK_COLS} FROM tasks WHERE workflow_id IN ({marks})",
-                )
-            ):
-                cursor = execute(sql, chunk)
-                while rows := cursor.fetchmany(1000):
-                    left -= len(rows)
-                    if left < 0:
-                        cursor.close()
-                        return None
-                    for row in rows:
-                        found = out.get(row[1])
-                        if found is None:
-                            found = out[row[1]] = ([], [], [])
-                        found[k].append(row)
+        for k, rows in enumerate(tables):
+            for row in rows:
+                mine = out.get(row[1])
+                if mine is None:
+                    mine = out[row[1]] = ([], [], [])
+                mine[k].append(row)
         return out
 
     @guarded
@@ -238,27 +254,22 @@ class RowReads:
         absent), in ``seq`` order: one query for each batch of ids within SQLite's parameter
         limit, searching the (workflow_id, seq) key. ``None`` once more than ``max_rows``
         rows come back, as :meth:`derived_rows_of`."""
-        wids = [text_id(w) for w in workflow_ids]
-        limit = min(_BATCH_MAX, self.conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        found = self._in_batches(
+            workflow_ids,
+            lambda marks: (
+                f"SELECT {EVENT_COLS} FROM events WHERE workflow_id IN ({marks}) "
+                "ORDER BY workflow_id, seq",
+            ),
+            max_rows,
+        )
+        if found is None:
+            return None
         out: dict[str, list[tuple[Any, ...]]] = {}
-        left = max_rows
-        for start in range(0, len(wids), limit):
-            chunk = wids[start : start + limit]
-            cursor = self.conn.execute(
-                f"SELECT {EVENT_COLS} FROM events WHERE workflow_id IN "
-                f"({','.join('?' * len(chunk))}) ORDER BY workflow_id, seq",
-                chunk,
-            )
-            while rows := cursor.fetchmany(1000):
-                left -= len(rows)
-                if left < 0:
-                    cursor.close()
-                    return None
-                for row in rows:
-                    found = out.get(row[0])
-                    if found is None:
-                        found = out[row[0]] = []
-                    found.append(row)
+        for row in found[0] if found else ():
+            mine = out.get(row[0])
+            if mine is None:
+                mine = out[row[0]] = []
+            mine.append(row)
         return out
 
     def anchor(self) -> Iterator[AnchorEntry]:

@@ -80,6 +80,7 @@ MODULES = [
     "qaflow.store._period_rows",
     "qaflow.store._pg_conn",
     "qaflow.store._pg_reads",
+    "qaflow.store._pg_verify",
     "qaflow.store._protocol",
     "qaflow.store._rows",
     "qaflow.store._schema",

@@ -58,6 +58,7 @@ from qaflow.store._pg_sql import (
     where_of,
     write_step,
 )
+from qaflow.store._pg_verify import VerifyReads
 from qaflow.store._protocol import breach_each
 from qaflow.store._rows import (
     EVENT_COLS,
@@ -71,7 +72,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(FindWorkflows, RowReads, PeriodReads):
+class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
     """A store on a PostgreSQL server, safe to share between threads, processes and nodes.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the

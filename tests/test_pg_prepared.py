@@ -204,3 +204,19 @@ def test_reads_and_commands_after_the_caches_disagree_twice(pg_dsn: str) -> None
         assert engine.verify() == 8
     finally:
         store.close()
+
+
+def test_a_seal_after_the_caches_disagree_seals(pg_dsn: str) -> None:
+    """The seal that follows a committed batch or claim: a lost statement there is healed,
+    not raised (the batch is written; an error would invite a resend)."""
+    store = PostgresStore(pg_dsn, min_size=1, max_size=1)
+    try:
+        engine = Engine(store, [review_spec()], clock=ManualClock(T0))
+        _warm(engine, "G")
+        for _ in range(6):
+            store.seal()
+        _forget_on_server_only(store)
+        assert store.seal() >= 0
+        assert [e.position for e in store.anchor()] == list(range(1, 9))
+    finally:
+        store.close()

@@ -260,9 +260,8 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
         """
         if self.readonly or getattr(self._local, "conn", None) is not None:
             return 0  # read-only, or inside a batch or claim: its rows are not final until it ends
-        with self._conn() as conn:
-            row = conn.execute(SEAL, (wait,)).fetchone()
-        return int(row[0]) if row else 0
+        rows = self._select(SEAL, (wait,))  # a lost statement is prepared again, not raised
+        return int(rows[0][0]) if rows else 0
 
     # --- the write path ---------------------------------------------------------------------
 

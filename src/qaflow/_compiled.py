@@ -7,6 +7,12 @@ module to a source file in the same directory, so an extension file beside a mod
 what an import of that module runs. :func:`is_compiled` answers from those files without
 importing anything, so ``import qaflow`` stays cheap.
 
+What is not on the list, and why: compiled code checks every argument against its annotation
+and raises ``TypeError``, so a public entry point that validates its own arguments (``Engine``,
+``simulate_escalations``) stays Python and keeps raising ``QAFlowError``; compiled attrs classes
+lose their field annotations, which cattrs needs, so the records and the simulation results
+stay Python; and a class that Python code subclasses (``RowReads``) cannot be compiled.
+
 This module imports only the standard library: ``setup.py`` reads :data:`HOT_MODULES` from it at
 build time, before qaflow's dependencies are importable.
 """
@@ -19,7 +25,8 @@ from pathlib import Path
 __all__ = ["HOT_MODULES", "compiled_modules", "is_compiled"]
 
 HOT_MODULES: tuple[str, ...] = (
-    # the command path: plans, programs, checks, effects, the step, the engine
+    # the command path: plans, programs, checks, effects, the step, working days
+    "qaflow._authorise",
     "qaflow._build",
     "qaflow._checks",
     "qaflow._compute",
@@ -27,15 +34,13 @@ HOT_MODULES: tuple[str, ...] = (
     "qaflow._plans",
     "qaflow._program",
     "qaflow._specs",
+    "qaflow._tick",
     "qaflow.calendar",
-    "qaflow.engine",
     "qaflow.machines._escalation_vocab",
     "qaflow.store._simulation",
-    # the simulation driver
+    # the simulation driver's actors and scheduler
     "qaflow.sim._escalation",
-    "qaflow.sim._results",
     "qaflow.sim._scheduler",
-    "qaflow.sim._simulate",
     # the fold (replay and verify) and the payload codec
     "qaflow._fold",
     "qaflow._replay",

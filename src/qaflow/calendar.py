@@ -236,7 +236,7 @@ class Duration:
     unit: Unit = attrs.field(validator=_check_unit)
 
     @classmethod
-    def parse(cls, text: str | Duration) -> Duration:
+    def parse(cls, text: object) -> Duration:
         """Read "5 WD", "24 h", "3 weeks", "6 months" (the words the policies use)."""
         if isinstance(text, Duration):
             return text

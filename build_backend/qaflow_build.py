@@ -9,12 +9,21 @@ Everything is ``setuptools.build_meta`` except three things, all keyed on ``QAFL
 - An editable install never compiles: an extension file beside an edited ``.py`` would run the
   old code. Asking for both is refused with a message, rather than silently ignored.
 - Any other value than unset, ``0`` or ``1`` is refused, so a typo cannot mean "pure".
+
+Every wheel is built from an emptied ``build/`` folder (setuptools packs whatever its build
+folder holds, so extension modules left by an earlier compiled build would otherwise ride
+along, out of step with the source), and is then checked: a compiled wheel holds exactly one
+extension module per hot module, a pure wheel none.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import shutil
 import tomllib
+import zipfile
+from importlib.machinery import EXTENSION_SUFFIXES
 from pathlib import Path
 from typing import Any
 
@@ -67,19 +76,50 @@ def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) 
     return requires
 
 
+def _hot_modules() -> tuple[str, ...]:
+    spec = importlib.util.spec_from_file_location(
+        "_qaflow_compiled", _ROOT / "src" / "qaflow" / "_compiled.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.HOT_MODULES)
+
+
+def _extensions_in(wheel: Path) -> set[str]:
+    """The dotted names of the qaflow extension modules a wheel holds."""
+    found = set()
+    for name in zipfile.ZipFile(wheel).namelist():
+        suffix = next((s for s in EXTENSION_SUFFIXES if name.endswith(s)), None)
+        if suffix is not None and name.startswith("qaflow/"):
+            found.add(name[: -len(suffix)].replace("/", "."))
+    return found
+
+
+def _check_wheel(wheel: Path, compiled: bool) -> None:
+    found, wanted = _extensions_in(wheel), set(_hot_modules()) if compiled else set()
+    if found != wanted:
+        raise RuntimeError(
+            f"{wheel.name}: compiled modules {sorted(found)} where {sorted(wanted)} were expected"
+        )
+
+
 def build_wheel(
     wheel_directory: str,
     config_settings: dict[str, Any] | None = None,
     metadata_directory: str | None = None,
 ) -> str:
     """A pure wheel, or with ``QAFLOW_COMPILE=1`` a wheel with the hot modules compiled."""
-    if not compile_requested():
-        return str(_setuptools.build_wheel(wheel_directory, config_settings, metadata_directory))
-    os.environ["_QAFLOW_MYPYC_BUILD"] = "1"
+    compiled = compile_requested()
+    shutil.rmtree(_ROOT / "build", ignore_errors=True)
+    if compiled:
+        os.environ["_QAFLOW_MYPYC_BUILD"] = "1"
     try:
-        return str(_setuptools.build_wheel(wheel_directory, config_settings, metadata_directory))
+        name = _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
     finally:
-        del os.environ["_QAFLOW_MYPYC_BUILD"]
+        os.environ.pop("_QAFLOW_MYPYC_BUILD", None)
+    _check_wheel(Path(wheel_directory) / name, compiled)
+    return str(name)
 
 
 def build_editable(

@@ -108,3 +108,27 @@ def test_a_compiled_wheel_requires_mypy_and_the_dependencies(
     assert compiled[: len(pure)] == pure
     assert "mypy==2.4.1" in compiled
     assert "attrs>=23.1" in compiled and "cattrs>=23.2" in compiled
+
+
+def _wheel(path: Path, names: list[str]) -> Path:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as wheel:
+        for name in names:
+            wheel.writestr(name, b"")
+    return path
+
+
+def test_a_wheel_must_hold_exactly_the_hot_modules_compiled(tmp_path: Path) -> None:
+    """What a build left in ``build/`` from an earlier one (a stale extension) fails it."""
+    backend, ext = _backend(), EXTENSION_SUFFIXES[0]
+    exact = [name.replace(".", "/") + ext for name in HOT_MODULES]
+    backend._check_wheel(_wheel(tmp_path / "c.whl", [*exact, "qaflow/engine.py"]), True)
+    backend._check_wheel(_wheel(tmp_path / "p.whl", ["qaflow/engine.py"]), False)
+    stale = _wheel(tmp_path / "s.whl", [*exact, f"qaflow/engine{ext}"])
+    with pytest.raises(RuntimeError, match=r"qaflow\.engine"):
+        backend._check_wheel(stale, True)
+    with pytest.raises(RuntimeError, match="compiled modules"):
+        backend._check_wheel(_wheel(tmp_path / "q.whl", [exact[0]]), False)
+    with pytest.raises(RuntimeError, match="compiled modules"):
+        backend._check_wheel(_wheel(tmp_path / "r.whl", exact[1:]), True)

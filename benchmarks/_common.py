@@ -66,6 +66,19 @@ def rate(seconds: float, unit: str = "") -> str:
     return f"{1 / seconds:,.0f}{' ' + unit if unit else ''}/s"
 
 
+def build() -> str:
+    """Which qaflow the run measures: compiled (mypyc) or pure Python, and from where."""
+    import qaflow
+    from qaflow._compiled import HOT_MODULES
+
+    where = Path(qaflow.__file__).resolve().parent
+    if qaflow.compiled:
+        kind = f"compiled (mypyc, {len(HOT_MODULES)} hot modules; the baselines are not)"
+    else:
+        kind = "pure Python"
+    return f"qaflow.compiled={qaflow.compiled}: {kind}, from {where}"
+
+
 def header(title: str) -> None:
     print(f"\n== {title}")
 

@@ -40,7 +40,7 @@ from typing import Any, Literal
 import holidays
 import numpy as np
 
-from _common import Paired, Row, header, line, ms, paired, rate, summary, us
+from _common import Paired, Row, build, header, line, ms, paired, rate, summary, us
 from qaflow import (
     Actor,
     Deadline,
@@ -1004,6 +1004,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"qaflow engine benchmarks ({'quick' if cfg.quick else 'full'}); Python "
         f"{sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, numpy {np.__version__}"
     )
+    print(build())
     tmp = Path(tempfile.mkdtemp(prefix="qaflow-bench-", dir=args.dir))
     rows: list[Row] = []
     figures: dict[int, Callable[[], None]] = {

@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from _common import ROOT, Paired, Row, header, paired, summary, us
+from _common import ROOT, Paired, Row, build, header, paired, summary, us
 from _common import line as _line
 from _common import rate as _rate
 from qaflow import SYSTEM, Actor, Engine, ManualClock, MemoryStore
@@ -589,6 +589,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"qaflow simulation benchmark ({'quick' if cfg.quick else 'full'}); "
         f"Python {sys.version.split()[0]}"
     )
+    print(build())
     rows: list[Row] = []
     if "rate" in only:
         bench_rate(cfg, rows)

@@ -14,6 +14,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
+import qaflow
 from qaflow import Actor, Engine, ManualClock, SQLiteStore
 from qaflow.cli import main
 from qaflow.cli._common import parse_now
@@ -244,6 +245,9 @@ def bexley_ladders() -> list[str]:
 
 def test_policy_docs_works_from_any_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Run from an empty folder: the tests are found next to qaflow's own source."""
+    source = Path(__file__).resolve().parents[1] / "src"
+    if not Path(qaflow.__file__).resolve().is_relative_to(source):
+        pytest.skip("qaflow is an installed wheel here (CI's compiled leg): no source beside it")
     monkeypatch.chdir(tmp_path)
     code, out = run("policy", "docs")
     assert code == 0, out

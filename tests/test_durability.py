@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pytest
 
+import qaflow
 from qaflow import Engine, ManualClock, open_store
 from review_machine import review_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "examples")])}
+# The child processes import the qaflow this process imported (the source tree, or in CI's
+# compiled leg the installed compiled wheel).
+QAFLOW_HOME = str(Path(qaflow.__file__).resolve().parent.parent)
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([QAFLOW_HOME, str(ROOT / "examples")])}
 
 WRITER = textwrap.dedent("""
     import sys

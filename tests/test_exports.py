@@ -125,7 +125,12 @@ def _public_modules() -> list[str]:
 
 def _defined_names(module: object) -> set[str]:
     """Names a module defines at top level (functions, classes, assignments), not imports."""
-    tree = ast.parse(Path(inspect.getsourcefile(module) or "").read_text(encoding="utf-8"))
+    source = inspect.getsourcefile(module)
+    if source is None:  # a compiled module (mypyc build): its source is installed beside it
+        spec = getattr(module, "__spec__", None)
+        origin = Path(spec.origin if spec and spec.origin else "")
+        source = str(origin.with_name(spec.name.rpartition(".")[2] + ".py" if spec else ""))
+    tree = ast.parse(Path(source).read_text(encoding="utf-8"))
     names: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

@@ -16,11 +16,15 @@ from pathlib import Path
 
 import pytest
 
+import qaflow
 from qaflow import SYSTEM, Actor, Engine, ManualClock, PostgresStore
 from review_machine import review_spec
 
 ROOT = Path(__file__).resolve().parent.parent
-ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT / "examples")])}
+# The child processes import the qaflow this process imported (the source tree, or in CI's
+# compiled leg the installed compiled wheel).
+QAFLOW_HOME = str(Path(qaflow.__file__).resolve().parent.parent)
+ENV = {**os.environ, "PYTHONPATH": os.pathsep.join([QAFLOW_HOME, str(ROOT / "examples")])}
 T0 = datetime(2025, 6, 2, 9, tzinfo=UTC)
 WORKFLOWS = 1000
 ROUNDS = 150

@@ -4,6 +4,7 @@ The public surface is re-exported here; implementation lives in the submodules.
 """
 
 from qaflow._checks import MAX_CLOCK_SKEW
+from qaflow._compiled import is_compiled
 from qaflow._gc import freeze_loaded
 from qaflow._integrity import Problem, VerifyReport, make_checkpoint
 from qaflow.calendar import Duration, WorkingCalendar, default_calendar
@@ -63,6 +64,11 @@ from qaflow.store import (
 
 __version__ = "0.1.0"
 
+compiled: bool = is_compiled()
+"""True when this install runs qaflow's hot modules compiled with mypyc (a build made with
+``QAFLOW_COMPILE=1``, see the README); False for the pure-Python install. The results are the
+same either way: the compiled modules are the same source."""
+
 __all__ = [
     "MAX_CLOCK_SKEW",
     "SYSTEM",
@@ -115,6 +121,7 @@ __all__ = [
     "VerifyReport",
     "WorkflowSnapshot",
     "WorkingCalendar",
+    "compiled",
     "converter",
     "default_calendar",
     "freeze_loaded",

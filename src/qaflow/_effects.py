@@ -100,10 +100,11 @@ class Outputs:
         # Only the rows a command gathers get a list; the others stay an empty tuple, which
         # reads as empty and refuses an append (every append is behind the same flags).
         records, plain = rows and not tuples, rows and tuples
-        self.notifications: list[Notification] = [] if records else _NO_ROWS
-        self.tasks: list[Task] = [] if records else _NO_ROWS
-        self.note_rows: list[tuple[Any, ...]] = [] if plain else _NO_ROWS
-        self.task_rows: list[tuple[Any, ...]] = [] if plain else _NO_ROWS
+        # Typed as either, not as a list: a compiled build (mypyc) checks attribute types.
+        self.notifications: list[Notification] | tuple[()] = [] if records else _NO_ROWS
+        self.tasks: list[Task] | tuple[()] = [] if records else _NO_ROWS
+        self.note_rows: list[tuple[Any, ...]] | tuple[()] = [] if plain else _NO_ROWS
+        self.task_rows: list[tuple[Any, ...]] | tuple[()] = [] if plain else _NO_ROWS
 
     def close(self, deadline_id: str) -> None:
         """Close an open deadline (it leaves the snapshot; its row is marked closed)."""
@@ -136,7 +137,7 @@ class Outputs:
         if not self.rows:
             return
         wid = ctx.workflow_id
-        rows: list[Any] = self.note_rows if self.tuples else self.notifications
+        rows: Any = self.note_rows if self.tuples else self.notifications
         for role in roles:
             rid = ctx.data.get(f"{role}_id")
             fields = (
@@ -171,7 +172,7 @@ def _add_task(effect: AddTask, ctx: Context, out: Outputs) -> None:
         return
     owner = ctx.data.get(f"{effect.owner_role}_id")
     wid = ctx.snapshot.workflow_id
-    rows: list[Any] = out.task_rows if out.tuples else out.tasks
+    rows: Any = out.task_rows if out.tuples else out.tasks
     fields = (
         f"{wid}:{ctx.seq}:t{len(rows) + 1}",
         wid,

@@ -55,11 +55,13 @@ class SpecRegistry:
             self.register(spec)
         return spec
 
-    def latest(self, name: str) -> MachineSpec:
-        """The spec new workflows of machine ``name`` start under."""
+    def latest(self, name: object) -> MachineSpec:
+        """The spec new workflows of machine ``name`` start under (any other input is refused
+        with a ``PolicyError`` or ``ValidationError``; typed ``object`` so a compiled build
+        checks it here too)."""
         check_id("machine", name)
         try:
-            return self._latest[name]
+            return self._latest[str(name)]
         except KeyError:
             raise PolicyError(
                 f"no machine {shown(name)} is registered; registered: "

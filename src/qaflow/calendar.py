@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Literal, cast
+from typing import Any, Literal, cast
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -207,6 +207,21 @@ def default_calendar(closures: frozenset[date] = frozenset()) -> WorkingCalendar
     return WorkingCalendar(closures)
 
 
+def _check_amount(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if isinstance(value, bool) or value < 0:
+        raise ValidationError(field="amount", value=value, expected="a whole number >= 0")
+
+
+_AMOUNT_CHECKS: list[Any] = [attrs.validators.instance_of(int), _check_amount]
+
+
+def _check_unit(instance: object, attribute: attrs.Attribute[str], value: str) -> None:
+    if value not in ("WD", "h", "d", "weeks", "months"):
+        raise ValidationError(
+            field="unit", value=value, expected="one of 'WD', 'h', 'd', 'weeks', 'months'"
+        )
+
+
 @attrs.frozen(order=False)
 class Duration:
     """A policy time rule: "5 WD", "24 h", "3 weeks", "6 months", "10 d".
@@ -215,23 +230,13 @@ class Duration:
     elapsed time; ``months`` are calendar months on the local date, same local time.
     """
 
-    amount: int = attrs.field(validator=attrs.validators.instance_of(int))
-    unit: Unit = attrs.field()
-
-    @amount.validator
-    def _check_amount(self, attribute: attrs.Attribute[int], value: int) -> None:
-        if isinstance(value, bool) or value < 0:
-            raise ValidationError(field="amount", value=value, expected="a whole number >= 0")
-
-    @unit.validator
-    def _check_unit(self, attribute: attrs.Attribute[str], value: str) -> None:
-        if value not in ("WD", "h", "d", "weeks", "months"):
-            raise ValidationError(
-                field="unit", value=value, expected="one of 'WD', 'h', 'd', 'weeks', 'months'"
-            )
+    # Validators are module functions, not ``@amount.validator`` methods, and typed loosely: a
+    # compiled build (mypyc) would otherwise read the field in the class body as an int.
+    amount: int = attrs.field(validator=_AMOUNT_CHECKS)
+    unit: Unit = attrs.field(validator=_check_unit)
 
     @classmethod
-    def parse(cls, text: str | Duration) -> Duration:
+    def parse(cls, text: object) -> Duration:
         """Read "5 WD", "24 h", "3 weeks", "6 months" (the words the policies use)."""
         if isinstance(text, Duration):
             return text

@@ -66,7 +66,7 @@ def _with_pending(ctx: Context, **changes: Any) -> list[dict[str, Any]]:
 
 def _parse(text: object) -> Duration | None:
     try:
-        return Duration.parse(text)  # type: ignore[arg-type]
+        return Duration.parse(text)
     except (ValidationError, TypeError, AttributeError):
         return None
 

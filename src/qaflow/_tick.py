@@ -43,9 +43,9 @@ def run_tick(
             if pinned is None:
                 return None  # already closed by an earlier step
             return breach_step(snapshot, pinned, now)
-        except StoreBusy:
-            raise
         except Exception as error:  # one unusable workflow must not stop the others
+            if isinstance(error, StoreBusy) or getattr(error, "retryable", False):
+                raise  # the database, not the workflow: busy, or a statement to prepare again
             log.warning("tick skipped workflow %s: %s", deadline.workflow_id, type(error).__name__)
             failures[deadline.workflow_id] = TickFailure(
                 deadline.workflow_id, deadline.id, f"{type(error).__name__}: {error}"

@@ -60,10 +60,13 @@ class PeriodReads:
         snaps = self._select(
             f"SELECT {SNAP_COLS} FROM workflows WHERE {where} ORDER BY workflow_id", args
         )
+        # The events of the workflows just read, by key: a subquery on workflows again let
+        # the planner (misjudging the two correlated time ranges) hash the workflows and
+        # walk every event of the store.
         rows = self._select(
-            f"SELECT {EVENT_COLS} FROM events WHERE at < %(end)s AND workflow_id IN "
-            f"(SELECT workflow_id FROM workflows WHERE {where}) ORDER BY workflow_id, seq",
-            args,
+            f"SELECT {EVENT_COLS} FROM events WHERE workflow_id = ANY(%(ids)s) "
+            "AND at < %(end)s ORDER BY workflow_id, seq",
+            {"ids": [row[0] for row in snaps], "end": args["end"]},
         )
         by_workflow: dict[str, list[Event]] = {}
         for row in rows:

@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from qaflow.calendar import ensure_aware
-from qaflow.errors import StoreError, UnknownWorkflow, ValidationError
+from qaflow.errors import ConcurrencyError, StoreError, UnknownWorkflow, ValidationError
 from qaflow.records import (
     GENESIS_HASH,
     AnchorEntry,
@@ -30,22 +30,26 @@ from qaflow.records import (
     anchor_head,
 )
 from qaflow.store._find import Filters, FindWorkflows
+from qaflow.store._pg_conn import (
+    LostStatement,
+    forget_prepared,
+    lost_typed,
+    pipelined,
+    write_once,
+)
 from qaflow.store._pg_period import PeriodReads
 from qaflow.store._pg_reads import RowReads
 from qaflow.store._pg_sql import (
     ANCHOR_COLS,
     CLAIM,
-    NESTED,
     PENDING,
     SEAL,
-    TOP,
     Refused,
     conflicts_typed,
     create_schema,
     deadline_from,
     event_from,
     find_sql,
-    open_states,
     read_only_typed,
     refusal,
     session_options,
@@ -54,6 +58,7 @@ from qaflow.store._pg_sql import (
     where_of,
     write_step,
 )
+from qaflow.store._pg_verify import VerifyReads
 from qaflow.store._protocol import breach_each
 from qaflow.store._rows import (
     EVENT_COLS,
@@ -67,7 +72,7 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore"]
 
 
-class PostgresStore(FindWorkflows, RowReads, PeriodReads):
+class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
     """A store on a PostgreSQL server, safe to share between threads, processes and nodes.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the
@@ -129,9 +134,14 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
         """The connection of the batch or claim this thread is in, else one from the pool."""
         held = getattr(self._local, "conn", None)
         if held is not None:
-            yield held
+            with lost_typed(held, self.where):
+                yield held
             return
-        with read_only_typed(self.where), self.pool.connection() as conn:
+        with (
+            read_only_typed(self.where),
+            self.pool.connection() as conn,
+            lost_typed(conn, self.where),
+        ):
             yield conn
 
     def _writable(self, what: str) -> None:
@@ -151,7 +161,7 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
         with self.pool.connection() as conn:
             self._local.conn = conn
             try:
-                with conflicts_typed(), conn.transaction():
+                with lost_typed(conn, self.where), conflicts_typed(), conn.transaction():
                     yield conn
             finally:
                 self._local.conn = None
@@ -159,17 +169,27 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
     # --- reads ------------------------------------------------------------------------------
 
     def load(self, workflow_id: str) -> WorkflowSnapshot:
-        with self._conn() as conn:
-            row = conn.execute(
-                f"SELECT {SNAP_COLS} FROM workflows WHERE workflow_id = %s", (text_id(workflow_id),)
-            ).fetchone()
-        if row is None:
+        rows = self._select(
+            f"SELECT {SNAP_COLS} FROM workflows WHERE workflow_id = %s", (text_id(workflow_id),)
+        )
+        if not rows:
             raise UnknownWorkflow(workflow_id=workflow_id)
-        return snapshot_from(row)
+        return snapshot_from(rows[0])
 
     def _select(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one read; a read outside a transaction whose prepared statement the
+        server had lost (see ``_pg_conn``) is read again once the caches agree."""
+        from psycopg import errors
+        from psycopg.pq import TransactionStatus
+
         with self._conn() as conn:
-            return conn.execute(sql, args).fetchall()
+            try:
+                return conn.execute(sql, args).fetchall()
+            except errors.InvalidSqlStatementName:
+                if conn.info.transaction_status != TransactionStatus.IDLE:
+                    raise  # a batch's or claim's transaction is aborted: _conn types it
+                forget_prepared(conn)
+                return conn.execute(sql, args).fetchall()
 
     def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
         where, args = ("WHERE machine = %s", (machine,)) if machine is not None else ("", ())
@@ -240,9 +260,8 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
         """
         if self.readonly or getattr(self._local, "conn", None) is not None:
             return 0  # read-only, or inside a batch or claim: its rows are not final until it ends
-        with self._conn() as conn:
-            row = conn.execute(SEAL, (wait,)).fetchone()
-        return int(row[0]) if row else 0
+        rows = self._select(SEAL, (wait,))  # a lost statement is prepared again, not raised
+        return int(rows[0][0]) if rows else 0
 
     # --- the write path ---------------------------------------------------------------------
 
@@ -260,15 +279,22 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
         with conflicts_typed(wid), self._conn() as conn:
             nested = conn.info.transaction_status != TransactionStatus.IDLE
             try:
-                self._write(conn, step, expected_version, nested)
+                write_once(conn, step, expected_version, nested)
             except errors.InvalidSqlStatementName:
+                # The server had lost a statement psycopg counts as prepared (deallocated
+                # outside qaflow: a failed pipeline no longer does it, see ``_pg_conn``).
+                # Forget them all on both sides; the step's savepoint is already undone, and
+                # the enclosing batch or claim is not ours to redo: a retryable conflict.
+                forget_prepared(conn)
                 if nested:
-                    raise  # the enclosing batch or claim is not ours to redo
-                # psycopg's cache of prepared statements and the server's disagreed (a
-                # statement it counts as prepared is not, after a pipeline that failed):
-                # forget them all on both sides, then write once more unless the failure
-                # came after the commit (only the seal), which the stored hash tells.
-                conn.execute("DEALLOCATE ALL")
+                    raise ConcurrencyError(
+                        workflow_id=wid,
+                        expected_version=expected_version,
+                        actual_version=-1,
+                        detail="the server had lost a prepared statement; retry",
+                    ) from None
+                # Write once more unless the failure came after the commit (only the seal),
+                # which the stored hash tells.
                 stored = conn.execute(
                     "SELECT hash FROM events WHERE workflow_id = %s AND seq = %s",
                     (text_id(wid), step.event.seq),
@@ -276,47 +302,33 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
                 if stored is not None and stored[0] == step.event.hash:
                     conn.execute(SEAL, (False,))
                     return
-                self._write(conn, step, expected_version, nested)
-
-    @staticmethod
-    def _write(
-        conn: psycopg.Connection[Any], step: Step, expected_version: int, nested: bool
-    ) -> None:
-        """:meth:`commit`'s transaction (a savepoint when ``nested``), undone on any error."""
-        from psycopg import errors
-
-        wid = step.event.workflow_id
-        begin, done, undo = NESTED if nested else TOP
-        try:
-            with conn.pipeline():
-                conn.execute(begin)
-                write_step(conn, step, expected_version)
-                conn.execute(done)
-                if not nested:  # chain it (and others) into the anchor, same round trip
-                    conn.execute(SEAL, (False,))
-        except BaseException as error:
-            if conn.info.transaction_status in open_states():
-                for statement in undo:
-                    conn.execute(statement)
-            if isinstance(error, Refused):
-                raise refusal(conn, wid, expected_version, error.key_used) from None
-            if isinstance(error, errors.IntegrityError):
-                raise refusal(conn, wid, expected_version, False) from None
-            raise
+                write_once(conn, step, expected_version, nested)
 
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Write ``steps`` in order in one transaction, all or nothing (each version-checked).
 
         The batch first locks its workflows' rows in id order, so two batches never deadlock.
         """
-        from psycopg import errors
 
         self._writable("a batch")
         if not steps:
             return
+        again = getattr(self._local, "conn", None) is None  # a transaction of our own
+        try:
+            self._write_many(steps)
+        except LostStatement:
+            if not again:
+                raise
+            self._write_many(steps)  # it wrote nothing, and the caches now agree
+        self.seal()
+
+    def _write_many(self, steps: Sequence[Step]) -> None:
+        """:meth:`commit_many`'s transaction: one pipeline, undone on any error."""
+        from psycopg import errors
+
         current = steps[0]
         try:
-            with self._hold() as conn, conn.pipeline():
+            with self._hold() as conn, pipelined(conn):
                 ids = sorted({s.event.workflow_id for s in steps})
                 conn.execute(
                     "SELECT 1 FROM workflows WHERE workflow_id = ANY(%s) ORDER BY workflow_id "
@@ -330,7 +342,6 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
             wid, expected = current.event.workflow_id, current.event.seq - 1
             with self._conn() as conn:
                 raise refusal(conn, wid, expected, key_used) from None
-        self.seal()
 
     def fire_due(
         self, now: datetime, breach: Callable[[Deadline], Step | None], *, limit: int
@@ -338,12 +349,21 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads):
         """Claim due deadlines (``SKIP LOCKED``) with their workflows; commit their breaches."""
         self._writable("tick")
         moment = ensure_aware(now, "now")
+        try:
+            written = self._claim(moment, breach, limit)
+        except LostStatement:  # the claim wrote nothing, and the caches now agree
+            written = self._claim(moment, breach, limit)
+        self.seal()
+        return written
+
+    def _claim(
+        self, moment: datetime, breach: Callable[[Deadline], Step | None], limit: int
+    ) -> list[Step]:
+        """:meth:`fire_due`'s transaction: the claim and its breaches as savepoints."""
         with self._hold() as conn:
             rows = conn.execute(CLAIM, (moment, int(limit))).fetchall()
-            written = breach_each(
+            return breach_each(
                 (deadline_from(row) for row in rows),
                 breach,
                 lambda step: self.commit(step, expected_version=step.event.seq - 1),
             )
-        self.seal()
-        return written

@@ -113,3 +113,63 @@ def test_remembered_working_days_are_the_ones_computed_and_naive_stays_refused()
             assert warm.add_working_days(start, n) == first == fresh.add_working_days(start, n)
     with pytest.raises(ValidationError):
         warm.add_working_days(T0.replace(tzinfo=None), 5)
+
+
+_FIELDS_CLASSES = (
+    "_EVENT_FIELDS", "_SNAPSHOT_FIELDS", "_STEP_FIELDS", "_DEADLINE_FIELDS", "_TASK_FIELDS",
+    "_NOTIFICATION_FIELDS",
+)  # fmt: skip
+
+
+def test_records_are_made_through_their_fields_class_here() -> None:
+    """On this interpreter every hot record is made as a plain instance whose class is then
+    switched (no slot setter per field); a record with a ``__weakref__`` slot cannot be."""
+    import qaflow._build as build
+    from qaflow.records import Actor as ActorRecord
+
+    assert all(getattr(build, name) is not None for name in _FIELDS_CLASSES)
+    assert build._fields_class(ActorRecord) is None  # Actor keeps its __weakref__ slot
+
+
+@pytest.mark.parametrize("switch", [True, False], ids=["class-switch", "setters"])
+def test_both_ways_of_making_a_record_give_the_attrs_record(
+    switch: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a record is made by switching a plain instance's class or, where Python
+    refuses the switch, slot by slot, it is the attrs record: same class, equal, same hash,
+    frozen, and it pickles and evolves like one."""
+    import pickle
+
+    import qaflow._build as build
+    from qaflow.records import Deadline, Event, Step, WorkflowSnapshot
+
+    if not switch:
+        for name in _FIELDS_CLASSES:
+            monkeypatch.setattr(build, name, None)
+    fields = ("W-1", 2, "comment", "submitted", "submitted", WORKER, T0, {"text": "a"})
+    made = build.new_event(*fields, "0" * 64, "f" * 64, "key-1")
+    built = Event(*fields, "0" * 64, "f" * 64, "key-1")
+    deadline = build.new_deadline("D-1", "W-1", "r", None, T0, T0, "5 WD", None, None, (), 2)
+    before = WorkflowSnapshot("W-1", "m", "p", "1", "new", fingerprint="fp")
+    snap = build.new_snapshot(before, "submitted", {"k": 1}, 2, T0, "f" * 64, (deadline,))
+    step = build.new_step(made, snap, (deadline,))
+    expected = Step(
+        built,
+        WorkflowSnapshot(
+            "W-1", "m", "p", "1", "submitted", {"k": 1}, 2, T0, T0, "f" * 64,
+            (Deadline("D-1", "W-1", "r", None, T0, T0, "5 WD", None, None, (), 2),), "fp",
+        ),
+        (Deadline("D-1", "W-1", "r", None, T0, T0, "5 WD", None, None, (), 2),),
+    )  # fmt: skip
+    assert type(step) is Step and type(step.snapshot) is WorkflowSnapshot
+    assert type(made) is Event and type(deadline) is Deadline
+    assert (
+        step == expected
+        and hash(made) == hash(built)
+        and hash(deadline) == hash(expected.opened[0])
+    )
+    assert pickle.loads(pickle.dumps(step)) == expected
+    assert attrs.evolve(made, seq=3) == attrs.evolve(built, seq=3)
+    for record in (made, snap, step, deadline):
+        with pytest.raises(attrs.exceptions.FrozenInstanceError):
+            setattr(record, "workflow_id", "W-2")  # noqa: B010 - a frozen record refuses it

@@ -128,7 +128,7 @@ def check_payload(payload: object) -> dict[str, Any]:
     """The payload as a plain dict, after checking it is JSON that hashes stably."""
     if payload is None:
         return {}
-    if not isinstance(payload, Mapping):
+    if type(payload) is not dict and not isinstance(payload, Mapping):
         raise ValidationError(
             field="payload", value=payload, expected="a mapping of field names to JSON values"
         )

@@ -295,7 +295,7 @@ def open_deadline(
         out,
         name=rule.name,
         state=state,
-        due=duration.after(start, ctx.calendar),
+        due=duration.after(start, ctx.spec.calendar),
         rule=text,
         breach_trigger=rule.breach_trigger,
         clause=rule.clause,
@@ -316,19 +316,11 @@ def add_deadline(
     notify: tuple[str, ...],
 ) -> None:
     """Add an open deadline (never due before the command) to the outputs and the snapshot."""
+    wid, seq, at = ctx.snapshot.workflow_id, ctx.seq, ctx.at
     deadline = new_deadline(
-        f"{ctx.workflow_id}:{ctx.seq}:{name}",
-        ctx.workflow_id,
-        name,
-        state,
-        ctx.at,
-        max(due, ctx.at),
-        rule,
-        breach_trigger,
-        clause,
-        notify,
-        ctx.seq,
-    )
+        f"{wid}:{seq}:{name}", wid, name, state, at, due if due >= at else at, rule,
+        breach_trigger, clause, notify, seq,
+    )  # fmt: skip
     out.opened.append(deadline)
     out.open_now[deadline.id] = deadline
 

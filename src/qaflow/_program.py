@@ -86,10 +86,6 @@ class Opening:
         fixed = rule.duration if isinstance(rule.duration, Duration) else None
         self.duration: tuple[Duration, str] | None = None if fixed is None else (fixed, str(fixed))
 
-    def open(self, state: str | None, ctx: Context, out: Outputs) -> None:
-        """:func:`qaflow._effects.open_deadline` of the rule, its fixed duration given."""
-        open_deadline(self.rule, ctx, out, state, self.duration)
-
 
 def _refuse_unknown(effect: object, ctx: Context, out: Outputs) -> None:
     raise _unknown(effect, f"{ctx.trigger}.effects")
@@ -159,7 +155,7 @@ def run_program(ops: tuple[Op, ...], ctx: Context, out: Outputs) -> None:
                     if d.name == a:
                         out.close(did)
         elif op == OPEN:
-            a.open(b, ctx, out)
+            open_deadline(a.rule, ctx, out, b, a.duration)
         elif op == CLOSE_STATE:
             out.close_in(a)
         elif op == CLOSE_ALL:

@@ -75,7 +75,8 @@ class SpecRegistry:
                 f"{shown(snapshot.machine)} under policy {shown(snapshot.policy)} version "
                 f"{shown(snapshot.policy_version)}, which is not registered"
             )
-        if snapshot.fingerprint and snapshot.fingerprint != spec.fingerprint:
+        pinned = snapshot.fingerprint
+        if pinned and pinned != (spec._fingerprint or spec.fingerprint):  # once worked out
             raise PolicyError(
                 f"workflow {shown(snapshot.workflow_id)} is pinned to spec fingerprint "
                 f"{snapshot.fingerprint[:12]} of {spec.name!r} ({spec.policy!r} version "

@@ -94,7 +94,7 @@ SYSTEM = Actor("qaflow", "system")
 """The actor of commands qaflow fires itself (deadline breaches from ``tick``)."""
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
 class Event:
     """One accepted command, the unit of the append-only log.
 
@@ -116,7 +116,7 @@ class Event:
     idempotency_key: str | None = None
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
 class Deadline:
     """A durable timer: opened by a state or transition, closed by leaving it or by ``tick``.
 
@@ -136,7 +136,7 @@ class Deadline:
     opened_seq: int = 0
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
 class Notification:
     """An outbox row: who must be told what about which workflow, and under which clause."""
 
@@ -150,7 +150,7 @@ class Notification:
     created_at: datetime = attrs.field(converter=_aware_utc)
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
 class Task:
     """Work someone must do by a time (e.g. the 24 h tasks after an Inadequate grade)."""
 
@@ -165,7 +165,7 @@ class Task:
     created_at: datetime = attrs.field(converter=_aware_utc)
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
 class WorkflowSnapshot:
     """The current state of one workflow: a cache of replaying its events.
 
@@ -187,7 +187,7 @@ class WorkflowSnapshot:
     """The :attr:`~qaflow.spec.MachineSpec.fingerprint` of the spec it runs under ("" unknown)."""
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
 class Step:
     """Everything one command changes, committed in one transaction."""
 

@@ -27,8 +27,7 @@ _NOBODY: Final[dict[str, str]] = {}
 _DUE: dict[tuple[str, datetime, WorkingCalendar], str] = {}
 
 
-def _iso(moment: datetime) -> str:
-    return utc_isoformat(moment)
+_iso: Final = utc_isoformat  # the stage history's time text (one call, not two)
 
 
 def _history(ctx: Context) -> list[dict[str, Any]]:
@@ -250,13 +249,14 @@ def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     due = None
     if response is not None:
         # Many escalations enter a stage at the same moment: the due time is remembered.
-        key = (response, ctx.at, ctx.calendar)
+        calendar = ctx.spec.calendar
+        key = (response, ctx.at, calendar)
         due = _DUE.get(key)
         if due is None:
             if len(_DUE) >= 4096:
                 _DUE.clear()
             length = Duration.parse(response)
-            due = _DUE[key] = _iso(max(length.after(ctx.at, ctx.calendar), ctx.at))
+            due = _DUE[key] = _iso(max(length.after(ctx.at, calendar), ctx.at))
     entry = {
         "state": ctx.dest,
         "level": args["level"],

@@ -49,6 +49,21 @@ def test_deadline_counts_from_local_date() -> None:
     assert CAL.add_working_days(late, 1) == _eod(date(2025, 4, 2))
 
 
+def test_add_working_days_before_23_utc_equals_the_local_date_count() -> None:
+    """Before 23:00 UTC the count starts from the UTC date (London is GMT or BST), from 23:00
+    from the next day: the same due time as converting to the local date, at four moments of
+    every day from 1990 to mid-December 2100, asked twice (the second answer remembered)."""
+    cal = WorkingCalendar()
+    day, last = date(1990, 1, 1), date(2100, 12, 15)
+    while day <= last:
+        for clock in (time(0), time(22, 59, 59, 999999), time(23), time(23, 59, 59, 999999)):
+            moment = datetime.combine(day, clock, UTC)
+            expected = _eod(cal.add_working_days_to_date(moment.astimezone(LONDON).date(), 5))
+            assert cal.add_working_days(moment, 5) == expected, moment
+            assert cal.add_working_days(moment, 5) == expected, moment
+        day += timedelta(days=1)
+
+
 def test_naive_datetime_refused() -> None:
     with pytest.raises(ValidationError, match="'start' must be a timezone-aware datetime"):
         CAL.add_working_days(datetime(2025, 1, 1), 3)

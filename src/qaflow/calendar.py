@@ -83,6 +83,7 @@ class WorkingCalendar:
     __slots__ = (
         "_cum",
         "_due",
+        "_due_on",
         "_eod",
         "_epoch",
         "_last",
@@ -124,6 +125,7 @@ class WorkingCalendar:
         self._wd = wd
         self._eod: dict[int, datetime] = {}
         self._due: dict[tuple[datetime, int], datetime] = {}
+        self._due_on: dict[tuple[int, int], datetime] = {}
 
     def __repr__(self) -> str:
         return (
@@ -163,23 +165,39 @@ class WorkingCalendar:
 
     def add_working_days(self, start: datetime, n: int) -> datetime:
         """End of the Nth working day after ``start``'s local date, as an aware UTC datetime."""
-        # Recently asked (instant, n) pairs are remembered: deadlines opened by the same
-        # command time (a batch, a simulated day) skip the local-date conversion. Equal
-        # instants have the same local date, so the cache is exact; aware keys never equal
-        # naive ones, which are refused below and never cached.
+        # London is UTC or one hour ahead of it (GMT/BST), so before 23:00 UTC its date is
+        # the UTC date: the answer depends on (that date, n) alone, remembered by that pair,
+        # with no time-zone conversion (checked against the conversion for every day of the
+        # range). Only an answer is remembered: an error is raised again each time.
+        if type(n) is int and start.tzinfo is UTC and start.hour < 23:
+            on = (start.toordinal(), n)
+            due = self._due_on.get(on)
+            if due is None:
+                due = self._end_of(self._nth_index(start.date(), n))
+                if len(self._due_on) >= 4096:
+                    self._due_on.clear()
+                self._due_on[on] = due
+            return due
+        # Other instants: recently asked (instant, n) pairs are remembered. Equal instants
+        # have the same local date, so the cache is exact; aware keys never equal naive ones,
+        # which are refused below and never cached.
         due = self._due.get((start, n)) if type(n) is int else None
         if due is not None:
             return due
         if start.tzinfo is None:
             ensure_aware(start, "start")
-        k = self._nth_index(start.astimezone(LONDON).date(), n)
+        due = self._end_of(self._nth_index(start.astimezone(LONDON).date(), n))
+        if len(self._due) >= 4096:
+            self._due.clear()
+        self._due[(start, n)] = due
+        return due
+
+    def _end_of(self, k: int) -> datetime:
+        """The end of the working day at index ``k``, local time, as an aware UTC datetime."""
         due = self._eod.get(k)
         if due is None:
             local = datetime.combine(date.fromordinal(self._wd[k]), _END_OF_DAY, LONDON)
             due = self._eod[k] = local.astimezone(UTC)
-        if len(self._due) >= 4096:
-            self._due.clear()
-        self._due[(start, n)] = due
         return due
 
     def working_days_between(self, start: datetime, end: datetime) -> int:

@@ -46,6 +46,9 @@ class SimulationStore(MemoryStore):
     Not for threads: commits take no lock (one simulated run, one thread, writes it).
     """
 
+    def commit(self, step: Step, *, expected_version: int) -> None:
+        self._commit(step, expected_version)
+
     def _commit(self, step: Step, expected_version: int) -> None:
         event = step.event
         wid = event.workflow_id
@@ -74,8 +77,6 @@ class SimulationStore(MemoryStore):
                 deadlines[d.id] = d
                 open_ids.add(d.id)
                 heapq.heappush(heap, (d.due_at, d.id))
-
-    commit = _commit  # by keyword, as the protocol calls it, or by position: one call, no lock
 
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Commit ``steps`` all or nothing: each is checked against the batch first."""

@@ -14,11 +14,18 @@ from typing import Any
 
 from qaflow.records import WorkflowSnapshot
 from qaflow.store._pg_sql import snapshot_from, text_id
-from qaflow.store._rows import DEADLINE_COLS, EVENT_COLS, NOTE_COLS, SNAP_COLS, TASK_COLS
+from qaflow.store._rows import (
+    DEADLINE_COLS,
+    EVENT_COLS,
+    NOTE_COLS,
+    SNAP_COLS,
+    TASK_COLS,
+    DerivedRows,
+    derived_by_workflow,
+)
 
 __all__ = ["VerifyReads"]
 
-DerivedRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 
 _BATCH = 500
 """Workflow ids per query of a batched read."""
@@ -89,14 +96,7 @@ class VerifyReads:
         )
         if tables is None:
             return None
-        out: dict[str, DerivedRows] = {}
-        for k, rows in enumerate(tables):
-            for row in rows:
-                mine = out.get(row[1])
-                if mine is None:
-                    mine = out[row[1]] = ([], [], [])
-                mine[k].append(row)
-        return out
+        return derived_by_workflow(tables)
 
     def event_rows_of(
         self, workflow_ids: Sequence[str], max_rows: int = 20_000

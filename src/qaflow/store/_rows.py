@@ -23,12 +23,14 @@ __all__ = [
     "NOTE_COLS",
     "SNAP_COLS",
     "TASK_COLS",
+    "DerivedRows",
     "advance_sql",
     "advance_values",
     "canonical_text",
     "closing_rows",
     "deadline_from",
     "deadline_rows",
+    "derived_by_workflow",
     "event_from",
     "event_values",
     "insert_sql",
@@ -65,6 +67,24 @@ CLOSE_DEADLINE = (
     "WHERE id = %s AND status = 'open'"
 )
 """Close or breach an open deadline, from a :func:`closing_rows` row (``%s`` marks)."""
+
+
+DerivedRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
+"""One workflow's stored deadline, notification and task rows, undecoded (for ``verify``)."""
+
+
+def derived_by_workflow(tables: list[list[tuple[Any, ...]]]) -> dict[str, DerivedRows]:
+    """The deadline, notification and task rows of many workflows (``tables``, in that
+    order, each row's second column its workflow id) grouped by workflow; a workflow with
+    no rows is absent."""
+    out: dict[str, DerivedRows] = {}
+    for k, rows in enumerate(tables):
+        for row in rows:
+            mine = out.get(row[1])
+            if mine is None:
+                mine = out[row[1]] = ([], [], [])
+            mine[k].append(row)
+    return out
 
 
 def insert_sql(table: str, columns: str, mark: str, *, status: str | None = None) -> str:

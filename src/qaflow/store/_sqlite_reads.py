@@ -18,6 +18,8 @@ from qaflow.store._rows import (
     NOTE_COLS,
     SNAP_COLS,
     TASK_COLS,
+    DerivedRows,
+    derived_by_workflow,
     tasks_sql,
 )
 from qaflow.store._sqlite_rows import deadline_row, notification_row, task_row, text_id, ts
@@ -30,7 +32,6 @@ _BATCH_MAX = 500
 """At most this many workflow ids in one ``IN (...)`` list (and never more than SQLite's
 parameter limit)."""
 
-DerivedRows = tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], list[tuple[Any, ...]]]
 """A workflow's deadline (status last), notification and task rows as stored, undecoded."""
 
 
@@ -217,14 +218,7 @@ class RowReads:
         )
         if tables is None:
             return None
-        out: dict[str, DerivedRows] = {}
-        for k, rows in enumerate(tables):
-            for row in rows:
-                mine = out.get(row[1])
-                if mine is None:
-                    mine = out[row[1]] = ([], [], [])
-                mine[k].append(row)
-        return out
+        return derived_by_workflow(tables)
 
     @guarded
     def snapshots_of(self, workflow_ids: Sequence[str]) -> dict[str, WorkflowSnapshot]:

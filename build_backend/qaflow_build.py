@@ -45,6 +45,7 @@ __all__ = [
     "get_requires_for_build_editable",
     "get_requires_for_build_sdist",
     "get_requires_for_build_wheel",
+    "hot_modules",
     "prepare_metadata_for_build_editable",
     "prepare_metadata_for_build_wheel",
 ]
@@ -76,7 +77,9 @@ def get_requires_for_build_wheel(config_settings: dict[str, Any] | None = None) 
     return requires
 
 
-def _hot_modules() -> tuple[str, ...]:
+def hot_modules() -> tuple[str, ...]:
+    """``qaflow._compiled.HOT_MODULES``, read from its file without importing the package (a
+    build runs before qaflow's dependencies are importable); ``setup.py`` asks here too."""
     spec = importlib.util.spec_from_file_location(
         "_qaflow_compiled", _ROOT / "src" / "qaflow" / "_compiled.py"
     )
@@ -97,7 +100,7 @@ def _extensions_in(wheel: Path) -> set[str]:
 
 
 def _check_wheel(wheel: Path, compiled: bool) -> None:
-    found, wanted = _extensions_in(wheel), set(_hot_modules()) if compiled else set()
+    found, wanted = _extensions_in(wheel), set(hot_modules()) if compiled else set()
     if found != wanted:
         raise RuntimeError(
             f"{wheel.name}: compiled modules {sorted(found)} where {sorted(wanted)} were expected"

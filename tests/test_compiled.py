@@ -132,3 +132,12 @@ def test_a_wheel_must_hold_exactly_the_hot_modules_compiled(tmp_path: Path) -> N
         backend._check_wheel(_wheel(tmp_path / "q.whl", [exact[0]]), False)
     with pytest.raises(RuntimeError, match="compiled modules"):
         backend._check_wheel(_wheel(tmp_path / "r.whl", exact[1:]), True)
+
+
+def test_setup_and_the_backend_read_one_list_of_hot_modules() -> None:
+    """``setup.py`` compiles what the backend checks the wheel for: both read
+    ``HOT_MODULES`` through the backend's ``hot_modules`` (one loader, not two)."""
+    assert _backend().hot_modules() == HOT_MODULES
+    setup = (ROOT / "setup.py").read_text(encoding="utf-8")
+    assert "from qaflow_build import hot_modules" in setup
+    assert "_compiled.py" not in setup

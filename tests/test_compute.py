@@ -156,6 +156,7 @@ def test_an_unknown_effect_chosen_at_run_time_is_refused_and_nothing_is_written(
 
 ENGINE_MODULES = (
     "engine.py",
+    "_command.py",
     "_compute.py",
     "_authorise.py",
     "_effects.py",

@@ -19,6 +19,7 @@ MODULES = [
     "qaflow._authorise",
     "qaflow._build",
     "qaflow._checks",
+    "qaflow._command",
     "qaflow._compute",
     "qaflow._convert",
     "qaflow._effects",

@@ -25,7 +25,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import qaflow
-import qaflow.engine
+import qaflow._command
 from qaflow import Actor, Engine, ManualClock, MemoryStore
 from qaflow._plans import plan_of
 from qaflow._program import CALL, CLOSE_STATE, OPEN, UPDATE, compile_program
@@ -82,7 +82,7 @@ def checked(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         seen.append(args[2])
         return checked_live_step(*args, **kwargs)
 
-    monkeypatch.setattr(qaflow.engine, "live_step", both)
+    monkeypatch.setattr(qaflow._command, "_live_step", both)
     yield seen
 
 
@@ -160,7 +160,7 @@ def test_generated_ladders_decide_as_the_general_interpreter(
     engine = Engine(store, [spec], clock=clock, simulation=lean)
     commands = data.draw(command_sequences(ladder, max_size=12))
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(qaflow.engine, "live_step", checked_live_step)
+        patch.setattr(qaflow._command, "_live_step", checked_live_step)
         if lean:  # run_commands reads history: drive the lean engine command by command
             started = False
             for cmd in commands:

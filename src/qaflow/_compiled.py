@@ -9,9 +9,12 @@ importing anything, so ``import qaflow`` stays cheap.
 
 What is not on the list, and why: compiled code checks every argument against its annotation
 and raises ``TypeError``, so a public entry point that validates its own arguments (``Engine``,
-``simulate_escalations``) stays Python and keeps raising ``QAFlowError``; compiled attrs classes
-lose their field annotations, which cattrs needs, so the records and the simulation results
-stay Python; and a class that Python code subclasses (``RowReads``) cannot be compiled.
+``simulate_escalations``) stays a Python facade and keeps raising ``QAFlowError``: the work
+behind it is compiled (``qaflow._command``, ``qaflow.sim._play``), taking ``object`` for what
+a caller supplies and checking it by hand; compiled attrs classes lose their field
+annotations, which cattrs needs, so the records and the simulation results stay Python
+(the :class:`~qaflow.sim._tally.Tally` that counts them is a plain class, compiled); and a
+class that Python code subclasses (``RowReads``) cannot be compiled.
 
 This module imports only the standard library: ``setup.py`` reads :data:`HOT_MODULES` from it at
 build time, before qaflow's dependencies are importable.
@@ -29,6 +32,7 @@ HOT_MODULES: tuple[str, ...] = (
     "qaflow._authorise",
     "qaflow._build",
     "qaflow._checks",
+    "qaflow._command",
     "qaflow._compute",
     "qaflow._effects",
     "qaflow._plans",
@@ -38,9 +42,11 @@ HOT_MODULES: tuple[str, ...] = (
     "qaflow.calendar",
     "qaflow.machines._escalation_vocab",
     "qaflow.store._simulation",
-    # the simulation driver's actors and scheduler
+    # the simulation driver: a chunk's loop and paths' ends, actors, scheduler, tally
     "qaflow.sim._escalation",
+    "qaflow.sim._play",
     "qaflow.sim._scheduler",
+    "qaflow.sim._tally",
     # the fold (replay and verify) and the payload codec
     "qaflow._fold",
     "qaflow._replay",

@@ -1,11 +1,13 @@
 """The engine's facade: loads a workflow, asks the interpreter for its step, commits it.
 
-``fire`` checks a command at the boundary (ids, payload, time against the clock), loads the
-snapshot, and hands spec, snapshot, command and directory to the pure
-:func:`qaflow._compute.compute`, which checks the rest and returns one
-:class:`~qaflow.records.Step`; the store commits it in one transaction. ``tick`` turns due
-deadlines into breach commands through the same path. The seams live in private modules:
+The command path itself is :mod:`qaflow._command` (compiled in a compiled build); ``Engine``
+is its public face, with the public annotations. ``fire`` checks a command at the boundary
+(ids, payload, time against the clock), loads the snapshot, and hands spec, snapshot,
+command and directory to the pure :func:`qaflow._compute.compute`, which checks the rest and
+returns one :class:`~qaflow.records.Step`; the store commits it in one transaction. ``tick``
+turns due deadlines into breach commands through the same path. The seams live in private modules:
 
+- :mod:`qaflow._command`: the command path (boundary checks, load, the step, the commit);
 - :mod:`qaflow._compute`: the interpreter (no store, no clock);
 - :mod:`qaflow._plans` and :mod:`qaflow._program`: each (spec, state, trigger) compiled once;
 - :mod:`qaflow._authorise`: roles, directory, holders, the system actor;
@@ -22,31 +24,16 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from qaflow import _command
 from qaflow._authorise import Directory, authorise
-from qaflow._build import snapshot_of
-from qaflow._checks import check_at, check_id, check_payload, ids_fit
-from qaflow._compute import live_step
+from qaflow._checks import check_at
 from qaflow._reads import EngineReads
 from qaflow._specs import SpecRegistry
 from qaflow._tick import run_tick
 from qaflow.clock import Clock, SystemClock
-from qaflow.errors import (
-    ConcurrencyError,
-    GuardFailed,
-    PermissionDenied,
-    TransitionNotAllowed,
-    ValidationError,
-)
-from qaflow.records import (
-    GENESIS_HASH,
-    SYSTEM,
-    Actor,
-    Deadline,
-    Step,
-    TickFailure,
-    WorkflowSnapshot,
-)
-from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, MachineSpec
+from qaflow.errors import ValidationError
+from qaflow.records import Actor, Deadline, Step, TickFailure, WorkflowSnapshot
+from qaflow.spec import POLICY_MIGRATED, MachineSpec
 from qaflow.store import SimulationStore, Store
 
 __all__ = ["Directory", "Engine"]
@@ -115,25 +102,9 @@ class Engine(EngineReads):
 
         Writes the workflow's first event; raises :class:`ConcurrencyError` if it exists.
         """
-        spec = machine if isinstance(machine, MachineSpec) else self.spec(machine)
-        self._registry.ensure(spec)
-        payload = _command(workflow_id, trigger, actor, payload, idempotency_key)
-        if idempotency_key is not None:
-            found = self._resend(workflow_id, trigger, idempotency_key, actor, payload)
-            if found is not None:
-                return found
-        if trigger in (POLICY_MIGRATED, DEADLINE_MISSED):
-            raise ValidationError(
-                field="trigger", value=trigger, expected="a trigger of the machine", quote=True
-            )
-        # WorkflowSnapshot(workflow_id, machine, policy, version, initial state, fingerprint)
-        # with every other field at its default, built through its slots (qaflow._build)
-        blank = snapshot_of(
-            workflow_id, spec.name, spec.policy, spec.policy_version, spec.initial, {}, 0,
-            None, None, GENESIS_HASH, (), spec.fingerprint,
-        )  # fmt: skip
-        step = self._compute(spec, blank, trigger, actor, payload, at, idempotency_key)
-        return self._commit(step, 0, (trigger, actor, payload))
+        return _command.start(
+            self, machine, workflow_id, trigger, actor, payload, at, idempotency_key
+        )
 
     def fire(
         self,
@@ -153,34 +124,9 @@ class Engine(EngineReads):
         workflow is still at that version; a resent ``idempotency_key`` returns the first
         result without writing.
         """
-        payload = _command(workflow_id, trigger, actor, payload, idempotency_key)
-        if trigger == POLICY_MIGRATED:
-            raise ValidationError(
-                field="trigger",
-                value=trigger,
-                expected="a trigger of the machine (Engine.migrate changes policy)",
-                quote=True,
-            )
-        if idempotency_key is not None:
-            found = self._resend(workflow_id, trigger, idempotency_key, actor, payload)
-            if found is not None:
-                return found
-        snapshot = self.store.load(workflow_id)
-        if expected_version is not None:
-            _check_version(snapshot, expected_version)
-        spec = self._registry.pinned(snapshot)
-        step = self._compute(spec, snapshot, trigger, actor, payload, at, idempotency_key)
-        step = self._commit(step, snapshot.version, (trigger, actor, payload))
-        if log.isEnabledFor(logging.DEBUG):
-            log.debug(
-                "workflow %s: %s %s -> %s (v%d)",
-                workflow_id,
-                trigger,
-                step.event.source,
-                step.event.dest,
-                step.snapshot.version,
-            )
-        return step
+        return _command.fire(
+            self, workflow_id, trigger, actor, payload, at, expected_version, idempotency_key
+        )
 
     def migrate(
         self,
@@ -203,7 +149,7 @@ class Engine(EngineReads):
         if not isinstance(to, MachineSpec):
             raise ValidationError(field="to", value=to, expected="a MachineSpec")
         self._registry.ensure(to)
-        _command(workflow_id, POLICY_MIGRATED, actor, None, None)
+        _command.command_payload(workflow_id, POLICY_MIGRATED, actor, None, None)
         snapshot = self.store.load(workflow_id)
         payload = {
             "from_policy": snapshot.policy,
@@ -214,7 +160,7 @@ class Engine(EngineReads):
         }
         if not isinstance(reason, str) or not reason.strip():
             raise ValidationError(field="reason", value=reason, expected="non-empty text")
-        _check_version(snapshot, expected_version)
+        _command.check_version(snapshot, expected_version)
         spec = self.spec_for(snapshot)
         authorise(snapshot, POLICY_MIGRATED, actor, spec.migration_roles, self.directory)
         step = self._compute(spec, snapshot, POLICY_MIGRATED, actor, payload, at, None)
@@ -245,7 +191,7 @@ class Engine(EngineReads):
         now = clock if now is None else check_at(now, "now", clock)
         if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
             raise ValidationError(field="batch", value=batch, expected="a whole number >= 1")
-        steps, self.tick_failures = run_tick(self.store, now, batch, self._breach_step)
+        steps, self.tick_failures = run_tick(self.store, now, batch, _command.Breaches(self))
         return steps
 
     @contextmanager
@@ -281,109 +227,11 @@ class Engine(EngineReads):
         at: datetime | None,
         idempotency_key: str | None,
     ) -> Step:
-        """The step of a live command: ``at`` checked against the clock, then the interpreter.
-
-        (:func:`qaflow._compute.live_step` is :func:`~qaflow._compute.compute` given the
-        command field by field; ``payload`` is the checked copy the boundary made.)
-        """
-        clock = self.clock.now()
-        return live_step(
-            spec,
-            snapshot,
-            trigger,
-            actor,
-            clock if at is None else check_at(at, "at", clock),
-            payload if type(payload) is dict else dict(payload or {}),
-            idempotency_key,
-            (
-                self._registry.migration_target(snapshot, payload or {})
-                if trigger == POLICY_MIGRATED
-                else None
-            ),
-            self.directory,
-            lean=self.simulation,
+        """The step of a live command (:func:`qaflow._command.compute_step`), not committed."""
+        return _command.compute_step(
+            self, spec, snapshot, trigger, actor, payload, at, idempotency_key
         )
 
     def _breach_step(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:
-        spec = self.spec_for(snapshot)
-        at = max(deadline.due_at, snapshot.updated_at or deadline.due_at)
-        payload = {"deadline": deadline.name, "deadline_id": deadline.id}
-        key = f"breach:{deadline.id}"
-        if deadline.breach_trigger:
-            try:
-                return self._compute(
-                    spec, snapshot, deadline.breach_trigger, SYSTEM, payload, at, key
-                )
-            except (TransitionNotAllowed, GuardFailed):
-                log.info(
-                    "workflow %s: breach trigger %s not possible in state %s; recording miss",
-                    snapshot.workflow_id,
-                    deadline.breach_trigger,
-                    snapshot.state,
-                )
-        return self._compute(spec, snapshot, DEADLINE_MISSED, SYSTEM, payload, at, key)
-
-    def _commit(
-        self, step: Step, expected: int, command: tuple[str, Actor, dict[str, Any]]
-    ) -> Step:
-        """Commit; a writer that lost a race to the same idempotency key gets the first result."""
-        try:
-            self.store.commit(step, expected_version=expected)
-        except ConcurrencyError:
-            event = step.event
-            if event.idempotency_key is None:
-                raise
-            trigger, actor, payload = command
-            found = self._resend(event.workflow_id, trigger, event.idempotency_key, actor, payload)
-            if found is None:
-                raise
-            return found
-        if expected == 0:
-            log.info("started workflow %s in state %s", step.event.workflow_id, step.snapshot.state)
-        return step
-
-
-def _command(
-    workflow_id: object, trigger: object, actor: object, payload: object, key: object
-) -> dict[str, Any]:
-    """Check a caller's command at the boundary; return its payload as a plain dict.
-
-    Every field that goes into the event hash must be valid text or JSON (``_checks``), and
-    the system actor is qaflow's own: only ``tick``, for a due deadline, fires as it.
-    """
-    if not (
-        isinstance(actor, Actor) and ids_fit(workflow_id, trigger, actor.id, actor.role, key)
-    ):  # one of them does not fit: find which, in this order, and say so
-        check_id("workflow_id", workflow_id)
-        check_id("trigger", trigger)
-        check_id("idempotency_key", key, optional=True)
-        if not isinstance(actor, Actor):
-            raise ValidationError(field="actor", value=actor, expected="an Actor")
-        check_id("actor.id", actor.id)
-        check_id("actor.role", actor.role)
-    if actor.role == SYSTEM.role or actor.id == SYSTEM.id:
-        raise PermissionDenied(
-            workflow_id=str(workflow_id),
-            trigger=str(trigger),
-            actor_id=actor.id,
-            role=actor.role,
-            allowed_roles=(),
-            reason="the system actor is qaflow's own: only tick fires as it, for a due deadline",
-        )
-    return check_payload(payload)
-
-
-def _check_version(snapshot: WorkflowSnapshot, expected_version: int | None) -> None:
-    """Refuse early a command sent for a version the workflow has moved past."""
-    if expected_version is not None and (
-        not isinstance(expected_version, int) or isinstance(expected_version, bool)
-    ):
-        raise ValidationError(
-            field="expected_version", value=expected_version, expected="a whole number"
-        )
-    if expected_version is not None and expected_version != snapshot.version:
-        raise ConcurrencyError(
-            workflow_id=snapshot.workflow_id,
-            expected_version=expected_version,
-            actual_version=snapshot.version,
-        )
+        """The step a due deadline fires (:func:`qaflow._command.breach_step`), not committed."""
+        return _command.breach_step(self, snapshot, deadline, now)

@@ -14,7 +14,6 @@ from qaflow.sim._results import (
     EscalationSimulation,
     EscalationSummary,
     Percentiles,
-    Tally,
     format_summary,
     percentile,
 )
@@ -26,6 +25,7 @@ from qaflow.sim._simulate import (
     GcOption,
     simulate_escalations,
 )
+from qaflow.sim._tally import Tally
 
 __all__ = [
     "CHUNK",

@@ -4,9 +4,10 @@ Paths are played in fixed chunks of ``chunk`` paths (default :data:`CHUNK`; path
 chunk ``i // chunk``), each with its own :class:`random.Random` seeded from the seed and the
 chunk's number, its own clock and, unless a ``store`` is given, its own
 :class:`~qaflow.store.MemoryStore` that is dropped when the chunk ends. A chunk's result is
-a :class:`~qaflow.sim._results.Tally` (and its paths, when kept), so the result is the same
+a :class:`~qaflow.sim._tally.Tally` (and its paths, when kept), so the result is the same
 whichever process plays a chunk: ``workers`` spreads chunks over processes with the same
-totals as one process, and with ``keep_paths=False`` memory does not grow with ``n``.
+totals as one process, and with ``keep_paths=False`` memory does not grow with ``n``. This
+module checks the arguments and splits the run; :func:`qaflow.sim._play.play` plays a chunk.
 """
 
 from __future__ import annotations
@@ -16,25 +17,20 @@ import multiprocessing
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
-from random import Random
 from typing import Final, Literal
 
 import attrs
 
-from qaflow.calendar import LONDON
-from qaflow.clock import ManualClock
-from qaflow.engine import Engine
 from qaflow.errors import ValidationError
 from qaflow.machines.escalation import REFERRED, escalation_machine, state_of
 from qaflow.policies.base import Policy
 from qaflow.policies.ladders import EscalationLadder
-from qaflow.records import Actor, Step
 from qaflow.sim._behaviour import Behaviour, StageBehaviour
-from qaflow.sim._escalation import _RAISE, Escalation, EscalationActors
-from qaflow.sim._results import EscalationPath, EscalationSimulation, Tally
-from qaflow.sim._scheduler import Scheduler
+from qaflow.sim._play import play
+from qaflow.sim._results import EscalationPath, EscalationSimulation
+from qaflow.sim._tally import Tally
 from qaflow.spec import MachineSpec
-from qaflow.store import MemoryStore, SimulationStore, Store
+from qaflow.store import Store
 
 __all__ = ["CHUNK", "DEFAULT_START", "SIMULATION_POLICY", "GcOption", "simulate_escalations"]
 
@@ -212,7 +208,7 @@ def simulate_escalations(
     try:
         if workers == 1 or len(jobs) == 1:
             for job in jobs:
-                part, kept = _play(job, spec, store, progress, tally.paths)
+                part, kept = play(job, spec, store, progress, tally.paths)
                 tally.merge(part)
                 paths.extend(kept)
         else:
@@ -251,7 +247,7 @@ def _worker_init(gc: GcOption) -> None:
 
 
 def _play_in_worker(job: _Job) -> tuple[Tally, tuple[EscalationPath, ...]]:
-    return _play(job, _spec(job.ladder, job.policy), None, None, 0)
+    return play(job, _spec(job.ladder, job.policy), None, None, 0)
 
 
 @lru_cache(maxsize=8)
@@ -259,103 +255,3 @@ def _spec(ladder: EscalationLadder, policy: Policy) -> MachineSpec:
     """Each machine is built once per process, however many chunks and runs play it (the
     machine is a pure function of the ladder and policy, and frozen)."""
     return escalation_machine(ladder, policy)
-
-
-def _play(
-    job: _Job,
-    spec: MachineSpec,
-    store: Store | None,
-    progress: Callable[[int, int], None] | None,
-    done_before: int,
-) -> tuple[Tally, tuple[EscalationPath, ...]]:
-    """Play one chunk; its tally and (when kept) its paths in index order."""
-    first = job.chunk * job.size
-    count = min(job.size, job.n - first)
-    rng = Random(f"{job.seed}/{job.chunk}")
-    clock = ManualClock(datetime(1990, 1, 1, tzinfo=UTC))
-    if store is not None:
-        engine = Engine(store, [spec], clock=clock)
-    elif job.lean:
-        engine = Engine(SimulationStore(), [spec], clock=clock, simulation=True)
-    else:
-        engine = Engine(MemoryStore(), [spec], clock=clock)
-    scheduler = Scheduler(clock)
-    ladder = job.ladder
-    tally = Tally()
-    kept: list[EscalationPath | None] = [None] * count if job.keep_paths else []
-    stage_names = {lv: state_of(ladder, lv) for lv in ladder.levels}
-    if ladder.referral_level is not None:
-        stage_names[ladder.referral_level] = REFERRED
-    every = max(1, job.n // 200)
-
-    keep = job.keep_paths
-    count_path = tally.count
-
-    def on_end(esc: Escalation, step: Step) -> None:
-        snapshot = step.snapshot
-        data = snapshot.data
-        level = data["level"]
-        assert isinstance(level, int)
-        days = int(data["working_days_open"])
-        if keep:
-            raised = esc.raised_at
-            assert raised is not None
-            path = EscalationPath(
-                esc.wid,
-                snapshot.state,
-                stage_names[level],
-                level,
-                raised,
-                step.event.at,
-                days,
-                esc.commands,
-                esc.breaches,
-                esc.asked,
-                esc.granted,
-                esc.bypasses,
-            )
-            tally.add(path)
-            kept[esc.index - first] = path
-        else:
-            count_path(
-                snapshot.state,
-                stage_names[level],
-                days,
-                esc.commands,
-                esc.breaches,
-                esc.asked,
-                esc.granted,
-                esc.bypasses,
-            )
-        if progress is not None:
-            done = done_before + tally.paths
-            if done == job.n or done % every == 0:
-                progress(done, job.n)
-
-    actors = EscalationActors(
-        ladder, spec, job.behaviour, engine=engine, scheduler=scheduler, rng=rng, on_end=on_end
-    )
-    day0 = job.start.astimezone(LONDON).date()
-    days = actors.calendar.working_dates(day0, day0 + timedelta(days=job.period_days - 1))
-    if not days:
-        days = [actors.calendar.add_working_days_to_date(day0, 1)]
-    role = ladder.raiser
-    raisers = [Actor(f"{role.upper()}-{k:02d}", role) for k in range(1, job.behaviour.raisers + 1)]
-    width = max(6, len(str(job.n)))
-    minute = timedelta(minutes=1)
-    window = job.behaviour.raise_window_minutes
-    random = rng.random
-    after = actors.moments.after
-    plans: list[tuple[Escalation, datetime]] = []
-    for i in range(first, first + count):
-        day = days[int(random() * len(days))].toordinal()
-        when = after(day, 0, _RAISE) + int(random() * window) * minute
-        esc = Escalation(
-            i, f"{job.prefix}-{i + 1:0{width}d}", raisers[i % len(raisers)], f"S-{i + 1:06d}"
-        )
-        plans.append((esc, max(when, job.start)))
-    actors.begin_each(plans)
-    scheduler.run()
-    assert tally.paths == count, "every path ends"
-    tally.add_play(actors.breaches_by_stage, actors.load)
-    return tally, tuple(p for p in kept if p is not None)

@@ -1,0 +1,258 @@
+"""The engine's command path: ``start``, ``fire`` and a breach, from boundary checks to commit.
+
+:class:`qaflow.Engine`'s command methods are a thin facade over these functions, so that a
+compiled build (``qaflow._compiled.HOT_MODULES``) compiles the whole command path while
+``Engine`` keeps its precise public annotations. Compiled code checks every argument against
+its annotation and raises ``TypeError``, so everything a caller supplies is taken here as
+``object`` and checked by hand (:func:`command_payload`, :func:`check_version`,
+:func:`~qaflow._checks.check_at`): bad input raises the same
+:class:`~qaflow.errors.ValidationError` in both builds, before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
+
+from qaflow._build import snapshot_of
+from qaflow._checks import check_at, check_id, check_payload, ids_fit
+from qaflow._compute import live_step
+from qaflow.errors import (
+    ConcurrencyError,
+    GuardFailed,
+    PermissionDenied,
+    TransitionNotAllowed,
+    ValidationError,
+)
+from qaflow.records import GENESIS_HASH, SYSTEM, Actor, Deadline, Step, WorkflowSnapshot
+from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, MachineSpec
+
+if TYPE_CHECKING:
+    from qaflow.engine import Engine
+
+__all__ = [
+    "Breaches",
+    "breach_step",
+    "check_version",
+    "command_payload",
+    "commit_step",
+    "compute_step",
+    "fire",
+    "start",
+]
+
+log = logging.getLogger("qaflow.engine")
+
+_live_step: Callable[..., Step] = live_step
+"""The interpreter every command calls, looked up here at each call rather than bound at
+compile time, so a test can run a reference interpreter beside it (``tests/test_plans.py``)."""
+
+
+def start(
+    engine: Engine,
+    machine: object,
+    workflow_id: object,
+    trigger: object,
+    actor: object,
+    payload: object,
+    at: object,
+    idempotency_key: object,
+) -> Step:
+    """:meth:`qaflow.Engine.start`: the workflow's first event, from its initial state."""
+    registry = engine._registry
+    spec = machine if isinstance(machine, MachineSpec) else registry.latest(machine)
+    registry.ensure(spec)
+    body = command_payload(workflow_id, trigger, actor, payload, idempotency_key)
+    wid, name, who = cast(str, workflow_id), cast(str, trigger), cast(Actor, actor)
+    key = cast("str | None", idempotency_key)
+    if key is not None:
+        found = engine._resend(wid, name, key, who, body)
+        if found is not None:
+            return found
+    if name in (POLICY_MIGRATED, DEADLINE_MISSED):
+        raise ValidationError(
+            field="trigger", value=name, expected="a trigger of the machine", quote=True
+        )
+    # WorkflowSnapshot(workflow_id, machine, policy, version, initial state, fingerprint)
+    # with every other field at its default, built through its slots (qaflow._build)
+    blank = snapshot_of(
+        wid, spec.name, spec.policy, spec.policy_version, spec.initial, {}, 0,
+        None, None, GENESIS_HASH, (), spec.fingerprint,
+    )  # fmt: skip
+    step = compute_step(engine, spec, blank, name, who, body, at, key)
+    return commit_step(engine, step, 0, name, who, body)
+
+
+def fire(
+    engine: Engine,
+    workflow_id: object,
+    trigger: object,
+    actor: object,
+    payload: object,
+    at: object,
+    expected_version: object,
+    idempotency_key: object,
+) -> Step:
+    """:meth:`qaflow.Engine.fire`: one command on a workflow, committed."""
+    body = command_payload(workflow_id, trigger, actor, payload, idempotency_key)
+    wid, name, who = cast(str, workflow_id), cast(str, trigger), cast(Actor, actor)
+    key = cast("str | None", idempotency_key)
+    if name == POLICY_MIGRATED:
+        raise ValidationError(
+            field="trigger",
+            value=name,
+            expected="a trigger of the machine (Engine.migrate changes policy)",
+            quote=True,
+        )
+    if key is not None:
+        found = engine._resend(wid, name, key, who, body)
+        if found is not None:
+            return found
+    snapshot = engine.store.load(wid)
+    if expected_version is not None:
+        check_version(snapshot, expected_version)
+    spec = engine._registry.pinned(snapshot)
+    step = compute_step(engine, spec, snapshot, name, who, body, at, key)
+    step = commit_step(engine, step, snapshot.version, name, who, body)
+    if log.isEnabledFor(logging.DEBUG):
+        event = step.event
+        log.debug(
+            "workflow %s: %s %s -> %s (v%d)",
+            wid,
+            name,
+            event.source,
+            event.dest,
+            step.snapshot.version,
+        )
+    return step
+
+
+def compute_step(
+    engine: Engine,
+    spec: MachineSpec,
+    snapshot: WorkflowSnapshot,
+    trigger: str,
+    actor: Actor,
+    payload: Mapping[str, Any] | None,
+    at: object,
+    idempotency_key: str | None,
+) -> Step:
+    """The step of a live command: ``at`` checked against the clock, then the interpreter.
+
+    (:func:`qaflow._compute.live_step` is :func:`~qaflow._compute.compute` given the command
+    field by field; ``payload`` is the checked copy the boundary made, or qaflow's own.)
+    """
+    clock = engine.clock.now()
+    body = payload if type(payload) is dict else dict(payload or {})
+    return _live_step(
+        spec,
+        snapshot,
+        trigger,
+        actor,
+        clock if at is None else check_at(at, "at", clock),
+        body,
+        idempotency_key,
+        engine._registry.migration_target(snapshot, body) if trigger == POLICY_MIGRATED else None,
+        engine.directory,
+        lean=engine.simulation,
+    )
+
+
+def breach_step(
+    engine: Engine, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime
+) -> Step:
+    """The step a due deadline fires: its breach trigger if it can, else ``deadline_missed``."""
+    spec = engine._registry.pinned(snapshot)
+    at = max(deadline.due_at, snapshot.updated_at or deadline.due_at)
+    payload = {"deadline": deadline.name, "deadline_id": deadline.id}
+    key = f"breach:{deadline.id}"
+    if deadline.breach_trigger:
+        try:
+            return compute_step(
+                engine, spec, snapshot, deadline.breach_trigger, SYSTEM, payload, at, key
+            )
+        except (TransitionNotAllowed, GuardFailed):
+            log.info(
+                "workflow %s: breach trigger %s not possible in state %s; recording miss",
+                snapshot.workflow_id,
+                deadline.breach_trigger,
+                snapshot.state,
+            )
+    return compute_step(engine, spec, snapshot, DEADLINE_MISSED, SYSTEM, payload, at, key)
+
+
+class Breaches:
+    """``engine``'s :func:`breach_step` as the callable :func:`qaflow._tick.run_tick` takes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def __call__(self, snapshot: WorkflowSnapshot, deadline: Deadline, now: datetime) -> Step:
+        return breach_step(self.engine, snapshot, deadline, now)
+
+
+def commit_step(
+    engine: Engine, step: Step, expected: int, trigger: str, actor: Actor, payload: dict[str, Any]
+) -> Step:
+    """Commit; a writer that lost a race to the same idempotency key gets the first result."""
+    try:
+        engine.store.commit(step, expected_version=expected)
+    except ConcurrencyError:
+        event = step.event
+        if event.idempotency_key is None:
+            raise
+        found = engine._resend(event.workflow_id, trigger, event.idempotency_key, actor, payload)
+        if found is None:
+            raise
+        return found
+    if expected == 0:
+        log.info("started workflow %s in state %s", step.event.workflow_id, step.snapshot.state)
+    return step
+
+
+def command_payload(
+    workflow_id: object, trigger: object, actor: object, payload: object, key: object
+) -> dict[str, Any]:
+    """Check a caller's command at the boundary; return its payload as a plain dict.
+
+    Every field that goes into the event hash must be valid text or JSON (``_checks``), and
+    the system actor is qaflow's own: only ``tick``, for a due deadline, fires as it.
+    """
+    if not (
+        isinstance(actor, Actor) and ids_fit(workflow_id, trigger, actor.id, actor.role, key)
+    ):  # one of them does not fit: find which, in this order, and say so
+        check_id("workflow_id", workflow_id)
+        check_id("trigger", trigger)
+        check_id("idempotency_key", key, optional=True)
+        if not isinstance(actor, Actor):
+            raise ValidationError(field="actor", value=actor, expected="an Actor")
+        check_id("actor.id", actor.id)
+        check_id("actor.role", actor.role)
+    if actor.role == SYSTEM.role or actor.id == SYSTEM.id:
+        raise PermissionDenied(
+            workflow_id=str(workflow_id),
+            trigger=str(trigger),
+            actor_id=actor.id,
+            role=actor.role,
+            allowed_roles=(),
+            reason="the system actor is qaflow's own: only tick fires as it, for a due deadline",
+        )
+    return check_payload(payload)
+
+
+def check_version(snapshot: WorkflowSnapshot, expected_version: object) -> None:
+    """Refuse early a command sent for a version the workflow has moved past."""
+    if expected_version is not None and (
+        not isinstance(expected_version, int) or isinstance(expected_version, bool)
+    ):
+        raise ValidationError(
+            field="expected_version", value=expected_version, expected="a whole number"
+        )
+    if expected_version is not None and expected_version != snapshot.version:
+        raise ConcurrencyError(
+            workflow_id=snapshot.workflow_id,
+            expected_version=expected_version,
+            actual_version=snapshot.version,
+        )

@@ -34,6 +34,7 @@ MODULES = [
     "qaflow._specs",
     "qaflow._stats",
     "qaflow._tick",
+    "qaflow._timetext",
     "qaflow.allocation",
     "qaflow.calendar",
     "qaflow.cli",

@@ -39,6 +39,7 @@ HOT_MODULES: tuple[str, ...] = (
     "qaflow._program",
     "qaflow._specs",
     "qaflow._tick",
+    "qaflow._timetext",
     "qaflow.calendar",
     "qaflow.machines._escalation_vocab",
     "qaflow.store._simulation",

@@ -36,6 +36,7 @@ from typing import Any
 import attrs
 import cattrs
 
+from qaflow._timetext import utc_isoformat
 from qaflow.calendar import ensure_aware
 from qaflow.errors import ValidationError
 
@@ -337,22 +338,3 @@ _c_encode = (
         None, _HASH_ENCODER.default, _encode_str, None, ":", ",", True, False, False
     )
 )
-_ISO_CACHE: dict[datetime, str] = {}
-_ISO_CACHE_MAX = 4096
-
-
-def utc_isoformat(moment: datetime) -> str:
-    """``moment.astimezone(UTC).isoformat()``, remembered for recently seen moments.
-
-    One command formats its time several times (the event hash, the stage history), and
-    many simulated commands share a moment (end-of-day deadlines); equal instants give the
-    same UTC text, so a small cache keyed by the instant is exact.
-    """
-    if type(moment) is not datetime:  # a subclass may format itself differently
-        return moment.astimezone(UTC).isoformat()
-    text = _ISO_CACHE.get(moment)
-    if text is None:
-        if len(_ISO_CACHE) >= _ISO_CACHE_MAX:
-            _ISO_CACHE.clear()
-        text = _ISO_CACHE[moment] = moment.astimezone(UTC).isoformat()
-    return text

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Final
 
 from qaflow._build import snapshot_of
 from qaflow._checks import check_at, check_id, check_payload, ids_fit
@@ -45,6 +45,9 @@ __all__ = [
 
 log = logging.getLogger("qaflow.engine")
 
+_SYSTEM_ID: Final = SYSTEM.id
+_SYSTEM_ROLE: Final = SYSTEM.role
+
 _live_step: Callable[..., Step] = live_step
 """The interpreter every command calls, looked up here at each call rather than bound at
 compile time, so a test can run a reference interpreter beside it (``tests/test_plans.py``)."""
@@ -65,8 +68,11 @@ def start(
     spec = machine if isinstance(machine, MachineSpec) else registry.latest(machine)
     registry.ensure(spec)
     body = command_payload(workflow_id, trigger, actor, payload, idempotency_key)
-    wid, name, who = cast(str, workflow_id), cast(str, trigger), cast(Actor, actor)
-    key = cast("str | None", idempotency_key)
+    # checked above: bound to their types without a call (typing.cast is one in pure Python)
+    wid: str = workflow_id  # type: ignore[assignment]
+    name: str = trigger  # type: ignore[assignment]
+    who: Actor = actor  # type: ignore[assignment]
+    key: str | None = idempotency_key  # type: ignore[assignment]
     if key is not None:
         found = engine._resend(wid, name, key, who, body)
         if found is not None:
@@ -97,8 +103,11 @@ def fire(
 ) -> Step:
     """:meth:`qaflow.Engine.fire`: one command on a workflow, committed."""
     body = command_payload(workflow_id, trigger, actor, payload, idempotency_key)
-    wid, name, who = cast(str, workflow_id), cast(str, trigger), cast(Actor, actor)
-    key = cast("str | None", idempotency_key)
+    # checked above: bound to their types without a call (typing.cast is one in pure Python)
+    wid: str = workflow_id  # type: ignore[assignment]
+    name: str = trigger  # type: ignore[assignment]
+    who: Actor = actor  # type: ignore[assignment]
+    key: str | None = idempotency_key  # type: ignore[assignment]
     if name == POLICY_MIGRATED:
         raise ValidationError(
             field="trigger",
@@ -220,26 +229,36 @@ def command_payload(
     Every field that goes into the event hash must be valid text or JSON (``_checks``), and
     the system actor is qaflow's own: only ``tick``, for a due deadline, fires as it.
     """
-    if not (
-        isinstance(actor, Actor) and ids_fit(workflow_id, trigger, actor.id, actor.role, key)
-    ):  # one of them does not fit: find which, in this order, and say so
-        check_id("workflow_id", workflow_id)
-        check_id("trigger", trigger)
-        check_id("idempotency_key", key, optional=True)
-        if not isinstance(actor, Actor):
-            raise ValidationError(field="actor", value=actor, expected="an Actor")
-        check_id("actor.id", actor.id)
-        check_id("actor.role", actor.role)
-    if actor.role == SYSTEM.role or actor.id == SYSTEM.id:
+    if isinstance(actor, Actor):
+        actor_id, role = actor.id, actor.role
+        if not ids_fit(workflow_id, trigger, actor_id, role, key):
+            _refuse_ids(workflow_id, trigger, actor_id, role, key)
+    else:
+        _refuse_ids(workflow_id, trigger, None, None, key)
+        raise ValidationError(field="actor", value=actor, expected="an Actor")
+    if role == _SYSTEM_ROLE or actor_id == _SYSTEM_ID:
         raise PermissionDenied(
             workflow_id=str(workflow_id),
             trigger=str(trigger),
-            actor_id=actor.id,
-            role=actor.role,
+            actor_id=actor_id,
+            role=role,
             allowed_roles=(),
             reason="the system actor is qaflow's own: only tick fires as it, for a due deadline",
         )
     return check_payload(payload)
+
+
+def _refuse_ids(
+    workflow_id: object, trigger: object, actor_id: object, role: object, key: object
+) -> None:
+    """Raise for the first of a command's ids that does not fit, in the order callers see
+    them named (the actor's own are checked only when the actor is an Actor)."""
+    check_id("workflow_id", workflow_id)
+    check_id("trigger", trigger)
+    check_id("idempotency_key", key, optional=True)
+    if actor_id is not None or role is not None:
+        check_id("actor.id", actor_id)
+        check_id("actor.role", role)
 
 
 def check_version(snapshot: WorkflowSnapshot, expected_version: object) -> None:

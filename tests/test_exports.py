@@ -75,6 +75,8 @@ MODULES = [
     "qaflow.report",
     "qaflow.service",
     "qaflow.sim",
+    "qaflow.sim._play",
+    "qaflow.sim._tally",
     "qaflow.simulate",
     "qaflow.spec",
     "qaflow.store",

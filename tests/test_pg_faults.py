@@ -12,6 +12,7 @@ server's ``pg_stat_activity`` (the server needs real time to get there), never b
 
 from __future__ import annotations
 
+import shutil
 import threading
 import time
 import uuid
@@ -32,6 +33,7 @@ from qaflow import (
     PostgresStore,
     QAFlowError,
     StoreBusy,
+    StoreError,
     StoreUnavailable,
 )
 from review_machine import review_spec
@@ -443,7 +445,10 @@ def own_server() -> Iterator[PgServer]:
     try:
         yield server
     finally:
-        server.stop()
+        try:
+            server.stop()
+        except RuntimeError:  # a failed test left it stopped (or stopping): only tidy up
+            shutil.rmtree(server.base, ignore_errors=True)
 
 
 def _pg_ctl(server: PgServer, *args: str) -> None:
@@ -541,3 +546,27 @@ def _refuses(dsn: str) -> bool:
 def _restart_when_stopped(server: PgServer) -> None:
     _until(lambda: not (server.data / "postmaster.pid").exists(), "the server stopped")
     _restart(server)
+
+
+def test_a_schema_lock_held_past_lock_timeout_at_open_is_store_busy(
+    pg_dsn: str, admin: psycopg.Connection[Any]
+) -> None:
+    """Another node migrating the schema holds its advisory lock: opening waits for it, and
+    past the session's lock_timeout it is a retryable StoreBusy, not a raw psycopg error."""
+    from qaflow.store._pg_sql import SCHEMA_LOCK
+
+    impatient = pg_dsn.replace("options='", "options='-c lock_timeout=100ms ")
+    with psycopg.connect(pg_dsn) as other:
+        other.execute("SELECT pg_advisory_xact_lock(%s)", (SCHEMA_LOCK,))
+        with pytest.raises(StoreBusy) as info:
+            PostgresStore(impatient, timeout=2)
+        assert info.value.retryable and "lock_timeout" in str(info.value)
+    PostgresStore(impatient, timeout=2).close()  # the lock is gone: it opens
+
+
+def test_a_closed_store_says_so(pg_dsn: str) -> None:
+    store, _ = _store(pg_dsn)
+    store.close()
+    with pytest.raises(StoreError) as info:
+        store.load("F0")
+    assert "closed" in str(info.value)

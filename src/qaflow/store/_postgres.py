@@ -109,7 +109,8 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads, AnchorRea
             "options": session_options(dsn, readonly=self.readonly),
         }
         try:
-            with psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs) as conn:
+            conn = psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs)
+            with conn, typed_on(self.where, conn):  # a timeout, the session ended: typed
                 create_schema(conn, writable=not self.readonly)
         except psycopg.OperationalError as error:
             if refused_for_now(error):
@@ -126,7 +127,11 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads, AnchorRea
         )
         self._recovery = Recovery(self.pool, dsn, kwargs)
         self._local = threading.local()
-        self.seal(wait=True)  # rows a crashed node left pending
+        try:
+            self.seal(wait=True)  # rows a crashed node left pending
+        except BaseException:
+            self.pool.close()  # no pool threads left behind by a store that did not open
+            raise
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"

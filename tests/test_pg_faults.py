@@ -570,3 +570,24 @@ def test_a_closed_store_says_so(pg_dsn: str) -> None:
     with pytest.raises(StoreError) as info:
         store.load("F0")
     assert "closed" in str(info.value)
+
+
+def test_a_command_that_succeeds_pays_for_no_recovery(
+    pg_dsn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settling machinery runs only on failure: a command reads its workflow once and
+    commits (its seal rides in the commit's round trip); no separate seal, no hash check."""
+    store, engine = _store(pg_dsn)
+    try:
+        seen: list[str] = []
+        select = store._select
+
+        def record(sql: str, args: Any = ()) -> list[tuple[Any, ...]]:
+            seen.append(sql)
+            return select(sql, args)
+
+        monkeypatch.setattr(store, "_select", record)
+        _comment(engine)
+        assert len(seen) == 1 and seen[0].startswith("SELECT") and "workflows" in seen[0], seen
+    finally:
+        store.close()

@@ -232,6 +232,8 @@ def server_typed(
     from psycopg import errors
     from psycopg_pool import PoolClosed, PoolTimeout
 
+    if isinstance(error, errors.ReadOnlySqlTransaction):
+        return StoreError(path=where, problem="is open read-only: it cannot be written")
     if isinstance(error, errors.LockNotAvailable):
         return StoreBusy(
             path=where,

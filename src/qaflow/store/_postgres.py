@@ -37,6 +37,7 @@ from qaflow.store._pg_conn import (
     pipelined,
     read_again,
     refused_for_now,
+    server_typed,
     typed_on,
     write_settled,
 )
@@ -50,7 +51,6 @@ from qaflow.store._pg_sql import (
     deadline_from,
     event_from,
     find_sql,
-    read_only_typed,
     refusal,
     session_options,
     snapshot_from,
@@ -147,20 +147,21 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads, AnchorRea
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
-        """The connection of the batch or claim this thread is in, else one from the pool."""
-        held = getattr(self._local, "conn", None)
-        if held is not None:
-            with typed_on(self.where, held), lost_typed(held, self.where):
-                yield held
-            return
-        with (
-            read_only_typed(self.where),
-            typed_on(self.where),
-            self.pool.connection() as conn,
-            typed_on(self.where, conn),
-            lost_typed(conn, self.where),
-        ):
-            yield conn
+        """The connection of the batch or claim this thread is in, else one from the pool;
+        a server or pool failure under it typed (see ``_pg_conn.server_typed``)."""
+        conn = getattr(self._local, "conn", None)
+        try:
+            if conn is not None:
+                with lost_typed(conn, self.where):
+                    yield conn
+                return
+            with self.pool.connection() as conn, lost_typed(conn, self.where):
+                yield conn
+        except Exception as error:
+            typed = server_typed(error, self.where, conn)
+            if typed is None:
+                raise
+            raise typed from None
 
     def _held(self) -> bool:
         """Whether this thread is inside a batch or claim (its transaction is not ours)."""
@@ -279,9 +280,10 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads, AnchorRea
                 commit_on(conn, step, expected_version, True)
             return
 
-        def write() -> None:
+        def write() -> bool:
             with conflicts_typed(step.event.workflow_id), self._conn() as conn:
                 commit_on(conn, step, expected_version, False)
+            return True  # written here, and chained by the commit's own seal
 
         if write_settled(self._recovery, self.where, write, step.event, _RESEND) is None:
             self.seal()  # the lost session had written it; chain it now

@@ -77,8 +77,8 @@ def _session_set(store: PostgresStore, setting: str) -> None:
 
 
 def _until(check: Callable[[], bool], what: str) -> None:
-    """Poll the server until ``check`` holds (at most 5 s: a real server taking real time)."""
-    until = time.monotonic() + 5
+    """Poll the server until ``check`` holds (at most 10 s: a real server taking real time)."""
+    until = time.monotonic() + 10
     while not check():
         assert time.monotonic() < until, f"the server never got to: {what}"
         time.sleep(0.005)

@@ -288,11 +288,12 @@ def _run_and_end_it(
     query: str,
     release: Callable[[], None],
     times: int = 1,
+    run: Callable[[], object] | None = None,
 ) -> list[BaseException]:
-    """Fire a comment on F0 in a thread; each time its session waits at ``query``, end the
-    session; then ``release`` the gate and let the command finish."""
+    """Fire a comment on F0 (or ``run``) in a thread; each time its session waits at
+    ``query``, end the session; then ``release`` the gate and let the command finish."""
     raised: list[BaseException] = []
-    worker = threading.Thread(target=_catching(lambda: _comment(engine), raised))
+    worker = threading.Thread(target=_catching(run or (lambda: _comment(engine)), raised))
     worker.start()
     for _ in range(times):
         (pid,) = _pids_busy(store, admin, query)
@@ -336,6 +337,46 @@ def test_a_session_ended_mid_command_before_its_commit_is_written_once_on_a_new_
         assert not raised, raised
         events = store.events("F0")
         assert [e.seq for e in events] == [1, 2] and store.load("F0").version == 2
+        assert engine.verify() == 3
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("which", ["batch", "tick"])
+def test_a_session_ended_mid_batch_or_mid_tick_claim_is_retried_and_written_once(
+    pg_dsn: str, admin: psycopg.Connection[Any], which: str
+) -> None:
+    """The batch's or the claim's one transaction is lost with its session before its
+    COMMIT: nothing of it was written, so it runs again on a new connection (the claim
+    claims the same deadlines again) and each step is written once."""
+    store, engine = _store(pg_dsn)
+    try:
+        engine.clock.advance(timedelta(days=30))  # type: ignore[attr-defined]
+        fired: list[Any] = []
+        run = (
+            (lambda: _batch(engine))
+            if which == "batch"
+            else (lambda: fired.extend(_tick_due(engine)))
+        )
+        with _gate(admin, pg_dsn, "before") as key:
+            raised = _run_and_end_it(
+                store,
+                engine,
+                admin,
+                "INSERT INTO events",
+                lambda: admin.execute("SELECT pg_advisory_unlock(%s)", (key,)),
+                run=run,
+            )
+        assert not raised, raised
+        if which == "batch":
+            assert [store.load(w).version for w in ("F0", "F1", "F2")] == [2, 2, 1]
+        else:  # each due deadline breached once, and the tick returns exactly those steps
+            written = [e for w in ("F0", "F1", "F2") for e in store.events(w) if e.seq > 1]
+            assert sorted((s.event.workflow_id, s.event.seq) for s in fired) == sorted(
+                (e.workflow_id, e.seq) for e in written
+            )
+            for wid in ("F0", "F1", "F2"):
+                assert [e.trigger for e in store.events(wid)].count("escalate") == 1
         assert engine.verify() == 3
     finally:
         store.close()

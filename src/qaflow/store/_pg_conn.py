@@ -166,10 +166,15 @@ def write_once(
             if not nested:  # chain it (and others) into the anchor, same round trip
                 conn.execute(SEAL, (False,))
     except BaseException as error:
-        if committing and conn.closed:
-            raise InDoubt(pid) from error
-        if committing and stored_here(conn, step):
-            return  # committed; only the seal after it failed (a later seal takes its rows)
+        if committing:
+            try:
+                found = not conn.closed and stored_here(conn, step)
+            except Exception:  # the connection failed while being asked
+                found = None
+            if found is None or conn.closed:
+                raise InDoubt(pid) from error
+            if found:
+                return  # committed; only the seal after it failed (a later seal takes its rows)
         if conn.closed:
             raise
         if conn.info.transaction_status in open_states():

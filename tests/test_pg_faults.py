@@ -639,3 +639,31 @@ def test_a_command_that_succeeds_pays_for_no_recovery(
         assert len(seen) == 1 and seen[0].startswith("SELECT") and "workflows" in seen[0], seen
     finally:
         store.close()
+
+
+def test_a_store_whose_pool_backs_off_for_long_recovers_as_soon_as_the_server_is_back(
+    own_server: PgServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a long outage psycopg_pool's reconnection waits out a back-off that has grown
+    to a minute or two before it tries again. Waiting minutes here is not an option, so the
+    pool's first back-off is set to 60 s (psycopg_pool's own constant, as a long outage
+    leaves it): the store must not wait it out once the server answers again."""
+    import psycopg_pool.base
+
+    monkeypatch.setattr(psycopg_pool.base.AttemptWithBackoff, "INITIAL_DELAY", 60.0)
+    dsn, _ = own_server.fresh_dsn()
+    store, engine = _store(dsn, size=2, timeout=0.5)
+    try:
+        _pg_ctl(own_server, "stop", "-m", "fast")
+        with pytest.raises(StoreUnavailable):
+            _comment(engine)
+        stalled = store.pool
+        _until(lambda: stalled.get_stats().get("connections_errors", 0) >= 2, "a back-off")
+        _restart(own_server)
+        back = time.monotonic()
+        _comment(engine)
+        assert time.monotonic() - back < 5
+        assert store.load("F0").version == 2
+        assert engine.verify() == 3
+    finally:
+        store.close()

@@ -25,6 +25,7 @@ over on the server (:meth:`Recovery.stored`).
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -75,6 +76,9 @@ _GONE = {
     "53300": "refused the connection: too many connections",
 }
 """SQLSTATEs of a session the server ended or refused, and what each means."""
+
+REFILL_WAIT = 1.0
+"""Seconds a recovering store waits for its pool to reconnect before it opens a new one."""
 
 SETTLE_WAIT = 5.0
 """Seconds to wait for a lost session to end on the server before its commit is in doubt."""
@@ -227,12 +231,16 @@ def _why(error: BaseException) -> str:
 
 
 def server_typed(
-    error: BaseException, where: str, conn: psycopg.Connection[Any] | None = None
+    error: BaseException,
+    where: str,
+    conn: psycopg.Connection[Any] | None = None,
+    recovery: Recovery | None = None,
 ) -> StoreError | None:
     """The typed error for a server or pool failure under a command, or ``None``.
 
     Each holds only before the command's commit was sent (after it, see :class:`InDoubt`):
-    the server then rolled the transaction back, so nothing was written.
+    the server then rolled the transaction back, so nothing was written. A closed pool is
+    the store closed, or (``recovery`` not closed) a pool just replaced: retry.
     """
     from psycopg import errors
     from psycopg_pool import PoolClosed, PoolTimeout
@@ -258,6 +266,10 @@ def server_typed(
             "restarting or refusing connections); nothing was written: retry",
         )
     if isinstance(error, PoolClosed):
+        if recovery is not None and not recovery.closed:
+            return StoreUnavailable(
+                path=where, problem="had just renewed its connections; nothing was written: retry"
+            )
         return StoreError(path=where, problem="is closed: open the store again")
     if dropped(conn, error):
         return StoreUnavailable(
@@ -267,12 +279,14 @@ def server_typed(
 
 
 @contextmanager
-def typed_on(where: str, conn: psycopg.Connection[Any] | None = None) -> Iterator[None]:
+def typed_on(
+    where: str, conn: psycopg.Connection[Any] | None = None, recovery: Recovery | None = None
+) -> Iterator[None]:
     """:func:`server_typed` around a block of reads or writes on ``conn``."""
     try:
         yield
     except Exception as error:
-        typed = server_typed(error, where, conn)
+        typed = server_typed(error, where, conn, recovery)
         if typed is None:
             raise
         raise typed from None
@@ -329,26 +343,50 @@ def write_settled(
 
 class Recovery:
     """How a :class:`PostgresStore` gets sound connections back after the server dropped
-    them, and asks it whether a commit in doubt was written."""
+    them, and asks it whether a commit in doubt was written. It owns the store's pool."""
 
     def __init__(
         self,
-        pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]],
+        make: Callable[[], psycopg_pool.ConnectionPool[psycopg.Connection[Any]]],
         dsn: str,
         kwargs: dict[str, Any],
     ) -> None:
-        self.pool, self.dsn, self.kwargs = pool, dsn, kwargs
+        self.make, self.dsn, self.kwargs = make, dsn, kwargs
+        self.pool = make()
+        self.closed = False
+        self._swap = threading.Lock()
+
+    def close(self) -> None:
+        self.closed = True
+        self.pool.close()
 
     def recover(self) -> bool:
         """Drop the pool's dead idle connections (a restart kills them all, not only the
-        one that failed); whether the server answers a new session now."""
-        import psycopg
+        one that failed); whether the server answers a new session now.
 
-        self.pool.check()
+        A pool whose reconnections failed while the server was down waits out a back-off
+        (1 s, doubling, up to minutes after a long outage) before it tries again, so a
+        server back for a while may still get no connection from it: when the server
+        answers but the pool has none to give within :data:`REFILL_WAIT`, a new pool
+        replaces it (the old one is closed; its connections in use close when returned)."""
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        pool = self.pool
+        pool.check()
         try:
             psycopg.connect(self.dsn, connect_timeout=2, **self.kwargs).close()
         except psycopg.Error:
             return False
+        try:
+            with pool.connection(timeout=REFILL_WAIT):
+                return True
+        except PoolTimeout:
+            pass
+        with self._swap:
+            if self.pool is pool and not self.closed:
+                self.pool = self.make()
+                pool.close(timeout=1)
         return True
 
     def stored(self, pid: int, event: Event) -> bool | None:

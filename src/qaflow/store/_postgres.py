@@ -122,22 +122,35 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads, AnchorRea
             raise ValidationError(
                 field="dsn", value=self.where, expected="a reachable PostgreSQL server"
             ) from None
-        self.pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, kwargs=kwargs, timeout=timeout, open=True
+        self._recovery = Recovery(
+            lambda: ConnectionPool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                kwargs=kwargs,
+                timeout=timeout,
+                open=True,
+            ),
+            dsn,
+            kwargs,
         )
-        self._recovery = Recovery(self.pool, dsn, kwargs)
         self._local = threading.local()
         try:
             self.seal(wait=True)  # rows a crashed node left pending
         except BaseException:
-            self.pool.close()  # no pool threads left behind by a store that did not open
+            self._recovery.close()  # no pool threads left behind by a store that did not open
             raise
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"
 
+    @property
+    def pool(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[Any]]:
+        """The connection pool (a new one once the server is back, if the old one stalled)."""
+        return self._recovery.pool
+
     def close(self) -> None:
-        self.pool.close()
+        self._recovery.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -158,7 +171,7 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads, AnchorRea
             with self.pool.connection() as conn, lost_typed(conn, self.where):
                 yield conn
         except Exception as error:
-            typed = server_typed(error, self.where, conn)
+            typed = server_typed(error, self.where, conn, self._recovery)
             if typed is None:
                 raise
             raise typed from None
@@ -186,7 +199,7 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads, AnchorRea
             with self._conn() as conn, conn.transaction():
                 yield conn
             return
-        with typed_on(self.where), self.pool.connection() as conn:
+        with typed_on(self.where, None, self._recovery), self.pool.connection() as conn:
             self._local.conn = conn
             pid, ended = conn.info.backend_pid, False
             try:

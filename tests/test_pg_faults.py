@@ -492,25 +492,13 @@ def own_server() -> Iterator[PgServer]:
             shutil.rmtree(server.base, ignore_errors=True)
 
 
-def _pg_ctl(server: PgServer, *args: str) -> None:
-    server._run("pg_ctl", *args, "-D", str(server.data))
-
-
-def _restart(server: PgServer) -> None:
-    options = f"-k {server.base} -c listen_addresses='' -c fsync=off"
-    server._run(
-        "pg_ctl", "start", "-w", "-D", str(server.data), "-l", str(server.base / "log"),
-        "-o", options,
-    )  # fmt: skip
-
-
 def test_a_server_restart_is_store_unavailable_while_down_and_recovered_after(
     own_server: PgServer,
 ) -> None:
     dsn, _ = own_server.fresh_dsn()
     store, engine = _store(dsn, size=2, timeout=0.5)
     try:
-        _pg_ctl(own_server, "stop", "-m", "fast")
+        own_server.pg_ctl("stop", "-m", "fast")
         before = time.monotonic()
         with pytest.raises(StoreUnavailable) as info:
             _comment(engine)
@@ -523,7 +511,7 @@ def test_a_server_restart_is_store_unavailable_while_down_and_recovered_after(
         # off, 1 s, then 2 s, past the store's 0.5 s timeout): the store must not wait it out.
         stalled = store.pool
         _until(lambda: stalled.get_stats().get("connections_errors", 0) >= 2, "a back-off")
-        _restart(own_server)
+        own_server.restart()
         back = time.monotonic()
         _comment(engine)  # the same store, every connection new
         assert time.monotonic() - back < 3
@@ -547,7 +535,7 @@ def test_a_commit_in_doubt_while_the_server_is_down_is_outcome_unknown(
             worker = threading.Thread(target=_catching(lambda: _comment(engine), raised))
             worker.start()
             _pids_busy(store, admin, "qaflow_seal")
-        _pg_ctl(own_server, "stop", "-m", "immediate")
+        own_server.pg_ctl("stop", "-m", "immediate")
         worker.join(15)
         holder.close()
         assert len(raised) == 1 and isinstance(raised[0], OutcomeUnknown), raised
@@ -555,7 +543,7 @@ def test_a_commit_in_doubt_while_the_server_is_down_is_outcome_unknown(
         assert not error.retryable and isinstance(error, ConnectionError)
         assert "could not find out whether it was written" in str(error)
         _assert_typed(error)
-        _restart(own_server)
+        own_server.restart()
         assert store.load("F0").version == 2  # it had been committed: reading tells
         _comment(engine)
         assert engine.verify() == 3
@@ -574,7 +562,7 @@ def test_a_server_refusing_connections_at_open_is_store_unavailable(
     assert info.value.retryable and "too many connections" in str(info.value)
     # a server shutting down (it waits for the open session) refuses new ones for now
     with psycopg.connect(own_server.dsn, autocommit=True) as held:
-        _pg_ctl(own_server, "stop", "-m", "smart", "-W")
+        own_server.pg_ctl("stop", "-m", "smart", "-W")
         _until(lambda: _refuses(own_server.dsn), "the server refusing new sessions")
         with pytest.raises(StoreUnavailable) as info:
             PostgresStore(own_server.dsn, timeout=1)
@@ -593,7 +581,7 @@ def _refuses(dsn: str) -> bool:
 
 def _restart_when_stopped(server: PgServer) -> None:
     _until(lambda: not (server.data / "postmaster.pid").exists(), "the server stopped")
-    _restart(server)
+    server.restart()
 
 
 def test_a_schema_lock_held_past_lock_timeout_at_open_is_store_busy(
@@ -654,12 +642,12 @@ def test_a_store_whose_pool_backs_off_for_long_recovers_as_soon_as_the_server_is
     dsn, _ = own_server.fresh_dsn()
     store, engine = _store(dsn, size=2, timeout=0.5)
     try:
-        _pg_ctl(own_server, "stop", "-m", "fast")
+        own_server.pg_ctl("stop", "-m", "fast")
         with pytest.raises(StoreUnavailable):
             _comment(engine)
         stalled = store.pool
         _until(lambda: stalled.get_stats().get("connections_errors", 0) >= 2, "a back-off")
-        _restart(own_server)
+        own_server.restart()
         back = time.monotonic()
         _comment(engine)
         assert time.monotonic() - back < 5

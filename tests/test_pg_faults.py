@@ -12,7 +12,6 @@ server's ``pg_stat_activity`` (the server needs real time to get there), never b
 
 from __future__ import annotations
 
-import shutil
 import threading
 import time
 import uuid
@@ -24,7 +23,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from pg_support import PgServer, find_pg_bin
+from pg_support import PgServer
 from qaflow import (
     Actor,
     Engine,
@@ -473,23 +472,6 @@ def test_a_batch_whose_session_ends_during_its_commit_is_written_once(
 
 
 # --- a server that goes away: restart, refusing connections ---------------------------------
-
-
-@pytest.fixture
-def own_server() -> Iterator[PgServer]:
-    """A server of this test's own (stopped and restarted), not the session's shared one."""
-    bindir = find_pg_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries")
-    server = PgServer(bindir)
-    server.start()
-    try:
-        yield server
-    finally:
-        try:
-            server.stop()
-        except RuntimeError:  # a failed test left it stopped (or stopping): only tidy up
-            shutil.rmtree(server.base, ignore_errors=True)
 
 
 def test_a_server_restart_is_store_unavailable_while_down_and_recovered_after(

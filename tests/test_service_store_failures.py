@@ -7,7 +7,6 @@ problem, never where the database is or what the payload said.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
-from pg_support import PgServer, find_pg_bin
+from pg_support import PgServer
 from qaflow import ManualClock, OutcomeUnknown, PostgresStore, SQLiteStore, StoreBusy
 from qaflow.policies import bexley
 from qaflow.service import KeyStore, create_app
@@ -82,23 +80,6 @@ def test_a_locked_sqlite_store_is_a_503_to_retry_and_nothing_is_written(tmp_path
             assert started.status_code == 201, started.text
     finally:
         store.close()
-
-
-@pytest.fixture
-def own_server() -> Iterator[PgServer]:
-    """A server of this test's own, to stop and start again (not the session's)."""
-    bindir = find_pg_bin()
-    if bindir is None:
-        pytest.skip("no PostgreSQL server binaries")
-    server = PgServer(bindir)
-    server.start()
-    try:
-        yield server
-    finally:
-        try:
-            server.stop()
-        except RuntimeError:  # already stopped by a failed test: only tidy up
-            shutil.rmtree(server.base, ignore_errors=True)
 
 
 def test_a_postgres_server_gone_away_is_a_503_to_retry_and_recovers(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,3 +51,22 @@ def pg_dsn(pg_server: PgServer) -> Iterator[str]:
     dsn, schema = pg_server.fresh_dsn()
     yield dsn
     pg_server.drop(schema)
+
+
+@pytest.fixture
+def own_server() -> Iterator[PgServer]:
+    """A PostgreSQL server of the test's own, which it may stop and start again (the
+    session's shared one must stay up); removed after the test."""
+    bindir = find_pg_bin()
+    if bindir is None:
+        pg_missing("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib")
+    assert bindir is not None
+    server = PgServer(bindir)
+    server.start()
+    try:
+        yield server
+    finally:
+        try:
+            server.stop()
+        except RuntimeError:  # a failed test left it stopped (or stopping): only tidy up
+            shutil.rmtree(server.base, ignore_errors=True)

@@ -57,6 +57,7 @@ class PgServer:
         self.base = Path(tempfile.mkdtemp(prefix="qaflow-pg-", dir=where))
         self.data = self.base / "data"
         self.dsn = f"host={self.base} port=5432 user=qaflow dbname=postgres"
+        self.options = ""
 
     def _run(self, *args: str) -> None:
         cmd = [str(self.bindir / args[0]), *args[1:]]
@@ -81,9 +82,19 @@ class PgServer:
         options = f"-k {self.base} -c listen_addresses='' -c max_connections=200"
         if not durable:  # the tests kill clients, never the server: its fsyncs buy nothing
             options += " -c fsync=off -c full_page_writes=off"
+        self.options = options
+        self.restart()
+
+    def pg_ctl(self, *args: str) -> None:
+        """``pg_ctl`` on this cluster (``stop -m fast`` takes the server down, files kept)."""
+        self._run("pg_ctl", *args, "-D", str(self.data))
+
+    def restart(self) -> None:
+        """Start the stopped server again, as :meth:`start` configured it; wait until it
+        accepts connections."""
         self._run(
             "pg_ctl", "start", "-w", "-D", str(self.data), "-l", str(self.base / "log"),
-            "-o", options,
+            "-o", self.options,
         )  # fmt: skip
 
     def stop(self) -> None:

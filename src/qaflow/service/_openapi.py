@@ -22,6 +22,10 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
+_NO_STORE = ("/health", "/policies", "/machines")
+"""Paths answered from the registered machines alone, never the store (so never a 503)."""
+
+
 def _responses(op: Operation) -> dict[str, Any]:
     out: dict[str, Any] = {}
     content: dict[str, Any]
@@ -42,6 +46,10 @@ def _responses(op: Operation) -> dict[str, Any]:
     errors = set(op.errors) | ({401} if op.auth else set())
     if op.body or any(p["in"] in ("query", "header") for p in op.params):
         errors.add(422)
+    if not op.path.startswith(_NO_STORE):
+        errors.add(503)
+    if op.writes:
+        errors.add(500)
     problem = {"application/problem+json": {"schema": _ref("Problem")}}
     texts = {
         401: "no valid credentials",
@@ -53,9 +61,16 @@ def _responses(op: Operation) -> dict[str, Any]:
         ),
         412: "If-Match names another version",
         422: "a value, payload or policy condition is not accepted",
+        500: (
+            "(outcome-unknown) the store lost its connection after the commit was sent: read "
+            "the workflow's version, or resend with the same Idempotency-Key, before resending"
+        ),
+        503: "(store-busy, store-unavailable) nothing was written: retry after Retry-After",
     }
     for status in sorted(errors):
         out[str(status)] = {"description": texts[status], "content": problem}
+    if 503 in errors:
+        out["503"]["headers"] = {"Retry-After": {"schema": {"type": "integer", "minimum": 0}}}
     return out
 
 

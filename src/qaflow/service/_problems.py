@@ -17,9 +17,13 @@ from qaflow.errors import (
     ConcurrencyError,
     GuardFailed,
     IntegrityError,
+    OutcomeUnknown,
     PermissionDenied,
     PolicyError,
     QAFlowError,
+    StoreBusy,
+    StoreError,
+    StoreUnavailable,
     TransitionNotAllowed,
     UnknownWorkflow,
     ValidationError,
@@ -104,7 +108,18 @@ PROBLEM_TYPES: tuple[tuple[type[QAFlowError], str, str, int], ...] = (
     (PolicyError, "policy", "Policy or machine problem", 422),
     (DirectoryError, "directory", "Directory problem", 422),
     (IntegrityError, "integrity", "Stored log fails verification", 409),
+    (StoreBusy, "store-busy", "Store busy: retry the request", 503),
+    (StoreUnavailable, "store-unavailable", "Store unavailable: retry the request", 503),
+    (OutcomeUnknown, "outcome-unknown", "Outcome unknown: read before resending", 500),
 )
+"""A store failure says what to do next: 503 (``retryable``, with ``Retry-After``) when
+nothing was written and the request can be sent again as it was; 500 ``outcome-unknown``
+when the commit was sent and its result could not be learnt, so the caller reads the
+workflow's version (or resends with the same ``Idempotency-Key``) instead of resending
+blindly. Their detail is the store's ``problem``, not where the database is."""
+
+RETRY_AFTER_SECONDS = 1
+"""What a 503 asks a client to wait before sending the request again."""
 
 _FIELDS: dict[type[QAFlowError], tuple[str, ...]] = {
     PermissionDenied: ("workflow_id", "trigger", "actor_id", "role", "allowed_roles", "reason"),
@@ -122,6 +137,9 @@ _FIELDS: dict[type[QAFlowError], tuple[str, ...]] = {
     PolicyError: ("clause",),
     IntegrityError: ("workflow_id", "seq", "problem"),
     AuthenticationFailed: ("problem",),
+    StoreBusy: ("retryable",),
+    StoreUnavailable: ("retryable",),
+    OutcomeUnknown: ("retryable",),
 }
 
 
@@ -153,6 +171,8 @@ def problem(
     headers = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="qaflow", Basic realm="qaflow"'
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -165,5 +185,6 @@ def problem_from_error(error: QAFlowError, instance: str | None = None) -> JSONR
                 for name in _FIELDS.get(cls, ())
                 if hasattr(error, name)
             }
-            return problem(status, kind, title, str(error), instance, **extra)
+            detail = error.problem if isinstance(error, StoreError) else str(error)
+            return problem(status, kind, title, detail, instance, **extra)
     return problem(500, "internal", "Internal error", type(error).__name__, instance)

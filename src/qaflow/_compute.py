@@ -32,7 +32,7 @@ from qaflow._authorise import (
     check_system_miss,
     is_breach,
 )
-from qaflow._build import chained_event, event_digest, new_snapshot, new_step
+from qaflow._build import chained_event, event_digest, new_event, new_snapshot, new_step
 from qaflow._effects import Outputs, collect
 from qaflow._plans import BREACH_FIELDS, Route, check_fields, choose, plan_of
 from qaflow._program import run_program
@@ -244,9 +244,14 @@ def _run(
             run_program(
                 (route.breach_lean if lean else route.breach_full) if breach else ops, ctx, out
             )
-    event = chained_event(
-        snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key, lean=lean
-    )
+    if lean:  # chained_event's lean case: no hash chain (the maker converts ``at`` to UTC)
+        wid = snapshot.workflow_id
+        event = new_event(wid, seq, trigger, state, dest, actor, at, payload, "", "",
+                          idempotency_key)  # fmt: skip
+    else:
+        event = chained_event(
+            snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key
+        )
     return _step_of(event, snapshot, dest, data, seq, at, out)
 
 

@@ -172,8 +172,9 @@ def live_step(
         # One candidate: the checks choose() makes of it, in its order.
         if directory is not None or actor.role not in single.roles:
             authorise(snapshot, trigger, actor, single.roles, directory)
-        if single.actor_key is not None:
-            check_holder(snapshot, single.transition, actor)
+        key = single.actor_key
+        if key is not None and snapshot.data.get(key) != actor.id:  # check_holder's test
+            check_holder(snapshot, single.transition, actor)  # raises, naming the holder
         check_fields(single.fields, single.required, trigger, payload, False)
         ctx = None
         if single.guards:

@@ -235,7 +235,7 @@ def _raise(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @vocabulary.update("escalation.people")
 def _record_people(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    return people(ctx)
+    return people(ctx) if ctx.payload.get("people") else {}  # none given: nothing to record
 
 
 @vocabulary.update("escalation.enter")

@@ -280,15 +280,16 @@ def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
 def _close(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     """Record the outcome, when, and the working days the escalation was open."""
     outcome = args["outcome"]
+    at = _iso(ctx.at)
     history = _history(ctx)
     if outcome != "referred" and history and history[-1].get("left_at") is None:
-        history[-1] = {**history[-1], "left_at": _iso(ctx.at)}
+        history[-1] = {**history[-1], "left_at": at}
     raised = datetime.fromisoformat(ctx.data["raised_at"])
-    days = ctx.calendar.working_days_between(raised, ctx.at)
+    days = ctx.spec.calendar.working_days_between(raised, ctx.at)
     return {
         "history": history,
         "outcome": outcome,
-        "closed_at": _iso(ctx.at),
+        "closed_at": at,
         "working_days_open": days,
         "working_days_to_resolution": days if outcome == "resolved" else None,
     }

@@ -73,7 +73,7 @@ class _Level:
         self.stage = stage = ladder.stage_at(level)
         self.behaviour = behaviour
         self.holders = ladder.holders(level)
-        self.made_up: tuple[Actor, ...] = ()  # the holders' made-up people (EscalationActors)
+        self.made_up = tuple(_made_up(role) for role in self.holders)  # without ``people``
         self.timed = stage.has_response_deadline
         self.last = ladder.next_level(level) is None
         self.bypass_to = tuple(state_of(ladder, lv) for lv in ladder.bypass_targets(level))
@@ -228,6 +228,12 @@ class _Moments:
         return self.after(day.toordinal(), k, at)
 
 
+@lru_cache(maxsize=64)
+def _made_up(role: str) -> Actor:
+    """The one made-up person acting in ``role`` for every escalation without ``people``."""
+    return Actor(f"{role.upper()}-1", role)
+
+
 @lru_cache(maxsize=16)
 def _moments_for(calendar: WorkingCalendar, times: tuple[time, ...]) -> _Moments:
     return _Moments(calendar, times)
@@ -272,9 +278,6 @@ class EscalationActors:
         self.calendar: WorkingCalendar = spec.calendar
         self.levels = {lv: _Level(ladder, lv, behaviour.at(lv)) for lv in ladder.levels}
         self.by_state = {lv.state: lv for lv in self.levels.values()}
-        self.made_up: dict[str, Actor] = {}
-        for lv in self.levels.values():  # who holds a stage when no people are given
-            lv.made_up = tuple(self.made_up_person(role) for role in lv.holders)
         self.raise_to = None if behaviour.raise_at is None else state_of(ladder, behaviour.raise_at)
         self.referral = ladder.referral is not None
         times = tuple(
@@ -328,14 +331,7 @@ class EscalationActors:
         people = esc.people
         if people is not None and role in people:
             return Actor(people[role], role)
-        return self.made_up_person(role)
-
-    def made_up_person(self, role: str) -> Actor:
-        """The one made-up person acting in ``role`` for every escalation without people."""
-        found = self.made_up.get(role)
-        if found is None:
-            found = self.made_up[role] = Actor(f"{role.upper()}-1", role)
-        return found
+        return _made_up(role)
 
     # --- commands -----------------------------------------------------------------------
 

@@ -175,7 +175,8 @@ def live_step(
         key = single.actor_key
         if key is not None and snapshot.data.get(key) != actor.id:  # check_holder's test
             check_holder(snapshot, single.transition, actor)  # raises, naming the holder
-        check_fields(single.fields, single.required, trigger, payload, False)
+        if payload or single.required:  # an empty payload where none is required fits
+            check_fields(single.fields, single.required, trigger, payload, False)
         ctx = None
         if single.guards:
             # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)

@@ -9,6 +9,9 @@ Figures (see benchmarks/README.md, "round 5 (pg14)"):
    commands: 2-6 events, deadlines, outbox rows and tasks per workflow), against a raw read
    and decode of the same rows with psycopg (every events, workflows, deadlines,
    notifications and tasks row fetched, payloads and data decoded with ``json.loads``);
+3. verify of all and its check for rows of no workflow (``_check_orphans``) with the
+   store's undecoded ``derived_ids`` (round 6) against the old path, which decoded every
+   deadline, notification and task row (``derived_ids`` hidden), alternated in one run;
 2. durable commands/s of the same mix with psycopg's default ``prepare_threshold`` (5)
    against ``prepare_threshold=None`` (no server-side prepares), alternated in one run: what
    disabling prepares would cost, had the prepared-statement desync not been fixable.
@@ -111,6 +114,51 @@ def verify_figure(dsn: str, workflows: int, repeats: int) -> None:
     )
 
 
+def orphans_figure(dsn: str, repeats: int) -> None:
+    """Verify and its orphan check, with ``derived_ids`` and with it hidden (the old path)."""
+    from qaflow import _integrity
+    from qaflow._integrity import VerifyReport
+
+    store = PostgresStore(dsn)
+    engine = Engine(store, [review_spec()], clock=ManualClock(T0))
+    known = set(store.workflow_ids())
+
+    def check(hidden: bool) -> None:
+        if hidden:
+            store.derived_ids = None  # type: ignore[assignment,method-assign]
+        try:
+            _integrity._check_orphans(VerifyReport(), store, known)
+        finally:
+            if hidden:
+                del store.derived_ids
+
+    def verify(hidden: bool) -> None:
+        if hidden:
+            store.derived_ids = None  # type: ignore[assignment,method-assign]
+        try:
+            engine.verify()
+        finally:
+            if hidden:
+                del store.derived_ids
+
+    # hidden: an instance attribute None, so _check_orphans' getattr takes the old path
+    t: dict[tuple[str, bool], list[float]] = {}
+    for _ in range(repeats):  # alternated, so that the load drifts on both alike
+        for hidden in (True, False):
+            t.setdefault(("orphans", hidden), []).append(timed(lambda h=hidden: check(h), 1))
+            t.setdefault(("verify", hidden), []).append(timed(lambda h=hidden: verify(h), 1))
+    store.close()
+    med = {k: statistics.median(v) for k, v in t.items()}
+    o_old, o_new = med[("orphans", True)], med[("orphans", False)]
+    v_old, v_new = med[("verify", True)], med[("verify", False)]
+    print(
+        f"3. orphan check: decoding every row {o_old * 1e3:.1f} ms, derived_ids "
+        f"{o_new * 1e3:.1f} ms ({o_old / o_new:.2f}x faster); verify of all: "
+        f"{v_old:.3f} s -> {v_new:.3f} s ({v_old / v_new:.3f}x); the orphan check was "
+        f"{o_old / v_old:.1%} of verify, now {o_new / v_new:.1%}"
+    )
+
+
 def commands(dsn: str, threshold: int | None, count: int, seed: int) -> float:
     """Seconds for ``count`` commands on random workflows, one writer."""
     store = PostgresStore(dsn, min_size=1, max_size=1)
@@ -149,7 +197,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--commands", type=int, default=1500)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--only", type=int, choices=(1, 2))
+    parser.add_argument("--only", type=int, choices=(1, 2, 3))
     args = parser.parse_args()
     print(f"qaflow from {Path(qaflow.__file__).parent}")
     server = None
@@ -168,6 +216,8 @@ def main() -> None:
         build(dsn, args.workflows)
         if args.only in (None, 1):
             verify_figure(dsn, args.workflows, args.repeats)
+        if args.only in (None, 3):
+            orphans_figure(dsn, max(args.repeats, 5))
         if args.only in (None, 2):
             prepare_figure(dsn, args.commands, args.rounds)
     finally:

@@ -78,6 +78,7 @@ MODULES = [
     "qaflow.store",
     "qaflow.store._find",
     "qaflow.store._period_rows",
+    "qaflow.store._pg_anchor",
     "qaflow.store._pg_conn",
     "qaflow.store._pg_reads",
     "qaflow.store._pg_verify",

@@ -14,7 +14,11 @@ that suits it, so callers may catch either::
     ├── PolicyError            (also ValueError)    a policy or machine definition is invalid
     ├── IntegrityError         (also RuntimeError)  the stored event log fails verification
     └── StoreError             (also OSError)       the database cannot be used as it is
-        └── StoreBusy          (also TimeoutError)  locked by another writer: retry later
+        ├── StoreBusy          (also TimeoutError)  locked by another writer: retry later
+        ├── StoreUnavailable   (also ConnectionError) server unreachable or connection lost:
+        │                                           nothing was written, retry later
+        └── OutcomeUnknown     (also ConnectionError) connection lost during the commit:
+                                                    written or not, read before resending
 
 Each error carries its context as keyword-only attributes and builds its message once.
 Messages name what was wrong and what would have been accepted; they never quote free-text
@@ -35,12 +39,14 @@ __all__ = [
     "GuardFailed",
     "IdempotencyConflict",
     "IntegrityError",
+    "OutcomeUnknown",
     "PermissionDenied",
     "PolicyError",
     "PolicyProblem",
     "QAFlowError",
     "StoreBusy",
     "StoreError",
+    "StoreUnavailable",
     "TransitionNotAllowed",
     "UnknownWorkflow",
     "ValidationError",
@@ -339,7 +345,34 @@ class StoreError(QAFlowError, OSError):
 class StoreBusy(StoreError, TimeoutError):
     """Another writer held the database lock past the busy timeout: retry the command.
 
-    Nothing was written; the command can be resent as it was (with its idempotency key).
+    On PostgreSQL also a statement the server cancelled: a lock wait past ``lock_timeout``,
+    a statement past ``statement_timeout``, or a cancel request. Nothing was written; the
+    command can be resent as it was (with its idempotency key).
     """
 
     retryable = True
+
+
+class StoreUnavailable(StoreError, ConnectionError):
+    """The database server could not be reached, refused the connection (too many
+    connections, starting up or shutting down), or dropped it before the command's commit
+    was sent (a restart, an administrator ending the session): retry the command.
+
+    Nothing was written, and the store's connections recover by themselves once the server
+    is back; the command can be resent as it was.
+    """
+
+    retryable = True
+
+
+class OutcomeUnknown(StoreError, ConnectionError):
+    """The connection was lost after the command's commit was sent, and the store could
+    not find out whether the server committed it (the server was not reachable again).
+
+    The command was written in full or not at all, never in part. It is not marked
+    retryable: resending blindly could apply it twice. Read the workflow (its version) first,
+    or resend with the same idempotency key, which the store answers with the first result
+    if it was written.
+    """
+
+    retryable = False

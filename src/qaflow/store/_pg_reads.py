@@ -3,10 +3,10 @@ outbox and task lists make (a mixin, so the store module stays readable)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qaflow._checks import check_ids
 from qaflow.calendar import ensure_aware
@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = ["RowReads"]
 
+R = TypeVar("R")
+
 
 class RowReads:
     """Deadlines, notifications and tasks of a :class:`PostgresStore`."""
@@ -30,6 +32,9 @@ class RowReads:
         raise NotImplementedError
 
     def _writable(self, what: str) -> None:
+        raise NotImplementedError
+
+    def _retrying(self, run: Callable[[], R]) -> R:
         raise NotImplementedError
 
     def due_deadlines(self, now: datetime) -> list[Deadline]:
@@ -90,12 +95,17 @@ class RowReads:
         """Set ``column`` to ``at`` on the rows ``ids`` where it is unset; how many changed."""
         self._writable(what)
         stamp = ensure_aware(at, "at")
-        with self._conn() as conn:
-            cur = conn.execute(
-                f"UPDATE {table} SET {column} = %s WHERE id = ANY(%s) AND {column} IS NULL",
-                (stamp, check_ids("ids", ids)),
-            )
-            return cur.rowcount
+        wanted = check_ids("ids", ids)
+
+        def run() -> int:  # idempotent, so run again on a dropped connection
+            with self._conn() as conn:
+                cur = conn.execute(
+                    f"UPDATE {table} SET {column} = %s WHERE id = ANY(%s) AND {column} IS NULL",
+                    (stamp, wanted),
+                )
+                return cur.rowcount
+
+        return self._retrying(run)
 
     def counts(self) -> dict[str, int]:
         """Row counts per table (for tests that check a refused command wrote nothing)."""

@@ -260,17 +260,6 @@ class Refused(Exception):
 
 
 @contextmanager
-def read_only_typed(where: str) -> Iterator[None]:
-    """The server refusing a write in a read-only session is a :class:`StoreError`."""
-    from psycopg import errors
-
-    try:
-        yield
-    except errors.ReadOnlySqlTransaction:
-        raise StoreError(path=where, problem="is open read-only: it cannot be written") from None
-
-
-@contextmanager
 def conflicts_typed(workflow_id: str = "") -> Iterator[None]:
     """A deadlock or serialisation failure the server reports is a retryable conflict."""
     from psycopg import errors

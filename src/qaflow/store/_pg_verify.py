@@ -45,6 +45,13 @@ DERIVED = (
     f"SELECT {_as_text(TASK_COLS, 'due_at', 'created_at')} FROM tasks",
 )
 EVENTS = f"SELECT {EVENT_COLS} FROM events"
+DERIVED_IDS = (
+    "SELECT 'deadline', workflow_id, id FROM deadlines",
+    "SELECT 'notification', workflow_id, id FROM notifications ORDER BY created_at, id",
+    "SELECT 'task', workflow_id, id FROM tasks ORDER BY created_at, id",
+)
+"""Each derived row's kind, workflow and id, in the order ``deadlines()``,
+``notifications()`` and ``tasks()`` list them."""
 
 
 class VerifyReads:
@@ -66,6 +73,15 @@ class VerifyReads:
             self._select(f"{sql} WHERE workflow_id = %s", wid) for sql in DERIVED
         )
         return deadlines, notes, tasks
+
+    def derived_ids(self) -> list[tuple[str, str, str]]:
+        """``(kind, workflow_id, id)`` of every deadline, notification and task row, nothing
+        decoded: all that verify's check for rows of no workflow needs (it read and decoded
+        every row, payloads included, only to take these two columns)."""
+        found: list[tuple[str, str, str]] = []
+        for sql in DERIVED_IDS:
+            found += self._select(sql)  # text columns: three str each
+        return found
 
     def _in_batches(
         self, workflow_ids: Sequence[str], queries: Sequence[str], max_rows: int

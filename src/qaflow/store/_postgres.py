@@ -16,41 +16,41 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from qaflow.calendar import ensure_aware
-from qaflow.errors import ConcurrencyError, StoreError, UnknownWorkflow, ValidationError
+from qaflow.errors import StoreError, StoreUnavailable, UnknownWorkflow, ValidationError
 from qaflow.records import (
-    GENESIS_HASH,
-    AnchorEntry,
     Deadline,
     Event,
     Step,
     WorkflowSnapshot,
-    anchor_head,
 )
 from qaflow.store._find import Filters, FindWorkflows
+from qaflow.store._pg_anchor import AnchorReads
 from qaflow.store._pg_conn import (
-    LostStatement,
+    InDoubt,
+    Recovery,
+    commit_on,
     forget_prepared,
     lost_typed,
     pipelined,
-    write_once,
+    read_again,
+    refused_for_now,
+    server_typed,
+    typed_on,
+    write_settled,
 )
 from qaflow.store._pg_period import PeriodReads
 from qaflow.store._pg_reads import RowReads
 from qaflow.store._pg_sql import (
-    ANCHOR_COLS,
     CLAIM,
-    PENDING,
-    SEAL,
     Refused,
     conflicts_typed,
     create_schema,
     deadline_from,
     event_from,
     find_sql,
-    read_only_typed,
     refusal,
     session_options,
     snapshot_from,
@@ -71,8 +71,12 @@ if TYPE_CHECKING:
 
 __all__ = ["PostgresStore"]
 
+R = TypeVar("R")
 
-class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
+_RESEND = "read the workflow's version, or resend with the same idempotency key"
+
+
+class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads, AnchorReads):
     """A store on a PostgreSQL server, safe to share between threads, processes and nodes.
 
     ``dsn`` is a libpq connection string or ``postgresql://`` URL. ``max_size`` bounds the
@@ -105,23 +109,48 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
             "options": session_options(dsn, readonly=self.readonly),
         }
         try:
-            with psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs) as conn:
+            conn = psycopg.connect(dsn, connect_timeout=max(1, int(timeout)), **kwargs)
+            with conn, typed_on(self.where, conn):  # a timeout, the session ended: typed
                 create_schema(conn, writable=not self.readonly)
-        except psycopg.OperationalError:
+        except psycopg.OperationalError as error:
+            if refused_for_now(error):
+                raise StoreUnavailable(
+                    path=self.where,
+                    problem="server refused the connection for now (too many connections, "
+                    "or starting up or shutting down): retry",
+                ) from None
             raise ValidationError(
                 field="dsn", value=self.where, expected="a reachable PostgreSQL server"
             ) from None
-        self.pool: psycopg_pool.ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
-            dsn, min_size=min_size, max_size=max_size, kwargs=kwargs, timeout=timeout, open=True
+        self._recovery = Recovery(
+            lambda: ConnectionPool(
+                dsn,
+                min_size=min_size,
+                max_size=max_size,
+                kwargs=kwargs,
+                timeout=timeout,
+                open=True,
+            ),
+            dsn,
+            kwargs,
         )
         self._local = threading.local()
-        self.seal(wait=True)  # rows a crashed node left pending
+        try:
+            self.seal(wait=True)  # rows a crashed node left pending
+        except BaseException:
+            self._recovery.close()  # no pool threads left behind by a store that did not open
+            raise
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.where!r})"
 
+    @property
+    def pool(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[Any]]:
+        """The connection pool (a new one once the server is back, if the old one stalled)."""
+        return self._recovery.pool
+
     def close(self) -> None:
-        self.pool.close()
+        self._recovery.close()
 
     def __enter__(self) -> PostgresStore:
         return self
@@ -131,18 +160,30 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
 
     @contextmanager
     def _conn(self) -> Iterator[psycopg.Connection[Any]]:
-        """The connection of the batch or claim this thread is in, else one from the pool."""
-        held = getattr(self._local, "conn", None)
-        if held is not None:
-            with lost_typed(held, self.where):
-                yield held
-            return
-        with (
-            read_only_typed(self.where),
-            self.pool.connection() as conn,
-            lost_typed(conn, self.where),
-        ):
-            yield conn
+        """The connection of the batch or claim this thread is in, else one from the pool;
+        a server or pool failure under it typed (see ``_pg_conn.server_typed``)."""
+        conn = getattr(self._local, "conn", None)
+        try:
+            if conn is not None:
+                with lost_typed(conn, self.where):
+                    yield conn
+                return
+            with self.pool.connection() as conn, lost_typed(conn, self.where):
+                yield conn
+        except Exception as error:
+            typed = server_typed(error, self.where, conn, self._recovery)
+            if typed is None:
+                raise
+            raise typed from None
+
+    def _held(self) -> bool:
+        """Whether this thread is inside a batch or claim (its transaction is not ours)."""
+        return getattr(self._local, "conn", None) is not None
+
+    def _retrying(self, run: Callable[[], R]) -> R:
+        """``run()`` (a read, or an idempotent write), once more on a sound connection when
+        the server had dropped its own; inside a batch or claim, only once."""
+        return run() if self._held() else read_again(self._recovery, self.where, run)
 
     def _writable(self, what: str) -> None:
         """Refuse a write on a store opened read-only, before anything reaches the server."""
@@ -154,15 +195,26 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
     @contextmanager
     def _hold(self) -> Iterator[psycopg.Connection[Any]]:
         """One transaction that this thread's reads and commits join until it ends."""
-        if getattr(self._local, "conn", None) is not None:
+        if self._held():
             with self._conn() as conn, conn.transaction():
                 yield conn
             return
-        with self.pool.connection() as conn:
+        with typed_on(self.where, None, self._recovery), self.pool.connection() as conn:
             self._local.conn = conn
+            pid, ended = conn.info.backend_pid, False
             try:
-                with lost_typed(conn, self.where), conflicts_typed(), conn.transaction():
+                with (
+                    typed_on(self.where, conn),
+                    lost_typed(conn, self.where),
+                    conflicts_typed(),
+                    conn.transaction(),
+                ):
                     yield conn
+                    ended = True  # the transaction's COMMIT goes out from here on
+            except StoreUnavailable:
+                if ended:
+                    raise InDoubt(pid) from None
+                raise
             finally:
                 self._local.conn = None
 
@@ -178,18 +230,21 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
 
     def _select(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one read; a read outside a transaction whose prepared statement the
-        server had lost (see ``_pg_conn``) is read again once the caches agree."""
+        server had lost (see ``_pg_conn``), or whose connection it dropped, is read again."""
         from psycopg import errors
         from psycopg.pq import TransactionStatus
 
-        with self._conn() as conn:
-            try:
-                return conn.execute(sql, args).fetchall()
-            except errors.InvalidSqlStatementName:
-                if conn.info.transaction_status != TransactionStatus.IDLE:
-                    raise  # a batch's or claim's transaction is aborted: _conn types it
-                forget_prepared(conn)
-                return conn.execute(sql, args).fetchall()
+        def read() -> list[tuple[Any, ...]]:
+            with self._conn() as conn:
+                try:
+                    return conn.execute(sql, args).fetchall()
+                except errors.InvalidSqlStatementName:
+                    if conn.info.transaction_status != TransactionStatus.IDLE:
+                        raise  # a batch's or claim's transaction is aborted: _conn types it
+                    forget_prepared(conn)
+                    return conn.execute(sql, args).fetchall()
+
+        return self._retrying(read)
 
     def snapshots(self, machine: str | None = None) -> Iterator[WorkflowSnapshot]:
         where, args = ("WHERE machine = %s", (machine,)) if machine is not None else ("", ())
@@ -221,48 +276,6 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
         )
         return event_from(rows[0]) if rows else None
 
-    def anchor(self) -> Iterator[AnchorEntry]:
-        """The sealed anchor, then the rows still pending (heads computed as a seal would).
-
-        Both are read in one snapshot, so a seal running meanwhile neither hides nor
-        repeats a row.
-        """
-        from psycopg.pq import TransactionStatus
-
-        with self._conn() as conn:
-            nested = conn.info.transaction_status != TransactionStatus.IDLE
-            with conn.transaction():
-                if not nested:
-                    conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-                sealed = conn.execute(
-                    f"SELECT {ANCHOR_COLS} FROM anchor ORDER BY position"
-                ).fetchall()
-                pending = conn.execute(PENDING).fetchall()
-        yield from (AnchorEntry(*row) for row in sealed)
-        position, head = (sealed[-1][0], sealed[-1][4]) if sealed else (0, GENESIS_HASH)
-        for wid, seq, hash_ in pending:
-            position += 1
-            head = anchor_head(str(head), wid, seq, hash_)
-            yield AnchorEntry(position, wid, seq, hash_, head)
-
-    def anchor_tip(self) -> AnchorEntry | None:
-        """The sealed anchor's last entry, after sealing what can be (what a checkpoint
-        records: a sealed position never moves, a pending one may)."""
-        self.seal(wait=True)
-        rows = self._select(f"SELECT {ANCHOR_COLS} FROM anchor ORDER BY position DESC LIMIT 1")
-        return AnchorEntry(*rows[0]) if rows else None
-
-    def seal(self, *, wait: bool = False) -> int:
-        """Chain the pending anchor rows of finished transactions (see ``qaflow_seal``).
-
-        Commits call it without waiting; ``wait=True`` queues behind another sealer and
-        commits durably. Returns how many rows were sealed (-1: another sealer was busy).
-        """
-        if self.readonly or getattr(self._local, "conn", None) is not None:
-            return 0  # read-only, or inside a batch or claim: its rows are not final until it ends
-        rows = self._select(SEAL, (wait,))  # a lost statement is prepared again, not raised
-        return int(rows[0][0]) if rows else 0
-
     # --- the write path ---------------------------------------------------------------------
 
     def commit(self, step: Step, *, expected_version: int) -> None:
@@ -270,39 +283,23 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
 
         Two round trips: the transaction's statements go in one pipeline flush, then the
         commit. Inside a batch or a tick claim the step is a savepoint of that transaction.
+        A connection found dropped before the commit went out is replaced and the step
+        written once more; one lost after it is settled by asking the server (see
+        :func:`~qaflow.store._pg_conn.stored_after`), else :class:`OutcomeUnknown`.
         """
-        from psycopg import errors
-        from psycopg.pq import TransactionStatus
-
         self._writable("a command")
-        wid = step.event.workflow_id
-        with conflicts_typed(wid), self._conn() as conn:
-            nested = conn.info.transaction_status != TransactionStatus.IDLE
-            try:
-                write_once(conn, step, expected_version, nested)
-            except errors.InvalidSqlStatementName:
-                # The server had lost a statement psycopg counts as prepared (deallocated
-                # outside qaflow: a failed pipeline no longer does it, see ``_pg_conn``).
-                # Forget them all on both sides; the step's savepoint is already undone, and
-                # the enclosing batch or claim is not ours to redo: a retryable conflict.
-                forget_prepared(conn)
-                if nested:
-                    raise ConcurrencyError(
-                        workflow_id=wid,
-                        expected_version=expected_version,
-                        actual_version=-1,
-                        detail="the server had lost a prepared statement; retry",
-                    ) from None
-                # Write once more unless the failure came after the commit (only the seal),
-                # which the stored hash tells.
-                stored = conn.execute(
-                    "SELECT hash FROM events WHERE workflow_id = %s AND seq = %s",
-                    (text_id(wid), step.event.seq),
-                ).fetchone()
-                if stored is not None and stored[0] == step.event.hash:
-                    conn.execute(SEAL, (False,))
-                    return
-                write_once(conn, step, expected_version, nested)
+        if self._held():
+            with conflicts_typed(step.event.workflow_id), self._conn() as conn:
+                commit_on(conn, step, expected_version, True)
+            return
+
+        def write() -> bool:
+            with conflicts_typed(step.event.workflow_id), self._conn() as conn:
+                commit_on(conn, step, expected_version, False)
+            return True  # written here, and chained by the commit's own seal
+
+        if write_settled(self._recovery, self.where, write, step.event, _RESEND) is None:
+            self.seal()  # the lost session had written it; chain it now
 
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Write ``steps`` in order in one transaction, all or nothing (each version-checked).
@@ -313,13 +310,12 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
         self._writable("a batch")
         if not steps:
             return
-        again = getattr(self._local, "conn", None) is None  # a transaction of our own
-        try:
+        if self._held():  # inside a batch or claim
             self._write_many(steps)
-        except LostStatement:
-            if not again:
-                raise
-            self._write_many(steps)  # it wrote nothing, and the caches now agree
+            return
+        write_settled(
+            self._recovery, self.where, lambda: self._write_many(steps), steps[-1].event, _RESEND
+        )
         self.seal()
 
     def _write_many(self, steps: Sequence[Step]) -> None:
@@ -349,12 +345,17 @@ class PostgresStore(FindWorkflows, RowReads, PeriodReads, VerifyReads):
         """Claim due deadlines (``SKIP LOCKED``) with their workflows; commit their breaches."""
         self._writable("tick")
         moment = ensure_aware(now, "now")
-        try:
-            written = self._claim(moment, breach, limit)
-        except LostStatement:  # the claim wrote nothing, and the caches now agree
-            written = self._claim(moment, breach, limit)
+        if self._held():
+            return self._claim(moment, breach, limit)
+        written = write_settled(
+            self._recovery,
+            self.where,
+            lambda: self._claim(moment, breach, limit),
+            None,
+            "tick again (a deadline's breach fires once)",
+        )
         self.seal()
-        return written
+        return written or []
 
     def _claim(
         self, moment: datetime, breach: Callable[[Deadline], Step | None], limit: int

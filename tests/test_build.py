@@ -55,13 +55,20 @@ def test_snapshot_of_builds_the_attrs_snapshot_of_every_field() -> None:
         made.state = "new"  # type: ignore[misc]
 
 
-def test_the_fast_effect_rows_equal_the_attrs_ones_and_convert_to_utc_alike() -> None:
+@pytest.mark.parametrize("switch", [True, False], ids=["class-switch", "setters"])
+def test_the_fast_effect_rows_equal_the_attrs_ones_and_convert_to_utc_alike(
+    switch: bool,
+) -> None:
     """Deadline, Task and Notification rows built by ``qaflow._build`` equal attrs' own,
-    with a non-UTC time converted to UTC just as the attrs converter does."""
+    with a non-UTC time converted to UTC just as the attrs converter does, made either way."""
     from zoneinfo import ZoneInfo
 
-    from qaflow._build import new_deadline, new_notification, new_task
+    from qaflow._build import _maker
     from qaflow.records import Deadline, Notification, Task
+
+    new_deadline = _maker(Deadline, switch=switch)
+    new_task = _maker(Task, switch=switch)
+    new_notification = _maker(Notification, switch=switch)
 
     local = T0.astimezone(ZoneInfo("Europe/London")).replace(month=7)
     d = ("D-1", "W-1", "review", "submitted", local, local, "5 WD", "escalate", "EX-01")
@@ -72,6 +79,7 @@ def test_the_fast_effect_rows_equal_the_attrs_ones_and_convert_to_utc_alike() ->
     n = ("N-1", "W-1", 3, "manager", None, "document to review", "EX-01", local)
     assert new_notification(*n) == Notification(*n)
     assert new_notification(*n).created_at.tzinfo is UTC
+    assert new_deadline(*d) == Deadline(*d)  # the trailing defaults are attrs' own
 
 
 def test_the_shared_hash_encoder_writes_the_canonical_json_of_the_event() -> None:
@@ -115,20 +123,32 @@ def test_remembered_working_days_are_the_ones_computed_and_naive_stays_refused()
         warm.add_working_days(T0.replace(tzinfo=None), 5)
 
 
-_FIELDS_CLASSES = (
-    "_EVENT_FIELDS", "_SNAPSHOT_FIELDS", "_STEP_FIELDS", "_DEADLINE_FIELDS", "_TASK_FIELDS",
-    "_NOTIFICATION_FIELDS",
+_MAKERS = (
+    ("new_event", "Event"), ("snapshot_of", "WorkflowSnapshot"), ("new_step", "Step"),
+    ("new_deadline", "Deadline"), ("new_task", "Task"), ("new_notification", "Notification"),
 )  # fmt: skip
 
 
 def test_records_are_made_through_their_fields_class_here() -> None:
     """On this interpreter every hot record is made as a plain instance whose class is then
-    switched (no slot setter per field); a record with a ``__weakref__`` slot cannot be."""
+    switched (no slot setter per field); asked not to switch, a maker writes each slot through
+    its setter; a record with a ``__weakref__`` slot cannot switch, and a record whose fields
+    validate gets no maker (a maker runs no validator)."""
     import qaflow._build as build
+    from qaflow import records
     from qaflow.records import Actor as ActorRecord
 
-    assert all(getattr(build, name) is not None for name in _FIELDS_CLASSES)
-    assert build._fields_class(ActorRecord) is None  # Actor keeps its __weakref__ slot
+    for name, cls in _MAKERS:
+        switched = getattr(build, name)
+        assert "_F" in switched.__globals__, name  # the plain class it fills, then switches
+        record = getattr(records, cls)
+        setters = build._maker(record, switch=False)
+        assert "_F" not in setters.__globals__, name
+        assert {f"_s_{a.name}" for a in attrs.fields(record)} <= set(setters.__code__.co_names)
+    plain = type("_ActorFields", (), {"__slots__": ActorRecord.__slots__})
+    assert not build._switchable(plain, ActorRecord, ["id", "role"])  # its __weakref__ slot
+    with pytest.raises(TypeError, match="validator"):
+        build._maker(ActorRecord)
 
 
 @pytest.mark.parametrize("switch", [True, False], ids=["class-switch", "setters"])
@@ -141,11 +161,12 @@ def test_both_ways_of_making_a_record_give_the_attrs_record(
     import pickle
 
     import qaflow._build as build
+    from qaflow import records
     from qaflow.records import Deadline, Event, Step, WorkflowSnapshot
 
     if not switch:
-        for name in _FIELDS_CLASSES:
-            monkeypatch.setattr(build, name, None)
+        for name, cls in _MAKERS:
+            monkeypatch.setattr(build, name, build._maker(getattr(records, cls), switch=False))
     fields = ("W-1", 2, "comment", "submitted", "submitted", WORKER, T0, {"text": "a"})
     made = build.new_event(*fields, "0" * 64, "f" * 64, "key-1")
     built = Event(*fields, "0" * 64, "f" * 64, "key-1")

@@ -64,6 +64,26 @@ def test_add_working_days_before_23_utc_equals_the_local_date_count() -> None:
         day += timedelta(days=1)
 
 
+def test_working_days_between_counts_from_the_local_dates_at_every_hour_of_the_day() -> None:
+    """``working_days_between`` reads a UTC moment before 23:00 as its UTC date without a
+    conversion: the same count as converting both ends to London's dates, at four moments of
+    every day from 1990 to mid-December 2100 (and from a moment in London's own zone)."""
+    cal = WorkingCalendar()
+    day, last = date(1990, 1, 2), date(2100, 12, 15)
+    end = datetime(2100, 12, 20, 12, tzinfo=UTC)
+    while day <= last:
+        for clock in (time(0), time(22, 59, 59, 999999), time(23), time(23, 59, 59, 999999)):
+            moment = datetime.combine(day, clock, UTC)
+            local = moment.astimezone(LONDON)
+            start = datetime(1990, 1, 1, 12, tzinfo=UTC)
+            expected = cal.working_days_between(start, end) - cal.working_days_between(start, local)
+            assert cal.working_days_between(moment, end) == expected, moment
+            assert cal.working_days_between(local, end) == expected, moment
+        day += timedelta(days=1)
+    with pytest.raises(ValidationError, match="'end' must be a timezone-aware datetime"):
+        cal.working_days_between(end, datetime(2025, 1, 1))
+
+
 def test_naive_datetime_refused() -> None:
     with pytest.raises(ValidationError, match="'start' must be a timezone-aware datetime"):
         CAL.add_working_days(datetime(2025, 1, 1), 3)

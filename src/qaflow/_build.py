@@ -5,30 +5,32 @@ attrs' generated ``__init__`` of a frozen slotted class sets each field through 
 command builds an event, a snapshot and a step, each of 7-12 fields. These functions build
 the very same classes (:class:`~qaflow.records.Event`, :class:`~qaflow.records.WorkflowSnapshot`,
 :class:`~qaflow.records.Step`, ...) and return records equal to, and as immutable as, the ones
-attrs builds, about four times as fast: each record is first made as an instance of a plain
-class with exactly the record's slots (its ``__init__`` stores each field by position, which
-the interpreter does without a call per field), whose ``__class__`` is then set to the record's
-class. Python allows that switch only between classes of the same memory layout (the same
-slots, no ``__dict__``, no ``__weakref__``: the hot records declare ``weakref_slot=False``);
-the switch is tried once per class at import, and where it is refused (another layout, a
-compiled build) the record is built as before, each slot written through its member
-descriptor. Either way the object is the record's class from the moment it is returned.
+attrs builds, about four times as fast. Each is one function per record class generated at
+import from attrs' field list (:func:`_maker`, as attrs generates ``__init__``), so every field
+is named once. It makes the record as an instance of a plain class with exactly the record's
+slots (one attribute store a field, which the interpreter does without a call) and then sets
+its ``__class__`` to the record's class. Python allows that switch only between classes of the
+same memory layout (the same slots, no ``__dict__``, no ``__weakref__``: the hot records
+declare ``weakref_slot=False``); the switch is tried once per class at import, and where it is
+refused (another layout, a compiled build) the generated function writes each slot of the
+record through its member descriptor instead. Either way the object is the record's class from
+the moment it is returned.
 
 They skip only what the caller has already done: each takes its fields already in their
-stored form (tuples where the record holds tuples; ``new_event``'s ``at`` already in UTC).
-A field attrs converts to UTC is converted here too when it is not already UTC. The
-interpreter calls them on values it built itself; tests check field for field that they give
-what the attrs constructors give.
+stored form (tuples where the record holds tuples), and runs no validator (the six records
+have none). A field attrs converts to UTC is converted here too when it is not already UTC.
+The interpreter calls them on values it built itself; tests check field for field that they
+give what the attrs constructors give, made either way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import attrs
 
-from qaflow.calendar import ensure_aware
 from qaflow.errors import ValidationError
 from qaflow.records import (
     Actor,
@@ -57,98 +59,104 @@ __all__ = [
 _new = object.__new__
 
 
-def _setters(cls: type[Any]) -> tuple[Any, ...]:
-    """Each field's slot setter, in the order attrs declares the fields."""
-    return tuple(cls.__dict__[a.name].__set__ for a in attrs.fields(cls))
+def _maker(cls: type[Any], *, switch: bool = True) -> Callable[..., Any]:
+    """One function that builds ``cls`` from its fields by position, generated from attrs'
+    field list at import as attrs generates ``__init__`` (each field named once, here).
+
+    With ``switch`` (and where Python allows it, see the module docstring) the function fills
+    a plain instance with ``cls``'s slots, one attribute store a field, then sets its class to
+    ``cls``; otherwise it writes each slot of a ``cls`` through its member descriptor. A field
+    attrs converts (a time to UTC) is converted unless it is already UTC; trailing fields with
+    a constant default take it, as attrs' ``__init__`` does. ``cls`` may have no validators.
+    """
+    fields = attrs.fields(cls)
+    names = [a.name for a in fields]
+    ns: dict[str, Any] = {"_new": _new, "_C": cls, "_UTC": UTC}
+    params: list[str] = []
+    constant: set[str] = set()
+    for a in reversed(fields):  # trailing constant defaults become the parameters' defaults
+        default = a.default
+        if default is attrs.NOTHING or isinstance(default, attrs.Factory):  # type: ignore[arg-type]
+            break
+        constant.add(a.name)
+        ns[f"_d_{a.name}"] = default
+    for a in fields:
+        if a.validator is not None:
+            raise TypeError(f"{cls.__name__}.{a.name} has a validator: no maker for it")
+        params.append(f"{a.name}=_d_{a.name}" if a.name in constant else a.name)
+    lines = []
+    for a in fields:
+        if a.converter is _aware_utc:
+            lines.append(f"if {a.name}.tzinfo is not _UTC: {a.name} = _c_{a.name}({a.name})")
+        elif a.converter is not None:
+            lines.append(f"{a.name} = _c_{a.name}({a.name})")
+        if a.converter is not None:
+            ns[f"_c_{a.name}"] = a.converter
+    plain = type(f"_{cls.__name__}Fields", (), {"__slots__": cls.__dict__.get("__slots__", ())})
+    if switch and _switchable(plain, cls, names):
+        ns["_F"] = plain
+        lines.append("o = _new(_F)")
+        lines.extend(f"o.{n} = {n}" for n in names)
+        lines.append("o.__class__ = _C")
+    else:
+        lines.append("o = _new(_C)")
+        for n in names:
+            ns[f"_s_{n}"] = cls.__dict__[n].__set__
+            lines.append(f"_s_{n}(o, {n})")
+    lines.append("return o")
+    body = "".join(f"\n    {line}" for line in lines)
+    exec(f"def make_{cls.__name__}({', '.join(params)}):{body}", ns)  # generated, as attrs does
+    return ns[f"make_{cls.__name__}"]  # type: ignore[no-any-return]
 
 
-def _fields_class(cls: type[Any]) -> type[Any] | None:
-    """A plain class with ``cls``'s slots whose ``__init__`` takes the fields by position, in
-    attrs' order; ``None`` if one of its instances cannot become a ``cls`` (see above)."""
-    names = [a.name for a in attrs.fields(cls)]
-    lines = "".join(f"\n    self.{n} = {n}" for n in names)
-    namespace: dict[str, Any] = {}
-    exec(f"def __init__(self, {', '.join(names)}):{lines}", namespace)  # generated, as attrs does
-    fields = type(f"_{cls.__name__}Fields", (), {
-        "__slots__": cls.__dict__.get("__slots__", ()), "__init__": namespace["__init__"],
-    })  # fmt: skip
+def _switchable(plain: type[Any], cls: type[Any], names: list[str]) -> bool:
+    """Whether an instance of ``plain`` may become a ``cls`` (the same memory layout)."""
+    probe = _new(plain)
+    for n in names:
+        setattr(probe, n, None)
     try:
-        probe = fields(*[None] * len(names))
         probe.__class__ = cls
-    except TypeError:  # another layout (a __weakref__ slot, a compiled class): setters
-        return None
-    return fields
+    except TypeError:  # another layout (a __weakref__ slot, a compiled class)
+        return False
+    return True
 
 
-def _by_setters(cls: type[Any], setters: tuple[Any, ...], values: tuple[Any, ...]) -> Any:
-    """``cls`` built by writing each slot through its member descriptor (the fallback)."""
-    obj = _new(cls)
-    for set_field, value in zip(setters, values, strict=True):
-        set_field(obj, value)
-    return obj
+new_event: Callable[
+    [str, int, str, str, str, Actor, datetime, dict[str, Any], str, str, str | None], Event
+] = _maker(Event)
+"""``Event(workflow_id, seq, trigger, source, dest, actor, at, payload, prev_hash, hash,
+idempotency_key)``, by position (``at`` converted to UTC as attrs would)."""
 
+snapshot_of: Callable[
+    [str, str, str, str, str, dict[str, Any], int, datetime | None, datetime | None, str,
+     tuple[Deadline, ...], str],
+    WorkflowSnapshot,
+] = _maker(WorkflowSnapshot)  # fmt: skip
+"""``WorkflowSnapshot(...)`` with every field given by position (it has no converters): the
+engine's blank snapshot and the replay fold's per-event one (:mod:`qaflow._fold`)."""
 
-_EVENT = _setters(Event)
-_SNAPSHOT = _setters(WorkflowSnapshot)
-_STEP = _setters(Step)
-_DEADLINE = _setters(Deadline)
-_TASK = _setters(Task)
-_NOTIFICATION = _setters(Notification)
-_EVENT_FIELDS = _fields_class(Event)
-_SNAPSHOT_FIELDS = _fields_class(WorkflowSnapshot)
-_STEP_FIELDS = _fields_class(Step)
-_DEADLINE_FIELDS = _fields_class(Deadline)
-_TASK_FIELDS = _fields_class(Task)
-_NOTIFICATION_FIELDS = _fields_class(Notification)
+new_step: Callable[..., Step] = _maker(Step)
+"""``Step(event, snapshot, opened=(), closed=(), breached=(), notifications=(), tasks=())``."""
 
+new_deadline: Callable[
+    [str, str, str, str | None, datetime, datetime, str, str | None, str | None,
+     tuple[str, ...], int],
+    Deadline,
+] = _maker(Deadline)  # fmt: skip
+"""``Deadline(...)`` with every field by position (both times converted to UTC as attrs
+would)."""
 
-def new_event(
-    workflow_id: str,
-    seq: int,
-    trigger: str,
-    source: str,
-    dest: str,
-    actor: Actor,
-    at: datetime,
-    payload: dict[str, Any],
-    prev_hash: str,
-    digest: str,
-    idempotency_key: str | None,
-) -> Event:
-    """``Event(...)`` with these fields; ``at`` must already be in UTC (its converter's form)."""
-    if _EVENT_FIELDS is not None:
-        e: Event = _EVENT_FIELDS(
-            workflow_id,
-            seq,
-            trigger,
-            source,
-            dest,
-            actor,
-            at,
-            payload,
-            prev_hash,
-            digest,
-            idempotency_key,
-        )
-        e.__class__ = Event
-        return e
-    return _by_setters(  # type: ignore[no-any-return]
-        Event,
-        _EVENT,
-        (
-            workflow_id,
-            seq,
-            trigger,
-            source,
-            dest,
-            actor,
-            at,
-            payload,
-            prev_hash,
-            digest,
-            idempotency_key,
-        ),
-    )
+new_task: Callable[
+    [str, str, int, str, str, str | None, datetime | None, str | None, datetime], Task
+] = _maker(Task)
+"""``Task(...)`` with every field by position (``created_at`` converted to UTC as attrs
+would)."""
+
+new_notification: Callable[
+    [str, str, int, str, str | None, str, str | None, datetime], Notification
+] = _maker(Notification)
+"""``Notification(...)`` with every field by position (``created_at`` converted to UTC as
+attrs would)."""
 
 
 def new_snapshot(
@@ -164,237 +172,19 @@ def new_snapshot(
 
     ``created_at`` is ``previous``'s, or ``at`` for a workflow's first event.
     """
-    if _SNAPSHOT_FIELDS is not None:
-        s: WorkflowSnapshot = _SNAPSHOT_FIELDS(
-            previous.workflow_id,
-            previous.machine,
-            previous.policy,
-            previous.policy_version,
-            state,
-            data,
-            version,
-            previous.created_at or at,
-            at,
-            last_hash,
-            deadlines,
-            previous.fingerprint,
-        )
-        s.__class__ = WorkflowSnapshot
-        return s
-    return _by_setters(  # type: ignore[no-any-return]
-        WorkflowSnapshot,
-        _SNAPSHOT,
-        (
-            previous.workflow_id,
-            previous.machine,
-            previous.policy,
-            previous.policy_version,
-            state,
-            data,
-            version,
-            previous.created_at or at,
-            at,
-            last_hash,
-            deadlines,
-            previous.fingerprint,
-        ),
-    )
-
-
-def snapshot_of(
-    workflow_id: str,
-    machine: str,
-    policy: str,
-    policy_version: str,
-    state: str,
-    data: dict[str, Any],
-    version: int,
-    created_at: datetime | None,
-    updated_at: datetime | None,
-    last_hash: str,
-    deadlines: tuple[Deadline, ...],
-    fingerprint: str,
-) -> WorkflowSnapshot:
-    """``WorkflowSnapshot(...)`` with these fields, every one given (it has no converters):
-    the replay fold's per-event snapshot (:mod:`qaflow._fold`)."""
-    if _SNAPSHOT_FIELDS is not None:
-        s: WorkflowSnapshot = _SNAPSHOT_FIELDS(
-            workflow_id,
-            machine,
-            policy,
-            policy_version,
-            state,
-            data,
-            version,
-            created_at,
-            updated_at,
-            last_hash,
-            deadlines,
-            fingerprint,
-        )
-        s.__class__ = WorkflowSnapshot
-        return s
-    return _by_setters(  # type: ignore[no-any-return]
-        WorkflowSnapshot,
-        _SNAPSHOT,
-        (
-            workflow_id,
-            machine,
-            policy,
-            policy_version,
-            state,
-            data,
-            version,
-            created_at,
-            updated_at,
-            last_hash,
-            deadlines,
-            fingerprint,
-        ),
-    )
-
-
-def new_step(
-    event: Event,
-    snapshot: WorkflowSnapshot,
-    opened: tuple[Deadline, ...] = (),
-    closed: tuple[str, ...] = (),
-    breached: tuple[str, ...] = (),
-    notifications: tuple[Notification, ...] = (),
-    tasks: tuple[Task, ...] = (),
-) -> Step:
-    """``Step(...)`` with these fields."""
-    if _STEP_FIELDS is not None:
-        st: Step = _STEP_FIELDS(
-            event,
-            snapshot,
-            opened,
-            closed,
-            breached,
-            notifications,
-            tasks,
-        )
-        st.__class__ = Step
-        return st
-    return _by_setters(  # type: ignore[no-any-return]
-        Step, _STEP, (event, snapshot, opened, closed, breached, notifications, tasks)
-    )
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo is UTC else _aware_utc(moment)
-
-
-def new_deadline(
-    id: str,
-    workflow_id: str,
-    name: str,
-    state: str | None,
-    opened_at: datetime,
-    due_at: datetime,
-    rule: str,
-    breach_trigger: str | None,
-    clause: str | None,
-    notify: tuple[str, ...],
-    opened_seq: int,
-) -> Deadline:
-    """``Deadline(...)`` with these fields (both times converted to UTC as attrs would)."""
-    if _DEADLINE_FIELDS is not None:
-        d: Deadline = _DEADLINE_FIELDS(
-            id,
-            workflow_id,
-            name,
-            state,
-            _utc(opened_at),
-            _utc(due_at),
-            rule,
-            breach_trigger,
-            clause,
-            notify,
-            opened_seq,
-        )
-        d.__class__ = Deadline
-        return d
-    return _by_setters(  # type: ignore[no-any-return]
-        Deadline,
-        _DEADLINE,
-        (
-            id,
-            workflow_id,
-            name,
-            state,
-            _utc(opened_at),
-            _utc(due_at),
-            rule,
-            breach_trigger,
-            clause,
-            notify,
-            opened_seq,
-        ),
-    )
-
-
-def new_task(
-    id: str,
-    workflow_id: str,
-    seq: int,
-    kind: str,
-    owner_role: str,
-    owner_id: str | None,
-    due_at: datetime | None,
-    clause: str | None,
-    created_at: datetime,
-) -> Task:
-    """``Task(...)`` with these fields (``created_at`` converted to UTC as attrs would)."""
-    if _TASK_FIELDS is not None:
-        t: Task = _TASK_FIELDS(
-            id,
-            workflow_id,
-            seq,
-            kind,
-            owner_role,
-            owner_id,
-            due_at,
-            clause,
-            _utc(created_at),
-        )
-        t.__class__ = Task
-        return t
-    return _by_setters(  # type: ignore[no-any-return]
-        Task,
-        _TASK,
-        (id, workflow_id, seq, kind, owner_role, owner_id, due_at, clause, _utc(created_at)),
-    )
-
-
-def new_notification(
-    id: str,
-    workflow_id: str,
-    seq: int,
-    recipient_role: str,
-    recipient_id: str | None,
-    reason: str,
-    clause: str | None,
-    created_at: datetime,
-) -> Notification:
-    """``Notification(...)`` with these fields (``created_at`` converted to UTC as attrs would)."""
-    if _NOTIFICATION_FIELDS is not None:
-        n: Notification = _NOTIFICATION_FIELDS(
-            id,
-            workflow_id,
-            seq,
-            recipient_role,
-            recipient_id,
-            reason,
-            clause,
-            _utc(created_at),
-        )
-        n.__class__ = Notification
-        return n
-    return _by_setters(  # type: ignore[no-any-return]
-        Notification,
-        _NOTIFICATION,
-        (id, workflow_id, seq, recipient_role, recipient_id, reason, clause, _utc(created_at)),
+    return snapshot_of(
+        previous.workflow_id,
+        previous.machine,
+        previous.policy,
+        previous.policy_version,
+        state,
+        data,
+        version,
+        previous.created_at or at,
+        at,
+        last_hash,
+        deadlines,
+        previous.fingerprint,
     )
 
 
@@ -434,7 +224,7 @@ def chained_event(
         source,
         dest,
         actor,
-        at if at.tzinfo is UTC else ensure_aware(at).astimezone(UTC),  # Event's converter
+        at,  # converted to UTC by the maker, as by Event's converter
         payload,
         prev,
         digest,

@@ -32,7 +32,7 @@ from qaflow._authorise import (
     check_system_miss,
     is_breach,
 )
-from qaflow._build import chained_event, event_digest, new_snapshot, new_step
+from qaflow._build import chained_event, event_digest, new_event, new_snapshot, new_step
 from qaflow._effects import Outputs, collect
 from qaflow._plans import BREACH_FIELDS, Route, check_fields, choose, plan_of
 from qaflow._program import run_program
@@ -172,9 +172,11 @@ def live_step(
         # One candidate: the checks choose() makes of it, in its order.
         if directory is not None or actor.role not in single.roles:
             authorise(snapshot, trigger, actor, single.roles, directory)
-        if single.actor_key is not None:
-            check_holder(snapshot, single.transition, actor)
-        check_fields(single.fields, single.required, trigger, payload, False)
+        key = single.actor_key
+        if key is not None and snapshot.data.get(key) != actor.id:  # check_holder's test
+            check_holder(snapshot, single.transition, actor)  # raises, naming the holder
+        if payload or single.required:  # an empty payload where none is required fits
+            check_fields(single.fields, single.required, trigger, payload, False)
         ctx = None
         if single.guards:
             # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
@@ -244,9 +246,14 @@ def _run(
             run_program(
                 (route.breach_lean if lean else route.breach_full) if breach else ops, ctx, out
             )
-    event = chained_event(
-        snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key, lean=lean
-    )
+    if lean:  # chained_event's lean case: no hash chain (the maker converts ``at`` to UTC)
+        wid = snapshot.workflow_id
+        event = new_event(wid, seq, trigger, state, dest, actor, at, payload, "", "",
+                          idempotency_key)  # fmt: skip
+    else:
+        event = chained_event(
+            snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key
+        )
     return _step_of(event, snapshot, dest, data, seq, at, out)
 
 

@@ -162,7 +162,8 @@ def choose(
                 continue
             if route.actor_key is not None:
                 check_holder(snapshot, route.transition, actor)
-        check_fields(route.fields, route.required, trigger, payload, breach)
+        if payload or route.required:  # an empty payload where none is required fits
+            check_fields(route.fields, route.required, trigger, payload, breach)
         if ctx is None:
             # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
             ctx = Context(

@@ -73,6 +73,14 @@ def add_hours(start: datetime, hours: float) -> datetime:
     return ensure_aware(start, "start").astimezone(UTC) + timedelta(hours=hours)
 
 
+def _local_date(moment: datetime, name: str) -> date:
+    """``moment``'s Europe/London date (before 23:00 UTC, its UTC date: see
+    :meth:`WorkingCalendar.add_working_days`); a naive ``moment`` is refused as ``name``."""
+    if type(moment) is datetime and moment.tzinfo is UTC and moment.hour < 23:
+        return moment.date()
+    return ensure_aware(moment, name).astimezone(LONDON).date()
+
+
 class WorkingCalendar:
     """Working-day arithmetic for England plus a council's own closure days.
 
@@ -202,9 +210,10 @@ class WorkingCalendar:
 
     def working_days_between(self, start: datetime, end: datetime) -> int:
         """Working days in (start's local date, end's local date]; negative if end is earlier."""
-        a = ensure_aware(start, "start").astimezone(LONDON).date()
-        b = ensure_aware(end, "end").astimezone(LONDON).date()
-        return self._cum[self._index(b)] - self._cum[self._index(a)]
+        return (
+            self._cum[self._index(_local_date(end, "end"))]
+            - self._cum[self._index(_local_date(start, "start"))]
+        )
 
     def working_dates(self, start: date, end: date) -> list[date]:
         """Every working day in [start, end], in order."""

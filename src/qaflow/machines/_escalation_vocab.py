@@ -45,7 +45,7 @@ def _last(ctx: Context) -> dict[str, Any]:
 
 
 def _with_last(ctx: Context, **changes: Any) -> list[dict[str, Any]]:
-    history = _history(ctx)
+    history: list[dict[str, Any]] = list(ctx.data.get("history", ()))  # _history, inline
     history[-1] = {**history[-1], **changes}
     return history
 
@@ -228,24 +228,25 @@ def _raise(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
         data["agreed_response"] = str(Duration.parse(payload["response_time"]))
     if payload.get("consulted"):
         data["consulted"] = payload["consulted"]
-    data.update(people(ctx))
+    if payload.get("people"):
+        data.update(people(ctx))
     return data
 
 
 @vocabulary.update("escalation.people")
 def _record_people(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    return people(ctx)
+    return people(ctx) if ctx.payload.get("people") else {}  # none given: nothing to record
 
 
 @vocabulary.update("escalation.enter")
 def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     """Append a stage visit to the history (closing the one before)."""
-    history = _history(ctx)
+    data = ctx.data
+    at = _iso(ctx.at)
+    history: list[dict[str, Any]] = list(data.get("history", ()))  # _history, inline
     if history and history[-1].get("left_at") is None:
-        history[-1] = {**history[-1], "left_at": _iso(ctx.at)}
-    response = args.get("response")
-    if args.get("agreed"):
-        response = ctx.data.get("agreed_response")
+        history[-1] = {**history[-1], "left_at": at}
+    response = data.get("agreed_response") if args.get("agreed") else args.get("response")
     due = None
     if response is not None:
         # Many escalations enter a stage at the same moment: the due time is remembered.
@@ -260,7 +261,7 @@ def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     entry = {
         "state": ctx.dest,
         "level": args["level"],
-        "entered_at": _iso(ctx.at),
+        "entered_at": at,
         "via": ctx.trigger,
         "holders": list(args["holders"]),
         "due_at": due,
@@ -271,22 +272,24 @@ def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
         "breached_at": None,
         "left_at": None,
     }
-    return {"history": [*history, entry], "level": args["level"]}
+    history.append(entry)  # a new list: the snapshot's own is never changed
+    return {"history": history, "level": args["level"]}
 
 
 @vocabulary.update("escalation.close")
 def _close(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     """Record the outcome, when, and the working days the escalation was open."""
     outcome = args["outcome"]
+    at = _iso(ctx.at)
     history = _history(ctx)
     if outcome != "referred" and history and history[-1].get("left_at") is None:
-        history[-1] = {**history[-1], "left_at": _iso(ctx.at)}
+        history[-1] = {**history[-1], "left_at": at}
     raised = datetime.fromisoformat(ctx.data["raised_at"])
-    days = ctx.calendar.working_days_between(raised, ctx.at)
+    days = ctx.spec.calendar.working_days_between(raised, ctx.at)
     return {
         "history": history,
         "outcome": outcome,
-        "closed_at": _iso(ctx.at),
+        "closed_at": at,
         "working_days_open": days,
         "working_days_to_resolution": days if outcome == "resolved" else None,
     }

@@ -57,6 +57,7 @@ class _Level:
         "joint",
         "last",
         "level",
+        "made_up",
         "respond",
         "stage",
         "state",
@@ -72,6 +73,7 @@ class _Level:
         self.stage = stage = ladder.stage_at(level)
         self.behaviour = behaviour
         self.holders = ladder.holders(level)
+        self.made_up = tuple(_made_up(role) for role in self.holders)  # without ``people``
         self.timed = stage.has_response_deadline
         self.last = ladder.next_level(level) is None
         self.bypass_to = tuple(state_of(ladder, lv) for lv in ladder.bypass_targets(level))
@@ -161,7 +163,7 @@ class _Moments:
     values are pure functions of those, and a chunk would otherwise start cold.
     """
 
-    __slots__ = ("_at", "_dates", "_moments", "_months", "calendar", "times")
+    __slots__ = ("_at", "_dates", "_moments", "calendar", "months", "times")
 
     def __init__(self, calendar: WorkingCalendar, times: tuple[time, ...]) -> None:
         self.calendar = calendar
@@ -169,7 +171,7 @@ class _Moments:
         self._moments: dict[int, datetime] = {}
         self._at: dict[int, datetime] = {}
         self._dates: dict[datetime, int] = {}
-        self._months: dict[int, int] = {}
+        self.months: dict[int, int] = {}  # read directly by EscalationActors.enter
 
     def local_day(self, moment: datetime) -> int:
         """The proleptic ordinal of ``moment``'s Europe/London date.
@@ -188,12 +190,12 @@ class _Moments:
 
     def month(self, day: int) -> int:
         """``year * 12 + month - 1`` of the date of ordinal ``day``."""
-        month = self._months.get(day)
+        month = self.months.get(day)
         if month is None:
-            if len(self._months) > _CAP:
-                self._months.clear()
+            if len(self.months) > _CAP:
+                self.months.clear()
             d = date.fromordinal(day)
-            month = self._months[day] = d.year * 12 + d.month - 1
+            month = self.months[day] = d.year * 12 + d.month - 1
         return month
 
     def local_date(self, moment: datetime) -> date:
@@ -224,6 +226,12 @@ class _Moments:
     def day_after(self, day: date, k: int, at: int) -> datetime:
         """Local time ``times[at]`` on the ``k``-th working day after ``day`` (k >= 0)."""
         return self.after(day.toordinal(), k, at)
+
+
+@lru_cache(maxsize=64)
+def _made_up(role: str) -> Actor:
+    """The one made-up person acting in ``role`` for every escalation without ``people``."""
+    return Actor(f"{role.upper()}-1", role)
 
 
 @lru_cache(maxsize=16)
@@ -292,7 +300,6 @@ class EscalationActors:
             h: {} for lv in self.levels.values() for h in lv.holders
         }
         self.breaches_by_stage: dict[str, int] = {}
-        self.made_up: dict[str, Actor] = {}
         self.ext = ext = ladder.extensions
         self.ext_length = str(ext.max_length) if ext.max_length is not None else ""
         self.ext_per_escalation = ext.per == "escalation"
@@ -324,10 +331,7 @@ class EscalationActors:
         people = esc.people
         if people is not None and role in people:
             return Actor(people[role], role)
-        found = self.made_up.get(role)
-        if found is None:
-            found = self.made_up[role] = Actor(f"{role.upper()}-1", role)
-        return found
+        return _made_up(role)
 
     # --- commands -----------------------------------------------------------------------
 
@@ -393,11 +397,16 @@ class EscalationActors:
         esc.level = level
         esc.entered = when
         esc.granted_here = 0
-        esc.entry_day = day = moments.local_day(when)
+        # moments.local_day(when) and moments.month(day), their fast paths inline
+        day = when.toordinal() if when.hour < 23 and when.tzinfo is UTC else moments.local_day(when)
+        esc.entry_day = day
         holders = level.holders
-        role = holders[int(random() * len(holders))] if len(holders) > 1 else holders[0]
-        esc.holder = self.person(esc, role)
-        month = moments.month(day)
+        k = int(random() * len(holders)) if len(holders) > 1 else 0
+        role = holders[k]
+        esc.holder = level.made_up[k] if esc.people is None else self.person(esc, role)
+        month = moments.months.get(day)
+        if month is None:
+            month = moments.month(day)
         per = self.load[role]
         per[month] = per.get(month, 0) + 1
         if random() < level.respond:

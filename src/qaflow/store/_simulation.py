@@ -46,10 +46,13 @@ class SimulationStore(MemoryStore):
     Not for threads: commits take no lock (one simulated run, one thread, writes it).
     """
 
-    def commit(self, step: Step, *, expected_version: int) -> None:
-        self._commit(step, expected_version)
-
     def _commit(self, step: Step, expected_version: int) -> None:
+        """What the memory store's own paths (``tick``'s breaches) call: :meth:`commit`."""
+        self.commit(step, expected_version=expected_version)
+
+    def commit(self, step: Step, *, expected_version: int) -> None:
+        """Commit ``step``: its snapshot and open deadlines replace the workflow's (the
+        engine's every command comes here directly: one call, no lock, see the class)."""
         event = step.event
         wid = event.workflow_id
         snapshots = self._snapshots

@@ -32,15 +32,21 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """A PostgreSQL server for the session (skips outside CI without binaries)."""
+def _started_server() -> PgServer:
+    """A new PostgreSQL server, started (skips outside CI without binaries, fails in CI)."""
     bindir = find_pg_bin()
     if bindir is None:
         pg_missing("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib")
     assert bindir is not None
     server = PgServer(bindir)
     server.start()
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server for the session."""
+    server = _started_server()
     yield server
     server.stop()
 
@@ -57,12 +63,7 @@ def pg_dsn(pg_server: PgServer) -> Iterator[str]:
 def own_server() -> Iterator[PgServer]:
     """A PostgreSQL server of the test's own, which it may stop and start again (the
     session's shared one must stay up); removed after the test."""
-    bindir = find_pg_bin()
-    if bindir is None:
-        pg_missing("no PostgreSQL server binaries (initdb, pg_ctl) on PATH or in /usr/lib")
-    assert bindir is not None
-    server = PgServer(bindir)
-    server.start()
+    server = _started_server()
     try:
         yield server
     finally:

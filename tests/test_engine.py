@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -464,3 +465,34 @@ def test_replay_chooses_between_same_trigger_transitions_by_role_as_live() -> No
     engine = Engine(MemoryStore(), [spec], clock=ManualClock(T0))
     assert engine.start(spec, "S1", "go", WORKER).snapshot.state == "b"
     check_workflow(engine, "S1")
+
+
+def test_fire_logs_its_debug_line_exactly_while_debug_is_enabled(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The debug line of a command follows the logger's level as it changes between commands
+    (qaflow._command reads logging's own memo of the answer first)."""
+
+    def debug_lines() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+
+    caplog.set_level(logging.INFO, logger="qaflow.engine")
+    _submitted(engine)
+    engine.fire("R1", "comment", WORKER, {"text": "a note"})
+    assert debug_lines() == []
+    caplog.set_level(logging.DEBUG, logger="qaflow.engine")
+    engine.fire("R1", "comment", WORKER, {"text": "a note"})
+    assert debug_lines() == ["workflow R1: comment submitted -> submitted (v3)"]
+    caplog.set_level(logging.INFO, logger="qaflow.engine")
+    engine.fire("R1", "comment", WORKER, {"text": "a note"})
+    logging.getLogger("qaflow.engine").disabled = True
+    try:
+        caplog.set_level(logging.DEBUG, logger="qaflow.engine")
+        engine.fire("R1", "comment", WORKER, {"text": "a note"})
+    finally:
+        logging.getLogger("qaflow.engine").disabled = False
+    engine.fire("R1", "comment", WORKER, {"text": "a note"})
+    assert debug_lines() == [
+        "workflow R1: comment submitted -> submitted (v3)",
+        "workflow R1: comment submitted -> submitted (v6)",
+    ]

@@ -11,7 +11,7 @@ does not keep is refused by name rather than answered from an empty log.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -305,3 +305,47 @@ def test_every_recorded_command_gives_the_same_step_on_the_lean_engine(
             compared += 1
         assert not ticked
     assert compared == store.counts()["events"] and breaches > 0
+
+
+def _raised(store: MemoryStore) -> tuple[Engine, ManualClock]:
+    """``_lean_engine``'s workflow, on ``store`` (lean on a SimulationStore, full otherwise)."""
+    procedure = shipped_escalation_procedures()[0]
+    ladder = procedure.ladders[0]
+    clock = ManualClock(datetime(2026, 1, 5, 10, tzinfo=UTC))
+    spec = escalation_machine(ladder, procedure.policy)
+    lean = isinstance(store, SimulationStore)
+    engine = Engine(store, [spec], clock=clock, simulation=lean)
+    raiser = Actor("R-1", ladder.raiser)
+    engine.start(spec, "W-1", "raise", raiser, {"subject_id": "S-1", "reason": ladder.reasons[0]})
+    return engine, clock
+
+
+def test_the_simulation_store_loads_and_finds_due_deadlines_as_the_memory_store() -> None:
+    """SimulationStore restates load, due_deadlines and fire_due (compiled in a compiled
+    build): the same answers and the same refusals, for good and bad input."""
+    (lean, clock), (full, _) = _raised(SimulationStore()), _raised(MemoryStore())
+    stores = (lean.store, full.store)
+    assert lean.store.load("W-1").deadlines == full.store.load("W-1").deadlines
+    for bad in ("W-2", 5, ["W-1"], None):
+        refusals = []
+        for store in stores:
+            with pytest.raises(QAFlowError) as refused:
+                store.load(bad)  # type: ignore[arg-type]
+            refusals.append((type(refused.value), str(refused.value)))
+        assert refusals[0] == refusals[1]
+    due = max(d.due_at for d in lean.get("W-1").deadlines)
+    for moment in (clock.now(), due - timedelta(seconds=1), due, due + timedelta(days=400)):
+        assert lean.store.due_deadlines(moment) == full.store.due_deadlines(moment)
+    assert lean.store.due_deadlines(due)  # the comparison above compared something
+    for bad_now in ("2026-01-05", datetime(2026, 1, 5), None):
+        messages = []
+        for store in stores:
+            with pytest.raises(ValidationError) as refused:
+                store.due_deadlines(bad_now)  # type: ignore[arg-type]
+            messages.append(str(refused.value))
+            with pytest.raises(ValidationError) as refused:
+                store.fire_due(bad_now, lambda d: None, limit=1)  # type: ignore[arg-type]
+            messages.append(str(refused.value))
+        assert messages[:2] == messages[2:]
+    assert lean.store.fire_due(due, lambda d: None, limit=5) == []  # nothing to breach
+    assert lean.store.due_deadlines(due) == full.store.due_deadlines(due)  # still open

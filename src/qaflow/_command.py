@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Final
 from qaflow._build import snapshot_of
 from qaflow._checks import check_at, check_id, check_payload, ids_fit
 from qaflow._compute import live_step
+from qaflow.clock import ManualClock
 from qaflow.errors import (
     ConcurrencyError,
     GuardFailed,
@@ -44,6 +45,15 @@ __all__ = [
 ]
 
 log = logging.getLogger("qaflow.engine")
+
+_DEBUG: Final = logging.DEBUG
+_memo = getattr(log, "_cache", None)
+_log_cache: dict[int, bool] = _memo if type(_memo) is dict else {}
+"""The logger's own memo of ``isEnabledFor`` answers, the same dict object (``logging`` clears
+it in place whenever a level changes). A command calls ``isEnabledFor`` unless the memo holds
+``False`` for DEBUG: a memoised ``False`` is exactly what ``isEnabledFor`` would return, so the
+debug line is logged exactly when it was before, without a Python-level call per command while
+DEBUG is off. (An empty stand-in on a ``logging`` without the memo: every command asks.)"""
 
 _SYSTEM_ID: Final = SYSTEM.id
 _SYSTEM_ROLE: Final = SYSTEM.role
@@ -125,7 +135,7 @@ def fire(
     spec = engine._registry.pinned(snapshot)
     step = compute_step(engine, spec, snapshot, name, who, body, at, key)
     step = commit_step(engine, step, snapshot.version, name, who, body)
-    if log.isEnabledFor(logging.DEBUG):
+    if _log_cache.get(_DEBUG, True) and log.isEnabledFor(_DEBUG):
         event = step.event
         log.debug(
             "workflow %s: %s %s -> %s (v%d)",
@@ -153,7 +163,10 @@ def compute_step(
     (:func:`qaflow._compute.live_step` is :func:`~qaflow._compute.compute` given the command
     field by field; ``payload`` is the checked copy the boundary made, or qaflow's own.)
     """
-    clock = engine.clock.now()
+    source = engine.clock
+    # a ManualClock (simulation's and tests') read without a Python-level call; a subclass
+    # or any other clock is asked
+    clock = source._now if type(source) is ManualClock else source.now()
     body = payload if type(payload) is dict else dict(payload or {})
     return _live_step(
         spec,

@@ -49,7 +49,9 @@ class Scheduler:
         until = self.until
         if until is not None and when >= until:
             return
-        now = self.clock.now()
+        clock = self.clock
+        # a ManualClock read without a Python-level call (a subclass is asked)
+        now = clock._now if type(clock) is ManualClock else clock.now()
         if when < now:
             when = now
         self._seq += 1

@@ -303,6 +303,30 @@ def _run_and_end_it(
     return raised
 
 
+def _end_at_gate(
+    store: PostgresStore,
+    engine: Engine,
+    admin: psycopg.Connection[Any],
+    pg_dsn: str,
+    timing: str,
+    times: int = 1,
+    run: Callable[[], object] | None = None,
+) -> list[BaseException]:
+    """:func:`_run_and_end_it` behind a :func:`_gate` of ``timing`` (``before``: the session
+    is ended at its event insert; ``commit``: at its COMMIT), the gate opened to finish."""
+    query = {"before": "INSERT INTO events", "commit": "COMMIT"}[timing]
+    with _gate(admin, pg_dsn, timing) as key:
+        return _run_and_end_it(
+            store,
+            engine,
+            admin,
+            query,
+            lambda: admin.execute("SELECT pg_advisory_unlock(%s)", (key,)),
+            times=times,
+            run=run,
+        )
+
+
 def _pids_busy(store: PostgresStore, admin: psycopg.Connection[Any], query: str) -> list[int]:
     """The one store session waiting on a lock at ``query`` (found by polling)."""
     found: list[int] = []
@@ -325,14 +349,7 @@ def test_a_session_ended_mid_command_before_its_commit_is_written_once_on_a_new_
 ) -> None:
     store, engine = _store(pg_dsn)
     try:
-        with _gate(admin, pg_dsn, "before") as key:
-            raised = _run_and_end_it(
-                store,
-                engine,
-                admin,
-                "INSERT INTO events",
-                lambda: admin.execute("SELECT pg_advisory_unlock(%s)", (key,)),
-            )
+        raised = _end_at_gate(store, engine, admin, pg_dsn, "before")
         assert not raised, raised
         events = store.events("F0")
         assert [e.seq for e in events] == [1, 2] and store.load("F0").version == 2
@@ -357,15 +374,7 @@ def test_a_session_ended_mid_batch_or_mid_tick_claim_is_retried_and_written_once
             if which == "batch"
             else (lambda: fired.extend(_tick_due(engine)))
         )
-        with _gate(admin, pg_dsn, "before") as key:
-            raised = _run_and_end_it(
-                store,
-                engine,
-                admin,
-                "INSERT INTO events",
-                lambda: admin.execute("SELECT pg_advisory_unlock(%s)", (key,)),
-                run=run,
-            )
+        raised = _end_at_gate(store, engine, admin, pg_dsn, "before", run=run)
         assert not raised, raised
         if which == "batch":
             assert [store.load(w).version for w in ("F0", "F1", "F2")] == [2, 2, 1]
@@ -387,15 +396,7 @@ def test_a_session_ended_twice_mid_command_is_store_unavailable_and_writes_nothi
     store, engine = _store(pg_dsn)
     try:
         before = store.dump()
-        with _gate(admin, pg_dsn, "before") as key:
-            raised = _run_and_end_it(
-                store,
-                engine,
-                admin,
-                "INSERT INTO events",
-                lambda: admin.execute("SELECT pg_advisory_unlock(%s)", (key,)),
-                times=2,
-            )
+        raised = _end_at_gate(store, engine, admin, pg_dsn, "before", times=2)
         assert len(raised) == 1 and isinstance(raised[0], StoreUnavailable), raised
         error = raised[0]
         assert error.retryable and isinstance(error, ConnectionError)
@@ -415,14 +416,7 @@ def test_a_session_ended_during_its_commit_is_settled_by_asking_the_server(
     store finds the event absent once the session is over, and writes it once more."""
     store, engine = _store(pg_dsn)
     try:
-        with _gate(admin, pg_dsn, "commit") as key:
-            raised = _run_and_end_it(
-                store,
-                engine,
-                admin,
-                "COMMIT",
-                lambda: admin.execute("SELECT pg_advisory_unlock(%s)", (key,)),
-            )
+        raised = _end_at_gate(store, engine, admin, pg_dsn, "commit")
         assert not raised, raised
         assert [e.seq for e in store.events("F0")] == [1, 2]
         assert engine.verify() == 3

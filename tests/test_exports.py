@@ -80,6 +80,7 @@ MODULES = [
     "qaflow.simulate",
     "qaflow.spec",
     "qaflow.store",
+    "qaflow.store._due",
     "qaflow.store._find",
     "qaflow.store._period_rows",
     "qaflow.store._pg_anchor",

@@ -321,8 +321,8 @@ def _raised(store: MemoryStore) -> tuple[Engine, ManualClock]:
 
 
 def test_the_simulation_store_loads_and_finds_due_deadlines_as_the_memory_store() -> None:
-    """SimulationStore restates load, due_deadlines and fire_due (compiled in a compiled
-    build): the same answers and the same refusals, for good and bad input."""
+    """SimulationStore restates load, and both stores walk their heap with one compiled
+    ``due_by``: the same answers and the same refusals, for good and bad input."""
     (lean, clock), (full, _) = _raised(SimulationStore()), _raised(MemoryStore())
     stores = (lean.store, full.store)
     assert lean.store.load("W-1").deadlines == full.store.load("W-1").deadlines

@@ -42,6 +42,7 @@ HOT_MODULES: tuple[str, ...] = (
     "qaflow._timetext",
     "qaflow.calendar",
     "qaflow.machines._escalation_vocab",
+    "qaflow.store._due",
     "qaflow.store._simulation",
     # the simulation driver: a chunk's loop and paths' ends, actors, scheduler, tally
     "qaflow.sim._escalation",

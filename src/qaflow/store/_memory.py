@@ -20,6 +20,7 @@ from qaflow.records import (
     WorkflowSnapshot,
     anchor_head,
 )
+from qaflow.store._due import due_by
 from qaflow.store._find import Filters, FindWorkflows
 from qaflow.store._protocol import breach_each, check_next, commit_each
 from qaflow.store._staged import StagedStore
@@ -163,22 +164,7 @@ class MemoryStore(FindWorkflows):
         return found[: max(limit, 0)]
 
     def due_deadlines(self, now: datetime) -> list[Deadline]:
-        now = to_utc(now, "now")
-        heap = self._heap
-        while heap and heap[0][1] not in self._open:
-            heapq.heappop(heap)
-        if not heap or heap[0][0] > now:
-            return []
-        due: list[Deadline] = []
-        taken: list[tuple[datetime, str]] = []
-        while heap and heap[0][0] <= now:
-            item = heapq.heappop(heap)
-            if item[1] in self._open:
-                taken.append(item)
-                due.append(self._deadlines[item[1]])
-        for item in taken:
-            heapq.heappush(heap, item)
-        return due
+        return due_by(self._heap, self._open, self._deadlines, to_utc(now, "now"))
 
     def open_deadlines(self, workflow_id: str | None = None) -> list[Deadline]:
         found = [self._deadlines[d] for d in self._open]

@@ -20,11 +20,10 @@ plays each chunk in one when no store is given; its summary is the same as with 
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import NoReturn
 
-from qaflow._checks import to_utc
 from qaflow.errors import UnknownWorkflow, ValidationError
 from qaflow.records import (
     AnchorEntry,
@@ -36,7 +35,7 @@ from qaflow.records import (
     WorkflowSnapshot,
 )
 from qaflow.store._memory import MemoryStore
-from qaflow.store._protocol import breach_each, check_next, commit_each
+from qaflow.store._protocol import check_next, commit_each
 
 __all__ = ["SimulationStore"]
 
@@ -47,9 +46,9 @@ class SimulationStore(MemoryStore):
     Not for threads: commits take no lock (one simulated run, one thread, writes it).
     """
 
-    # ``load``, ``due_deadlines`` and ``fire_due`` are the memory store's, restated here so a
-    # compiled build compiles them (this module is in ``qaflow._compiled.HOT_MODULES``; the
-    # memory store is not): the same answers and the same errors.
+    # ``load`` is the memory store's, restated here so that a compiled build compiles it (it
+    # runs once a command; this module is in ``qaflow._compiled.HOT_MODULES``, the memory
+    # store is not): the same answers and the same errors.
 
     def load(self, workflow_id: object) -> WorkflowSnapshot:
         """The workflow's snapshot; :class:`UnknownWorkflow` if there is none (as the memory
@@ -60,43 +59,6 @@ class SimulationStore(MemoryStore):
                 return snapshot
             raise UnknownWorkflow(workflow_id=workflow_id)
         return MemoryStore.load(self, workflow_id)  # type: ignore[arg-type]
-
-    def due_deadlines(self, now: object) -> list[Deadline]:
-        """Open deadlines due by ``now`` (the memory store's heap walk; ``now`` checked by
-        hand, so a compiled build refuses a bad one as the memory store does)."""
-        moment = to_utc(now, "now")
-        heap = self._heap
-        open_ids = self._open
-        while heap and heap[0][1] not in open_ids:
-            heapq.heappop(heap)
-        if not heap or heap[0][0] > moment:
-            return []
-        due: list[Deadline] = []
-        taken: list[tuple[datetime, str]] = []
-        deadlines = self._deadlines
-        while heap and heap[0][0] <= moment:
-            item = heapq.heappop(heap)
-            if item[1] in open_ids:
-                taken.append(item)
-                due.append(deadlines[item[1]])
-        for item in taken:
-            heapq.heappush(heap, item)
-        return due
-
-    def fire_due(
-        self, now: object, breach: Callable[[Deadline], Step | None], *, limit: int
-    ) -> list[Step]:
-        """Breach up to ``limit`` due deadlines (one run, one thread: nothing else claims them)."""
-        due = self.due_deadlines(now)
-        if not due:
-            return []
-        open_ids = self._open
-        # A deadline closed by an earlier breach of this round is passed over.
-        return breach_each(
-            (d for d in due[:limit] if d.id in open_ids),
-            breach,
-            lambda step: self.commit(step, expected_version=step.event.seq - 1),
-        )
 
     def _commit(self, step: Step, expected_version: int) -> None:
         """What the memory store's own paths (``tick``'s breaches) call: :meth:`commit`."""

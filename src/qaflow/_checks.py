@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from qaflow.errors import ValidationError
 
@@ -38,13 +38,13 @@ __all__ = [
     "to_utc",
 ]
 
-MAX_ID_LENGTH = 200
+MAX_ID_LENGTH: Final = 200
 """The longest id (workflow, trigger, actor, role, idempotency key) accepted."""
 
-MAX_DEPTH = 32
+MAX_DEPTH: Final = 32
 """How deeply lists and mappings may nest in a payload."""
 
-MAX_INT_BITS = 63
+MAX_INT_BITS: Final = 63
 """Integers in a payload fit a signed 64-bit column: at most 63 bits of magnitude."""
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
@@ -62,10 +62,37 @@ def _utf8(value: str) -> bool:
     return True
 
 
+_FITTING: Final[set[str]] = set()
+"""Ids that passed :func:`_fits` recently (exact ``str`` only; bounded, cleared when full).
+
+A command names the same few ids again and again (its workflow, the spec's triggers, the
+roles, the actor): an id text that passed once passes again, so a recent pass is a set look-up
+instead of a scan of every character. Only passing texts are kept: a refused value is checked
+in full every time it is offered."""
+
+_FITTING_MAX: Final = 8192
+
+
+def _fits(value: object) -> bool:
+    """Whether ``value`` is an id :func:`check_id` accepts by its fast path: exact ``str``,
+    non-empty, at most :data:`MAX_ID_LENGTH` long, printable (which excludes control
+    characters and lone surrogates alike)."""
+    if type(value) is not str:
+        return False
+    text: str = value
+    if text in _FITTING:
+        return True
+    if 0 < len(text) <= MAX_ID_LENGTH and text.isprintable():
+        if len(_FITTING) >= _FITTING_MAX:
+            _FITTING.clear()
+        _FITTING.add(text)
+        return True
+    return False
+
+
 def check_id(field: str, value: object, *, optional: bool = False) -> None:
     """Refuse anything but short, printable, UTF-8 encodable, non-empty text."""
-    # Fast path: printable text excludes control characters and lone surrogates alike.
-    if type(value) is str and value and len(value) <= MAX_ID_LENGTH and value.isprintable():
+    if _fits(value):
         return
     if value is None and optional:
         return
@@ -89,22 +116,11 @@ def ids_fit(
     """Whether a command's ids all pass :func:`check_id` by its fast path (``key`` may be
     ``None``): one call for the common case. ``False`` says only "check each one"."""
     return (
-        type(workflow_id) is str
-        and 0 < len(workflow_id) <= MAX_ID_LENGTH
-        and workflow_id.isprintable()
-        and type(trigger) is str
-        and 0 < len(trigger) <= MAX_ID_LENGTH
-        and trigger.isprintable()
-        and type(actor_id) is str
-        and 0 < len(actor_id) <= MAX_ID_LENGTH
-        and actor_id.isprintable()
-        and type(role) is str
-        and 0 < len(role) <= MAX_ID_LENGTH
-        and role.isprintable()
-        and (
-            key is None
-            or (type(key) is str and 0 < len(key) <= MAX_ID_LENGTH and key.isprintable())
-        )
+        _fits(workflow_id)
+        and _fits(trigger)
+        and _fits(actor_id)
+        and _fits(role)
+        and (key is None or _fits(key))
     )
 
 

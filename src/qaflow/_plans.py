@@ -15,7 +15,7 @@ The checks themselves still run on every command, in the same order, against the
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from qaflow._authorise import Directory, authorise, check_holder
 from qaflow._program import Op, compile_program, updates_only
@@ -23,7 +23,7 @@ from qaflow.errors import GuardFailed, PermissionDenied, ValidationError
 from qaflow.records import SYSTEM, Actor, WorkflowSnapshot
 from qaflow.spec import Context, Field, Guard, MachineSpec, TransitionSpec
 
-__all__ = ["BREACH_FIELDS", "Plan", "Route", "check_fields", "choose", "plan_of"]
+__all__ = ["BREACH_FIELDS", "FieldRule", "Plan", "Route", "check_fields", "choose", "plan_of"]
 
 BREACH_FIELDS = frozenset({"deadline", "deadline_id"})
 """Payload fields every breach carries besides the trigger's own."""
@@ -61,8 +61,9 @@ class Route:
         self.transition = transition
         self.roles = transition.roles
         self.actor_key = transition.actor_key
-        self.fields: dict[str, Field] = spec.fields_of(transition)
-        self.required = tuple(name for name, f in self.fields.items() if f.required)
+        fields = spec.fields_of(transition)
+        self.fields = {name: FieldRule(f) for name, f in fields.items()}
+        self.required = tuple(name for name, f in fields.items() if f.required)
         self.guards: tuple[GuardCall, ...] = tuple((*g.parts(), g) for g in transition.guards)
         self.dest = transition.dest_from(state)
         self.full: tuple[Op, ...] = compile_program(spec, transition, state, True)
@@ -111,8 +112,35 @@ def plan_of(spec: MachineSpec, state: str, trigger: str) -> Plan | None:
     return plan
 
 
+class FieldRule:
+    """One payload field's table, read once from its :class:`Field`: a command's check reads
+    these slots instead of the attrs field's attributes.
+
+    ``kind`` is :data:`STR`, :data:`CHOICE`, :data:`ANY` or :data:`OTHER` (every other kind:
+    its value goes to :meth:`Field.check`); ``max_length`` ``-1`` is no limit; ``choices`` is
+    the field's own tuple. ``field.kind`` stays the field's name of its kind, for messages.
+    """
+
+    __slots__ = ("choices", "field", "kind", "max_length", "required")
+
+    def __init__(self, field: Field) -> None:
+        self.field = field
+        name = field.kind if type(field) is Field else ""  # a subclass checks for itself
+        self.kind = _KINDS.get(name, OTHER)
+        self.max_length = -1 if field.max_length is None else field.max_length
+        self.required = bool(field.required)
+        self.choices: tuple[Any, ...] = tuple(field.choices)
+
+
+STR: Final = 0
+CHOICE: Final = 1
+ANY: Final = 2
+OTHER: Final = 3
+_KINDS: Final[dict[str, int]] = {"str": STR, "choice": CHOICE, "any": ANY}
+
+
 def check_fields(
-    fields: dict[str, Field],
+    fields: dict[str, FieldRule],
     required: tuple[str, ...],
     trigger: str,
     payload: dict[str, Any],
@@ -120,8 +148,8 @@ def check_fields(
 ) -> None:
     """Refuse a payload field the transition does not accept, a bad value or a missing one."""
     for name, value in payload.items():
-        field = fields.get(name)
-        if field is None:
+        rule = fields.get(name)
+        if rule is None:
             if breach and name in BREACH_FIELDS:
                 continue
             raise ValidationError(
@@ -130,23 +158,25 @@ def check_fields(
                 expected=f"a field {trigger!r} accepts: "
                 + (", ".join(map(repr, fields)) or "none"),
             )
-        if type(field) is Field:
-            # Field.check's common passes, decided here without a Python-level call; any
-            # value they do not pass (and every other kind) goes to Field.check, which raises
-            kind = field.kind
-            if kind == "str" and type(value) is str:
-                limit = field.max_length
-                if (limit is None or len(value) <= limit) and (not field.required or value.strip()):
+        # Field.check's common passes, decided here from the rule's slots; any value they do
+        # not pass (and every other kind) goes to Field.check, which raises
+        kind = rule.kind
+        if kind == STR:
+            if type(value) is str:
+                limit = rule.max_length
+                if (limit < 0 or len(value) <= limit) and (not rule.required or value.strip()):
                     continue
-            elif kind == "choice":
-                if value in field.choices:
-                    continue
-            elif kind == "any":
+        elif kind == CHOICE:
+            if value in rule.choices:
                 continue
-        field.check(value)
+        elif kind == ANY:
+            continue
+        rule.field.check(value)
     for name in required:
         if name not in payload:
-            raise ValidationError(field=name, value=None, expected=f"given ({fields[name].kind})")
+            raise ValidationError(
+                field=name, value=None, expected=f"given ({fields[name].field.kind})"
+            )
 
 
 def choose(

@@ -23,12 +23,14 @@ escalation ladders.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, Final
 
+from qaflow._build import new_deadline
 from qaflow._effects import HANDLERS, Outputs, _unknown, open_deadline
 from qaflow._rolling import advance as advance_rolling
 from qaflow._specparts import call_with, entry_parts
-from qaflow.calendar import Duration
+from qaflow.calendar import Duration, WorkingCalendar
 from qaflow.spec import (
     AddTask,
     CloseDeadline,
@@ -74,24 +76,78 @@ CALL: Final = 6
 
 Op = tuple[int, Any, Any]
 
+_UTC: Final = UTC
+
 
 class Opening:
     """A deadline rule ready to open: its duration and the duration's text worked out once
-    when the rule's duration is fixed (``duration`` ``None``: computed per command)."""
+    when the rule's duration is fixed (``duration`` ``None``: computed per command), and the
+    rule's fields and the spec's calendar read once, so opening one reads no attrs object.
 
-    __slots__ = ("duration", "rule")
+    ``working_days``: the fixed duration's count when it is in working days (else ``-1``): a
+    command in UTC then asks the calendar directly, as :meth:`Duration.after` would.
+    """
 
-    def __init__(self, rule: DeadlineRule) -> None:
+    __slots__ = (
+        "breach_trigger",
+        "calendar",
+        "clause",
+        "duration",
+        "from_key",
+        "name",
+        "notify",
+        "rule",
+        "text",
+        "working_days",
+    )
+
+    def __init__(self, rule: DeadlineRule, calendar: WorkingCalendar) -> None:
         self.rule = rule
         fixed = rule.duration if isinstance(rule.duration, Duration) else None
         self.duration: tuple[Duration, str] | None = None if fixed is None else (fixed, str(fixed))
+        self.text = "" if fixed is None else str(fixed)
+        self.working_days = fixed.amount if fixed is not None and fixed.unit == "WD" else -1
+        self.calendar = calendar
+        self.name = rule.name
+        self.breach_trigger = rule.breach_trigger
+        self.clause = rule.clause
+        self.notify = rule.notify
+        self.from_key = rule.from_key
+
+
+def _open(opening: Opening, ctx: Context, out: Outputs, state: str | None) -> None:
+    """:func:`~qaflow._effects.open_deadline` of a compiled rule: the same deadline, with
+    the rule's fields read from ``opening`` (a rule computed per command, or running from
+    a data key, goes to ``open_deadline`` itself)."""
+    fixed = opening.duration
+    if fixed is None or opening.from_key is not None:
+        open_deadline(opening.rule, ctx, out, state, fixed)
+        return
+    at = out.at  # the command's time (Outputs carries the context's own)
+    days = opening.working_days
+    if days >= 0 and type(at) is datetime and at.tzinfo is _UTC:
+        due = opening.calendar.add_working_days(at, days)
+    else:
+        due = fixed[0].after(at, opening.calendar)
+    name = opening.name
+    out.close_in(state, name)
+    seq = out.seq
+    wid: str = ctx.snapshot.workflow_id
+    deadline = new_deadline(
+        f"{wid}:{seq}:{name}", wid, name, state, at, due if due >= at else at, opening.text,
+        opening.breach_trigger, opening.clause, opening.notify, seq,
+    )  # fmt: skip
+    out.opened.append(deadline)
+    out.open_now[deadline.id] = deadline
 
 
 def _refuse_unknown(effect: object, ctx: Context, out: Outputs) -> None:
     raise _unknown(effect, f"{ctx.trigger}.effects")
 
 
-def _compile_effects(effects: tuple[Effect, ...], dest: str, rows: bool, ops: list[Op]) -> None:
+def _compile_effects(
+    effects: tuple[Effect, ...], dest: str, rows: bool, calendar: WorkingCalendar, ops: list[Op]
+) -> None:
     for effect in effects:
         kind = type(effect)
         if kind is Update:
@@ -104,7 +160,7 @@ def _compile_effects(effects: tuple[Effect, ...], dest: str, rows: bool, ops: li
             ops.append((CLOSE_NAMED, effect.name, None))  # type: ignore[union-attr]
         elif kind is OpenDeadline:
             scope = dest if effect.scope == "state" else None  # type: ignore[union-attr]
-            ops.append((OPEN, Opening(effect.rule), scope))  # type: ignore[union-attr]
+            ops.append((OPEN, Opening(effect.rule, calendar), scope))  # type: ignore[union-attr]
         else:  # ExtendDeadline, Derived: their general handler; an unknown type: refused
             ops.append((CALL, HANDLERS.get(kind, _refuse_unknown), effect))
 
@@ -127,10 +183,11 @@ def compile_program(
     leaving = transition.leaves(source)
     if leaving:
         ops.append((CLOSE_STATE, source, None))
-    _compile_effects(transition.effects, dest_name, rows, ops)
+    calendar = spec.calendar
+    _compile_effects(transition.effects, dest_name, rows, calendar, ops)
     if leaving:
-        ops.extend((OPEN, Opening(rule), dest_name) for rule in dest.deadlines)
-        _compile_effects(dest.on_enter, dest_name, rows, ops)
+        ops.extend((OPEN, Opening(rule, calendar), dest_name) for rule in dest.deadlines)
+        _compile_effects(dest.on_enter, dest_name, rows, calendar, ops)
     if dest.terminal:
         ops.append((CLOSE_ALL, None, None))
     elif spec.rolling:
@@ -155,7 +212,7 @@ def run_program(ops: tuple[Op, ...], ctx: Context, out: Outputs) -> None:
                     if d.name == a:
                         out.close(did)
         elif op == OPEN:
-            open_deadline(a.rule, ctx, out, b, a.duration)
+            _open(a, ctx, out, b)
         elif op == CLOSE_STATE:
             out.close_in(a)
         elif op == CLOSE_ALL:

@@ -1,7 +1,13 @@
-"""A moment's UTC ISO 8601 text, remembered for recently seen moments (compiled in a compiled
-build: a simulated path formats about ten moments, for the event hash and the stage history).
+"""A moment's UTC ISO 8601 text, written by hand (compiled in a compiled build: a simulated
+path formats about ten moments, for the event hash and the stage history).
 
-:func:`utc_isoformat` is re-exported by :mod:`qaflow.records`, where callers find it.
+:func:`utc_isoformat` is re-exported by :mod:`qaflow.records`, where callers find it. Its text
+is byte for byte ``moment.astimezone(UTC).isoformat()`` (the event hash and the stage history
+depend on that exact text; ``tests/test_timetext.py`` compares the two over many moments):
+``YYYY-MM-DDTHH:MM:SS``, then ``.ffffff`` only when the microsecond is not zero, then
+``+00:00``. ``datetime.isoformat`` builds its text with ``PyUnicode_FromFormat`` and asks the
+time zone for its offset, about fourteen thousand instructions a moment; reading the fields
+and joining two-digit pieces from a table is a small fraction of that, with no cache to miss.
 """
 
 from __future__ import annotations
@@ -11,22 +17,28 @@ from typing import Final
 
 __all__ = ["utc_isoformat"]
 
-_ISO_CACHE: Final[dict[datetime, str]] = {}
-_ISO_CACHE_MAX: Final = 4096
+_UTC: Final = UTC
+_TWO: Final[tuple[str, ...]] = tuple(f"{i:02d}" for i in range(100))
+"""``"00"`` to ``"99"``: every field of the text is one or more of these."""
 
 
 def utc_isoformat(moment: datetime) -> str:
-    """``moment.astimezone(UTC).isoformat()``, remembered for recently seen moments.
+    """``moment.astimezone(UTC).isoformat()``, the same text, built without ``isoformat``.
 
-    One command formats its time several times (the event hash, the stage history), and
-    many simulated commands share a moment (end-of-day deadlines); equal instants give the
-    same UTC text, so a small cache keyed by the instant is exact.
+    A moment in another zone (or naive, read as local time, as ``astimezone`` reads it) is
+    converted first; a ``datetime`` subclass may format itself differently, so it is asked.
     """
-    if type(moment) is not datetime:  # a subclass may format itself differently
-        return moment.astimezone(UTC).isoformat()
-    text = _ISO_CACHE.get(moment)
-    if text is None:
-        if len(_ISO_CACHE) >= _ISO_CACHE_MAX:
-            _ISO_CACHE.clear()
-        text = _ISO_CACHE[moment] = moment.astimezone(UTC).isoformat()
-    return text
+    if type(moment) is not datetime:
+        return moment.astimezone(_UTC).isoformat()
+    if moment.tzinfo is not _UTC:
+        moment = moment.astimezone(_UTC)
+    two = _TWO
+    year: int = moment.year
+    micro: int = moment.microsecond
+    text = (
+        f"{two[year // 100]}{two[year % 100]}-{two[moment.month]}-{two[moment.day]}"
+        f"T{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}"
+    )
+    if micro:
+        return f"{text}.{two[micro // 10000]}{two[micro // 100 % 100]}{two[micro % 100]}+00:00"
+    return f"{text}+00:00"

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
-from typing import Any, Literal, cast
+from typing import Any, Final, Literal, cast
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 LONDON = ZoneInfo("Europe/London")
+_UTC: Final = UTC
 _END_OF_DAY = time(23, 59, 59, 999999)
 
 Unit = Literal["WD", "h", "d", "weeks", "months"]
@@ -76,7 +77,7 @@ def add_hours(start: datetime, hours: float) -> datetime:
 def _local_date(moment: datetime, name: str) -> date:
     """``moment``'s Europe/London date (before 23:00 UTC, its UTC date: see
     :meth:`WorkingCalendar.add_working_days`); a naive ``moment`` is refused as ``name``."""
-    if type(moment) is datetime and moment.tzinfo is UTC and moment.hour < 23:
+    if type(moment) is datetime and moment.tzinfo is _UTC and moment.hour < 23:
         return moment.date()
     return ensure_aware(moment, name).astimezone(LONDON).date()
 
@@ -133,7 +134,7 @@ class WorkingCalendar:
         self._wd = wd
         self._eod: dict[int, datetime] = {}
         self._due: dict[tuple[datetime, int], datetime] = {}
-        self._due_on: dict[tuple[int, int], datetime] = {}
+        self._due_on: dict[int, datetime] = {}
 
     def __repr__(self) -> str:
         return (
@@ -177,8 +178,8 @@ class WorkingCalendar:
         # the UTC date: the answer depends on (that date, n) alone, remembered by that pair,
         # with no time-zone conversion (checked against the conversion for every day of the
         # range). Only an answer is remembered: an error is raised again each time.
-        if type(n) is int and start.tzinfo is UTC and start.hour < 23:
-            on = (start.toordinal(), n)
+        if type(n) is int and start.tzinfo is _UTC and start.hour < 23 and 0 <= n < 65536:
+            on = start.toordinal() << 16 | n  # (date, n) as one int: no tuple to build or hash
             due = self._due_on.get(on)
             if due is None:
                 due = self._end_of(self._nth_index(start.date(), n))
@@ -293,9 +294,10 @@ class Duration:
 
     def after(self, start: datetime, calendar: WorkingCalendar | None = None) -> datetime:
         """When this rule expires for something that starts at ``start`` (aware UTC)."""
-        wd, utc = self.unit == "WD", type(start) is datetime and start.tzinfo is UTC
-        if wd and utc and calendar is not None:  # aware UTC: ensure_aware would pass
-            return calendar.add_working_days(start, self.amount)
+        unit = self.unit
+        if unit == "WD" and calendar is not None and type(start) is datetime:
+            if start.tzinfo is _UTC:  # aware UTC: ensure_aware would pass
+                return calendar.add_working_days(start, self.amount)
         ensure_aware(start, "start")
         if self.unit == "WD":
             return (calendar or default_calendar()).add_working_days(start, self.amount)

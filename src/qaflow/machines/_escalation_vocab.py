@@ -13,9 +13,9 @@ from datetime import datetime
 from typing import Any, Final
 
 from qaflow import vocabulary
+from qaflow._timetext import utc_isoformat as _iso
 from qaflow.calendar import Duration, WorkingCalendar
 from qaflow.errors import ValidationError
-from qaflow.records import utc_isoformat
 from qaflow.spec import Context, DeadlineRule, Effect, ExtendDeadline, OpenDeadline
 
 __all__ = ["ID_MAX", "OVERDUE", "RESPONSE_DEADLINE"]
@@ -25,9 +25,6 @@ OVERDUE: Final = "response_overdue"
 ID_MAX: Final = 64
 _NOBODY: Final[dict[str, str]] = {}
 _DUE: dict[tuple[str, datetime, WorkingCalendar], str] = {}
-
-
-_iso: Final = utc_isoformat  # the stage history's time text (one call, not two)
 
 
 def _history(ctx: Context) -> list[dict[str, Any]]:

@@ -13,13 +13,16 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qaflow._timetext import utc_isoformat
+from qaflow._timetext import _written, utc_isoformat
 
 LONDON = ZoneInfo("Europe/London")
 
 
 def _reference(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
+    """The reference text; also checks the formatter itself, past the cache in front of it."""
+    expected = moment.astimezone(UTC).isoformat()
+    assert _written(moment.astimezone(UTC)) == expected
+    return expected
 
 
 def test_utc_moments_at_the_edges_of_every_field() -> None:
@@ -62,6 +65,14 @@ def test_other_zones_are_converted_to_utc_first() -> None:
 def test_a_naive_moment_reads_as_local_time_as_astimezone_does() -> None:
     moment = datetime(2025, 6, 1, 12, 0, 0, 250)
     assert utc_isoformat(moment) == _reference(moment)
+
+
+def test_remembered_text_is_the_instant_s_in_any_zone() -> None:
+    """The cache is keyed by the instant: the same instant in another zone, seen first or
+    second, gives the same UTC text."""
+    utc = datetime(2025, 7, 1, 9, 30, 0, 1200, tzinfo=UTC)
+    for moment in (utc.astimezone(LONDON), utc, utc.astimezone(timezone(timedelta(hours=-3)))):
+        assert utc_isoformat(moment) == "2025-07-01T09:30:00.001200+00:00"
 
 
 def test_a_datetime_subclass_formats_itself() -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from qaflow._build import new_deadline, new_notification, new_task
 from qaflow._rolling import advance as advance_rolling
@@ -50,7 +50,7 @@ __all__ = [
 ]
 
 
-_NO_ROWS: Any = ()
+_NO_ROWS: Final[Any] = ()
 """The rows a command does not gather: empty, and not appendable."""
 
 

@@ -7,7 +7,8 @@ depend on that exact text; ``tests/test_timetext.py`` compares the two over many
 ``YYYY-MM-DDTHH:MM:SS``, then ``.ffffff`` only when the microsecond is not zero, then
 ``+00:00``. ``datetime.isoformat`` builds its text with ``PyUnicode_FromFormat`` and asks the
 time zone for its offset, about fourteen thousand instructions a moment; reading the fields
-and joining two-digit pieces from a table is a small fraction of that, with no cache to miss.
+and joining two-digit pieces from a table is a fraction of that. Recently seen moments are
+remembered (a hit is cheaper still).
 """
 
 from __future__ import annotations
@@ -20,18 +21,34 @@ __all__ = ["utc_isoformat"]
 _UTC: Final = UTC
 _TWO: Final[tuple[str, ...]] = tuple(f"{i:02d}" for i in range(100))
 """``"00"`` to ``"99"``: every field of the text is one or more of these."""
+_ISO_CACHE: Final[dict[datetime, str]] = {}
+_ISO_CACHE_MAX: Final = 4096
 
 
 def utc_isoformat(moment: datetime) -> str:
-    """``moment.astimezone(UTC).isoformat()``, the same text, built without ``isoformat``.
+    """``moment.astimezone(UTC).isoformat()``, the same text, built without ``isoformat`` and
+    remembered for recently seen moments.
 
-    A moment in another zone (or naive, read as local time, as ``astimezone`` reads it) is
-    converted first; a ``datetime`` subclass may format itself differently, so it is asked.
+    One command formats its time several times (the event hash, the stage history), and
+    many simulated commands share a moment (end-of-day deadlines); equal instants give the
+    same UTC text, so a small cache keyed by the instant is exact. A moment in another zone
+    (or naive, read as local time, as ``astimezone`` reads it) is converted first; a
+    ``datetime`` subclass may format itself differently, so it is asked.
     """
     if type(moment) is not datetime:
         return moment.astimezone(_UTC).isoformat()
-    if moment.tzinfo is not _UTC:
-        moment = moment.astimezone(_UTC)
+    text = _ISO_CACHE.get(moment)
+    if text is None:
+        if len(_ISO_CACHE) >= _ISO_CACHE_MAX:
+            _ISO_CACHE.clear()
+        text = _ISO_CACHE[moment] = _written(
+            moment if moment.tzinfo is _UTC else moment.astimezone(_UTC)
+        )
+    return text
+
+
+def _written(moment: datetime) -> str:
+    """The ISO text of an aware UTC ``datetime``: fields as two-digit pieces from a table."""
     two = _TWO
     year: int = moment.year
     micro: int = moment.microsecond

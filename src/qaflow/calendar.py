@@ -74,12 +74,12 @@ def add_hours(start: datetime, hours: float) -> datetime:
     return ensure_aware(start, "start").astimezone(UTC) + timedelta(hours=hours)
 
 
-def _local_date(moment: datetime, name: str) -> date:
-    """``moment``'s Europe/London date (before 23:00 UTC, its UTC date: see
+def _local_ordinal(moment: datetime, name: str) -> int:
+    """``moment``'s Europe/London date as an ordinal (before 23:00 UTC, its UTC date: see
     :meth:`WorkingCalendar.add_working_days`); a naive ``moment`` is refused as ``name``."""
     if type(moment) is datetime and moment.tzinfo is _UTC and moment.hour < 23:
-        return moment.date()
-    return ensure_aware(moment, name).astimezone(LONDON).date()
+        return moment.toordinal()
+    return ensure_aware(moment, name).astimezone(LONDON).toordinal()
 
 
 class WorkingCalendar:
@@ -143,11 +143,15 @@ class WorkingCalendar:
         )
 
     def _index(self, day: date) -> int:
-        i = day.toordinal() - self._epoch
-        if i < 0 or day.toordinal() > self._last:
+        return self._ordinal_index(day.toordinal())
+
+    def _ordinal_index(self, ordinal: int) -> int:
+        """The index of the day ``ordinal`` (a proleptic Gregorian ordinal) in the tables."""
+        i = ordinal - self._epoch
+        if i < 0 or ordinal > self._last:
             raise ValidationError(
                 field="date",
-                value=day.isoformat(),
+                value=date.fromordinal(ordinal).isoformat(),
                 expected=f"a date in {self.first_year}..{self.last_year}",
             )
         return i
@@ -212,8 +216,8 @@ class WorkingCalendar:
     def working_days_between(self, start: datetime, end: datetime) -> int:
         """Working days in (start's local date, end's local date]; negative if end is earlier."""
         return (
-            self._cum[self._index(_local_date(end, "end"))]
-            - self._cum[self._index(_local_date(start, "start"))]
+            self._cum[self._ordinal_index(_local_ordinal(end, "end"))]
+            - self._cum[self._ordinal_index(_local_ordinal(start, "start"))]
         )
 
     def working_dates(self, start: date, end: date) -> list[date]:
@@ -295,9 +299,9 @@ class Duration:
     def after(self, start: datetime, calendar: WorkingCalendar | None = None) -> datetime:
         """When this rule expires for something that starts at ``start`` (aware UTC)."""
         unit = self.unit
-        if unit == "WD" and calendar is not None and type(start) is datetime:
-            if start.tzinfo is _UTC:  # aware UTC: ensure_aware would pass
-                return calendar.add_working_days(start, self.amount)
+        utc = type(start) is datetime and start.tzinfo is _UTC  # ensure_aware would pass
+        if unit == "WD" and utc and calendar is not None:
+            return calendar.add_working_days(start, self.amount)
         ensure_aware(start, "start")
         if self.unit == "WD":
             return (calendar or default_calendar()).add_working_days(start, self.amount)

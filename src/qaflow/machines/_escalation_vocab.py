@@ -24,7 +24,23 @@ RESPONSE_DEADLINE: Final = "response"
 OVERDUE: Final = "response_overdue"
 ID_MAX: Final = 64
 _NOBODY: Final[dict[str, str]] = {}
-_DUE: dict[tuple[str, datetime, WorkingCalendar], str] = {}
+_DUE: Final[dict[tuple[str, datetime, WorkingCalendar], str]] = {}
+_ENTRY: Final[dict[str, Any]] = {
+    "state": None,
+    "level": None,
+    "entered_at": None,
+    "via": None,
+    "holders": None,
+    "due_at": None,
+    "note": None,
+    "response": None,
+    "extensions": None,
+    "breaches": 0,
+    "breached_at": None,
+    "left_at": None,
+}
+"""A stage visit's keys in their order: :func:`_enter` copies it and sets each visit's own
+values (a copy of a dict is cheaper than building one key by key)."""
 
 
 def _history(ctx: Context) -> list[dict[str, Any]]:
@@ -43,7 +59,9 @@ def _last(ctx: Context) -> dict[str, Any]:
 
 def _with_last(ctx: Context, **changes: Any) -> list[dict[str, Any]]:
     history: list[dict[str, Any]] = list(ctx.data.get("history", ()))  # _history, inline
-    history[-1] = {**history[-1], **changes}
+    entry = dict(history[-1])  # {**last, **changes}, without a dict display
+    entry.update(changes)
+    history[-1] = entry
     return history
 
 
@@ -238,51 +256,61 @@ def _record_people(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
 @vocabulary.update("escalation.enter")
 def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     """Append a stage visit to the history (closing the one before)."""
+    # the spec's arguments and the payload as dicts (they are): look-ups without a method call
+    kw: dict[str, Any] = args if type(args) is dict else dict(args)
     data = ctx.data
-    at = _iso(ctx.at)
+    moment = ctx.at
+    at = _iso(moment)
     history: list[dict[str, Any]] = list(data.get("history", ()))  # _history, inline
-    if history and history[-1].get("left_at") is None:
-        history[-1] = {**history[-1], "left_at": at}
-    response = data.get("agreed_response") if args.get("agreed") else args.get("response")
+    if history:
+        last = history[-1]
+        if last.get("left_at") is None:
+            left = dict(last)  # {**last, "left_at": at}
+            left["left_at"] = at
+            history[-1] = left
+    response = data.get("agreed_response") if kw.get("agreed") else kw.get("response")
     due = None
     if response is not None:
         # Many escalations enter a stage at the same moment: the due time is remembered.
         calendar = ctx.spec.calendar
-        key = (response, ctx.at, calendar)
+        key = (response, moment, calendar)
         due = _DUE.get(key)
         if due is None:
             if len(_DUE) >= 4096:
                 _DUE.clear()
             length = Duration.parse(response)
-            due = _DUE[key] = _iso(max(length.after(ctx.at, calendar), ctx.at))
-    entry = {
-        "state": ctx.dest,
-        "level": args["level"],
-        "entered_at": at,
-        "via": ctx.trigger,
-        "holders": list(args["holders"]),
-        "due_at": due,
-        "note": ctx.payload.get("note"),
-        "response": None,
-        "extensions": [],
-        "breaches": 0,
-        "breached_at": None,
-        "left_at": None,
-    }
+            due = _DUE[key] = _iso(max(length.after(moment, calendar), moment))
+    payload = ctx.payload
+    body: dict[str, Any] = payload if type(payload) is dict else dict(payload)
+    level = kw["level"]
+    entry = _ENTRY.copy()  # the keys in their order; the visit's own values set below
+    entry["state"] = ctx.dest
+    entry["level"] = level
+    entry["entered_at"] = at
+    entry["via"] = ctx.trigger
+    entry["holders"] = list(kw["holders"])
+    entry["due_at"] = due
+    entry["note"] = body.get("note")
+    entry["extensions"] = []
     history.append(entry)  # a new list: the snapshot's own is never changed
-    return {"history": history, "level": args["level"]}
+    return {"history": history, "level": level}
 
 
 @vocabulary.update("escalation.close")
 def _close(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     """Record the outcome, when, and the working days the escalation was open."""
     outcome = args["outcome"]
-    at = _iso(ctx.at)
+    moment = ctx.at
+    at = _iso(moment)
     history = _history(ctx)
-    if outcome != "referred" and history and history[-1].get("left_at") is None:
-        history[-1] = {**history[-1], "left_at": at}
+    if outcome != "referred" and history:
+        last = history[-1]
+        if last.get("left_at") is None:
+            left = dict(last)  # {**last, "left_at": at}
+            left["left_at"] = at
+            history[-1] = left
     raised = datetime.fromisoformat(ctx.data["raised_at"])
-    days = ctx.spec.calendar.working_days_between(raised, ctx.at)
+    days = ctx.spec.calendar.working_days_between(raised, moment)
     return {
         "history": history,
         "outcome": outcome,

@@ -77,6 +77,8 @@ CALL: Final = 6
 Op = tuple[int, Any, Any]
 
 _UTC: Final = UTC
+_DATETIME: Final = datetime
+_new_deadline: Final = new_deadline  # a static, not a module-dict look-up per deadline
 
 
 class Opening:
@@ -125,7 +127,7 @@ def _open(opening: Opening, ctx: Context, out: Outputs, state: str | None) -> No
         return
     at = out.at  # the command's time (Outputs carries the context's own)
     days = opening.working_days
-    if days >= 0 and type(at) is datetime and at.tzinfo is _UTC:
+    if days >= 0 and type(at) is _DATETIME and at.tzinfo is _UTC:
         due = opening.calendar.add_working_days(at, days)
     else:
         due = fixed[0].after(at, opening.calendar)
@@ -133,7 +135,7 @@ def _open(opening: Opening, ctx: Context, out: Outputs, state: str | None) -> No
     out.close_in(state, name)
     seq = out.seq
     wid: str = ctx.snapshot.workflow_id
-    deadline = new_deadline(
+    deadline = _new_deadline(
         f"{wid}:{seq}:{name}", wid, name, state, at, due if due >= at else at, opening.text,
         opening.breach_trigger, opening.clause, opening.notify, seq,
     )  # fmt: skip

@@ -25,6 +25,22 @@ _ISO_CACHE: Final[dict[datetime, str]] = {}
 _ISO_CACHE_MAX: Final = 4096
 
 
+class _Last:
+    """The last moment formatted and its text: one command formats its own time several
+    times (a raise and the stage it enters, a stage left and the next entered), the same
+    object each time, which is then answered without hashing it."""
+
+    __slots__ = ("moment", "text")
+
+    def __init__(self) -> None:
+        self.moment: object = None
+        self.text = ""
+
+
+_LAST: Final = _Last()
+_DATETIME: Final = datetime
+
+
 def utc_isoformat(moment: datetime) -> str:
     """``moment.astimezone(UTC).isoformat()``, the same text, built without ``isoformat`` and
     remembered for recently seen moments.
@@ -35,7 +51,10 @@ def utc_isoformat(moment: datetime) -> str:
     (or naive, read as local time, as ``astimezone`` reads it) is converted first; a
     ``datetime`` subclass may format itself differently, so it is asked.
     """
-    if type(moment) is not datetime:
+    last = _LAST
+    if moment is last.moment:  # only ever an exact datetime (set below)
+        return last.text
+    if type(moment) is not _DATETIME:
         return moment.astimezone(_UTC).isoformat()
     text = _ISO_CACHE.get(moment)
     if text is None:
@@ -44,6 +63,8 @@ def utc_isoformat(moment: datetime) -> str:
         text = _ISO_CACHE[moment] = _written(
             moment if moment.tzinfo is _UTC else moment.astimezone(_UTC)
         )
+    last.moment = moment
+    last.text = text
     return text
 
 

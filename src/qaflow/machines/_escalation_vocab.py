@@ -25,22 +25,6 @@ OVERDUE: Final = "response_overdue"
 ID_MAX: Final = 64
 _NOBODY: Final[dict[str, str]] = {}
 _DUE: Final[dict[tuple[str, datetime, WorkingCalendar], str]] = {}
-_ENTRY: Final[dict[str, Any]] = {
-    "state": None,
-    "level": None,
-    "entered_at": None,
-    "via": None,
-    "holders": None,
-    "due_at": None,
-    "note": None,
-    "response": None,
-    "extensions": None,
-    "breaches": 0,
-    "breached_at": None,
-    "left_at": None,
-}
-"""A stage visit's keys in their order: :func:`_enter` copies it and sets each visit's own
-values (a copy of a dict is cheaper than building one key by key)."""
 
 
 def _history(ctx: Context) -> list[dict[str, Any]]:
@@ -217,17 +201,23 @@ def _track_free(ctx: Context, args: Mapping[str, Any]) -> bool:
 
 @vocabulary.update("escalation.raise")
 def _raise(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    payload = ctx.payload
-    subject = args["subject"]
+    # the spec's arguments and the payload as dicts (they are): look-ups without a method call
+    kw: dict[str, Any] = args if type(args) is dict else dict(args)
+    given = ctx.payload
+    payload: dict[str, Any] = given if type(given) is dict else dict(given)
+    actor = ctx.actor
+    role: str = actor.role
+    person: str = actor.id
+    subject = kw["subject"]
     data: dict[str, Any] = {
-        "ladder": args["ladder"],
-        "kind": args["kind"],
+        "ladder": kw["ladder"],
+        "kind": kw["kind"],
         "subject_role": subject,
         "subject_id": payload["subject_id"],
         f"{subject}_id": payload["subject_id"],
-        "raiser_role": ctx.actor.role,
-        "raiser_id": ctx.actor.id,
-        f"{ctx.actor.role}_id": ctx.actor.id,
+        "raiser_role": role,
+        "raiser_id": person,
+        f"{role}_id": person,
         "reason": payload["reason"],
         "details": payload.get("details"),
         "raised_at": _iso(ctx.at),
@@ -239,7 +229,7 @@ def _raise(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
         "working_days_open": None,
         "working_days_to_resolution": None,
     }
-    if args.get("agreed"):
+    if kw.get("agreed"):
         data["agreed_response"] = str(Duration.parse(payload["response_time"]))
     if payload.get("consulted"):
         data["consulted"] = payload["consulted"]
@@ -283,15 +273,20 @@ def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     payload = ctx.payload
     body: dict[str, Any] = payload if type(payload) is dict else dict(payload)
     level = kw["level"]
-    entry = _ENTRY.copy()  # the keys in their order; the visit's own values set below
-    entry["state"] = ctx.dest
-    entry["level"] = level
-    entry["entered_at"] = at
-    entry["via"] = ctx.trigger
-    entry["holders"] = list(kw["holders"])
-    entry["due_at"] = due
-    entry["note"] = body.get("note")
-    entry["extensions"] = []
+    entry = {
+        "state": ctx.dest,
+        "level": level,
+        "entered_at": at,
+        "via": ctx.trigger,
+        "holders": list(kw["holders"]),
+        "due_at": due,
+        "note": body.get("note"),
+        "response": None,
+        "extensions": [],
+        "breaches": 0,
+        "breached_at": None,
+        "left_at": None,
+    }
     history.append(entry)  # a new list: the snapshot's own is never changed
     return {"history": history, "level": level}
 
@@ -323,7 +318,11 @@ def _close(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
 @vocabulary.update("escalation.respond")
 def _respond(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     response = {"at": _iso(ctx.at), "by": ctx.actor.id, "text": ctx.payload["response"]}
-    return {"history": _with_last(ctx, response=response)}
+    history: list[dict[str, Any]] = list(ctx.data.get("history", ()))  # _with_last, inline
+    entry = dict(history[-1])
+    entry["response"] = response
+    history[-1] = entry
+    return {"history": history}
 
 
 @vocabulary.update("escalation.breach")

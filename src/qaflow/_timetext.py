@@ -69,14 +69,18 @@ def utc_isoformat(moment: datetime) -> str:
 
 
 def _written(moment: datetime) -> str:
-    """The ISO text of an aware UTC ``datetime``: fields as two-digit pieces from a table."""
+    """The ISO text of an aware UTC ``datetime``: fields as two-digit pieces from a table
+    (each branch one f-string: the text is joined once)."""
     two = _TWO
     year: int = moment.year
     micro: int = moment.microsecond
-    text = (
-        f"{two[year // 100]}{two[year % 100]}-{two[moment.month]}-{two[moment.day]}"
-        f"T{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}"
-    )
     if micro:
-        return f"{text}.{two[micro // 10000]}{two[micro // 100 % 100]}{two[micro % 100]}+00:00"
-    return f"{text}+00:00"
+        return (
+            f"{two[year // 100]}{two[year % 100]}-{two[moment.month]}-{two[moment.day]}"
+            f"T{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}"
+            f".{two[micro // 10000]}{two[micro // 100 % 100]}{two[micro % 100]}+00:00"
+        )
+    return (
+        f"{two[year // 100]}{two[year % 100]}-{two[moment.month]}-{two[moment.day]}"
+        f"T{two[moment.hour]}:{two[moment.minute]}:{two[moment.second]}+00:00"
+    )

@@ -9,7 +9,7 @@ values and never changes the old ones in place.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from qaflow import vocabulary
@@ -24,6 +24,7 @@ RESPONSE_DEADLINE: Final = "response"
 OVERDUE: Final = "response_overdue"
 ID_MAX: Final = 64
 _NOBODY: Final[dict[str, str]] = {}
+_UTC: Final = UTC
 _DUE: Final[dict[tuple[str, datetime, WorkingCalendar], str]] = {}
 
 
@@ -269,7 +270,11 @@ def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
             if len(_DUE) >= 4096:
                 _DUE.clear()
             length = Duration.parse(response)
-            due = _DUE[key] = _iso(max(length.after(moment, calendar), moment))
+            if length.unit == "WD" and moment.tzinfo is _UTC:  # Duration.after's own path
+                ends = calendar.add_working_days(moment, length.amount)
+            else:
+                ends = length.after(moment, calendar)
+            due = _DUE[key] = _iso(max(ends, moment))
     payload = ctx.payload
     body: dict[str, Any] = payload if type(payload) is dict else dict(payload)
     level = kw["level"]

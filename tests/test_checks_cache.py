@@ -63,3 +63,19 @@ def test_the_memory_is_bounded() -> None:
         assert len(_checks._FITTING) <= _checks._FITTING_MAX
     check_id("workflow_id", "W-after")
     assert "W-after" in _checks._FITTING
+
+
+def test_remembered_payload_keys_never_let_a_bad_key_or_value_through() -> None:
+    from qaflow._checks import check_payload
+
+    assert check_payload({"reason": "late", "n": 1}) == {"reason": "late", "n": 1}
+    assert "reason" in _checks._KEYS
+    assert check_payload({"reason": "late"}) == {"reason": "late"}  # the key from memory
+    for bad in ({"\ud800": 1}, {"reason": "\ud800"}, {"reason": float("nan")}, {1: "x"}):
+        for _ in range(2):  # refused every time: a refused key is never remembered
+            with pytest.raises(ValidationError):
+                check_payload(bad)
+    assert "\ud800" not in _checks._KEYS
+    for i in range(_checks._KEYS_MAX + 10):
+        check_payload({f"k{i}": i})
+        assert len(_checks._KEYS) <= _checks._KEYS_MAX

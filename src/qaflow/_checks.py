@@ -140,6 +140,14 @@ def check_ids(field: str, values: object) -> list[str]:
     return out
 
 
+_KEYS: Final[set[str]] = set()
+"""Payload keys (exact ``str``) that passed the UTF-8 check recently: a command's payload
+names the transition's few fields again and again. Only passing keys are kept (bounded,
+cleared when full); any other key is checked in full every time."""
+
+_KEYS_MAX: Final = 4096
+
+
 def check_payload(payload: object) -> dict[str, Any]:
     """The payload as a plain dict, after checking it is JSON that hashes stably."""
     if payload is None:
@@ -151,8 +159,14 @@ def check_payload(payload: object) -> dict[str, Any]:
     out = dict(payload)
     for key, value in out.items():  # fast path: a flat mapping of plain values
         kind = type(value)
-        if type(key) is not str or not (key.isascii() or _utf8(key)):
+        if type(key) is not str:
             break
+        if key not in _KEYS:  # a field name seen before is UTF-8 text still
+            if not (key.isascii() or _utf8(key)):
+                break
+            if len(_KEYS) >= _KEYS_MAX:
+                _KEYS.clear()
+            _KEYS.add(key)
         if kind is str:
             if not (value.isascii() or _utf8(value)):
                 break

@@ -64,6 +64,12 @@ def _with_pending(ctx: Context, **changes: Any) -> list[dict[str, Any]]:
     return _with_last(ctx, extensions=extensions)
 
 
+def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
+    """``value`` as a dict: itself when it is one (the spec's arguments and a command's payload
+    are), so a compiled build looks keys up without a method call."""
+    return value if type(value) is dict else dict(value)
+
+
 def _parse(text: object) -> Duration | None:
     try:
         return Duration.parse(text)
@@ -84,14 +90,15 @@ def people(ctx: Context, args: Mapping[str, Any] = _NOBODY) -> dict[str, str]:
 
 @vocabulary.guard("escalation.to_is")
 def _to_is(ctx: Context, args: Mapping[str, Any]) -> bool:
-    target = args["target"]
-    default = target if args.get("default") else None
-    return bool(ctx.payload.get("to", default) == target)
+    kw = _plain(args)
+    target = kw["target"]
+    default = target if kw.get("default") else None
+    return bool(_plain(ctx.payload).get("to", default) == target)
 
 
 @vocabulary.guard("escalation.people")
 def _people_ok(ctx: Context, args: Mapping[str, Any]) -> bool:
-    given = ctx.payload.get("people", _NOBODY)
+    given = _plain(ctx.payload).get("people", _NOBODY)
     if given is _NOBODY:
         return True
     allowed = args["allowed"]
@@ -103,7 +110,7 @@ def _people_ok(ctx: Context, args: Mapping[str, Any]) -> bool:
 
 @vocabulary.guard("escalation.details_when_other")
 def _details(ctx: Context, args: Mapping[str, Any]) -> bool:
-    payload = ctx.payload
+    payload = _plain(ctx.payload)
     return payload["reason"] != "other" or bool(str(payload.get("details", "")).strip())
 
 
@@ -202,10 +209,8 @@ def _track_free(ctx: Context, args: Mapping[str, Any]) -> bool:
 
 @vocabulary.update("escalation.raise")
 def _raise(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    # the spec's arguments and the payload as dicts (they are): look-ups without a method call
-    kw: dict[str, Any] = args if type(args) is dict else dict(args)
-    given = ctx.payload
-    payload: dict[str, Any] = given if type(given) is dict else dict(given)
+    kw = _plain(args)
+    payload = _plain(ctx.payload)
     actor = ctx.actor
     role: str = actor.role
     person: str = actor.id
@@ -241,14 +246,13 @@ def _raise(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @vocabulary.update("escalation.people")
 def _record_people(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    return people(ctx) if ctx.payload.get("people") else {}  # none given: nothing to record
+    return people(ctx) if _plain(ctx.payload).get("people") else {}  # none given: nothing to record
 
 
 @vocabulary.update("escalation.enter")
 def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     """Append a stage visit to the history (closing the one before)."""
-    # the spec's arguments and the payload as dicts (they are): look-ups without a method call
-    kw: dict[str, Any] = args if type(args) is dict else dict(args)
+    kw = _plain(args)
     data = ctx.data
     moment = ctx.at
     at = _iso(moment)
@@ -276,7 +280,7 @@ def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
                 ends = length.after(moment, calendar)
             due = _DUE[key] = _iso(max(ends, moment))
     payload = ctx.payload
-    body: dict[str, Any] = payload if type(payload) is dict else dict(payload)
+    body = _plain(payload)
     level = kw["level"]
     entry = {
         "state": ctx.dest,

@@ -64,12 +64,6 @@ def _with_pending(ctx: Context, **changes: Any) -> list[dict[str, Any]]:
     return _with_last(ctx, extensions=extensions)
 
 
-def _plain(value: Mapping[str, Any]) -> dict[str, Any]:
-    """``value`` as a dict: itself when it is one (the spec's arguments and a command's payload
-    are), so a compiled build looks keys up without a method call."""
-    return value if type(value) is dict else dict(value)
-
-
 def _parse(text: object) -> Duration | None:
     try:
         return Duration.parse(text)
@@ -90,15 +84,20 @@ def people(ctx: Context, args: Mapping[str, Any] = _NOBODY) -> dict[str, str]:
 
 @vocabulary.guard("escalation.to_is")
 def _to_is(ctx: Context, args: Mapping[str, Any]) -> bool:
-    kw = _plain(args)
+    # the arguments and the payload as the dicts they are: compiled, look-ups without a call
+    kw: dict[str, Any] = args if type(args) is dict else dict(args)
+    given = ctx.payload
+    payload: dict[str, Any] = given if type(given) is dict else dict(given)
     target = kw["target"]
     default = target if kw.get("default") else None
-    return bool(_plain(ctx.payload).get("to", default) == target)
+    return bool(payload.get("to", default) == target)
 
 
 @vocabulary.guard("escalation.people")
 def _people_ok(ctx: Context, args: Mapping[str, Any]) -> bool:
-    given = _plain(ctx.payload).get("people", _NOBODY)
+    payload = ctx.payload
+    body: dict[str, Any] = payload if type(payload) is dict else dict(payload)
+    given = body.get("people", _NOBODY)
     if given is _NOBODY:
         return True
     allowed = args["allowed"]
@@ -110,7 +109,8 @@ def _people_ok(ctx: Context, args: Mapping[str, Any]) -> bool:
 
 @vocabulary.guard("escalation.details_when_other")
 def _details(ctx: Context, args: Mapping[str, Any]) -> bool:
-    payload = _plain(ctx.payload)
+    given = ctx.payload
+    payload: dict[str, Any] = given if type(given) is dict else dict(given)
     return payload["reason"] != "other" or bool(str(payload.get("details", "")).strip())
 
 
@@ -209,8 +209,10 @@ def _track_free(ctx: Context, args: Mapping[str, Any]) -> bool:
 
 @vocabulary.update("escalation.raise")
 def _raise(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    kw = _plain(args)
-    payload = _plain(ctx.payload)
+    # the arguments and the payload as the dicts they are: compiled, look-ups without a call
+    kw: dict[str, Any] = args if type(args) is dict else dict(args)
+    given = ctx.payload
+    payload: dict[str, Any] = given if type(given) is dict else dict(given)
     actor = ctx.actor
     role: str = actor.role
     person: str = actor.id
@@ -246,13 +248,16 @@ def _raise(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
 
 @vocabulary.update("escalation.people")
 def _record_people(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
-    return people(ctx) if _plain(ctx.payload).get("people") else {}  # none given: nothing to record
+    payload = ctx.payload
+    body: dict[str, Any] = payload if type(payload) is dict else dict(payload)
+    return people(ctx) if body.get("people") else {}  # none given: nothing to record
 
 
 @vocabulary.update("escalation.enter")
 def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
     """Append a stage visit to the history (closing the one before)."""
-    kw = _plain(args)
+    # the arguments and the payload as the dicts they are: compiled, look-ups without a call
+    kw: dict[str, Any] = args if type(args) is dict else dict(args)
     data = ctx.data
     moment = ctx.at
     at = _iso(moment)
@@ -280,7 +285,7 @@ def _enter(ctx: Context, args: Mapping[str, Any]) -> Mapping[str, Any]:
                 ends = length.after(moment, calendar)
             due = _DUE[key] = _iso(max(ends, moment))
     payload = ctx.payload
-    body = _plain(payload)
+    body: dict[str, Any] = payload if type(payload) is dict else dict(payload)
     level = kw["level"]
     entry = {
         "state": ctx.dest,

@@ -135,12 +135,13 @@ def _open(opening: Opening, ctx: Context, out: Outputs, state: str | None) -> No
     out.close_in(state, name)
     seq = out.seq
     wid: str = ctx.snapshot.workflow_id
+    did = f"{wid}:{seq}:{name}"
     deadline = _new_deadline(
-        f"{wid}:{seq}:{name}", wid, name, state, at, due if due >= at else at, opening.text,
+        did, wid, name, state, at, due if due >= at else at, opening.text,
         opening.breach_trigger, opening.clause, opening.notify, seq,
     )  # fmt: skip
     out.opened.append(deadline)
-    out.open_now[deadline.id] = deadline
+    out.open_now[did] = deadline
 
 
 def _refuse_unknown(effect: object, ctx: Context, out: Outputs) -> None:

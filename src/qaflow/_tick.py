@@ -39,7 +39,12 @@ def run_tick(
         try:
             snapshot = store.load(deadline.workflow_id)
             # The snapshot's copy is the one replay vouches for (not the row's).
-            pinned = next((d for d in snapshot.deadlines if d.id == deadline.id), None)
+            wanted = deadline.id
+            pinned = None
+            for open_one in snapshot.deadlines:
+                if open_one.id == wanted:
+                    pinned = open_one
+                    break
             if pinned is None:
                 return None  # already closed by an earlier step
             return breach_step(snapshot, pinned, now)

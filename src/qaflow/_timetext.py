@@ -28,13 +28,13 @@ _ISO_CACHE_MAX: Final = 4096
 class _Last:
     """The last moment formatted and its text: one command formats its own time several
     times (a raise and the stage it enters, a stage left and the next entered), the same
-    object each time, which is then answered without hashing it."""
+    object each time, which is then answered without hashing it. The pair is one tuple,
+    replaced in one store, so a thread never sees one moment with another's text."""
 
-    __slots__ = ("moment", "text")
+    __slots__ = ("pair",)
 
     def __init__(self) -> None:
-        self.moment: object = None
-        self.text = ""
+        self.pair: tuple[object, str] = (None, "")
 
 
 _LAST: Final = _Last()
@@ -51,9 +51,9 @@ def utc_isoformat(moment: datetime) -> str:
     (or naive, read as local time, as ``astimezone`` reads it) is converted first; a
     ``datetime`` subclass may format itself differently, so it is asked.
     """
-    last = _LAST
-    if moment is last.moment:  # only ever an exact datetime (set below)
-        return last.text
+    last = _LAST.pair
+    if moment is last[0]:  # only ever an exact datetime (set below)
+        return last[1]
     if type(moment) is not _DATETIME:
         return moment.astimezone(_UTC).isoformat()
     text = _ISO_CACHE.get(moment)
@@ -63,8 +63,7 @@ def utc_isoformat(moment: datetime) -> str:
         text = _ISO_CACHE[moment] = _written(
             moment if moment.tzinfo is _UTC else moment.astimezone(_UTC)
         )
-    last.moment = moment
-    last.text = text
+    _LAST.pair = (moment, text)
     return text
 
 

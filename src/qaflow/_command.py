@@ -47,16 +47,21 @@ __all__ = [
 log = logging.getLogger("qaflow.engine")
 
 _DEBUG: Final = logging.DEBUG
+_INFO: Final = logging.INFO
 _memo = getattr(log, "_cache", None)
 _log_cache: dict[int, bool] = _memo if type(_memo) is dict else {}
 """The logger's own memo of ``isEnabledFor`` answers, the same dict object (``logging`` clears
 it in place whenever a level changes). A command calls ``isEnabledFor`` unless the memo holds
 ``False`` for DEBUG: a memoised ``False`` is exactly what ``isEnabledFor`` would return, so the
 debug line is logged exactly when it was before, without a Python-level call per command while
-DEBUG is off. (An empty stand-in on a ``logging`` without the memo: every command asks.)"""
+DEBUG is off. (An empty stand-in on a ``logging`` without the memo: every command asks.) The
+line each start logs at INFO is skipped the same way, when the memo holds ``False`` for INFO."""
 
 _SYSTEM_ID: Final = SYSTEM.id
 _SYSTEM_ROLE: Final = SYSTEM.role
+# bound once: a compiled build reads a Final as a C static, an imported name from the dict
+_SNAPSHOT_OF: Final = snapshot_of
+_MANUAL_CLOCK: Final = ManualClock
 
 _live_step: Callable[..., Step] = live_step
 """The interpreter every command calls, looked up here at each call rather than bound at
@@ -93,7 +98,7 @@ def start(
         )
     # WorkflowSnapshot(workflow_id, machine, policy, version, initial state, fingerprint)
     # with every other field at its default, built through its slots (qaflow._build)
-    blank = snapshot_of(
+    blank = _SNAPSHOT_OF(
         wid, spec.name, spec.policy, spec.policy_version, spec.initial, {}, 0,
         None, None, GENESIS_HASH, (), spec.fingerprint,
     )  # fmt: skip
@@ -166,7 +171,7 @@ def compute_step(
     source = engine.clock
     # a ManualClock (simulation's and tests') read without a Python-level call; a subclass
     # or any other clock is asked
-    clock = source._now if type(source) is ManualClock else source.now()
+    clock = source._now if type(source) is _MANUAL_CLOCK else source.now()
     body = payload if type(payload) is dict else dict(payload or {})
     return _live_step(
         spec,
@@ -229,7 +234,7 @@ def commit_step(
         if found is None:
             raise
         return found
-    if expected == 0:
+    if expected == 0 and _log_cache.get(_INFO, True):  # see _log_cache
         log.info("started workflow %s in state %s", step.event.workflow_id, step.snapshot.state)
     return step
 

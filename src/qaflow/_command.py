@@ -29,6 +29,7 @@ from qaflow.errors import (
 )
 from qaflow.records import GENESIS_HASH, SYSTEM, Actor, Deadline, Step, WorkflowSnapshot
 from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, MachineSpec
+from qaflow.store._simulation import SimulationStore, commit_to
 
 if TYPE_CHECKING:
     from qaflow.engine import Engine
@@ -62,10 +63,15 @@ _SYSTEM_ROLE: Final = SYSTEM.role
 # bound once: a compiled build reads a Final as a C static, an imported name from the dict
 _SNAPSHOT_OF: Final = snapshot_of
 _MANUAL_CLOCK: Final = ManualClock
+_SIMULATION_STORE: Final = SimulationStore
 
 _live_step: Callable[..., Step] = live_step
 """The interpreter every command calls, looked up here at each call rather than bound at
-compile time, so a test can run a reference interpreter beside it (``tests/test_plans.py``)."""
+compile time, so a test can run a reference interpreter beside it (``tests/test_plans.py``).
+While it is :func:`~qaflow._compute.live_step` itself, that is called directly (a compiled
+build calls it as C, its keyword parsed by nobody)."""
+
+_LIVE_STEP: Final = live_step
 
 
 def start(
@@ -173,18 +179,16 @@ def compute_step(
     # or any other clock is asked
     clock = source._now if type(source) is _MANUAL_CLOCK else source.now()
     body = payload if type(payload) is dict else dict(payload or {})
-    return _live_step(
-        spec,
-        snapshot,
-        trigger,
-        actor,
-        clock if at is None else check_at(at, "at", clock),
-        body,
-        idempotency_key,
-        engine._registry.migration_target(snapshot, body) if trigger == POLICY_MIGRATED else None,
-        engine.directory,
-        lean=engine.simulation,
+    when = clock if at is None else check_at(at, "at", clock)
+    target = (
+        engine._registry.migration_target(snapshot, body) if trigger == POLICY_MIGRATED else None
     )
+    interpreter = _live_step
+    if interpreter is not _LIVE_STEP:  # a test's reference interpreter (see _live_step)
+        return interpreter(spec, snapshot, trigger, actor, when, body, idempotency_key, target,
+                           engine.directory, lean=engine.simulation)  # fmt: skip
+    return live_step(spec, snapshot, trigger, actor, when, body, idempotency_key, target,
+                     engine.directory, lean=engine.simulation)  # fmt: skip
 
 
 def breach_step(
@@ -224,8 +228,12 @@ def commit_step(
     engine: Engine, step: Step, expected: int, trigger: str, actor: Actor, payload: dict[str, Any]
 ) -> Step:
     """Commit; a writer that lost a race to the same idempotency key gets the first result."""
+    store = engine.store
     try:
-        engine.store.commit(step, expected_version=expected)
+        if type(store) is _SIMULATION_STORE:  # its commit itself, called directly
+            commit_to(store, step, expected)
+        else:
+            store.commit(step, expected_version=expected)
     except ConcurrencyError:
         event = step.event
         if event.idempotency_key is None:

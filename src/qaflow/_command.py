@@ -50,7 +50,7 @@ log = logging.getLogger("qaflow.engine")
 _DEBUG: Final = logging.DEBUG
 _INFO: Final = logging.INFO
 _memo = getattr(log, "_cache", None)
-_log_cache: dict[int, bool] = _memo if type(_memo) is dict else {}
+_log_cache: Final[dict[int, bool]] = _memo if type(_memo) is dict else {}
 """The logger's own memo of ``isEnabledFor`` answers, the same dict object (``logging`` clears
 it in place whenever a level changes). A command calls ``isEnabledFor`` unless the memo holds
 ``False`` for DEBUG: a memoised ``False`` is exactly what ``isEnabledFor`` would return, so the
@@ -63,6 +63,11 @@ _SYSTEM_ROLE: Final = SYSTEM.role
 # bound once: a compiled build reads a Final as a C static, an imported name from the dict
 _SNAPSHOT_OF: Final = snapshot_of
 _MANUAL_CLOCK: Final = ManualClock
+_ACTOR: Final = Actor
+_MACHINE_SPEC: Final = MachineSpec
+_GENESIS: Final = GENESIS_HASH
+_MIGRATED: Final = POLICY_MIGRATED
+_MISSED: Final = DEADLINE_MISSED
 _SIMULATION_STORE: Final = SimulationStore
 
 _live_step: Callable[..., Step] = live_step
@@ -86,7 +91,7 @@ def start(
 ) -> Step:
     """:meth:`qaflow.Engine.start`: the workflow's first event, from its initial state."""
     registry = engine._registry
-    spec = machine if isinstance(machine, MachineSpec) else registry.latest(machine)
+    spec = machine if isinstance(machine, _MACHINE_SPEC) else registry.latest(machine)
     registry.ensure(spec)
     body = command_payload(workflow_id, trigger, actor, payload, idempotency_key)
     # checked above: bound to their types without a call (typing.cast is one in pure Python)
@@ -98,7 +103,7 @@ def start(
         found = engine._resend(wid, name, key, who, body)
         if found is not None:
             return found
-    if name in (POLICY_MIGRATED, DEADLINE_MISSED):
+    if name in (_MIGRATED, _MISSED):
         raise ValidationError(
             field="trigger", value=name, expected="a trigger of the machine", quote=True
         )
@@ -106,7 +111,7 @@ def start(
     # with every other field at its default, built through its slots (qaflow._build)
     blank = _SNAPSHOT_OF(
         wid, spec.name, spec.policy, spec.policy_version, spec.initial, {}, 0,
-        None, None, GENESIS_HASH, (), spec.fingerprint,
+        None, None, _GENESIS, (), spec._fingerprint or spec.fingerprint,
     )  # fmt: skip
     step = compute_step(engine, spec, blank, name, who, body, at, key)
     return commit_step(engine, step, 0, name, who, body)
@@ -129,7 +134,7 @@ def fire(
     name: str = trigger  # type: ignore[assignment]
     who: Actor = actor  # type: ignore[assignment]
     key: str | None = idempotency_key  # type: ignore[assignment]
-    if name == POLICY_MIGRATED:
+    if name == _MIGRATED:
         raise ValidationError(
             field="trigger",
             value=name,
@@ -180,9 +185,7 @@ def compute_step(
     clock = source._now if type(source) is _MANUAL_CLOCK else source.now()
     body = payload if type(payload) is dict else dict(payload or {})
     when = clock if at is None else check_at(at, "at", clock)
-    target = (
-        engine._registry.migration_target(snapshot, body) if trigger == POLICY_MIGRATED else None
-    )
+    target = engine._registry.migration_target(snapshot, body) if trigger == _MIGRATED else None
     interpreter = _live_step
     if interpreter is not _LIVE_STEP:  # a test's reference interpreter (see _live_step)
         return interpreter(spec, snapshot, trigger, actor, when, body, idempotency_key, target,
@@ -255,7 +258,7 @@ def command_payload(
     Every field that goes into the event hash must be valid text or JSON (``_checks``), and
     the system actor is qaflow's own: only ``tick``, for a due deadline, fires as it.
     """
-    if isinstance(actor, Actor):
+    if isinstance(actor, _ACTOR):
         actor_id, role = actor.id, actor.role
         if not ids_fit(workflow_id, trigger, actor_id, role, key):
             _refuse_ids(workflow_id, trigger, actor_id, role, key)

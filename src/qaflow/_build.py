@@ -106,7 +106,11 @@ def _filled(cls: type[Any], values: dict[str, str], ns: dict[str, Any], switch: 
     plain store a slot; a frozen one is filled as a plain instance whose class is then
     switched (``switch``, where Python allows it), or else through each slot's setter."""
     ns.update(_new=_new, _C=cls)
-    plain = type(f"_{cls.__name__}Fields", (), {"__slots__": cls.__dict__.get("__slots__", ())})
+    base = cls.__base__
+    if base is not None and set(values) <= set(base.__dict__.get("__slots__", ())):
+        plain = base  # the record's own slots base (qaflow.records): the cheapest switch
+    else:
+        plain = type(f"_{cls.__name__}Fields", (), {"__slots__": cls.__dict__.get("__slots__", ())})
     setter: object = cls.__setattr__
     if setter is object.__setattr__:  # not frozen: its own slots take a plain store
         return ["o = _new(_C)", *(f"o.{n} = {v}" for n, v in values.items()), "return o"]

@@ -29,10 +29,11 @@ from qaflow.errors import (
 )
 from qaflow.records import GENESIS_HASH, SYSTEM, Actor, Deadline, Step, WorkflowSnapshot
 from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, MachineSpec
-from qaflow.store._simulation import SimulationStore, commit_to
+from qaflow.store._simulation import SimulationStore, commit_to, load_from
 
 if TYPE_CHECKING:
     from qaflow.engine import Engine
+    from qaflow.store import Store
 
 __all__ = [
     "Breaches",
@@ -114,7 +115,7 @@ def start(
         None, None, _GENESIS, (), spec._fingerprint or spec.fingerprint,
     )  # fmt: skip
     step = compute_step(engine, spec, blank, name, who, body, at, key)
-    return commit_step(engine, step, 0, name, who, body)
+    return commit_step(engine, engine.store, step, 0, name, who, body)
 
 
 def fire(
@@ -145,12 +146,15 @@ def fire(
         found = engine._resend(wid, name, key, who, body)
         if found is not None:
             return found
-    snapshot = engine.store.load(wid)
+    store = engine.store
+    # an exact SimulationStore's snapshot read without a method call (its load's answer)
+    snapshot = load_from(store, wid) if type(store) is _SIMULATION_STORE else store.load(wid)
+    version = snapshot.version
     if expected_version is not None:
         check_version(snapshot, expected_version)
     spec = engine._registry.pinned(snapshot)
     step = compute_step(engine, spec, snapshot, name, who, body, at, key)
-    step = commit_step(engine, step, snapshot.version, name, who, body)
+    step = commit_step(engine, store, step, version, name, who, body)
     if _log_cache.get(_DEBUG, True) and log.isEnabledFor(_DEBUG):
         event = step.event
         log.debug(
@@ -228,10 +232,16 @@ class Breaches:
 
 
 def commit_step(
-    engine: Engine, step: Step, expected: int, trigger: str, actor: Actor, payload: dict[str, Any]
+    engine: Engine,
+    store: Store,
+    step: Step,
+    expected: int,
+    trigger: str,
+    actor: Actor,
+    payload: dict[str, Any],
 ) -> Step:
-    """Commit; a writer that lost a race to the same idempotency key gets the first result."""
-    store = engine.store
+    """Commit to ``store`` (the engine's, read once by the caller); a writer that lost a race
+    to the same idempotency key gets the first result."""
     try:
         if type(store) is _SIMULATION_STORE:  # its commit itself, called directly
             commit_to(store, step, expected)

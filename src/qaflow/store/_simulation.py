@@ -37,7 +37,7 @@ from qaflow.records import (
 from qaflow.store._memory import MemoryStore
 from qaflow.store._protocol import check_next, commit_each
 
-__all__ = ["SimulationStore", "commit_to"]
+__all__ = ["SimulationStore", "commit_to", "load_from"]
 
 _HEAPPUSH: Final = heapq.heappush
 
@@ -55,12 +55,7 @@ class SimulationStore(MemoryStore):
     def load(self, workflow_id: object) -> WorkflowSnapshot:
         """The workflow's snapshot; :class:`UnknownWorkflow` if there is none (as the memory
         store: an id that is not text is handed to it, for its own answer)."""
-        if type(workflow_id) is str:
-            snapshot = self._snapshots.get(workflow_id)
-            if snapshot is not None:
-                return snapshot
-            raise UnknownWorkflow(workflow_id=workflow_id)
-        return MemoryStore.load(self, workflow_id)  # type: ignore[arg-type]
+        return load_from(self, workflow_id)
 
     def _commit(self, step: Step, expected_version: int) -> None:
         """What the memory store's own paths (``tick``'s breaches) call: :meth:`commit`."""
@@ -182,3 +177,14 @@ def commit_to(store: SimulationStore, step: Step, expected_version: int) -> None
             deadlines[did] = d
             open_ids.add(did)
             _HEAPPUSH(heap, (d.due_at, did))
+
+
+def load_from(store: SimulationStore, workflow_id: object) -> WorkflowSnapshot:
+    """:meth:`SimulationStore.load`, a function of its own so that the engine's command path
+    calls it without a method look-up (see :func:`commit_to`)."""
+    if type(workflow_id) is str:
+        snapshot = store._snapshots.get(workflow_id)
+        if snapshot is not None:
+            return snapshot
+        raise UnknownWorkflow(workflow_id=workflow_id)
+    return MemoryStore.load(store, workflow_id)  # type: ignore[arg-type]

@@ -7,14 +7,16 @@ the very same classes (:class:`~qaflow.records.Event`, :class:`~qaflow.records.W
 :class:`~qaflow.records.Step`, ...) and return records equal to, and as immutable as, the ones
 attrs builds, about four times as fast. Each is one function per record class generated at
 import from attrs' field list (:func:`_maker`, as attrs generates ``__init__``), so every field
-is named once. It makes the record as an instance of a plain class with exactly the record's
-slots (one attribute store a field, which the interpreter does without a call) and then sets
-its ``__class__`` to the record's class. Python allows that switch only between classes of the
-same memory layout (the same slots, no ``__dict__``, no ``__weakref__``: the hot records
-declare ``weakref_slot=False``); the switch is tried once per class at import, and where it is
-refused (another layout, a compiled build) the generated function writes each slot of the
-record through its member descriptor instead. Either way the object is the record's class from
-the moment it is returned.
+is named once. It makes the record as an instance of the record's filler class (a subclass
+that adds no slots and stores attributes with ``object``'s own ``__setattr__``: one attribute
+store a field, which the interpreter does without a call) and then sets its ``__class__`` to
+the record's class. Python allows that switch between a class and a subclass of the same memory
+layout, and checks it in a few comparisons (a sibling class with the same slots would have its
+slot list compared on every switch); the switch is tried once per class at import, and where it
+is refused (a compiled build) the generated function writes each slot of the record through
+its member descriptor instead. Either way the object is the record's class from the moment it
+is returned. A record that is not frozen (the guards' and effects'
+:class:`~qaflow.spec.Context`) is filled directly, one plain store a slot.
 
 They skip only what the caller has already done: each takes its fields already in their
 stored form (tuples where the record holds tuples), and runs no validator (the six records
@@ -103,17 +105,20 @@ def _maker(cls: type[Any], *, switch: bool = True) -> Callable[..., Any]:
 def _filled(cls: type[Any], values: dict[str, str], ns: dict[str, Any], switch: bool) -> list[str]:
     """The lines that make a ``cls`` of ``values`` (each field's expression, in field order)
     and return it, with what they need put in ``ns``: a class that is not frozen takes a
-    plain store a slot; a frozen one is filled as a plain instance whose class is then
-    switched (``switch``, where Python allows it), or else through each slot's setter."""
+    plain store a slot; a frozen one is filled as an instance of its filler subclass (no
+    slots of its own, object's ``__setattr__``) whose class is then switched to ``cls``
+    (``switch``, where Python allows it), or else through each slot's setter."""
     ns.update(_new=_new, _C=cls)
-    base = cls.__base__
-    if base is not None and set(values) <= set(base.__dict__.get("__slots__", ())):
-        plain = base  # the record's own slots base (qaflow.records): the cheapest switch
-    else:
-        plain = type(f"_{cls.__name__}Fields", (), {"__slots__": cls.__dict__.get("__slots__", ())})
     setter: object = cls.__setattr__
     if setter is object.__setattr__:  # not frozen: its own slots take a plain store
         return ["o = _new(_C)", *(f"o.{n} = {v}" for n, v in values.items()), "return o"]
+    # a subclass adding no slots, with object's own attribute stores: Python switches an
+    # instance of it to ``cls`` after a few comparisons (no slot lists compared)
+    plain = type(
+        f"_{cls.__name__}Fields",
+        (cls,),
+        {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__},
+    )
     if switch and _switchable(plain, cls, list(values)):
         ns["_F"] = plain
         stores = [f"o.{n} = {v}" for n, v in values.items()]

@@ -28,11 +28,10 @@ first. A later format changes :data:`HASH_FORMAT` and is told apart by it.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import cattrs
@@ -84,21 +83,6 @@ def _text(instance: object, attribute: attrs.Attribute[str], value: object) -> N
         raise ValidationError(field=f"actor.{attribute.name}", value=value, expected="text")
 
 
-_R = TypeVar("_R")
-
-
-def _on_slots_base(cls: type[_R]) -> type[_R]:
-    """``cls`` remade on a plain base class that holds one slot per field (attrs, applied
-    next, then reuses those slots and adds none): so an instance of the base, filled slot by
-    slot, may have its class switched to the record's with Python's cheapest layout check, a
-    subclass adding nothing (:mod:`qaflow._build`, the hot records' makers). The field names
-    are the class's own annotations, read here: they are written once, in the class."""
-    names = tuple(inspect.get_annotations(cls))
-    base = type(f"_{cls.__name__}Slots", (), {"__slots__": names, "__module__": cls.__module__})
-    body = {k: v for k, v in cls.__dict__.items() if k not in ("__dict__", "__weakref__")}
-    return type(cls.__name__, (base,), body)
-
-
 @attrs.frozen
 class Actor:
     """Who fires a command: an opaque person id and the role they act in."""
@@ -112,7 +96,6 @@ SYSTEM = Actor("qaflow", "system")
 
 
 @attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
-@_on_slots_base
 class Event:
     """One accepted command, the unit of the append-only log.
 
@@ -135,7 +118,6 @@ class Event:
 
 
 @attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
-@_on_slots_base
 class Deadline:
     """A durable timer: opened by a state or transition, closed by leaving it or by ``tick``.
 
@@ -156,7 +138,6 @@ class Deadline:
 
 
 @attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
-@_on_slots_base
 class Notification:
     """An outbox row: who must be told what about which workflow, and under which clause."""
 
@@ -171,7 +152,6 @@ class Notification:
 
 
 @attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
-@_on_slots_base
 class Task:
     """Work someone must do by a time (e.g. the 24 h tasks after an Inadequate grade)."""
 
@@ -187,7 +167,6 @@ class Task:
 
 
 @attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
-@_on_slots_base
 class WorkflowSnapshot:
     """The current state of one workflow: a cache of replaying its events.
 
@@ -210,7 +189,6 @@ class WorkflowSnapshot:
 
 
 @attrs.frozen(weakref_slot=False)  # no __weakref__: see qaflow._build
-@_on_slots_base
 class Step:
     """Everything one command changes, committed in one transaction."""
 

@@ -203,7 +203,9 @@ def breach_step(
 ) -> Step:
     """The step a due deadline fires: its breach trigger if it can, else ``deadline_missed``."""
     spec = engine._registry.pinned(snapshot)
-    at = max(deadline.due_at, snapshot.updated_at or deadline.due_at)
+    due = deadline.due_at
+    last = snapshot.updated_at
+    at = last if last is not None and last > due else due  # max(due, last): due if equal
     payload = {"deadline": deadline.name, "deadline_id": deadline.id}
     key = f"breach:{deadline.id}"
     if deadline.breach_trigger:

@@ -281,11 +281,9 @@ def _run(
         wid = snapshot.workflow_id
         event = _NEW_EVENT(wid, seq, trigger, state, dest, actor, at, payload, "", "",
                            idempotency_key)  # fmt: skip
-    else:
-        event = chained_event(
-            snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key
-        )
-    return _step_of(event, snapshot, dest, data, seq, at, out)
+        return _step_of(event, snapshot, dest, data, seq, at, out, "")
+    event = chained_event(snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key)
+    return _step_of(event, snapshot, dest, data, seq, at, out, event.hash)
 
 
 def replay_step(
@@ -486,7 +484,7 @@ def _step(
         )  # fmt: skip
     else:
         event = _replayed_event(ctx, stored, hash_checked)
-    return _step_of(event, snapshot, ctx.dest, ctx.data, ctx.seq, ctx.at, out)
+    return _step_of(event, snapshot, ctx.dest, ctx.data, ctx.seq, ctx.at, out, event.hash)
 
 
 def _step_of(
@@ -497,14 +495,15 @@ def _step_of(
     seq: int,
     at: datetime,
     out: Outputs | None,
+    digest: str,
 ) -> Step:
-    """The step of ``event``: the new snapshot, and the rows ``out`` gathered (none when the
-    command ran no effects)."""
+    """The step of ``event`` (whose hash is ``digest``): the new snapshot, and the rows
+    ``out`` gathered (none when the command ran no effects)."""
     if out is None:
         return _NEW_STEP(
-            event, _NEW_SNAPSHOT(snapshot, dest, data, seq, at, event.hash, snapshot.deadlines)
+            event, _NEW_SNAPSHOT(snapshot, dest, data, seq, at, digest, snapshot.deadlines)
         )
-    new = _NEW_SNAPSHOT(snapshot, dest, data, seq, at, event.hash, tuple(out.open_now.values()))
+    new = _NEW_SNAPSHOT(snapshot, dest, data, seq, at, digest, tuple(out.open_now.values()))
     return _NEW_STEP(
         event,
         new,

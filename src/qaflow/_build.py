@@ -68,8 +68,9 @@ def _maker(cls: type[Any], *, switch: bool = True) -> Callable[..., Any]:
     field list at import as attrs generates ``__init__`` (each field named once, here).
 
     With ``switch`` (and where Python allows it, see the module docstring) the function fills
-    a plain instance with ``cls``'s slots, one attribute store a field, then sets its class to
-    ``cls``; otherwise it writes each slot of a ``cls`` through its member descriptor. A field
+    an instance of ``cls``'s filler subclass, one attribute store a field, then sets its class
+    to ``cls``; otherwise it writes each slot of a ``cls`` through its member descriptor (a
+    ``cls`` that is not frozen is filled directly, see :func:`_filled`). A field
     attrs converts (a time to UTC) is converted unless it is already UTC; trailing fields with
     a constant default take it, as attrs' ``__init__`` does. ``cls`` may have no validators.
     """

@@ -18,6 +18,7 @@ from functools import lru_cache
 from random import Random
 from typing import Any
 
+from qaflow import _command
 from qaflow.calendar import LONDON, WorkingCalendar
 from qaflow.engine import Engine
 from qaflow.machines.escalation import RESPONSE_DEADLINE, state_of
@@ -270,6 +271,11 @@ class EscalationActors:
         self.ladder = ladder
         self.spec = spec
         self.engine = engine
+        # An exact Engine is driven through the command path behind its facade
+        # (qaflow._command, what Engine.start and Engine.fire delegate to, argument for
+        # argument): the same checks, steps and errors, without a Python-level call per
+        # command. A subclass is driven through its own methods.
+        self.direct = type(engine) is Engine
         self.scheduler = scheduler
         self.rng = rng
         self.on_end = on_end
@@ -352,7 +358,10 @@ class EscalationActors:
         self.scheduler.at_each(batch)
 
     def fire(self, esc: Escalation, trigger: str, actor: Actor, payload: dict[str, Any]) -> Step:
-        step = self.engine.fire(esc.wid, trigger, actor, payload)
+        if self.direct:
+            step = _command.fire(self.engine, esc.wid, trigger, actor, payload, None, None, None)
+        else:
+            step = self.engine.fire(esc.wid, trigger, actor, payload)
         esc.commands += 1
         if self.observe is not None:
             self.observe(step)
@@ -382,7 +391,12 @@ class EscalationActors:
             payload.update(self.raise_tail)
         if esc.people is not None:
             payload["people"] = dict(esc.people)
-        step = self.engine.start(self.spec, esc.wid, "raise", esc.raiser, payload)
+        if self.direct:
+            step = _command.start(
+                self.engine, self.spec, esc.wid, "raise", esc.raiser, payload, None, None
+            )
+        else:
+            step = self.engine.start(self.spec, esc.wid, "raise", esc.raiser, payload)
         if self.observe is not None:
             self.observe(step)
         esc.commands = 1

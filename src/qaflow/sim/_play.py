@@ -136,18 +136,29 @@ def play(
     role = ladder.raiser
     raisers = [Actor(f"{role.upper()}-{k:02d}", role) for k in range(1, job.behaviour.raisers + 1)]
     width = max(6, len(str(job.n)))
-    minute = timedelta(minutes=1)
-    window = job.behaviour.raise_window_minutes
+    zeros = ["0" * k for k in range(width + 1)]
+    prefix = job.prefix
+    start = job.start
+    # the moment within the raise window: int(random() * window) minutes, built once each
+    minutes = [timedelta(minutes=k) for k in range(job.behaviour.raise_window_minutes)]
+    window = len(minutes)
+    n_days = len(days)
+    n_raisers = len(raisers)
     random = rng.random
     after = actors.moments.after
     plans: list[tuple[Escalation, datetime]] = []
     for i in range(first, first + count):
-        day = days[int(random() * len(days))].toordinal()
-        when = after(day, 0, _RAISE) + int(random() * window) * minute
+        day = days[int(random() * n_days)].toordinal()
+        when = after(day, 0, _RAISE) + minutes[int(random() * window)]
+        number = str(i + 1)  # f"{prefix}-{i + 1:0{width}d}" and f"S-{i + 1:06d}", unformatted
+        digits = len(number)
         esc = Escalation(
-            i, f"{job.prefix}-{i + 1:0{width}d}", raisers[i % len(raisers)], f"S-{i + 1:06d}"
+            i,
+            f"{prefix}-{zeros[width - digits]}{number}",
+            raisers[i % n_raisers],
+            f"S-{zeros[6 - digits] if digits < 6 else ''}{number}",
         )
-        plans.append((esc, max(when, job.start)))
+        plans.append((esc, start if start > when else when))
     actors.begin_each(plans)
     scheduler.run()
     assert tally.paths == count, "every path ends"

@@ -1,6 +1,6 @@
 """The one virtual-time scheduler every simulation runs on.
 
-A :class:`Scheduler` is a heap of planned actions over a :class:`~qaflow.clock.ManualClock`:
+A :class:`Scheduler` plans actions over a :class:`~qaflow.clock.ManualClock`:
 :meth:`Scheduler.at` plans ``action(arg)`` for a moment, :meth:`Scheduler.run` plays the
 actions in time order (ties in the order they were planned), moving the clock forward to
 each one first. An action planned in the past runs now; with ``until`` set, actions at or
@@ -8,18 +8,25 @@ after it are dropped (a programme's period ends, whatever was still planned). Bo
 escalation simulation and the audit programme use it, so "what happens next" has one
 definition.
 
+Simulated people act at a few moments of each working day, so hundreds of planned actions
+share a handful of moments: each moment keeps a list of its actions in the order they were
+planned (a bucket), and only the moments are kept in a heap. Planning is then an append to
+the moment's list, and playing the next action a step along it; a moment's list is sorted by
+the order of planning because :meth:`~Scheduler.at` numbers each action as it is planned.
+
 :meth:`Scheduler.at_each` plans many actions at once, exactly as that many calls of
 :meth:`~Scheduler.at` in the same order would (the same moments, the same order of ties),
-but keeps them sorted aside and lets only the next one into the heap: a simulation plans
-every raise of a chunk before it starts, and a heap holding thousands of future raises
-made every other action's push and pop slower.
+but keeps them sorted aside and lets only the next one in at a time (into its moment's list,
+in its planned place): a simulation plans every raise of a chunk before it starts, and
+thousands of future raises would otherwise each hold a moment in the heap.
 """
 
 from __future__ import annotations
 
 import heapq
+from bisect import insort
 from collections.abc import Callable, Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from qaflow.clock import ManualClock
@@ -27,63 +34,108 @@ from qaflow.clock import ManualClock
 __all__ = ["Scheduler"]
 
 _T = TypeVar("_T")
-_Entry = tuple[datetime, int, Callable[[Any], object], Any]
+_Entry = tuple[int, Callable[[Any], object], Any]
+"""(planned order, action, argument): one action in its moment's list."""
+_Planned = tuple[datetime, int, Callable[[Any], object], Any]
+"""(moment, planned order, action, argument): one action of an :meth:`Scheduler.at_each` batch."""
 
 
 class Scheduler:
     """Planned actions in virtual time (see the module docstring)."""
 
-    __slots__ = ("_queue", "_seq", "clock", "until")
+    __slots__ = (
+        "_batch",
+        "_buckets",
+        "_heads",
+        "_moments",
+        "_next",
+        "_pos",
+        "_seq",
+        "clock",
+        "until",
+    )
 
     def __init__(self, clock: ManualClock, *, until: datetime | None = None) -> None:
         self.clock = clock
         self.until = until
-        self._queue: list[_Entry] = []
+        self._moments: list[datetime] = []  # a heap: each moment with a list in _buckets
+        self._buckets: dict[datetime, list[_Entry]] = {}
+        self._pos = 0  # how far the list of the earliest moment has been played
         self._seq = 0
+        self._batch: list[_Planned] = []  # the at_each batch being let in, sorted
+        self._next = 0  # the place in _batch of the action let in last
+        self._heads: int = -1  # its planned order (-1: none waiting)
 
     def __len__(self) -> int:
-        return len(self._queue)
+        """The number of actions planned and not yet played."""
+        waiting = sum(len(bucket) for bucket in self._buckets.values()) - self._pos
+        if self._heads >= 0:
+            waiting += len(self._batch) - self._next - 1
+        return waiting
+
+    def _now(self) -> datetime:
+        clock = self.clock
+        # a ManualClock read without a Python-level call (a subclass is asked)
+        return clock._now if type(clock) is ManualClock else clock.now()
+
+    def _put(self, when: datetime, entry: _Entry) -> None:
+        bucket = self._buckets.get(when)
+        if bucket is None:
+            self._buckets[when] = [entry]
+            heapq.heappush(self._moments, when)
+        elif bucket[-1][0] < entry[0]:
+            bucket.append(entry)
+        else:  # a batch's action, planned before some of the moment's others
+            insort(bucket, entry)
 
     def at(self, when: datetime, action: Callable[[_T], object], arg: _T) -> None:
         """Plan ``action(arg)`` for ``when`` (now if earlier; dropped at or after ``until``)."""
         until = self.until
         if until is not None and when >= until:
             return
-        clock = self.clock
-        # a ManualClock read without a Python-level call (a subclass is asked)
-        now = clock._now if type(clock) is ManualClock else clock.now()
-        if when < now:
+        now = self._now()
+        if when is not now and when < now:
             when = now
-        self._seq += 1
-        heapq.heappush(self._queue, (when, self._seq, action, arg))
+        seq = self._seq + 1
+        self._seq = seq
+        entry: _Entry = (seq, action, arg)
+        bucket = self._buckets.get(when)
+        if bucket is None:
+            self._buckets[when] = [entry]
+            heapq.heappush(self._moments, when)
+        else:  # planned last of all: last of its moment
+            bucket.append(entry)
 
     def at_each(self, plans: Iterable[tuple[datetime, Callable[[_T], object], _T]]) -> None:
         """Plan each ``(when, action, arg)`` of ``plans``: the same as calling :meth:`at`
-        for each in turn, with only the earliest of them in the heap at any time."""
+        for each in turn, with only the earliest of them let in at any time."""
         until = self.until
-        now = self.clock.now()
+        now = self._now()
         seq = self._seq
-        batch: list[_Entry] = []
+        batch: list[_Planned] = []
         for when, action, arg in plans:
             if until is not None and when >= until:
                 continue
             seq += 1
             batch.append((now if when < now else when, seq, action, arg))
         self._seq = seq
-        if batch:
-            batch.sort()  # (moment, seq) is unique: actions are never compared
-            when, seq, _, _ = batch[0]
-            heapq.heappush(self._queue, (when, seq, self._next_of, (batch, 0)))
+        if not batch:
+            return
+        batch.sort()  # (moment, seq) is unique: actions are never compared
+        if self._heads >= 0:  # another batch is being let in: plan this one in full
+            for when, seq, action, arg in batch:
+                self._put(when, (seq, action, arg))
+            return
+        self._batch = batch
+        self._next = 0
+        self._let_in(0)
 
-    def _next_of(self, place: tuple[list[_Entry], int]) -> None:
-        """Let the next action of an :meth:`at_each` batch into the heap, then run this one
-        (the next one's (moment, seq) is not earlier: the order is that of the heap)."""
-        batch, i = place
-        if i + 1 < len(batch):
-            when, seq, _, _ = batch[i + 1]
-            heapq.heappush(self._queue, (when, seq, self._next_of, (batch, i + 1)))
-        _, _, action, arg = batch[i]
-        action(arg)
+    def _let_in(self, i: int) -> None:
+        """Put action ``i`` of the batch into its moment's list, in its planned place."""
+        when, seq, action, arg = self._batch[i]
+        self._next = i
+        self._heads = seq
+        self._put(when, (seq, action, arg))
 
     def run(self, before: Callable[[datetime], object] | None = None) -> None:
         """Play every planned action (and those they plan) in time order.
@@ -91,20 +143,36 @@ class Scheduler:
         ``before(now)``, when given, runs before each action, after the clock has moved:
         the audit programme ticks the whole store there, as a host's timer would.
         """
-        queue = self._queue
-        pop = heapq.heappop
+        moments = self._moments
+        buckets = self._buckets
         clock = self.clock
+        manual = type(clock) is ManualClock
         now = clock.now()
-        if before is None:
-            while queue:
-                when, _, action, arg = pop(queue)
-                if when > now:
-                    now = clock.set(when)
-                action(arg)
-            return
-        while queue:
-            when, _, action, arg = pop(queue)
-            if when > now:
-                now = clock.set(when)
-            before(now)
+        while moments:
+            moment = moments[0]
+            bucket = buckets[moment]
+            pos = self._pos
+            if pos == len(bucket):  # every action of the moment played
+                heapq.heappop(moments)
+                del buckets[moment]
+                self._pos = 0
+                continue
+            seq, action, arg = bucket[pos]
+            self._pos = pos + 1
+            if seq == self._heads:  # a batch's action: let the batch's next one in
+                i = self._next + 1
+                if i < len(self._batch):
+                    self._let_in(i)
+                else:
+                    self._heads = -1
+                    self._batch = []
+            if moment is not now and moment > now:
+                # ManualClock.set's work when the moment is already an exact UTC datetime
+                if manual and type(moment) is datetime and moment.tzinfo is UTC:
+                    clock._now = moment
+                    now = moment
+                else:
+                    now = clock.set(moment)
+            if before is not None:
+                before(now)
             action(arg)

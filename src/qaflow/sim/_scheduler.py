@@ -16,15 +16,14 @@ the order of planning because :meth:`~Scheduler.at` numbers each action as it is
 
 :meth:`Scheduler.at_each` plans many actions at once, exactly as that many calls of
 :meth:`~Scheduler.at` in the same order would (the same moments, the same order of ties),
-but keeps them sorted aside and lets only the next one in at a time (into its moment's list,
-in its planned place): a simulation plans every raise of a chunk before it starts, and
-thousands of future raises would otherwise each hold a moment in the heap.
+but keeps them in one sorted list beside the moments, played in turn with them: a
+simulation plans every raise of a chunk before it starts, and thousands of future raises,
+each at a moment of its own, would otherwise each hold a list and a place in the heap.
 """
 
 from __future__ import annotations
 
 import heapq
-from bisect import insort
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -43,17 +42,7 @@ _Planned = tuple[datetime, int, Callable[[Any], object], Any]
 class Scheduler:
     """Planned actions in virtual time (see the module docstring)."""
 
-    __slots__ = (
-        "_batch",
-        "_buckets",
-        "_heads",
-        "_moments",
-        "_next",
-        "_pos",
-        "_seq",
-        "clock",
-        "until",
-    )
+    __slots__ = ("_batch", "_buckets", "_moments", "_next", "_pos", "_seq", "clock", "until")
 
     def __init__(self, clock: ManualClock, *, until: datetime | None = None) -> None:
         self.clock = clock
@@ -62,31 +51,18 @@ class Scheduler:
         self._buckets: dict[datetime, list[_Entry]] = {}
         self._pos = 0  # how far the list of the earliest moment has been played
         self._seq = 0
-        self._batch: list[_Planned] = []  # the at_each batch being let in, sorted
-        self._next = 0  # the place in _batch of the action let in last
-        self._heads: int = -1  # its planned order (-1: none waiting)
+        self._batch: list[_Planned] = []  # what at_each planned, sorted
+        self._next = 0  # the place in _batch of the next of them to play
 
     def __len__(self) -> int:
         """The number of actions planned and not yet played."""
         waiting = sum(len(bucket) for bucket in self._buckets.values()) - self._pos
-        if self._heads >= 0:
-            waiting += len(self._batch) - self._next - 1
-        return waiting
+        return waiting + len(self._batch) - self._next
 
     def _now(self) -> datetime:
         clock = self.clock
         # a ManualClock read without a Python-level call (a subclass is asked)
         return clock._now if type(clock) is ManualClock else clock.now()
-
-    def _put(self, when: datetime, entry: _Entry) -> None:
-        bucket = self._buckets.get(when)
-        if bucket is None:
-            self._buckets[when] = [entry]
-            heapq.heappush(self._moments, when)
-        elif bucket[-1][0] < entry[0]:
-            bucket.append(entry)
-        else:  # a batch's action, planned before some of the moment's others
-            insort(bucket, entry)
 
     def at(self, when: datetime, action: Callable[[_T], object], arg: _T) -> None:
         """Plan ``action(arg)`` for ``when`` (now if earlier; dropped at or after ``until``)."""
@@ -108,34 +84,20 @@ class Scheduler:
 
     def at_each(self, plans: Iterable[tuple[datetime, Callable[[_T], object], _T]]) -> None:
         """Plan each ``(when, action, arg)`` of ``plans``: the same as calling :meth:`at`
-        for each in turn, with only the earliest of them let in at any time."""
+        for each in turn, kept in one sorted list beside the moments' lists."""
         until = self.until
         now = self._now()
         seq = self._seq
-        batch: list[_Planned] = []
+        batch: list[_Planned] = self._batch[self._next :]  # what earlier batches left
         for when, action, arg in plans:
             if until is not None and when >= until:
                 continue
             seq += 1
             batch.append((now if when < now else when, seq, action, arg))
         self._seq = seq
-        if not batch:
-            return
         batch.sort()  # (moment, seq) is unique: actions are never compared
-        if self._heads >= 0:  # another batch is being let in: plan this one in full
-            for when, seq, action, arg in batch:
-                self._put(when, (seq, action, arg))
-            return
         self._batch = batch
         self._next = 0
-        self._let_in(0)
-
-    def _let_in(self, i: int) -> None:
-        """Put action ``i`` of the batch into its moment's list, in its planned place."""
-        when, seq, action, arg = self._batch[i]
-        self._next = i
-        self._heads = seq
-        self._put(when, (seq, action, arg))
 
     def run(self, before: Callable[[datetime], object] | None = None) -> None:
         """Play every planned action (and those they plan) in time order.
@@ -148,24 +110,45 @@ class Scheduler:
         clock = self.clock
         manual = type(clock) is ManualClock
         now = clock.now()
-        while moments:
-            moment = moments[0]
-            bucket = buckets[moment]
-            pos = self._pos
-            if pos == len(bucket):  # every action of the moment played
-                heapq.heappop(moments)
-                del buckets[moment]
-                self._pos = 0
-                continue
-            seq, action, arg = bucket[pos]
-            self._pos = pos + 1
-            if seq == self._heads:  # a batch's action: let the batch's next one in
-                i = self._next + 1
-                if i < len(self._batch):
-                    self._let_in(i)
+        while True:
+            # the next action: the earliest moment's next, or the batch's next if that is
+            # earlier ((moment, seq) order, as if every action were in one heap)
+            batch = self._batch
+            i = self._next
+            if moments:
+                moment = moments[0]
+                bucket = buckets[moment]
+                pos = self._pos
+                if pos == len(bucket):  # every action of the moment played
+                    heapq.heappop(moments)
+                    del buckets[moment]
+                    self._pos = 0
+                    continue
+                seq, action, arg = bucket[pos]
+                if i < len(batch):
+                    first = batch[i]
+                    at = first[0]
+                    if at is moment:
+                        earlier = first[1] < seq
+                    elif at > moment:  # the common case: one comparison
+                        earlier = False
+                    else:  # earlier, or the same moment planned before
+                        earlier = at < moment or first[1] < seq
+                    if earlier:
+                        moment, _, action, arg = first
+                        self._next = i + 1
+                    else:
+                        self._pos = pos + 1
                 else:
-                    self._heads = -1
+                    self._pos = pos + 1
+            elif i < len(batch):
+                moment, _, action, arg = batch[i]
+                self._next = i + 1
+            else:
+                if batch:
                     self._batch = []
+                    self._next = 0
+                return
             if moment is not now and moment > now:
                 # ManualClock.set's work when the moment is already an exact UTC datetime
                 if manual and type(moment) is datetime and moment.tzinfo is UTC:

@@ -235,6 +235,11 @@ def _made_up(role: str) -> Actor:
     return Actor(f"{role.upper()}-1", role)
 
 
+def _closed(_: object) -> None:
+    """The action of actors whose play is over (:meth:`EscalationActors.close`)."""
+    raise RuntimeError("an escalation was planned after its play was closed")
+
+
 @lru_cache(maxsize=16)
 def _moments_for(calendar: WorkingCalendar, times: tuple[time, ...]) -> _Moments:
     return _Moments(calendar, times)
@@ -309,14 +314,32 @@ class EscalationActors:
         self.ext = ext = ladder.extensions
         self.ext_length = str(ext.max_length) if ext.max_length is not None else ""
         self.ext_per_escalation = ext.per == "escalation"
+        self.ext_allowed = ext.allowed
+        self.ext_max_count = ext.max_count
         self.raise_tail = _raise_tail(ladder, self.raise_to)
         self.consulted = ladder.bypass_consulted[:1]  # consulted at the stage before a bypass
+        # The actions the scheduler calls, each bound once rather than once per plan. They
+        # refer back to self: close() drops them when the play is over, so nothing is left
+        # for the cyclic collector (which a simulation may have paused).
+        self.raise_act: Callable[[Escalation], None] = self.do_raise
+        self.respond_act: Callable[[Escalation], None] = self.do_respond
+        self.decide_act: Callable[[Escalation], None] = self.do_decide
+        self.move_on_act: Callable[[Escalation], None] = self.move_on
+        self.ask_act: Callable[[Escalation], None] = self.do_ask
+        self.answer_act: Callable[[Escalation], None] = self.do_answer
+        self.tick_act: Callable[[datetime], None] = self._tick
+
+    def close(self) -> None:
+        """Drop the bound actions (the play is over; an action planned since raises)."""
+        self.raise_act = self.respond_act = self.decide_act = _closed
+        self.move_on_act = self.ask_act = self.answer_act = _closed
+        self.tick_act = _closed
 
     def tick_at(self, when: datetime) -> None:
         """Have the host tick at ``when`` (once, however many paths wait for it)."""
         if when not in self.ticks:
             self.ticks.add(when)
-            self.scheduler.at(when, self._tick, when)
+            self.scheduler.at(when, self.tick_act, when)
 
     def _tick(self, when: datetime) -> None:
         self.ticks.discard(when)
@@ -344,13 +367,13 @@ class EscalationActors:
     def begin(self, esc: Escalation, when: datetime) -> None:
         """Plan the raise of ``esc`` at ``when``."""
         self.by_wid[esc.wid] = esc
-        self.scheduler.at(when, self.do_raise, esc)
+        self.scheduler.at(when, self.raise_act, esc)
 
     def begin_each(self, plans: Iterable[tuple[Escalation, datetime]]) -> None:
         """Plan the raise of each ``(esc, when)``: the same as :meth:`begin` for each in turn
         (:meth:`Scheduler.at_each`: only the next raise waits in the scheduler's heap)."""
         by_wid = self.by_wid
-        do_raise = self.do_raise
+        do_raise = self.raise_act
         batch: list[tuple[datetime, Callable[[Escalation], object], Escalation]] = []
         for esc, when in plans:
             by_wid[esc.wid] = esc
@@ -442,33 +465,32 @@ class EscalationActors:
         """Schedule what happens next at the current stage."""
         level = esc.level
         assert level is not None
-        at = self.scheduler.at
+        scheduler = self.scheduler  # its methods called directly, not through a bound one
         moments = self.moments
         reply = moments.after(esc.entry_day, esc.reply_day, _REPLY) if esc.reply_day else None
         due = esc.due
         if due is None:  # no response deadline: the raiser waits, then moves on
             wait = moments.after(esc.entry_day, level.wait_days, _DECIDE)
             if reply is not None and reply < wait:
-                at(reply, self.do_respond, esc)
+                scheduler.at(reply, self.respond_act, esc)
             else:
-                at(wait, self.move_on, esc)
+                scheduler.at(wait, self.move_on_act, esc)
             return
         if reply is not None and reply < due:
-            at(reply, self.do_respond, esc)
+            scheduler.at(reply, self.respond_act, esc)
             return
         if asking and self.may_extend(esc):
             ask = max(moments.after(moments.local_day(due), 0, _ASK), esc.entered or due)
             if ask + self.answer_after < due and self.rng.random() < level.extend:
-                at(ask, self.do_ask, esc)
+                scheduler.at(ask, self.ask_act, esc)
                 return
         self.tick_at(due)
 
     def may_extend(self, esc: Escalation) -> bool:
-        ext = self.ext
-        if not ext.allowed:
+        if not self.ext_allowed:
             return False
         used = esc.granted if self.ext_per_escalation else esc.granted_here
-        return used < ext.max_count
+        return used < self.ext_max_count
 
     def do_respond(self, esc: Escalation) -> None:
         holder = esc.holder
@@ -478,7 +500,7 @@ class EscalationActors:
         when = step.event.at
         moments = self.moments
         decide = moments.after(moments.local_day(when), level.decision_days, _DECIDE)
-        self.scheduler.at(when if when > decide else decide, self.do_decide, esc)
+        self.scheduler.at(when if when > decide else decide, self.decide_act, esc)
 
     def do_decide(self, esc: Escalation) -> None:
         level = esc.level
@@ -530,7 +552,7 @@ class EscalationActors:
         assert holder is not None
         step = self.fire(esc, "request_extension", holder, {"length": self.ext_length})
         esc.asked += 1
-        self.scheduler.at(step.event.at + self.answer_after, self.do_answer, esc)
+        self.scheduler.at(step.event.at + self.answer_after, self.answer_act, esc)
 
     def do_answer(self, esc: Escalation) -> None:
         level = esc.level

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from random import Random
 from typing import TYPE_CHECKING
 
@@ -100,6 +101,13 @@ class PathEnds:
                 progress(done, self.n)
 
 
+@lru_cache(maxsize=8)
+def _minutes(window: int) -> tuple[timedelta, ...]:
+    """Each offset of a raise within its window, ``timedelta(minutes=k)`` for k < ``window``
+    (built once per process: a raise draws one)."""
+    return tuple(timedelta(minutes=k) for k in range(window))
+
+
 def play(
     job: _Job,
     spec: MachineSpec,
@@ -139,8 +147,7 @@ def play(
     zeros = ["0" * k for k in range(width + 1)]
     prefix = job.prefix
     start = job.start
-    # the moment within the raise window: int(random() * window) minutes, built once each
-    minutes = [timedelta(minutes=k) for k in range(job.behaviour.raise_window_minutes)]
+    minutes = _minutes(job.behaviour.raise_window_minutes)
     window = len(minutes)
     n_days = len(days)
     n_raisers = len(raisers)
@@ -160,7 +167,10 @@ def play(
         )
         plans.append((esc, start if start > when else when))
     actors.begin_each(plans)
-    scheduler.run()
+    try:
+        scheduler.run()
+    finally:
+        actors.close()
     assert tally.paths == count, "every path ends"
     tally.add_play(actors.breaches_by_stage, actors.load)
     return tally, tuple(p for p in kept or () if p is not None)

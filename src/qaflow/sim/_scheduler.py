@@ -26,11 +26,14 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from qaflow.clock import ManualClock
 
 __all__ = ["Scheduler"]
+
+_UTC: Final = UTC
+_DATETIME: Final = datetime
 
 _T = TypeVar("_T")
 _Entry = tuple[int, Callable[[Any], object], Any]
@@ -42,10 +45,21 @@ _Planned = tuple[datetime, int, Callable[[Any], object], Any]
 class Scheduler:
     """Planned actions in virtual time (see the module docstring)."""
 
-    __slots__ = ("_batch", "_buckets", "_moments", "_next", "_pos", "_seq", "clock", "until")
+    __slots__ = (
+        "_batch",
+        "_buckets",
+        "_manual",
+        "_moments",
+        "_next",
+        "_pos",
+        "_seq",
+        "clock",
+        "until",
+    )
 
     def __init__(self, clock: ManualClock, *, until: datetime | None = None) -> None:
         self.clock = clock
+        self._manual = type(clock) is ManualClock  # read without a call (a subclass is asked)
         self.until = until
         self._moments: list[datetime] = []  # a heap: each moment with a list in _buckets
         self._buckets: dict[datetime, list[_Entry]] = {}
@@ -61,8 +75,7 @@ class Scheduler:
 
     def _now(self) -> datetime:
         clock = self.clock
-        # a ManualClock read without a Python-level call (a subclass is asked)
-        return clock._now if type(clock) is ManualClock else clock.now()
+        return clock._now if self._manual else clock.now()
 
     def at(self, when: datetime, action: Callable[[_T], object], arg: _T) -> None:
         """Plan ``action(arg)`` for ``when`` (now if earlier; dropped at or after ``until``)."""
@@ -108,7 +121,7 @@ class Scheduler:
         moments = self._moments
         buckets = self._buckets
         clock = self.clock
-        manual = type(clock) is ManualClock
+        manual = self._manual
         now = clock.now()
         while True:
             # the next action: the earliest moment's next, or the batch's next if that is
@@ -151,7 +164,7 @@ class Scheduler:
                 return
             if moment is not now and moment > now:
                 # ManualClock.set's work when the moment is already an exact UTC datetime
-                if manual and type(moment) is datetime and moment.tzinfo is UTC:
+                if manual and type(moment) is _DATETIME and moment.tzinfo is _UTC:
                     clock._now = moment
                     now = moment
                 else:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from random import Random
-from typing import Any
+from typing import Any, Final
 
 from qaflow import _command
 from qaflow.calendar import LONDON, WorkingCalendar
@@ -30,11 +30,19 @@ from qaflow.spec import MachineSpec
 
 __all__ = ["TEXT", "Escalation", "EscalationActors"]
 
-TEXT = "simulated"
+TEXT: Final = "simulated"
 """The only free text a simulation writes: no real notes, names or details."""
 
 # Indices into EscalationActors.times: when people act.
-_RAISE, _ASK, _REPLY, _DECIDE = 0, 1, 2, 3
+_RAISE: Final = 0
+_ASK: Final = 1
+_REPLY: Final = 2
+_DECIDE: Final = 3
+
+# Final: compiled code reads these without a lookup in the module's namespace
+_UTC: Final = UTC
+_RESPONSE: Final = RESPONSE_DEADLINE
+_bisect_right: Final = bisect_right
 
 
 class _Level:
@@ -154,7 +162,7 @@ class Escalation:
         self.bypasses = 0
 
 
-_CAP = 65_536
+_CAP: Final = 65_536
 
 
 class _Moments:
@@ -180,7 +188,7 @@ class _Moments:
         London is UTC or one hour ahead of it (GMT/BST), so before 23:00 UTC its date is the
         UTC date (tested for every day 1990-2100); later moments are converted.
         """
-        if moment.hour < 23 and moment.tzinfo is UTC:
+        if moment.hour < 23 and moment.tzinfo is _UTC:
             return moment.toordinal()
         day = self._dates.get(moment)
         if day is None:
@@ -435,7 +443,9 @@ class EscalationActors:
         esc.entered = when
         esc.granted_here = 0
         # moments.local_day(when) and moments.month(day), their fast paths inline
-        day = when.toordinal() if when.hour < 23 and when.tzinfo is UTC else moments.local_day(when)
+        day = (
+            when.toordinal() if when.hour < 23 and when.tzinfo is _UTC else moments.local_day(when)
+        )
         esc.entry_day = day
         holders = level.holders
         k = int(random() * len(holders)) if len(holders) > 1 else 0
@@ -447,13 +457,13 @@ class EscalationActors:
         per = self.load[role]
         per[month] = per.get(month, 0) + 1
         if random() < level.respond:
-            esc.reply_day = level.days[bisect_right(level.cum, random() * level.total)]
+            esc.reply_day = level.days[_bisect_right(level.cum, random() * level.total)]
         else:
             esc.reply_day = 0
         if level.timed:
             due = None
             for d in step.snapshot.deadlines:
-                if d.name == RESPONSE_DEADLINE:
+                if d.name == _RESPONSE:
                     due = d.due_at
             assert due is not None, "a timed stage opens its response deadline"
             esc.due = due
@@ -562,7 +572,7 @@ class EscalationActors:
             esc.granted += 1
             esc.granted_here += 1
             for d in step.snapshot.deadlines:
-                if d.name == RESPONSE_DEADLINE:
+                if d.name == _RESPONSE:
                     esc.due = d.due_at
         else:
             self.fire(esc, "refuse_extension", esc.raiser, {})
@@ -574,7 +584,7 @@ class EscalationActors:
         if esc is None:
             return False
         esc.commands += 1
-        if step.event.payload.get("deadline") != RESPONSE_DEADLINE:
+        if step.event.payload.get("deadline") != _RESPONSE:
             return True  # another party's deadline: recorded, the stage goes on
         esc.breaches += 1
         level = esc.level

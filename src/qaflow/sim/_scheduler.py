@@ -123,6 +123,8 @@ class Scheduler:
         clock = self.clock
         manual = self._manual
         now = clock.now()
+        top: datetime | None = None  # the earliest moment when its list was last looked up
+        bucket: list[_Entry] = []
         while True:
             # the next action: the earliest moment's next, or the batch's next if that is
             # earlier ((moment, seq) order, as if every action were in one heap)
@@ -130,12 +132,15 @@ class Scheduler:
             i = self._next
             if moments:
                 moment = moments[0]
-                bucket = buckets[moment]
+                if moment is not top:
+                    bucket = buckets[moment]
+                    top = moment
                 pos = self._pos
                 if pos == len(bucket):  # every action of the moment played
                     heapq.heappop(moments)
                     del buckets[moment]
                     self._pos = 0
+                    top = None
                     continue
                 seq, action, arg = bucket[pos]
                 if i < len(batch):

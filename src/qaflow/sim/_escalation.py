@@ -282,6 +282,7 @@ class EscalationActors:
         tick: Callable[[datetime], object] | None = None,
     ) -> None:
         self.ladder = ladder
+        self.reasons = ladder.reasons
         self.spec = spec
         self.engine = engine
         # An exact Engine is driven through the command path behind its facade
@@ -413,7 +414,7 @@ class EscalationActors:
             self.enter(esc, new, step)
 
     def do_raise(self, esc: Escalation) -> None:
-        reasons = self.ladder.reasons
+        reasons = self.reasons
         reason = reasons[int(self.rng.random() * len(reasons))]
         payload: dict[str, Any] = {"subject_id": esc.subject, "reason": reason}
         if reason == "other":

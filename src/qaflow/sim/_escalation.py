@@ -292,6 +292,7 @@ class EscalationActors:
         self.direct = type(engine) is Engine
         self.scheduler = scheduler
         self.rng = rng
+        self.random: Callable[[], float] = rng.random  # bound once (it refers to rng only)
         self.on_end = on_end
         self.observe = observe
         self.host_tick = tick  # None: tick_own (no bound method of self kept: no cycle)
@@ -415,7 +416,7 @@ class EscalationActors:
 
     def do_raise(self, esc: Escalation) -> None:
         reasons = self.reasons
-        reason = reasons[int(self.rng.random() * len(reasons))]
+        reason = reasons[int(self.random() * len(reasons))]
         payload: dict[str, Any] = {"subject_id": esc.subject, "reason": reason}
         if reason == "other":
             payload["details"] = TEXT
@@ -437,7 +438,7 @@ class EscalationActors:
 
     def enter(self, esc: Escalation, level: _Level, step: Step) -> None:
         """The path entered ``level`` (by raise, escalate, bypass or an escalating breach)."""
-        random = self.rng.random
+        random = self.random
         moments = self.moments
         when = step.event.at
         esc.level = level
@@ -492,7 +493,7 @@ class EscalationActors:
             return
         if asking and self.may_extend(esc):
             ask = max(moments.after(moments.local_day(due), 0, _ASK), esc.entered or due)
-            if ask + self.answer_after < due and self.rng.random() < level.extend:
+            if ask + self.answer_after < due and self.random() < level.extend:
                 scheduler.at(ask, self.ask_act, esc)
                 return
         self.tick_at(due)
@@ -516,7 +517,7 @@ class EscalationActors:
     def do_decide(self, esc: Escalation) -> None:
         level = esc.level
         assert level is not None
-        if self.rng.random() < level.accept:
+        if self.random() < level.accept:
             self.follow(esc, self.accept(esc))
         else:
             self.move_on(esc)
@@ -525,13 +526,13 @@ class EscalationActors:
         """Not accepted, or no response in time: withdraw, bypass or go up."""
         level = esc.level
         assert level is not None
-        r = self.rng.random()
+        r = self.random()
         raiser = esc.raiser
         if r < level.withdraw:
             step = self.fire(esc, "withdraw", raiser, {})
         elif r < level.bypass and level.bypass_to:
             targets = level.bypass_to
-            payload = {"to": targets[int(self.rng.random() * len(targets))]}
+            payload = {"to": targets[int(self.random() * len(targets))]}
             if self.ladder.bypass_consultation:
                 payload["consulted"] = TEXT
             for role in self.consulted:
@@ -568,7 +569,7 @@ class EscalationActors:
     def do_answer(self, esc: Escalation) -> None:
         level = esc.level
         assert level is not None
-        if self.rng.random() < level.grant:
+        if self.random() < level.grant:
             step = self.fire(esc, "grant_extension", esc.raiser, {})
             esc.granted += 1
             esc.granted_here += 1

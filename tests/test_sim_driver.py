@@ -25,7 +25,8 @@ from qaflow.machines.escalation import escalation_machine
 from qaflow.policies import bexley
 from qaflow.records import Step
 from qaflow.sim import Behaviour, Scheduler
-from qaflow.sim._escalation import Escalation, EscalationActors, _Moments
+from qaflow.sim._escalation import Escalation, EscalationActors
+from qaflow.sim._moments import Moments
 from qaflow.store import SimulationStore
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
@@ -82,7 +83,7 @@ def test_a_batch_planned_mid_run_is_clamped_to_now_like_at() -> None:
 
 
 def test_the_local_date_is_londons_on_every_day_from_1990_to_2100() -> None:
-    moments = _Moments(bexley.POLICY.calendar, (time(9), time(9), time(10), time(11)))
+    moments = Moments(bexley.POLICY.calendar, (time(9), time(9), time(10), time(11)))
     day = date(1990, 1, 1)
     while day.year <= 2100:
         midnight = datetime.combine(day, time(0), UTC)
@@ -110,7 +111,7 @@ def test_an_action_moment_is_the_local_time_on_the_kth_working_day(
 ) -> None:
     calendar = bexley.POLICY.calendar
     times = (time(9), time(17, 30), time(8, 15), time(23, 45))
-    moments = _Moments(calendar, times)
+    moments = Moments(calendar, times)
     target = calendar.add_working_days_to_date(day, k) if k else day
     expected = datetime.combine(target, times[at], LONDON).astimezone(UTC)
     assert moments.after(day.toordinal(), k, at) == expected

@@ -13,18 +13,19 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from random import Random
 from typing import Any, Final
 
 from qaflow import _command
-from qaflow.calendar import LONDON, WorkingCalendar
+from qaflow.calendar import WorkingCalendar
 from qaflow.engine import Engine
 from qaflow.machines.escalation import RESPONSE_DEADLINE, state_of
 from qaflow.policies.ladders import EscalationLadder
 from qaflow.records import Actor, Step
 from qaflow.sim._behaviour import Behaviour, StageBehaviour, clock_time
+from qaflow.sim._moments import moments_for
 from qaflow.sim._scheduler import Scheduler
 from qaflow.spec import MachineSpec
 
@@ -162,81 +163,6 @@ class Escalation:
         self.bypasses = 0
 
 
-_CAP: Final = 65_536
-
-
-class _Moments:
-    """Local dates and action moments, cached: simulated moments repeat a great deal.
-
-    Shared by every play of the same calendar and action times (:func:`_moments_for`): the
-    values are pure functions of those, and a chunk would otherwise start cold.
-    """
-
-    __slots__ = ("_at", "_dates", "_moments", "calendar", "months", "times")
-
-    def __init__(self, calendar: WorkingCalendar, times: tuple[time, ...]) -> None:
-        self.calendar = calendar
-        self.times = times
-        self._moments: dict[int, datetime] = {}
-        self._at: dict[int, datetime] = {}
-        self._dates: dict[datetime, int] = {}
-        self.months: dict[int, int] = {}  # read directly by EscalationActors.enter
-
-    def local_day(self, moment: datetime) -> int:
-        """The proleptic ordinal of ``moment``'s Europe/London date.
-
-        London is UTC or one hour ahead of it (GMT/BST), so before 23:00 UTC its date is the
-        UTC date (tested for every day 1990-2100); later moments are converted.
-        """
-        if moment.hour < 23 and moment.tzinfo is _UTC:
-            return moment.toordinal()
-        day = self._dates.get(moment)
-        if day is None:
-            if len(self._dates) > _CAP:
-                self._dates.clear()
-            day = self._dates[moment] = moment.astimezone(LONDON).toordinal()
-        return day
-
-    def month(self, day: int) -> int:
-        """``year * 12 + month - 1`` of the date of ordinal ``day``."""
-        month = self.months.get(day)
-        if month is None:
-            if len(self.months) > _CAP:
-                self.months.clear()
-            d = date.fromordinal(day)
-            month = self.months[day] = d.year * 12 + d.month - 1
-        return month
-
-    def local_date(self, moment: datetime) -> date:
-        """The Europe/London date of ``moment``."""
-        return date.fromordinal(self.local_day(moment))
-
-    def after(self, day: int, k: int, at: int) -> datetime:
-        """Local time ``times[at]`` on the ``k``-th working day after the day of ordinal
-        ``day`` (k >= 0; k = 0 is that day itself)."""
-        key = (day << 11) | (k << 2) | at
-        found = self._moments.get(key)
-        if found is None:
-            target = (
-                self.calendar.add_working_days_to_date(date.fromordinal(day), k).toordinal()
-                if k
-                else day
-            )
-            place = (target << 2) | at
-            found = self._at.get(place)
-            if found is None:
-                local = datetime.combine(date.fromordinal(target), self.times[at], LONDON)
-                found = self._at[place] = local.astimezone(UTC)
-            if len(self._moments) > _CAP:
-                self._moments.clear()
-            self._moments[key] = found
-        return found
-
-    def day_after(self, day: date, k: int, at: int) -> datetime:
-        """Local time ``times[at]`` on the ``k``-th working day after ``day`` (k >= 0)."""
-        return self.after(day.toordinal(), k, at)
-
-
 @lru_cache(maxsize=64)
 def _made_up(role: str) -> Actor:
     """The one made-up person acting in ``role`` for every escalation without ``people``."""
@@ -248,9 +174,18 @@ def _closed(_: object) -> None:
     raise RuntimeError("an escalation was planned after its play was closed")
 
 
-@lru_cache(maxsize=16)
-def _moments_for(calendar: WorkingCalendar, times: tuple[time, ...]) -> _Moments:
-    return _Moments(calendar, times)
+def _times(behaviour: Behaviour) -> tuple[time, ...]:
+    """When people act, indexed by _RAISE, _ASK, _REPLY and _DECIDE."""
+    knobs = (behaviour.raise_from, behaviour.ask_at, behaviour.reply_at, behaviour.decide_at)
+    return tuple(clock_time(t) for t in knobs)
+
+
+def _person(esc: Escalation, role: str) -> Actor:
+    """Who acts in ``role`` for ``esc``: its ``people``, else one made-up person."""
+    people = esc.people
+    if people is not None and role in people:
+        return Actor(people[role], role)
+    return _made_up(role)
 
 
 def _raise_tail(ladder: EscalationLadder, to: str | None) -> dict[str, Any]:
@@ -285,10 +220,7 @@ class EscalationActors:
         self.reasons = ladder.reasons
         self.spec = spec
         self.engine = engine
-        # An exact Engine is driven through the command path behind its facade
-        # (qaflow._command, what Engine.start and Engine.fire delegate to, argument for
-        # argument): the same checks, steps and errors, without a Python-level call per
-        # command. A subclass is driven through its own methods.
+        # an exact Engine through qaflow._command, what its start and fire delegate to
         self.direct = type(engine) is Engine
         self.scheduler = scheduler
         self.rng = rng
@@ -301,16 +233,7 @@ class EscalationActors:
         self.by_state = {lv.state: lv for lv in self.levels.values()}
         self.raise_to = None if behaviour.raise_at is None else state_of(ladder, behaviour.raise_at)
         self.referral = ladder.referral is not None
-        times = tuple(
-            clock_time(t)
-            for t in (
-                behaviour.raise_from,
-                behaviour.ask_at,
-                behaviour.reply_at,
-                behaviour.decide_at,
-            )
-        )
-        self.moments = _moments_for(self.calendar, times)
+        self.moments = moments_for(self.calendar, _times(behaviour))
         self.local_date = self.moments.local_date
         self.day_after = self.moments.day_after
         self.answer_after = timedelta(minutes=behaviour.answer_after_minutes)
@@ -328,9 +251,7 @@ class EscalationActors:
         self.ext_max_count = ext.max_count
         self.raise_tail = _raise_tail(ladder, self.raise_to)
         self.consulted = ladder.bypass_consulted[:1]  # consulted at the stage before a bypass
-        # The actions the scheduler calls, each bound once rather than once per plan. They
-        # refer back to self: close() drops them when the play is over, so nothing is left
-        # for the cyclic collector (which a simulation may have paused).
+        # the actions the scheduler calls, bound once (close() breaks the cycle to self)
         self.raise_act: Callable[[Escalation], None] = self.do_raise
         self.respond_act: Callable[[Escalation], None] = self.do_respond
         self.decide_act: Callable[[Escalation], None] = self.do_decide
@@ -341,9 +262,8 @@ class EscalationActors:
 
     def close(self) -> None:
         """Drop the bound actions (the play is over; an action planned since raises)."""
-        self.raise_act = self.respond_act = self.decide_act = _closed
-        self.move_on_act = self.ask_act = self.answer_act = _closed
-        self.tick_act = _closed
+        self.raise_act = self.respond_act = self.decide_act = self.move_on_act = _closed
+        self.ask_act = self.answer_act = self.tick_act = _closed
 
     def tick_at(self, when: datetime) -> None:
         """Have the host tick at ``when`` (once, however many paths wait for it)."""
@@ -353,26 +273,12 @@ class EscalationActors:
 
     def _tick(self, when: datetime) -> None:
         self.ticks.discard(when)
-        if self.host_tick is None:
-            self.tick_own(when)
-        else:
-            self.host_tick(when)
+        (self.tick_own if self.host_tick is None else self.host_tick)(when)
 
     def tick_own(self, when: datetime) -> None:
         """The default tick: ``engine.tick`` and follow whatever it fired."""
         for step in self.engine.tick(when):
             self.on_tick(step)
-
-    # --- people -------------------------------------------------------------------------
-
-    def person(self, esc: Escalation, role: str) -> Actor:
-        """Who acts in ``role`` for ``esc``: its ``people``, else one made-up person."""
-        people = esc.people
-        if people is not None and role in people:
-            return Actor(people[role], role)
-        return _made_up(role)
-
-    # --- commands -----------------------------------------------------------------------
 
     def begin(self, esc: Escalation, when: datetime) -> None:
         """Plan the raise of ``esc`` at ``when``."""
@@ -452,7 +358,7 @@ class EscalationActors:
         holders = level.holders
         k = int(random() * len(holders)) if len(holders) > 1 else 0
         role = holders[k]
-        esc.holder = level.made_up[k] if esc.people is None else self.person(esc, role)
+        esc.holder = level.made_up[k] if esc.people is None else _person(esc, role)
         month = moments.months.get(day)
         if month is None:
             month = moments.month(day)
@@ -491,18 +397,13 @@ class EscalationActors:
         if reply is not None and reply < due:
             scheduler.at(reply, self.respond_act, esc)
             return
-        if asking and self.may_extend(esc):
+        used = esc.granted if self.ext_per_escalation else esc.granted_here
+        if asking and self.ext_allowed and used < self.ext_max_count:
             ask = max(moments.after(moments.local_day(due), 0, _ASK), esc.entered or due)
             if ask + self.answer_after < due and self.random() < level.extend:
                 scheduler.at(ask, self.ask_act, esc)
                 return
         self.tick_at(due)
-
-    def may_extend(self, esc: Escalation) -> bool:
-        if not self.ext_allowed:
-            return False
-        used = esc.granted if self.ext_per_escalation else esc.granted_here
-        return used < self.ext_max_count
 
     def do_respond(self, esc: Escalation) -> None:
         holder = esc.holder
@@ -536,13 +437,13 @@ class EscalationActors:
             if self.ladder.bypass_consultation:
                 payload["consulted"] = TEXT
             for role in self.consulted:
-                self.fire(esc, "consult", self.person(esc, role), {})
+                self.fire(esc, "consult", _person(esc, role), {})
             step = self.fire(esc, "bypass", raiser, payload)
             esc.bypasses += 1
         elif not level.last:
             for role in level.endorsers:  # an endorsement (each, where all must) first
-                self.fire(esc, "endorse", self.person(esc, role), {})
-            by = raiser if level.escalated_by is None else self.person(esc, level.escalated_by)
+                self.fire(esc, "endorse", _person(esc, role), {})
+            by = raiser if level.escalated_by is None else _person(esc, level.escalated_by)
             step = self.fire(esc, "escalate", by, {})
         elif self.referral:
             step = self.fire(esc, "refer_externally", raiser, {})
@@ -555,8 +456,8 @@ class EscalationActors:
         level = esc.level
         assert level is not None
         for role in level.joint:
-            self.fire(esc, "agree", self.person(esc, role), {})
-        by = esc.raiser if level.accepted_by is None else self.person(esc, level.accepted_by)
+            self.fire(esc, "agree", _person(esc, role), {})
+        by = esc.raiser if level.accepted_by is None else _person(esc, level.accepted_by)
         return self.fire(esc, "accept", by, {})
 
     def do_ask(self, esc: Escalation) -> None:

@@ -7,14 +7,16 @@ the very same classes (:class:`~qaflow.records.Event`, :class:`~qaflow.records.W
 :class:`~qaflow.records.Step`, ...) and return records equal to, and as immutable as, the ones
 attrs builds, about four times as fast. Each is one function per record class generated at
 import from attrs' field list (:func:`_maker`, as attrs generates ``__init__``), so every field
-is named once. It makes the record as an instance of a plain class with exactly the record's
-slots (one attribute store a field, which the interpreter does without a call) and then sets
-its ``__class__`` to the record's class. Python allows that switch only between classes of the
-same memory layout (the same slots, no ``__dict__``, no ``__weakref__``: the hot records
-declare ``weakref_slot=False``); the switch is tried once per class at import, and where it is
-refused (another layout, a compiled build) the generated function writes each slot of the
-record through its member descriptor instead. Either way the object is the record's class from
-the moment it is returned.
+is named once. It makes the record as an instance of the record's filler class (a subclass
+that adds no slots and stores attributes with ``object``'s own ``__setattr__``: one attribute
+store a field, which the interpreter does without a call) and then sets its ``__class__`` to
+the record's class. Python allows that switch between a class and a subclass of the same memory
+layout, and checks it in a few comparisons (a sibling class with the same slots would have its
+slot list compared on every switch); the switch is tried once per class at import, and where it
+is refused (a compiled build) the generated function writes each slot of the record through
+its member descriptor instead. Either way the object is the record's class from the moment it
+is returned. A record that is not frozen (the guards' and effects'
+:class:`~qaflow.spec.Context`) is filled directly, one plain store a slot.
 
 They skip only what the caller has already done: each takes its fields already in their
 stored form (tuples where the record holds tuples), and runs no validator (the six records
@@ -25,7 +27,7 @@ give what the attrs constructors give, made either way.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,10 +45,12 @@ from qaflow.records import (
     _aware_utc,
     hash_fields,
 )
+from qaflow.spec import Context, MachineSpec
 
 __all__ = [
     "chained_event",
     "event_digest",
+    "new_context",
     "new_deadline",
     "new_event",
     "new_notification",
@@ -64,14 +68,15 @@ def _maker(cls: type[Any], *, switch: bool = True) -> Callable[..., Any]:
     field list at import as attrs generates ``__init__`` (each field named once, here).
 
     With ``switch`` (and where Python allows it, see the module docstring) the function fills
-    a plain instance with ``cls``'s slots, one attribute store a field, then sets its class to
-    ``cls``; otherwise it writes each slot of a ``cls`` through its member descriptor. A field
+    an instance of ``cls``'s filler subclass, one attribute store a field, then sets its class
+    to ``cls``; otherwise it writes each slot of a ``cls`` through its member descriptor (a
+    ``cls`` that is not frozen is filled directly, see :func:`_filled`). A field
     attrs converts (a time to UTC) is converted unless it is already UTC; trailing fields with
     a constant default take it, as attrs' ``__init__`` does. ``cls`` may have no validators.
     """
     fields = attrs.fields(cls)
     names = [a.name for a in fields]
-    ns: dict[str, Any] = {"_new": _new, "_C": cls, "_UTC": UTC}
+    ns: dict[str, Any] = {"_UTC": UTC}
     params: list[str] = []
     constant: set[str] = set()
     for a in reversed(fields):  # trailing constant defaults become the parameters' defaults
@@ -92,21 +97,56 @@ def _maker(cls: type[Any], *, switch: bool = True) -> Callable[..., Any]:
             lines.append(f"{a.name} = _c_{a.name}({a.name})")
         if a.converter is not None:
             ns[f"_c_{a.name}"] = a.converter
-    plain = type(f"_{cls.__name__}Fields", (), {"__slots__": cls.__dict__.get("__slots__", ())})
-    if switch and _switchable(plain, cls, names):
-        ns["_F"] = plain
-        lines.append("o = _new(_F)")
-        lines.extend(f"o.{n} = {n}" for n in names)
-        lines.append("o.__class__ = _C")
-    else:
-        lines.append("o = _new(_C)")
-        for n in names:
-            ns[f"_s_{n}"] = cls.__dict__[n].__set__
-            lines.append(f"_s_{n}(o, {n})")
-    lines.append("return o")
+    lines.extend(_filled(cls, {n: n for n in names}, ns, switch))
     body = "".join(f"\n    {line}" for line in lines)
     exec(f"def make_{cls.__name__}({', '.join(params)}):{body}", ns)  # generated, as attrs does
     return ns[f"make_{cls.__name__}"]  # type: ignore[no-any-return]
+
+
+def _filled(cls: type[Any], values: dict[str, str], ns: dict[str, Any], switch: bool) -> list[str]:
+    """The lines that make a ``cls`` of ``values`` (each field's expression, in field order)
+    and return it, with what they need put in ``ns``: a class that is not frozen takes a
+    plain store a slot; a frozen one is filled as an instance of its filler subclass (no
+    slots of its own, object's ``__setattr__``) whose class is then switched to ``cls``
+    (``switch``, where Python allows it), or else through each slot's setter."""
+    ns.update(_new=_new, _C=cls)
+    setter: object = cls.__setattr__
+    if setter is object.__setattr__:  # not frozen: its own slots take a plain store
+        return ["o = _new(_C)", *(f"o.{n} = {v}" for n, v in values.items()), "return o"]
+    # a subclass adding no slots, with object's own attribute stores: Python switches an
+    # instance of it to ``cls`` after a few comparisons (no slot lists compared)
+    plain = type(
+        f"_{cls.__name__}Fields",
+        (cls,),
+        {"__slots__": (), "__setattr__": object.__setattr__, "__delattr__": object.__delattr__},
+    )
+    if switch and _switchable(plain, cls, list(values)):
+        ns["_F"] = plain
+        stores = [f"o.{n} = {v}" for n, v in values.items()]
+        return ["o = _new(_F)", *stores, "o.__class__ = _C", "return o"]
+    ns.update({f"_s_{n}": cls.__dict__[n].__set__ for n in values})
+    return ["o = _new(_C)", *(f"_s_{n}(o, {v})" for n, v in values.items()), "return o"]
+
+
+def _successor(
+    cls: type[Any], params: tuple[str, ...], moving: dict[str, str]
+) -> Callable[..., Any]:
+    """One function ``(previous, *params)`` building the ``cls`` that follows ``previous``:
+    each field named in ``moving`` takes its expression (of ``previous`` and ``params``),
+    every other field is ``previous``'s, read in the same generated code (the interpreter
+    reads a slot without a call; compiled code would ask for each field by name). Generated
+    from attrs' field list like :func:`_maker`; ``cls`` may have no converters or
+    validators."""
+    fields = attrs.fields(cls)
+    if any(a.converter is not None or a.validator is not None for a in fields):
+        raise TypeError(f"{cls.__name__} converts or validates: no successor maker for it")
+    if not set(moving) <= {a.name for a in fields}:
+        raise TypeError(f"{cls.__name__} has no field {sorted(set(moving))!r}")
+    ns: dict[str, Any] = {}
+    values = {a.name: moving.get(a.name, f"previous.{a.name}") for a in fields}
+    body = "".join(f"\n    {line}" for line in _filled(cls, values, ns, True))
+    exec(f"def next_{cls.__name__}(previous, {', '.join(params)}):{body}", ns)  # generated
+    return ns[f"next_{cls.__name__}"]  # type: ignore[no-any-return]
 
 
 def _switchable(plain: type[Any], cls: type[Any], names: list[str]) -> bool:
@@ -159,33 +199,30 @@ new_notification: Callable[
 attrs would)."""
 
 
-def new_snapshot(
-    previous: WorkflowSnapshot,
-    state: str,
-    data: dict[str, Any],
-    version: int,
-    at: datetime,
-    last_hash: str,
-    deadlines: tuple[Deadline, ...],
-) -> WorkflowSnapshot:
-    """The snapshot after a command: ``previous``'s identity, these moving parts.
+new_context: Callable[
+    [MachineSpec, WorkflowSnapshot, str, str, str, Actor, datetime, Mapping[str, Any],
+     dict[str, Any], int],
+    Context,
+] = _maker(Context)  # fmt: skip
+"""``Context(spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)`` by
+position: the same object attrs' ``__init__`` makes (a context is not frozen: one plain store a
+slot), without the call through the class."""
 
-    ``created_at`` is ``previous``'s, or ``at`` for a workflow's first event.
-    """
-    return snapshot_of(
-        previous.workflow_id,
-        previous.machine,
-        previous.policy,
-        previous.policy_version,
-        state,
-        data,
-        version,
-        previous.created_at or at,
-        at,
-        last_hash,
-        deadlines,
-        previous.fingerprint,
-    )
+new_snapshot: Callable[
+    [WorkflowSnapshot, str, dict[str, Any], int, datetime, str, tuple[Deadline, ...]],
+    WorkflowSnapshot,
+] = _successor(
+    WorkflowSnapshot,
+    ("state", "data", "version", "at", "last_hash", "deadlines"),
+    {
+        "state": "state", "data": "data", "version": "version",
+        "created_at": "previous.created_at or at", "updated_at": "at",
+        "last_hash": "last_hash", "deadlines": "deadlines",
+    },
+)  # fmt: skip
+"""``new_snapshot(previous, state, data, version, at, last_hash, deadlines)``: the snapshot
+after a command, ``previous``'s identity (workflow, machine, policy, fingerprint) with these
+moving parts; ``created_at`` is ``previous``'s, or ``at`` for a workflow's first event."""
 
 
 # --- a command's event -----------------------------------------------------------------

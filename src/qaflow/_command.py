@@ -29,9 +29,11 @@ from qaflow.errors import (
 )
 from qaflow.records import GENESIS_HASH, SYSTEM, Actor, Deadline, Step, WorkflowSnapshot
 from qaflow.spec import DEADLINE_MISSED, POLICY_MIGRATED, MachineSpec
+from qaflow.store._simulation import SimulationStore, commit_to, load_from
 
 if TYPE_CHECKING:
     from qaflow.engine import Engine
+    from qaflow.store import Store
 
 __all__ = [
     "Breaches",
@@ -47,20 +49,35 @@ __all__ = [
 log = logging.getLogger("qaflow.engine")
 
 _DEBUG: Final = logging.DEBUG
+_INFO: Final = logging.INFO
 _memo = getattr(log, "_cache", None)
-_log_cache: dict[int, bool] = _memo if type(_memo) is dict else {}
+_log_cache: Final[dict[int, bool]] = _memo if type(_memo) is dict else {}
 """The logger's own memo of ``isEnabledFor`` answers, the same dict object (``logging`` clears
 it in place whenever a level changes). A command calls ``isEnabledFor`` unless the memo holds
 ``False`` for DEBUG: a memoised ``False`` is exactly what ``isEnabledFor`` would return, so the
 debug line is logged exactly when it was before, without a Python-level call per command while
-DEBUG is off. (An empty stand-in on a ``logging`` without the memo: every command asks.)"""
+DEBUG is off. (An empty stand-in on a ``logging`` without the memo: every command asks.) The
+line each start logs at INFO is skipped the same way, when the memo holds ``False`` for INFO."""
 
 _SYSTEM_ID: Final = SYSTEM.id
 _SYSTEM_ROLE: Final = SYSTEM.role
+# bound once: a compiled build reads a Final as a C static, an imported name from the dict
+_SNAPSHOT_OF: Final = snapshot_of
+_MANUAL_CLOCK: Final = ManualClock
+_ACTOR: Final = Actor
+_MACHINE_SPEC: Final = MachineSpec
+_GENESIS: Final = GENESIS_HASH
+_MIGRATED: Final = POLICY_MIGRATED
+_MISSED: Final = DEADLINE_MISSED
+_SIMULATION_STORE: Final = SimulationStore
 
 _live_step: Callable[..., Step] = live_step
 """The interpreter every command calls, looked up here at each call rather than bound at
-compile time, so a test can run a reference interpreter beside it (``tests/test_plans.py``)."""
+compile time, so a test can run a reference interpreter beside it (``tests/test_plans.py``).
+While it is :func:`~qaflow._compute.live_step` itself, that is called directly (a compiled
+build calls it as C, its keyword parsed by nobody)."""
+
+_LIVE_STEP: Final = live_step
 
 
 def start(
@@ -75,7 +92,7 @@ def start(
 ) -> Step:
     """:meth:`qaflow.Engine.start`: the workflow's first event, from its initial state."""
     registry = engine._registry
-    spec = machine if isinstance(machine, MachineSpec) else registry.latest(machine)
+    spec = machine if isinstance(machine, _MACHINE_SPEC) else registry.latest(machine)
     registry.ensure(spec)
     body = command_payload(workflow_id, trigger, actor, payload, idempotency_key)
     # checked above: bound to their types without a call (typing.cast is one in pure Python)
@@ -87,18 +104,18 @@ def start(
         found = engine._resend(wid, name, key, who, body)
         if found is not None:
             return found
-    if name in (POLICY_MIGRATED, DEADLINE_MISSED):
+    if name in (_MIGRATED, _MISSED):
         raise ValidationError(
             field="trigger", value=name, expected="a trigger of the machine", quote=True
         )
     # WorkflowSnapshot(workflow_id, machine, policy, version, initial state, fingerprint)
     # with every other field at its default, built through its slots (qaflow._build)
-    blank = snapshot_of(
+    blank = _SNAPSHOT_OF(
         wid, spec.name, spec.policy, spec.policy_version, spec.initial, {}, 0,
-        None, None, GENESIS_HASH, (), spec.fingerprint,
+        None, None, _GENESIS, (), spec._fingerprint or spec.fingerprint,
     )  # fmt: skip
     step = compute_step(engine, spec, blank, name, who, body, at, key)
-    return commit_step(engine, step, 0, name, who, body)
+    return commit_step(engine, engine.store, step, 0, name, who, body)
 
 
 def fire(
@@ -118,7 +135,7 @@ def fire(
     name: str = trigger  # type: ignore[assignment]
     who: Actor = actor  # type: ignore[assignment]
     key: str | None = idempotency_key  # type: ignore[assignment]
-    if name == POLICY_MIGRATED:
+    if name == _MIGRATED:
         raise ValidationError(
             field="trigger",
             value=name,
@@ -129,12 +146,15 @@ def fire(
         found = engine._resend(wid, name, key, who, body)
         if found is not None:
             return found
-    snapshot = engine.store.load(wid)
+    store = engine.store
+    # an exact SimulationStore's snapshot read without a method call (its load's answer)
+    snapshot = load_from(store, wid) if type(store) is _SIMULATION_STORE else store.load(wid)
+    version = snapshot.version
     if expected_version is not None:
         check_version(snapshot, expected_version)
     spec = engine._registry.pinned(snapshot)
     step = compute_step(engine, spec, snapshot, name, who, body, at, key)
-    step = commit_step(engine, step, snapshot.version, name, who, body)
+    step = commit_step(engine, store, step, version, name, who, body)
     if _log_cache.get(_DEBUG, True) and log.isEnabledFor(_DEBUG):
         event = step.event
         log.debug(
@@ -166,20 +186,16 @@ def compute_step(
     source = engine.clock
     # a ManualClock (simulation's and tests') read without a Python-level call; a subclass
     # or any other clock is asked
-    clock = source._now if type(source) is ManualClock else source.now()
+    clock = source._now if type(source) is _MANUAL_CLOCK else source.now()
     body = payload if type(payload) is dict else dict(payload or {})
-    return _live_step(
-        spec,
-        snapshot,
-        trigger,
-        actor,
-        clock if at is None else check_at(at, "at", clock),
-        body,
-        idempotency_key,
-        engine._registry.migration_target(snapshot, body) if trigger == POLICY_MIGRATED else None,
-        engine.directory,
-        lean=engine.simulation,
-    )
+    when = clock if at is None else check_at(at, "at", clock)
+    target = engine._registry.migration_target(snapshot, body) if trigger == _MIGRATED else None
+    interpreter = _live_step
+    if interpreter is not _LIVE_STEP:  # a test's reference interpreter (see _live_step)
+        return interpreter(spec, snapshot, trigger, actor, when, body, idempotency_key, target,
+                           engine.directory, lean=engine.simulation)  # fmt: skip
+    return live_step(spec, snapshot, trigger, actor, when, body, idempotency_key, target,
+                     engine.directory, lean=engine.simulation)  # fmt: skip
 
 
 def breach_step(
@@ -187,7 +203,9 @@ def breach_step(
 ) -> Step:
     """The step a due deadline fires: its breach trigger if it can, else ``deadline_missed``."""
     spec = engine._registry.pinned(snapshot)
-    at = max(deadline.due_at, snapshot.updated_at or deadline.due_at)
+    due = deadline.due_at
+    last = snapshot.updated_at
+    at = last if last is not None and last > due else due  # max(due, last): due if equal
     payload = {"deadline": deadline.name, "deadline_id": deadline.id}
     key = f"breach:{deadline.id}"
     if deadline.breach_trigger:
@@ -216,11 +234,21 @@ class Breaches:
 
 
 def commit_step(
-    engine: Engine, step: Step, expected: int, trigger: str, actor: Actor, payload: dict[str, Any]
+    engine: Engine,
+    store: Store,
+    step: Step,
+    expected: int,
+    trigger: str,
+    actor: Actor,
+    payload: dict[str, Any],
 ) -> Step:
-    """Commit; a writer that lost a race to the same idempotency key gets the first result."""
+    """Commit to ``store`` (the engine's, read once by the caller); a writer that lost a race
+    to the same idempotency key gets the first result."""
     try:
-        engine.store.commit(step, expected_version=expected)
+        if type(store) is _SIMULATION_STORE:  # its commit itself, called directly
+            commit_to(store, step, expected)
+        else:
+            store.commit(step, expected_version=expected)
     except ConcurrencyError:
         event = step.event
         if event.idempotency_key is None:
@@ -229,7 +257,7 @@ def commit_step(
         if found is None:
             raise
         return found
-    if expected == 0:
+    if expected == 0 and _log_cache.get(_INFO, True):  # see _log_cache
         log.info("started workflow %s in state %s", step.event.workflow_id, step.snapshot.state)
     return step
 
@@ -242,7 +270,7 @@ def command_payload(
     Every field that goes into the event hash must be valid text or JSON (``_checks``), and
     the system actor is qaflow's own: only ``tick``, for a due deadline, fires as it.
     """
-    if isinstance(actor, Actor):
+    if isinstance(actor, _ACTOR):
         actor_id, role = actor.id, actor.role
         if not ids_fit(workflow_id, trigger, actor_id, role, key):
             _refuse_ids(workflow_id, trigger, actor_id, role, key)

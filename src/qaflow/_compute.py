@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 import attrs
 
@@ -32,7 +32,14 @@ from qaflow._authorise import (
     check_system_miss,
     is_breach,
 )
-from qaflow._build import chained_event, event_digest, new_event, new_snapshot, new_step
+from qaflow._build import (
+    chained_event,
+    event_digest,
+    new_context,
+    new_event,
+    new_snapshot,
+    new_step,
+)
 from qaflow._effects import Outputs, collect
 from qaflow._plans import BREACH_FIELDS, Route, check_fields, choose, plan_of
 from qaflow._program import run_program
@@ -53,6 +60,27 @@ from qaflow.spec import (
 )
 
 __all__ = ["BREACH_FIELDS", "Command", "CommandLike", "compute", "live_step", "replay_step"]
+
+# Bound once (``Final``): a compiled build reads these as C statics, where an imported name is
+# looked up in the module's dict at each use.
+_SYSTEM: Final = SYSTEM
+_SYSTEM_ID: Final = SYSTEM.id
+_SYSTEM_ROLE: Final = SYSTEM.role
+_ACTOR: Final = Actor
+_NEW_CONTEXT: Final = new_context
+_NEW_EVENT: Final = new_event
+_NEW_SNAPSHOT: Final = new_snapshot
+_NEW_STEP: Final = new_step
+
+
+def _is_system(actor: Actor) -> bool:
+    """``actor == SYSTEM``: an exact :class:`Actor` compared field by field here, rather than
+    through attrs' generated ``__eq__`` (a Python-level call); anything else asks ``==``."""
+    if actor is _SYSTEM:
+        return True
+    if type(actor) is _ACTOR:
+        return actor.id == _SYSTEM_ID and actor.role == _SYSTEM_ROLE
+    return bool(actor == _SYSTEM)
 
 
 @attrs.frozen(kw_only=True)
@@ -134,11 +162,12 @@ def live_step(
     ``payload`` becomes the event's own: the caller hands over a dict nobody else holds
     (the facade's checked copy), so it is not copied again. Same checks, same step.
     """
-    if snapshot.updated_at is not None and at < snapshot.updated_at:
+    last = snapshot.updated_at
+    if last is not None and at < last:
         raise ValidationError(
             field="at",
             value=at.isoformat(),
-            expected=f"not earlier than the last event ({snapshot.updated_at.isoformat()})",
+            expected=f"not earlier than the last event ({last.isoformat()})",
             quote=True,
         )
     state = snapshot.state
@@ -168,23 +197,25 @@ def live_step(
             allowed=spec.allowed_triggers(state),
         )
     single = plan.single
-    if single is not None and not (plan.breachable and actor == SYSTEM):
+    if single is not None and not (plan.breachable and _is_system(actor)):
         # One candidate: the checks choose() makes of it, in its order.
         if directory is not None or actor.role not in single.roles:
             authorise(snapshot, trigger, actor, single.roles, directory)
         key = single.actor_key
         if key is not None and snapshot.data.get(key) != actor.id:  # check_holder's test
             check_holder(snapshot, single.transition, actor)  # raises, naming the holder
-        if payload or single.required:  # an empty payload where none is required fits
-            check_fields(single.fields, single.required, trigger, payload, False)
+        required = single.required
+        if payload or required:  # an empty payload where none is required fits
+            check_fields(single.fields, required, trigger, payload, False)
         ctx = None
-        if single.guards:
+        guards = single.guards
+        if guards:
             # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
-            ctx = Context(
+            ctx = _NEW_CONTEXT(
                 spec, snapshot, trigger, state, single.dest, actor, at, payload, snapshot.data,
                 snapshot.version + 1,
             )  # fmt: skip
-            for fn, arg, guard in single.guards:
+            for fn, arg, guard in guards:
                 if not fn(ctx, arg):
                     raise GuardFailed(
                         workflow_id=snapshot.workflow_id,
@@ -227,7 +258,7 @@ def _run(
     if ops or breach:
         if ctx is None:
             # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq)
-            ctx = Context(spec, snapshot, trigger, state, dest, actor, at, payload, data, seq)
+            ctx = _NEW_CONTEXT(spec, snapshot, trigger, state, dest, actor, at, payload, data, seq)
         else:
             ctx.data = data
         if only_updates and not breach:
@@ -238,7 +269,7 @@ def _run(
             # breach writes no notice of its own), then the compiled steps
             deadlines = snapshot.deadlines
             out = Outputs(seq, at, {d.id: d for d in deadlines} if deadlines else {}, not lean)
-            if breach and actor == SYSTEM:
+            if breach and _is_system(actor):
                 breach_id = payload["deadline_id"]
                 if breach_id is not None and breach_id in out.open_now:
                     del out.open_now[breach_id]
@@ -248,13 +279,11 @@ def _run(
             )
     if lean:  # chained_event's lean case: no hash chain (the maker converts ``at`` to UTC)
         wid = snapshot.workflow_id
-        event = new_event(wid, seq, trigger, state, dest, actor, at, payload, "", "",
-                          idempotency_key)  # fmt: skip
-    else:
-        event = chained_event(
-            snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key
-        )
-    return _step_of(event, snapshot, dest, data, seq, at, out)
+        event = _NEW_EVENT(wid, seq, trigger, state, dest, actor, at, payload, "", "",
+                           idempotency_key)  # fmt: skip
+        return _step_of(event, snapshot, dest, data, seq, at, out, "")
+    event = chained_event(snapshot, seq, trigger, state, dest, actor, at, payload, idempotency_key)
+    return _step_of(event, snapshot, dest, data, seq, at, out, event.hash)
 
 
 def replay_step(
@@ -347,7 +376,7 @@ def _context(
     data: dict[str, Any],
 ) -> Context:
     # (spec, snapshot, trigger, source, dest, actor, at, payload, data, seq), by position
-    return Context(
+    return _NEW_CONTEXT(
         spec,
         snapshot,
         trigger,
@@ -455,7 +484,7 @@ def _step(
         )  # fmt: skip
     else:
         event = _replayed_event(ctx, stored, hash_checked)
-    return _step_of(event, snapshot, ctx.dest, ctx.data, ctx.seq, ctx.at, out)
+    return _step_of(event, snapshot, ctx.dest, ctx.data, ctx.seq, ctx.at, out, event.hash)
 
 
 def _step_of(
@@ -466,15 +495,16 @@ def _step_of(
     seq: int,
     at: datetime,
     out: Outputs | None,
+    digest: str,
 ) -> Step:
-    """The step of ``event``: the new snapshot, and the rows ``out`` gathered (none when the
-    command ran no effects)."""
+    """The step of ``event`` (whose hash is ``digest``): the new snapshot, and the rows
+    ``out`` gathered (none when the command ran no effects)."""
     if out is None:
-        return new_step(
-            event, new_snapshot(snapshot, dest, data, seq, at, event.hash, snapshot.deadlines)
+        return _NEW_STEP(
+            event, _NEW_SNAPSHOT(snapshot, dest, data, seq, at, digest, snapshot.deadlines)
         )
-    new = new_snapshot(snapshot, dest, data, seq, at, event.hash, tuple(out.open_now.values()))
-    return new_step(
+    new = _NEW_SNAPSHOT(snapshot, dest, data, seq, at, digest, tuple(out.open_now.values()))
+    return _NEW_STEP(
         event,
         new,
         tuple(out.opened),

@@ -22,7 +22,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import NoReturn
+from typing import Final, NoReturn
 
 from qaflow.errors import UnknownWorkflow, ValidationError
 from qaflow.records import (
@@ -37,7 +37,9 @@ from qaflow.records import (
 from qaflow.store._memory import MemoryStore
 from qaflow.store._protocol import check_next, commit_each
 
-__all__ = ["SimulationStore"]
+__all__ = ["SimulationStore", "commit_to", "load_from"]
+
+_HEAPPUSH: Final = heapq.heappush
 
 
 class SimulationStore(MemoryStore):
@@ -53,47 +55,16 @@ class SimulationStore(MemoryStore):
     def load(self, workflow_id: object) -> WorkflowSnapshot:
         """The workflow's snapshot; :class:`UnknownWorkflow` if there is none (as the memory
         store: an id that is not text is handed to it, for its own answer)."""
-        if type(workflow_id) is str:
-            snapshot = self._snapshots.get(workflow_id)
-            if snapshot is not None:
-                return snapshot
-            raise UnknownWorkflow(workflow_id=workflow_id)
-        return MemoryStore.load(self, workflow_id)  # type: ignore[arg-type]
+        return load_from(self, workflow_id)
 
     def _commit(self, step: Step, expected_version: int) -> None:
         """What the memory store's own paths (``tick``'s breaches) call: :meth:`commit`."""
         self.commit(step, expected_version=expected_version)
 
     def commit(self, step: Step, *, expected_version: int) -> None:
-        """Commit ``step``: its snapshot and open deadlines replace the workflow's (the
-        engine's every command comes here directly: one call, no lock, see the class)."""
-        event = step.event
-        wid = event.workflow_id
-        snapshots = self._snapshots
-        current = snapshots.get(wid)
-        actual = current.version if current is not None else 0
-        key = event.idempotency_key
-        if (
-            actual != expected_version
-            or event.seq != actual + 1
-            or (key is not None and (wid, key) in self._keys)
-        ):  # refused: check_next raises, naming why
-            taken = key is not None and (wid, key) in self._keys
-            check_next(wid, expected_version, actual, event.seq, key_taken=taken)
-        snapshots[wid] = step.snapshot
-        if key is not None:
-            self._keys[(wid, key)] = event.seq
-        if step.closed or step.breached:
-            discard, deadlines = self._open.discard, self._deadlines
-            for did in (*step.closed, *step.breached):
-                discard(did)
-                deadlines.pop(did, None)
-        if step.opened:
-            deadlines, open_ids, heap = self._deadlines, self._open, self._heap
-            for d in step.opened:
-                deadlines[d.id] = d
-                open_ids.add(d.id)
-                heapq.heappush(heap, (d.due_at, d.id))
+        """Commit ``step``: its snapshot and open deadlines replace the workflow's (see
+        :func:`commit_to`, which the engine calls directly for an exact SimulationStore)."""
+        commit_to(self, step, expected_version)
 
     def commit_many(self, steps: Sequence[Step]) -> None:
         """Commit ``steps`` all or nothing: each is checked against the batch first."""
@@ -167,3 +138,53 @@ class SimulationStore(MemoryStore):
     def counts(self) -> dict[str, int]:
         """Row counts of what it keeps: workflows and open deadlines."""
         return {"workflows": len(self._snapshots), "open_deadlines": len(self._open)}
+
+
+def commit_to(store: SimulationStore, step: Step, expected_version: int) -> None:
+    """:meth:`SimulationStore.commit`: ``step``'s snapshot and open deadlines replace the
+    workflow's, or nothing is written and :func:`~qaflow.store._protocol.check_next` raises.
+
+    A function of its own so that the engine's command path calls it without a method
+    look-up or a keyword to parse (one call, no lock: see :class:`SimulationStore`).
+    """
+    event = step.event
+    wid = event.workflow_id
+    seq = event.seq
+    key = event.idempotency_key
+    snapshots = store._snapshots
+    current = snapshots.get(wid)
+    actual = current.version if current is not None else 0
+    keys = store._keys if key is not None else None
+    if (
+        actual != expected_version or seq != actual + 1 or (keys is not None and (wid, key) in keys)
+    ):  # refused: check_next raises, naming why
+        taken = keys is not None and (wid, key) in keys
+        check_next(wid, expected_version, actual, seq, key_taken=taken)
+    snapshots[wid] = step.snapshot
+    if keys is not None and key is not None:
+        keys[(wid, key)] = seq
+    closed, breached = step.closed, step.breached
+    if closed or breached:
+        open_ids, deadlines = store._open, store._deadlines
+        for did in (*closed, *breached):
+            open_ids.discard(did)
+            deadlines.pop(did, None)
+    opened = step.opened
+    if opened:
+        deadlines, open_ids, heap = store._deadlines, store._open, store._heap
+        for d in opened:
+            did = d.id
+            deadlines[did] = d
+            open_ids.add(did)
+            _HEAPPUSH(heap, (d.due_at, did))
+
+
+def load_from(store: SimulationStore, workflow_id: object) -> WorkflowSnapshot:
+    """:meth:`SimulationStore.load`, a function of its own so that the engine's command path
+    calls it without a method look-up (see :func:`commit_to`)."""
+    if type(workflow_id) is str:
+        snapshot = store._snapshots.get(workflow_id)
+        if snapshot is not None:
+            return snapshot
+        raise UnknownWorkflow(workflow_id=workflow_id)
+    return MemoryStore.load(store, workflow_id)  # type: ignore[arg-type]

@@ -75,6 +75,7 @@ MODULES = [
     "qaflow.report",
     "qaflow.service",
     "qaflow.sim",
+    "qaflow.sim._moments",
     "qaflow.sim._play",
     "qaflow.sim._tally",
     "qaflow.simulate",

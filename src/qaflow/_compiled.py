@@ -46,6 +46,7 @@ HOT_MODULES: tuple[str, ...] = (
     "qaflow.store._simulation",
     # the simulation driver: a chunk's loop and paths' ends, actors, scheduler, tally
     "qaflow.sim._escalation",
+    "qaflow.sim._moments",
     "qaflow.sim._play",
     "qaflow.sim._scheduler",
     "qaflow.sim._tally",

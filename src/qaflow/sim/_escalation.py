@@ -13,27 +13,37 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from functools import lru_cache
 from random import Random
-from typing import Any
+from typing import Any, Final
 
-from qaflow.calendar import LONDON, WorkingCalendar
+from qaflow import _command
+from qaflow.calendar import WorkingCalendar
 from qaflow.engine import Engine
 from qaflow.machines.escalation import RESPONSE_DEADLINE, state_of
 from qaflow.policies.ladders import EscalationLadder
 from qaflow.records import Actor, Step
 from qaflow.sim._behaviour import Behaviour, StageBehaviour, clock_time
+from qaflow.sim._moments import moments_for
 from qaflow.sim._scheduler import Scheduler
 from qaflow.spec import MachineSpec
 
 __all__ = ["TEXT", "Escalation", "EscalationActors"]
 
-TEXT = "simulated"
+TEXT: Final = "simulated"
 """The only free text a simulation writes: no real notes, names or details."""
 
 # Indices into EscalationActors.times: when people act.
-_RAISE, _ASK, _REPLY, _DECIDE = 0, 1, 2, 3
+_RAISE: Final = 0
+_ASK: Final = 1
+_REPLY: Final = 2
+_DECIDE: Final = 3
+
+# Final: compiled code reads these without a lookup in the module's namespace
+_UTC: Final = UTC
+_RESPONSE: Final = RESPONSE_DEADLINE
+_bisect_right: Final = bisect_right
 
 
 class _Level:
@@ -153,90 +163,29 @@ class Escalation:
         self.bypasses = 0
 
 
-_CAP = 65_536
-
-
-class _Moments:
-    """Local dates and action moments, cached: simulated moments repeat a great deal.
-
-    Shared by every play of the same calendar and action times (:func:`_moments_for`): the
-    values are pure functions of those, and a chunk would otherwise start cold.
-    """
-
-    __slots__ = ("_at", "_dates", "_moments", "calendar", "months", "times")
-
-    def __init__(self, calendar: WorkingCalendar, times: tuple[time, ...]) -> None:
-        self.calendar = calendar
-        self.times = times
-        self._moments: dict[int, datetime] = {}
-        self._at: dict[int, datetime] = {}
-        self._dates: dict[datetime, int] = {}
-        self.months: dict[int, int] = {}  # read directly by EscalationActors.enter
-
-    def local_day(self, moment: datetime) -> int:
-        """The proleptic ordinal of ``moment``'s Europe/London date.
-
-        London is UTC or one hour ahead of it (GMT/BST), so before 23:00 UTC its date is the
-        UTC date (tested for every day 1990-2100); later moments are converted.
-        """
-        if moment.hour < 23 and moment.tzinfo is UTC:
-            return moment.toordinal()
-        day = self._dates.get(moment)
-        if day is None:
-            if len(self._dates) > _CAP:
-                self._dates.clear()
-            day = self._dates[moment] = moment.astimezone(LONDON).toordinal()
-        return day
-
-    def month(self, day: int) -> int:
-        """``year * 12 + month - 1`` of the date of ordinal ``day``."""
-        month = self.months.get(day)
-        if month is None:
-            if len(self.months) > _CAP:
-                self.months.clear()
-            d = date.fromordinal(day)
-            month = self.months[day] = d.year * 12 + d.month - 1
-        return month
-
-    def local_date(self, moment: datetime) -> date:
-        """The Europe/London date of ``moment``."""
-        return date.fromordinal(self.local_day(moment))
-
-    def after(self, day: int, k: int, at: int) -> datetime:
-        """Local time ``times[at]`` on the ``k``-th working day after the day of ordinal
-        ``day`` (k >= 0; k = 0 is that day itself)."""
-        key = (day << 11) | (k << 2) | at
-        found = self._moments.get(key)
-        if found is None:
-            target = (
-                self.calendar.add_working_days_to_date(date.fromordinal(day), k).toordinal()
-                if k
-                else day
-            )
-            place = (target << 2) | at
-            found = self._at.get(place)
-            if found is None:
-                local = datetime.combine(date.fromordinal(target), self.times[at], LONDON)
-                found = self._at[place] = local.astimezone(UTC)
-            if len(self._moments) > _CAP:
-                self._moments.clear()
-            self._moments[key] = found
-        return found
-
-    def day_after(self, day: date, k: int, at: int) -> datetime:
-        """Local time ``times[at]`` on the ``k``-th working day after ``day`` (k >= 0)."""
-        return self.after(day.toordinal(), k, at)
-
-
 @lru_cache(maxsize=64)
 def _made_up(role: str) -> Actor:
     """The one made-up person acting in ``role`` for every escalation without ``people``."""
     return Actor(f"{role.upper()}-1", role)
 
 
-@lru_cache(maxsize=16)
-def _moments_for(calendar: WorkingCalendar, times: tuple[time, ...]) -> _Moments:
-    return _Moments(calendar, times)
+def _closed(_: object) -> None:
+    """The action of actors whose play is over (:meth:`EscalationActors.close`)."""
+    raise RuntimeError("an escalation was planned after its play was closed")
+
+
+def _times(behaviour: Behaviour) -> tuple[time, ...]:
+    """When people act, indexed by _RAISE, _ASK, _REPLY and _DECIDE."""
+    knobs = (behaviour.raise_from, behaviour.ask_at, behaviour.reply_at, behaviour.decide_at)
+    return tuple(clock_time(t) for t in knobs)
+
+
+def _person(esc: Escalation, role: str) -> Actor:
+    """Who acts in ``role`` for ``esc``: its ``people``, else one made-up person."""
+    people = esc.people
+    if people is not None and role in people:
+        return Actor(people[role], role)
+    return _made_up(role)
 
 
 def _raise_tail(ladder: EscalationLadder, to: str | None) -> dict[str, Any]:
@@ -268,10 +217,14 @@ class EscalationActors:
         tick: Callable[[datetime], object] | None = None,
     ) -> None:
         self.ladder = ladder
+        self.reasons = ladder.reasons
         self.spec = spec
         self.engine = engine
+        # an exact Engine through qaflow._command, what its start and fire delegate to
+        self.direct = type(engine) is Engine
         self.scheduler = scheduler
         self.rng = rng
+        self.random: Callable[[], float] = rng.random  # bound once (it refers to rng only)
         self.on_end = on_end
         self.observe = observe
         self.host_tick = tick  # None: tick_own (no bound method of self kept: no cycle)
@@ -280,16 +233,7 @@ class EscalationActors:
         self.by_state = {lv.state: lv for lv in self.levels.values()}
         self.raise_to = None if behaviour.raise_at is None else state_of(ladder, behaviour.raise_at)
         self.referral = ladder.referral is not None
-        times = tuple(
-            clock_time(t)
-            for t in (
-                behaviour.raise_from,
-                behaviour.ask_at,
-                behaviour.reply_at,
-                behaviour.decide_at,
-            )
-        )
-        self.moments = _moments_for(self.calendar, times)
+        self.moments = moments_for(self.calendar, _times(behaviour))
         self.local_date = self.moments.local_date
         self.day_after = self.moments.day_after
         self.answer_after = timedelta(minutes=behaviour.answer_after_minutes)
@@ -303,48 +247,49 @@ class EscalationActors:
         self.ext = ext = ladder.extensions
         self.ext_length = str(ext.max_length) if ext.max_length is not None else ""
         self.ext_per_escalation = ext.per == "escalation"
+        self.ext_allowed = ext.allowed
+        self.ext_max_count = ext.max_count
         self.raise_tail = _raise_tail(ladder, self.raise_to)
         self.consulted = ladder.bypass_consulted[:1]  # consulted at the stage before a bypass
+        # the actions the scheduler calls, bound once (close() breaks the cycle to self)
+        self.raise_act: Callable[[Escalation], None] = self.do_raise
+        self.respond_act: Callable[[Escalation], None] = self.do_respond
+        self.decide_act: Callable[[Escalation], None] = self.do_decide
+        self.move_on_act: Callable[[Escalation], None] = self.move_on
+        self.ask_act: Callable[[Escalation], None] = self.do_ask
+        self.answer_act: Callable[[Escalation], None] = self.do_answer
+        self.tick_act: Callable[[datetime], None] = self._tick
+
+    def close(self) -> None:
+        """Drop the bound actions (the play is over; an action planned since raises)."""
+        self.raise_act = self.respond_act = self.decide_act = self.move_on_act = _closed
+        self.ask_act = self.answer_act = self.tick_act = _closed
 
     def tick_at(self, when: datetime) -> None:
         """Have the host tick at ``when`` (once, however many paths wait for it)."""
         if when not in self.ticks:
             self.ticks.add(when)
-            self.scheduler.at(when, self._tick, when)
+            self.scheduler.at(when, self.tick_act, when)
 
     def _tick(self, when: datetime) -> None:
         self.ticks.discard(when)
-        if self.host_tick is None:
-            self.tick_own(when)
-        else:
-            self.host_tick(when)
+        (self.tick_own if self.host_tick is None else self.host_tick)(when)
 
     def tick_own(self, when: datetime) -> None:
         """The default tick: ``engine.tick`` and follow whatever it fired."""
         for step in self.engine.tick(when):
             self.on_tick(step)
 
-    # --- people -------------------------------------------------------------------------
-
-    def person(self, esc: Escalation, role: str) -> Actor:
-        """Who acts in ``role`` for ``esc``: its ``people``, else one made-up person."""
-        people = esc.people
-        if people is not None and role in people:
-            return Actor(people[role], role)
-        return _made_up(role)
-
-    # --- commands -----------------------------------------------------------------------
-
     def begin(self, esc: Escalation, when: datetime) -> None:
         """Plan the raise of ``esc`` at ``when``."""
         self.by_wid[esc.wid] = esc
-        self.scheduler.at(when, self.do_raise, esc)
+        self.scheduler.at(when, self.raise_act, esc)
 
     def begin_each(self, plans: Iterable[tuple[Escalation, datetime]]) -> None:
         """Plan the raise of each ``(esc, when)``: the same as :meth:`begin` for each in turn
         (:meth:`Scheduler.at_each`: only the next raise waits in the scheduler's heap)."""
         by_wid = self.by_wid
-        do_raise = self.do_raise
+        do_raise = self.raise_act
         batch: list[tuple[datetime, Callable[[Escalation], object], Escalation]] = []
         for esc, when in plans:
             by_wid[esc.wid] = esc
@@ -352,7 +297,10 @@ class EscalationActors:
         self.scheduler.at_each(batch)
 
     def fire(self, esc: Escalation, trigger: str, actor: Actor, payload: dict[str, Any]) -> Step:
-        step = self.engine.fire(esc.wid, trigger, actor, payload)
+        if self.direct:
+            step = _command.fire(self.engine, esc.wid, trigger, actor, payload, None, None, None)
+        else:
+            step = self.engine.fire(esc.wid, trigger, actor, payload)
         esc.commands += 1
         if self.observe is not None:
             self.observe(step)
@@ -373,8 +321,8 @@ class EscalationActors:
             self.enter(esc, new, step)
 
     def do_raise(self, esc: Escalation) -> None:
-        reasons = self.ladder.reasons
-        reason = reasons[int(self.rng.random() * len(reasons))]
+        reasons = self.reasons
+        reason = reasons[int(self.random() * len(reasons))]
         payload: dict[str, Any] = {"subject_id": esc.subject, "reason": reason}
         if reason == "other":
             payload["details"] = TEXT
@@ -382,7 +330,12 @@ class EscalationActors:
             payload.update(self.raise_tail)
         if esc.people is not None:
             payload["people"] = dict(esc.people)
-        step = self.engine.start(self.spec, esc.wid, "raise", esc.raiser, payload)
+        if self.direct:
+            step = _command.start(
+                self.engine, self.spec, esc.wid, "raise", esc.raiser, payload, None, None
+            )
+        else:
+            step = self.engine.start(self.spec, esc.wid, "raise", esc.raiser, payload)
         if self.observe is not None:
             self.observe(step)
         esc.commands = 1
@@ -391,32 +344,34 @@ class EscalationActors:
 
     def enter(self, esc: Escalation, level: _Level, step: Step) -> None:
         """The path entered ``level`` (by raise, escalate, bypass or an escalating breach)."""
-        random = self.rng.random
+        random = self.random
         moments = self.moments
         when = step.event.at
         esc.level = level
         esc.entered = when
         esc.granted_here = 0
         # moments.local_day(when) and moments.month(day), their fast paths inline
-        day = when.toordinal() if when.hour < 23 and when.tzinfo is UTC else moments.local_day(when)
+        day = (
+            when.toordinal() if when.hour < 23 and when.tzinfo is _UTC else moments.local_day(when)
+        )
         esc.entry_day = day
         holders = level.holders
         k = int(random() * len(holders)) if len(holders) > 1 else 0
         role = holders[k]
-        esc.holder = level.made_up[k] if esc.people is None else self.person(esc, role)
+        esc.holder = level.made_up[k] if esc.people is None else _person(esc, role)
         month = moments.months.get(day)
         if month is None:
             month = moments.month(day)
         per = self.load[role]
         per[month] = per.get(month, 0) + 1
         if random() < level.respond:
-            esc.reply_day = level.days[bisect_right(level.cum, random() * level.total)]
+            esc.reply_day = level.days[_bisect_right(level.cum, random() * level.total)]
         else:
             esc.reply_day = 0
         if level.timed:
             due = None
             for d in step.snapshot.deadlines:
-                if d.name == RESPONSE_DEADLINE:
+                if d.name == _RESPONSE:
                     due = d.due_at
             assert due is not None, "a timed stage opens its response deadline"
             esc.due = due
@@ -428,33 +383,27 @@ class EscalationActors:
         """Schedule what happens next at the current stage."""
         level = esc.level
         assert level is not None
-        at = self.scheduler.at
+        scheduler = self.scheduler  # its methods called directly, not through a bound one
         moments = self.moments
         reply = moments.after(esc.entry_day, esc.reply_day, _REPLY) if esc.reply_day else None
         due = esc.due
         if due is None:  # no response deadline: the raiser waits, then moves on
             wait = moments.after(esc.entry_day, level.wait_days, _DECIDE)
             if reply is not None and reply < wait:
-                at(reply, self.do_respond, esc)
+                scheduler.at(reply, self.respond_act, esc)
             else:
-                at(wait, self.move_on, esc)
+                scheduler.at(wait, self.move_on_act, esc)
             return
         if reply is not None and reply < due:
-            at(reply, self.do_respond, esc)
+            scheduler.at(reply, self.respond_act, esc)
             return
-        if asking and self.may_extend(esc):
+        used = esc.granted if self.ext_per_escalation else esc.granted_here
+        if asking and self.ext_allowed and used < self.ext_max_count:
             ask = max(moments.after(moments.local_day(due), 0, _ASK), esc.entered or due)
-            if ask + self.answer_after < due and self.rng.random() < level.extend:
-                at(ask, self.do_ask, esc)
+            if ask + self.answer_after < due and self.random() < level.extend:
+                scheduler.at(ask, self.ask_act, esc)
                 return
         self.tick_at(due)
-
-    def may_extend(self, esc: Escalation) -> bool:
-        ext = self.ext
-        if not ext.allowed:
-            return False
-        used = esc.granted if self.ext_per_escalation else esc.granted_here
-        return used < ext.max_count
 
     def do_respond(self, esc: Escalation) -> None:
         holder = esc.holder
@@ -464,12 +413,12 @@ class EscalationActors:
         when = step.event.at
         moments = self.moments
         decide = moments.after(moments.local_day(when), level.decision_days, _DECIDE)
-        self.scheduler.at(when if when > decide else decide, self.do_decide, esc)
+        self.scheduler.at(when if when > decide else decide, self.decide_act, esc)
 
     def do_decide(self, esc: Escalation) -> None:
         level = esc.level
         assert level is not None
-        if self.rng.random() < level.accept:
+        if self.random() < level.accept:
             self.follow(esc, self.accept(esc))
         else:
             self.move_on(esc)
@@ -478,23 +427,23 @@ class EscalationActors:
         """Not accepted, or no response in time: withdraw, bypass or go up."""
         level = esc.level
         assert level is not None
-        r = self.rng.random()
+        r = self.random()
         raiser = esc.raiser
         if r < level.withdraw:
             step = self.fire(esc, "withdraw", raiser, {})
         elif r < level.bypass and level.bypass_to:
             targets = level.bypass_to
-            payload = {"to": targets[int(self.rng.random() * len(targets))]}
+            payload = {"to": targets[int(self.random() * len(targets))]}
             if self.ladder.bypass_consultation:
                 payload["consulted"] = TEXT
             for role in self.consulted:
-                self.fire(esc, "consult", self.person(esc, role), {})
+                self.fire(esc, "consult", _person(esc, role), {})
             step = self.fire(esc, "bypass", raiser, payload)
             esc.bypasses += 1
         elif not level.last:
             for role in level.endorsers:  # an endorsement (each, where all must) first
-                self.fire(esc, "endorse", self.person(esc, role), {})
-            by = raiser if level.escalated_by is None else self.person(esc, level.escalated_by)
+                self.fire(esc, "endorse", _person(esc, role), {})
+            by = raiser if level.escalated_by is None else _person(esc, level.escalated_by)
             step = self.fire(esc, "escalate", by, {})
         elif self.referral:
             step = self.fire(esc, "refer_externally", raiser, {})
@@ -507,8 +456,8 @@ class EscalationActors:
         level = esc.level
         assert level is not None
         for role in level.joint:
-            self.fire(esc, "agree", self.person(esc, role), {})
-        by = esc.raiser if level.accepted_by is None else self.person(esc, level.accepted_by)
+            self.fire(esc, "agree", _person(esc, role), {})
+        by = esc.raiser if level.accepted_by is None else _person(esc, level.accepted_by)
         return self.fire(esc, "accept", by, {})
 
     def do_ask(self, esc: Escalation) -> None:
@@ -516,17 +465,17 @@ class EscalationActors:
         assert holder is not None
         step = self.fire(esc, "request_extension", holder, {"length": self.ext_length})
         esc.asked += 1
-        self.scheduler.at(step.event.at + self.answer_after, self.do_answer, esc)
+        self.scheduler.at(step.event.at + self.answer_after, self.answer_act, esc)
 
     def do_answer(self, esc: Escalation) -> None:
         level = esc.level
         assert level is not None
-        if self.rng.random() < level.grant:
+        if self.random() < level.grant:
             step = self.fire(esc, "grant_extension", esc.raiser, {})
             esc.granted += 1
             esc.granted_here += 1
             for d in step.snapshot.deadlines:
-                if d.name == RESPONSE_DEADLINE:
+                if d.name == _RESPONSE:
                     esc.due = d.due_at
         else:
             self.fire(esc, "refuse_extension", esc.raiser, {})
@@ -538,7 +487,7 @@ class EscalationActors:
         if esc is None:
             return False
         esc.commands += 1
-        if step.event.payload.get("deadline") != RESPONSE_DEADLINE:
+        if step.event.payload.get("deadline") != _RESPONSE:
             return True  # another party's deadline: recorded, the stage goes on
         esc.breaches += 1
         level = esc.level

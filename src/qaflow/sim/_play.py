@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from random import Random
 from typing import TYPE_CHECKING
 
@@ -100,6 +101,13 @@ class PathEnds:
                 progress(done, self.n)
 
 
+@lru_cache(maxsize=8)
+def _minutes(window: int) -> tuple[timedelta, ...]:
+    """Each offset of a raise within its window, ``timedelta(minutes=k)`` for k < ``window``
+    (built once per process: a raise draws one)."""
+    return tuple(timedelta(minutes=k) for k in range(window))
+
+
 def play(
     job: _Job,
     spec: MachineSpec,
@@ -136,20 +144,33 @@ def play(
     role = ladder.raiser
     raisers = [Actor(f"{role.upper()}-{k:02d}", role) for k in range(1, job.behaviour.raisers + 1)]
     width = max(6, len(str(job.n)))
-    minute = timedelta(minutes=1)
-    window = job.behaviour.raise_window_minutes
+    zeros = ["0" * k for k in range(width + 1)]
+    prefix = job.prefix
+    start = job.start
+    minutes = _minutes(job.behaviour.raise_window_minutes)
+    window = len(minutes)
+    n_days = len(days)
+    n_raisers = len(raisers)
     random = rng.random
     after = actors.moments.after
     plans: list[tuple[Escalation, datetime]] = []
     for i in range(first, first + count):
-        day = days[int(random() * len(days))].toordinal()
-        when = after(day, 0, _RAISE) + int(random() * window) * minute
+        day = days[int(random() * n_days)].toordinal()
+        when = after(day, 0, _RAISE) + minutes[int(random() * window)]
+        number = str(i + 1)  # f"{prefix}-{i + 1:0{width}d}" and f"S-{i + 1:06d}", unformatted
+        digits = len(number)
         esc = Escalation(
-            i, f"{job.prefix}-{i + 1:0{width}d}", raisers[i % len(raisers)], f"S-{i + 1:06d}"
+            i,
+            f"{prefix}-{zeros[width - digits]}{number}",
+            raisers[i % n_raisers],
+            f"S-{zeros[6 - digits] if digits < 6 else ''}{number}",
         )
-        plans.append((esc, max(when, job.start)))
+        plans.append((esc, start if start > when else when))
     actors.begin_each(plans)
-    scheduler.run()
+    try:
+        scheduler.run()
+    finally:
+        actors.close()
     assert tally.paths == count, "every path ends"
     tally.add_play(actors.breaches_by_stage, actors.load)
     return tally, tuple(p for p in kept or () if p is not None)

@@ -10,13 +10,15 @@ it reads and builds stay attrs classes in :mod:`qaflow.sim._results`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final
 
 from qaflow.errors import ValidationError
 from qaflow.machines.escalation import REFERRED, RESOLVED
 from qaflow.sim._results import OUTCOMES, EscalationPath, EscalationSummary, percentiles_of
 
 __all__ = ["Tally"]
+
+_RESOLVED: Final = RESOLVED  # read by compiled code without a namespace lookup
 
 
 class Tally:
@@ -91,7 +93,7 @@ class Tally:
         self.ended[key] = self.ended.get(key, 0) + 1
         days = self.days
         days[working_days] = days.get(working_days, 0) + 1
-        if state == RESOLVED:
+        if state == _RESOLVED:
             self.resolved_days[working_days] = self.resolved_days.get(working_days, 0) + 1
         if breaches:
             self.breaches += breaches

@@ -36,6 +36,16 @@ plans = st.lists(
 )
 
 
+def _plan(scheduler: Scheduler, act: Any, plans: list[tuple[int, int]], *, batch: bool) -> None:
+    """Plan ``act`` at each (minute, label) of ``plans``: one batch, or action by action."""
+    moments = [(START + timedelta(minutes=m), act, label) for m, label in plans]
+    if batch:
+        scheduler.at_each(moments)
+    else:
+        for when, action, label in moments:
+            scheduler.at(when, action, label)
+
+
 def _played(plans: list[tuple[int, int]], *, batch: bool, until: int | None) -> list[object]:
     clock = ManualClock(START)
     end = None if until is None else START + timedelta(minutes=until)
@@ -50,12 +60,7 @@ def _played(plans: list[tuple[int, int]], *, batch: bool, until: int | None) -> 
 
     scheduler.at(START, act, -3)  # planned before the batch: ties with clamped moments
     scheduler.at(START + timedelta(minutes=5), act, -1)
-    moments = [(START + timedelta(minutes=m), act, label) for m, label in plans]
-    if batch:
-        scheduler.at_each(moments)
-    else:
-        for when, action, label in moments:
-            scheduler.at(when, action, label)
+    _plan(scheduler, act, plans, batch=batch)
     scheduler.at(START + timedelta(minutes=5), act, -2)  # and after it, at a tied moment
     scheduler.run()
     return played
@@ -132,16 +137,10 @@ def _two_batches(
     def act(label: int) -> None:
         played.append((clock.now(), label))
 
-    def plan(plans: list[tuple[int, int]]) -> None:
-        moments = [(START + timedelta(minutes=m), act, label) for m, label in plans]
-        if batch:
-            scheduler.at_each(moments)
-        else:
-            for when, action, label in moments:
-                scheduler.at(when, action, label)
-
-    plan(first)
-    scheduler.at(START + timedelta(minutes=mid), lambda _: plan(second), None)
+    _plan(scheduler, act, first, batch=batch)
+    scheduler.at(
+        START + timedelta(minutes=mid), lambda _: _plan(scheduler, act, second, batch=batch), None
+    )
     scheduler.at(START + timedelta(minutes=mid), act, -5)  # tied with the second's clamped
     scheduler.run()
     return played
